@@ -1,0 +1,94 @@
+# mosync — build, test and demo.  See README.md.
+#
+#   make            build build/mosync and the simulators
+#   make demo       install missing packages, build, run the order flow on the
+#                   embedded Kafka broker against the simulators
+#   make test       install missing packages, build, run every test
+#   make asan       the same tests under AddressSanitizer + UBSan (build-asan/)
+#   make format-check
+
+BUILD    ?= build
+CC       ?= cc
+PKGS     := rdkafka libcurl jansson hiredis
+SIMPKGS  := libmicrohttpd jansson
+DEB_PKGS := build-essential pkg-config librdkafka-dev libcurl4-openssl-dev \
+            libjansson-dev libhiredis-dev libmicrohttpd-dev redis-server \
+            tzdata clang-format maven default-jdk-headless
+
+OPT      ?= -O2 -g
+WARN     := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-unused-parameter
+CPPFLAGS += -D_DEFAULT_SOURCE -D_POSIX_C_SOURCE=200809L -I. -Icommon
+CFLAGS   += -std=c11 $(OPT) $(WARN) $(SAN)
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS))
+PKG_LIBS   = $(shell pkg-config --libs $(PKGS))
+SIM_CFLAGS = $(shell pkg-config --cflags $(SIMPKGS))
+SIM_LIBS   = $(shell pkg-config --libs $(SIMPKGS))
+
+# The library: everything of mosync except main(), so unit tests link it too.
+LIB_SRC  := $(wildcard common/*.c producers/*.c consumers/*.c)
+LIB_SRC  := $(filter-out common/main.c,$(LIB_SRC))
+LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
+SIM_SRC  := $(wildcard tests/sim/sim_*.c)
+SIM_OBJ  := $(SIM_SRC:%.c=$(BUILD)/%.o)
+UNIT_SRC := $(wildcard tests/unit/*.c)
+UNIT_OBJ := $(UNIT_SRC:%.c=$(BUILD)/%.o)
+
+BINS := $(BUILD)/mosync $(BUILD)/mystore-sim $(BUILD)/ongoing-sim $(BUILD)/unit-tests
+
+all: $(BINS)
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(PKG_CFLAGS) $(SIM_CFLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/libmosync.a: $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/mosync: $(BUILD)/common/main.o $(BUILD)/libmosync.a
+	$(CC) $(CFLAGS) $^ -o $@ $(PKG_LIBS) -lpthread -lm
+
+$(BUILD)/mystore-sim: $(BUILD)/tests/sim/mystore_sim.o $(SIM_OBJ)
+	$(CC) $(CFLAGS) $^ -o $@ $(SIM_LIBS) -lpthread -lm
+
+$(BUILD)/ongoing-sim: $(BUILD)/tests/sim/ongoing_sim.o $(SIM_OBJ)
+	$(CC) $(CFLAGS) $^ -o $@ $(SIM_LIBS) -lpthread -lm
+
+$(BUILD)/unit-tests: $(UNIT_OBJ) $(BUILD)/libmosync.a
+	$(CC) $(CFLAGS) $^ -o $@ $(PKG_LIBS) -lpthread -lm
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+
+# Install the Debian packages that are missing (needs root or sudo).
+deps:
+	@missing=""; for p in $(DEB_PKGS); do \
+	  dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+	  $$SUDO apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+test: deps
+	$(MAKE) all
+	BUILD=$(BUILD) tests/run
+
+asan: deps
+	$(MAKE) BUILD=build-asan SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" all
+	BUILD=build-asan tests/run
+
+demo: deps
+	$(MAKE) all
+	BUILD=$(BUILD) tests/demo
+
+FORMAT_SRC = $(shell find common producers consumers tests -name '*.[ch]')
+format:
+	clang-format -i $(FORMAT_SRC)
+format-check:
+	clang-format --dry-run --Werror $(FORMAT_SRC)
+
+clean:
+	rm -rf build build-asan
+
+.PHONY: all deps test asan demo format format-check clean
