@@ -1,0 +1,286 @@
+#include "config.h"
+#include "log.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+extern char **environ;
+
+/* Copies the variable (or the default when unset or empty) into buf. */
+static mo_err cfg_str(const char *name, const char *def, int required, char *buf, size_t size,
+                      char *errstr, size_t errstr_size)
+{
+    const char *v = getenv(name);
+    if (!v || !*v) {
+        if (required && !def)
+            return mo_seterr(MO_ERR_CONFIG, errstr, errstr_size, "%s is not set", name);
+        v = def ? def : "";
+    }
+    if (strlen(v) >= size)
+        return mo_seterr(MO_ERR_CONFIG, errstr, errstr_size, "%s is too long (at most %zu bytes)",
+                         name, size - 1);
+    memcpy(buf, v, strlen(v) + 1);
+    return MO_OK;
+}
+
+static mo_err cfg_int(const char *name, long def, long min, long max, long *out, char *errstr,
+                      size_t errstr_size)
+{
+    const char *v = getenv(name);
+    char *end;
+    if (!v || !*v) {
+        *out = def;
+        return MO_OK;
+    }
+    errno = 0;
+    long n = strtol(v, &end, 10);
+    if (errno || end == v || *end || n < min || n > max)
+        return mo_seterr(MO_ERR_CONFIG, errstr, errstr_size,
+                         "%s must be a whole number from %ld to %ld, not '%s'", name, min, max, v);
+    *out = n;
+    return MO_OK;
+}
+
+static mo_err cfg_url(const char *name, const char *value, char *errstr, size_t errstr_size)
+{
+    if (strncmp(value, "http://", 7) && strncmp(value, "https://", 8))
+        return mo_seterr(MO_ERR_CONFIG, errstr, errstr_size,
+                         "%s must start with http:// or https://", name);
+    for (const char *p = value; *p; p++)
+        if (isspace((unsigned char)*p))
+            return mo_seterr(MO_ERR_CONFIG, errstr, errstr_size, "%s contains a space", name);
+    return MO_OK;
+}
+
+/* The tenant names Redis keys and Kafka keys, so it is kept to a safe alphabet. */
+static mo_err cfg_check_tenant(const char *t, char *errstr, size_t errstr_size)
+{
+    if (!*t)
+        return mo_seterr(MO_ERR_CONFIG, errstr, errstr_size, "MOSYNC_TENANT is empty");
+    for (const char *p = t; *p; p++)
+        if (!isalnum((unsigned char)*p) && *p != '-' && *p != '_' && *p != '.')
+            return mo_seterr(MO_ERR_CONFIG, errstr, errstr_size,
+                             "MOSYNC_TENANT may hold only letters, digits, '-', '_' and '.', not '%c'",
+                             *p);
+    return MO_OK;
+}
+
+static mo_err cfg_check_timezone(const char *tz, char *errstr, size_t errstr_size)
+{
+    char path[256];
+    struct stat st;
+    if (!*tz || strstr(tz, "..") || tz[0] == '/')
+        return mo_seterr(MO_ERR_CONFIG, errstr, errstr_size,
+                         "MYSTORE_TIMEZONE '%s' is not a zone name", tz);
+    snprintf(path, sizeof(path), "/usr/share/zoneinfo/%s", tz);
+    if (stat("/usr/share/zoneinfo", &st) == 0 && stat(path, &st) != 0)
+        return mo_seterr(MO_ERR_CONFIG, errstr, errstr_size,
+                         "MYSTORE_TIMEZONE '%s' is not a known time zone", tz);
+    return MO_OK;
+}
+
+static mo_err cfg_editable(mo_config *cfg, char *errstr, size_t errstr_size)
+{
+    char buf[256];
+    mo_err err = cfg_str("ONGOING_EDITABLE_STATUSES", "150,200", 0, buf, sizeof(buf), errstr,
+                         errstr_size);
+    if (err)
+        return err;
+    cfg->n_ongoing_editable = 0;
+    for (char *p = buf; *p;) {
+        char *end;
+        errno = 0;
+        long n = strtol(p, &end, 10);
+        if (errno || end == p || n < 0 || n > 100000 || (*end && *end != ',') ||
+            cfg->n_ongoing_editable == CFG_MAX_EDITABLE)
+            return mo_seterr(MO_ERR_CONFIG, errstr, errstr_size,
+                             "ONGOING_EDITABLE_STATUSES must be a comma-separated list of status "
+                             "numbers, not '%s'",
+                             getenv("ONGOING_EDITABLE_STATUSES"));
+        cfg->ongoing_editable[cfg->n_ongoing_editable++] = (int)n;
+        p = *end ? end + 1 : end;
+    }
+    return MO_OK;
+}
+
+/* KAFKA_PROP_<name> passes any librdkafka property; underscores become dots
+ * (KAFKA_PROP_security_protocol=SASL_SSL → security.protocol). */
+static mo_err cfg_kafka_props(mo_config *cfg, char *errstr, size_t errstr_size)
+{
+    static const char prefix[] = "KAFKA_PROP_";
+    cfg->n_kafka_props = 0;
+    for (char **e = environ; *e; e++) {
+        if (strncmp(*e, prefix, sizeof(prefix) - 1))
+            continue;
+        const char *name = *e + sizeof(prefix) - 1;
+        const char *eq = strchr(name, '=');
+        if (!eq || eq == name)
+            continue;
+        size_t nlen = (size_t)(eq - name);
+        if (cfg->n_kafka_props == CFG_MAX_KAFKA_PROPS)
+            return mo_seterr(MO_ERR_CONFIG, errstr, errstr_size, "too many KAFKA_PROP_ variables");
+        if (nlen >= sizeof(cfg->kafka_props[0].name) ||
+            strlen(eq + 1) >= sizeof(cfg->kafka_props[0].value))
+            return mo_seterr(MO_ERR_CONFIG, errstr, errstr_size, "KAFKA_PROP_%.*s is too long",
+                             (int)nlen, name);
+        char *dst = cfg->kafka_props[cfg->n_kafka_props].name;
+        for (size_t i = 0; i < nlen; i++)
+            dst[i] = name[i] == '_' ? '.' : (char)tolower((unsigned char)name[i]);
+        dst[nlen] = '\0';
+        memcpy(cfg->kafka_props[cfg->n_kafka_props].value, eq + 1, strlen(eq + 1) + 1);
+        if (strstr(dst, "password") || strstr(dst, "secret") || strstr(dst, "key"))
+            lg_add_secret(eq + 1);
+        cfg->n_kafka_props++;
+    }
+    return MO_OK;
+}
+
+mo_err cfg_load(mo_config *cfg, int need, char *errstr, size_t errstr_size)
+{
+    mo_err err;
+    long n;
+    char unit[8], map[8192];
+
+    memset(cfg, 0, sizeof(*cfg));
+#define STR(var, def, req, field)                                                                  \
+    do {                                                                                           \
+        err = cfg_str(var, def, req, cfg->field, sizeof(cfg->field), errstr, errstr_size);         \
+        if (err)                                                                                   \
+            goto fail;                                                                             \
+    } while (0)
+#define INT(var, def, min, max, field)                                                             \
+    do {                                                                                           \
+        err = cfg_int(var, def, min, max, &n, errstr, errstr_size);                                \
+        if (err)                                                                                   \
+            goto fail;                                                                             \
+        cfg->field = (int)n;                                                                       \
+    } while (0)
+
+    STR("MOSYNC_TENANT", "default", 0, tenant);
+    if ((err = cfg_check_tenant(cfg->tenant, errstr, errstr_size)))
+        goto fail;
+    STR("LOG_LEVEL", "info", 0, log_level);
+    if (lg_set_level_name(cfg->log_level) < 0) {
+        err = mo_seterr(MO_ERR_CONFIG, errstr, errstr_size,
+                        "LOG_LEVEL must be debug, info, warn or error, not '%s'", cfg->log_level);
+        goto fail;
+    }
+
+    STR("KAFKA_BROKERS", NULL, need & CFG_NEED_KAFKA, kafka_brokers);
+    STR("KAFKA_TOPIC_PREFIX", "", 0, topic_prefix);
+    INT("KAFKA_TOPIC_PARTITIONS", 6, 1, 1000, topic_partitions);
+    if ((err = cfg_kafka_props(cfg, errstr, errstr_size)))
+        goto fail;
+
+    STR("REDIS_URL", "redis://127.0.0.1:6379/0", 0, redis_url);
+    if (strncmp(cfg->redis_url, "redis://", 8)) {
+        err = mo_seterr(MO_ERR_CONFIG, errstr, errstr_size,
+                        "REDIS_URL must look like redis://[:password@]host:port[/db]");
+        goto fail;
+    }
+
+    STR("MYSTORE_API_URL", "https://api.mystore.no", 0, mystore_url);
+    if ((err = cfg_url("MYSTORE_API_URL", cfg->mystore_url, errstr, errstr_size)))
+        goto fail;
+    STR("MYSTORE_SHOP", NULL, need & CFG_NEED_MYSTORE, mystore_shop);
+    for (const char *p = cfg->mystore_shop; *p; p++) {
+        if (!isalnum((unsigned char)*p) && *p != '-' && *p != '_' && *p != '.') {
+            err = mo_seterr(MO_ERR_CONFIG, errstr, errstr_size,
+                            "MYSTORE_SHOP must be the shop's store name (letters, digits, '-', "
+                            "'_', '.')");
+            goto fail;
+        }
+    }
+    STR("MYSTORE_TOKEN", NULL, need & CFG_NEED_MYSTORE, mystore_token);
+    lg_add_secret(cfg->mystore_token);
+    STR("MYSTORE_TIMEZONE", "Europe/Oslo", 0, mystore_timezone);
+    if ((err = cfg_check_timezone(cfg->mystore_timezone, errstr, errstr_size)))
+        goto fail;
+    STR("MYSTORE_LANGUAGE", "no", 0, mystore_language);
+    if ((err = cfg_str("MYSTORE_WEIGHT_UNIT", "g", 0, unit, sizeof(unit), errstr, errstr_size)))
+        goto fail;
+    if (strcmp(unit, "g") && strcmp(unit, "kg")) {
+        err = mo_seterr(MO_ERR_CONFIG, errstr, errstr_size,
+                        "MYSTORE_WEIGHT_UNIT must be g or kg, not '%s'", unit);
+        goto fail;
+    }
+    cfg->mystore_weight_kg = !strcmp(unit, "kg");
+    STR("MYSTORE_STATUS_SENT", "levert", 0, mystore_status_sent);
+    STR("MYSTORE_STATUS_CANCELLED", "kansellert", 0, mystore_status_cancelled);
+    INT("MYSTORE_RATE_LIMIT_PER_MIN", 120, 1, 1000000, mystore_rate_per_min);
+    INT("MYSTORE_INITIAL_LOOKBACK_H", 168, 0, 24 * 366 * 10, mystore_lookback_h);
+    if ((err = cfg_str("SHIPPING_METHOD_MAP", "", 0, map, sizeof(map), errstr, errstr_size)))
+        goto fail;
+    if (*map) {
+        json_error_t jerr;
+        cfg->shipping_methods = json_loads(map, 0, &jerr);
+        if (!json_is_object(cfg->shipping_methods)) {
+            err = mo_seterr(MO_ERR_CONFIG, errstr, errstr_size,
+                            "SHIPPING_METHOD_MAP must be a JSON object "
+                            "{\"<method>\": {\"code\": \"..\", \"name\": \"..\"}}: %s",
+                            cfg->shipping_methods ? "not an object" : jerr.text);
+            goto fail;
+        }
+        const char *k;
+        json_t *v;
+        json_object_foreach(cfg->shipping_methods, k, v)
+        {
+            if (!json_is_string(json_object_get(v, "code"))) {
+                err = mo_seterr(MO_ERR_CONFIG, errstr, errstr_size,
+                                "SHIPPING_METHOD_MAP entry '%s' needs a string \"code\"", k);
+                goto fail;
+            }
+        }
+    }
+
+    STR("ONGOING_API_URL", NULL, need & CFG_NEED_ONGOING, ongoing_url);
+    if (*cfg->ongoing_url && (err = cfg_url("ONGOING_API_URL", cfg->ongoing_url, errstr,
+                                            errstr_size)))
+        goto fail;
+    STR("ONGOING_USER", NULL, need & CFG_NEED_ONGOING, ongoing_user);
+    STR("ONGOING_PASSWORD", NULL, need & CFG_NEED_ONGOING, ongoing_password);
+    lg_add_secret(cfg->ongoing_password);
+    if ((need & CFG_NEED_ONGOING) && !getenv("ONGOING_GOODS_OWNER_ID")) {
+        err = mo_seterr(MO_ERR_CONFIG, errstr, errstr_size, "ONGOING_GOODS_OWNER_ID is not set");
+        goto fail;
+    }
+    err = cfg_int("ONGOING_GOODS_OWNER_ID", 0, 1, LONG_MAX, &cfg->ongoing_goods_owner, errstr,
+                  errstr_size);
+    if (err)
+        goto fail;
+    if ((err = cfg_editable(cfg, errstr, errstr_size)))
+        goto fail;
+
+    INT("POLL_INTERVAL_S", 30, 1, 86400, poll_interval_s);
+#undef STR
+#undef INT
+    return MO_OK;
+fail:
+    cfg_free(cfg);
+    return err;
+}
+
+void cfg_free(mo_config *cfg)
+{
+    json_decref(cfg->shipping_methods);
+    cfg->shipping_methods = NULL;
+}
+
+const char *cfg_topic(const mo_config *cfg, const char *base, char *buf, size_t size)
+{
+    snprintf(buf, size, "%s%s", cfg->topic_prefix, base);
+    return buf;
+}
+
+int cfg_ongoing_editable(const mo_config *cfg, int status)
+{
+    for (int i = 0; i < cfg->n_ongoing_editable; i++)
+        if (cfg->ongoing_editable[i] == status)
+            return 1;
+    return 0;
+}

@@ -1,0 +1,71 @@
+/* Configuration from environment variables, validated at start.
+ *
+ * The README has the table of variables.  A bad or missing value is reported
+ * with the variable's name and the process exits with status 2 (see main.c). */
+#ifndef MO_CONFIG_H
+#define MO_CONFIG_H
+
+#include "err.h"
+
+#include <jansson.h>
+
+#define CFG_MAX_EDITABLE    16
+#define CFG_MAX_KAFKA_PROPS 32
+
+/* What a command needs; cfg_load() insists on these variables being set. */
+enum {
+    CFG_NEED_KAFKA = 1 << 0,
+    CFG_NEED_REDIS = 1 << 1,
+    CFG_NEED_MYSTORE = 1 << 2, /* URL, shop, token */
+    CFG_NEED_ONGOING = 1 << 3, /* URL, user, password, goods owner */
+};
+
+typedef struct mo_config {
+    char tenant[65]; /* MOSYNC_TENANT */
+    char log_level[8];
+
+    char kafka_brokers[1024];
+    char topic_prefix[128];
+    int topic_partitions;
+    struct {
+        char name[128];
+        char value[1024];
+    } kafka_props[CFG_MAX_KAFKA_PROPS]; /* KAFKA_PROP_<name with dots as underscores> */
+    int n_kafka_props;
+
+    char redis_url[512];
+
+    char mystore_url[512];
+    char mystore_shop[128];
+    char mystore_token[4096]; /* secret */
+    char mystore_timezone[64];
+    char mystore_language[16];
+    int mystore_weight_kg; /* M4: 0 = grams, 1 = kilograms */
+    char mystore_status_sent[128];
+    char mystore_status_cancelled[128];
+    int mystore_rate_per_min;
+    int mystore_lookback_h;
+    json_t *shipping_methods; /* SHIPPING_METHOD_MAP, owned, NULL when unset */
+
+    char ongoing_url[512];
+    char ongoing_user[256];
+    char ongoing_password[256]; /* secret */
+    long ongoing_goods_owner;
+    int ongoing_editable[CFG_MAX_EDITABLE]; /* O1 */
+    int n_ongoing_editable;
+
+    int poll_interval_s;
+} mo_config;
+
+/* Reads and validates the environment into cfg.  `need` is a mask of CFG_NEED_*.
+ * Returns MO_ERR_CONFIG with a message that names the variable. Registers the
+ * secrets with the log so they are never printed. Free with cfg_free(). */
+mo_err cfg_load(mo_config *cfg, int need, char *errstr, size_t errstr_size);
+void cfg_free(mo_config *cfg);
+
+/* The full topic name for a base name ("mystore.orders") into buf. */
+const char *cfg_topic(const mo_config *cfg, const char *base, char *buf, size_t size);
+/* Is the Ongoing status number editable (O1)? */
+int cfg_ongoing_editable(const mo_config *cfg, int status);
+
+#endif

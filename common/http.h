@@ -1,0 +1,56 @@
+/* A small HTTP client on libcurl: one keep-alive connection per client, connect
+ * and total timeouts, a hard cap on the answer body, Basic or Bearer auth, and
+ * the retry classification every caller shares (hc_classify).
+ * A client is used by one thread at a time. */
+#ifndef MO_HTTP_H
+#define MO_HTTP_H
+
+#include "err.h"
+
+#include <stddef.h>
+
+typedef struct hc_client hc_client;
+
+typedef struct hc_opts {
+    long connect_timeout_ms; /* default 5000 */
+    long total_timeout_ms;   /* default 30000 */
+    size_t max_body;         /* answer body cap, default 16 MiB */
+    const char *accept;      /* Accept header, default application/json */
+    /* Exactly one of these (or none): */
+    const char *bearer;      /* Authorization: Bearer <token>; copied */
+    const char *basic_user;  /* HTTP Basic; copied */
+    const char *basic_password;
+} hc_opts;
+
+typedef struct hc_resp {
+    long status;     /* HTTP status, 0 when no answer arrived */
+    char *body;      /* NUL-terminated answer body, owned; free with hc_resp_free() */
+    size_t len;
+    int retry_after; /* seconds from a Retry-After header, -1 when absent */
+} hc_resp;
+
+/* New client; NULL on allocation failure.  Free with hc_free(). */
+hc_client *hc_new(const hc_opts *opts);
+void hc_free(hc_client *hc);
+
+/* Sends one request.  body may be NULL; content_type applies when body is set.
+ * Returns MO_OK when an answer arrived, whatever its status (see hc_classify),
+ * MO_ERR_TRANSIENT when none did (connect failure, timeout, reset),
+ * MO_ERR_TOO_LARGE when the answer exceeded max_body.  resp is always
+ * initialised and must be freed with hc_resp_free(). */
+mo_err hc_request(hc_client *hc, const char *method, const char *url, const char *content_type,
+                  const char *body, hc_resp *resp, char *errstr, size_t errstr_size);
+void hc_resp_free(hc_resp *resp);
+
+/* The retry class of an HTTP status: MO_OK for 2xx, MO_ERR_TRANSIENT for 408,
+ * 429 and 5xx, MO_ERR_PERMANENT for every other status. */
+mo_err hc_classify(long status);
+
+/* Percent-encodes s into out (RFC 3986 unreserved characters kept). Returns
+ * MO_ERR_TOO_LARGE when out is too small. */
+mo_err hc_escape(const char *s, char *out, size_t size);
+
+/* Total requests sent by all clients of this process (for metrics and the demo summary). */
+unsigned long hc_requests_total(void);
+
+#endif

@@ -1,0 +1,55 @@
+#include "stop.h"
+
+#include <signal.h>
+#include <stdatomic.h>
+#include <string.h>
+#include <time.h>
+
+static volatile sig_atomic_t stop_flag;
+
+static void stop_handler(int sig)
+{
+    (void)sig;
+    stop_flag = 1;
+}
+
+void mo_stop_install(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = stop_handler;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+}
+
+int mo_stop_requested(void)
+{
+    return stop_flag != 0;
+}
+
+void mo_stop_request(void)
+{
+    stop_flag = 1;
+}
+
+int mo_stop_sleep_ms(long ms)
+{
+    long long end = mo_now_ms() + ms;
+    while (!stop_flag) {
+        long long left = end - mo_now_ms();
+        if (left <= 0)
+            break;
+        struct timespec ts = {0, (left > 50 ? 50 : left) * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+    return stop_flag != 0;
+}
+
+long long mo_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}

@@ -1,0 +1,17 @@
+/* Process-wide shutdown flag set by SIGTERM/SIGINT, read by every loop. */
+#ifndef MO_STOP_H
+#define MO_STOP_H
+
+/* Installs the SIGTERM/SIGINT handlers (and ignores SIGPIPE). */
+void mo_stop_install(void);
+/* Non-zero once a stop was requested. */
+int mo_stop_requested(void);
+/* Requests a stop (used by `mosync run` threads and tests). */
+void mo_stop_request(void);
+/* Sleeps ms milliseconds, waking early when a stop is requested; returns
+ * non-zero when the stop was requested. */
+int mo_stop_sleep_ms(long ms);
+/* Monotonic milliseconds. */
+long long mo_now_ms(void);
+
+#endif

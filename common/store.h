@@ -1,0 +1,51 @@
+/* The Redis store: cursors, applied-version records, shared API budgets and
+ * small maps, all under keys hash-tagged by tenant (mosync:{T}:...) so Redis
+ * Cluster keeps one tenant's keys together.
+ *
+ * Every call reconnects by itself: when Redis is away it retries with a capped
+ * backoff for up to retry_ms (default 60 s, or until a stop is requested) and
+ * then returns MO_ERR_TRANSIENT.  A store is used by one thread at a time. */
+#ifndef MO_STORE_H
+#define MO_STORE_H
+
+#include "err.h"
+
+#include <jansson.h>
+
+typedef struct rs_store rs_store;
+
+/* Parses the URL (redis://[:password@]host[:port][/db]) and prepares a store
+ * for tenant; connects lazily.  NULL with errstr on a malformed URL. */
+rs_store *rs_open(const char *url, const char *tenant, char *errstr, size_t errstr_size);
+void rs_close(rs_store *rs);
+/* How long one call keeps retrying while Redis is away (ms). */
+void rs_set_retry_ms(rs_store *rs, long retry_ms);
+
+/* Key mosync:{tenant}:<suffix> into buf. */
+const char *rs_key(const rs_store *rs, const char *suffix, char *buf, size_t size);
+
+/* Reads a JSON value stored at mosync:{T}:<suffix>; *out is a new reference or
+ * NULL when the key is absent.  A stored value that is not JSON is
+ * MO_ERR_INVALID (the caller decides; it is never silently replaced). */
+mo_err rs_get_json(rs_store *rs, const char *suffix, json_t **out, char *errstr,
+                   size_t errstr_size);
+/* Stores value (borrowed) at mosync:{T}:<suffix>; ttl_s > 0 sets an expiry. */
+mo_err rs_set_json(rs_store *rs, const char *suffix, const json_t *value, long ttl_s,
+                   char *errstr, size_t errstr_size);
+/* Deletes mosync:{T}:<suffix>. */
+mo_err rs_del(rs_store *rs, const char *suffix, char *errstr, size_t errstr_size);
+
+/* Takes one request from the shared budget `api` (sliding 60-second window of
+ * at most per_min requests, atomic in Lua so several processes share it).
+ * Returns MO_OK with *wait_ms = 0 when taken, or MO_OK with *wait_ms > 0 when
+ * the budget is spent: wait that long and ask again. */
+mo_err rs_budget_take(rs_store *rs, const char *api, int per_min, long *wait_ms, char *errstr,
+                      size_t errstr_size);
+/* Blocks until a request could be taken (or a stop is requested → TRANSIENT). */
+mo_err rs_budget_wait(rs_store *rs, const char *api, int per_min, char *errstr,
+                      size_t errstr_size);
+
+/* Round-trips a PING (for health checks and tests). */
+mo_err rs_ping(rs_store *rs, char *errstr, size_t errstr_size);
+
+#endif
