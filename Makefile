@@ -18,7 +18,7 @@ DEB_PKGS := build-essential pkg-config librdkafka-dev libcurl4-openssl-dev \
 OPT      ?= -O2 -g
 WARN     := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-unused-parameter \
             -Wno-format-truncation
-CPPFLAGS += -D_DEFAULT_SOURCE -D_POSIX_C_SOURCE=200809L -I. -Icommon
+CPPFLAGS += -D_DEFAULT_SOURCE -D_POSIX_C_SOURCE=200809L -I. -Icommon -Iproducers -Iconsumers
 CFLAGS   += -std=c11 $(OPT) $(WARN) $(SAN)
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS))
 PKG_LIBS   = $(shell pkg-config --libs $(PKGS))

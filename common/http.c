@@ -1,4 +1,6 @@
 #include "http.h"
+#include "log.h"
+#include "stop.h"
 
 #include <curl/curl.h>
 #include <pthread.h>
@@ -250,4 +252,70 @@ mo_err hc_escape(const char *s, char *out, size_t size)
         return MO_ERR_TOO_LARGE;
     out[o] = '\0';
     return MO_OK;
+}
+
+/* Backoff for attempt n (0-based): base * 2^n capped, with +-25% jitter, or
+ * the server's Retry-After when it gave one. */
+static long hc_backoff_ms(const hc_retry *retry, int n, int retry_after)
+{
+    if (retry_after >= 0)
+        return retry_after * 1000L + 50;
+    long ms = retry->base_ms;
+    for (int i = 0; i < n && ms < retry->max_ms; i++)
+        ms *= 2;
+    if (ms > retry->max_ms)
+        ms = retry->max_ms;
+    return ms * 3 / 4 + (long)(rand() % (int)(ms / 2 + 1));
+}
+
+mo_err hc_call_json(hc_client *hc, const hc_retry *retry, hc_before_fn before, void *before_ctx,
+                    const char *method, const char *url, const char *content_type,
+                    const char *body, long *status, json_t **doc, int *attempts, char *errstr,
+                    size_t errstr_size)
+{
+    mo_err err = MO_ERR_TRANSIENT;
+    *doc = NULL;
+    *status = 0;
+    if (attempts)
+        *attempts = 0;
+    for (int n = 0; n < retry->max_attempts; n++) {
+        hc_resp resp;
+        int retry_after = -1;
+        if (before && (err = before(before_ctx, errstr, errstr_size)))
+            return err;
+        if (attempts)
+            (*attempts)++;
+        err = hc_request(hc, method, url, content_type, body, &resp, errstr, errstr_size);
+        if (err == MO_OK) {
+            json_error_t jerr;
+            *status = resp.status;
+            retry_after = resp.retry_after;
+            err = hc_classify(resp.status);
+            json_t *j = resp.len ? json_loadb(resp.body, resp.len, JSON_DECODE_ANY, &jerr) : NULL;
+            if (err == MO_OK && resp.len && !j) {
+                err = mo_seterr(MO_ERR_TRANSIENT, errstr, errstr_size,
+                                "%s %s: answer %ld is not valid JSON (%s)", method, url,
+                                resp.status, jerr.text);
+            } else if (err == MO_OK) {
+                *doc = j;
+            } else if (err == MO_ERR_PERMANENT) {
+                *doc = j;
+                mo_seterr(err, errstr, errstr_size, "%s %s: HTTP %ld %.200s", method, url,
+                          resp.status, resp.body);
+            } else {
+                json_decref(j);
+                mo_seterr(err, errstr, errstr_size, "%s %s: HTTP %ld", method, url, resp.status);
+            }
+        }
+        hc_resp_free(&resp);
+        if (err != MO_ERR_TRANSIENT)
+            return err;
+        if (n + 1 < retry->max_attempts) {
+            long ms = hc_backoff_ms(retry, n, retry_after);
+            lg_debug("http", NULL, "%s; retry in %ld ms", errstr, ms);
+            if (mo_stop_sleep_ms(ms))
+                break;
+        }
+    }
+    return err;
 }

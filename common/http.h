@@ -7,6 +7,7 @@
 
 #include "err.h"
 
+#include <jansson.h>
 #include <stddef.h>
 
 typedef struct hc_client hc_client;
@@ -54,3 +55,27 @@ mo_err hc_escape(const char *s, char *out, size_t size);
 unsigned long hc_requests_total(void);
 
 #endif
+
+/* ---- JSON calls with retries (shared by the Mystore and Ongoing clients) ---- */
+
+typedef struct hc_retry {
+    int max_attempts; /* >= 1 */
+    long base_ms;     /* first backoff; doubles, with jitter */
+    long max_ms;      /* backoff cap */
+} hc_retry;
+
+/* Called before every attempt (e.g. to take a request from a shared budget);
+ * a non-OK result ends the call with that result. */
+typedef mo_err (*hc_before_fn)(void *ctx, char *errstr, size_t errstr_size);
+
+/* Sends a request whose answer is JSON, retrying transient failures (no
+ * answer, 408, 429, 5xx, and a 2xx whose body is not valid JSON: a truncated
+ * or malformed answer) with capped exponential backoff and jitter, honouring
+ * Retry-After.  On 2xx returns MO_OK and *doc (new reference; NULL for an
+ * empty body).  On another 4xx returns MO_ERR_PERMANENT with *status set and
+ * *doc the parsed error body when it is JSON.  When attempts run out returns
+ * MO_ERR_TRANSIENT.  *attempts (may be NULL) receives the number of requests sent. */
+mo_err hc_call_json(hc_client *hc, const hc_retry *retry, hc_before_fn before, void *before_ctx,
+                    const char *method, const char *url, const char *content_type,
+                    const char *body, long *status, json_t **doc, int *attempts, char *errstr,
+                    size_t errstr_size);

@@ -1,6 +1,7 @@
 #include "stop.h"
 
 #include <signal.h>
+#include <stdlib.h>
 #include <stdatomic.h>
 #include <string.h>
 #include <time.h>
@@ -52,4 +53,22 @@ long long mo_now_ms(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int atoi_safe(const char *s)
+{
+    char *end;
+    long v = strtol(s, &end, 10);
+    return end != s && !*end && v > 0 && v < 1000000000 ? (int)v : -1;
+}
+
+void mo_crash_point(const char *name)
+{
+    static atomic_int hits;
+    const char *spec = getenv("MOSYNC_CRASH_AT");
+    size_t n = strlen(name);
+    if (!spec || strncmp(spec, name, n) || spec[n] != ':')
+        return;
+    if (atomic_fetch_add(&hits, 1) + 1 == atoi_safe(spec + n + 1))
+        raise(SIGKILL);
 }

@@ -291,3 +291,46 @@ mo_err rs_ping(rs_store *rs, char *errstr, size_t errstr_size)
         freeReplyObject(r);
     return err;
 }
+
+mo_err rs_lock(rs_store *rs, const char *name, long ttl_ms, long wait_ms, char *token,
+               char *errstr, size_t errstr_size)
+{
+    char key[512], suffix[256], ttl[32];
+    long long deadline = mo_now_ms() + wait_ms;
+    long backoff = 2;
+    snprintf(suffix, sizeof(suffix), "lock:%s", name);
+    snprintf(ttl, sizeof(ttl), "%ld", ttl_ms);
+    snprintf(token, 33, "%08x%08x%08x%08x", (unsigned)rand(), (unsigned)rand(), (unsigned)rand(),
+             (unsigned)mo_now_ms());
+    const char *argv[6] = {"SET", rs_key(rs, suffix, key, sizeof(key)), token, "PX", ttl, "NX"};
+    for (;;) {
+        redisReply *r;
+        mo_err err = rs_cmd(rs, &r, 6, argv, NULL, errstr, errstr_size);
+        if (err)
+            return err;
+        int taken = r->type == REDIS_REPLY_STATUS;
+        freeReplyObject(r);
+        if (taken)
+            return MO_OK;
+        if (mo_now_ms() >= deadline || mo_stop_sleep_ms(backoff))
+            return mo_seterr(MO_ERR_TRANSIENT, errstr, errstr_size, "lock %s is busy", name);
+        backoff = backoff * 2 > 50 ? 50 : backoff * 2;
+    }
+}
+
+mo_err rs_unlock(rs_store *rs, const char *name, const char *token, char *errstr,
+                 size_t errstr_size)
+{
+    static const char lua[] = "if redis.call('GET', KEYS[1]) == ARGV[1] then\n"
+                              "  return redis.call('DEL', KEYS[1])\n"
+                              "end\n"
+                              "return 0\n";
+    char key[512], suffix[256];
+    snprintf(suffix, sizeof(suffix), "lock:%s", name);
+    const char *argv[5] = {"EVAL", lua, "1", rs_key(rs, suffix, key, sizeof(key)), token};
+    redisReply *r;
+    mo_err err = rs_cmd(rs, &r, 5, argv, NULL, errstr, errstr_size);
+    if (!err)
+        freeReplyObject(r);
+    return err;
+}

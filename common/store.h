@@ -49,3 +49,14 @@ mo_err rs_budget_wait(rs_store *rs, const char *api, int per_min, char *errstr,
 mo_err rs_ping(rs_store *rs, char *errstr, size_t errstr_size);
 
 #endif
+
+/* A short mutual-exclusion lock mosync:{T}:lock:<name> shared by every process
+ * (Ongoing asks for one write at a time per goods owner).  Blocks until taken
+ * or until wait_ms passed (MO_ERR_TRANSIENT).  The lock expires after ttl_ms
+ * so a crashed holder cannot block others.  token (>= 33 bytes) receives the
+ * value to pass to rs_unlock. */
+mo_err rs_lock(rs_store *rs, const char *name, long ttl_ms, long wait_ms, char *token,
+               char *errstr, size_t errstr_size);
+/* Releases the lock if token still holds it. */
+mo_err rs_unlock(rs_store *rs, const char *name, const char *token, char *errstr,
+                 size_t errstr_size);

@@ -1,0 +1,33 @@
+/* Dead letters: anything mosync cannot parse, map or apply for good goes to
+ * the mosync.dlq topic with its original key and bytes and the context in
+ * headers, so nothing is lost and `mosync replay` (later) can re-drive it.
+ *
+ * Headers (all strings): mosync.source (original topic, or the API route a
+ * poller read), mosync.partition, mosync.offset, mosync.key, mosync.tenant,
+ * mosync.component, mosync.error.class, mosync.error, mosync.attempts,
+ * mosync.first.failure, mosync.last.failure.  Secrets are masked in the text. */
+#ifndef MO_DLQ_H
+#define MO_DLQ_H
+
+#include "config.h"
+#include "err.h"
+#include "kafka.h"
+
+typedef struct dlq_ctx {
+    const char *component;     /* "apply.orders", "poll.mystore-orders" */
+    const char *source;        /* original topic or API route */
+    int partition;             /* -1 when not from Kafka */
+    long long offset;          /* -1 when not from Kafka */
+    const char *key;           /* original key, may be NULL */
+    mo_err error_class;
+    const char *error;         /* one-line reason */
+    int attempts;
+    const char *first_failure; /* UTC ISO 8601, NULL = now */
+} dlq_ctx;
+
+/* Produces the dead letter and waits for its delivery report: MO_OK only
+ * when Kafka has it, so the caller may then move past the original. */
+mo_err dlq_send(kq_producer *kp, const mo_config *cfg, const dlq_ctx *ctx, const void *value,
+                size_t len, char *errstr, size_t errstr_size);
+
+#endif

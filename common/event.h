@@ -1,0 +1,32 @@
+/* The event envelope every topic carries (schemas/envelope.schema.json):
+ *   {"type": "mystore.order", "version": 1, "id": "<sha256>", "tenant": "demo",
+ *    "entity_id": "10001", "source_version": "2026-11-20 10:16:12",
+ *    "observed_at": "2026-11-27T10:00:00Z", "data": {...}}
+ * The id is deterministic (type, tenant, entity id and source version), so the
+ * same change captured twice has the same id. */
+#ifndef MO_EVENT_H
+#define MO_EVENT_H
+
+#include "err.h"
+
+#include <jansson.h>
+
+#define EV_VERSION 1
+#define EV_MAX_BYTES (4u << 20) /* a bigger event is refused, not produced */
+
+/* New envelope (new reference); steals data.  NULL on allocation failure. */
+json_t *ev_new(const char *type, const char *tenant, const char *entity_id,
+               const char *source_version, json_t *data);
+
+/* Parses and validates an envelope from raw bytes.  expect_type may be NULL.
+ * On success *out is a new reference; MO_ERR_INVALID names what is wrong. */
+mo_err ev_parse(const void *buf, size_t len, const char *expect_type, json_t **out, char *errstr,
+                size_t errstr_size);
+
+/* The Kafka key {tenant}:{entity id} into buf. */
+const char *ev_key(const char *tenant, const char *entity_id, char *buf, size_t size);
+
+/* UTC now as "YYYY-MM-DDTHH:MM:SSZ" into buf (size >= 21). */
+void ev_utc_now(char *buf, size_t size);
+
+#endif

@@ -1,0 +1,151 @@
+/* mosync: one binary, one command per role.  Start reading here; the README's
+ * "Source layout" says where each command lives. */
+#include "apply.h"
+#include "config.h"
+#include "kafka.h"
+#include "log.h"
+#include "poll.h"
+#include "stop.h"
+
+#include <curl/curl.h>
+#include <hiredis/hiredis.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MOSYNC_VERSION "0.1.0"
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: mosync <command> [options]\n"
+            "\n"
+            "  poll mystore-orders [--once]          Mystore orders -> mystore.orders\n"
+            "  apply orders [--once] [--idle-ms N]   mystore.orders -> Ongoing orders\n"
+            "  topics                                create the pipeline's topics\n"
+            "  dev-broker [--partitions N]           embedded Kafka for demos and tests\n"
+            "  config                                validate the environment and print it\n"
+            "  version\n"
+            "\n"
+            "Configuration comes from environment variables; see README.md.\n"
+            "Exit status: 0 ok, 1 failure, 2 bad usage or configuration.\n");
+}
+
+/* Loads the configuration a command needs; exits 2 naming the variable. */
+static void load_config(mo_config *cfg, int need)
+{
+    char errstr[512];
+    if (cfg_load(cfg, need, errstr, sizeof(errstr))) {
+        fprintf(stderr, "mosync: configuration error: %s\n", errstr);
+        exit(2);
+    }
+}
+
+/* Parses the options shared by the long-running commands. */
+static int parse_opts(int argc, char **argv, int *once, long *idle_ms, long *partitions)
+{
+    for (int i = 0; i < argc; i++) {
+        char *end;
+        if (!strcmp(argv[i], "--once") && once) {
+            *once = 1;
+        } else if (!strcmp(argv[i], "--idle-ms") && idle_ms && i + 1 < argc) {
+            *idle_ms = strtol(argv[++i], &end, 10);
+            if (*end || *idle_ms <= 0) {
+                fprintf(stderr, "mosync: --idle-ms needs a positive number of milliseconds\n");
+                return -1;
+            }
+        } else if (!strcmp(argv[i], "--partitions") && partitions && i + 1 < argc) {
+            *partitions = strtol(argv[++i], &end, 10);
+            if (*end || *partitions <= 0 || *partitions > 1000) {
+                fprintf(stderr, "mosync: --partitions needs a number from 1 to 1000\n");
+                return -1;
+            }
+        } else {
+            fprintf(stderr, "mosync: unknown option '%s'\n", argv[i]);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static int cmd_config(void)
+{
+    mo_config cfg;
+    load_config(&cfg, 0);
+    printf("{\"tenant\":\"%s\",\"kafka_brokers\":\"%s\",\"topic_prefix\":\"%s\","
+           "\"mystore_api_url\":\"%s\",\"mystore_shop\":\"%s\",\"mystore_token\":\"%s\","
+           "\"mystore_timezone\":\"%s\",\"mystore_rate_limit_per_min\":%d,"
+           "\"ongoing_api_url\":\"%s\",\"ongoing_user\":\"%s\",\"ongoing_password\":\"%s\","
+           "\"ongoing_goods_owner_id\":%ld,\"poll_interval_s\":%d}\n",
+           cfg.tenant, cfg.kafka_brokers, cfg.topic_prefix, cfg.mystore_url, cfg.mystore_shop,
+           *cfg.mystore_token ? "(set)" : "", cfg.mystore_timezone, cfg.mystore_rate_per_min,
+           cfg.ongoing_url, cfg.ongoing_user, *cfg.ongoing_password ? "(set)" : "",
+           cfg.ongoing_goods_owner, cfg.poll_interval_s);
+    cfg_free(&cfg);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    mo_config cfg;
+    int once = 0, rc;
+    long idle_ms = 2000, partitions = 4;
+
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    const char *cmd = argv[1];
+    const char *sub = argc > 2 ? argv[2] : "";
+    mo_stop_install();
+
+    if (!strcmp(cmd, "version")) {
+        printf("mosync %s (librdkafka %s, %s, jansson %s, hiredis %d.%d)\n", MOSYNC_VERSION,
+               rd_kafka_version_str(), curl_version(), JANSSON_VERSION, HIREDIS_MAJOR,
+               HIREDIS_MINOR);
+        return 0;
+    }
+    if (!strcmp(cmd, "help") || !strcmp(cmd, "--help") || !strcmp(cmd, "-h")) {
+        usage(stdout);
+        return 0;
+    }
+    if (!strcmp(cmd, "config"))
+        return cmd_config();
+    if (!strcmp(cmd, "poll") && !strcmp(sub, "mystore-orders")) {
+        if (parse_opts(argc - 3, argv + 3, &once, NULL, NULL))
+            return 2;
+        load_config(&cfg, CFG_NEED_KAFKA | CFG_NEED_REDIS | CFG_NEED_MYSTORE);
+        rc = poll_mystore_orders(&cfg, &(poll_opts){.once = once});
+        cfg_free(&cfg);
+        return rc;
+    }
+    if (!strcmp(cmd, "apply") && !strcmp(sub, "orders")) {
+        if (parse_opts(argc - 3, argv + 3, &once, &idle_ms, NULL))
+            return 2;
+        load_config(&cfg, CFG_NEED_KAFKA | CFG_NEED_REDIS | CFG_NEED_ONGOING);
+        rc = apply_orders(&cfg, &(apply_opts){.once = once, .idle_ms = idle_ms});
+        cfg_free(&cfg);
+        return rc;
+    }
+    if (!strcmp(cmd, "topics")) {
+        char errstr[512];
+        load_config(&cfg, CFG_NEED_KAFKA);
+        rc = kq_ensure_topics(&cfg, errstr, sizeof(errstr)) ? 1 : 0;
+        if (rc)
+            fprintf(stderr, "mosync: %s\n", errstr);
+        cfg_free(&cfg);
+        return rc;
+    }
+    if (!strcmp(cmd, "dev-broker")) {
+        if (parse_opts(argc - 2, argv + 2, NULL, NULL, &partitions))
+            return 2;
+        load_config(&cfg, 0);
+        rc = kq_dev_broker_run(&cfg, 1, (int)partitions);
+        cfg_free(&cfg);
+        return rc;
+    }
+    fprintf(stderr, "mosync: unknown command '%s%s%s'\n", cmd, *sub ? " " : "", sub);
+    usage(stderr);
+    return 2;
+}

@@ -1,0 +1,168 @@
+#include "mystore.h"
+#include "http.h"
+#include "log.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct ms_client {
+    hc_client *hc;
+    rs_store *rs;
+    char base[1024];
+    int per_min;
+    hc_retry retry;
+    unsigned long requests;
+};
+
+static const char ms_media_type[] = "application/vnd.api+json";
+
+ms_client *ms_new(const mo_config *cfg, rs_store *rs, int max_attempts)
+{
+    ms_client *ms = calloc(1, sizeof(*ms));
+    if (!ms)
+        return NULL;
+    hc_opts opts = {.accept = ms_media_type, .bearer = cfg->mystore_token};
+    ms->hc = hc_new(&opts);
+    if (!ms->hc) {
+        free(ms);
+        return NULL;
+    }
+    size_t n = strlen(cfg->mystore_url);
+    int slash = n && cfg->mystore_url[n - 1] == '/';
+    snprintf(ms->base, sizeof(ms->base), "%s%sshops/%s/", cfg->mystore_url, slash ? "" : "/",
+             cfg->mystore_shop);
+    ms->rs = rs;
+    ms->per_min = cfg->mystore_rate_per_min;
+    ms->retry = (hc_retry){.max_attempts = max_attempts, .base_ms = 500, .max_ms = 15000};
+    return ms;
+}
+
+void ms_free(ms_client *ms)
+{
+    if (!ms)
+        return;
+    hc_free(ms->hc);
+    free(ms);
+}
+
+unsigned long ms_requests(const ms_client *ms)
+{
+    return ms->requests;
+}
+
+/* Every request waits for its turn in the shared per-token budget (M12). */
+static mo_err ms_take_budget(void *ctx, char *errstr, size_t errstr_size)
+{
+    ms_client *ms = ctx;
+    ms->requests++;
+    return rs_budget_wait(ms->rs, "mystore", ms->per_min, errstr, errstr_size);
+}
+
+static mo_err ms_call(ms_client *ms, const char *method, const char *path, const char *body,
+                      json_t **doc, long *status, char *errstr, size_t errstr_size)
+{
+    char url[2048];
+    long st;
+    snprintf(url, sizeof(url), "%s%s", ms->base, path);
+    return hc_call_json(ms->hc, &ms->retry, ms_take_budget, ms, method, url,
+                        body ? ms_media_type : NULL, body, status ? status : &st, doc, NULL,
+                        errstr, errstr_size);
+}
+
+mo_err ms_get(ms_client *ms, const char *path, json_t **doc, long *status, char *errstr,
+              size_t errstr_size)
+{
+    return ms_call(ms, "GET", path, NULL, doc, status, errstr, errstr_size);
+}
+
+mo_err ms_filter_updated_since(const char *ts, char *buf, size_t size)
+{
+    char esc[128];
+    if (hc_escape(ts, esc, sizeof(esc)))
+        return MO_ERR_TOO_LARGE;
+    int n = snprintf(buf, size,
+                     "filter%%5Bupdated_at%%5D%%5Bpath%%5D=updated_at"
+                     "&filter%%5Bupdated_at%%5D%%5Bvalue%%5D=%s"
+                     "&filter%%5Bupdated_at%%5D%%5Boperator%%5D=gte",
+                     esc);
+    return n < 0 || (size_t)n >= size ? MO_ERR_TOO_LARGE : MO_OK;
+}
+
+mo_err ms_list_page(ms_client *ms, const char *path, const char *query, int page, json_t **items,
+                    int *has_next, char *errstr, size_t errstr_size)
+{
+    char rel[2048];
+    json_t *doc = NULL;
+    long status = 0;
+    mo_err err = MO_OK;
+
+    *items = NULL;
+    *has_next = 0;
+    snprintf(rel, sizeof(rel), "%s?%s%spage%%5Bnumber%%5D=%d&page%%5Bsize%%5D=%d", path,
+             query ? query : "", query && *query ? "&" : "", page, MS_PAGE_SIZE);
+    /* A page that parses as JSON but is not a JSON:API list is as broken as a
+     * truncated one: ask again, within the same attempt budget. */
+    for (int attempt = 0; attempt < ms->retry.max_attempts; attempt++) {
+        err = ms_call(ms, "GET", rel, NULL, &doc, &status, errstr, errstr_size);
+        if (err == MO_ERR_PERMANENT && status == 404 && page > 1) {
+            json_decref(doc);
+            *items = json_array();
+            return MO_OK;
+        }
+        if (err)
+            return err;
+        json_t *data = json_object_get(doc, "data");
+        json_t *links = json_object_get(doc, "links");
+        if (json_is_array(data) && (!links || json_is_object(links))) {
+            *items = json_incref(data);
+            *has_next = json_is_string(json_object_get(links, "next"));
+            json_decref(doc);
+            return MO_OK;
+        }
+        json_decref(doc);
+        doc = NULL;
+        err = mo_seterr(MO_ERR_TRANSIENT, errstr, errstr_size,
+                        "GET %s: answer is not a JSON:API list", rel);
+        lg_warn("mystore", NULL, "%s; asking again", errstr);
+    }
+    return err;
+}
+
+mo_err ms_list_all(ms_client *ms, const char *path, json_t **items, char *errstr,
+                   size_t errstr_size)
+{
+    json_t *all = json_array();
+    for (int page = 1;; page++) {
+        json_t *part;
+        int has_next;
+        mo_err err = ms_list_page(ms, path, NULL, page, &part, &has_next, errstr, errstr_size);
+        if (err) {
+            json_decref(all);
+            *items = NULL;
+            return err;
+        }
+        json_array_extend(all, part);
+        json_decref(part);
+        if (!has_next || page >= 10000)
+            break;
+    }
+    *items = all;
+    return MO_OK;
+}
+
+mo_err ms_write(ms_client *ms, const char *method, const char *path, const json_t *body,
+                json_t **doc, long *status, char *errstr, size_t errstr_size)
+{
+    json_t *answer = NULL;
+    char *s = json_dumps(body, JSON_COMPACT);
+    if (!s)
+        return mo_seterr(MO_ERR_NOMEM, errstr, errstr_size, "out of memory");
+    mo_err err = ms_call(ms, method, path, s, &answer, status, errstr, errstr_size);
+    free(s);
+    if (doc)
+        *doc = answer;
+    else
+        json_decref(answer);
+    return err;
+}

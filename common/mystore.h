@@ -1,0 +1,48 @@
+/* The Mystore (JSON:API) client, following the API model in the README:
+ * base {MYSTORE_API_URL}/shops/{shop}/, Bearer token, every request taken from
+ * the shared per-token budget in Redis (M12), transient failures retried. */
+#ifndef MO_MYSTORE_H
+#define MO_MYSTORE_H
+
+#include "config.h"
+#include "err.h"
+#include "store.h"
+
+#include <jansson.h>
+
+#define MS_PAGE_SIZE 50 /* M13: the largest page Mystore serves */
+
+typedef struct ms_client ms_client;
+
+/* rs is borrowed (the budget lives there) and must outlive the client.
+ * max_attempts: tries per request for transient failures (>= 1). */
+ms_client *ms_new(const mo_config *cfg, rs_store *rs, int max_attempts);
+void ms_free(ms_client *ms);
+
+/* GET {base}/{path}; path may carry a query.  *doc is the answer (new
+ * reference).  404 and other 4xx are MO_ERR_PERMANENT with *status set. */
+mo_err ms_get(ms_client *ms, const char *path, json_t **doc, long *status, char *errstr,
+              size_t errstr_size);
+
+/* One page of a list: GET {path}?{query}&page[number]=page&page[size]=50.
+ * Checks the JSON:API shape: *items is the "data" array (new reference),
+ * *has_next says whether links.next is present.  A page past the end (404)
+ * gives an empty array.  A malformed page is retried like a transient error. */
+mo_err ms_list_page(ms_client *ms, const char *path, const char *query, int page, json_t **items,
+                    int *has_next, char *errstr, size_t errstr_size);
+
+/* Every item of a (small, related) list, all pages: *items new reference. */
+mo_err ms_list_all(ms_client *ms, const char *path, json_t **items, char *errstr,
+                   size_t errstr_size);
+
+/* PATCH or POST a JSON:API document (borrowed); *doc (may be NULL) receives the answer. */
+mo_err ms_write(ms_client *ms, const char *method, const char *path, const json_t *body,
+                json_t **doc, long *status, char *errstr, size_t errstr_size);
+
+/* Requests sent by this client (for the summary: API calls per order). */
+unsigned long ms_requests(const ms_client *ms);
+
+/* The changed-since filter query for `ts` (shop-local "YYYY-MM-DD HH:MM:SS"). */
+mo_err ms_filter_updated_since(const char *ts, char *buf, size_t size);
+
+#endif

@@ -1,0 +1,188 @@
+#include "ongoing.h"
+#include "http.h"
+#include "log.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct og_client {
+    hc_client *hc;
+    rs_store *rs;
+    char base[1024];
+    long goods_owner;
+    char lock_name[64];
+    hc_retry retry;
+    unsigned long requests;
+};
+
+og_client *og_new(const mo_config *cfg, rs_store *rs, int max_attempts)
+{
+    og_client *og = calloc(1, sizeof(*og));
+    if (!og)
+        return NULL;
+    hc_opts opts = {.basic_user = cfg->ongoing_user, .basic_password = cfg->ongoing_password};
+    og->hc = hc_new(&opts);
+    if (!og->hc) {
+        free(og);
+        return NULL;
+    }
+    size_t n = strlen(cfg->ongoing_url);
+    int slash = n && cfg->ongoing_url[n - 1] == '/';
+    snprintf(og->base, sizeof(og->base), "%s%sapi/v1/", cfg->ongoing_url, slash ? "" : "/");
+    og->rs = rs;
+    og->goods_owner = cfg->ongoing_goods_owner;
+    snprintf(og->lock_name, sizeof(og->lock_name), "ongoing-writes:%ld", og->goods_owner);
+    og->retry = (hc_retry){.max_attempts = max_attempts, .base_ms = 300, .max_ms = 10000};
+    return og;
+}
+
+void og_free(og_client *og)
+{
+    if (!og)
+        return;
+    hc_free(og->hc);
+    free(og);
+}
+
+unsigned long og_requests(const og_client *og)
+{
+    return og->requests;
+}
+
+static mo_err og_count(void *ctx, char *errstr, size_t errstr_size)
+{
+    og_client *og = ctx;
+    og->requests++;
+    return MO_OK;
+}
+
+/* One call; for a permanent error the answer's "message" replaces the raw body
+ * in errstr, so dead letters say what Ongoing said. */
+static mo_err og_call(og_client *og, const char *method, const char *path, const json_t *body,
+                      json_t **doc, long *status, char *errstr, size_t errstr_size)
+{
+    char url[2048], token[40];
+    char *s = NULL;
+    json_t *answer = NULL;
+    int write = strcmp(method, "GET") != 0;
+    mo_err err;
+
+    snprintf(url, sizeof(url), "%s%s", og->base, path);
+    if (body && !(s = json_dumps(body, JSON_COMPACT)))
+        return mo_seterr(MO_ERR_NOMEM, errstr, errstr_size, "out of memory");
+    if (write) {
+        err = rs_lock(og->rs, og->lock_name, 60000, 120000, token, errstr, errstr_size);
+        if (err) {
+            free(s);
+            return err;
+        }
+    }
+    err = hc_call_json(og->hc, &og->retry, og_count, og, method, url, s ? "application/json" : NULL,
+                       s, status, &answer, NULL, errstr, errstr_size);
+    if (write) {
+        char e2[128];
+        rs_unlock(og->rs, og->lock_name, token, e2, sizeof(e2));
+    }
+    free(s);
+    if (err == MO_ERR_PERMANENT) {
+        const char *msg = json_string_value(json_object_get(answer, "message"));
+        if (!msg)
+            msg = json_string_value(json_object_get(answer, "Message"));
+        if (msg)
+            mo_seterr(err, errstr, errstr_size, "%s %s: HTTP %ld: %s", method, path, *status, msg);
+    }
+    if (doc)
+        *doc = answer;
+    else
+        json_decref(answer);
+    return err;
+}
+
+int og_order_status(const json_t *order)
+{
+    json_t *n = json_object_get(json_object_get(json_object_get(order, "orderInfo"), "orderStatus"),
+                                "number");
+    return json_is_integer(n) ? (int)json_integer_value(n) : -1;
+}
+
+mo_err og_order_get(og_client *og, const char *order_number, json_t **order, char *errstr,
+                    size_t errstr_size)
+{
+    char path[1024], esc[512];
+    json_t *doc = NULL;
+    long status;
+    *order = NULL;
+    if (hc_escape(order_number, esc, sizeof(esc)))
+        return mo_seterr(MO_ERR_INVALID, errstr, errstr_size, "order number too long");
+    snprintf(path, sizeof(path), "orders?goodsOwnerId=%ld&orderNumber=%s", og->goods_owner, esc);
+    mo_err err = og_call(og, "GET", path, NULL, &doc, &status, errstr, errstr_size);
+    if (err)
+        return err;
+    if (!json_is_array(doc)) {
+        json_decref(doc);
+        return mo_seterr(MO_ERR_TRANSIENT, errstr, errstr_size,
+                         "GET orders: answer is not a JSON array");
+    }
+    for (size_t i = 0; i < json_array_size(doc); i++) {
+        json_t *o = json_array_get(doc, i);
+        const char *num =
+            json_string_value(json_object_get(json_object_get(o, "orderInfo"), "orderNumber"));
+        if (num && !strcmp(num, order_number)) {
+            *order = json_incref(o);
+            break;
+        }
+    }
+    json_decref(doc);
+    return MO_OK;
+}
+
+mo_err og_article_exists(og_client *og, const char *article_number, int *exists, char *errstr,
+                         size_t errstr_size)
+{
+    char path[1024], esc[512];
+    json_t *doc = NULL;
+    long status;
+    *exists = 0;
+    if (hc_escape(article_number, esc, sizeof(esc)))
+        return mo_seterr(MO_ERR_INVALID, errstr, errstr_size, "article number too long");
+    snprintf(path, sizeof(path), "articles?goodsOwnerId=%ld&articleNumber=%s", og->goods_owner,
+             esc);
+    mo_err err = og_call(og, "GET", path, NULL, &doc, &status, errstr, errstr_size);
+    if (err)
+        return err;
+    if (!json_is_array(doc)) {
+        json_decref(doc);
+        return mo_seterr(MO_ERR_TRANSIENT, errstr, errstr_size,
+                         "GET articles: answer is not a JSON array");
+    }
+    for (size_t i = 0; i < json_array_size(doc); i++) {
+        const char *num = json_string_value(json_object_get(json_array_get(doc, i), "articleNumber"));
+        if (num && !strcmp(num, article_number))
+            *exists = 1;
+    }
+    json_decref(doc);
+    return MO_OK;
+}
+
+mo_err og_order_put(og_client *og, const json_t *order, long *status, char *errstr,
+                    size_t errstr_size)
+{
+    return og_call(og, "PUT", "orders", order, NULL, status, errstr, errstr_size);
+}
+
+mo_err og_article_put(og_client *og, const json_t *article, long *status, char *errstr,
+                      size_t errstr_size)
+{
+    return og_call(og, "PUT", "articles", article, NULL, status, errstr, errstr_size);
+}
+
+mo_err og_order_cancel(og_client *og, const char *order_number, long *status, char *errstr,
+                       size_t errstr_size)
+{
+    char path[1024], esc[512];
+    if (hc_escape(order_number, esc, sizeof(esc)))
+        return mo_seterr(MO_ERR_INVALID, errstr, errstr_size, "order number too long");
+    snprintf(path, sizeof(path), "orders?goodsOwnerId=%ld&orderNumber=%s", og->goods_owner, esc);
+    return og_call(og, "DELETE", path, NULL, NULL, status, errstr, errstr_size);
+}

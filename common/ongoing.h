@@ -1,0 +1,41 @@
+/* The Ongoing WMS REST v1 client, following the API model in the README:
+ * base {ONGOING_API_URL}/api/v1/, HTTP Basic auth, goodsOwnerId on every
+ * call, transient failures retried, and writes made one at a time per goods
+ * owner across all processes (a Redis lock), as Ongoing asks. */
+#ifndef MO_ONGOING_H
+#define MO_ONGOING_H
+
+#include "config.h"
+#include "err.h"
+#include "store.h"
+
+#include <jansson.h>
+
+typedef struct og_client og_client;
+
+/* rs is borrowed (the write lock lives there). */
+og_client *og_new(const mo_config *cfg, rs_store *rs, int max_attempts);
+void og_free(og_client *og);
+
+/* GET /orders?goodsOwnerId=&orderNumber=: *order is the order (new reference)
+ * or NULL when Ongoing has none. */
+mo_err og_order_get(og_client *og, const char *order_number, json_t **order, char *errstr,
+                    size_t errstr_size);
+/* GET /articles?goodsOwnerId=&articleNumber=: *exists 1 or 0. */
+mo_err og_article_exists(og_client *og, const char *article_number, int *exists, char *errstr,
+                         size_t errstr_size);
+/* PUT /orders, PUT /articles (body borrowed), DELETE /orders?orderNumber=.
+ * A 4xx is MO_ERR_PERMANENT with *status and the answer's message in errstr. */
+mo_err og_order_put(og_client *og, const json_t *order, long *status, char *errstr,
+                    size_t errstr_size);
+mo_err og_article_put(og_client *og, const json_t *article, long *status, char *errstr,
+                      size_t errstr_size);
+mo_err og_order_cancel(og_client *og, const char *order_number, long *status, char *errstr,
+                       size_t errstr_size);
+/* The Ongoing status number of an order answer (orderInfo.orderStatus.number), -1 if absent. */
+int og_order_status(const json_t *order);
+
+/* Requests sent by this client. */
+unsigned long og_requests(const og_client *og);
+
+#endif

@@ -1,0 +1,266 @@
+/* `mosync apply orders`: mystore.orders → Ongoing orders.
+ *
+ * For each event: parse, map (mp_order_map, pure), then apply the order rules
+ * of the API model:
+ *   - the same request as last time (hash in mosync:{T}:applied:orders:<id>)
+ *     is skipped without a call; an older source version is skipped as stale;
+ *   - upsert: missing articles first (O4), then PUT /orders; a 4xx while the
+ *     Ongoing status is not editable (O1) is a refusal: recorded, not retried;
+ *   - "kansellert": DELETE /orders; when Ongoing cannot cancel any more that
+ *     is recorded as an error to look at;
+ *   - sent in Mystore: nothing to do.
+ * The record is written only after Ongoing accepted (or refused) the write. */
+#include "apply.h"
+#include "event.h"
+#include "kafka.h"
+#include "log.h"
+#include "map_order.h"
+#include "ongoing.h"
+#include "sha256.h"
+#include "store.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define COMPONENT "apply.orders"
+
+typedef struct ao_ctx {
+    const mo_config *cfg;
+    rs_store *rs;
+    og_client *og;
+    mp_order_conf mconf;
+    unsigned long messages, created, updated, refused, cancelled, cancel_refused, not_in_ongoing,
+        skipped_sent, duplicates, stale, articles_created, dead_lettered;
+} ao_ctx;
+
+/* Writes the applied record of an order: source version, request hash, outcome. */
+static mo_err ao_record(ao_ctx *c, const char *id, const char *version, const char *hash,
+                        const char *state, int ongoing_status, char *errstr, size_t errstr_size)
+{
+    char suffix[256], now[32];
+    ev_utc_now(now, sizeof(now));
+    snprintf(suffix, sizeof(suffix), "applied:orders:%s", id);
+    json_t *rec = json_pack("{s:s, s:s, s:s, s:s}", "version", version, "hash", hash, "state",
+                            state, "at", now);
+    if (ongoing_status >= 0)
+        json_object_set_new(rec, "ongoing_status", json_integer(ongoing_status));
+    mo_err err = rs_set_json(c->rs, suffix, rec, 0, errstr, errstr_size);
+    json_decref(rec);
+    return err;
+}
+
+/* O4: Ongoing refuses order lines whose article it does not know, so every
+ * line's article is made to exist first.  Articles already known (created by
+ * us or found in Ongoing) are remembered in mosync:{T}:known:article:<no>. */
+static mo_err ao_ensure_articles(ao_ctx *c, const json_t *articles, char *errstr,
+                                 size_t errstr_size)
+{
+    size_t i;
+    json_t *a;
+    json_array_foreach(articles, i, a)
+    {
+        const char *no = json_string_value(json_object_get(a, "articleNumber"));
+        char suffix[512];
+        json_t *known;
+        int exists;
+        long status;
+        mo_err err;
+        if (!no)
+            return mo_seterr(MO_ERR_INVALID, errstr, errstr_size, "article without a number");
+        snprintf(suffix, sizeof(suffix), "known:article:%s", no);
+        if ((err = rs_get_json(c->rs, suffix, &known, errstr, errstr_size)) && err != MO_ERR_INVALID)
+            return err;
+        if (known) {
+            json_decref(known);
+            continue;
+        }
+        if ((err = og_article_exists(c->og, no, &exists, errstr, errstr_size)))
+            return err;
+        if (!exists) {
+            if ((err = og_article_put(c->og, a, &status, errstr, errstr_size)))
+                return err;
+            c->articles_created++;
+        }
+        json_t *mark = json_pack("{s:s}", "by", exists ? "found" : "order-line");
+        err = rs_set_json(c->rs, suffix, mark, 0, errstr, errstr_size);
+        json_decref(mark);
+        if (err)
+            return err;
+    }
+    return MO_OK;
+}
+
+static mo_err ao_upsert(ao_ctx *c, const char *id, const char *version, const char *hash,
+                        const json_t *rec, const json_t *mapped, char *errstr, size_t errstr_size)
+{
+    long status = 0;
+    mo_err err = ao_ensure_articles(c, json_object_get(mapped, "articles"), errstr, errstr_size);
+    if (err)
+        return err;
+    err = og_order_put(c->og, json_object_get(mapped, "order"), &status, errstr, errstr_size);
+    if (err == MO_ERR_PERMANENT) {
+        /* Refused: is it because the warehouse has started on the order (O1)? */
+        char why[512];
+        json_t *order = NULL;
+        snprintf(why, sizeof(why), "%s", errstr);
+        if ((err = og_order_get(c->og, id, &order, errstr, errstr_size)))
+            return err;
+        int st = order ? og_order_status(order) : -1;
+        json_decref(order);
+        if (st >= 0 && !cfg_ongoing_editable(c->cfg, st)) {
+            lg_warn(COMPONENT, c->cfg->tenant,
+                    "order %s changed in Mystore but Ongoing status %d no longer allows updates; "
+                    "refused and recorded",
+                    id, st);
+            c->refused++;
+            return ao_record(c, id, version, hash, "refused", st, errstr, errstr_size);
+        }
+        return mo_seterr(MO_ERR_PERMANENT, errstr, errstr_size, "%s", why);
+    }
+    if (err)
+        return err;
+    const char *prev = json_string_value(json_object_get(rec, "state"));
+    int update = prev && (!strcmp(prev, "created") || !strcmp(prev, "updated"));
+    if (update)
+        c->updated++;
+    else
+        c->created++;
+    return ao_record(c, id, version, hash, update ? "updated" : "created", -1, errstr, errstr_size);
+}
+
+static mo_err ao_cancel(ao_ctx *c, const char *id, const char *version, const char *hash,
+                        char *errstr, size_t errstr_size)
+{
+    long status = 0;
+    char why[512];
+    json_t *order = NULL;
+    mo_err err = og_order_cancel(c->og, id, &status, errstr, errstr_size);
+    if (err == MO_OK) {
+        c->cancelled++;
+        return ao_record(c, id, version, hash, "cancelled", 1000, errstr, errstr_size);
+    }
+    if (err != MO_ERR_PERMANENT)
+        return err;
+    snprintf(why, sizeof(why), "%s", errstr);
+    if ((err = og_order_get(c->og, id, &order, errstr, errstr_size)))
+        return err;
+    int st = order ? og_order_status(order) : -1;
+    json_decref(order);
+    if (!order) {
+        c->not_in_ongoing++;
+        return ao_record(c, id, version, hash, "not_in_ongoing", -1, errstr, errstr_size);
+    }
+    if (st == 1000) {
+        c->cancelled++;
+        return ao_record(c, id, version, hash, "cancelled", st, errstr, errstr_size);
+    }
+    lg_error(COMPONENT, c->cfg->tenant,
+             "order %s is cancelled in Mystore but Ongoing (status %d) could not cancel it: %s; "
+             "look at it in the warehouse",
+             id, st, why);
+    c->cancel_refused++;
+    return ao_record(c, id, version, hash, "cancel_refused", st, errstr, errstr_size);
+}
+
+static mo_err ao_handle(void *vctx, const rd_kafka_message_t *msg, char *errstr,
+                        size_t errstr_size)
+{
+    ao_ctx *c = vctx;
+    json_t *ev = NULL, *mapped = NULL, *rec = NULL;
+    char hash[65], suffix[256];
+    mo_err err;
+
+    c->messages++;
+    if ((err = ev_parse(msg->payload, msg->len, "mystore.order", &ev, errstr, errstr_size)))
+        return err;
+    const char *tenant = json_string_value(json_object_get(ev, "tenant"));
+    const char *id = json_string_value(json_object_get(ev, "entity_id"));
+    const char *version = json_string_value(json_object_get(ev, "source_version"));
+    if (strcmp(tenant, c->cfg->tenant)) {
+        err = mo_seterr(MO_ERR_INVALID, errstr, errstr_size, "event for tenant '%s', not '%s'",
+                        tenant, c->cfg->tenant);
+        goto out;
+    }
+    if ((err = mp_order_map(json_object_get(ev, "data"), &c->mconf, &mapped, errstr, errstr_size)))
+        goto out;
+
+    char *canon = json_dumps(mapped, JSON_COMPACT | JSON_SORT_KEYS);
+    if (!canon) {
+        err = mo_seterr(MO_ERR_NOMEM, errstr, errstr_size, "out of memory");
+        goto out;
+    }
+    sha256_hex(canon, strlen(canon), hash);
+    free(canon);
+
+    snprintf(suffix, sizeof(suffix), "applied:orders:%s", id);
+    if ((err = rs_get_json(c->rs, suffix, &rec, errstr, errstr_size)))
+        goto out;
+    const char *rec_version = json_string_value(json_object_get(rec, "version"));
+    const char *rec_hash = json_string_value(json_object_get(rec, "hash"));
+    if (rec_hash && !strcmp(rec_hash, hash)) {
+        c->duplicates++;
+        goto out;
+    }
+    if (rec_version && strcmp(version, rec_version) < 0) {
+        c->stale++;
+        lg_info(COMPONENT, c->cfg->tenant, "order %s: version %s is older than applied %s; skipped",
+                id, version, rec_version);
+        goto out;
+    }
+
+    const char *action = json_string_value(json_object_get(mapped, "action"));
+    if (!strcmp(action, "upsert")) {
+        err = ao_upsert(c, id, version, hash, rec, mapped, errstr, errstr_size);
+    } else if (!strcmp(action, "cancel")) {
+        err = ao_cancel(c, id, version, hash, errstr, errstr_size);
+    } else {
+        c->skipped_sent++;
+        err = ao_record(c, id, version, hash, "skipped", -1, errstr, errstr_size);
+    }
+    if (err == MO_ERR_PERMANENT || err == MO_ERR_INVALID) {
+        char tmp[1024];
+        snprintf(tmp, sizeof(tmp), "order %s: %s", id, errstr);
+        snprintf(errstr, errstr_size, "%s", tmp);
+    }
+out:
+    json_decref(rec);
+    json_decref(mapped);
+    json_decref(ev);
+    return err;
+}
+
+int apply_orders(const mo_config *cfg, const apply_opts *opts)
+{
+    char errstr[512];
+    ao_ctx c = {.cfg = cfg};
+    c.mconf = (mp_order_conf){.goods_owner_id = cfg->ongoing_goods_owner,
+                              .timezone = cfg->mystore_timezone,
+                              .language = cfg->mystore_language,
+                              .status_sent = cfg->mystore_status_sent,
+                              .status_cancelled = cfg->mystore_status_cancelled,
+                              .shipping_methods = cfg->shipping_methods};
+    c.rs = rs_open(cfg->redis_url, cfg->tenant, errstr, sizeof(errstr));
+    if (!c.rs) {
+        lg_error(COMPONENT, cfg->tenant, "%s", errstr);
+        return 2;
+    }
+    c.og = og_new(cfg, c.rs, 3);
+    if (!c.og) {
+        rs_close(c.rs);
+        return 1;
+    }
+    int rc = apply_run(cfg, COMPONENT, KQ_TOPIC_ORDERS, "mosync-apply-orders", ao_handle, &c, opts,
+                       &c.dead_lettered);
+    printf("{\"command\":\"apply orders\",\"messages\":%lu,\"created\":%lu,\"updated\":%lu,"
+           "\"refused\":%lu,\"cancelled\":%lu,\"cancel_refused\":%lu,\"not_in_ongoing\":%lu,"
+           "\"skipped_sent\":%lu,\"duplicates\":%lu,\"stale\":%lu,\"articles_created\":%lu,"
+           "\"dead_lettered\":%lu,\"ongoing_requests\":%lu}\n",
+           c.messages, c.created, c.updated, c.refused, c.cancelled, c.cancel_refused,
+           c.not_in_ongoing, c.skipped_sent, c.duplicates, c.stale, c.articles_created,
+           c.dead_lettered, og_requests(c.og));
+    fflush(stdout);
+    og_free(c.og);
+    rs_close(c.rs);
+    return rc;
+}
