@@ -1,6 +1,9 @@
 #include "dlq.h"
 #include "event.h"
 #include "log.h"
+#include "stop.h"
+
+#include <stdlib.h>
 
 #include <stdio.h>
 #include <string.h>
@@ -45,4 +48,121 @@ mo_err dlq_send(kq_producer *kp, const mo_config *cfg, const dlq_ctx *ctx, const
         lg_warn(ctx->component, cfg->tenant, "dead-lettered %s%s%s: %s", ctx->source,
                 ctx->key ? " key " : "", ctx->key ? ctx->key : "", error);
     return err;
+}
+
+static void dlq_base64(const unsigned char *in, size_t len, char *out)
+{
+    static const char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    size_t o = 0;
+    for (size_t i = 0; i < len; i += 3) {
+        unsigned v = (unsigned)in[i] << 16;
+        if (i + 1 < len)
+            v |= (unsigned)in[i + 1] << 8;
+        if (i + 2 < len)
+            v |= in[i + 2];
+        out[o++] = tab[(v >> 18) & 63];
+        out[o++] = tab[(v >> 12) & 63];
+        out[o++] = i + 1 < len ? tab[(v >> 6) & 63] : '=';
+        out[o++] = i + 2 < len ? tab[v & 63] : '=';
+    }
+    out[o] = '\0';
+}
+
+static void dlq_print(const rd_kafka_message_t *m)
+{
+    rd_kafka_headers_t *hdrs = NULL;
+    json_t *headers = json_object();
+    if (!rd_kafka_message_headers(m, &hdrs)) {
+        const char *name;
+        const void *val;
+        size_t size;
+        for (size_t i = 0; !rd_kafka_header_get_all(hdrs, i, &name, &val, &size); i++)
+            json_object_set_new(headers, name, json_stringn_nocheck(val ? val : "", size));
+    }
+    char *b64 = malloc(m->len / 3 * 4 + 8);
+    if (!b64) {
+        json_decref(headers);
+        return;
+    }
+    dlq_base64(m->payload, m->len, b64);
+    json_t *o = json_pack("{s:i, s:I, s:s#, s:o, s:s}", "partition", m->partition, "offset",
+                          (json_int_t)m->offset, "key", m->key ? (const char *)m->key : "",
+                          m->key ? (int)m->key_len : 0, "headers", headers, "value_base64", b64);
+    char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    if (s)
+        printf("%s\n", s);
+    free(s);
+    free(b64);
+    json_decref(o);
+}
+
+int dlq_show(const mo_config *cfg, int once)
+{
+    char errstr[512], topic[256];
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    if (rd_kafka_conf_set(conf, "bootstrap.servers", cfg->kafka_brokers, errstr, sizeof(errstr))) {
+        fprintf(stderr, "mosync: %s\n", errstr);
+        rd_kafka_conf_destroy(conf);
+        return 2;
+    }
+    for (int i = 0; i < cfg->n_kafka_props; i++)
+        rd_kafka_conf_set(conf, cfg->kafka_props[i].name, cfg->kafka_props[i].value, errstr,
+                          sizeof(errstr));
+    rd_kafka_conf_set(conf, "group.id", "mosync-dlq-show", errstr, sizeof(errstr));
+    rd_kafka_conf_set(conf, "enable.auto.commit", "false", errstr, sizeof(errstr));
+    rd_kafka_conf_set(conf, "enable.partition.eof", "true", errstr, sizeof(errstr));
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof(errstr));
+    if (!rk) {
+        fprintf(stderr, "mosync: %s\n", errstr);
+        rd_kafka_conf_destroy(conf);
+        return 1;
+    }
+    cfg_topic(cfg, KQ_TOPIC_DLQ, topic, sizeof(topic));
+
+    /* Find the partitions, then read each from its beginning (no group join). */
+    const struct rd_kafka_metadata *md = NULL;
+    rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topic, NULL);
+    int rc = 0, nparts = 0;
+    for (int tries = 0; tries < 50; tries++) {
+        if (md)
+            rd_kafka_metadata_destroy(md);
+        md = NULL;
+        if (!rd_kafka_metadata(rk, 0, rkt, &md, 5000) && md->topic_cnt == 1 &&
+            !md->topics[0].err && md->topics[0].partition_cnt > 0)
+            break;
+        mo_stop_sleep_ms(200);
+    }
+    if (!md || md->topic_cnt != 1 || md->topics[0].err) {
+        /* No dead-letter topic yet: nothing was ever dead-lettered. */
+        goto out;
+    }
+    nparts = md->topics[0].partition_cnt;
+    rd_kafka_topic_partition_list_t *parts = rd_kafka_topic_partition_list_new(nparts);
+    for (int i = 0; i < nparts; i++)
+        rd_kafka_topic_partition_list_add(parts, topic, md->topics[0].partitions[i].id)->offset =
+            RD_KAFKA_OFFSET_BEGINNING;
+    rd_kafka_assign(rk, parts);
+    rd_kafka_topic_partition_list_destroy(parts);
+
+    int eofs = 0;
+    while (!mo_stop_requested() && (!once || eofs < nparts)) {
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 500);
+        if (!m)
+            continue;
+        if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF)
+            eofs++;
+        else if (m->err)
+            fprintf(stderr, "mosync: %s\n", rd_kafka_message_errstr(m));
+        else
+            dlq_print(m);
+        rd_kafka_message_destroy(m);
+    }
+    fflush(stdout);
+out:
+    if (md)
+        rd_kafka_metadata_destroy(md);
+    rd_kafka_topic_destroy(rkt);
+    rd_kafka_consumer_close(rk);
+    rd_kafka_destroy(rk);
+    return rc;
 }

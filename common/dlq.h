@@ -31,3 +31,11 @@ mo_err dlq_send(kq_producer *kp, const mo_config *cfg, const dlq_ctx *ctx, const
                 size_t len, char *errstr, size_t errstr_size);
 
 #endif
+
+/* `mosync dlq show`: prints every dead letter of the tenant's dead-letter
+ * topic, oldest first, one JSON object per line:
+ *   {"partition": 0, "offset": 12, "key": "t1:10001", "headers": {...},
+ *    "value_base64": "..."}
+ * Reads without a consumer group commit, so it changes nothing.  With once,
+ * returns when the end of every partition is reached. */
+int dlq_show(const mo_config *cfg, int once);

@@ -2,8 +2,10 @@
  * "Source layout" says where each command lives. */
 #include "apply.h"
 #include "config.h"
+#include "dlq.h"
 #include "kafka.h"
 #include "log.h"
+#include "map_order.h"
 #include "poll.h"
 #include "stop.h"
 
@@ -23,9 +25,11 @@ static void usage(FILE *f)
             "\n"
             "  poll mystore-orders [--once]          Mystore orders -> mystore.orders\n"
             "  apply orders [--once] [--idle-ms N]   mystore.orders -> Ongoing orders\n"
+            "  dlq show [--once]                     print the dead letters (JSON lines)\n"
             "  topics                                create the pipeline's topics\n"
             "  dev-broker [--partitions N]           embedded Kafka for demos and tests\n"
             "  config                                validate the environment and print it\n"
+            "  map order < snapshot.json             run the order mapping on one snapshot\n"
             "  version\n"
             "\n"
             "Configuration comes from environment variables; see README.md.\n"
@@ -73,17 +77,62 @@ static int cmd_config(void)
 {
     mo_config cfg;
     load_config(&cfg, 0);
-    printf("{\"tenant\":\"%s\",\"kafka_brokers\":\"%s\",\"topic_prefix\":\"%s\","
-           "\"mystore_api_url\":\"%s\",\"mystore_shop\":\"%s\",\"mystore_token\":\"%s\","
-           "\"mystore_timezone\":\"%s\",\"mystore_rate_limit_per_min\":%d,"
-           "\"ongoing_api_url\":\"%s\",\"ongoing_user\":\"%s\",\"ongoing_password\":\"%s\","
-           "\"ongoing_goods_owner_id\":%ld,\"poll_interval_s\":%d}\n",
-           cfg.tenant, cfg.kafka_brokers, cfg.topic_prefix, cfg.mystore_url, cfg.mystore_shop,
-           *cfg.mystore_token ? "(set)" : "", cfg.mystore_timezone, cfg.mystore_rate_per_min,
-           cfg.ongoing_url, cfg.ongoing_user, *cfg.ongoing_password ? "(set)" : "",
-           cfg.ongoing_goods_owner, cfg.poll_interval_s);
+    /* Secrets are shown only as set or not set. */
+    json_t *o = json_pack(
+        "{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:i, s:i, s:s, s:s, s:s, s:I, s:i}", "tenant",
+        cfg.tenant, "kafka_brokers", cfg.kafka_brokers, "topic_prefix", cfg.topic_prefix,
+        "redis_url", "(set)", "mystore_api_url", cfg.mystore_url, "mystore_shop",
+        cfg.mystore_shop, "mystore_token", *cfg.mystore_token ? "(set)" : "(unset)",
+        "mystore_timezone", cfg.mystore_timezone, "mystore_rate_limit_per_min",
+        cfg.mystore_rate_per_min, "mystore_initial_lookback_h", cfg.mystore_lookback_h,
+        "ongoing_api_url", cfg.ongoing_url, "ongoing_user", cfg.ongoing_user, "ongoing_password",
+        *cfg.ongoing_password ? "(set)" : "(unset)", "ongoing_goods_owner_id",
+        (json_int_t)cfg.ongoing_goods_owner, "poll_interval_s", cfg.poll_interval_s);
+    char *s = o ? json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
+    if (s)
+        printf("%s\n", s);
+    free(s);
+    json_decref(o);
     cfg_free(&cfg);
-    return 0;
+    return s ? 0 : 1;
+}
+
+/* `mosync map order`: runs the pure order mapping on a snapshot read from
+ * stdin (the "data" of a mystore.order event, or the whole event) and prints
+ * the result.  For debugging a mapping and for the end-to-end tests, which
+ * compare what Ongoing received with this. */
+static int cmd_map_order(void)
+{
+    mo_config cfg;
+    json_error_t jerr;
+    char errstr[512];
+    json_t *out = NULL;
+    load_config(&cfg, 0);
+    json_t *in = json_loadf(stdin, 0, &jerr);
+    if (!in) {
+        fprintf(stderr, "mosync: stdin is not JSON: %s\n", jerr.text);
+        cfg_free(&cfg);
+        return 1;
+    }
+    json_t *snapshot = json_object_get(in, "data") ? json_object_get(in, "data") : in;
+    mp_order_conf conf = {.goods_owner_id = cfg.ongoing_goods_owner ? cfg.ongoing_goods_owner : 1,
+                          .timezone = cfg.mystore_timezone,
+                          .language = cfg.mystore_language,
+                          .status_sent = cfg.mystore_status_sent,
+                          .status_cancelled = cfg.mystore_status_cancelled,
+                          .shipping_methods = cfg.shipping_methods};
+    mo_err err = mp_order_map(snapshot, &conf, &out, errstr, sizeof(errstr));
+    if (err) {
+        fprintf(stderr, "mosync: %s: %s\n", mo_err_name(err), errstr);
+    } else {
+        char *s = json_dumps(out, JSON_INDENT(2) | JSON_SORT_KEYS);
+        printf("%s\n", s ? s : "null");
+        free(s);
+    }
+    json_decref(out);
+    json_decref(in);
+    cfg_free(&cfg);
+    return err ? 1 : 0;
 }
 
 int main(int argc, char **argv)
@@ -112,6 +161,8 @@ int main(int argc, char **argv)
     }
     if (!strcmp(cmd, "config"))
         return cmd_config();
+    if (!strcmp(cmd, "map") && !strcmp(sub, "order"))
+        return cmd_map_order();
     if (!strcmp(cmd, "poll") && !strcmp(sub, "mystore-orders")) {
         if (parse_opts(argc - 3, argv + 3, &once, NULL, NULL))
             return 2;
@@ -125,6 +176,14 @@ int main(int argc, char **argv)
             return 2;
         load_config(&cfg, CFG_NEED_KAFKA | CFG_NEED_REDIS | CFG_NEED_ONGOING);
         rc = apply_orders(&cfg, &(apply_opts){.once = once, .idle_ms = idle_ms});
+        cfg_free(&cfg);
+        return rc;
+    }
+    if (!strcmp(cmd, "dlq") && !strcmp(sub, "show")) {
+        if (parse_opts(argc - 3, argv + 3, &once, NULL, NULL))
+            return 2;
+        load_config(&cfg, CFG_NEED_KAFKA);
+        rc = dlq_show(&cfg, once);
         cfg_free(&cfg);
         return rc;
     }

@@ -20,7 +20,7 @@ mo_err tz_parse_local(const char *local, struct tm *tm)
                                                                                        : !digit)
             return MO_ERR_INVALID;
     }
-    if (y < 1970 || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || s > 60)
+    if (y < 1970 || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || s > 59)
         return MO_ERR_INVALID;
     memset(tm, 0, sizeof(*tm));
     tm->tm_year = y - 1900;

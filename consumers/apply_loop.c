@@ -89,7 +89,9 @@ int apply_run(const mo_config *cfg, const char *component, const char *topic_bas
                 rc = 1;
                 break;
             }
-            if (kq_consumer_waiting(kc))
+            /* Idle time counts only while partitions are assigned and none
+             * is waiting to retry. */
+            if (kq_consumer_waiting(kc) || !kq_consumer_assigned(kc))
                 last_activity = now;
             continue;
         }
@@ -105,8 +107,9 @@ int apply_run(const mo_config *cfg, const char *component, const char *topic_bas
             if (delay > AL_RETRY_MAX_MS)
                 delay = AL_RETRY_MAX_MS;
             f->attempts++;
-            lg_warn(component, cfg->tenant, "%s [%d] @%lld failed (attempt %d): %s; retry in %ld ms",
-                    topic, m->partition, (long long)m->offset, f->attempts, errstr, delay);
+            lg_warn(component, cfg->tenant,
+                    "%s [%d] @%lld failed (attempt %d): %s; retry in %ld ms", topic, m->partition,
+                    (long long)m->offset, f->attempts, errstr, delay);
             kq_consumer_retry_later(kc, m, delay);
             rd_kafka_message_destroy(m);
             continue;
@@ -115,9 +118,14 @@ int apply_run(const mo_config *cfg, const char *component, const char *topic_bas
             char key[512], why[256];
             snprintf(key, sizeof(key), "%.*s", (int)(m->key_len < 511 ? m->key_len : 511),
                      m->key ? (const char *)m->key : "");
-            dlq_ctx d = {.component = component, .source = topic, .partition = m->partition,
-                         .offset = m->offset, .key = m->key ? key : NULL, .error_class = err,
-                         .error = errstr, .attempts = f ? f->attempts + 1 : 1,
+            dlq_ctx d = {.component = component,
+                         .source = topic,
+                         .partition = m->partition,
+                         .offset = m->offset,
+                         .key = m->key ? key : NULL,
+                         .error_class = err,
+                         .error = errstr,
+                         .attempts = f ? f->attempts + 1 : 1,
                          .first_failure = f ? f->first : NULL};
             if (dlq_send(kp, cfg, &d, m->payload, m->len, why, sizeof(why))) {
                 /* Without the dead letter safely in Kafka the original must stay. */

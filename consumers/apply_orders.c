@@ -69,7 +69,8 @@ static mo_err ao_ensure_articles(ao_ctx *c, const json_t *articles, char *errstr
         if (!no)
             return mo_seterr(MO_ERR_INVALID, errstr, errstr_size, "article without a number");
         snprintf(suffix, sizeof(suffix), "known:article:%s", no);
-        if ((err = rs_get_json(c->rs, suffix, &known, errstr, errstr_size)) && err != MO_ERR_INVALID)
+        if ((err = rs_get_json(c->rs, suffix, &known, errstr, errstr_size)) &&
+            err != MO_ERR_INVALID)
             return err;
         if (known) {
             json_decref(known);
@@ -163,8 +164,7 @@ static mo_err ao_cancel(ao_ctx *c, const char *id, const char *version, const ch
     return ao_record(c, id, version, hash, "cancel_refused", st, errstr, errstr_size);
 }
 
-static mo_err ao_handle(void *vctx, const rd_kafka_message_t *msg, char *errstr,
-                        size_t errstr_size)
+static mo_err ao_handle(void *vctx, const rd_kafka_message_t *msg, char *errstr, size_t errstr_size)
 {
     ao_ctx *c = vctx;
     json_t *ev = NULL, *mapped = NULL, *rec = NULL;

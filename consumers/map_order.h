@@ -1,0 +1,50 @@
+/* The pure mapping of one Mystore order snapshot to the Ongoing requests it
+ * calls for (MODEL.md: the order table, the order rules, M1 M5 M7 M8 M15 O4).
+ * No I/O: the order consumer does the HTTP; this only decides what to send.
+ *
+ * The snapshot is what the order poller captures, Mystore JSON:API resource
+ * objects exactly as the API returns them:
+ *   {"order":  {orders resource},
+ *    "status": {order-status resource} or null when unknown,
+ *    "lines":  [{"line": {order-products resource},
+ *                "options": [{order-product-attributes resource}, ...]}, ...],
+ *    "totals": [{order-totals resource}, ...]} */
+#ifndef MP_MAP_ORDER_H
+#define MP_MAP_ORDER_H
+
+#include <jansson.h>
+#include <stddef.h>
+
+#include "err.h"
+
+/* Settings of the order mapping.  Every pointer is borrowed for the duration
+ * of mp_order_map(); NULL or "" picks the default named beside it. */
+typedef struct mp_order_conf {
+    long goods_owner_id;
+    const char *timezone;           /* MYSTORE_TIMEZONE (M1), default "Europe/Oslo" */
+    const char *language;           /* localised texts, default "no" */
+    const char *status_sent;        /* M8: name or id, default "levert" */
+    const char *status_cancelled;   /* M8: name or id, default "kansellert" */
+    const json_t *shipping_methods; /* borrowed, may be NULL:
+                                       {"<shipping_method>": {"code": "..", "name": ".."}} */
+} mp_order_conf;
+
+#define MP_STATUS_SENT_DEFAULT      "levert"
+#define MP_STATUS_CANCELLED_DEFAULT "kansellert"
+
+/* Maps one snapshot.  On success *out is a new reference:
+ *   {"action": "upsert", "order": {PUT /orders body}, "articles": [{PUT /articles body}, ...]}
+ *   {"action": "cancel", "orderNumber": "10001"}
+ *   {"action": "skip",   "reason": "sent in Mystore"}
+ * "articles" holds one body per distinct line sku, in line order (O4).
+ * Only the order id and status are read for "cancel" and "skip".
+ *
+ * snapshot: borrowed; conf: borrowed, not NULL; out: not NULL, *out is set to
+ * NULL on failure; errstr: caller's buffer, may be NULL.
+ * Returns MO_ERR_INVALID for any input it cannot map, with a one-line reason
+ * naming the entity and field ("order 10001 line 55001: quantity 'abc' is not
+ * a number"), or MO_ERR_NOMEM. */
+mo_err mp_order_map(const json_t *snapshot, const mp_order_conf *conf, json_t **out, char *errstr,
+                    size_t errstr_size);
+
+#endif

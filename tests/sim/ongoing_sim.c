@@ -1,0 +1,1524 @@
+/* ongoing-sim: a simulator of the Ongoing WMS Goods Owner REST API v1, as
+ * tests/sim/README.md ("Ongoing simulator") and shared/api/MODEL.md describe
+ * it.  The HTTP side (auth hook, rate limiting, faults, write log, /_sim/
+ * common endpoints) is sim_http.c; this file holds the warehouse state and
+ * the routes.  Request bodies are checked field by field against the tables
+ * in sim_ongoing_fields.c.
+ *
+ * State is two arrays kept in id order (ids only grow, so appending keeps
+ * them sorted): articles (upserted by articleNumber) and orders (upserted by
+ * orderNumber).  Each keeps the last accepted request body as sent, plus what
+ * the warehouse adds (ids, status, stock, times, tracking); the GET answers
+ * are built from those in Ongoing's GET shape.  Handlers run one at a time
+ * (sim_http.c holds a lock), so there is no locking here.  Allocation failure
+ * aborts: this is a test tool. */
+#include "sim_http.h"
+#include "sim_ongoing_fields.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define OG_MAX_EDITABLE     32
+#define OG_ERR_SIZE         512
+#define OG_TIME_SIZE        96
+#define OG_STOCK_WINDOW_MS  (24LL * 3600 * 1000)
+#define OG_FIRST_ARTICLE_ID 1001
+#define OG_FIRST_ORDER_ID   5001
+#define OG_FIRST_LINE_ID    70001
+#define OG_FIRST_PARCEL_ID  90001
+#define OG_STATUS_OPEN      200
+#define OG_STATUS_SENT      450
+#define OG_STATUS_CANCELLED 1000
+
+typedef struct ogs_article {
+    json_int_t system_id;
+    json_t *body; /* last accepted PUT body; owned */
+    double number_of_items;
+    double sellable_number_of_items;
+    int64_t data_changed_ms;
+    int64_t stock_changed_ms; /* -1: stock never changed */
+} ogs_article;
+
+typedef struct ogs_order {
+    json_int_t order_id;
+    json_t *body; /* last accepted PUT body; owned */
+    int status;
+    int64_t created_ms;
+    int64_t status_changed_ms;
+    int64_t shipped_ms; /* -1: not shipped */
+    json_t *line_ids;   /* {"<rowNumber>": line id}, stable across updates; owned */
+    json_t *tracking;   /* GET shape [{waybill, trackingUrl, created}], NULL before any; owned */
+    json_t *parcels;    /* GET shape [{id, parcelNumber, ...}], NULL before any; owned */
+    char *way_bill;     /* orderInfo.wayBill, NULL when none; owned */
+} ogs_order;
+
+typedef struct ogs_state {
+    const char *user;
+    const char *password;
+    json_int_t goods_owner;
+    int editable[OG_MAX_EDITABLE];
+    size_t neditable;
+    ogs_article *articles;
+    size_t narticles, articles_cap;
+    ogs_order *orders;
+    size_t norders, orders_cap;
+    json_int_t next_article_id, next_order_id, next_line_id, next_parcel_id;
+    int64_t clock_ms; /* fixed clock (POST /_sim/clock), -1 = real time */
+} ogs_state;
+
+static const struct {
+    int number;
+    const char *text;
+} ogs_statuses[] = {
+    {150, "Error"}, {200, "Open"},      {300, "Released"}, {320, "Allocated"},  {400, "Picked"},
+    {450, "Sent"},  {500, "Collected"}, {800, "Returned"}, {1000, "Cancelled"},
+};
+
+/* ---- small helpers ---- */
+
+static void *ogs_xrealloc(void *ptr, size_t size)
+{
+    void *p = realloc(ptr, size);
+    if (!p) {
+        fprintf(stderr, "ongoing-sim: out of memory\n");
+        abort();
+    }
+    return p;
+}
+
+static char *ogs_xstrdup(const char *s)
+{
+    size_t len = strlen(s) + 1;
+    char *p = ogs_xrealloc(NULL, len);
+    memcpy(p, s, len);
+    return p;
+}
+
+/* Answers `status` with {"message": <formatted text>}.  A multibyte character
+ * cut at the end of the buffer is dropped and other bytes that would make the
+ * message invalid UTF-8 (a raw query value) become '?', so the answer always
+ * has its message. */
+static void ogs_error(sim_resp *resp, int status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void ogs_error(sim_resp *resp, int status, const char *fmt, ...)
+{
+    char msg[OG_ERR_SIZE];
+    json_t *text;
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    text = json_string(msg);
+    for (size_t len = strlen(msg); !text && len > 0 && (unsigned char)msg[len - 1] >= 0x80;) {
+        msg[--len] = '\0'; /* a multibyte character cut by the buffer's end */
+        text = json_string(msg);
+    }
+    if (!text) {
+        for (char *c = msg; *c; c++) {
+            if ((unsigned char)*c >= 0x80)
+                *c = '?';
+        }
+        text = json_string(msg);
+    }
+    sim_resp_json(resp, status, json_pack("{s:o}", "message", text));
+}
+
+/* The current time in ms since the epoch: the fixed clock when set. */
+static int64_t ogs_now_ms(const ogs_state *st)
+{
+    struct timespec ts;
+
+    if (st->clock_ms >= 0)
+        return st->clock_ms;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Formats ms as "2026-11-27T10:00:00.000Z" into buf. */
+static void ogs_time_format(int64_t ms, char *buf, size_t size)
+{
+    time_t secs = (time_t)(ms >= 0 ? ms / 1000 : (ms - 999) / 1000);
+    int millis = (int)(ms - (int64_t)secs * 1000);
+    struct tm tm;
+
+    gmtime_r(&secs, &tm);
+    snprintf(buf, size, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
+             tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, millis);
+}
+
+/* The time as a JSON string, or null when ms < 0 ("never").  New reference. */
+static json_t *ogs_time_json(int64_t ms)
+{
+    char buf[OG_TIME_SIZE];
+
+    if (ms < 0)
+        return json_null();
+    ogs_time_format(ms, buf, sizeof(buf));
+    return json_string(buf);
+}
+
+static const char *ogs_status_text(int number)
+{
+    for (size_t i = 0; i < sizeof(ogs_statuses) / sizeof(ogs_statuses[0]); i++) {
+        if (ogs_statuses[i].number == number)
+            return ogs_statuses[i].text;
+    }
+    return "Unknown";
+}
+
+static int ogs_is_editable(const ogs_state *st, int status)
+{
+    for (size_t i = 0; i < st->neditable; i++) {
+        if (st->editable[i] == status)
+            return 1;
+    }
+    return 0;
+}
+
+/* A deep copy of obj[key], or JSON null when absent.  New reference. */
+static json_t *ogs_copy_or_null(const json_t *obj, const char *key)
+{
+    json_t *v = json_object_get(obj, key);
+    return v ? json_deep_copy(v) : json_null();
+}
+
+/* obj[key] as a JSON real (Ongoing answers quantities and prices as reals),
+ * or null when absent or not a number.  New reference. */
+static json_t *ogs_real_or_null(const json_t *obj, const char *key)
+{
+    json_t *v = json_object_get(obj, key);
+    return json_is_number(v) ? json_real(json_number_value(v)) : json_null();
+}
+
+/* Sets dst[key] = copy of src[key] (or null) for each key of the NULL-terminated list. */
+static void ogs_copy_keys(json_t *dst, const json_t *src, const char *const *keys)
+{
+    for (size_t i = 0; keys[i]; i++)
+        json_object_set_new(dst, keys[i], ogs_copy_or_null(src, keys[i]));
+}
+
+/* Sets dst[key] = src[key] as a real (or null) for each key of the list. */
+static void ogs_copy_reals(json_t *dst, const json_t *src, const char *const *keys)
+{
+    for (size_t i = 0; keys[i]; i++)
+        json_object_set_new(dst, keys[i], ogs_real_or_null(src, keys[i]));
+}
+
+/* Decodes standard base64 `in` into out (NUL-terminated).  Returns 0, or -1
+ * on a character outside the alphabet or when out is too small. */
+static int ogs_base64_decode(const char *in, char *out, size_t size)
+{
+    static const char alphabet[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    unsigned acc = 0;
+    int bits = 0;
+    size_t len = 0;
+
+    for (; *in && *in != '='; in++) {
+        const char *pos = strchr(alphabet, *in);
+        if (!pos)
+            return -1;
+        acc = (acc << 6) | (unsigned)(pos - alphabet);
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            if (len + 1 >= size)
+                return -1;
+            out[len++] = (char)((acc >> bits) & 0xff);
+        }
+    }
+    out[len] = '\0';
+    return 0;
+}
+
+/* ---- state ---- */
+
+static ogs_article *ogs_article_find(ogs_state *st, const char *number)
+{
+    for (size_t i = 0; i < st->narticles; i++) {
+        const char *n = json_string_value(json_object_get(st->articles[i].body, "articleNumber"));
+        if (n && strcmp(n, number) == 0)
+            return &st->articles[i];
+    }
+    return NULL;
+}
+
+/* Appends a new article with the next articleSystemId and no stock.  The
+ * pointer is valid until the next append. */
+static ogs_article *ogs_article_add(ogs_state *st)
+{
+    ogs_article *a;
+
+    if (st->narticles == st->articles_cap) {
+        st->articles_cap = st->articles_cap ? st->articles_cap * 2 : 16;
+        st->articles = ogs_xrealloc(st->articles, st->articles_cap * sizeof(*st->articles));
+    }
+    a = &st->articles[st->narticles++];
+    memset(a, 0, sizeof(*a));
+    a->system_id = st->next_article_id++;
+    a->stock_changed_ms = -1;
+    return a;
+}
+
+static ogs_order *ogs_order_find(ogs_state *st, const char *number)
+{
+    for (size_t i = 0; i < st->norders; i++) {
+        const char *n = json_string_value(json_object_get(st->orders[i].body, "orderNumber"));
+        if (n && strcmp(n, number) == 0)
+            return &st->orders[i];
+    }
+    return NULL;
+}
+
+static ogs_order *ogs_order_find_id(ogs_state *st, json_int_t id)
+{
+    for (size_t i = 0; i < st->norders; i++) {
+        if (st->orders[i].order_id == id)
+            return &st->orders[i];
+    }
+    return NULL;
+}
+
+/* Appends a new order with the next orderId, status 200 Open, created now.
+ * The pointer is valid until the next append. */
+static ogs_order *ogs_order_add(ogs_state *st)
+{
+    ogs_order *o;
+
+    if (st->norders == st->orders_cap) {
+        st->orders_cap = st->orders_cap ? st->orders_cap * 2 : 16;
+        st->orders = ogs_xrealloc(st->orders, st->orders_cap * sizeof(*st->orders));
+    }
+    o = &st->orders[st->norders++];
+    memset(o, 0, sizeof(*o));
+    o->order_id = st->next_order_id++;
+    o->status = OG_STATUS_OPEN;
+    o->created_ms = ogs_now_ms(st);
+    o->status_changed_ms = o->created_ms;
+    o->shipped_ms = -1;
+    o->line_ids = json_object();
+    return o;
+}
+
+/* Replaces the order's body (stolen) and gives every new rowNumber a line id. */
+static void ogs_order_set_body(ogs_state *st, ogs_order *o, json_t *body)
+{
+    json_t *lines = json_object_get(body, "orderLines");
+
+    for (size_t i = 0; i < json_array_size(lines); i++) {
+        const char *row = json_string_value(json_object_get(json_array_get(lines, i), "rowNumber"));
+        if (row && !json_object_get(o->line_ids, row))
+            json_object_set_new(o->line_ids, row, json_integer(st->next_line_id++));
+    }
+    json_decref(o->body);
+    o->body = body;
+}
+
+static void ogs_order_set_status(ogs_state *st, ogs_order *o, int status)
+{
+    o->status = status;
+    o->status_changed_ms = ogs_now_ms(st);
+}
+
+/* Refuses an order body whose lines name an unknown article (O4) or repeat a
+ * rowNumber.  Returns 0, or -1 with the message in err. */
+static int ogs_order_check_lines(ogs_state *st, const json_t *body, char *err, size_t errsize)
+{
+    json_t *lines = json_object_get(body, "orderLines");
+    json_t *rows = json_object();
+    int rc = 0;
+
+    for (size_t i = 0; i < json_array_size(lines) && rc == 0; i++) {
+        json_t *line = json_array_get(lines, i);
+        const char *number = json_string_value(json_object_get(line, "articleNumber"));
+        const char *row = json_string_value(json_object_get(line, "rowNumber"));
+        if (!ogs_article_find(st, number)) {
+            snprintf(err, errsize, "orderLines[%zu].articleNumber: article '%s' does not exist", i,
+                     number);
+            rc = -1;
+        } else if (json_object_get(rows, row)) {
+            snprintf(err, errsize, "orderLines[%zu].rowNumber: duplicate rowNumber '%s'", i, row);
+            rc = -1;
+        } else {
+            json_object_set_new(rows, row, json_true());
+        }
+    }
+    json_decref(rows);
+    return rc;
+}
+
+/* Applies a ship body {"tracking": [{waybill, trackingUrl}], "parcels":
+ * [{parcelNumber, isReturnParcel, waybill, trackingUrl}], "wayBill": ".."}
+ * (every member optional): stores tracking and parcels in GET shape and the
+ * way bill; tracking rows are stamped created_ms.  Does not touch status or
+ * shippedTime.  Returns 0, or -1 with a message in err when a member has the
+ * wrong type. */
+static int ogs_order_apply_ship(ogs_state *st, ogs_order *o, const json_t *ship, int64_t created_ms,
+                               char *err, size_t errsize)
+{
+    json_t *tracking = json_object_get(ship, "tracking");
+    json_t *parcels = json_object_get(ship, "parcels");
+    json_t *way_bill = json_object_get(ship, "wayBill");
+    json_t *created = ogs_time_json(created_ms);
+    json_t *new_tracking = json_array();
+    json_t *new_parcels = json_array();
+    int rc = -1;
+
+    if ((tracking && !json_is_array(tracking)) || (parcels && !json_is_array(parcels)) ||
+        (way_bill && !json_is_string(way_bill) && !json_is_null(way_bill))) {
+        snprintf(err, errsize, "tracking and parcels must be arrays, wayBill a string");
+        goto out;
+    }
+    for (size_t i = 0; i < json_array_size(tracking); i++) {
+        json_t *t = json_array_get(tracking, i);
+        if (!json_is_object(t)) {
+            snprintf(err, errsize, "tracking[%zu] must be an object", i);
+            goto out;
+        }
+        json_array_append_new(new_tracking,
+                              json_pack("{s:o, s:o, s:O}", "waybill", ogs_copy_or_null(t, "waybill"),
+                                        "trackingUrl", ogs_copy_or_null(t, "trackingUrl"), "created",
+                                        created));
+    }
+    for (size_t i = 0; i < json_array_size(parcels); i++) {
+        json_t *p = json_array_get(parcels, i);
+        if (!json_is_object(p)) {
+            snprintf(err, errsize, "parcels[%zu] must be an object", i);
+            goto out;
+        }
+        json_array_append_new(
+            new_parcels,
+            json_pack("{s:I, s:o, s:b, s:{s:o, s:o}, s:n}", "id", (json_int_t)st->next_parcel_id++,
+                      "parcelNumber", ogs_copy_or_null(p, "parcelNumber"), "isReturnParcel",
+                      json_is_true(json_object_get(p, "isReturnParcel")), "tracking", "waybill",
+                      ogs_copy_or_null(p, "waybill"), "trackingUrl",
+                      ogs_copy_or_null(p, "trackingUrl"), "advanced"));
+    }
+    if (tracking) {
+        json_decref(o->tracking);
+        o->tracking = json_incref(new_tracking);
+    }
+    if (parcels) {
+        json_decref(o->parcels);
+        o->parcels = json_incref(new_parcels);
+    }
+    if (way_bill) {
+        free(o->way_bill);
+        o->way_bill = json_is_string(way_bill) ? ogs_xstrdup(json_string_value(way_bill)) : NULL;
+    }
+    rc = 0;
+out:
+    json_decref(created);
+    json_decref(new_tracking);
+    json_decref(new_parcels);
+    return rc;
+}
+
+static void ogs_state_free(ogs_state *st)
+{
+    for (size_t i = 0; i < st->narticles; i++)
+        json_decref(st->articles[i].body);
+    for (size_t i = 0; i < st->norders; i++) {
+        ogs_order *o = &st->orders[i];
+        json_decref(o->body);
+        json_decref(o->line_ids);
+        json_decref(o->tracking);
+        json_decref(o->parcels);
+        free(o->way_bill);
+    }
+    free(st->articles);
+    free(st->orders);
+}
+
+/* ---- answers in Ongoing's GET shape ---- */
+
+/* The article as GET /api/v1/articles answers it.  New reference. */
+static json_t *ogs_article_to_get(const ogs_state *st, const ogs_article *a)
+{
+    static const char *const head[] = {"articleNumber",      "articleName",       "productCode",
+                                       "unitCode",           "description",       "isStockArticle",
+                                       "isActive",           "supplierInfo",      "barCodeInfo",
+                                       "quantityPerPackage", "quantityPerPallet", NULL};
+    static const char *const reals[] = {"weight",
+                                        "length",
+                                        "width",
+                                        "height",
+                                        "volume",
+                                        "purchasePrice",
+                                        "stockValuationPrice",
+                                        "customerPrice",
+                                        NULL};
+    static const char *const more[] = {"purcaseCurrencyCode", "countryOfOriginCode",
+                                       "statisticsNumber",    "articleGroup",
+                                       "articleCategory",     NULL};
+    static const char *const rest[] = {"stockLimit",         "minimumReorderQuantity",
+                                       "netWeight",          "freeValues",
+                                       "subQuantityPerItem", "customsDescription",
+                                       "taricNumbersInfo",   "linkToPicture",
+                                       "storageProperties",  NULL};
+    json_t *out = json_object();
+    json_t *structure = json_object_get(a->body, "structureDefinition");
+
+    json_object_set_new(out, "goodsOwner",
+                        json_pack("{s:I, s:s}", "id", st->goods_owner, "name", "Goods owner"));
+    json_object_set_new(out, "articleSystemId", json_integer(a->system_id));
+    ogs_copy_keys(out, a->body, head);
+    ogs_copy_reals(out, a->body, reals);
+    ogs_copy_keys(out, a->body, more);
+    json_object_set_new(
+        out, "inventoryInfo",
+        json_pack("{s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:n, s:f, s:n}", "numberOfItems",
+                  a->number_of_items, "numberOfBookedItems", 0.0, "numberOfLockedItems", 0.0,
+                  "toReceiveNumberOfItems", 0.0, "allocatedNumberOfItems", 0.0,
+                  "lockedForSaleNumberOfItems", 0.0, "pickedToBeCollectedNumberOfItems", 0.0,
+                  "receivedToBeFinishedNumberOfItems", 0.0, "lastInDate", "sellableNumberOfItems",
+                  a->sellable_number_of_items, "totalStockValue"));
+    json_object_set_new(out, "articleDataLastUpdated", ogs_time_json(a->data_changed_ms));
+    json_object_set_new(out, "articleKind", ogs_copy_or_null(structure, "articleKind"));
+    ogs_copy_keys(out, a->body, rest);
+    json_object_set_new(out, "classes", json_null());
+    return out;
+}
+
+/* The order's consignee in GET shape.  New reference. */
+static json_t *ogs_consignee_to_get(const json_t *consignee)
+{
+    static const char *const keys[] = {"customerNumber",   "name",     "address1", "address2",
+                                       "address3",         "postCode", "city",     "countryCode",
+                                       "countryStateCode", "remark",   "doorCode", "advanced",
+                                       "invoiceAddress",   NULL};
+    json_t *out = json_object();
+
+    ogs_copy_keys(out, consignee, keys);
+    return out;
+}
+
+/* A PostOrderTransporter as GetOrderTransporter, or null.  New reference. */
+static json_t *ogs_transporter_to_get(const json_t *transporter)
+{
+    if (!json_is_object(transporter))
+        return json_null();
+    return json_pack("{s:n, s:n, s:o, s:o}", "transporterName", "name", "code",
+                     ogs_copy_or_null(transporter, "transporterCode"), "serviceCode",
+                     ogs_copy_or_null(transporter, "transporterServiceCode"));
+}
+
+/* One order line in GET shape; the article comes from the registry.  Items
+ * count as allocated from status 320 and as picked from 400 (not cancelled). */
+static json_t *ogs_line_to_get(ogs_state *st, const ogs_order *o, const json_t *line)
+{
+    int allocated = o->status >= 320 && o->status < OG_STATUS_CANCELLED;
+    int picked = o->status >= 400 && o->status < OG_STATUS_CANCELLED;
+    const char *number = json_string_value(json_object_get(line, "articleNumber"));
+    const char *row = json_string_value(json_object_get(line, "rowNumber"));
+    ogs_article *a = ogs_article_find(st, number ? number : "");
+    json_t *prices = json_object_get(line, "prices");
+    json_t *count = ogs_real_or_null(line, "numberOfItems");
+    double items = json_is_real(count) ? json_real_value(count) : 0.0;
+    json_t *out = json_object();
+
+    json_decref(count);
+    json_object_set_new(out, "id", ogs_copy_or_null(o->line_ids, row ? row : ""));
+    json_object_set_new(out, "rowNumber", ogs_copy_or_null(line, "rowNumber"));
+    json_object_set_new(
+        out, "article",
+        json_pack("{s:o, s:o, s:o, s:o, s:n}", "articleSystemId",
+                  a ? json_integer(a->system_id) : json_null(), "articleNumber",
+                  ogs_copy_or_null(line, "articleNumber"), "articleName",
+                  a ? ogs_copy_or_null(a->body, "articleName") : json_null(), "productCode",
+                  a ? ogs_copy_or_null(a->body, "productCode") : json_null(), "articleKind"));
+    json_object_set_new(out, "comment", ogs_copy_or_null(line, "comment"));
+    json_object_set_new(out, "orderedNumberOfItems", json_real(items));
+    json_object_set_new(out, "allocatedNumberOfItems", json_real(allocated ? items : 0.0));
+    json_object_set_new(out, "pickedNumberOfItems", json_real(picked ? items : 0.0));
+    json_object_set_new(out, "packedNumberOfItems", json_real(picked ? items : 0.0));
+    json_object_set_new(out, "reportedNumberOfItems", json_null());
+    json_object_set_new(out, "shouldBePicked", ogs_copy_or_null(line, "shouldBePicked"));
+    json_object_set_new(out, "pickedArticleItems", json_array());
+    json_object_set_new(out, "subOrderLines", json_null());
+    json_object_set_new(out, "serialNumber", ogs_copy_or_null(line, "serialNumber"));
+    json_object_set_new(out, "lineTotalCustomsValue",
+                        ogs_real_or_null(line, "lineTotalCustomsValue"));
+    json_object_set_new(out, "batchNumber", ogs_copy_or_null(line, "batchNumber"));
+    json_object_set_new(out, "reportedReturnedNumberOfItems", json_null());
+    json_object_set_new(out, "lineType", ogs_copy_or_null(line, "lineType"));
+    if (json_is_object(prices)) {
+        static const char *const reals[] = {"linePrice", "customerLinePrice", NULL};
+        json_t *p = json_object();
+        ogs_copy_reals(p, prices, reals);
+        json_object_set_new(p, "currencyCode", ogs_copy_or_null(prices, "currencyCode"));
+        json_object_set_new(p, "discountPercentage", ogs_real_or_null(prices, "discountPercentage"));
+        json_object_set_new(out, "prices", p);
+    } else {
+        json_object_set_new(out, "prices", json_null());
+    }
+    json_object_set_new(out, "customerArticleNumber",
+                        ogs_copy_or_null(line, "customerArticleNumber"));
+    json_object_set_new(out, "externalId", ogs_copy_or_null(line, "externalId"));
+    json_object_set_new(out, "returnedNumberOfItems", json_null());
+    json_object_set_new(out, "freeValues", ogs_copy_or_null(line, "lineFreeValues"));
+    return out;
+}
+
+/* deliveryDate as answered: a date-only value stays as sent (as the real
+ * server does), a time is answered in UTC.  New reference. */
+static json_t *ogs_delivery_date_to_get(const json_t *body)
+{
+    const char *s = json_string_value(json_object_get(body, "deliveryDate"));
+    int64_t ms;
+
+    if (!s)
+        return json_null();
+    if (strlen(s) == 10 || ogs_time_parse(s, &ms) != 0)
+        return json_string(s);
+    return ogs_time_json(ms);
+}
+
+/* The order as GET /api/v1/orders answers it.  New reference. */
+static json_t *ogs_order_to_get(ogs_state *st, const ogs_order *o)
+{
+    static const char *const head[] = {
+        "goodsOwnerOrderId",   "referenceNumber",  "salesCode",     "orderRemark",
+        "deliveryInstruction", "servicePointCode", "freeText1",     "freeText2",
+        "freeText3",           "orderType",        "wayOfDelivery", NULL};
+    static const char *const notifications[] = {"emailNotification", "smsNotification",
+                                                "telephoneNotification", NULL};
+    static const char *const tail[] = {"consigneeOrderNumber", "warehouseInstruction",
+                                       "marketPlace",          "pickingPriority",
+                                       "productionCode",       NULL};
+    int allocated = o->status >= 320 && o->status < OG_STATUS_CANCELLED;
+    int picked = o->status >= 400 && o->status < OG_STATUS_CANCELLED;
+    json_t *lines = json_object_get(o->body, "orderLines");
+    json_t *out_lines = json_array();
+    json_t *info = json_object();
+    double items = 0.0;
+
+    for (size_t i = 0; i < json_array_size(lines); i++) {
+        json_t *line = ogs_line_to_get(st, o, json_array_get(lines, i));
+        items += json_real_value(json_object_get(line, "orderedNumberOfItems"));
+        json_array_append_new(out_lines, line);
+    }
+
+    json_object_set_new(info, "orderId", json_integer(o->order_id));
+    json_object_set_new(info, "orderNumber", ogs_copy_or_null(o->body, "orderNumber"));
+    ogs_copy_keys(info, o->body, head);
+    json_object_set_new(info, "deliveryDate", ogs_delivery_date_to_get(o->body));
+    json_object_set_new(info, "createdDate", ogs_time_json(o->created_ms));
+    json_object_set_new(info, "shippedTime", ogs_time_json(o->shipped_ms));
+    json_object_set_new(info, "wayBill", o->way_bill ? json_string(o->way_bill) : json_null());
+    json_object_set_new(info, "returnWayBill", json_null());
+    json_object_set_new(
+        info, "orderStatus",
+        json_pack("{s:i, s:s}", "number", o->status, "text", ogs_status_text(o->status)));
+    ogs_copy_keys(info, o->body, notifications);
+    json_object_set_new(info, "orderedNumberOfItems", json_real(items));
+    json_object_set_new(info, "allocatedNumberOfItems", json_real(allocated ? items : 0.0));
+    json_object_set_new(info, "pickedNumberOfItems", json_real(picked ? items : 0.0));
+    json_object_set_new(info, "customsInfo", ogs_copy_or_null(o->body, "customsInfo"));
+    json_object_set_new(info, "preparedTransportDocumentId",
+                        ogs_copy_or_null(o->body, "preparedTransportDocumentId"));
+    json_object_set_new(info, "warehouse", json_null());
+    json_object_set_new(info, "termsOfDeliveryType",
+                        ogs_copy_or_null(o->body, "termsOfDeliveryType"));
+    json_object_set_new(info, "customerPrice", ogs_real_or_null(o->body, "customerPrice"));
+    ogs_copy_keys(info, o->body, tail);
+    json_object_set_new(info, "advanced", json_null());
+
+    return json_pack("{s:{s:I, s:s}, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:n}", "goodsOwner",
+                     "id", st->goods_owner, "name", "Goods owner", "orderInfo", info, "consignee",
+                     ogs_consignee_to_get(json_object_get(o->body, "consignee")), "parcels",
+                     o->parcels ? json_deep_copy(o->parcels) : json_null(), "orderLines", out_lines,
+                     "transporter", ogs_transporter_to_get(json_object_get(o->body, "transporter")),
+                     "returnTransporter",
+                     ogs_transporter_to_get(json_object_get(o->body, "returnTransporter")),
+                     "tracking", o->tracking ? json_deep_copy(o->tracking) : json_null(), "classes",
+                     ogs_copy_or_null(o->body, "classes"), "shipmentInfo");
+}
+
+/* ---- answers in the simulator's own form (/_sim/) ---- */
+
+/* The stored article: its last accepted body plus articleSystemId and stock. */
+static json_t *ogs_article_to_sim(const ogs_article *a)
+{
+    json_t *out = json_deep_copy(a->body);
+
+    json_object_set_new(out, "articleSystemId", json_integer(a->system_id));
+    json_object_set_new(out, "inventoryInfo",
+                        json_pack("{s:f, s:f}", "numberOfItems", a->number_of_items,
+                                  "sellableNumberOfItems", a->sellable_number_of_items));
+    return out;
+}
+
+/* The stored order: its last accepted body plus orderId, status, shippedTime,
+ * wayBill, tracking and parcels (GET shape, [] when none). */
+static json_t *ogs_order_to_sim(const ogs_order *o)
+{
+    json_t *out = json_deep_copy(o->body);
+
+    json_object_set_new(out, "orderId", json_integer(o->order_id));
+    json_object_set_new(out, "status", json_integer(o->status));
+    json_object_set_new(out, "shippedTime", ogs_time_json(o->shipped_ms));
+    json_object_set_new(out, "wayBill", o->way_bill ? json_string(o->way_bill) : json_null());
+    json_object_set_new(out, "tracking", o->tracking ? json_deep_copy(o->tracking) : json_array());
+    json_object_set_new(out, "parcels", o->parcels ? json_deep_copy(o->parcels) : json_array());
+    return out;
+}
+
+/* ---- request checks ---- */
+
+/* Query argument `name` as an integer.  Returns 1 and sets *out when present,
+ * 0 when absent, -1 after answering 400 when it is not an integer. */
+static int ogs_query_int(const sim_req *req, const char *name, json_int_t *out, sim_resp *resp)
+{
+    const char *s = sim_query(req, name);
+    char *end;
+    long long v;
+
+    if (!s)
+        return 0;
+    errno = 0;
+    v = strtoll(s, &end, 10);
+    if (*s == '\0' || *end != '\0' || errno == ERANGE) {
+        ogs_error(resp, 400, "The value '%s' is not valid for %s.", s, name);
+        return -1;
+    }
+    *out = (json_int_t)v;
+    return 1;
+}
+
+/* Query argument `name` as a time.  Returns 1 and sets *ms when present, 0
+ * when absent, -1 after answering 400 when it is not a time. */
+static int ogs_query_time(const sim_req *req, const char *name, int64_t *ms, sim_resp *resp)
+{
+    const char *s = sim_query(req, name);
+
+    if (!s)
+        return 0;
+    if (ogs_time_parse(s, ms) != 0) {
+        ogs_error(resp, 400, "The value '%s' is not valid for %s.", s, name);
+        return -1;
+    }
+    return 1;
+}
+
+/* Checks a goodsOwnerId value against --goods-owner.  Returns 0, or -1 after
+ * answering 400 naming it. */
+static int ogs_check_goods_owner(const ogs_state *st, json_int_t id, sim_resp *resp)
+{
+    if (id == st->goods_owner)
+        return 0;
+    ogs_error(resp, 400, "goodsOwnerId %" JSON_INTEGER_FORMAT " is not a goods owner of this user",
+             id);
+    return -1;
+}
+
+/* The goodsOwnerId query argument: when `required`, it must be there.
+ * Returns 0, or -1 after answering 400. */
+static int ogs_check_goods_owner_query(const ogs_state *st, const sim_req *req, int required,
+                                      sim_resp *resp)
+{
+    json_int_t id;
+    int rc = ogs_query_int(req, "goodsOwnerId", &id, resp);
+
+    if (rc < 0)
+        return -1;
+    if (rc == 0) {
+        if (!required)
+            return 0;
+        ogs_error(resp, 400, "goodsOwnerId is required");
+        return -1;
+    }
+    return ogs_check_goods_owner(st, id, resp);
+}
+
+/* Parses the request body and checks it against `schema` and the goods
+ * owner.  Returns the body (new reference), or NULL after answering 400. */
+static json_t *ogs_parse_body(const ogs_state *st, const sim_req *req, const char *schema,
+                             sim_resp *resp)
+{
+    char err[OG_ERR_SIZE];
+    json_error_t jerr;
+    json_t *body = json_loadb(req->body, req->body_len, 0, &jerr);
+
+    if (!body) {
+        ogs_error(resp, 400, "request body is not valid JSON: %s", jerr.text);
+        return NULL;
+    }
+    if (ogs_fields_check(schema, body, err, sizeof(err)) != 0) {
+        ogs_error(resp, 400, "%s", err);
+        json_decref(body);
+        return NULL;
+    }
+    if (ogs_check_goods_owner(st, json_integer_value(json_object_get(body, "goodsOwnerId")), resp) !=
+        0) {
+        json_decref(body);
+        return NULL;
+    }
+    return body;
+}
+
+/* ---- API routes ---- */
+
+/* PUT /api/v1/articles: upsert by articleNumber. */
+static void ogs_put_article(ogs_state *st, const sim_req *req, sim_resp *resp)
+{
+    json_t *body = ogs_parse_body(st, req, "PostArticleModel", resp);
+    const char *number;
+    ogs_article *a;
+    int created;
+
+    if (!body)
+        return;
+    number = json_string_value(json_object_get(body, "articleNumber"));
+    if (number[0] == '\0') {
+        ogs_error(resp, 400, "articleNumber must not be empty");
+        json_decref(body);
+        return;
+    }
+    a = ogs_article_find(st, number);
+    created = a == NULL;
+    if (!a)
+        a = ogs_article_add(st);
+    json_decref(a->body);
+    a->body = body;
+    a->data_changed_ms = ogs_now_ms(st);
+    sim_resp_json(resp, 200,
+                  json_pack("{s:I, s:s++}", "articleSystemId", a->system_id, "message", "Article ",
+                            number, created ? " created" : " updated"));
+}
+
+/* GET /api/v1/articles with its filters; a bare array by articleSystemId. */
+static void ogs_get_articles(ogs_state *st, const sim_req *req, sim_resp *resp)
+{
+    const char *number = sim_query(req, "articleNumber");
+    json_int_t from = 0, max = 0;
+    int64_t stock_from = 0;
+    int has_max, has_stock_from;
+    json_t *out;
+
+    if (ogs_check_goods_owner_query(st, req, 1, resp) != 0 ||
+        ogs_query_int(req, "articleSystemIdFrom", &from, resp) < 0)
+        return;
+    has_max = ogs_query_int(req, "maxArticlesToGet", &max, resp);
+    if (has_max < 0)
+        return;
+    has_stock_from = ogs_query_time(req, "stockInfoChangedFrom", &stock_from, resp);
+    if (has_stock_from < 0)
+        return;
+    if (has_stock_from && stock_from < ogs_now_ms(st) - OG_STOCK_WINDOW_MS) {
+        ogs_error(resp, 400, "stockInfoChangedFrom must be within 24 hours of the current time");
+        return;
+    }
+    if (has_max && max < 1) {
+        ogs_error(resp, 400, "maxArticlesToGet must be at least 1");
+        return;
+    }
+
+    out = json_array();
+    for (size_t i = 0; i < st->narticles; i++) {
+        const ogs_article *a = &st->articles[i];
+        const char *n = json_string_value(json_object_get(a->body, "articleNumber"));
+        if (has_max && (json_int_t)json_array_size(out) >= max)
+            break;
+        if (a->system_id < from || (number && strcmp(n, number) != 0))
+            continue;
+        if (has_stock_from && (a->stock_changed_ms < 0 || a->stock_changed_ms < stock_from))
+            continue;
+        json_array_append_new(out, ogs_article_to_get(st, a));
+    }
+    sim_resp_json(resp, 200, out);
+}
+
+/* PUT /api/v1/orders: upsert by orderNumber (201 created, 200 updated);
+ * refused while the stored status is not editable (O1) or when a line names
+ * an unknown article (O4). */
+static void ogs_put_order(ogs_state *st, const sim_req *req, sim_resp *resp)
+{
+    json_t *body = ogs_parse_body(st, req, "PostOrderModel", resp);
+    char err[OG_ERR_SIZE];
+    const char *number;
+    ogs_order *o;
+    int created;
+
+    if (!body)
+        return;
+    number = json_string_value(json_object_get(body, "orderNumber"));
+    if (number[0] == '\0') {
+        ogs_error(resp, 400, "orderNumber must not be empty");
+        goto fail;
+    }
+    o = ogs_order_find(st, number);
+    if (o && !ogs_is_editable(st, o->status)) {
+        ogs_error(resp, 400, "Order %s cannot be updated: status %d", number, o->status);
+        goto fail;
+    }
+    if (ogs_order_check_lines(st, body, err, sizeof(err)) != 0) {
+        ogs_error(resp, 400, "%s", err);
+        goto fail;
+    }
+    created = o == NULL;
+    if (!o)
+        o = ogs_order_add(st);
+    ogs_order_set_body(st, o, body); /* number still points into body, now the order's */
+    sim_resp_json(resp, created ? 201 : 200,
+                  json_pack("{s:I, s:s++}", "orderId", o->order_id, "message", "Order number ",
+                            number, created ? " created" : " updated"));
+    return;
+fail:
+    json_decref(body);
+}
+
+/* GET /api/v1/orders with its filters; a bare array by orderId. */
+static void ogs_get_orders(ogs_state *st, const sim_req *req, sim_resp *resp)
+{
+    const char *number = sim_query(req, "orderNumber");
+    json_int_t from = 0, max = 0;
+    int64_t shipped_from = 0, changed_from = 0;
+    int has_max, has_shipped, has_changed;
+    json_t *out;
+
+    if (ogs_check_goods_owner_query(st, req, 1, resp) != 0 ||
+        ogs_query_int(req, "orderIdFrom", &from, resp) < 0)
+        return;
+    has_max = ogs_query_int(req, "maxOrdersToGet", &max, resp);
+    if (has_max < 0)
+        return;
+    has_shipped = ogs_query_time(req, "shippedTimeFrom", &shipped_from, resp);
+    if (has_shipped < 0)
+        return;
+    has_changed = ogs_query_time(req, "orderStatusChangedTimeFrom", &changed_from, resp);
+    if (has_changed < 0)
+        return;
+    if (has_max && max < 1) {
+        ogs_error(resp, 400, "maxOrdersToGet must be at least 1");
+        return;
+    }
+
+    out = json_array();
+    for (size_t i = 0; i < st->norders; i++) {
+        const ogs_order *o = &st->orders[i];
+        const char *n = json_string_value(json_object_get(o->body, "orderNumber"));
+        if (has_max && (json_int_t)json_array_size(out) >= max)
+            break;
+        if (o->order_id < from || (number && strcmp(n, number) != 0))
+            continue;
+        if (has_shipped && (o->shipped_ms < 0 || o->shipped_ms < shipped_from))
+            continue;
+        if (has_changed && o->status_changed_ms < changed_from)
+            continue;
+        json_array_append_new(out, ogs_order_to_get(st, o));
+    }
+    sim_resp_json(resp, 200, out);
+}
+
+/* GET /api/v1/orders/{orderId}. */
+static void ogs_get_order(ogs_state *st, const sim_req *req, const char *id_text, sim_resp *resp)
+{
+    char *end;
+    long long id = strtoll(id_text, &end, 10);
+    ogs_order *o;
+
+    if (ogs_check_goods_owner_query(st, req, 0, resp) != 0)
+        return;
+    o = *end == '\0' ? ogs_order_find_id(st, (json_int_t)id) : NULL;
+    if (!o) {
+        ogs_error(resp, 404, "Order %s not found", id_text);
+        return;
+    }
+    sim_resp_json(resp, 200, ogs_order_to_get(st, o));
+}
+
+/* DELETE /api/v1/orders?goodsOwnerId=&orderNumber=: cancel (status 1000)
+ * while editable, else 400; unknown order 404. */
+static void ogs_cancel_order(ogs_state *st, const sim_req *req, sim_resp *resp)
+{
+    const char *number = sim_query(req, "orderNumber");
+    ogs_order *o;
+
+    if (ogs_check_goods_owner_query(st, req, 1, resp) != 0)
+        return;
+    if (!number || number[0] == '\0') {
+        ogs_error(resp, 400, "orderNumber is required");
+        return;
+    }
+    o = ogs_order_find(st, number);
+    if (!o) {
+        ogs_error(resp, 404, "Order %s not found", number);
+        return;
+    }
+    if (!ogs_is_editable(st, o->status)) {
+        ogs_error(resp, 400, "Order %s cannot be cancelled: status %d", number, o->status);
+        return;
+    }
+    ogs_order_set_status(st, o, OG_STATUS_CANCELLED);
+    sim_resp_json(resp, 200,
+                  json_pack("{s:I, s:s++}", "orderId", o->order_id, "message", "Order number ",
+                            number, " cancelled"));
+}
+
+/* GET /api/v1/orders/statuses. */
+static void ogs_get_statuses(sim_resp *resp)
+{
+    json_t *list = json_array();
+
+    for (size_t i = 0; i < sizeof(ogs_statuses) / sizeof(ogs_statuses[0]); i++)
+        json_array_append_new(list, json_pack("{s:i, s:s}", "number", ogs_statuses[i].number, "text",
+                                              ogs_statuses[i].text));
+    sim_resp_json(resp, 200, json_pack("{s:o}", "orderStatuses", list));
+}
+
+/* The route after "/api/v1" ("/orders", "/orders/5001"), NULL when the path
+ * is not under /api/v1/ (any prefix may come before it). */
+static const char *ogs_api_route(const char *path)
+{
+    const char *api = strstr(path, "/api/v1/");
+    return api ? api + strlen("/api/v1") : NULL;
+}
+
+static int ogs_is_digits(const char *s)
+{
+    if (*s == '\0')
+        return 0;
+    for (; *s; s++) {
+        if (*s < '0' || *s > '9')
+            return 0;
+    }
+    return 1;
+}
+
+/* sim_app.handle: dispatches an API request. */
+static void ogs_handle(void *state, const sim_req *req, sim_resp *resp)
+{
+    ogs_state *st = state;
+    const char *route = ogs_api_route(req->path);
+    const char *m = req->method;
+
+    resp->is_write = strcmp(m, "GET") != 0 && strcmp(m, "HEAD") != 0;
+    if (!route) {
+        ogs_error(resp, 404, "No HTTP resource was found that matches the request URI '%s'.",
+                 req->path);
+    } else if (strcmp(route, "/articles") == 0) {
+        if (strcmp(m, "PUT") == 0)
+            ogs_put_article(st, req, resp);
+        else if (strcmp(m, "GET") == 0)
+            ogs_get_articles(st, req, resp);
+        else
+            ogs_error(resp, 405, "The requested resource does not support http method '%s'.", m);
+    } else if (strcmp(route, "/orders") == 0) {
+        if (strcmp(m, "PUT") == 0)
+            ogs_put_order(st, req, resp);
+        else if (strcmp(m, "GET") == 0)
+            ogs_get_orders(st, req, resp);
+        else if (strcmp(m, "DELETE") == 0)
+            ogs_cancel_order(st, req, resp);
+        else
+            ogs_error(resp, 405, "The requested resource does not support http method '%s'.", m);
+    } else if (strcmp(route, "/orders/statuses") == 0 && strcmp(m, "GET") == 0) {
+        ogs_get_statuses(resp);
+    } else if (strncmp(route, "/orders/", 8) == 0 && ogs_is_digits(route + 8) &&
+               strcmp(m, "GET") == 0) {
+        ogs_get_order(st, req, route + 8, resp);
+    } else {
+        ogs_error(resp, 404, "No HTTP resource was found that matches the request URI '%s'.",
+                 req->path);
+    }
+}
+
+/* sim_app.route_name: "GET /api/v1/orders/{id}" and the like. */
+static void ogs_route_name(void *state, const sim_req *req, char *buf, size_t size)
+{
+    (void)state;
+    const char *route = ogs_api_route(req->path);
+
+    if (route && strncmp(route, "/orders/", 8) == 0 && ogs_is_digits(route + 8))
+        snprintf(buf, size, "%s /api/v1/orders/{id}", req->method);
+    else if (route)
+        snprintf(buf, size, "%s /api/v1%s", req->method, route);
+    else
+        snprintf(buf, size, "%s %s", req->method, req->path);
+}
+
+/* sim_app.auth: HTTP Basic with --user/--password, else 401.  The user name
+ * is the rate-limit key. */
+static int ogs_auth(void *state, const sim_req *req, char *key, size_t key_size, sim_resp *resp)
+{
+    const ogs_state *st = state;
+    const char *h = req->authorization;
+    char decoded[512];
+    const char *colon;
+
+    if (h && strncmp(h, "Basic ", 6) == 0) {
+        for (h += 6; *h == ' '; h++)
+            ;
+        if (ogs_base64_decode(h, decoded, sizeof(decoded)) == 0) {
+            colon = strchr(decoded, ':');
+            if (colon && (size_t)(colon - decoded) == strlen(st->user) &&
+                strncmp(decoded, st->user, strlen(st->user)) == 0 &&
+                strcmp(colon + 1, st->password) == 0) {
+                snprintf(key, key_size, "basic:%s", st->user);
+                return 0;
+            }
+        }
+    }
+    ogs_error(resp, 401, "Authorization has been denied");
+    return -1;
+}
+
+/* ---- test endpoints (/_sim/) ---- */
+
+/* Parses a test-endpoint body that must be a JSON object ("" counts as {}).
+ * Returns a new reference, or NULL after answering 400. */
+static json_t *ogs_parse_test_body(const sim_req *req, sim_resp *resp)
+{
+    json_error_t jerr;
+    json_t *body;
+
+    if (req->body_len == 0)
+        return json_object();
+    body = json_loadb(req->body, req->body_len, 0, &jerr);
+    if (!json_is_object(body)) {
+        ogs_error(resp, 400, "body must be a JSON object%s%s", body ? "" : ": ",
+                 body ? "" : jerr.text);
+        json_decref(body);
+        return NULL;
+    }
+    return body;
+}
+
+/* POST /_sim/orders/{orderNumber}/status {"status": 300}. */
+static void ogs_test_order_status(ogs_state *st, ogs_order *o, const json_t *body, sim_resp *resp)
+{
+    json_t *status = json_object_get(body, "status");
+
+    if (!json_is_integer(status)) {
+        ogs_error(resp, 400, "status must be an integer");
+        return;
+    }
+    ogs_order_set_status(st, o, (int)json_integer_value(status));
+    sim_resp_json(resp, 200, ogs_order_to_sim(o));
+}
+
+/* POST /_sim/orders/{orderNumber}/ship: status 450, shippedTime now, plus
+ * the tracking, parcels and way bill of the body. */
+static void ogs_test_order_ship(ogs_state *st, ogs_order *o, const json_t *body, sim_resp *resp)
+{
+    char err[OG_ERR_SIZE];
+
+    if (ogs_order_apply_ship(st, o, body, ogs_now_ms(st), err, sizeof(err)) != 0) {
+        ogs_error(resp, 400, "%s", err);
+        return;
+    }
+    ogs_order_set_status(st, o, OG_STATUS_SENT);
+    o->shipped_ms = o->status_changed_ms;
+    sim_resp_json(resp, 200, ogs_order_to_sim(o));
+}
+
+/* POST /_sim/articles/{articleNumber}/stock {"numberOfItems": 10,
+ * "sellableNumberOfItems": 8}; sellable defaults to numberOfItems. */
+static void ogs_test_article_stock(ogs_state *st, ogs_article *a, const json_t *body, sim_resp *resp)
+{
+    json_t *items = json_object_get(body, "numberOfItems");
+    json_t *sellable = json_object_get(body, "sellableNumberOfItems");
+
+    if ((items && !json_is_number(items)) || (sellable && !json_is_number(sellable)) ||
+        (!items && !sellable)) {
+        ogs_error(resp, 400, "numberOfItems and sellableNumberOfItems must be numbers");
+        return;
+    }
+    if (items)
+        a->number_of_items = json_number_value(items);
+    a->sellable_number_of_items = json_number_value(sellable ? sellable : items);
+    a->stock_changed_ms = ogs_now_ms(st);
+    sim_resp_json(resp, 200, ogs_article_to_sim(a));
+}
+
+/* POST /_sim/clock {"now": "2026-11-27T10:00:00Z"} or {"now": null}. */
+static void ogs_test_clock(ogs_state *st, const json_t *body, sim_resp *resp)
+{
+    json_t *now = json_object_get(body, "now");
+    int64_t ms;
+
+    if (json_is_null(now)) {
+        st->clock_ms = -1;
+    } else if (json_is_string(now) && ogs_time_parse(json_string_value(now), &ms) == 0) {
+        st->clock_ms = ms;
+    } else {
+        ogs_error(resp, 400, "now must be a time or null");
+        return;
+    }
+    sim_resp_json(resp, 200, json_pack("{s:o}", "now", ogs_time_json(ogs_now_ms(st))));
+}
+
+/* Splits "{key}/{action}" (rest of a /_sim/orders/ or /_sim/articles/ path)
+ * when it ends in "/<action>" for one of the actions; copies the key into
+ * buf.  Returns the action or "" for a plain key. */
+static const char *ogs_split_action(const char *rest, const char *const *actions, char *buf,
+                                   size_t size)
+{
+    size_t len = strlen(rest);
+
+    for (size_t i = 0; actions[i]; i++) {
+        size_t alen = strlen(actions[i]);
+        if (len > alen + 1 && strcmp(rest + len - alen, actions[i]) == 0 &&
+            rest[len - alen - 1] == '/') {
+            snprintf(buf, size, "%.*s", (int)(len - alen - 1), rest);
+            return actions[i];
+        }
+    }
+    snprintf(buf, size, "%s", rest);
+    return "";
+}
+
+/* /_sim/orders[/{orderNumber}[/status|/ship]]. */
+static void ogs_test_orders(ogs_state *st, const sim_req *req, const char *rest, sim_resp *resp)
+{
+    static const char *const actions[] = {"status", "ship", NULL};
+    char number[256];
+    const char *action;
+    ogs_order *o;
+    json_t *body;
+
+    if (*rest == '\0' && strcmp(req->method, "GET") == 0) {
+        json_t *list = json_array();
+        for (size_t i = 0; i < st->norders; i++)
+            json_array_append_new(list, ogs_order_to_sim(&st->orders[i]));
+        sim_resp_json(resp, 200, list);
+        return;
+    }
+    if (*rest != '/') {
+        ogs_error(resp, 404, "no such test endpoint");
+        return;
+    }
+    action = ogs_split_action(rest + 1, actions, number, sizeof(number));
+    o = ogs_order_find(st, number);
+    if (!o) {
+        ogs_error(resp, 404, "Order %s not found", number);
+        return;
+    }
+    if (*action == '\0' && strcmp(req->method, "GET") == 0) {
+        sim_resp_json(resp, 200, ogs_order_to_sim(o));
+        return;
+    }
+    if (*action == '\0' || strcmp(req->method, "POST") != 0) {
+        ogs_error(resp, 404, "no such test endpoint");
+        return;
+    }
+    body = ogs_parse_test_body(req, resp);
+    if (!body)
+        return;
+    if (strcmp(action, "status") == 0)
+        ogs_test_order_status(st, o, body, resp);
+    else
+        ogs_test_order_ship(st, o, body, resp);
+    json_decref(body);
+}
+
+/* /_sim/articles[/{articleNumber}[/stock]]. */
+static void ogs_test_articles(ogs_state *st, const sim_req *req, const char *rest, sim_resp *resp)
+{
+    static const char *const actions[] = {"stock", NULL};
+    char number[256];
+    const char *action;
+    ogs_article *a;
+    json_t *body;
+
+    if (*rest == '\0' && strcmp(req->method, "GET") == 0) {
+        json_t *list = json_array();
+        for (size_t i = 0; i < st->narticles; i++)
+            json_array_append_new(list, ogs_article_to_sim(&st->articles[i]));
+        sim_resp_json(resp, 200, list);
+        return;
+    }
+    if (*rest != '/') {
+        ogs_error(resp, 404, "no such test endpoint");
+        return;
+    }
+    action = ogs_split_action(rest + 1, actions, number, sizeof(number));
+    a = ogs_article_find(st, number);
+    if (!a) {
+        ogs_error(resp, 404, "Article %s not found", number);
+        return;
+    }
+    if (*action == '\0' && strcmp(req->method, "GET") == 0) {
+        sim_resp_json(resp, 200, ogs_article_to_sim(a));
+        return;
+    }
+    if (*action == '\0' || strcmp(req->method, "POST") != 0) {
+        ogs_error(resp, 404, "no such test endpoint");
+        return;
+    }
+    body = ogs_parse_test_body(req, resp);
+    if (!body)
+        return;
+    ogs_test_article_stock(st, a, body, resp);
+    json_decref(body);
+}
+
+/* sim_app.handle_test: the Ongoing-specific /_sim/ endpoints. */
+static void ogs_handle_test(void *state, const sim_req *req, sim_resp *resp)
+{
+    ogs_state *st = state;
+    const char *path = req->path + strlen("/_sim");
+
+    if (strncmp(path, "/orders", 7) == 0 && (path[7] == '\0' || path[7] == '/')) {
+        ogs_test_orders(st, req, path + 7, resp);
+    } else if (strncmp(path, "/articles", 9) == 0 && (path[9] == '\0' || path[9] == '/')) {
+        ogs_test_articles(st, req, path + 9, resp);
+    } else if (strcmp(path, "/clock") == 0 && strcmp(req->method, "POST") == 0) {
+        json_t *body = ogs_parse_test_body(req, resp);
+        if (body)
+            ogs_test_clock(st, body, resp);
+        json_decref(body);
+    } else {
+        ogs_error(resp, 404, "no such test endpoint");
+    }
+}
+
+/* ---- seed and main ---- */
+
+/* Loads one seed article (PUT body without goodsOwnerId, plus optional
+ * inventoryInfo{numberOfItems, sellableNumberOfItems}).  Returns 0, or -1
+ * with a message in err. */
+static int ogs_seed_article(ogs_state *st, const json_t *seed, char *err, size_t errsize)
+{
+    json_t *body = json_deep_copy(seed);
+    json_t *inventory = json_object_get(body, "inventoryInfo");
+    double items = 0.0, sellable = 0.0;
+    int has_stock = inventory != NULL;
+    ogs_article *a;
+
+    if (!json_is_object(body)) {
+        snprintf(err, errsize, "must be an object");
+        json_decref(body);
+        return -1;
+    }
+    if (inventory) {
+        json_t *n = json_object_get(inventory, "numberOfItems");
+        json_t *s = json_object_get(inventory, "sellableNumberOfItems");
+        items = json_number_value(n);
+        sellable = s ? json_number_value(s) : items;
+        json_object_del(body, "inventoryInfo");
+    }
+    json_object_set_new(body, "goodsOwnerId", json_integer(st->goods_owner));
+    if (ogs_fields_check("PostArticleModel", body, err, errsize) != 0) {
+        json_decref(body);
+        return -1;
+    }
+    a = ogs_article_find(st, json_string_value(json_object_get(body, "articleNumber")));
+    if (!a)
+        a = ogs_article_add(st);
+    json_decref(a->body);
+    a->body = body;
+    a->data_changed_ms = ogs_now_ms(st);
+    if (has_stock) {
+        a->number_of_items = items;
+        a->sellable_number_of_items = sellable;
+        a->stock_changed_ms = a->data_changed_ms;
+    }
+    return 0;
+}
+
+/* Loads one seed order (PUT body without goodsOwnerId, plus optional status,
+ * shippedTime, and the ship members tracking, parcels, wayBill).  Returns 0,
+ * or -1 with a message in err. */
+static int ogs_seed_order(ogs_state *st, const json_t *seed, char *err, size_t errsize)
+{
+    static const char *const extras[] = {"status",  "shippedTime", "tracking",
+                                         "parcels", "wayBill",     NULL};
+    json_t *body = json_deep_copy(seed);
+    json_t *status = json_object_get(seed, "status");
+    json_t *shipped = json_object_get(seed, "shippedTime");
+    int64_t shipped_ms = -1;
+    ogs_order *o;
+
+    if (!json_is_object(body)) {
+        snprintf(err, errsize, "must be an object");
+        json_decref(body);
+        return -1;
+    }
+    if ((status && !json_is_integer(status)) ||
+        (shipped && !json_is_null(shipped) &&
+         (!json_is_string(shipped) || ogs_time_parse(json_string_value(shipped), &shipped_ms)))) {
+        snprintf(err, errsize, "status must be an integer, shippedTime a time");
+        json_decref(body);
+        return -1;
+    }
+    for (size_t i = 0; extras[i]; i++)
+        json_object_del(body, extras[i]);
+    json_object_set_new(body, "goodsOwnerId", json_integer(st->goods_owner));
+    if (ogs_fields_check("PostOrderModel", body, err, errsize) != 0 ||
+        ogs_order_check_lines(st, body, err, errsize) != 0) {
+        json_decref(body);
+        return -1;
+    }
+    o = ogs_order_find(st, json_string_value(json_object_get(body, "orderNumber")));
+    if (!o)
+        o = ogs_order_add(st);
+    ogs_order_set_body(st, o, body);
+    if (status)
+        o->status = (int)json_integer_value(status);
+    o->shipped_ms = shipped_ms;
+    return ogs_order_apply_ship(st, o, seed, shipped_ms >= 0 ? shipped_ms : ogs_now_ms(st), err,
+                               errsize);
+}
+
+/* Loads --seed FILE; exits with status 2 and a message on any error. */
+static void ogs_load_seed(ogs_state *st, const char *path)
+{
+    json_t *seed = sim_load_json(path);
+    json_t *articles = json_object_get(seed, "articles");
+    json_t *orders = json_object_get(seed, "orders");
+    char err[OG_ERR_SIZE];
+
+    if (!json_is_object(seed) || (articles && !json_is_array(articles)) ||
+        (orders && !json_is_array(orders))) {
+        fprintf(stderr, "ongoing-sim: %s: want {\"articles\": [...], \"orders\": [...]}\n", path);
+        exit(2);
+    }
+    for (size_t i = 0; i < json_array_size(articles); i++) {
+        if (ogs_seed_article(st, json_array_get(articles, i), err, sizeof(err)) != 0) {
+            fprintf(stderr, "ongoing-sim: %s: articles[%zu]: %s\n", path, i, err);
+            exit(2);
+        }
+    }
+    for (size_t i = 0; i < json_array_size(orders); i++) {
+        if (ogs_seed_order(st, json_array_get(orders, i), err, sizeof(err)) != 0) {
+            fprintf(stderr, "ongoing-sim: %s: orders[%zu]: %s\n", path, i, err);
+            exit(2);
+        }
+    }
+    json_decref(seed);
+}
+
+/* Parses a whole decimal number in [min, max]; returns 0, or -1. */
+static int ogs_parse_long(const char *s, long min, long max, long *out)
+{
+    char *end;
+    long v = strtol(s, &end, 10);
+
+    if (*s == '\0' || *end != '\0' || v < min || v > max)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+/* Parses --editable "150,200" (empty = nothing editable).  Returns 0, or -1. */
+static int ogs_parse_editable(ogs_state *st, const char *list)
+{
+    char buf[256];
+    char *save = NULL;
+
+    if ((size_t)snprintf(buf, sizeof(buf), "%s", list) >= sizeof(buf))
+        return -1;
+    st->neditable = 0;
+    for (char *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        long v;
+        if (st->neditable == OG_MAX_EDITABLE || ogs_parse_long(tok, 0, 100000, &v) != 0)
+            return -1;
+        st->editable[st->neditable++] = (int)v;
+    }
+    return 0;
+}
+
+/* Applies one "--name value" option.  Returns 0, or -1 when the option is
+ * unknown or its value is bad. */
+static int ogs_parse_option(ogs_state *st, sim_app *app, const char *arg, const char *val, long *port,
+                           const char **seed)
+{
+    long n;
+
+    if (strcmp(arg, "--port") == 0)
+        return ogs_parse_long(val, 0, 65535, port);
+    if (strcmp(arg, "--seed") == 0) {
+        *seed = val;
+        return 0;
+    }
+    if (strcmp(arg, "--rate-limit") == 0) {
+        if (ogs_parse_long(val, 0, 1000000, &n) != 0)
+            return -1;
+        app->rate_limit = (int)n;
+        return 0;
+    }
+    if (strcmp(arg, "--user") == 0) {
+        st->user = val;
+        return 0;
+    }
+    if (strcmp(arg, "--password") == 0) {
+        st->password = val;
+        return 0;
+    }
+    if (strcmp(arg, "--goods-owner") == 0) {
+        if (ogs_parse_long(val, 0, 2147483647L, &n) != 0)
+            return -1;
+        st->goods_owner = n;
+        return 0;
+    }
+    if (strcmp(arg, "--editable") == 0)
+        return ogs_parse_editable(st, val);
+    return -1;
+}
+
+static void ogs_usage(void)
+{
+    fprintf(stderr, "usage: ongoing-sim [--port N] [--seed FILE] [--rate-limit N] [--user U]\n"
+                    "                   [--password P] [--goods-owner N] [--editable 150,200]\n"
+                    "       ongoing-sim --dump-fields\n");
+}
+
+int main(int argc, char **argv)
+{
+    ogs_state st = {.user = "test-user",
+                   .password = "test-password",
+                   .goods_owner = 1,
+                   .editable = {150, 200},
+                   .neditable = 2,
+                   .next_article_id = OG_FIRST_ARTICLE_ID,
+                   .next_order_id = OG_FIRST_ORDER_ID,
+                   .next_line_id = OG_FIRST_LINE_ID,
+                   .next_parcel_id = OG_FIRST_PARCEL_ID,
+                   .clock_ms = -1};
+    sim_app app = {.name = "ongoing-sim",
+                   .state = &st,
+                   .rate_limit = 0,
+                   .auth = ogs_auth,
+                   .handle = ogs_handle,
+                   .handle_test = ogs_handle_test,
+                   .route_name = ogs_route_name};
+    const char *seed = NULL;
+    long port = 0;
+    int rc;
+
+    for (int i = 1; i < argc; i++) {
+        const char *arg = argv[i];
+        const char *val = i + 1 < argc ? argv[i + 1] : NULL;
+        if (strcmp(arg, "--dump-fields") == 0) {
+            json_t *dump = ogs_fields_dump();
+            json_dumpf(dump, stdout, JSON_INDENT(2));
+            fputc('\n', stdout);
+            json_decref(dump);
+            return 0;
+        }
+        if (!val) {
+            ogs_usage();
+            return 2;
+        }
+        i++;
+        if (ogs_parse_option(&st, &app, arg, val, &port, &seed) != 0) {
+            fprintf(stderr, "ongoing-sim: bad option %s %s\n", arg, val);
+            ogs_usage();
+            return 2;
+        }
+    }
+    if (seed)
+        ogs_load_seed(&st, seed);
+    rc = sim_serve(&app, (int)port);
+    ogs_state_free(&st);
+    return rc;
+}
