@@ -1,0 +1,1673 @@
+/* mystore_sim.c — the Mystore JSON:API simulator (build/mystore-sim).
+ *
+ * Serves the routes of the "Mystore simulator" section of tests/sim/README.md
+ * from a seed file, on top of the shared scaffolding in sim_http.c (which does
+ * auth dispatch, rate limiting, faults, counting and the write log).
+ *
+ * The state is kept in seed form: the seed's JSON arrays are the store, and
+ * writes change them in place.  Resources are built from it per request.  All
+ * handlers run under the framework's global lock. */
+#include "sim_http.h"
+
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MS_CONTENT_TYPE "application/vnd.api+json"
+#define MS_PAGE_DEFAULT 20
+#define MS_PAGE_MAX     50    /* M13 */
+#define MS_SEGS_MAX     8     /* path segments a route can have */
+#define MS_PATH_MAX     1024  /* longest path routed */
+#define MS_TS_LEN       20    /* "YYYY-MM-DD HH:MM:SS" + NUL */
+#define MS_LINK_MAX     65536 /* longest link URL built */
+#define MS_PRINTF(f, a) __attribute__((format(printf, f, a)))
+
+/* The simulator's state. */
+typedef struct ms_state {
+    const char *shop;      /* shop name in /shops/{shop}/ */
+    const char *token;     /* the accepted bearer token */
+    char clock[MS_TS_LEN]; /* fixed local time for stamps; "" = real time */
+    json_t *statuses;      /* seed arrays, in seed form (see README) */
+    json_t *orders;
+    json_t *products;
+    json_t *options;
+    json_t *option_values;
+    long history_seq; /* last order-status-history id handed out */
+} ms_state;
+
+/* ---- strings ---- */
+
+/* A growable string with a hard cap (MS_LINK_MAX); `failed` is set once it
+ * would exceed the cap or memory runs out, after which appends are ignored. */
+typedef struct ms_str {
+    char *text;
+    size_t len;
+    size_t cap;
+    int failed;
+} ms_str;
+
+/* Appends len bytes of data. */
+static void ms_str_add(ms_str *str, const char *data, size_t len)
+{
+    if (str->failed)
+        return;
+    if (len >= MS_LINK_MAX - str->len) {
+        str->failed = 1;
+        return;
+    }
+    if (str->len + len + 1 > str->cap) {
+        size_t cap = str->cap != 0 ? str->cap : 256;
+        char *grown;
+
+        while (cap < str->len + len + 1)
+            cap *= 2;
+        grown = realloc(str->text, cap);
+        if (grown == NULL) {
+            str->failed = 1;
+            return;
+        }
+        str->text = grown;
+        str->cap = cap;
+    }
+    memcpy(str->text + str->len, data, len);
+    str->len += len;
+    str->text[str->len] = '\0';
+}
+
+/* Appends a NUL-terminated string. */
+static void ms_str_adds(ms_str *str, const char *text)
+{
+    ms_str_add(str, text, strlen(text));
+}
+
+/* Appends text percent-encoded (RFC 3986 unreserved characters kept, and '/'
+ * when keep_slash). */
+static void ms_str_add_encoded(ms_str *str, const char *text, int keep_slash)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    const unsigned char *p;
+
+    for (p = (const unsigned char *)text; *p != '\0'; p++) {
+        if ((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ||
+            *p == '-' || *p == '_' || *p == '.' || *p == '~' || (keep_slash && *p == '/')) {
+            ms_str_add(str, (const char *)p, 1);
+        } else {
+            char esc[3] = {'%', hex[*p >> 4], hex[*p & 15]};
+
+            ms_str_add(str, esc, 3);
+        }
+    }
+}
+
+/* Parses a whole decimal integer; returns 0 on success, -1 otherwise. */
+static int ms_parse_long(const char *text, long *out)
+{
+    char *end;
+    long value;
+
+    if (text == NULL || text[0] == '\0')
+        return -1;
+    value = strtol(text, &end, 10);
+    if (*end != '\0')
+        return -1;
+    *out = value;
+    return 0;
+}
+
+/* Whether s is a timestamp "YYYY-MM-DD HH:MM:SS" (shape only). */
+static int ms_is_timestamp(const char *s)
+{
+    static const char shape[] = "dddd-dd-dd dd:dd:dd";
+    size_t i;
+
+    if (s == NULL || strlen(s) != sizeof shape - 1)
+        return 0;
+    for (i = 0; i < sizeof shape - 1; i++) {
+        if (shape[i] == 'd' ? (s[i] < '0' || s[i] > '9') : s[i] != shape[i])
+            return 0;
+    }
+    return 1;
+}
+
+/* Writes the current shop-local time (or the fixed clock) as
+ * "YYYY-MM-DD HH:MM:SS".  TZ was set once at start-up. */
+static void ms_now(const ms_state *st, char out[MS_TS_LEN])
+{
+    time_t now;
+    struct tm local;
+
+    if (st->clock[0] != '\0') {
+        snprintf(out, MS_TS_LEN, "%s", st->clock);
+        return;
+    }
+    now = time(NULL);
+    if (localtime_r(&now, &local) == NULL ||
+        strftime(out, MS_TS_LEN, "%Y-%m-%d %H:%M:%S", &local) == 0)
+        snprintf(out, MS_TS_LEN, "1970-01-01 00:00:00");
+}
+
+/* ---- errors ---- */
+
+/* The reason phrase used as an error title. */
+static const char *ms_title(int status)
+{
+    switch (status) {
+    case 400:
+        return "Bad Request";
+    case 403:
+        return "Forbidden";
+    case 404:
+        return "Not Found";
+    case 405:
+        return "Method Not Allowed";
+    default:
+        return "Internal Server Error";
+    }
+}
+
+/* One JSON:API error object.  source_kind is "pointer" (into the request
+ * body) or "parameter" (a query argument) naming source, or NULL.  New
+ * reference. */
+static json_t *ms_error_new(int status, const char *source_kind, const char *source,
+                            const char *detail)
+{
+    char code[16];
+    json_t *error;
+
+    snprintf(code, sizeof code, "%d", status);
+    error =
+        json_pack("{s:s, s:s, s:s}", "status", code, "title", ms_title(status), "detail", detail);
+    if (error != NULL && source_kind != NULL)
+        json_object_set_new(error, "source", json_pack("{s:s}", source_kind, source));
+    return error;
+}
+
+/* Answers status with a single error whose detail is printf-formatted. */
+MS_PRINTF(3, 4)
+static void ms_fail(sim_resp *resp, int status, const char *fmt, ...)
+{
+    char detail[512];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(detail, sizeof detail, fmt, ap);
+    va_end(ap);
+    sim_resp_json(resp, status,
+                  json_pack("{s:[o]}", "errors", ms_error_new(status, NULL, NULL, detail)));
+}
+
+/* Answers 400 for a bad query argument `parameter`. */
+MS_PRINTF(3, 4)
+static void ms_fail_param(sim_resp *resp, const char *parameter, const char *fmt, ...)
+{
+    char detail[512];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(detail, sizeof detail, fmt, ap);
+    va_end(ap);
+    sim_resp_json(
+        resp, 400,
+        json_pack("{s:[o]}", "errors", ms_error_new(400, "parameter", parameter, detail)));
+}
+
+/* Appends a 400 error about the request body member at JSON pointer `pointer`. */
+MS_PRINTF(3, 4)
+static void ms_errors_add(json_t *errors, const char *pointer, const char *fmt, ...)
+{
+    char detail[512];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(detail, sizeof detail, fmt, ap);
+    va_end(ap);
+    json_array_append_new(errors, ms_error_new(400, "pointer", pointer, detail));
+}
+
+/* ---- the store ---- */
+
+/* The "id" of a stored item (NULL when it has none). */
+static const char *ms_id(json_t *item)
+{
+    return json_string_value(json_object_get(item, "id"));
+}
+
+/* The "attributes" object of a stored item (normalisation guarantees one). */
+static json_t *ms_attrs(json_t *item)
+{
+    return json_object_get(item, "attributes");
+}
+
+/* The item of array with the given id, NULL when none.  Borrowed. */
+static json_t *ms_find(json_t *array, const char *id)
+{
+    size_t i;
+    json_t *item;
+
+    json_array_foreach(array, i, item)
+    {
+        const char *item_id = ms_id(item);
+
+        if (item_id != NULL && strcmp(item_id, id) == 0)
+            return item;
+    }
+    return NULL;
+}
+
+/* The variant with the given id, and its product in *product.  Borrowed. */
+static json_t *ms_find_variant(const ms_state *st, const char *id, json_t **product)
+{
+    size_t i;
+    json_t *item;
+
+    json_array_foreach(st->products, i, item)
+    {
+        json_t *variant = ms_find(json_object_get(item, "variants"), id);
+
+        if (variant != NULL) {
+            *product = item;
+            return variant;
+        }
+    }
+    return NULL;
+}
+
+/* The order line (order-product) with the given id.  Borrowed. */
+static json_t *ms_find_line(const ms_state *st, const char *id)
+{
+    size_t i;
+    json_t *order;
+
+    json_array_foreach(st->orders, i, order)
+    {
+        json_t *line = ms_find(json_object_get(order, "lines"), id);
+
+        if (line != NULL)
+            return line;
+    }
+    return NULL;
+}
+
+/* Makes obj[key] an array (an empty one when absent or null).  Returns -1
+ * when it holds something else. */
+static int ms_need_array(json_t *obj, const char *key)
+{
+    json_t *value = json_object_get(obj, key);
+
+    if (value == NULL || json_is_null(value))
+        return json_object_set_new(obj, key, json_array());
+    return json_is_array(value) ? 0 : -1;
+}
+
+/* Makes obj[key] an object (an empty one when absent or null).  Returns -1
+ * when it holds something else. */
+static int ms_need_object(json_t *obj, const char *key)
+{
+    json_t *value = json_object_get(obj, key);
+
+    if (value == NULL || json_is_null(value))
+        return json_object_set_new(obj, key, json_object());
+    return json_is_object(value) ? 0 : -1;
+}
+
+/* Whether obj[key] is absent, null or a string. */
+static int ms_opt_string(json_t *obj, const char *key)
+{
+    json_t *value = json_object_get(obj, key);
+
+    return value == NULL || json_is_null(value) || json_is_string(value);
+}
+
+/* Checks the items of array `key` of obj (created empty when absent): each
+ * must be an object with a non-empty string "id"; with_attributes also gives
+ * each an "attributes" object.  Returns -1 after writing the reason into err. */
+static int ms_check_items(json_t *obj, const char *key, int with_attributes, const char *where,
+                          char *err, size_t err_size)
+{
+    json_t *item;
+    size_t i;
+
+    if (ms_need_array(obj, key) != 0) {
+        snprintf(err, err_size, "%s: '%s' must be an array", where, key);
+        return -1;
+    }
+    json_array_foreach(json_object_get(obj, key), i, item)
+    {
+        const char *id = ms_id(item);
+
+        if (!json_is_object(item) || id == NULL || id[0] == '\0') {
+            snprintf(err, err_size, "%s: %s[%zu] needs a string \"id\"", where, key, i);
+            return -1;
+        }
+        if (with_attributes && ms_need_object(item, "attributes") != 0) {
+            snprintf(err, err_size, "%s: %s[%zu].attributes must be an object", where, key, i);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* Checks an order in seed form and fills in the optional parts (attributes,
+ * lines with their options, totals, history).  Returns -1 after writing the
+ * reason into err. */
+static int ms_order_normalize(json_t *order, char *err, size_t err_size)
+{
+    char where[96];
+    json_t *line;
+    size_t i;
+
+    if (!json_is_object(order) || ms_id(order) == NULL) {
+        snprintf(err, err_size, "an order needs a string \"id\"");
+        return -1;
+    }
+    snprintf(where, sizeof where, "order %s", ms_id(order));
+    if (!ms_opt_string(order, "status_id")) {
+        snprintf(err, err_size, "%s: status_id must be a string", where);
+        return -1;
+    }
+    if (ms_need_object(order, "attributes") != 0) {
+        snprintf(err, err_size, "%s: attributes must be an object", where);
+        return -1;
+    }
+    if (ms_check_items(order, "lines", 1, where, err, err_size) != 0 ||
+        ms_check_items(order, "totals", 1, where, err, err_size) != 0 ||
+        ms_check_items(order, "history", 0, where, err, err_size) != 0)
+        return -1;
+    json_array_foreach(json_object_get(order, "lines"), i, line)
+    {
+        snprintf(where, sizeof where, "order %s line %s", ms_id(order), ms_id(line));
+        if (!ms_opt_string(line, "product_id") || !ms_opt_string(line, "variant_id")) {
+            snprintf(err, err_size, "%s: product_id and variant_id must be strings or null", where);
+            return -1;
+        }
+        if (ms_check_items(line, "options", 1, where, err, err_size) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* Checks a product in seed form and fills in the optional parts (attributes,
+ * variants).  Returns -1 after writing the reason into err. */
+static int ms_product_normalize(json_t *product, char *err, size_t err_size)
+{
+    char where[96];
+
+    if (!json_is_object(product) || ms_id(product) == NULL) {
+        snprintf(err, err_size, "a product needs a string \"id\"");
+        return -1;
+    }
+    snprintf(where, sizeof where, "product %s", ms_id(product));
+    if (ms_need_object(product, "attributes") != 0) {
+        snprintf(err, err_size, "%s: attributes must be an object", where);
+        return -1;
+    }
+    return ms_check_items(product, "variants", 1, where, err, err_size);
+}
+
+/* Whether status_id names a seeded order status. */
+static int ms_status_known(const ms_state *st, const char *status_id)
+{
+    return status_id != NULL && ms_find(st->statuses, status_id) != NULL;
+}
+
+/* Takes the state from a seed document (stolen).  Returns -1 after writing
+ * the reason into err. */
+static int ms_seed_load(ms_state *st, json_t *seed, char *err, size_t err_size)
+{
+    json_t *item;
+    size_t i;
+    int rc = -1;
+
+    if (!json_is_object(seed)) {
+        snprintf(err, err_size, "the seed must be a JSON object");
+        goto out;
+    }
+    if (ms_check_items(seed, "order_status", 0, "seed", err, err_size) != 0 ||
+        ms_check_items(seed, "product_options", 0, "seed", err, err_size) != 0 ||
+        ms_check_items(seed, "product_option_values", 0, "seed", err, err_size) != 0 ||
+        ms_need_array(seed, "orders") != 0 || ms_need_array(seed, "products") != 0) {
+        if (err[0] == '\0')
+            snprintf(err, err_size, "seed: 'orders' and 'products' must be arrays");
+        goto out;
+    }
+    st->statuses = json_incref(json_object_get(seed, "order_status"));
+    st->orders = json_incref(json_object_get(seed, "orders"));
+    st->products = json_incref(json_object_get(seed, "products"));
+    st->options = json_incref(json_object_get(seed, "product_options"));
+    st->option_values = json_incref(json_object_get(seed, "product_option_values"));
+    json_array_foreach(st->orders, i, item)
+    {
+        const char *status_id;
+
+        if (ms_order_normalize(item, err, err_size) != 0)
+            goto out;
+        status_id = json_string_value(json_object_get(item, "status_id"));
+        if (status_id != NULL && !ms_status_known(st, status_id)) {
+            snprintf(err, err_size, "order %s: status_id %s is not in order_status", ms_id(item),
+                     status_id);
+            goto out;
+        }
+    }
+    json_array_foreach(st->products, i, item)
+    {
+        if (ms_product_normalize(item, err, err_size) != 0)
+            goto out;
+    }
+    rc = 0;
+out:
+    json_decref(seed);
+    return rc;
+}
+
+/* ---- scrambled order (M2) ---- */
+
+/* A stable hash of an id: FNV-1a, then the murmur3 finaliser so that
+ * neighbouring ids land far apart. */
+static uint32_t ms_hash(const char *id)
+{
+    uint32_t hash = 2166136261u;
+
+    for (; *id != '\0'; id++) {
+        hash ^= (unsigned char)*id;
+        hash *= 16777619u;
+    }
+    hash ^= hash >> 16;
+    hash *= 0x85ebca6bu;
+    hash ^= hash >> 13;
+    hash *= 0xc2b2ae35u;
+    hash ^= hash >> 16;
+    return hash;
+}
+
+/* qsort comparator: by hash of the id, then by id. */
+static int ms_scramble_cmp(const void *a, const void *b)
+{
+    const char *id_a = ms_id(*(json_t *const *)a);
+    const char *id_b = ms_id(*(json_t *const *)b);
+    uint32_t hash_a = ms_hash(id_a);
+    uint32_t hash_b = ms_hash(id_b);
+
+    if (hash_a != hash_b)
+        return hash_a < hash_b ? -1 : 1;
+    return strcmp(id_a, id_b);
+}
+
+/* ---- filter and paging ---- */
+
+enum { MS_OP_EQ, MS_OP_GT, MS_OP_GTE, MS_OP_LT, MS_OP_LTE };
+
+/* The updated_at filter of a list request. */
+typedef struct ms_filter {
+    int active;
+    const char *path;  /* attribute compared */
+    const char *value; /* compared as a string */
+    int op;            /* MS_OP_* */
+} ms_filter;
+
+/* Reads filter[updated_at][path|value|operator].  Returns -1 after filling
+ * resp with a 400. */
+static int ms_filter_parse(const sim_req *req, ms_filter *filter, sim_resp *resp)
+{
+    static const char *const ops[] = {"eq", "gt", "gte", "lt", "lte"};
+    const char *path = sim_query(req, "filter[updated_at][path]");
+    const char *value = sim_query(req, "filter[updated_at][value]");
+    const char *op = sim_query(req, "filter[updated_at][operator]");
+    size_t len;
+    int i;
+
+    filter->active = 0;
+    if (value == NULL) {
+        if (path != NULL || op != NULL) {
+            ms_fail_param(resp, "filter[updated_at][value]",
+                          "filter[updated_at][value] is missing");
+            return -1;
+        }
+        return 0;
+    }
+    filter->path = path != NULL ? path : "updated_at";
+    filter->value = value;
+    filter->op = MS_OP_EQ;
+    if (op != NULL) {
+        for (i = 0; i < 5 && strcmp(op, ops[i]) != 0; i++) {
+        }
+        if (i == 5) {
+            ms_fail_param(resp, "filter[updated_at][operator]",
+                          "unknown operator '%s' (eq, gt, gte, lt, lte)", op);
+            return -1;
+        }
+        filter->op = i;
+    }
+    /* Times compare as strings only in this exact shape. */
+    len = strlen(filter->path);
+    if (len >= 3 && strcmp(filter->path + len - 3, "_at") == 0 && !ms_is_timestamp(value)) {
+        ms_fail_param(resp, "filter[updated_at][value]",
+                      "'%s' is not a time of the form YYYY-MM-DD HH:MM:SS", value);
+        return -1;
+    }
+    filter->active = 1;
+    return 0;
+}
+
+/* Whether a stored item passes the filter (an attribute that is not a string
+ * never does). */
+static int ms_filter_match(const ms_filter *filter, json_t *item)
+{
+    const char *have;
+    int cmp;
+
+    if (!filter->active)
+        return 1;
+    have = json_string_value(json_object_get(ms_attrs(item), filter->path));
+    if (have == NULL)
+        return 0;
+    cmp = strcmp(have, filter->value);
+    switch (filter->op) {
+    case MS_OP_GT:
+        return cmp > 0;
+    case MS_OP_GTE:
+        return cmp >= 0;
+    case MS_OP_LT:
+        return cmp < 0;
+    case MS_OP_LTE:
+        return cmp <= 0;
+    default:
+        return cmp == 0;
+    }
+}
+
+/* The page a list request asks for. */
+typedef struct ms_page {
+    long number; /* 1-based */
+    long size;
+    long last;   /* number of the last page (1 when the list is empty) */
+    size_t from; /* items [from, to) are on the page */
+    size_t to;
+} ms_page;
+
+/* Reads page[number] and page[size] for a list of `total` items.  Returns -1
+ * after filling resp (400 for bad arguments, 404 past the last page). */
+static int ms_page_parse(const sim_req *req, size_t total, ms_page *page, sim_resp *resp)
+{
+    const char *number = sim_query(req, "page[number]");
+    const char *size = sim_query(req, "page[size]");
+
+    page->number = 1;
+    page->size = MS_PAGE_DEFAULT;
+    if (number != NULL && (ms_parse_long(number, &page->number) != 0 || page->number < 1)) {
+        ms_fail_param(resp, "page[number]", "page[number] must be a positive integer");
+        return -1;
+    }
+    if (size != NULL && (ms_parse_long(size, &page->size) != 0 || page->size < 1)) {
+        ms_fail_param(resp, "page[size]", "page[size] must be a positive integer");
+        return -1;
+    }
+    if (page->size > MS_PAGE_MAX)
+        page->size = MS_PAGE_MAX;
+    page->last = total == 0 ? 1 : (long)((total + (size_t)page->size - 1) / (size_t)page->size);
+    if (page->number > page->last) {
+        ms_fail(resp, 404, "page %ld is past the last page (%ld)", page->number, page->last);
+        return -1;
+    }
+    page->from = (size_t)(page->number - 1) * (size_t)page->size;
+    page->to = page->from + (size_t)page->size;
+    if (page->to > total)
+        page->to = total;
+    return 0;
+}
+
+/* sim_query_foreach callback: copies every query argument except page[...]
+ * into the link prefix, encoded, each followed by '&'. */
+static void ms_links_keep_arg(void *ctx, const char *key, const char *value)
+{
+    ms_str *str = ctx;
+
+    if (strncmp(key, "page[", 5) == 0)
+        return;
+    ms_str_add_encoded(str, key, 0);
+    if (value != NULL) {
+        ms_str_adds(str, "=");
+        ms_str_add_encoded(str, value, 0);
+    }
+    ms_str_adds(str, "&");
+}
+
+/* The link to page `number` given the common prefix.  New reference. */
+static json_t *ms_link_new(const ms_str *prefix, long number, long size)
+{
+    char tail[96];
+    ms_str link = {0};
+    json_t *json;
+
+    snprintf(tail, sizeof tail, "page%%5Bnumber%%5D=%ld&page%%5Bsize%%5D=%ld", number, size);
+    ms_str_add(&link, prefix->text, prefix->len);
+    ms_str_adds(&link, tail);
+    json = link.failed ? json_null() : json_string(link.text);
+    free(link.text);
+    return json;
+}
+
+/* The JSON:API links of a list page: absolute URLs on the Host the client
+ * used, keeping the request's other query arguments.  `next` only when there
+ * is a next page.  New reference. */
+static json_t *ms_links_new(const sim_req *req, const ms_page *page)
+{
+    const char *host = sim_header(req, "Host");
+    ms_str prefix = {0};
+    json_t *links;
+
+    ms_str_adds(&prefix, "http://");
+    ms_str_adds(&prefix, host != NULL ? host : "127.0.0.1");
+    ms_str_add_encoded(&prefix, req->path, 1);
+    ms_str_adds(&prefix, "?");
+    sim_query_foreach(req, ms_links_keep_arg, &prefix);
+    if (prefix.failed) {
+        free(prefix.text);
+        return json_object();
+    }
+    links = json_object();
+    json_object_set_new(links, "self", ms_link_new(&prefix, page->number, page->size));
+    json_object_set_new(links, "first", ms_link_new(&prefix, 1, page->size));
+    json_object_set_new(links, "last", ms_link_new(&prefix, page->last, page->size));
+    if (page->number < page->last)
+        json_object_set_new(links, "next", ms_link_new(&prefix, page->number + 1, page->size));
+    free(prefix.text);
+    return links;
+}
+
+/* ---- resources ---- */
+
+/* Builds the resource object of one stored item; ctx depends on the kind. */
+typedef json_t *(*ms_build_fn)(json_t *item, const void *ctx);
+
+/* {"type": type, "id": id, "attributes": attributes (borrowed)}.  New reference. */
+static json_t *ms_resource_new(const char *type, const char *id, json_t *attributes)
+{
+    return json_pack("{s:s, s:s, s:O}", "type", type, "id", id, "attributes",
+                     attributes != NULL ? attributes : json_null());
+}
+
+/* A to-one relationship: {"data": {"type", "id"}}, or {"data": null} when id
+ * is NULL or empty.  New reference. */
+static json_t *ms_relation_new(const char *type, const char *id)
+{
+    if (id == NULL || id[0] == '\0')
+        return json_pack("{s:n}", "data");
+    return json_pack("{s:{s:s, s:s}}", "data", "type", type, "id", id);
+}
+
+/* An order: attributes as stored, relationship order_status. */
+static json_t *ms_order_resource(json_t *order, const void *ctx)
+{
+    json_t *resource = ms_resource_new("orders", ms_id(order), ms_attrs(order));
+    const char *status_id = json_string_value(json_object_get(order, "status_id"));
+
+    (void)ctx;
+    json_object_set_new(
+        resource, "relationships",
+        json_pack("{s:o}", "order_status", ms_relation_new("order-status", status_id)));
+    return resource;
+}
+
+/* An order line (order-products) with relationships product and
+ * product-variant (M6). */
+static json_t *ms_line_resource(json_t *line, const void *ctx)
+{
+    json_t *resource = ms_resource_new("order-products", ms_id(line), ms_attrs(line));
+    const char *product_id = json_string_value(json_object_get(line, "product_id"));
+    const char *variant_id = json_string_value(json_object_get(line, "variant_id"));
+
+    (void)ctx;
+    json_object_set_new(resource, "relationships",
+                        json_pack("{s:o, s:o}", "product", ms_relation_new("products", product_id),
+                                  "product-variant",
+                                  ms_relation_new("product-variants", variant_id)));
+    return resource;
+}
+
+/* An item stored as {"id", "attributes"}; ctx is the resource type. */
+static json_t *ms_plain_resource(json_t *item, const void *ctx)
+{
+    return ms_resource_new(ctx, ms_id(item), ms_attrs(item));
+}
+
+/* An item stored flat as {"id", "name", ...} (order statuses, product
+ * options, option values): everything but the id is an attribute.  ctx is
+ * the resource type. */
+static json_t *ms_flat_resource(json_t *item, const void *ctx)
+{
+    json_t *attributes = json_copy(item);
+    json_t *resource;
+
+    json_object_del(attributes, "id");
+    resource = ms_resource_new(ctx, ms_id(item), attributes);
+    json_decref(attributes);
+    return resource;
+}
+
+/* A product variant with relationship product; ctx is the product id. */
+static json_t *ms_variant_resource(json_t *variant, const void *ctx)
+{
+    json_t *resource = ms_resource_new("product-variants", ms_id(variant), ms_attrs(variant));
+
+    json_object_set_new(resource, "relationships",
+                        json_pack("{s:o}", "product", ms_relation_new("products", ctx)));
+    return resource;
+}
+
+/* Answers a list: the items of `items` that pass the filter (NULL = all), in
+ * scrambled order, one page of them built by `build`, with links. */
+static void ms_answer_list(const sim_req *req, sim_resp *resp, json_t *items,
+                           const ms_filter *filter, ms_build_fn build, const void *ctx)
+{
+    size_t total = json_array_size(items);
+    size_t count = 0;
+    size_t i;
+    json_t **kept = calloc(total + 1, sizeof *kept);
+    json_t *item;
+    json_t *data;
+    ms_page page;
+
+    if (kept == NULL) {
+        ms_fail(resp, 500, "out of memory");
+        return;
+    }
+    json_array_foreach(items, i, item)
+    {
+        if (filter == NULL || ms_filter_match(filter, item))
+            kept[count++] = item;
+    }
+    qsort(kept, count, sizeof *kept, ms_scramble_cmp);
+    if (ms_page_parse(req, count, &page, resp) == 0) {
+        data = json_array();
+        for (i = page.from; i < page.to; i++)
+            json_array_append_new(data, build(kept[i], ctx));
+        sim_resp_json(resp, 200,
+                      json_pack("{s:o, s:o}", "data", data, "links", ms_links_new(req, &page)));
+    }
+    free(kept);
+}
+
+/* Answers one resource: {"data": resource} (stolen). */
+static void ms_answer_one(sim_resp *resp, int status, json_t *resource)
+{
+    sim_resp_json(resp, status, json_pack("{s:o}", "data", resource));
+}
+
+/* ---- read routes ---- */
+
+/* GET orders and GET products: lists with the updated_at filter. */
+static void ms_get_filtered(const sim_req *req, sim_resp *resp, json_t *items, ms_build_fn build,
+                            const void *ctx)
+{
+    ms_filter filter;
+
+    if (ms_filter_parse(req, &filter, resp) != 0)
+        return;
+    ms_answer_list(req, resp, items, &filter, build, ctx);
+}
+
+/* GET products/{id}/product-variants: the variants, plus
+ * meta.product_variants for those on the page. */
+static void ms_get_variants(const sim_req *req, sim_resp *resp, json_t *product)
+{
+    json_t *variants = json_object_get(product, "variants");
+    json_t *meta;
+    json_t *resource;
+    size_t i;
+
+    ms_answer_list(req, resp, variants, NULL, ms_variant_resource, ms_id(product));
+    if (resp->status != 200)
+        return;
+    meta = json_array();
+    json_array_foreach(json_object_get(resp->body, "data"), i, resource)
+    {
+        const char *id = ms_id(resource);
+        json_t *variant = ms_find(variants, id);
+        json_t *stock = json_object_get(variant, "stock_attributes");
+        long number;
+        json_t *stock_id = ms_parse_long(id, &number) == 0 ? json_integer(number) : json_string(id);
+
+        json_array_append_new(meta,
+                              json_pack("{s:o, s:o}", "products_stock_id", stock_id,
+                                        "products_stock_attributes",
+                                        stock != NULL ? json_incref(stock) : json_string("")));
+    }
+    json_object_set_new(resp->body, "meta", json_pack("{s:o}", "product_variants", meta));
+}
+
+/* ---- writes ---- */
+
+/* Whether name is in the NULL-terminated list. */
+static int ms_in_list(const char *name, const char *const *list)
+{
+    for (; *list != NULL; list++) {
+        if (strcmp(name, *list) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+/* Parses a write body and checks that it is a JSON:API document
+ * {"data": {"type": type, "id": id, "attributes": {...}}} writing only the
+ * attributes in `writable`.  id NULL means a create: data.id must be absent.
+ * with_relationships allows data.relationships.  Problems are appended to
+ * errors.  Returns the parsed document (new reference), NULL when the body is
+ * not JSON. */
+static json_t *ms_doc_load(const sim_req *req, const char *type, const char *id,
+                           const char *const *writable, int with_relationships, json_t *errors)
+{
+    json_error_t jerr;
+    json_t *doc = json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES, &jerr);
+    json_t *data;
+    json_t *value;
+    json_t *attributes;
+    const char *key;
+    const char *have;
+    char pointer[160];
+
+    if (doc == NULL) {
+        ms_errors_add(errors, "", "the body is not valid JSON: %s", jerr.text);
+        return NULL;
+    }
+    data = json_object_get(doc, "data");
+    if (!json_is_object(doc) || !json_is_object(data)) {
+        ms_errors_add(errors, "/data", "the body must be a JSON:API document with a data object");
+        return doc;
+    }
+    have = json_string_value(json_object_get(data, "type"));
+    if (have == NULL || strcmp(have, type) != 0)
+        ms_errors_add(errors, "/data/type", "data.type must be \"%s\", not %s%s%s", type,
+                      have != NULL ? "\"" : "", have != NULL ? have : "missing",
+                      have != NULL ? "\"" : "");
+    value = json_object_get(data, "id");
+    if (id != NULL) {
+        have = json_string_value(value);
+        if (have == NULL || strcmp(have, id) != 0)
+            ms_errors_add(errors, "/data/id", "data.id must be the string \"%s\" of the URL", id);
+    } else if (value != NULL && !json_is_null(value)) {
+        ms_errors_add(errors, "/data/id", "data.id must not be given when creating");
+    }
+    json_object_foreach(data, key, value)
+    {
+        if (strcmp(key, "type") == 0 || strcmp(key, "id") == 0 || strcmp(key, "attributes") == 0 ||
+            (with_relationships && strcmp(key, "relationships") == 0))
+            continue;
+        snprintf(pointer, sizeof pointer, "/data/%s", key);
+        ms_errors_add(errors, pointer, "data.%s cannot be written", key);
+    }
+    attributes = json_object_get(data, "attributes");
+    if (attributes != NULL && !json_is_object(attributes)) {
+        ms_errors_add(errors, "/data/attributes", "data.attributes must be an object");
+        return doc;
+    }
+    json_object_foreach(attributes, key, value)
+    {
+        if (ms_in_list(key, writable))
+            continue;
+        snprintf(pointer, sizeof pointer, "/data/attributes/%s", key);
+        ms_errors_add(errors, pointer, "attribute '%s' cannot be written (writable: %s%s%s)", key,
+                      writable[0], writable[1] != NULL ? ", " : "",
+                      writable[1] != NULL ? writable[1] : "");
+    }
+    return doc;
+}
+
+/* The data.attributes of a write document (borrowed, NULL when absent). */
+static json_t *ms_doc_attrs(json_t *doc)
+{
+    return json_object_get(json_object_get(doc, "data"), "attributes");
+}
+
+/* Attribute `name` of a write document, which must be given.  NULL when it
+ * is missing (an error is appended) or when the document is already known to
+ * be broken (ms_doc_load appended the error). */
+static json_t *ms_doc_required(json_t *doc, const char *name, json_t *errors)
+{
+    json_t *data = json_object_get(doc, "data");
+    json_t *attributes = json_object_get(data, "attributes");
+    json_t *value = json_object_get(attributes, name);
+    char pointer[96];
+
+    if (!json_is_object(data) || (attributes != NULL && !json_is_object(attributes)))
+        return NULL;
+    if (value == NULL) {
+        snprintf(pointer, sizeof pointer, "/data/attributes/%s", name);
+        ms_errors_add(errors, pointer, "attribute %s is missing", name);
+    }
+    return value;
+}
+
+/* Answers 400 with the collected errors (stolen). */
+static void ms_fail_errors(sim_resp *resp, json_t *errors)
+{
+    sim_resp_json(resp, 400, json_pack("{s:o}", "errors", errors));
+}
+
+/* Sets attributes.updated_at of a stored item to now. */
+static void ms_touch(const ms_state *st, json_t *item)
+{
+    char now[MS_TS_LEN];
+
+    ms_now(st, now);
+    json_object_set_new(ms_attrs(item), "updated_at", json_string(now));
+}
+
+/* PATCH orders/{id}: writes tracking_number (and nothing else), bumps
+ * updated_at. */
+static void ms_patch_order(ms_state *st, const sim_req *req, sim_resp *resp, json_t *order)
+{
+    static const char *const writable[] = {"tracking_number", NULL};
+    json_t *errors = json_array();
+    json_t *doc = ms_doc_load(req, "orders", ms_id(order), writable, 0, errors);
+    json_t *tracking = ms_doc_required(doc, "tracking_number", errors);
+
+    if (tracking != NULL && !json_is_string(tracking) && !json_is_null(tracking))
+        ms_errors_add(errors, "/data/attributes/tracking_number",
+                      "tracking_number must be a string or null");
+    if (json_array_size(errors) > 0 || tracking == NULL) {
+        ms_fail_errors(resp, errors);
+        json_decref(doc);
+        return;
+    }
+    json_object_set(ms_attrs(order), "tracking_number", tracking);
+    ms_touch(st, order);
+    ms_answer_one(resp, 200, ms_order_resource(order, st));
+    json_decref(errors);
+    json_decref(doc);
+}
+
+/* Checks relationship `name` of a write document: {"data": {"type": type,
+ * "id": "..."}}.  Returns the id (borrowed) or NULL after appending an error. */
+static const char *ms_doc_relation(json_t *relationships, const char *name, const char *type,
+                                   json_t *errors)
+{
+    json_t *data = json_object_get(json_object_get(relationships, name), "data");
+    const char *have = json_string_value(json_object_get(data, "type"));
+    const char *id = json_string_value(json_object_get(data, "id"));
+    char pointer[96];
+
+    snprintf(pointer, sizeof pointer, "/data/relationships/%s", name);
+    if (!json_is_object(data)) {
+        ms_errors_add(errors, pointer,
+                      "relationship %s must be {\"data\": {\"type\": \"%s\", "
+                      "\"id\": \"...\"}}",
+                      name, type);
+        return NULL;
+    }
+    if (have == NULL || strcmp(have, type) != 0) {
+        ms_errors_add(errors, pointer, "relationship %s must have type \"%s\"", name, type);
+        return NULL;
+    }
+    if (id == NULL || id[0] == '\0') {
+        ms_errors_add(errors, pointer, "relationship %s needs a string id", name);
+        return NULL;
+    }
+    return id;
+}
+
+/* POST order-status-history: a history row that sets the order's status
+ * (M9).  Answers 201 with the row. */
+static void ms_post_history(ms_state *st, const sim_req *req, sim_resp *resp)
+{
+    static const char *const writable[] = {"comments", "customer_notified", NULL};
+    json_t *errors = json_array();
+    json_t *doc = ms_doc_load(req, "order-status-history", NULL, writable, 1, errors);
+    json_t *attributes = ms_doc_attrs(doc);
+    json_t *relationships = json_object_get(json_object_get(doc, "data"), "relationships");
+    json_t *comments = json_object_get(attributes, "comments");
+    json_t *notified = json_object_get(attributes, "customer_notified");
+    const char *order_id = NULL;
+    const char *status_id = NULL;
+    const char *key;
+    json_t *value;
+    json_t *order;
+    json_t *row;
+    char now[MS_TS_LEN];
+    char row_id[32];
+    char pointer[160];
+
+    if (doc == NULL)
+        goto fail;
+    if (comments != NULL && !json_is_string(comments) && !json_is_null(comments))
+        ms_errors_add(errors, "/data/attributes/comments", "comments must be a string or null");
+    if (notified != NULL && !(json_is_integer(notified) && (json_integer_value(notified) == 0 ||
+                                                            json_integer_value(notified) == 1)))
+        ms_errors_add(errors, "/data/attributes/customer_notified",
+                      "customer_notified must be 0 or 1");
+    if (!json_is_object(relationships)) {
+        ms_errors_add(errors, "/data/relationships",
+                      "data.relationships with order and order-status is missing");
+    } else {
+        json_object_foreach(relationships, key, value)
+        {
+            if (strcmp(key, "order") == 0 || strcmp(key, "order-status") == 0)
+                continue;
+            snprintf(pointer, sizeof pointer, "/data/relationships/%s", key);
+            ms_errors_add(errors, pointer, "unknown relationship '%s' (order, order-status)", key);
+        }
+        order_id = ms_doc_relation(relationships, "order", "orders", errors);
+        status_id = ms_doc_relation(relationships, "order-status", "order-status", errors);
+    }
+fail:
+    if (json_array_size(errors) > 0) {
+        ms_fail_errors(resp, errors);
+        json_decref(doc);
+        return;
+    }
+    json_decref(errors);
+    order = ms_find(st->orders, order_id);
+    if (order == NULL) {
+        ms_fail(resp, 404, "no orders with id %s", order_id);
+        json_decref(doc);
+        return;
+    }
+    if (!ms_status_known(st, status_id)) {
+        ms_fail(resp, 404, "no order-status with id %s", status_id);
+        json_decref(doc);
+        return;
+    }
+    ms_now(st, now);
+    snprintf(row_id, sizeof row_id, "%ld", ++st->history_seq);
+    row = json_pack("{s:s, s:s, s:O, s:o, s:s}", "id", row_id, "status_id", status_id, "comments",
+                    comments != NULL ? comments : json_null(), "customer_notified",
+                    notified != NULL ? json_incref(notified) : json_integer(0), "created_at", now);
+    json_array_append_new(json_object_get(order, "history"), row);
+    json_object_set_new(order, "status_id", json_string(status_id));
+    ms_touch(st, order);
+    ms_answer_one(resp, 201,
+                  json_pack("{s:s, s:s, s:{s:O, s:O, s:s}, s:{s:o, s:o}}", "type",
+                            "order-status-history", "id", row_id, "attributes", "comments",
+                            json_object_get(row, "comments"), "customer_notified",
+                            json_object_get(row, "customer_notified"), "created_at", now,
+                            "relationships", "order", ms_relation_new("orders", order_id),
+                            "order-status", ms_relation_new("order-status", status_id)));
+    json_decref(doc);
+}
+
+/* The "quantity" of a stock write, checked to be an integer; NULL after
+ * appending an error. */
+static json_t *ms_doc_quantity(json_t *doc, json_t *errors)
+{
+    json_t *quantity = ms_doc_required(doc, "quantity", errors);
+
+    if (quantity != NULL && !json_is_integer(quantity)) {
+        ms_errors_add(errors, "/data/attributes/quantity", "quantity must be an integer");
+        return NULL;
+    }
+    return quantity;
+}
+
+/* PATCH product-variants/{id}: writes quantity; bumps the product's
+ * updated_at (M3), and the variant's when it has one. */
+static void ms_patch_variant(ms_state *st, const sim_req *req, sim_resp *resp, json_t *variant,
+                             json_t *product)
+{
+    static const char *const writable[] = {"quantity", NULL};
+    json_t *errors = json_array();
+    json_t *doc = ms_doc_load(req, "product-variants", ms_id(variant), writable, 0, errors);
+    json_t *quantity = ms_doc_quantity(doc, errors);
+
+    if (json_array_size(errors) > 0 || quantity == NULL) {
+        ms_fail_errors(resp, errors);
+        json_decref(doc);
+        return;
+    }
+    json_object_set(ms_attrs(variant), "quantity", quantity);
+    if (json_object_get(ms_attrs(variant), "updated_at") != NULL)
+        ms_touch(st, variant);
+    ms_touch(st, product);
+    ms_answer_one(resp, 200, ms_variant_resource(variant, ms_id(product)));
+    json_decref(errors);
+    json_decref(doc);
+}
+
+/* PATCH products/{id}: writes quantity of a product without variants (M10),
+ * bumps updated_at. */
+static void ms_patch_product(ms_state *st, const sim_req *req, sim_resp *resp, json_t *product)
+{
+    static const char *const writable[] = {"quantity", NULL};
+    json_t *errors = json_array();
+    json_t *doc = ms_doc_load(req, "products", ms_id(product), writable, 0, errors);
+    json_t *quantity = ms_doc_quantity(doc, errors);
+
+    if (json_array_size(json_object_get(product, "variants")) > 0)
+        ms_errors_add(errors, "/data/attributes/quantity",
+                      "product %s has variants: write their stock with PATCH product-variants",
+                      ms_id(product));
+    if (json_array_size(errors) > 0 || quantity == NULL) {
+        ms_fail_errors(resp, errors);
+        json_decref(doc);
+        return;
+    }
+    json_object_set(ms_attrs(product), "quantity", quantity);
+    ms_touch(st, product);
+    ms_answer_one(resp, 200, ms_plain_resource(product, "products"));
+    json_decref(errors);
+    json_decref(doc);
+}
+
+/* ---- routing ---- */
+
+/* Splits a path "/a/b/c" into at most max segments in buf (modified copies).
+ * Returns the number of segments, -1 when the path is too long, has too many
+ * segments or an empty one. */
+static int ms_split(const char *path, char *buf, size_t size, char **segs, int max)
+{
+    int count = 0;
+    char *p;
+
+    if (path[0] != '/' || strlen(path) >= size)
+        return -1;
+    snprintf(buf, size, "%s", path + 1);
+    for (p = buf;;) {
+        char *slash = strchr(p, '/');
+
+        if (*p == '\0' || count == max || slash == p)
+            return -1;
+        segs[count++] = p;
+        if (slash == NULL)
+            return count;
+        *slash = '\0';
+        p = slash + 1;
+    }
+}
+
+/* Whether a and b are equal strings. */
+static int ms_eq(const char *a, const char *b)
+{
+    return strcmp(a, b) == 0;
+}
+
+/* Routes a request below /shops/{shop}/ (segs are the segments after it).
+ * Unknown paths and ids answer 404; known paths with another method 405. */
+static void ms_route(ms_state *st, const sim_req *req, sim_resp *resp, char **segs, int count)
+{
+    int get = ms_eq(req->method, "GET");
+    int patch = ms_eq(req->method, "PATCH");
+    int post = ms_eq(req->method, "POST");
+    const char *kind = segs[0];
+    const char *id = count >= 2 ? segs[1] : NULL;
+    json_t *item = NULL;
+    json_t *product = NULL;
+
+    /* Resolve the id first, so an unknown one answers 404 whatever the method. */
+    if (id != NULL) {
+        if (ms_eq(kind, "orders"))
+            item = ms_find(st->orders, id);
+        else if (ms_eq(kind, "order-products"))
+            item = ms_find_line(st, id);
+        else if (ms_eq(kind, "products"))
+            item = ms_find(st->products, id);
+        else if (ms_eq(kind, "product-variants"))
+            item = ms_find_variant(st, id, &product);
+        else if (ms_eq(kind, "product-options"))
+            item = ms_find(st->options, id);
+        else if (ms_eq(kind, "product-option-values"))
+            item = ms_find(st->option_values, id);
+        else
+            goto not_found;
+        if (item == NULL) {
+            ms_fail(resp, 404, "no %s with id %s", kind, id);
+            return;
+        }
+    }
+
+    if (count == 1 && ms_eq(kind, "orders")) {
+        if (get)
+            ms_get_filtered(req, resp, st->orders, ms_order_resource, st);
+    } else if (count == 2 && ms_eq(kind, "orders")) {
+        if (get)
+            ms_answer_one(resp, 200, ms_order_resource(item, st));
+        else if (patch)
+            ms_patch_order(st, req, resp, item);
+    } else if (count == 3 && ms_eq(kind, "orders") && ms_eq(segs[2], "order-products")) {
+        if (get)
+            ms_answer_list(req, resp, json_object_get(item, "lines"), NULL, ms_line_resource, NULL);
+    } else if (count == 3 && ms_eq(kind, "orders") && ms_eq(segs[2], "order-totals")) {
+        if (get)
+            ms_answer_list(req, resp, json_object_get(item, "totals"), NULL, ms_plain_resource,
+                           "order-totals");
+    } else if (count == 3 && ms_eq(kind, "order-products") &&
+               ms_eq(segs[2], "order-product-attributes")) {
+        if (get)
+            ms_answer_list(req, resp, json_object_get(item, "options"), NULL, ms_plain_resource,
+                           "order-product-attributes");
+    } else if (count == 1 && ms_eq(kind, "order-status")) {
+        if (get)
+            ms_answer_list(req, resp, st->statuses, NULL, ms_flat_resource, "order-status");
+    } else if (count == 1 && ms_eq(kind, "order-status-history")) {
+        if (post)
+            ms_post_history(st, req, resp);
+    } else if (count == 1 && ms_eq(kind, "products")) {
+        if (get)
+            ms_get_filtered(req, resp, st->products, ms_plain_resource, "products");
+    } else if (count == 2 && ms_eq(kind, "products")) {
+        if (get)
+            ms_answer_one(resp, 200, ms_plain_resource(item, "products"));
+        else if (patch)
+            ms_patch_product(st, req, resp, item);
+    } else if (count == 3 && ms_eq(kind, "products") && ms_eq(segs[2], "product-variants")) {
+        if (get)
+            ms_get_variants(req, resp, item);
+    } else if (count == 2 && ms_eq(kind, "product-variants")) {
+        if (get)
+            ms_answer_one(resp, 200, ms_variant_resource(item, ms_id(product)));
+        else if (patch)
+            ms_patch_variant(st, req, resp, item, product);
+    } else if (count == 2 &&
+               (ms_eq(kind, "product-options") || ms_eq(kind, "product-option-values"))) {
+        if (get)
+            ms_answer_one(resp, 200, ms_flat_resource(item, kind));
+    } else {
+        goto not_found;
+    }
+    if (resp->status != 0)
+        return;
+    ms_fail(resp, 405, "%s is not allowed on %s", req->method, req->path);
+    return;
+not_found:
+    ms_fail(resp, 404, "no route %s %s", req->method, req->path);
+}
+
+/* sim_app.handle: answers a request to the Mystore API. */
+static void ms_handle(void *state, const sim_req *req, sim_resp *resp)
+{
+    ms_state *st = state;
+    char buf[MS_PATH_MAX];
+    char *segs[MS_SEGS_MAX];
+    int count = ms_split(req->path, buf, sizeof buf, segs, MS_SEGS_MAX);
+
+    /* Every non-read request reaching the API is a write, refused or not. */
+    resp->is_write = !ms_eq(req->method, "GET") && !ms_eq(req->method, "HEAD");
+    if (count < 3 || !ms_eq(segs[0], "shops") || !ms_eq(segs[1], st->shop))
+        ms_fail(resp, 404, "no route %s %s", req->method, req->path);
+    else
+        ms_route(st, req, resp, segs + 2, count - 2);
+    resp->content_type = MS_CONTENT_TYPE;
+}
+
+/* sim_app.auth: requires "Authorization: Bearer <token>"; the token is the
+ * rate-limit key.  Anything else answers 403 like Mystore does. */
+static int ms_auth(void *state, const sim_req *req, char *key, size_t key_size, sim_resp *resp)
+{
+    const ms_state *st = state;
+    const char *auth = req->authorization;
+
+    if (auth != NULL && strncasecmp(auth, "Bearer ", 7) == 0) {
+        for (auth += 7; *auth == ' '; auth++) {
+        }
+        if (strcmp(auth, st->token) == 0) {
+            snprintf(key, key_size, "%s", st->token);
+            return 0;
+        }
+    }
+    sim_resp_json(resp, 403,
+                  json_pack("{s:[{s:s, s:s, s:s}]}", "errors", "status", "403", "title",
+                            "Forbidden", "detail", "Token has expired or is invalid"));
+    resp->content_type = MS_CONTENT_TYPE;
+    return -1;
+}
+
+/* Appends len bytes of text to buf (size bytes, *used of them taken),
+ * truncating; buf stays NUL-terminated. */
+static void ms_buf_add(char *buf, size_t size, size_t *used, const char *text, size_t len)
+{
+    if (*used + 1 >= size)
+        return;
+    if (len > size - *used - 1)
+        len = size - *used - 1;
+    memcpy(buf + *used, text, len);
+    *used += len;
+    buf[*used] = '\0';
+}
+
+/* sim_app.route_name: "GET /shops/{shop}/orders/{id}/order-products".  Under
+ * /shops/ the shop and every second segment after it (the ids) are replaced. */
+static void ms_route_name(void *state, const sim_req *req, char *buf, size_t size)
+{
+    const char *p = req->path;
+    size_t used = 0;
+    int pos = 0;
+
+    (void)state;
+    ms_buf_add(buf, size, &used, req->method, strlen(req->method));
+    ms_buf_add(buf, size, &used, " ", 1);
+    if (strncmp(p, "/shops/", 7) != 0) {
+        ms_buf_add(buf, size, &used, p, strlen(p));
+        return;
+    }
+    while (*p == '/') {
+        const char *seg = p + 1;
+        const char *slash = strchr(seg, '/');
+        size_t len = slash != NULL ? (size_t)(slash - seg) : strlen(seg);
+
+        if (pos == 1)
+            ms_buf_add(buf, size, &used, "/{shop}", 7);
+        else if (pos >= 3 && pos % 2 == 1)
+            ms_buf_add(buf, size, &used, "/{id}", 5);
+        else {
+            ms_buf_add(buf, size, &used, "/", 1);
+            ms_buf_add(buf, size, &used, seg, len);
+        }
+        pos++;
+        p = seg + len;
+    }
+}
+
+/* ---- test endpoints ---- */
+
+/* Parses a test-endpoint body as a JSON object.  Returns it (new reference)
+ * or NULL after filling resp with a 400. */
+static json_t *ms_test_body(const sim_req *req, sim_resp *resp)
+{
+    json_error_t jerr;
+    json_t *body = json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES, &jerr);
+
+    if (!json_is_object(body)) {
+        ms_fail(resp, 400, "the body must be a JSON object%s%s", body == NULL ? ": " : "",
+                body == NULL ? jerr.text : "");
+        json_decref(body);
+        return NULL;
+    }
+    return body;
+}
+
+/* Stores item under id in array (replacing one with that id, else appending).
+ * Steals item.  Returns 1 when it was created, 0 when replaced. */
+static int ms_store(json_t *array, const char *id, json_t *item)
+{
+    size_t i;
+    json_t *old;
+
+    json_array_foreach(array, i, old)
+    {
+        if (ms_eq(ms_id(old), id)) {
+            json_array_set_new(array, i, item);
+            return 0;
+        }
+    }
+    json_array_append_new(array, item);
+    return 1;
+}
+
+/* Checks the "id" of a test PUT body against the URL's and sets it.
+ * Returns -1 after filling resp with a 400. */
+static int ms_test_id(json_t *body, const char *id, sim_resp *resp)
+{
+    json_t *have = json_object_get(body, "id");
+
+    if (have != NULL && !json_is_null(have) &&
+        (!json_is_string(have) || !ms_eq(json_string_value(have), id))) {
+        ms_fail(resp, 400, "\"id\" must be absent or \"%s\" as in the URL", id);
+        return -1;
+    }
+    json_object_set_new(body, "id", json_string(id));
+    return 0;
+}
+
+/* PUT /_sim/orders/{id}: creates or replaces an order given in seed form;
+ * stamps updated_at unless the body gives one.  Without status_id the order
+ * keeps its status (a new one gets the first seeded status). */
+static void ms_test_put_order(ms_state *st, const sim_req *req, sim_resp *resp, const char *id)
+{
+    json_t *body = ms_test_body(req, resp);
+    json_t *old = ms_find(st->orders, id);
+    const char *status_id;
+    char err[256];
+    int created;
+
+    if (body == NULL)
+        return;
+    if (ms_test_id(body, id, resp) != 0)
+        goto out;
+    if (ms_order_normalize(body, err, sizeof err) != 0) {
+        ms_fail(resp, 400, "%s", err);
+        goto out;
+    }
+    status_id = json_string_value(json_object_get(body, "status_id"));
+    if (status_id == NULL) {
+        const char *keep = old != NULL ? json_string_value(json_object_get(old, "status_id"))
+                                       : ms_id(json_array_get(st->statuses, 0));
+
+        json_object_set_new(body, "status_id", keep != NULL ? json_string(keep) : json_null());
+    } else if (!ms_status_known(st, status_id)) {
+        ms_fail(resp, 400, "status_id %s is not a seeded order status", status_id);
+        goto out;
+    }
+    if (!json_is_string(json_object_get(ms_attrs(body), "updated_at")))
+        ms_touch(st, body);
+    created = ms_store(st->orders, id, json_incref(body));
+    sim_resp_json(resp, created ? 201 : 200, json_incref(body));
+out:
+    json_decref(body);
+}
+
+/* POST /_sim/orders/{id}/status: {"status_id": "5"} sets the status and
+ * stamps updated_at. */
+static void ms_test_set_status(ms_state *st, const sim_req *req, sim_resp *resp, json_t *order)
+{
+    json_t *body = ms_test_body(req, resp);
+    json_t *value = json_object_get(body, "status_id");
+    char number[32];
+    const char *status_id = json_string_value(value);
+
+    if (body == NULL)
+        return;
+    if (json_is_integer(value)) {
+        snprintf(number, sizeof number, "%" JSON_INTEGER_FORMAT, json_integer_value(value));
+        status_id = number;
+    }
+    if (!ms_status_known(st, status_id)) {
+        ms_fail(resp, 400, "status_id must name a seeded order status");
+    } else {
+        json_object_set_new(order, "status_id", json_string(status_id));
+        ms_touch(st, order);
+        sim_resp_json(resp, 200, json_incref(order));
+    }
+    json_decref(body);
+}
+
+/* PUT /_sim/products/{id}: creates or replaces a product given in seed form;
+ * stamps updated_at unless the body gives one. */
+static void ms_test_put_product(ms_state *st, const sim_req *req, sim_resp *resp, const char *id)
+{
+    json_t *body = ms_test_body(req, resp);
+    char err[256];
+    int created;
+
+    if (body == NULL)
+        return;
+    if (ms_test_id(body, id, resp) != 0)
+        goto out;
+    if (ms_product_normalize(body, err, sizeof err) != 0) {
+        ms_fail(resp, 400, "%s", err);
+        goto out;
+    }
+    if (!json_is_string(json_object_get(ms_attrs(body), "updated_at")))
+        ms_touch(st, body);
+    created = ms_store(st->products, id, json_incref(body));
+    sim_resp_json(resp, created ? 201 : 200, json_incref(body));
+out:
+    json_decref(body);
+}
+
+/* POST /_sim/clock: {"now": "YYYY-MM-DD HH:MM:SS"} fixes the clock, {"now":
+ * null} returns to real time.  Answers the time now in effect. */
+static void ms_test_clock(ms_state *st, const sim_req *req, sim_resp *resp)
+{
+    json_t *body = ms_test_body(req, resp);
+    json_t *value = json_object_get(body, "now");
+    char now[MS_TS_LEN];
+
+    if (body == NULL)
+        return;
+    if (value == NULL || (!json_is_null(value) && !ms_is_timestamp(json_string_value(value)))) {
+        ms_fail(resp, 400, "\"now\" must be \"YYYY-MM-DD HH:MM:SS\" or null");
+    } else {
+        snprintf(st->clock, sizeof st->clock, "%s",
+                 json_is_null(value) ? "" : json_string_value(value));
+        ms_now(st, now);
+        sim_resp_json(resp, 200, json_pack("{s:s, s:b}", "now", now, "fixed", st->clock[0] != 0));
+    }
+    json_decref(body);
+}
+
+/* sim_app.handle_test: the Mystore test endpoints under /_sim/. */
+static void ms_handle_test(void *state, const sim_req *req, sim_resp *resp)
+{
+    ms_state *st = state;
+    char buf[MS_PATH_MAX];
+    char *segs[MS_SEGS_MAX];
+    int count = ms_split(req->path, buf, sizeof buf, segs, MS_SEGS_MAX);
+    int get = ms_eq(req->method, "GET");
+    int put = ms_eq(req->method, "PUT");
+    int post = ms_eq(req->method, "POST");
+    json_t *item;
+
+    if (count == 2 && ms_eq(segs[1], "clock") && post) {
+        ms_test_clock(st, req, resp);
+    } else if (count == 3 && ms_eq(segs[1], "orders") && put) {
+        ms_test_put_order(st, req, resp, segs[2]);
+    } else if (count == 3 && ms_eq(segs[1], "products") && put) {
+        ms_test_put_product(st, req, resp, segs[2]);
+    } else if ((count == 3 && ms_eq(segs[1], "orders") && get) ||
+               (count == 4 && ms_eq(segs[1], "orders") && ms_eq(segs[3], "status") && post)) {
+        item = ms_find(st->orders, segs[2]);
+        if (item == NULL)
+            ms_fail(resp, 404, "no order %s", segs[2]);
+        else if (count == 3)
+            sim_resp_json(resp, 200, json_incref(item));
+        else
+            ms_test_set_status(st, req, resp, item);
+    } else if (count == 3 && ms_eq(segs[1], "products") && get) {
+        item = ms_find(st->products, segs[2]);
+        if (item == NULL)
+            ms_fail(resp, 404, "no product %s", segs[2]);
+        else
+            sim_resp_json(resp, 200, json_incref(item));
+    }
+    if (resp->status != 0)
+        return;
+    ms_fail(resp, 404, "no test endpoint %s %s", req->method, req->path);
+}
+
+/* ---- main ---- */
+
+/* Prints the usage and exits with status 2. */
+static void ms_usage(void)
+{
+    fprintf(stderr, "usage: mystore-sim [--port N] [--seed FILE] [--rate-limit N] [--shop NAME]\n"
+                    "                   [--token TOKEN] [--timezone ZONE]"
+                    " [--clock \"YYYY-MM-DD HH:MM:SS\"]\n");
+    exit(2);
+}
+
+/* Matches argv[*i] against flag ("--flag VALUE" or "--flag=VALUE").  Returns
+ * the value (advancing *i past it) or NULL when the argument is another flag. */
+static const char *ms_flag(int argc, char **argv, int *i, const char *flag)
+{
+    size_t len = strlen(flag);
+    const char *arg = argv[*i];
+
+    if (strncmp(arg, flag, len) != 0)
+        return NULL;
+    if (arg[len] == '=')
+        return arg + len + 1;
+    if (arg[len] != '\0')
+        return NULL;
+    if (*i + 1 >= argc) {
+        fprintf(stderr, "mystore-sim: %s needs a value\n", flag);
+        ms_usage();
+    }
+    return argv[++*i];
+}
+
+/* Parses an integer flag value in [min, max]; exits with usage otherwise. */
+static int ms_flag_int(const char *flag, const char *value, long min, long max)
+{
+    long number;
+
+    if (ms_parse_long(value, &number) != 0 || number < min || number > max) {
+        fprintf(stderr, "mystore-sim: %s must be an integer from %ld to %ld\n", flag, min, max);
+        ms_usage();
+    }
+    return (int)number;
+}
+
+int main(int argc, char **argv)
+{
+    ms_state st = {.shop = "demo", .token = "test-token"};
+    sim_app app = {.name = "mystore-sim", .state = &st, .rate_limit = 120};
+    const char *seed_path = NULL;
+    const char *zone = "Europe/Oslo";
+    const char *clock = NULL;
+    const char *value;
+    char zone_file[512];
+    char err[512] = "";
+    int port = 0;
+    int status;
+    int i;
+
+    for (i = 1; i < argc; i++) {
+        if ((value = ms_flag(argc, argv, &i, "--port")) != NULL)
+            port = ms_flag_int("--port", value, 0, 65535);
+        else if ((value = ms_flag(argc, argv, &i, "--seed")) != NULL)
+            seed_path = value;
+        else if ((value = ms_flag(argc, argv, &i, "--rate-limit")) != NULL)
+            app.rate_limit = ms_flag_int("--rate-limit", value, 0, 1000000);
+        else if ((value = ms_flag(argc, argv, &i, "--shop")) != NULL)
+            st.shop = value;
+        else if ((value = ms_flag(argc, argv, &i, "--token")) != NULL)
+            st.token = value;
+        else if ((value = ms_flag(argc, argv, &i, "--timezone")) != NULL)
+            zone = value;
+        else if ((value = ms_flag(argc, argv, &i, "--clock")) != NULL)
+            clock = value;
+        else
+            ms_usage();
+    }
+    if (st.shop[0] == '\0' || strchr(st.shop, '/') != NULL || st.token[0] == '\0') {
+        fprintf(stderr, "mystore-sim: --shop and --token must be non-empty (no '/')\n");
+        ms_usage();
+    }
+    if (clock != NULL) {
+        if (!ms_is_timestamp(clock)) {
+            fprintf(stderr, "mystore-sim: --clock must be \"YYYY-MM-DD HH:MM:SS\"\n");
+            ms_usage();
+        }
+        snprintf(st.clock, sizeof st.clock, "%s", clock);
+    }
+
+    /* The simulator is single-zone: set it once for localtime_r. */
+    snprintf(zone_file, sizeof zone_file, "%s/%s",
+             getenv("TZDIR") != NULL ? getenv("TZDIR") : "/usr/share/zoneinfo", zone);
+    if (access(zone_file, R_OK) != 0)
+        fprintf(stderr, "mystore-sim: warning: no zone file %s; times may be UTC\n", zone_file);
+    setenv("TZ", zone, 1);
+    tzset();
+
+    if (ms_seed_load(&st, seed_path != NULL ? sim_load_json(seed_path) : json_object(), err,
+                     sizeof err) != 0) {
+        fprintf(stderr, "mystore-sim: %s: %s\n", seed_path != NULL ? seed_path : "(empty)", err);
+        return 2;
+    }
+
+    app.auth = ms_auth;
+    app.handle = ms_handle;
+    app.handle_test = ms_handle_test;
+    app.route_name = ms_route_name;
+    sim_set_content_type(MS_CONTENT_TYPE);
+    status = sim_serve(&app, port);
+
+    json_decref(st.statuses);
+    json_decref(st.orders);
+    json_decref(st.products);
+    json_decref(st.options);
+    json_decref(st.option_values);
+    return status;
+}
