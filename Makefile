@@ -13,7 +13,7 @@ PKGS     := rdkafka libcurl jansson hiredis
 SIMPKGS  := libmicrohttpd jansson
 DEB_PKGS := build-essential pkg-config librdkafka-dev libcurl4-openssl-dev \
             libjansson-dev libhiredis-dev libmicrohttpd-dev redis-server \
-            tzdata clang-format maven default-jdk-headless
+            tzdata clang-format maven openjdk-17-jre-headless python3
 
 OPT      ?= -O2 -g
 WARN     := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-unused-parameter \
@@ -83,6 +83,9 @@ demo: deps
 	$(MAKE) all
 	BUILD=$(BUILD) tests/demo
 
+bench: all
+	python3 tests/bench/orders.py
+
 FORMAT_SRC = $(shell find common producers consumers tests -name '*.[ch]')
 format:
 	clang-format -i $(FORMAT_SRC)
@@ -92,4 +95,4 @@ format-check:
 clean:
 	rm -rf build build-asan
 
-.PHONY: all deps test asan demo format format-check clean
+.PHONY: all deps test asan demo bench format format-check clean

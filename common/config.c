@@ -2,6 +2,7 @@
 #include "log.h"
 
 #include <ctype.h>
+#include <librdkafka/rdkafka.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
@@ -64,9 +65,9 @@ static mo_err cfg_check_tenant(const char *t, char *errstr, size_t errstr_size)
         return mo_seterr(MO_ERR_CONFIG, errstr, errstr_size, "MOSYNC_TENANT is empty");
     for (const char *p = t; *p; p++)
         if (!isalnum((unsigned char)*p) && *p != '-' && *p != '_' && *p != '.')
-            return mo_seterr(MO_ERR_CONFIG, errstr, errstr_size,
-                             "MOSYNC_TENANT may hold only letters, digits, '-', '_' and '.', not '%c'",
-                             *p);
+            return mo_seterr(
+                MO_ERR_CONFIG, errstr, errstr_size,
+                "MOSYNC_TENANT may hold only letters, digits, '-', '_' and '.', not '%c'", *p);
     return MO_OK;
 }
 
@@ -87,8 +88,8 @@ static mo_err cfg_check_timezone(const char *tz, char *errstr, size_t errstr_siz
 static mo_err cfg_editable(mo_config *cfg, char *errstr, size_t errstr_size)
 {
     char buf[256];
-    mo_err err = cfg_str("ONGOING_EDITABLE_STATUSES", "150,200", 0, buf, sizeof(buf), errstr,
-                         errstr_size);
+    mo_err err =
+        cfg_str("ONGOING_EDITABLE_STATUSES", "150,200", 0, buf, sizeof(buf), errstr, errstr_size);
     if (err)
         return err;
     cfg->n_ongoing_editable = 0;
@@ -135,6 +136,14 @@ static mo_err cfg_kafka_props(mo_config *cfg, char *errstr, size_t errstr_size)
         memcpy(cfg->kafka_props[cfg->n_kafka_props].value, eq + 1, strlen(eq + 1) + 1);
         if (strstr(dst, "password") || strstr(dst, "secret") || strstr(dst, "key"))
             lg_add_secret(eq + 1);
+        /* Ask librdkafka now, so a typo stops the start with the variable's name. */
+        char why[256];
+        rd_kafka_conf_t *probe = rd_kafka_conf_new();
+        rd_kafka_conf_res_t res = rd_kafka_conf_set(probe, dst, eq + 1, why, sizeof(why));
+        rd_kafka_conf_destroy(probe);
+        if (res != RD_KAFKA_CONF_OK)
+            return mo_seterr(MO_ERR_CONFIG, errstr, errstr_size, "KAFKA_PROP_%.*s: %s", (int)nlen,
+                             name, why);
         cfg->n_kafka_props++;
     }
     return MO_OK;
@@ -239,8 +248,8 @@ mo_err cfg_load(mo_config *cfg, int need, char *errstr, size_t errstr_size)
     }
 
     STR("ONGOING_API_URL", NULL, need & CFG_NEED_ONGOING, ongoing_url);
-    if (*cfg->ongoing_url && (err = cfg_url("ONGOING_API_URL", cfg->ongoing_url, errstr,
-                                            errstr_size)))
+    if (*cfg->ongoing_url &&
+        (err = cfg_url("ONGOING_API_URL", cfg->ongoing_url, errstr, errstr_size)))
         goto fail;
     STR("ONGOING_USER", NULL, need & CFG_NEED_ONGOING, ongoing_user);
     STR("ONGOING_PASSWORD", NULL, need & CFG_NEED_ONGOING, ongoing_password);

@@ -127,8 +127,8 @@ int dlq_show(const mo_config *cfg, int once)
         if (md)
             rd_kafka_metadata_destroy(md);
         md = NULL;
-        if (!rd_kafka_metadata(rk, 0, rkt, &md, 5000) && md->topic_cnt == 1 &&
-            !md->topics[0].err && md->topics[0].partition_cnt > 0)
+        if (!rd_kafka_metadata(rk, 0, rkt, &md, 5000) && md->topic_cnt == 1 && !md->topics[0].err &&
+            md->topics[0].partition_cnt > 0)
             break;
         mo_stop_sleep_ms(200);
     }

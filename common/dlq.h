@@ -14,13 +14,13 @@
 #include "kafka.h"
 
 typedef struct dlq_ctx {
-    const char *component;     /* "apply.orders", "poll.mystore-orders" */
-    const char *source;        /* original topic or API route */
-    int partition;             /* -1 when not from Kafka */
-    long long offset;          /* -1 when not from Kafka */
-    const char *key;           /* original key, may be NULL */
+    const char *component; /* "apply.orders", "poll.mystore-orders" */
+    const char *source;    /* original topic or API route */
+    int partition;         /* -1 when not from Kafka */
+    long long offset;      /* -1 when not from Kafka */
+    const char *key;       /* original key, may be NULL */
     mo_err error_class;
-    const char *error;         /* one-line reason */
+    const char *error; /* one-line reason */
     int attempts;
     const char *first_failure; /* UTC ISO 8601, NULL = now */
 } dlq_ctx;

@@ -44,8 +44,8 @@ mo_err ev_parse(const void *buf, size_t len, const char *expect_type, json_t **o
 {
     json_error_t jerr;
     json_t *ev;
-    static const char *strings[] = {"type", "id", "tenant", "entity_id", "source_version",
-                                    "observed_at"};
+    static const char *strings[] = {"type",           "id",         "tenant", "entity_id",
+                                    "source_version", "observed_at"};
 
     *out = NULL;
     if (len > EV_MAX_BYTES)
@@ -74,7 +74,8 @@ mo_err ev_parse(const void *buf, size_t len, const char *expect_type, json_t **o
     }
     if (!json_is_object(json_object_get(ev, "data"))) {
         json_decref(ev);
-        return mo_seterr(MO_ERR_INVALID, errstr, errstr_size, "event field 'data' is not an object");
+        return mo_seterr(MO_ERR_INVALID, errstr, errstr_size,
+                         "event field 'data' is not an object");
     }
     const char *type = json_string_value(json_object_get(ev, "type"));
     if (expect_type && strcmp(type, expect_type)) {

@@ -11,7 +11,7 @@
 
 #include <jansson.h>
 
-#define EV_VERSION 1
+#define EV_VERSION   1
 #define EV_MAX_BYTES (4u << 20) /* a bigger event is refused, not produced */
 
 /* New envelope (new reference); steals data.  NULL on allocation failure. */

@@ -269,9 +269,8 @@ static long hc_backoff_ms(const hc_retry *retry, int n, int retry_after)
 }
 
 mo_err hc_call_json(hc_client *hc, const hc_retry *retry, hc_before_fn before, void *before_ctx,
-                    const char *method, const char *url, const char *content_type,
-                    const char *body, long *status, json_t **doc, int *attempts, char *errstr,
-                    size_t errstr_size)
+                    const char *method, const char *url, const char *content_type, const char *body,
+                    long *status, json_t **doc, int *attempts, char *errstr, size_t errstr_size)
 {
     mo_err err = MO_ERR_TRANSIENT;
     *doc = NULL;

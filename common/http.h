@@ -18,14 +18,14 @@ typedef struct hc_opts {
     size_t max_body;         /* answer body cap, default 16 MiB */
     const char *accept;      /* Accept header, default application/json */
     /* Exactly one of these (or none): */
-    const char *bearer;      /* Authorization: Bearer <token>; copied */
-    const char *basic_user;  /* HTTP Basic; copied */
+    const char *bearer;     /* Authorization: Bearer <token>; copied */
+    const char *basic_user; /* HTTP Basic; copied */
     const char *basic_password;
 } hc_opts;
 
 typedef struct hc_resp {
-    long status;     /* HTTP status, 0 when no answer arrived */
-    char *body;      /* NUL-terminated answer body, owned; free with hc_resp_free() */
+    long status; /* HTTP status, 0 when no answer arrived */
+    char *body;  /* NUL-terminated answer body, owned; free with hc_resp_free() */
     size_t len;
     int retry_after; /* seconds from a Retry-After header, -1 when absent */
 } hc_resp;
@@ -76,6 +76,5 @@ typedef mo_err (*hc_before_fn)(void *ctx, char *errstr, size_t errstr_size);
  * *doc the parsed error body when it is JSON.  When attempts run out returns
  * MO_ERR_TRANSIENT.  *attempts (may be NULL) receives the number of requests sent. */
 mo_err hc_call_json(hc_client *hc, const hc_retry *retry, hc_before_fn before, void *before_ctx,
-                    const char *method, const char *url, const char *content_type,
-                    const char *body, long *status, json_t **doc, int *attempts, char *errstr,
-                    size_t errstr_size);
+                    const char *method, const char *url, const char *content_type, const char *body,
+                    long *status, json_t **doc, int *attempts, char *errstr, size_t errstr_size);

@@ -32,7 +32,10 @@ struct kq_consumer {
 static void kq_log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
 {
     (void)rk;
-    lg_log(level <= 3 ? LG_ERROR : level <= 4 ? LG_WARN : level <= 6 ? LG_INFO : LG_DEBUG,
+    lg_log(level <= 3   ? LG_ERROR
+           : level <= 4 ? LG_WARN
+           : level <= 6 ? LG_INFO
+                        : LG_DEBUG,
            "kafka", NULL, "%s: %s", fac, buf);
 }
 
@@ -227,7 +230,11 @@ kq_consumer *kq_consumer_new(const mo_config *cfg, const char *group_id, const c
         rd_kafka_conf_set(conf, "enable.auto.commit", "true", errstr, errstr_size) ||
         rd_kafka_conf_set(conf, "auto.commit.interval.ms", "1000", errstr, errstr_size) ||
         rd_kafka_conf_set(conf, "auto.offset.reset", "earliest", errstr, errstr_size) ||
-        rd_kafka_conf_set(conf, "enable.partition.eof", "false", errstr, errstr_size))
+        rd_kafka_conf_set(conf, "enable.partition.eof", "false", errstr, errstr_size) ||
+        /* A consumer that died (kill -9, OOM) holds its partitions until its
+         * session times out; 10 s instead of 45 s lets a restart resume soon. */
+        rd_kafka_conf_set(conf, "session.timeout.ms", "10000", errstr, errstr_size) ||
+        rd_kafka_conf_set(conf, "heartbeat.interval.ms", "3000", errstr, errstr_size))
         goto fail;
     rd_kafka_conf_set_rebalance_cb(conf, kq_rebalance_cb);
     rd_kafka_conf_set_opaque(conf, kc);

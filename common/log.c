@@ -84,13 +84,14 @@ void lg_log(lg_level level, const char *component, const char *tenant, const cha
     clock_gettime(CLOCK_REALTIME, &now);
     gmtime_r(&now.tv_sec, &tm);
     snprintf(ts, sizeof(ts), "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", tm.tm_year + 1900,
-             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (now.tv_nsec / 1000000) % 1000);
+             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+             (now.tv_nsec / 1000000) % 1000);
 
     pthread_mutex_lock(&lg_lock);
     lg_mask_locked(msg, sizeof(msg));
-    json_t *o = json_pack("{s:s, s:s, s:s, s:s?, s:s}", "ts", ts, "level", lg_level_names[level],
-                          "component", component ? component : "mosync", "tenant", tenant, "msg",
-                          msg);
+    json_t *o =
+        json_pack("{s:s, s:s, s:s, s:s?, s:s}", "ts", ts, "level", lg_level_names[level],
+                  "component", component ? component : "mosync", "tenant", tenant, "msg", msg);
     char *line = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
     if (line)
         fprintf(stderr, "%s\n", line);

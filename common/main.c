@@ -20,20 +20,20 @@
 
 static void usage(FILE *f)
 {
-    fprintf(f,
-            "usage: mosync <command> [options]\n"
-            "\n"
-            "  poll mystore-orders [--once]          Mystore orders -> mystore.orders\n"
-            "  apply orders [--once] [--idle-ms N]   mystore.orders -> Ongoing orders\n"
-            "  dlq show [--once]                     print the dead letters (JSON lines)\n"
-            "  topics                                create the pipeline's topics\n"
-            "  dev-broker [--partitions N]           embedded Kafka for demos and tests\n"
-            "  config                                validate the environment and print it\n"
-            "  map order < snapshot.json             run the order mapping on one snapshot\n"
-            "  version\n"
-            "\n"
-            "Configuration comes from environment variables; see README.md.\n"
-            "Exit status: 0 ok, 1 failure, 2 bad usage or configuration.\n");
+    fprintf(f, "usage: mosync <command> [options]\n"
+               "\n"
+               "  poll mystore-orders [--once]          Mystore orders -> mystore.orders\n"
+               "  apply orders [--once] [--idle-ms N] [--group G]\n"
+               "                                        mystore.orders -> Ongoing orders\n"
+               "  dlq show [--once]                     print the dead letters (JSON lines)\n"
+               "  topics                                create the pipeline's topics\n"
+               "  dev-broker [--partitions N]           embedded Kafka for demos and tests\n"
+               "  config                                validate the environment and print it\n"
+               "  map order < snapshot.json             run the order mapping on one snapshot\n"
+               "  version\n"
+               "\n"
+               "Configuration comes from environment variables; see README.md.\n"
+               "Exit status: 0 ok, 1 failure, 2 bad usage or configuration.\n");
 }
 
 /* Loads the configuration a command needs; exits 2 naming the variable. */
@@ -47,7 +47,8 @@ static void load_config(mo_config *cfg, int need)
 }
 
 /* Parses the options shared by the long-running commands. */
-static int parse_opts(int argc, char **argv, int *once, long *idle_ms, long *partitions)
+static int parse_opts(int argc, char **argv, int *once, long *idle_ms, long *partitions,
+                      const char **group)
 {
     for (int i = 0; i < argc; i++) {
         char *end;
@@ -59,6 +60,8 @@ static int parse_opts(int argc, char **argv, int *once, long *idle_ms, long *par
                 fprintf(stderr, "mosync: --idle-ms needs a positive number of milliseconds\n");
                 return -1;
             }
+        } else if (!strcmp(argv[i], "--group") && group && i + 1 < argc) {
+            *group = argv[++i];
         } else if (!strcmp(argv[i], "--partitions") && partitions && i + 1 < argc) {
             *partitions = strtol(argv[++i], &end, 10);
             if (*end || *partitions <= 0 || *partitions > 1000) {
@@ -81,11 +84,11 @@ static int cmd_config(void)
     json_t *o = json_pack(
         "{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:i, s:i, s:s, s:s, s:s, s:I, s:i}", "tenant",
         cfg.tenant, "kafka_brokers", cfg.kafka_brokers, "topic_prefix", cfg.topic_prefix,
-        "redis_url", "(set)", "mystore_api_url", cfg.mystore_url, "mystore_shop",
-        cfg.mystore_shop, "mystore_token", *cfg.mystore_token ? "(set)" : "(unset)",
-        "mystore_timezone", cfg.mystore_timezone, "mystore_rate_limit_per_min",
-        cfg.mystore_rate_per_min, "mystore_initial_lookback_h", cfg.mystore_lookback_h,
-        "ongoing_api_url", cfg.ongoing_url, "ongoing_user", cfg.ongoing_user, "ongoing_password",
+        "redis_url", "(set)", "mystore_api_url", cfg.mystore_url, "mystore_shop", cfg.mystore_shop,
+        "mystore_token", *cfg.mystore_token ? "(set)" : "(unset)", "mystore_timezone",
+        cfg.mystore_timezone, "mystore_rate_limit_per_min", cfg.mystore_rate_per_min,
+        "mystore_initial_lookback_h", cfg.mystore_lookback_h, "ongoing_api_url", cfg.ongoing_url,
+        "ongoing_user", cfg.ongoing_user, "ongoing_password",
         *cfg.ongoing_password ? "(set)" : "(unset)", "ongoing_goods_owner_id",
         (json_int_t)cfg.ongoing_goods_owner, "poll_interval_s", cfg.poll_interval_s);
     char *s = o ? json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
@@ -140,6 +143,7 @@ int main(int argc, char **argv)
     mo_config cfg;
     int once = 0, rc;
     long idle_ms = 2000, partitions = 4;
+    const char *group = NULL;
 
     if (argc < 2) {
         usage(stderr);
@@ -164,7 +168,7 @@ int main(int argc, char **argv)
     if (!strcmp(cmd, "map") && !strcmp(sub, "order"))
         return cmd_map_order();
     if (!strcmp(cmd, "poll") && !strcmp(sub, "mystore-orders")) {
-        if (parse_opts(argc - 3, argv + 3, &once, NULL, NULL))
+        if (parse_opts(argc - 3, argv + 3, &once, NULL, NULL, NULL))
             return 2;
         load_config(&cfg, CFG_NEED_KAFKA | CFG_NEED_REDIS | CFG_NEED_MYSTORE);
         rc = poll_mystore_orders(&cfg, &(poll_opts){.once = once});
@@ -172,15 +176,15 @@ int main(int argc, char **argv)
         return rc;
     }
     if (!strcmp(cmd, "apply") && !strcmp(sub, "orders")) {
-        if (parse_opts(argc - 3, argv + 3, &once, &idle_ms, NULL))
+        if (parse_opts(argc - 3, argv + 3, &once, &idle_ms, NULL, &group))
             return 2;
         load_config(&cfg, CFG_NEED_KAFKA | CFG_NEED_REDIS | CFG_NEED_ONGOING);
-        rc = apply_orders(&cfg, &(apply_opts){.once = once, .idle_ms = idle_ms});
+        rc = apply_orders(&cfg, &(apply_opts){.once = once, .idle_ms = idle_ms, .group = group});
         cfg_free(&cfg);
         return rc;
     }
     if (!strcmp(cmd, "dlq") && !strcmp(sub, "show")) {
-        if (parse_opts(argc - 3, argv + 3, &once, NULL, NULL))
+        if (parse_opts(argc - 3, argv + 3, &once, NULL, NULL, NULL))
             return 2;
         load_config(&cfg, CFG_NEED_KAFKA);
         rc = dlq_show(&cfg, once);
@@ -197,7 +201,7 @@ int main(int argc, char **argv)
         return rc;
     }
     if (!strcmp(cmd, "dev-broker")) {
-        if (parse_opts(argc - 2, argv + 2, NULL, NULL, &partitions))
+        if (parse_opts(argc - 2, argv + 2, NULL, NULL, &partitions, NULL))
             return 2;
         load_config(&cfg, 0);
         rc = kq_dev_broker_run(&cfg, 1, (int)partitions);

@@ -66,8 +66,8 @@ static mo_err ms_call(ms_client *ms, const char *method, const char *path, const
     long st;
     snprintf(url, sizeof(url), "%s%s", ms->base, path);
     return hc_call_json(ms->hc, &ms->retry, ms_take_budget, ms, method, url,
-                        body ? ms_media_type : NULL, body, status ? status : &st, doc, NULL,
-                        errstr, errstr_size);
+                        body ? ms_media_type : NULL, body, status ? status : &st, doc, NULL, errstr,
+                        errstr_size);
 }
 
 mo_err ms_get(ms_client *ms, const char *path, json_t **doc, long *status, char *errstr,

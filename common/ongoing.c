@@ -157,7 +157,8 @@ mo_err og_article_exists(og_client *og, const char *article_number, int *exists,
                          "GET articles: answer is not a JSON array");
     }
     for (size_t i = 0; i < json_array_size(doc); i++) {
-        const char *num = json_string_value(json_object_get(json_array_get(doc, i), "articleNumber"));
+        const char *num =
+            json_string_value(json_object_get(json_array_get(doc, i), "articleNumber"));
         if (num && !strcmp(num, article_number))
             *exists = 1;
     }

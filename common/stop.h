@@ -14,7 +14,6 @@ int mo_stop_sleep_ms(long ms);
 /* Monotonic milliseconds. */
 long long mo_now_ms(void);
 
-
 /* Crash points for the crash-recovery tests: when MOSYNC_CRASH_AT is
  * "<name>:<n>", the n-th time the process passes mo_crash_point(name) it kills
  * itself with SIGKILL, exactly like `kill -9` at that spot.  Unset (always in

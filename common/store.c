@@ -183,8 +183,7 @@ static mo_err rs_cmd(rs_store *rs, redisReply **out, int argc, const char **argv
     }
 }
 
-mo_err rs_get_json(rs_store *rs, const char *suffix, json_t **out, char *errstr,
-                   size_t errstr_size)
+mo_err rs_get_json(rs_store *rs, const char *suffix, json_t **out, char *errstr, size_t errstr_size)
 {
     char key[512];
     const char *argv[2] = {"GET", rs_key(rs, suffix, key, sizeof(key))};
@@ -204,8 +203,8 @@ mo_err rs_get_json(rs_store *rs, const char *suffix, json_t **out, char *errstr,
     return err;
 }
 
-mo_err rs_set_json(rs_store *rs, const char *suffix, const json_t *value, long ttl_s,
-                   char *errstr, size_t errstr_size)
+mo_err rs_set_json(rs_store *rs, const char *suffix, const json_t *value, long ttl_s, char *errstr,
+                   size_t errstr_size)
 {
     char key[512], ttl[32];
     char *s = json_dumps(value, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
@@ -269,8 +268,7 @@ mo_err rs_budget_take(rs_store *rs, const char *api, int per_min, long *wait_ms,
     return MO_OK;
 }
 
-mo_err rs_budget_wait(rs_store *rs, const char *api, int per_min, char *errstr,
-                      size_t errstr_size)
+mo_err rs_budget_wait(rs_store *rs, const char *api, int per_min, char *errstr, size_t errstr_size)
 {
     for (;;) {
         long wait_ms;
@@ -292,8 +290,8 @@ mo_err rs_ping(rs_store *rs, char *errstr, size_t errstr_size)
     return err;
 }
 
-mo_err rs_lock(rs_store *rs, const char *name, long ttl_ms, long wait_ms, char *token,
-               char *errstr, size_t errstr_size)
+mo_err rs_lock(rs_store *rs, const char *name, long ttl_ms, long wait_ms, char *token, char *errstr,
+               size_t errstr_size)
 {
     char key[512], suffix[256], ttl[32];
     long long deadline = mo_now_ms() + wait_ms;

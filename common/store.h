@@ -30,8 +30,8 @@ const char *rs_key(const rs_store *rs, const char *suffix, char *buf, size_t siz
 mo_err rs_get_json(rs_store *rs, const char *suffix, json_t **out, char *errstr,
                    size_t errstr_size);
 /* Stores value (borrowed) at mosync:{T}:<suffix>; ttl_s > 0 sets an expiry. */
-mo_err rs_set_json(rs_store *rs, const char *suffix, const json_t *value, long ttl_s,
-                   char *errstr, size_t errstr_size);
+mo_err rs_set_json(rs_store *rs, const char *suffix, const json_t *value, long ttl_s, char *errstr,
+                   size_t errstr_size);
 /* Deletes mosync:{T}:<suffix>. */
 mo_err rs_del(rs_store *rs, const char *suffix, char *errstr, size_t errstr_size);
 
@@ -42,8 +42,7 @@ mo_err rs_del(rs_store *rs, const char *suffix, char *errstr, size_t errstr_size
 mo_err rs_budget_take(rs_store *rs, const char *api, int per_min, long *wait_ms, char *errstr,
                       size_t errstr_size);
 /* Blocks until a request could be taken (or a stop is requested → TRANSIENT). */
-mo_err rs_budget_wait(rs_store *rs, const char *api, int per_min, char *errstr,
-                      size_t errstr_size);
+mo_err rs_budget_wait(rs_store *rs, const char *api, int per_min, char *errstr, size_t errstr_size);
 
 /* Round-trips a PING (for health checks and tests). */
 mo_err rs_ping(rs_store *rs, char *errstr, size_t errstr_size);
@@ -55,8 +54,8 @@ mo_err rs_ping(rs_store *rs, char *errstr, size_t errstr_size);
  * or until wait_ms passed (MO_ERR_TRANSIENT).  The lock expires after ttl_ms
  * so a crashed holder cannot block others.  token (>= 33 bytes) receives the
  * value to pass to rs_unlock. */
-mo_err rs_lock(rs_store *rs, const char *name, long ttl_ms, long wait_ms, char *token,
-               char *errstr, size_t errstr_size);
+mo_err rs_lock(rs_store *rs, const char *name, long ttl_ms, long wait_ms, char *token, char *errstr,
+               size_t errstr_size);
 /* Releases the lock if token still holds it. */
 mo_err rs_unlock(rs_store *rs, const char *name, const char *token, char *errstr,
                  size_t errstr_size);

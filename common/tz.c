@@ -16,8 +16,10 @@ mo_err tz_parse_local(const char *local, struct tm *tm)
     for (int i = 0; i < 19; i++) {
         char c = local[i];
         int digit = c >= '0' && c <= '9';
-        if ((i == 4 || i == 7) ? c != '-' : i == 10 ? c != ' ' : (i == 13 || i == 16) ? c != ':'
-                                                                                       : !digit)
+        if ((i == 4 || i == 7)     ? c != '-'
+            : i == 10              ? c != ' '
+            : (i == 13 || i == 16) ? c != ':'
+                                   : !digit)
             return MO_ERR_INVALID;
     }
     if (y < 1970 || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || s > 59)

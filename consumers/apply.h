@@ -12,8 +12,9 @@
 #include <librdkafka/rdkafka.h>
 
 typedef struct apply_opts {
-    int once;     /* exit once the topic has been idle for idle_ms */
-    long idle_ms; /* default 2000 */
+    int once;          /* exit once the topic has been idle for idle_ms */
+    long idle_ms;      /* default 2000 */
+    const char *group; /* consumer group override (replay with a new group); NULL = default */
 } apply_opts;
 
 /* Applies one message.  Returns:

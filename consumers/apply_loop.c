@@ -61,7 +61,7 @@ int apply_run(const mo_config *cfg, const char *component, const char *topic_bas
     int rc = 0;
 
     memset(&st, 0, sizeof(st));
-    cfg_topic(cfg, group_base, group, sizeof(group));
+    cfg_topic(cfg, opts->group ? opts->group : group_base, group, sizeof(group));
     kq_producer *kp = kq_producer_new(cfg, group, errstr, sizeof(errstr));
     if (!kp) {
         lg_error(component, cfg->tenant, "cannot start the dead-letter producer: %s", errstr);
@@ -84,8 +84,8 @@ int apply_run(const mo_config *cfg, const char *component, const char *topic_bas
             if (opts->once && kq_consumer_assigned(kc) > 0 && !kq_consumer_waiting(kc) &&
                 now - last_activity >= idle_ms)
                 break;
-            if (opts->once && !kq_consumer_assigned(kc) && now - started > 60000) {
-                lg_error(component, cfg->tenant, "no partitions assigned within 60 s");
+            if (opts->once && !kq_consumer_assigned(kc) && now - started > 120000) {
+                lg_error(component, cfg->tenant, "no partitions assigned within 120 s");
                 rc = 1;
                 break;
             }

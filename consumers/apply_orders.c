@@ -17,6 +17,7 @@
 #include "map_order.h"
 #include "ongoing.h"
 #include "sha256.h"
+#include "stop.h"
 #include "store.h"
 
 #include <stdio.h>
@@ -121,6 +122,7 @@ static mo_err ao_upsert(ao_ctx *c, const char *id, const char *version, const ch
     }
     if (err)
         return err;
+    mo_crash_point("apply-after-effect");
     const char *prev = json_string_value(json_object_get(rec, "state"));
     int update = prev && (!strcmp(prev, "created") || !strcmp(prev, "updated"));
     if (update)

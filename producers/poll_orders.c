@@ -24,11 +24,11 @@
 #include <string.h>
 #include <time.h>
 
-#define COMPONENT      "poll.mystore-orders"
-#define CURSOR_KEY     "cursor:mystore-orders"
+#define COMPONENT  "poll.mystore-orders"
+#define CURSOR_KEY "cursor:mystore-orders"
 /* M1: how far back each cycle re-reads.  The DST fold repeats one hour; two
  * hours also absorb clock skew between Mystore and us. */
-#define OVERLAP_S      (2 * 3600)
+#define OVERLAP_S (2 * 3600)
 
 typedef struct po_ctx {
     const mo_config *cfg;
@@ -58,10 +58,16 @@ static mo_err po_dead_letter(po_ctx *c, const json_t *item, const char *route, m
     char errstr[256];
     char *bytes = json_dumps(item, JSON_COMPACT);
     const char *id = json_string_value(json_object_get(item, "id"));
-    dlq_ctx d = {.component = COMPONENT, .source = route, .partition = -1, .offset = -1,
-                 .key = id, .error_class = cls, .error = why, .attempts = 1};
-    mo_err err = dlq_send(c->kp, c->cfg, &d, bytes ? bytes : "", bytes ? strlen(bytes) : 0,
-                          errstr, sizeof(errstr));
+    dlq_ctx d = {.component = COMPONENT,
+                 .source = route,
+                 .partition = -1,
+                 .offset = -1,
+                 .key = id,
+                 .error_class = cls,
+                 .error = why,
+                 .attempts = 1};
+    mo_err err = dlq_send(c->kp, c->cfg, &d, bytes ? bytes : "", bytes ? strlen(bytes) : 0, errstr,
+                          sizeof(errstr));
     free(bytes);
     if (err)
         lg_error(COMPONENT, c->cfg->tenant, "dead letter not delivered: %s", errstr);
@@ -94,8 +100,8 @@ static mo_err po_load_statuses(po_ctx *c, char *errstr, size_t errstr_size)
 /* Fetches what an order snapshot needs besides the order itself (M6, M7, M11).
  * *snapshot is a new reference.  MO_ERR_INVALID when Mystore's answer makes
  * no sense for this order (the order is then dead-lettered). */
-static mo_err po_snapshot(po_ctx *c, const char *id, json_t *order, json_t **snapshot,
-                          char *errstr, size_t errstr_size)
+static mo_err po_snapshot(po_ctx *c, const char *id, json_t *order, json_t **snapshot, char *errstr,
+                          size_t errstr_size)
 {
     char path[256];
     json_t *lines = NULL, *totals = NULL, *out_lines = json_array();
@@ -162,9 +168,9 @@ static mo_err po_cycle(po_ctx *c, char *errstr, size_t errstr_size)
     if ((err = rs_get_json(c->rs, CURSOR_KEY, &cursor, errstr, errstr_size)))
         return err;
     const char *cts = json_string_value(json_object_get(cursor, "ts"));
-    if (cursor && (!cts || tz_parse_local(cts, &(struct tm){0}) ||
-                   (json_object_get(cursor, "seen") &&
-                    !json_is_object(json_object_get(cursor, "seen"))))) {
+    if (cursor &&
+        (!cts || tz_parse_local(cts, &(struct tm){0}) ||
+         (json_object_get(cursor, "seen") && !json_is_object(json_object_get(cursor, "seen"))))) {
         json_decref(cursor);
         return mo_seterr(MO_ERR_INVALID, errstr, errstr_size,
                          "cursor %s is malformed; fix or delete it", CURSOR_KEY);
@@ -204,8 +210,8 @@ static mo_err po_cycle(po_ctx *c, char *errstr, size_t errstr_size)
         json_array_foreach(items, i, item)
         {
             const char *id = json_string_value(json_object_get(item, "id"));
-            const char *upd =
-                json_string_value(json_object_get(json_object_get(item, "attributes"), "updated_at"));
+            const char *upd = json_string_value(
+                json_object_get(json_object_get(item, "attributes"), "updated_at"));
             c->seen++;
             if (!po_id_ok(id) || !upd || tz_parse_local(upd, &(struct tm){0})) {
                 if ((err = po_dead_letter(c, item, "GET orders", MO_ERR_INVALID,
@@ -313,8 +319,8 @@ int poll_mystore_orders(const mo_config *cfg, const poll_opts *opts)
         mo_err err = po_cycle(&c, errstr, sizeof(errstr));
         if (err) {
             c.failed_cycles++;
-            lg_error(COMPONENT, cfg->tenant, "cycle failed (%s): %s; cursor kept",
-                     mo_err_name(err), errstr);
+            lg_error(COMPONENT, cfg->tenant, "cycle failed (%s): %s; cursor kept", mo_err_name(err),
+                     errstr);
             if (err == MO_ERR_INVALID)
                 rc = 1;
         }

@@ -361,7 +361,7 @@ static int ogs_order_check_lines(ogs_state *st, const json_t *body, char *err, s
  * shippedTime.  Returns 0, or -1 with a message in err when a member has the
  * wrong type. */
 static int ogs_order_apply_ship(ogs_state *st, ogs_order *o, const json_t *ship, int64_t created_ms,
-                               char *err, size_t errsize)
+                                char *err, size_t errsize)
 {
     json_t *tracking = json_object_get(ship, "tracking");
     json_t *parcels = json_object_get(ship, "parcels");
@@ -383,9 +383,9 @@ static int ogs_order_apply_ship(ogs_state *st, ogs_order *o, const json_t *ship,
             goto out;
         }
         json_array_append_new(new_tracking,
-                              json_pack("{s:o, s:o, s:O}", "waybill", ogs_copy_or_null(t, "waybill"),
-                                        "trackingUrl", ogs_copy_or_null(t, "trackingUrl"), "created",
-                                        created));
+                              json_pack("{s:o, s:o, s:O}", "waybill",
+                                        ogs_copy_or_null(t, "waybill"), "trackingUrl",
+                                        ogs_copy_or_null(t, "trackingUrl"), "created", created));
     }
     for (size_t i = 0; i < json_array_size(parcels); i++) {
         json_t *p = json_array_get(parcels, i);
@@ -554,7 +554,8 @@ static json_t *ogs_line_to_get(ogs_state *st, const ogs_order *o, const json_t *
         json_t *p = json_object();
         ogs_copy_reals(p, prices, reals);
         json_object_set_new(p, "currencyCode", ogs_copy_or_null(prices, "currencyCode"));
-        json_object_set_new(p, "discountPercentage", ogs_real_or_null(prices, "discountPercentage"));
+        json_object_set_new(p, "discountPercentage",
+                            ogs_real_or_null(prices, "discountPercentage"));
         json_object_set_new(out, "prices", p);
     } else {
         json_object_set_new(out, "prices", json_null());
@@ -715,14 +716,14 @@ static int ogs_check_goods_owner(const ogs_state *st, json_int_t id, sim_resp *r
     if (id == st->goods_owner)
         return 0;
     ogs_error(resp, 400, "goodsOwnerId %" JSON_INTEGER_FORMAT " is not a goods owner of this user",
-             id);
+              id);
     return -1;
 }
 
 /* The goodsOwnerId query argument: when `required`, it must be there.
  * Returns 0, or -1 after answering 400. */
 static int ogs_check_goods_owner_query(const ogs_state *st, const sim_req *req, int required,
-                                      sim_resp *resp)
+                                       sim_resp *resp)
 {
     json_int_t id;
     int rc = ogs_query_int(req, "goodsOwnerId", &id, resp);
@@ -741,7 +742,7 @@ static int ogs_check_goods_owner_query(const ogs_state *st, const sim_req *req, 
 /* Parses the request body and checks it against `schema` and the goods
  * owner.  Returns the body (new reference), or NULL after answering 400. */
 static json_t *ogs_parse_body(const ogs_state *st, const sim_req *req, const char *schema,
-                             sim_resp *resp)
+                              sim_resp *resp)
 {
     char err[OG_ERR_SIZE];
     json_error_t jerr;
@@ -756,8 +757,8 @@ static json_t *ogs_parse_body(const ogs_state *st, const sim_req *req, const cha
         json_decref(body);
         return NULL;
     }
-    if (ogs_check_goods_owner(st, json_integer_value(json_object_get(body, "goodsOwnerId")), resp) !=
-        0) {
+    if (ogs_check_goods_owner(st, json_integer_value(json_object_get(body, "goodsOwnerId")),
+                              resp) != 0) {
         json_decref(body);
         return NULL;
     }
@@ -969,8 +970,8 @@ static void ogs_get_statuses(sim_resp *resp)
     json_t *list = json_array();
 
     for (size_t i = 0; i < sizeof(ogs_statuses) / sizeof(ogs_statuses[0]); i++)
-        json_array_append_new(list, json_pack("{s:i, s:s}", "number", ogs_statuses[i].number, "text",
-                                              ogs_statuses[i].text));
+        json_array_append_new(list, json_pack("{s:i, s:s}", "number", ogs_statuses[i].number,
+                                              "text", ogs_statuses[i].text));
     sim_resp_json(resp, 200, json_pack("{s:o}", "orderStatuses", list));
 }
 
@@ -1003,7 +1004,7 @@ static void ogs_handle(void *state, const sim_req *req, sim_resp *resp)
     resp->is_write = strcmp(m, "GET") != 0 && strcmp(m, "HEAD") != 0;
     if (!route) {
         ogs_error(resp, 404, "No HTTP resource was found that matches the request URI '%s'.",
-                 req->path);
+                  req->path);
     } else if (strcmp(route, "/articles") == 0) {
         if (strcmp(m, "PUT") == 0)
             ogs_put_article(st, req, resp);
@@ -1027,7 +1028,7 @@ static void ogs_handle(void *state, const sim_req *req, sim_resp *resp)
         ogs_get_order(st, req, route + 8, resp);
     } else {
         ogs_error(resp, 404, "No HTTP resource was found that matches the request URI '%s'.",
-                 req->path);
+                  req->path);
     }
 }
 
@@ -1085,7 +1086,7 @@ static json_t *ogs_parse_test_body(const sim_req *req, sim_resp *resp)
     body = json_loadb(req->body, req->body_len, 0, &jerr);
     if (!json_is_object(body)) {
         ogs_error(resp, 400, "body must be a JSON object%s%s", body ? "" : ": ",
-                 body ? "" : jerr.text);
+                  body ? "" : jerr.text);
         json_decref(body);
         return NULL;
     }
@@ -1122,7 +1123,8 @@ static void ogs_test_order_ship(ogs_state *st, ogs_order *o, const json_t *body,
 
 /* POST /_sim/articles/{articleNumber}/stock {"numberOfItems": 10,
  * "sellableNumberOfItems": 8}; sellable defaults to numberOfItems. */
-static void ogs_test_article_stock(ogs_state *st, ogs_article *a, const json_t *body, sim_resp *resp)
+static void ogs_test_article_stock(ogs_state *st, ogs_article *a, const json_t *body,
+                                   sim_resp *resp)
 {
     json_t *items = json_object_get(body, "numberOfItems");
     json_t *sellable = json_object_get(body, "sellableNumberOfItems");
@@ -1160,7 +1162,7 @@ static void ogs_test_clock(ogs_state *st, const json_t *body, sim_resp *resp)
  * when it ends in "/<action>" for one of the actions; copies the key into
  * buf.  Returns the action or "" for a plain key. */
 static const char *ogs_split_action(const char *rest, const char *const *actions, char *buf,
-                                   size_t size)
+                                    size_t size)
 {
     size_t len = strlen(rest);
 
@@ -1366,7 +1368,7 @@ static int ogs_seed_order(ogs_state *st, const json_t *seed, char *err, size_t e
         o->status = (int)json_integer_value(status);
     o->shipped_ms = shipped_ms;
     return ogs_order_apply_ship(st, o, seed, shipped_ms >= 0 ? shipped_ms : ogs_now_ms(st), err,
-                               errsize);
+                                errsize);
 }
 
 /* Loads --seed FILE; exits with status 2 and a message on any error. */
@@ -1429,8 +1431,8 @@ static int ogs_parse_editable(ogs_state *st, const char *list)
 
 /* Applies one "--name value" option.  Returns 0, or -1 when the option is
  * unknown or its value is bad. */
-static int ogs_parse_option(ogs_state *st, sim_app *app, const char *arg, const char *val, long *port,
-                           const char **seed)
+static int ogs_parse_option(ogs_state *st, sim_app *app, const char *arg, const char *val,
+                            long *port, const char **seed)
 {
     long n;
 
@@ -1475,15 +1477,15 @@ static void ogs_usage(void)
 int main(int argc, char **argv)
 {
     ogs_state st = {.user = "test-user",
-                   .password = "test-password",
-                   .goods_owner = 1,
-                   .editable = {150, 200},
-                   .neditable = 2,
-                   .next_article_id = OG_FIRST_ARTICLE_ID,
-                   .next_order_id = OG_FIRST_ORDER_ID,
-                   .next_line_id = OG_FIRST_LINE_ID,
-                   .next_parcel_id = OG_FIRST_PARCEL_ID,
-                   .clock_ms = -1};
+                    .password = "test-password",
+                    .goods_owner = 1,
+                    .editable = {150, 200},
+                    .neditable = 2,
+                    .next_article_id = OG_FIRST_ARTICLE_ID,
+                    .next_order_id = OG_FIRST_ORDER_ID,
+                    .next_line_id = OG_FIRST_LINE_ID,
+                    .next_parcel_id = OG_FIRST_PARCEL_ID,
+                    .clock_ms = -1};
     sim_app app = {.name = "ongoing-sim",
                    .state = &st,
                    .rate_limit = 0,

@@ -1,0 +1,445 @@
+"""End-to-end test harness: real Redis, real Kafka (the embedded mock cluster
+or a real Apache Kafka broker), the two simulators over real HTTP, and the
+mosync binary as separate processes.  Python standard library only.
+
+A test is a function `test_<name>(env)` in a tests/e2e/test_*.py module; `env`
+is a fresh Env with its own Redis, simulators and topics (see run.py).
+"""
+
+import base64
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import urllib.error
+import urllib.request
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+BUILD = os.path.join(ROOT, os.environ.get("BUILD", "build"))
+MOSYNC = os.path.join(BUILD, "mosync")
+
+TOKEN = "ms-test-token-7f3a9c"
+OG_USER = "og-user"
+OG_PASSWORD = "og-secret-pw-51d2"
+SHOP = "demo"
+TENANT = "t1"
+
+
+class TestFailure(Exception):
+    pass
+
+
+def check(cond, msg="check failed"):
+    if not cond:
+        raise TestFailure(msg)
+
+
+def eq(actual, expected, what="value"):
+    if actual != expected:
+        raise TestFailure("%s: expected %r, got %r" % (what, expected, actual))
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_until(pred, timeout, what, interval=0.1):
+    """Waits for pred() to be true; a bound on waiting, never a measurement."""
+    end = time.time() + timeout
+    while time.time() < end:
+        v = pred()
+        if v:
+            return v
+        time.sleep(interval)
+    raise TestFailure("timed out after %ss waiting for %s" % (timeout, what))
+
+
+def read_marker(proc, prefix, timeout, what):
+    """Reads stdout lines of proc until one starts with prefix; returns the rest."""
+    end = time.time() + timeout
+    while time.time() < end:
+        line = proc.stdout.readline()
+        if not line:
+            if proc.poll() is not None:
+                raise TestFailure("%s exited with %s before printing %s" % (what, proc.returncode, prefix))
+            continue
+        line = line.decode().strip()
+        if line.startswith(prefix):
+            return line[len(prefix):]
+    raise TestFailure("%s did not print %s" % (what, prefix))
+
+
+class Redis:
+    """A private redis-server on a free port with AOF, in its own directory."""
+
+    def __init__(self, workdir):
+        self.dir = os.path.join(workdir, "redis")
+        os.makedirs(self.dir, exist_ok=True)
+        self.port = free_port()
+        self.proc = None
+        self.start()
+
+    def start(self):
+        self.proc = subprocess.Popen(
+            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--dir", self.dir,
+             "--appendonly", "yes", "--appendfsync", "always", "--save", "", "--daemonize", "no",
+             "--logfile", os.path.join(self.dir, "redis.log")],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_until(self.ping, 10, "redis to answer")
+
+    def ping(self):
+        try:
+            return self.cmd("PING") == "PONG"
+        except OSError:
+            return False
+
+    def cmd(self, *args):
+        """One command over RESP; returns the decoded reply (strings, ints, lists, None)."""
+        with socket.create_connection(("127.0.0.1", self.port), timeout=5) as s:
+            out = b"*%d\r\n" % len(args)
+            for a in args:
+                a = a if isinstance(a, bytes) else str(a).encode()
+                out += b"$%d\r\n%s\r\n" % (len(a), a)
+            s.sendall(out)
+            f = s.makefile("rb")
+            return self._reply(f)
+
+    def _reply(self, f):
+        line = f.readline().rstrip(b"\r\n")
+        t, rest = line[:1], line[1:]
+        if t == b"+":
+            return rest.decode()
+        if t == b"-":
+            raise TestFailure("redis error: " + rest.decode())
+        if t == b":":
+            return int(rest)
+        if t == b"$":
+            n = int(rest)
+            if n < 0:
+                return None
+            data = f.read(n + 2)[:-2]
+            return data.decode()
+        if t == b"*":
+            n = int(rest)
+            return None if n < 0 else [self._reply(f) for _ in range(n)]
+        raise TestFailure("bad redis reply %r" % line)
+
+    def get_json(self, suffix, tenant=TENANT):
+        v = self.cmd("GET", "mosync:{%s}:%s" % (tenant, suffix))
+        return None if v is None else json.loads(v)
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(10)
+        self.proc = None
+
+
+class Sim:
+    """One simulator process; HTTP helpers for its API and /_sim/ endpoints."""
+
+    def __init__(self, binary, args, workdir, name):
+        self.log = open(os.path.join(workdir, name + ".log"), "wb")
+        self.proc = subprocess.Popen([os.path.join(BUILD, binary)] + args, stdout=subprocess.PIPE,
+                                     stderr=self.log)
+        self.port = int(read_marker(self.proc, "PORT=", 10, binary))
+        self.base = "http://127.0.0.1:%d" % self.port
+
+    def call(self, method, path, body=None, headers=None):
+        data = None if body is None else json.dumps(body).encode()
+        req = urllib.request.Request(self.base + path, data=data, method=method,
+                                     headers=dict(headers or {}))
+        if data is not None:
+            req.add_header("Content-Type", "application/json")
+        try:
+            with urllib.request.urlopen(req, timeout=30) as r:
+                raw = r.read()
+                return r.status, (json.loads(raw) if raw else None)
+        except urllib.error.HTTPError as e:
+            raw = e.read()
+            try:
+                return e.code, json.loads(raw) if raw else None
+            except ValueError:
+                return e.code, raw
+
+    def get(self, path):
+        status, body = self.call("GET", path)
+        check(status == 200, "GET %s answered %s: %r" % (path, status, body))
+        return body
+
+    def post(self, path, body):
+        status, answer = self.call("POST", path, body)
+        check(200 <= status < 300, "POST %s answered %s: %r" % (path, status, answer))
+        return answer
+
+    def put(self, path, body):
+        status, answer = self.call("PUT", path, body)
+        check(200 <= status < 300, "PUT %s answered %s: %r" % (path, status, answer))
+        return answer
+
+    def writes(self, since=0):
+        return self.get("/_sim/writes?since=%d" % since)
+
+    def stats(self):
+        return self.get("/_sim/stats")
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+        self.log.close()
+
+
+class MystoreSim(Sim):
+    def __init__(self, workdir, seed, rate_limit=0, extra=None):
+        path = os.path.join(workdir, "mystore-seed.json")
+        with open(path, "w") as f:
+            json.dump(seed, f)
+        super().__init__("mystore-sim", ["--seed", path, "--shop", SHOP, "--token", TOKEN,
+                                         "--rate-limit", str(rate_limit)] + (extra or []),
+                         workdir, "mystore-sim")
+
+    def api(self, path):
+        """GET on the JSON:API as mosync sees it."""
+        status, body = self.call("GET", "/shops/%s/%s" % (SHOP, path),
+                                 headers={"Authorization": "Bearer " + TOKEN,
+                                          "Accept": "application/vnd.api+json"})
+        check(status == 200, "GET %s answered %s" % (path, status))
+        return body
+
+    def api_all(self, path):
+        items, page = [], 1
+        sep = "&" if "?" in path else "?"
+        while True:
+            doc = self.api("%s%spage[number]=%d&page[size]=50" % (path, sep, page))
+            items += doc["data"]
+            if "next" not in (doc.get("links") or {}):
+                return items
+            page += 1
+
+    def snapshot(self, order_id):
+        """The order snapshot as the poller builds it, read over HTTP (M6, M7, M11)."""
+        order = self.api("orders/%s" % order_id)["data"]
+        statuses = {s["id"]: s for s in self.api_all("order-status")}
+        lines = []
+        for line in self.api_all("orders/%s/order-products" % order_id):
+            opts = self.api_all("order-products/%s/order-product-attributes" % line["id"])
+            lines.append({"line": line, "options": opts})
+        totals = self.api_all("orders/%s/order-totals" % order_id)
+        sid = (((order.get("relationships") or {}).get("order_status") or {}).get("data") or {}).get("id")
+        return {"order": order, "status": statuses.get(sid), "lines": lines, "totals": totals}
+
+
+class OngoingSim(Sim):
+    def __init__(self, workdir, seed=None, extra=None):
+        args = ["--user", OG_USER, "--password", OG_PASSWORD, "--goods-owner", "1"]
+        if seed is not None:
+            path = os.path.join(workdir, "ongoing-seed.json")
+            with open(path, "w") as f:
+                json.dump(seed, f)
+            args += ["--seed", path]
+        super().__init__("ongoing-sim", args + (extra or []), workdir, "ongoing-sim")
+
+    def orders(self):
+        return self.get("/_sim/orders")
+
+    def order(self, number):
+        return self.get("/_sim/orders/%s" % number)
+
+    def order_writes(self, since=0):
+        return [w for w in self.writes(since) if w["path"].endswith("/api/v1/orders")]
+
+
+class Kafka:
+    """Where the events go.  mock: `mosync dev-broker` per test (librdkafka's
+    mock cluster); real: the shared Apache Kafka broker run.py started."""
+
+    def __init__(self, workdir, prefix):
+        self.kind = os.environ.get("MOSYNC_TEST_KAFKA", "mock")
+        self.proc = None
+        if self.kind == "real":
+            self.bootstrap = os.environ["MOSYNC_TEST_BOOTSTRAP"]
+        else:
+            self.log = open(os.path.join(workdir, "dev-broker.log"), "wb")
+            env = dict(os.environ, KAFKA_TOPIC_PREFIX=prefix, LOG_LEVEL="warn")
+            self.proc = subprocess.Popen([MOSYNC, "dev-broker", "--partitions", "4"], env=env,
+                                         stdout=subprocess.PIPE, stderr=self.log)
+            self.bootstrap = read_marker(self.proc, "BOOTSTRAP=", 15, "dev-broker")
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+            self.log.close()
+
+
+class Env:
+    """Everything one test needs, torn down afterwards."""
+
+    counter = 0
+
+    def __init__(self, name, mystore_seed, ongoing_seed=None, mystore_rate=0):
+        Env.counter += 1
+        self.name = name
+        self.workdir = tempfile.mkdtemp(prefix="mosync-e2e-%s-" % name)
+        self.prefix = "e2e%d%d." % (os.getpid(), Env.counter)
+        self.procs = []
+        self.logs = []
+        self.redis = Redis(self.workdir)
+        self.kafka = Kafka(self.workdir, self.prefix)
+        self.mystore = MystoreSim(self.workdir, mystore_seed, rate_limit=mystore_rate)
+        self.ongoing = OngoingSim(self.workdir, ongoing_seed)
+        self.env = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "KAFKA_BROKERS": self.kafka.bootstrap,
+            "KAFKA_TOPIC_PREFIX": self.prefix,
+            "KAFKA_TOPIC_PARTITIONS": "4",
+            "REDIS_URL": "redis://127.0.0.1:%d/0" % self.redis.port,
+            "MOSYNC_TENANT": TENANT,
+            "MYSTORE_API_URL": self.mystore.base,
+            "MYSTORE_SHOP": SHOP,
+            "MYSTORE_TOKEN": TOKEN,
+            "MYSTORE_RATE_LIMIT_PER_MIN": "1000000",
+            "MYSTORE_INITIAL_LOOKBACK_H": "87600",
+            "ONGOING_API_URL": self.ongoing.base + "/wh",
+            "ONGOING_USER": OG_USER,
+            "ONGOING_PASSWORD": OG_PASSWORD,
+            "ONGOING_GOODS_OWNER_ID": "1",
+            "POLL_INTERVAL_S": "1",
+            "LOG_LEVEL": "info",
+        }
+        if self.kafka.kind == "real":
+            self.run(["topics"])
+
+    def _log(self, what):
+        n = len(self.logs)
+        path = os.path.join(self.workdir, "%02d-%s.log" % (n, what.replace(" ", "-")))
+        self.logs.append(path)
+        return path
+
+    def run(self, args, extra_env=None, timeout=300, expect_rc=0):
+        """Runs mosync to completion; returns (rc, summary dict or None, stderr text)."""
+        env = dict(self.env, **(extra_env or {}))
+        logpath = self._log(args[0] + "-" + (args[1] if len(args) > 1 else ""))
+        with open(logpath, "wb") as err:
+            p = subprocess.run([MOSYNC] + args, env=env, stdout=subprocess.PIPE, stderr=err,
+                               timeout=timeout)
+        with open(logpath, "rb") as f:
+            stderr = f.read().decode(errors="replace")
+        summary = None
+        for line in p.stdout.decode().splitlines()[::-1]:
+            if line.startswith("{"):
+                summary = json.loads(line)
+                break
+        if expect_rc is not None and p.returncode != expect_rc:
+            raise TestFailure("mosync %s exited %s (expected %s); stderr tail:\n%s" % (
+                " ".join(args), p.returncode, expect_rc, stderr[-3000:]))
+        return p.returncode, summary, stderr
+
+    def spawn(self, args, extra_env=None):
+        """Starts mosync in the background; returns the Popen (stdout piped)."""
+        env = dict(self.env, **(extra_env or {}))
+        logpath = self._log(args[0] + "-" + (args[1] if len(args) > 1 else "") + "-bg")
+        err = open(logpath, "wb")
+        p = subprocess.Popen([MOSYNC] + args, env=env, stdout=subprocess.PIPE, stderr=err)
+        p._mosync_log = err
+        self.procs.append(p)
+        return p
+
+    def poll_orders(self, **kw):
+        return self.run(["poll", "mystore-orders", "--once"], **kw)
+
+    def apply_orders(self, extra=None, **kw):
+        return self.run(["apply", "orders", "--once", "--idle-ms", "2500"] + (extra or []), **kw)
+
+    def all_logs(self):
+        text = ""
+        for path in self.logs + [os.path.join(self.workdir, n) for n in
+                                 ("mystore-sim.log", "ongoing-sim.log")]:
+            if os.path.exists(path):
+                with open(path, "rb") as f:
+                    text += f.read().decode(errors="replace")
+        return text
+
+    def close(self, keep=False):
+        for p in self.procs:
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+                try:
+                    p.wait(20)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+                    p.wait()
+            p._mosync_log.close()
+        self.mystore.stop()
+        self.ongoing.stop()
+        self.kafka.stop()
+        self.redis.stop()
+        if not keep:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+def dlq_messages(env):
+    """Every dead letter of the test's topics, via `mosync dlq show --once`."""
+    e = dict(env.env)
+    p = subprocess.run([MOSYNC, "dlq", "show", "--once"], env=e, stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, timeout=120)
+    if p.returncode != 0:
+        raise TestFailure("mosync dlq show failed: %s" % p.stderr.decode()[-2000:])
+    out = []
+    for line in p.stdout.decode().splitlines():
+        if line.startswith("{"):
+            m = json.loads(line)
+            if "value_base64" in m:
+                m["value"] = base64.b64decode(m["value_base64"])
+            out.append(m)
+    return out
+
+
+class env_for:
+    """`with env_for("name", seed) as env:` — a fresh Env, closed afterwards;
+    a failing test keeps its work directory (logs) and names it."""
+
+    def __init__(self, name, mystore_seed, **kw):
+        self.args = (name, mystore_seed)
+        self.kw = kw
+
+    def __enter__(self):
+        self.env = Env(*self.args, **self.kw)
+        return self.env
+
+    def __exit__(self, exc_type, exc, tb):
+        keep = exc_type is not None and os.environ.get("MOSYNC_KEEP_FAILED", "1") == "1"
+        self.env.close(keep=keep)
+        if keep and isinstance(exc, TestFailure):
+            exc.args = (str(exc) + "\n(logs kept in %s)" % self.env.workdir,)
+        return False
+
+
+def map_order(env, snapshot):
+    """The golden mapping's answer for one snapshot (`mosync map order`)."""
+    p = subprocess.run([MOSYNC, "map", "order"], env=env.env, input=json.dumps(snapshot).encode(),
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=30)
+    if p.returncode != 0:
+        raise TestFailure("mosync map order failed: %s" % p.stderr.decode())
+    return json.loads(p.stdout)
+
+
+# Keys the Ongoing simulator adds to a stored order besides the request body.
+SIM_ORDER_KEYS = ("orderId", "status", "shippedTime", "wayBill", "tracking", "parcels")
+
+
+def request_body(stored):
+    return {k: v for k, v in stored.items() if k not in SIM_ORDER_KEYS}
