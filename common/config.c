@@ -98,7 +98,7 @@ static mo_err cfg_editable(mo_config *cfg, char *errstr, size_t errstr_size)
         errno = 0;
         long n = strtol(p, &end, 10);
         if (errno || end == p || n < 0 || n > 100000 || (*end && *end != ',') ||
-            cfg->n_ongoing_editable == CFG_MAX_EDITABLE)
+            (*end == ',' && !end[1]) || cfg->n_ongoing_editable == CFG_MAX_EDITABLE)
             return mo_seterr(MO_ERR_CONFIG, errstr, errstr_size,
                              "ONGOING_EDITABLE_STATUSES must be a comma-separated list of status "
                              "numbers, not '%s'",

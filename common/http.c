@@ -256,7 +256,7 @@ mo_err hc_escape(const char *s, char *out, size_t size)
 
 /* Backoff for attempt n (0-based): base * 2^n capped, with +-25% jitter, or
  * the server's Retry-After when it gave one. */
-static long hc_backoff_ms(const hc_retry *retry, int n, int retry_after)
+long hc_backoff_ms(const hc_retry *retry, int n, int retry_after)
 {
     if (retry_after >= 0)
         return retry_after * 1000L + 50;

@@ -64,6 +64,10 @@ typedef struct hc_retry {
     long max_ms;      /* backoff cap */
 } hc_retry;
 
+/* The wait before retry n + 1 (n from 0): base * 2^n capped at max, with
+ * +-25% jitter, or the server's Retry-After (seconds, >= 0) when it gave one. */
+long hc_backoff_ms(const hc_retry *retry, int n, int retry_after);
+
 /* Called before every attempt (e.g. to take a request from a shared budget);
  * a non-OK result ends the call with that result. */
 typedef mo_err (*hc_before_fn)(void *ctx, char *errstr, size_t errstr_size);

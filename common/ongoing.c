@@ -1,10 +1,14 @@
 #include "ongoing.h"
 #include "http.h"
 #include "log.h"
+#include "stop.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#define OG_TIMEOUT_MS  30000
+#define OG_LOCK_TTL_MS (OG_TIMEOUT_MS + 5000)
 
 struct og_client {
     hc_client *hc;
@@ -21,7 +25,9 @@ og_client *og_new(const mo_config *cfg, rs_store *rs, int max_attempts)
     og_client *og = calloc(1, sizeof(*og));
     if (!og)
         return NULL;
-    hc_opts opts = {.basic_user = cfg->ongoing_user, .basic_password = cfg->ongoing_password};
+    hc_opts opts = {.basic_user = cfg->ongoing_user,
+                    .basic_password = cfg->ongoing_password,
+                    .total_timeout_ms = OG_TIMEOUT_MS};
     og->hc = hc_new(&opts);
     if (!og->hc) {
         free(og);
@@ -57,8 +63,12 @@ static mo_err og_count(void *ctx, char *errstr, size_t errstr_size)
     return MO_OK;
 }
 
-/* One call; for a permanent error the answer's "message" replaces the raw body
- * in errstr, so dead letters say what Ongoing said. */
+/* One call with retries.  Each attempt of a write holds the goods owner's
+ * write lock only while the request is in flight (never while backing off),
+ * and the lock outlives the HTTP timeout by a little, so a process killed
+ * mid-write blocks the others for at most OG_LOCK_TTL_MS.  For a permanent
+ * error the answer's "message" replaces the raw body in errstr, so dead
+ * letters say what Ongoing said. */
 static mo_err og_call(og_client *og, const char *method, const char *path, const json_t *body,
                       json_t **doc, long *status, char *errstr, size_t errstr_size)
 {
@@ -66,23 +76,29 @@ static mo_err og_call(og_client *og, const char *method, const char *path, const
     char *s = NULL;
     json_t *answer = NULL;
     int write = strcmp(method, "GET") != 0;
-    mo_err err;
+    hc_retry once = og->retry;
+    mo_err err = MO_ERR_TRANSIENT;
 
+    once.max_attempts = 1;
     snprintf(url, sizeof(url), "%s%s", og->base, path);
     if (body && !(s = json_dumps(body, JSON_COMPACT)))
         return mo_seterr(MO_ERR_NOMEM, errstr, errstr_size, "out of memory");
-    if (write) {
-        err = rs_lock(og->rs, og->lock_name, 60000, 120000, token, errstr, errstr_size);
-        if (err) {
-            free(s);
-            return err;
+    for (int n = 0; n < og->retry.max_attempts; n++) {
+        if (n && mo_stop_sleep_ms(hc_backoff_ms(&og->retry, n - 1, -1)))
+            break;
+        json_decref(answer);
+        answer = NULL;
+        if (write && (err = rs_lock(og->rs, og->lock_name, OG_LOCK_TTL_MS, 120000, token, errstr,
+                                    errstr_size)))
+            break;
+        err = hc_call_json(og->hc, &once, og_count, og, method, url, s ? "application/json" : NULL,
+                           s, status, &answer, NULL, errstr, errstr_size);
+        if (write) {
+            char e2[128];
+            rs_unlock(og->rs, og->lock_name, token, e2, sizeof(e2));
         }
-    }
-    err = hc_call_json(og->hc, &og->retry, og_count, og, method, url, s ? "application/json" : NULL,
-                       s, status, &answer, NULL, errstr, errstr_size);
-    if (write) {
-        char e2[128];
-        rs_unlock(og->rs, og->lock_name, token, e2, sizeof(e2));
+        if (err != MO_ERR_TRANSIENT)
+            break;
     }
     free(s);
     if (err == MO_ERR_PERMANENT) {

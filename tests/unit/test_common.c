@@ -1,0 +1,151 @@
+/* Unit tests of the pure parts of common/: configuration validation, the
+ * event envelope, shop-local time, HTTP classification and escaping. */
+#include "unit.h"
+#include "common/config.h"
+#include "common/event.h"
+#include "common/http.h"
+#include "common/tz.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static void cfg_env_clear(void)
+{
+    static const char *vars[] = {"KAFKA_BROKERS",
+                                 "MYSTORE_SHOP",
+                                 "MYSTORE_TOKEN",
+                                 "MYSTORE_RATE_LIMIT_PER_MIN",
+                                 "ONGOING_API_URL",
+                                 "ONGOING_USER",
+                                 "ONGOING_PASSWORD",
+                                 "ONGOING_GOODS_OWNER_ID",
+                                 "ONGOING_EDITABLE_STATUSES",
+                                 "MOSYNC_TENANT",
+                                 "REDIS_URL",
+                                 "MYSTORE_TIMEZONE",
+                                 "POLL_INTERVAL_S",
+                                 "LOG_LEVEL"};
+    for (size_t i = 0; i < sizeof(vars) / sizeof(vars[0]); i++)
+        unsetenv(vars[i]);
+}
+
+/* Each bad value is refused with a message that names its variable. */
+UT_TEST(config_bad_values_name_the_variable)
+{
+    static const struct {
+        const char *var, *value;
+    } bad[] = {{"MYSTORE_RATE_LIMIT_PER_MIN", "12x"},
+               {"MYSTORE_RATE_LIMIT_PER_MIN", "0"},
+               {"ONGOING_GOODS_OWNER_ID", "-1"},
+               {"ONGOING_EDITABLE_STATUSES", "200,"},
+               {"MOSYNC_TENANT", "a b"},
+               {"REDIS_URL", "localhost:6379"},
+               {"MYSTORE_TIMEZONE", "Europe/Nowhere"},
+               {"POLL_INTERVAL_S", "86401"},
+               {"LOG_LEVEL", "verbose"}};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        mo_config cfg;
+        char errstr[256] = "";
+        cfg_env_clear();
+        setenv(bad[i].var, bad[i].value, 1);
+        mo_err err = cfg_load(&cfg, 0, errstr, sizeof(errstr));
+        UT_CHECK(err == MO_ERR_CONFIG, "%s=%s accepted", bad[i].var, bad[i].value);
+        UT_CHECK(strstr(errstr, bad[i].var) != NULL, "%s=%s: message '%s'", bad[i].var,
+                 bad[i].value, errstr);
+    }
+    cfg_env_clear();
+}
+
+UT_TEST(config_required_and_defaults)
+{
+    mo_config cfg;
+    char errstr[256] = "";
+    cfg_env_clear();
+    UT_CHECK(cfg_load(&cfg, CFG_NEED_ONGOING, errstr, sizeof(errstr)) == MO_ERR_CONFIG &&
+                 strstr(errstr, "ONGOING_API_URL"),
+             "missing ONGOING_API_URL: '%s'", errstr);
+    UT_CHECK(cfg_load(&cfg, 0, errstr, sizeof(errstr)) == MO_OK, "defaults: %s", errstr);
+    UT_CHECK(cfg.mystore_rate_per_min == 120, "default rate %d", cfg.mystore_rate_per_min);
+    UT_CHECK(!strcmp(cfg.mystore_timezone, "Europe/Oslo"), "default zone");
+    UT_CHECK(cfg_ongoing_editable(&cfg, 200) && cfg_ongoing_editable(&cfg, 150) &&
+                 !cfg_ongoing_editable(&cfg, 300),
+             "default editable statuses (O1)");
+    cfg_free(&cfg);
+    setenv("ONGOING_EDITABLE_STATUSES", "200,320", 1);
+    UT_CHECK(cfg_load(&cfg, 0, errstr, sizeof(errstr)) == MO_OK, "%s", errstr);
+    UT_CHECK(cfg_ongoing_editable(&cfg, 320) && !cfg_ongoing_editable(&cfg, 150),
+             "configured editable statuses");
+    cfg_free(&cfg);
+    cfg_env_clear();
+}
+
+UT_TEST(event_envelope_round_trip_and_validation)
+{
+    json_t *ev =
+        ev_new("mystore.order", "t1", "10001", "2026-11-20 10:16:12", json_pack("{s:s}", "k", "v"));
+    json_t *again = ev_new("mystore.order", "t1", "10001", "2026-11-20 10:16:12", json_object());
+    json_t *other = ev_new("mystore.order", "t1", "10001", "2026-11-20 10:16:13", json_object());
+    UT_CHECK(!strcmp(json_string_value(json_object_get(ev, "id")),
+                     json_string_value(json_object_get(again, "id"))),
+             "same change, same id");
+    UT_CHECK(strcmp(json_string_value(json_object_get(ev, "id")),
+                    json_string_value(json_object_get(other, "id"))),
+             "another version, another id");
+    char *s = json_dumps(ev, JSON_COMPACT);
+    json_t *parsed = NULL;
+    char errstr[256];
+    UT_CHECK(ev_parse(s, strlen(s), "mystore.order", &parsed, errstr, sizeof(errstr)) == MO_OK,
+             "%s", errstr);
+    UT_CHECK(ev_parse(s, strlen(s), "ongoing.stock", &parsed, errstr, sizeof(errstr)) ==
+                 MO_ERR_INVALID,
+             "wrong type accepted");
+    UT_CHECK(ev_parse("{\"type\":1}", 10, NULL, &parsed, errstr, sizeof(errstr)) == MO_ERR_INVALID,
+             "bad envelope accepted");
+    UT_CHECK(ev_parse("{not json", 9, NULL, &parsed, errstr, sizeof(errstr)) == MO_ERR_INVALID &&
+                 parsed == NULL,
+             "not JSON accepted");
+    free(s);
+    json_decref(ev);
+    json_decref(again);
+    json_decref(other);
+}
+
+UT_TEST(tz_local_time)
+{
+    time_t t;
+    char buf[TZ_LOCAL_SIZE];
+    /* Winter: UTC+1; summer: UTC+2. */
+    UT_CHECK(tz_local_to_utc("Europe/Oslo", "2026-01-15 12:00:00", &t) == MO_OK && t == 1768474800,
+             "winter %lld", (long long)t);
+    UT_CHECK(tz_local_to_utc("Europe/Oslo", "2026-07-15 12:00:00", &t) == MO_OK && t == 1784109600,
+             "summer %lld", (long long)t);
+    /* The autumn fold: 02:30 happens twice on 2026-10-25; the earlier is 00:30Z. */
+    UT_CHECK(tz_local_to_utc("Europe/Oslo", "2026-10-25 02:30:00", &t) == MO_OK && t == 1792888200,
+             "fold %lld", (long long)t);
+    UT_CHECK(tz_utc_to_local("Europe/Oslo", 1784109600, buf) == MO_OK &&
+                 !strcmp(buf, "2026-07-15 12:00:00"),
+             "utc to local %s", buf);
+    UT_CHECK(tz_local_add("2026-03-01 00:30:00", -3600, buf) == MO_OK &&
+                 !strcmp(buf, "2026-02-28 23:30:00"),
+             "wall-clock arithmetic %s", buf);
+    UT_CHECK(tz_local_to_utc("Europe/Oslo", "2026-02-30 10:00:00", &t) == MO_ERR_INVALID,
+             "30 February accepted");
+    UT_CHECK(tz_local_to_utc("Europe/Oslo", "2026-02-01T10:00:00", &t) == MO_ERR_INVALID,
+             "ISO separator accepted");
+}
+
+UT_TEST(http_classify_and_escape)
+{
+    UT_CHECK(hc_classify(200) == MO_OK && hc_classify(201) == MO_OK, "2xx");
+    UT_CHECK(hc_classify(408) == MO_ERR_TRANSIENT && hc_classify(429) == MO_ERR_TRANSIENT &&
+                 hc_classify(500) == MO_ERR_TRANSIENT && hc_classify(503) == MO_ERR_TRANSIENT,
+             "transient");
+    UT_CHECK(hc_classify(400) == MO_ERR_PERMANENT && hc_classify(403) == MO_ERR_PERMANENT &&
+                 hc_classify(404) == MO_ERR_PERMANENT,
+             "permanent");
+    char out[64];
+    UT_CHECK(hc_escape("2026-11-20 10:16:12", out, sizeof(out)) == MO_OK &&
+                 !strcmp(out, "2026-11-20%2010%3A16%3A12"),
+             "escape %s", out);
+    UT_CHECK(hc_escape("Ærø", out, 4) == MO_ERR_TOO_LARGE, "escape cap");
+}
