@@ -337,6 +337,63 @@ const char *mp_errval(const char *s, char *buf, size_t size)
     return buf;
 }
 
+const char *mp_describe(const json_t *value, char *buf, size_t size)
+{
+    char inner[64];
+
+    if (value == NULL) {
+        snprintf(buf, size, "(absent)");
+        return buf;
+    }
+    switch (json_typeof(value)) {
+    case JSON_STRING:
+        snprintf(buf, size, "'%s'", mp_errval(json_string_value(value), inner, sizeof inner));
+        break;
+    case JSON_INTEGER:
+    case JSON_REAL:
+        snprintf(buf, size, "%g", json_number_value(value));
+        break;
+    case JSON_TRUE:
+        snprintf(buf, size, "true");
+        break;
+    case JSON_FALSE:
+        snprintf(buf, size, "false");
+        break;
+    case JSON_OBJECT:
+        snprintf(buf, size, "(an object)");
+        break;
+    case JSON_ARRAY:
+        snprintf(buf, size, "(an array)");
+        break;
+    default:
+        snprintf(buf, size, "null");
+        break;
+    }
+    return buf;
+}
+
+int mp_is_id(const char *s)
+{
+    size_t n = 0;
+
+    if (s == NULL)
+        return 0;
+    for (; s[n] != '\0'; n++) {
+        if (s[n] < '0' || s[n] > '9' || n == 20)
+            return 0;
+    }
+    return n > 0;
+}
+
+/* M4: the one place that knows the unit of Mystore's `weight`; O3: Ongoing
+ * weighs in kilograms. */
+double mp_weight_kg(double weight, int weight_kg)
+{
+    double kg = weight_kg ? weight : weight / 1000.0;
+
+    return kg == 0 ? 0 : kg; /* "-0" would otherwise be sent as -0.0 */
+}
+
 /* M5: the code of an ISO alpha-2 code in any case, else NULL. */
 static const char *mp_iso_lookup(const char *start, const char *end)
 {

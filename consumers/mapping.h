@@ -1,8 +1,9 @@
-/* Pure helpers shared by the Mystore → Ongoing mappings (orders now, articles
- * later).  Nothing here does I/O: no network, no files written, no Redis, no
- * logging.  Every MODEL.md choice these helpers implement lives in exactly one
- * function or table of mapping.c, whose comment names the choice id, so it can
- * be corrected in one place when a real shop shows otherwise.
+/* Pure helpers shared by the mappings between Mystore and Ongoing (orders,
+ * articles, deliveries, stock).  Nothing here does I/O: no network, no files
+ * written, no Redis, no logging.  Every MODEL.md choice these helpers
+ * implement lives in exactly one function or table of mapping.c, whose
+ * comment names the choice id, so it can be corrected in one place when a
+ * real shop shows otherwise.
  *
  * Ownership: every `const json_t *` and `const char *` argument is borrowed
  * for the duration of the call; returned `const char *` are borrowed from the
@@ -63,6 +64,23 @@ int mp_name_eq(const char *a, const char *b);
  * become '?', and a value too long is cut at a UTF-8 character boundary and
  * ends in "...".  s, buf: borrowed; returns buf. */
 const char *mp_errval(const char *s, char *buf, size_t size);
+
+/* Renders a JSON value for a one-line error message into buf and returns
+ * buf: a string quoted and cleaned by mp_errval() ('abc'), a number by %g, a
+ * boolean as true/false, null as null, an object or array by its kind, and
+ * NULL (an absent member) as "(absent)".  value: borrowed, may be NULL. */
+const char *mp_describe(const json_t *value, char *buf, size_t size);
+
+/* Is s a Mystore id as the API writes it: 1 to 20 ASCII digits ("812",
+ * "116301")?  Such an id has no sign or blank and is safe in a URL path.
+ * s: borrowed, NULL is not an id. */
+int mp_is_id(const char *s);
+
+/* M4/O3: a Mystore product weight in the shop's unit converted to the
+ * kilograms Ongoing wants.  weight_kg 0: the shop weighs in grams
+ * (MYSTORE_WEIGHT_UNIT=g, the default), so the weight is divided by 1000;
+ * 1: kilograms (MYSTORE_WEIGHT_UNIT=kg), taken as is.  -0 comes back as 0. */
+double mp_weight_kg(double weight, int weight_kg);
 
 /* M5: maps a shipping country (ISO 3166-1 alpha-2 code in any case, or an
  * English or Norwegian country name) to its alpha-2 code.  country: borrowed,

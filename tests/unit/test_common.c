@@ -96,6 +96,7 @@ UT_TEST(event_envelope_round_trip_and_validation)
     char errstr[256];
     UT_CHECK(ev_parse(s, strlen(s), "mystore.order", &parsed, errstr, sizeof(errstr)) == MO_OK,
              "%s", errstr);
+    json_decref(parsed);
     UT_CHECK(ev_parse(s, strlen(s), "ongoing.stock", &parsed, errstr, sizeof(errstr)) ==
                  MO_ERR_INVALID,
              "wrong type accepted");

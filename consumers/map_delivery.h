@@ -1,0 +1,46 @@
+/* The pure mapping of one Ongoing order to the delivery it calls for in
+ * Mystore (MODEL.md: the Deliveries paragraph, O5, M9).  No I/O: the delivery
+ * consumer does the HTTP (PATCH orders/{id}, POST order-status-history) and
+ * remembers what it has delivered; this only decides what to do.
+ *
+ * The input is one element of Ongoing's GET /orders answer, as served
+ * (absent members may be null):
+ *   {"orderInfo": {"orderId", "orderNumber", "shippedTime", "wayBill",
+ *                  "orderStatus": {"number", "text"}, ...},
+ *    "tracking": [{"waybill", "trackingUrl", "isReturn"?}, ...],
+ *    "parcels":  [{"parcelNumber", "isReturnParcel",
+ *                  "tracking": {"waybill", "trackingUrl"}}, ...], ...} */
+#ifndef MP_MAP_DELIVERY_H
+#define MP_MAP_DELIVERY_H
+
+#include <jansson.h>
+#include <stddef.h>
+
+#include "err.h"
+
+/* Ongoing's standard order statuses the rules below use. */
+#define MP_ONGOING_STATUS_SENT      450
+#define MP_ONGOING_STATUS_CANCELLED 1000
+
+/* Maps one Ongoing order.  On success *out is a new reference:
+ *   {"action": "deliver", "order_id": "10001", "tracking_number": "70712345678901234"}
+ *     ("tracking_number" left out when the order has none: then only the
+ *      "levert" status is set and Mystore's tracking_number is left as is)
+ *   {"action": "skip", "reason": "not a Mystore order" | "cancelled in Ongoing"
+ *                                | "not shipped"}
+ * Rules, in this order: an orderNumber that is not 1 to 20 digits is not a
+ * Mystore order; status 1000 is cancelled; O5: shipped when
+ * orderInfo.shippedTime is set or the status is >= 450 and < 1000.  The
+ * tracking number is the first outbound tracking[].waybill, else
+ * orderInfo.wayBill, else, from the first outbound parcel that has one, its
+ * tracking.waybill or else its parcelNumber.  Return entries and
+ * orderInfo.returnWayBill never give it.
+ *
+ * ongoing_order: borrowed; out: not NULL, *out is set to NULL on failure;
+ * errstr: caller's buffer, may be NULL.
+ * Returns MO_ERR_INVALID for an order of the wrong shape, with a one-line
+ * reason naming the order and field ("Ongoing order 50163: orderStatus.number
+ * 'x' is not a number"), or MO_ERR_NOMEM. */
+mo_err mp_delivery_map(const json_t *ongoing_order, json_t **out, char *errstr, size_t errstr_size);
+
+#endif
