@@ -265,6 +265,16 @@ mo_err cfg_load(mo_config *cfg, int need, char *errstr, size_t errstr_size)
     if ((err = cfg_editable(cfg, errstr, errstr_size)))
         goto fail;
 
+    INT("ONGOING_INITIAL_LOOKBACK_H", 24, 0, 24 * 366 * 10, ongoing_lookback_h);
+    if ((err = cfg_str("STOCK_SYNC", "off", 0, unit, sizeof(unit), errstr, errstr_size)))
+        goto fail;
+    if (strcmp(unit, "on") && strcmp(unit, "off")) {
+        err = mo_seterr(MO_ERR_CONFIG, errstr, errstr_size,
+                        "STOCK_SYNC must be on or off, not '%s'", unit);
+        goto fail;
+    }
+    cfg->stock_sync = !strcmp(unit, "on");
+
     INT("POLL_INTERVAL_S", 30, 1, 86400, poll_interval_s);
 #undef STR
 #undef INT

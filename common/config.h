@@ -54,6 +54,9 @@ typedef struct mo_config {
     int ongoing_editable[CFG_MAX_EDITABLE]; /* O1 */
     int n_ongoing_editable;
 
+    int ongoing_lookback_h; /* O6 */
+
+    int stock_sync; /* STOCK_SYNC=on: the stock flow runs (off by default, as in the seed) */
     int poll_interval_s;
 } mo_config;
 

@@ -5,8 +5,12 @@
 #include "dlq.h"
 #include "kafka.h"
 #include "log.h"
+#include "map_article.h"
+#include "map_delivery.h"
 #include "map_order.h"
+#include "map_stock.h"
 #include "poll.h"
+#include "run.h"
 #include "stop.h"
 
 #include <curl/curl.h>
@@ -20,20 +24,31 @@
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: mosync <command> [options]\n"
-               "\n"
-               "  poll mystore-orders [--once]          Mystore orders -> mystore.orders\n"
-               "  apply orders [--once] [--idle-ms N] [--group G]\n"
-               "                                        mystore.orders -> Ongoing orders\n"
-               "  dlq show [--once]                     print the dead letters (JSON lines)\n"
-               "  topics                                create the pipeline's topics\n"
-               "  dev-broker [--partitions N]           embedded Kafka for demos and tests\n"
-               "  config                                validate the environment and print it\n"
-               "  map order < snapshot.json             run the order mapping on one snapshot\n"
-               "  version\n"
-               "\n"
-               "Configuration comes from environment variables; see README.md.\n"
-               "Exit status: 0 ok, 1 failure, 2 bad usage or configuration.\n");
+    fprintf(
+        f,
+        "usage: mosync <command> [options]\n"
+        "\n"
+        "  poll mystore-orders [--once]          Mystore orders -> mystore.orders\n"
+        "  poll mystore-products [--once]        Mystore products -> mystore.products\n"
+        "  poll ongoing-shipments [--once]       shipped Ongoing orders -> ongoing.shipments\n"
+        "  poll ongoing-stock [--once]           Ongoing stock -> ongoing.stock (STOCK_SYNC=on)\n"
+        "  apply orders [--once] [--idle-ms N] [--group G]\n"
+        "                                        mystore.orders -> Ongoing orders\n"
+        "  apply articles [...]                  mystore.products -> Ongoing articles\n"
+        "  apply deliveries [...]                ongoing.shipments -> Mystore \"levert\" + "
+        "tracking\n"
+        "  apply stock [...]                     ongoing.stock -> Mystore stock (STOCK_SYNC=on)\n"
+        "  run                                   every enabled poller and consumer, one process\n"
+        "  dlq show [--once]                     print the dead letters (JSON lines)\n"
+        "  topics                                create the pipeline's topics\n"
+        "  dev-broker [--partitions N]           embedded Kafka for demos and tests\n"
+        "  config                                validate the environment and print it\n"
+        "  map order|article|delivery|stock < snapshot.json\n"
+        "                                        run one mapping on one snapshot\n"
+        "  version\n"
+        "\n"
+        "Configuration comes from environment variables; see README.md.\n"
+        "Exit status: 0 ok, 1 failure, 2 bad usage or configuration.\n");
 }
 
 /* Loads the configuration a command needs; exits 2 naming the variable. */
@@ -100,16 +115,17 @@ static int cmd_config(void)
     return s ? 0 : 1;
 }
 
-/* `mosync map order`: runs the pure order mapping on a snapshot read from
- * stdin (the "data" of a mystore.order event, or the whole event) and prints
- * the result.  For debugging a mapping and for the end-to-end tests, which
- * compare what Ongoing received with this. */
-static int cmd_map_order(void)
+/* `mosync map <order|article|delivery|stock>`: runs one pure mapping on the
+ * JSON read from stdin (an event, or its "data") and prints the result.  For
+ * debugging a mapping and for the end-to-end tests, which compare what the
+ * other system received with this.  stock reads {"article": .., "map": ..}. */
+static int cmd_map(const char *what)
 {
     mo_config cfg;
     json_error_t jerr;
     char errstr[512];
     json_t *out = NULL;
+    mo_err err;
     load_config(&cfg, 0);
     json_t *in = json_loadf(stdin, 0, &jerr);
     if (!in) {
@@ -117,14 +133,27 @@ static int cmd_map_order(void)
         cfg_free(&cfg);
         return 1;
     }
-    json_t *snapshot = json_object_get(in, "data") ? json_object_get(in, "data") : in;
-    mp_order_conf conf = {.goods_owner_id = cfg.ongoing_goods_owner ? cfg.ongoing_goods_owner : 1,
-                          .timezone = cfg.mystore_timezone,
-                          .language = cfg.mystore_language,
-                          .status_sent = cfg.mystore_status_sent,
-                          .status_cancelled = cfg.mystore_status_cancelled,
-                          .shipping_methods = cfg.shipping_methods};
-    mo_err err = mp_order_map(snapshot, &conf, &out, errstr, sizeof(errstr));
+    json_t *data = json_object_get(in, "data") ? json_object_get(in, "data") : in;
+    long owner = cfg.ongoing_goods_owner ? cfg.ongoing_goods_owner : 1;
+    if (!strcmp(what, "order")) {
+        mp_order_conf conf = {.goods_owner_id = owner,
+                              .timezone = cfg.mystore_timezone,
+                              .language = cfg.mystore_language,
+                              .status_sent = cfg.mystore_status_sent,
+                              .status_cancelled = cfg.mystore_status_cancelled,
+                              .shipping_methods = cfg.shipping_methods};
+        err = mp_order_map(data, &conf, &out, errstr, sizeof(errstr));
+    } else if (!strcmp(what, "article")) {
+        mp_article_conf conf = {.goods_owner_id = owner,
+                                .language = cfg.mystore_language,
+                                .weight_kg = cfg.mystore_weight_kg};
+        err = mp_article_map(data, &conf, &out, errstr, sizeof(errstr));
+    } else if (!strcmp(what, "delivery")) {
+        err = mp_delivery_map(data, &out, errstr, sizeof(errstr));
+    } else {
+        err = mp_stock_map(json_object_get(in, "article"), json_object_get(in, "map"), &out, errstr,
+                           sizeof(errstr));
+    }
     if (err) {
         fprintf(stderr, "mosync: %s: %s\n", mo_err_name(err), errstr);
     } else {
@@ -165,21 +194,59 @@ int main(int argc, char **argv)
     }
     if (!strcmp(cmd, "config"))
         return cmd_config();
-    if (!strcmp(cmd, "map") && !strcmp(sub, "order"))
-        return cmd_map_order();
-    if (!strcmp(cmd, "poll") && !strcmp(sub, "mystore-orders")) {
-        if (parse_opts(argc - 3, argv + 3, &once, NULL, NULL, NULL))
-            return 2;
-        load_config(&cfg, CFG_NEED_KAFKA | CFG_NEED_REDIS | CFG_NEED_MYSTORE);
-        rc = poll_mystore_orders(&cfg, &(poll_opts){.once = once});
-        cfg_free(&cfg);
-        return rc;
+    if (!strcmp(cmd, "map") && (!strcmp(sub, "order") || !strcmp(sub, "article") ||
+                                !strcmp(sub, "delivery") || !strcmp(sub, "stock")))
+        return cmd_map(sub);
+    if (!strcmp(cmd, "poll")) {
+        static const struct {
+            const char *name;
+            int need;
+            int (*fn)(const mo_config *, const poll_opts *);
+        } pollers[] = {
+            {"mystore-orders", CFG_NEED_MYSTORE, poll_mystore_orders},
+            {"mystore-products", CFG_NEED_MYSTORE, poll_mystore_products},
+            {"ongoing-shipments", CFG_NEED_ONGOING, poll_ongoing_shipments},
+            {"ongoing-stock", CFG_NEED_ONGOING, poll_ongoing_stock},
+        };
+        for (size_t i = 0; i < sizeof(pollers) / sizeof(pollers[0]); i++) {
+            if (strcmp(sub, pollers[i].name))
+                continue;
+            if (parse_opts(argc - 3, argv + 3, &once, NULL, NULL, NULL))
+                return 2;
+            load_config(&cfg, CFG_NEED_KAFKA | CFG_NEED_REDIS | pollers[i].need);
+            rc = pollers[i].fn(&cfg, &(poll_opts){.once = once});
+            cfg_free(&cfg);
+            return rc;
+        }
     }
-    if (!strcmp(cmd, "apply") && !strcmp(sub, "orders")) {
-        if (parse_opts(argc - 3, argv + 3, &once, &idle_ms, NULL, &group))
+    if (!strcmp(cmd, "apply")) {
+        static const struct {
+            const char *name;
+            int need;
+            int (*fn)(const mo_config *, const apply_opts *);
+        } appliers[] = {
+            {"orders", CFG_NEED_ONGOING, apply_orders},
+            {"articles", CFG_NEED_ONGOING, apply_articles},
+            {"deliveries", CFG_NEED_MYSTORE, apply_deliveries},
+            {"stock", CFG_NEED_MYSTORE, apply_stock},
+        };
+        for (size_t i = 0; i < sizeof(appliers) / sizeof(appliers[0]); i++) {
+            if (strcmp(sub, appliers[i].name))
+                continue;
+            if (parse_opts(argc - 3, argv + 3, &once, &idle_ms, NULL, &group))
+                return 2;
+            load_config(&cfg, CFG_NEED_KAFKA | CFG_NEED_REDIS | appliers[i].need);
+            rc = appliers[i].fn(&cfg,
+                                &(apply_opts){.once = once, .idle_ms = idle_ms, .group = group});
+            cfg_free(&cfg);
+            return rc;
+        }
+    }
+    if (!strcmp(cmd, "run")) {
+        if (parse_opts(argc - 2, argv + 2, NULL, NULL, NULL, NULL))
             return 2;
-        load_config(&cfg, CFG_NEED_KAFKA | CFG_NEED_REDIS | CFG_NEED_ONGOING);
-        rc = apply_orders(&cfg, &(apply_opts){.once = once, .idle_ms = idle_ms, .group = group});
+        load_config(&cfg, CFG_NEED_KAFKA | CFG_NEED_REDIS | CFG_NEED_MYSTORE | CFG_NEED_ONGOING);
+        rc = run_all(&cfg);
         cfg_free(&cfg);
         return rc;
     }

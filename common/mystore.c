@@ -89,8 +89,9 @@ mo_err ms_filter_updated_since(const char *ts, char *buf, size_t size)
     return n < 0 || (size_t)n >= size ? MO_ERR_TOO_LARGE : MO_OK;
 }
 
-mo_err ms_list_page(ms_client *ms, const char *path, const char *query, int page, json_t **items,
-                    int *has_next, char *errstr, size_t errstr_size)
+mo_err ms_list_page_meta(ms_client *ms, const char *path, const char *query, int page,
+                         json_t **items, json_t **meta, int *has_next, char *errstr,
+                         size_t errstr_size)
 {
     char rel[2048];
     json_t *doc = NULL;
@@ -99,6 +100,8 @@ mo_err ms_list_page(ms_client *ms, const char *path, const char *query, int page
 
     *items = NULL;
     *has_next = 0;
+    if (meta)
+        *meta = NULL;
     snprintf(rel, sizeof(rel), "%s?%s%spage%%5Bnumber%%5D=%d&page%%5Bsize%%5D=%d", path,
              query ? query : "", query && *query ? "&" : "", page, MS_PAGE_SIZE);
     /* A page that parses as JSON but is not a JSON:API list is as broken as a
@@ -108,15 +111,20 @@ mo_err ms_list_page(ms_client *ms, const char *path, const char *query, int page
         if (err == MO_ERR_PERMANENT && status == 404 && page > 1) {
             json_decref(doc);
             *items = json_array();
+            if (meta)
+                *meta = json_object();
             return MO_OK;
         }
         if (err)
             return err;
         json_t *data = json_object_get(doc, "data");
         json_t *links = json_object_get(doc, "links");
-        if (json_is_array(data) && (!links || json_is_object(links))) {
+        json_t *m = json_object_get(doc, "meta");
+        if (json_is_array(data) && (!links || json_is_object(links)) && (!m || json_is_object(m))) {
             *items = json_incref(data);
             *has_next = json_is_string(json_object_get(links, "next"));
+            if (meta)
+                *meta = m ? json_incref(m) : json_object();
             json_decref(doc);
             return MO_OK;
         }
@@ -129,26 +137,49 @@ mo_err ms_list_page(ms_client *ms, const char *path, const char *query, int page
     return err;
 }
 
-mo_err ms_list_all(ms_client *ms, const char *path, json_t **items, char *errstr,
-                   size_t errstr_size)
+mo_err ms_list_page(ms_client *ms, const char *path, const char *query, int page, json_t **items,
+                    int *has_next, char *errstr, size_t errstr_size)
 {
-    json_t *all = json_array();
+    return ms_list_page_meta(ms, path, query, page, items, NULL, has_next, errstr, errstr_size);
+}
+
+mo_err ms_list_all_meta(ms_client *ms, const char *path, const char *meta_key, json_t **items,
+                        json_t **meta, char *errstr, size_t errstr_size)
+{
+    json_t *all = json_array(), *all_meta = json_array();
     for (int page = 1;; page++) {
-        json_t *part;
+        json_t *part, *m;
         int has_next;
-        mo_err err = ms_list_page(ms, path, NULL, page, &part, &has_next, errstr, errstr_size);
+        mo_err err =
+            ms_list_page_meta(ms, path, NULL, page, &part, &m, &has_next, errstr, errstr_size);
         if (err) {
             json_decref(all);
+            json_decref(all_meta);
             *items = NULL;
+            if (meta)
+                *meta = NULL;
             return err;
         }
         json_array_extend(all, part);
+        if (meta_key && json_is_array(json_object_get(m, meta_key)))
+            json_array_extend(all_meta, json_object_get(m, meta_key));
         json_decref(part);
+        json_decref(m);
         if (!has_next || page >= 10000)
             break;
     }
     *items = all;
+    if (meta)
+        *meta = all_meta;
+    else
+        json_decref(all_meta);
     return MO_OK;
+}
+
+mo_err ms_list_all(ms_client *ms, const char *path, json_t **items, char *errstr,
+                   size_t errstr_size)
+{
+    return ms_list_all_meta(ms, path, NULL, items, NULL, errstr, errstr_size);
 }
 
 mo_err ms_write(ms_client *ms, const char *method, const char *path, const json_t *body,

@@ -30,10 +30,19 @@ mo_err ms_get(ms_client *ms, const char *path, json_t **doc, long *status, char 
  * gives an empty array.  A malformed page is retried like a transient error. */
 mo_err ms_list_page(ms_client *ms, const char *path, const char *query, int page, json_t **items,
                     int *has_next, char *errstr, size_t errstr_size);
+/* The same, also returning the page's top-level "meta" (new reference; an
+ * empty object when absent). */
+mo_err ms_list_page_meta(ms_client *ms, const char *path, const char *query, int page,
+                         json_t **items, json_t **meta, int *has_next, char *errstr,
+                         size_t errstr_size);
 
-/* Every item of a (small, related) list, all pages: *items new reference. */
+/* Every item of a (small, related) list, all pages: *items new reference.
+ * meta_key (may be NULL) names an array in the pages' top-level "meta" to
+ * collect too ("product_variants"): *meta (new reference) concatenates it. */
 mo_err ms_list_all(ms_client *ms, const char *path, json_t **items, char *errstr,
                    size_t errstr_size);
+mo_err ms_list_all_meta(ms_client *ms, const char *path, const char *meta_key, json_t **items,
+                        json_t **meta, char *errstr, size_t errstr_size);
 
 /* PATCH or POST a JSON:API document (borrowed); *doc (may be NULL) receives the answer. */
 mo_err ms_write(ms_client *ms, const char *method, const char *path, const json_t *body,

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define OG_TIMEOUT_MS  30000
 #define OG_LOCK_TTL_MS (OG_TIMEOUT_MS + 5000)
@@ -180,6 +181,35 @@ mo_err og_article_exists(og_client *og, const char *article_number, int *exists,
     }
     json_decref(doc);
     return MO_OK;
+}
+
+mo_err og_list(og_client *og, const char *path, const char *query, json_t **items, char *errstr,
+               size_t errstr_size)
+{
+    char rel[2048];
+    json_t *doc = NULL;
+    long status;
+    *items = NULL;
+    snprintf(rel, sizeof(rel), "%s?goodsOwnerId=%ld%s%s", path, og->goods_owner,
+             query && *query ? "&" : "", query ? query : "");
+    mo_err err = og_call(og, "GET", rel, NULL, &doc, &status, errstr, errstr_size);
+    if (err)
+        return err;
+    if (!json_is_array(doc)) {
+        json_decref(doc);
+        return mo_seterr(MO_ERR_TRANSIENT, errstr, errstr_size,
+                         "GET %s: answer is not a JSON array", path);
+    }
+    *items = doc;
+    return MO_OK;
+}
+
+void og_time(long long epoch_s, char *buf, size_t size)
+{
+    time_t t = (time_t)epoch_s;
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(buf, size, "%Y-%m-%dT%H:%M:%S.000Z", &tm);
 }
 
 mo_err og_order_put(og_client *og, const json_t *order, long *status, char *errstr,

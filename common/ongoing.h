@@ -35,6 +35,14 @@ mo_err og_order_cancel(og_client *og, const char *order_number, long *status, ch
 /* The Ongoing status number of an order answer (orderInfo.orderStatus.number), -1 if absent. */
 int og_order_status(const json_t *order);
 
+/* GET {path}?goodsOwnerId=..&{query}: a list answer (bare JSON array, new
+ * reference in *items).  Anything else is MO_ERR_TRANSIENT (retried by the
+ * caller's next cycle); a 4xx is MO_ERR_PERMANENT. */
+mo_err og_list(og_client *og, const char *path, const char *query, json_t **items, char *errstr,
+               size_t errstr_size);
+/* A UTC time as Ongoing's query parameters want it: "2026-11-27T10:00:00.000Z". */
+void og_time(long long epoch_s, char *buf, size_t size);
+
 /* Requests sent by this client. */
 unsigned long og_requests(const og_client *og);
 

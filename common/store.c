@@ -231,24 +231,27 @@ mo_err rs_del(rs_store *rs, const char *suffix, char *errstr, size_t errstr_size
     return err;
 }
 
-/* Sliding-window budget: a sorted set of request times (ms) of the last 60 s.
- * Server time (TIME) is used so processes on different clocks agree.  Returns
- * 0 when a request was taken, else the ms to wait until the oldest one leaves
- * the window. */
+/* Sliding-window budget: a sorted set of request times (ms) of the last
+ * window.  No 60-second span then holds more than the budget, so neither does
+ * the API's fixed one-minute window wherever it starts (M12); the window is a
+ * second longer than a minute because a request is counted here slightly
+ * before the API sees it.  Server time (TIME) is used so processes on
+ * different clocks agree.  Returns 0 when a request was taken, else the ms to
+ * wait until the oldest one leaves the window. */
 static const char rs_budget_lua[] =
     "local t = redis.call('TIME')\n"
     "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
     "local limit = tonumber(ARGV[1])\n"
-    "redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - 60000)\n"
+    "redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - 61000)\n"
     "if redis.call('ZCARD', KEYS[1]) < limit then\n"
     "  local seq = redis.call('INCR', KEYS[1] .. ':seq')\n"
     "  redis.call('ZADD', KEYS[1], now, now .. '-' .. seq)\n"
-    "  redis.call('PEXPIRE', KEYS[1], 61000)\n"
-    "  redis.call('PEXPIRE', KEYS[1] .. ':seq', 61000)\n"
+    "  redis.call('PEXPIRE', KEYS[1], 62000)\n"
+    "  redis.call('PEXPIRE', KEYS[1] .. ':seq', 62000)\n"
     "  return 0\n"
     "end\n"
     "local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')\n"
-    "local wait = tonumber(oldest[2]) + 60000 - now\n"
+    "local wait = tonumber(oldest[2]) + 61000 - now\n"
     "if wait < 1 then wait = 1 end\n"
     "return wait\n";
 

@@ -8,6 +8,9 @@
 
 #include "config.h"
 #include "err.h"
+#include "store.h"
+
+#include <jansson.h>
 
 #include <librdkafka/rdkafka.h>
 
@@ -31,7 +34,24 @@ int apply_run(const mo_config *cfg, const char *component, const char *topic_bas
               const char *group_base, apply_fn fn, void *ctx, const apply_opts *opts,
               unsigned long *dead_lettered);
 
-/* `mosync apply orders`. */
+/* ---- the applied records: mosync:{T}:applied:<flow>:<entity> ----------
+ * {"version": <source version applied>, "hash": <request hash>, "state": ..,
+ *  "at": <UTC time>, ...}: what makes every effect happen once. */
+
+/* *rec: new reference, or NULL when there is none. */
+mo_err apply_record_get(rs_store *rs, const char *flow, const char *entity, json_t **rec,
+                        char *errstr, size_t errstr_size);
+/* Writes the record; the members of extra (borrowed, may be NULL) are added. */
+mo_err apply_record_set(rs_store *rs, const char *flow, const char *entity, const char *version,
+                        const char *hash, const char *state, const json_t *extra, char *errstr,
+                        size_t errstr_size);
+/* SHA-256 of the canonical JSON (sorted keys, compact) of j into hex. */
+mo_err apply_hash(const json_t *j, char hex[65]);
+
+/* `mosync apply orders|articles|deliveries|stock`. */
 int apply_orders(const mo_config *cfg, const apply_opts *opts);
+int apply_articles(const mo_config *cfg, const apply_opts *opts);
+int apply_deliveries(const mo_config *cfg, const apply_opts *opts);
+int apply_stock(const mo_config *cfg, const apply_opts *opts);
 
 #endif

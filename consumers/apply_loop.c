@@ -3,9 +3,11 @@
 #include "event.h"
 #include "kafka.h"
 #include "log.h"
+#include "sha256.h"
 #include "stop.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define AL_MAX_FAILING   64
@@ -57,20 +59,23 @@ int apply_run(const mo_config *cfg, const char *component, const char *topic_bas
 {
     char errstr[1024], topic[256], group[256];
     const char *topics[1] = {cfg_topic(cfg, topic_base, topic, sizeof(topic))};
-    static al_state st; /* one loop per process today; static keeps it off the stack */
+    al_state *st = calloc(1, sizeof(*st)); /* per loop: `mosync run` runs several */
     int rc = 0;
 
-    memset(&st, 0, sizeof(st));
+    if (!st)
+        return 1;
     cfg_topic(cfg, opts->group ? opts->group : group_base, group, sizeof(group));
     kq_producer *kp = kq_producer_new(cfg, group, errstr, sizeof(errstr));
     if (!kp) {
         lg_error(component, cfg->tenant, "cannot start the dead-letter producer: %s", errstr);
+        free(st);
         return 1;
     }
     kq_consumer *kc = kq_consumer_new(cfg, group, topics, 1, errstr, sizeof(errstr));
     if (!kc) {
         lg_error(component, cfg->tenant, "cannot start the consumer: %s", errstr);
         kq_producer_free(kp);
+        free(st);
         return 1;
     }
     lg_info(component, cfg->tenant, "consuming %s in group %s", topic, group);
@@ -99,7 +104,7 @@ int apply_run(const mo_config *cfg, const char *component, const char *topic_bas
 
         errstr[0] = '\0';
         mo_err err = fn(ctx, m, errstr, sizeof(errstr));
-        al_failing *f = al_find(&st, m, err == MO_ERR_TRANSIENT);
+        al_failing *f = al_find(st, m, err == MO_ERR_TRANSIENT);
         if (err == MO_ERR_TRANSIENT) {
             long delay = AL_RETRY_BASE_MS;
             for (int i = 0; i < f->attempts && delay < AL_RETRY_MAX_MS; i++)
@@ -137,12 +142,49 @@ int apply_run(const mo_config *cfg, const char *component, const char *topic_bas
             if (dead_lettered)
                 (*dead_lettered)++;
         }
-        al_forget(&st, f);
+        al_forget(st, f);
         mo_crash_point("apply-before-offset");
         kq_consumer_store(kc, m);
         rd_kafka_message_destroy(m);
     }
     kq_consumer_close(kc, 10000);
     kq_producer_free(kp);
+    free(st);
     return rc;
+}
+
+mo_err apply_record_get(rs_store *rs, const char *flow, const char *entity, json_t **rec,
+                        char *errstr, size_t errstr_size)
+{
+    char suffix[512];
+    snprintf(suffix, sizeof(suffix), "applied:%s:%s", flow, entity);
+    return rs_get_json(rs, suffix, rec, errstr, errstr_size);
+}
+
+mo_err apply_record_set(rs_store *rs, const char *flow, const char *entity, const char *version,
+                        const char *hash, const char *state, const json_t *extra, char *errstr,
+                        size_t errstr_size)
+{
+    char suffix[512], now[32];
+    ev_utc_now(now, sizeof(now));
+    snprintf(suffix, sizeof(suffix), "applied:%s:%s", flow, entity);
+    json_t *rec = json_pack("{s:s, s:s, s:s, s:s}", "version", version, "hash", hash, "state",
+                            state, "at", now);
+    if (!rec)
+        return mo_seterr(MO_ERR_NOMEM, errstr, errstr_size, "out of memory");
+    if (extra)
+        json_object_update(rec, (json_t *)extra);
+    mo_err err = rs_set_json(rs, suffix, rec, 0, errstr, errstr_size);
+    json_decref(rec);
+    return err;
+}
+
+mo_err apply_hash(const json_t *j, char hex[65])
+{
+    char *canon = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
+    if (!canon)
+        return MO_ERR_NOMEM;
+    sha256_hex(canon, strlen(canon), hex);
+    free(canon);
+    return MO_OK;
 }

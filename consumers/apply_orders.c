@@ -31,23 +31,28 @@ typedef struct ao_ctx {
     rs_store *rs;
     og_client *og;
     mp_order_conf mconf;
+    const json_t *prev; /* the applied record of the order at hand, or NULL */
     unsigned long messages, created, updated, refused, cancelled, cancel_refused, not_in_ongoing,
         skipped_sent, duplicates, stale, articles_created, dead_lettered;
 } ao_ctx;
 
-/* Writes the applied record of an order: source version, request hash, outcome. */
+/* Writes the applied record of an order: source version, request hash,
+ * outcome, and whether the order is in Ongoing because of mosync
+ * ("in_ongoing", kept across later records: the deliveries flow marks only
+ * such orders "levert"). */
 static mo_err ao_record(ao_ctx *c, const char *id, const char *version, const char *hash,
                         const char *state, int ongoing_status, char *errstr, size_t errstr_size)
 {
-    char suffix[256], now[32];
-    ev_utc_now(now, sizeof(now));
-    snprintf(suffix, sizeof(suffix), "applied:orders:%s", id);
-    json_t *rec = json_pack("{s:s, s:s, s:s, s:s}", "version", version, "hash", hash, "state",
-                            state, "at", now);
+    static const char *ours[] = {"created", "updated", "refused", "cancelled", "cancel_refused"};
+    int in_ongoing = json_is_true(json_object_get(c->prev, "in_ongoing"));
+    for (size_t i = 0; i < sizeof(ours) / sizeof(ours[0]); i++)
+        in_ongoing |= !strcmp(state, ours[i]);
+    json_t *extra = json_pack("{s:b}", "in_ongoing", in_ongoing);
     if (ongoing_status >= 0)
-        json_object_set_new(rec, "ongoing_status", json_integer(ongoing_status));
-    mo_err err = rs_set_json(c->rs, suffix, rec, 0, errstr, errstr_size);
-    json_decref(rec);
+        json_object_set_new(extra, "ongoing_status", json_integer(ongoing_status));
+    mo_err err =
+        apply_record_set(c->rs, "orders", id, version, hash, state, extra, errstr, errstr_size);
+    json_decref(extra);
     return err;
 }
 
@@ -170,7 +175,7 @@ static mo_err ao_handle(void *vctx, const rd_kafka_message_t *msg, char *errstr,
 {
     ao_ctx *c = vctx;
     json_t *ev = NULL, *mapped = NULL, *rec = NULL;
-    char hash[65], suffix[256];
+    char hash[65];
     mo_err err;
 
     c->messages++;
@@ -187,17 +192,13 @@ static mo_err ao_handle(void *vctx, const rd_kafka_message_t *msg, char *errstr,
     if ((err = mp_order_map(json_object_get(ev, "data"), &c->mconf, &mapped, errstr, errstr_size)))
         goto out;
 
-    char *canon = json_dumps(mapped, JSON_COMPACT | JSON_SORT_KEYS);
-    if (!canon) {
-        err = mo_seterr(MO_ERR_NOMEM, errstr, errstr_size, "out of memory");
+    if ((err = apply_hash(mapped, hash))) {
+        mo_seterr(err, errstr, errstr_size, "out of memory");
         goto out;
     }
-    sha256_hex(canon, strlen(canon), hash);
-    free(canon);
-
-    snprintf(suffix, sizeof(suffix), "applied:orders:%s", id);
-    if ((err = rs_get_json(c->rs, suffix, &rec, errstr, errstr_size)))
+    if ((err = apply_record_get(c->rs, "orders", id, &rec, errstr, errstr_size)))
         goto out;
+    c->prev = rec;
     const char *rec_version = json_string_value(json_object_get(rec, "version"));
     const char *rec_hash = json_string_value(json_object_get(rec, "hash"));
     if (rec_hash && !strcmp(rec_hash, hash)) {
@@ -226,6 +227,7 @@ static mo_err ao_handle(void *vctx, const rd_kafka_message_t *msg, char *errstr,
         snprintf(errstr, errstr_size, "%s", tmp);
     }
 out:
+    c->prev = NULL;
     json_decref(rec);
     json_decref(mapped);
     json_decref(ev);

@@ -5,12 +5,47 @@
 #define MO_POLL_H
 
 #include "config.h"
+#include "err.h"
+#include "mystore.h"
+
+#include <jansson.h>
 
 typedef struct poll_opts {
     int once; /* one cycle, then return (tests, cron) */
 } poll_opts;
 
-/* `mosync poll mystore-orders`.  Returns the process exit status. */
+/* `mosync poll mystore-orders`, `mosync poll mystore-products`,
+ * `mosync poll ongoing-shipments`, `mosync poll ongoing-stock`.
+ * Each returns the process exit status. */
 int poll_mystore_orders(const mo_config *cfg, const poll_opts *opts);
+int poll_mystore_products(const mo_config *cfg, const poll_opts *opts);
+int poll_ongoing_shipments(const mo_config *cfg, const poll_opts *opts);
+int poll_ongoing_stock(const mo_config *cfg, const poll_opts *opts);
+
+/* ---- the Mystore poller engine (poll_mystore.c) -------------------------
+ * One engine serves every Mystore list: the cursor, the overlap window and its
+ * seen-set (M1, M2), paging, producing, the cursor save after delivery, dead
+ * letters for unusable items.  A stream says what to list and how to turn one
+ * listed item into the snapshot it emits. */
+typedef struct pm_stream {
+    const char *name;       /* "mystore-orders": cursor key, component, client id */
+    const char *noun;       /* "orders": summary keys */
+    const char *list_path;  /* "orders" */
+    const char *event_type; /* "mystore.order" */
+    const char *topic_base; /* KQ_TOPIC_ORDERS */
+    int all_without_cursor; /* M14: 1 = start from the beginning, 0 = lookback hours */
+    void *state;            /* the stream's own, passed to the callbacks */
+    /* Called at the start of each cycle (may be NULL). */
+    mo_err (*begin_cycle)(void *state, ms_client *ms, char *errstr, size_t errstr_size);
+    /* The snapshot of one listed item (new reference in *snapshot).
+     * MO_ERR_INVALID dead-letters the item; other errors end the cycle. */
+    mo_err (*snapshot)(void *state, ms_client *ms, const char *id, json_t *item, json_t **snapshot,
+                       char *errstr, size_t errstr_size);
+} pm_stream;
+
+int poll_mystore(const mo_config *cfg, const pm_stream *stream, const poll_opts *opts);
+
+/* Mystore ids are used in URLs: only plain tokens [A-Za-z0-9_-]{1,64} pass. */
+int pm_id_ok(const char *id);
 
 #endif

@@ -1,0 +1,200 @@
+/* `mosync apply articles`: mystore.products → Ongoing articles (Mystore is
+ * the master).  Each product snapshot maps (mp_article_map, pure) to one
+ * article per variant, or one for a product without variants; each is
+ * upserted with PUT /articles unless the same request was applied before
+ * (mosync:{T}:applied:articles:<articleNumber>).
+ *
+ * It also keeps mosync:{T}:map:article:<articleNumber> = {"product_id",
+ * "variant_id"} for the stock flow, and the article numbers of each product
+ * (mosync:{T}:product:<id>:skus) so a SKU that moves from one product to
+ * another is released by the first.  A SKU that another product still holds
+ * is a duplicate: the product is dead-lettered, nothing of it is applied. */
+#include "apply.h"
+#include "event.h"
+#include "kafka.h"
+#include "log.h"
+#include "map_article.h"
+#include "ongoing.h"
+#include "store.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#define COMPONENT "apply.articles"
+
+typedef struct aa_ctx {
+    const mo_config *cfg;
+    rs_store *rs;
+    og_client *og;
+    mp_article_conf mconf;
+    unsigned long messages, products, written, duplicates, stale, dead_lettered;
+} aa_ctx;
+
+/* Releases the map entries of SKUs this product no longer has, then records
+ * its current SKUs. */
+static mo_err aa_release_old_skus(aa_ctx *c, const char *pid, const json_t *map, char *errstr,
+                                  size_t errstr_size)
+{
+    char suffix[256];
+    json_t *old;
+    snprintf(suffix, sizeof(suffix), "product:%s:skus", pid);
+    mo_err err = rs_get_json(c->rs, suffix, &old, errstr, errstr_size);
+    if (err)
+        return err;
+    size_t i;
+    json_t *sku;
+    json_array_foreach(old, i, sku)
+    {
+        const char *no = json_string_value(sku);
+        if (!no || json_object_get(map, no))
+            continue;
+        char key[512];
+        json_t *entry;
+        snprintf(key, sizeof(key), "map:article:%s", no);
+        if ((err = rs_get_json(c->rs, key, &entry, errstr, errstr_size)))
+            break;
+        const char *owner = json_string_value(json_object_get(entry, "product_id"));
+        if (owner && !strcmp(owner, pid))
+            err = rs_del(c->rs, key, errstr, errstr_size);
+        json_decref(entry);
+        if (err)
+            break;
+    }
+    json_decref(old);
+    if (err)
+        return err;
+    json_t *now = json_array();
+    const char *no;
+    json_t *v;
+    json_object_foreach((json_t *)map, no, v) json_array_append_new(now, json_string(no));
+    err = rs_set_json(c->rs, suffix, now, 0, errstr, errstr_size);
+    json_decref(now);
+    return err;
+}
+
+static mo_err aa_handle(void *vctx, const rd_kafka_message_t *msg, char *errstr, size_t errstr_size)
+{
+    aa_ctx *c = vctx;
+    json_t *ev = NULL, *mapped = NULL;
+    mo_err err;
+
+    c->messages++;
+    if ((err = ev_parse(msg->payload, msg->len, "mystore.product", &ev, errstr, errstr_size)))
+        return err;
+    const char *pid = json_string_value(json_object_get(ev, "entity_id"));
+    const char *version = json_string_value(json_object_get(ev, "source_version"));
+    if (strcmp(json_string_value(json_object_get(ev, "tenant")), c->cfg->tenant)) {
+        err = mo_seterr(MO_ERR_INVALID, errstr, errstr_size, "event for another tenant");
+        goto out;
+    }
+    if ((err =
+             mp_article_map(json_object_get(ev, "data"), &c->mconf, &mapped, errstr, errstr_size)))
+        goto out;
+    json_t *articles = json_object_get(mapped, "articles");
+    json_t *map = json_object_get(mapped, "map");
+
+    /* A SKU held by another product is a duplicate: apply nothing of this one. */
+    if ((err = aa_release_old_skus(c, pid, map, errstr, errstr_size)))
+        goto out;
+    const char *no;
+    json_t *entry;
+    json_object_foreach(map, no, entry)
+    {
+        char key[512];
+        json_t *held;
+        snprintf(key, sizeof(key), "map:article:%s", no);
+        if ((err = rs_get_json(c->rs, key, &held, errstr, errstr_size)))
+            goto out;
+        const char *owner = json_string_value(json_object_get(held, "product_id"));
+        if (owner && strcmp(owner, pid)) {
+            err = mo_seterr(MO_ERR_INVALID, errstr, errstr_size,
+                            "product %s: SKU '%s' is already used by product %s (duplicate SKU)",
+                            pid, no, owner);
+            json_decref(held);
+            goto out;
+        }
+        json_decref(held);
+    }
+
+    size_t i;
+    json_t *a;
+    json_array_foreach(articles, i, a)
+    {
+        char hash[65], key[512];
+        json_t *rec;
+        long status;
+        no = json_string_value(json_object_get(a, "articleNumber"));
+        if ((err = apply_hash(a, hash)) ||
+            (err = apply_record_get(c->rs, "articles", no, &rec, errstr, errstr_size)))
+            goto out;
+        const char *rec_hash = json_string_value(json_object_get(rec, "hash"));
+        const char *rec_version = json_string_value(json_object_get(rec, "version"));
+        int same = rec_hash && !strcmp(rec_hash, hash);
+        int stale = !same && rec_version && strcmp(version, rec_version) < 0;
+        json_decref(rec);
+        if (same || stale) {
+            if (same)
+                c->duplicates++;
+            else
+                c->stale++;
+        } else {
+            if ((err = og_article_put(c->og, a, &status, errstr, errstr_size))) {
+                if (err == MO_ERR_PERMANENT) {
+                    char tmp[1024];
+                    snprintf(tmp, sizeof(tmp), "product %s article %s: %s", pid, no, errstr);
+                    snprintf(errstr, errstr_size, "%s", tmp);
+                }
+                goto out;
+            }
+            c->written++;
+            if ((err = apply_record_set(c->rs, "articles", no, version, hash, "written", NULL,
+                                        errstr, errstr_size)))
+                goto out;
+        }
+        /* The stock flow finds the variant by article number; the order flow
+         * knows the article exists (O4). */
+        snprintf(key, sizeof(key), "map:article:%s", no);
+        if ((err = rs_set_json(c->rs, key, json_object_get(map, no), 0, errstr, errstr_size)))
+            goto out;
+        snprintf(key, sizeof(key), "known:article:%s", no);
+        json_t *mark = json_pack("{s:s}", "by", "articles");
+        err = rs_set_json(c->rs, key, mark, 0, errstr, errstr_size);
+        json_decref(mark);
+        if (err)
+            goto out;
+    }
+    c->products++;
+out:
+    json_decref(mapped);
+    json_decref(ev);
+    return err;
+}
+
+int apply_articles(const mo_config *cfg, const apply_opts *opts)
+{
+    char errstr[512];
+    aa_ctx c = {.cfg = cfg};
+    c.mconf = (mp_article_conf){.goods_owner_id = cfg->ongoing_goods_owner,
+                                .language = cfg->mystore_language,
+                                .weight_kg = cfg->mystore_weight_kg};
+    c.rs = rs_open(cfg->redis_url, cfg->tenant, errstr, sizeof(errstr));
+    if (!c.rs) {
+        lg_error(COMPONENT, cfg->tenant, "%s", errstr);
+        return 2;
+    }
+    c.og = og_new(cfg, c.rs, 3);
+    if (!c.og) {
+        rs_close(c.rs);
+        return 1;
+    }
+    int rc = apply_run(cfg, COMPONENT, KQ_TOPIC_PRODUCTS, "mosync-apply-articles", aa_handle, &c,
+                       opts, &c.dead_lettered);
+    printf("{\"command\":\"apply articles\",\"messages\":%lu,\"products\":%lu,\"written\":%lu,"
+           "\"duplicates\":%lu,\"stale\":%lu,\"dead_lettered\":%lu,\"ongoing_requests\":%lu}\n",
+           c.messages, c.products, c.written, c.duplicates, c.stale, c.dead_lettered,
+           og_requests(c.og));
+    fflush(stdout);
+    og_free(c.og);
+    rs_close(c.rs);
+    return rc;
+}
