@@ -38,25 +38,33 @@ BINS := $(BUILD)/mosync $(BUILD)/mystore-sim $(BUILD)/ongoing-sim $(BUILD)/unit-
 
 all: $(BINS)
 
+# Quiet by default; `make V=1` shows the commands.
+Q := $(if $(V),,@)
+
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(CFLAGS) $(PKG_CFLAGS) $(SIM_CFLAGS) -MMD -MP -c $< -o $@
+	$(if $(Q),@echo "  CC      $<")
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $(PKG_CFLAGS) $(SIM_CFLAGS) -MMD -MP -c $< -o $@
 
 $(BUILD)/libmosync.a: $(LIB_OBJ)
 	@rm -f $@
-	ar rcs $@ $^
+	$(Q)ar rcs $@ $^
 
 $(BUILD)/mosync: $(BUILD)/common/main.o $(BUILD)/libmosync.a
-	$(CC) $(CFLAGS) $^ -o $@ $(PKG_LIBS) -lpthread -lm
+	$(if $(Q),@echo "  LINK    $@")
+	$(Q)$(CC) $(CFLAGS) $^ -o $@ $(PKG_LIBS) -lpthread -lm
 
 $(BUILD)/mystore-sim: $(BUILD)/tests/sim/mystore_sim.o $(SIM_OBJ)
-	$(CC) $(CFLAGS) $^ -o $@ $(SIM_LIBS) -lpthread -lm
+	$(if $(Q),@echo "  LINK    $@")
+	$(Q)$(CC) $(CFLAGS) $^ -o $@ $(SIM_LIBS) -lpthread -lm
 
 $(BUILD)/ongoing-sim: $(BUILD)/tests/sim/ongoing_sim.o $(SIM_OBJ)
-	$(CC) $(CFLAGS) $^ -o $@ $(SIM_LIBS) -lpthread -lm
+	$(if $(Q),@echo "  LINK    $@")
+	$(Q)$(CC) $(CFLAGS) $^ -o $@ $(SIM_LIBS) -lpthread -lm
 
 $(BUILD)/unit-tests: $(UNIT_OBJ) $(BUILD)/libmosync.a
-	$(CC) $(CFLAGS) $^ -o $@ $(PKG_LIBS) -lpthread -lm
+	$(if $(Q),@echo "  LINK    $@")
+	$(Q)$(CC) $(CFLAGS) $^ -o $@ $(PKG_LIBS) -lpthread -lm
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
 

@@ -16,6 +16,7 @@ import subprocess
 import tempfile
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
@@ -153,6 +154,7 @@ class Sim:
 
     def call(self, method, path, body=None, headers=None):
         data = None if body is None else json.dumps(body).encode()
+        path = urllib.parse.quote(path, safe="/?=&[]:%+,")
         req = urllib.request.Request(self.base + path, data=data, method=method,
                                      headers=dict(headers or {}))
         if data is not None:
