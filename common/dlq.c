@@ -50,6 +50,27 @@ mo_err dlq_send(kq_producer *kp, const mo_config *cfg, const dlq_ctx *ctx, const
     return err;
 }
 
+mo_err dlq_send_item(kq_producer *kp, const mo_config *cfg, const char *component,
+                     const char *source, const char *key, const json_t *item, const char *why)
+{
+    char errstr[256];
+    char *bytes = json_dumps(item, JSON_COMPACT);
+    dlq_ctx d = {.component = component,
+                 .source = source,
+                 .partition = -1,
+                 .offset = -1,
+                 .key = key,
+                 .error_class = MO_ERR_INVALID,
+                 .error = why,
+                 .attempts = 1};
+    mo_err err = dlq_send(kp, cfg, &d, bytes ? bytes : "", bytes ? strlen(bytes) : 0, errstr,
+                          sizeof(errstr));
+    free(bytes);
+    if (err)
+        lg_error(component, cfg->tenant, "dead letter not delivered: %s", errstr);
+    return err;
+}
+
 static void dlq_base64(const unsigned char *in, size_t len, char *out)
 {
     static const char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";

@@ -32,6 +32,12 @@ mo_err dlq_send(kq_producer *kp, const mo_config *cfg, const dlq_ctx *ctx, const
 
 #endif
 
+/* Dead-letters one item a poller read from an API (not from Kafka), as its
+ * compact JSON, with error class invalid.  key may be NULL.  Logs a failure
+ * to deliver it. */
+mo_err dlq_send_item(kq_producer *kp, const mo_config *cfg, const char *component,
+                     const char *source, const char *key, const json_t *item, const char *why);
+
 /* `mosync dlq show`: prints every dead letter of the tenant's dead-letter
  * topic, oldest first, one JSON object per line:
  *   {"partition": 0, "offset": 12, "key": "t1:10001", "headers": {...},

@@ -123,66 +123,6 @@ int og_order_status(const json_t *order)
     return json_is_integer(n) ? (int)json_integer_value(n) : -1;
 }
 
-mo_err og_order_get(og_client *og, const char *order_number, json_t **order, char *errstr,
-                    size_t errstr_size)
-{
-    char path[1024], esc[512];
-    json_t *doc = NULL;
-    long status;
-    *order = NULL;
-    if (hc_escape(order_number, esc, sizeof(esc)))
-        return mo_seterr(MO_ERR_INVALID, errstr, errstr_size, "order number too long");
-    snprintf(path, sizeof(path), "orders?goodsOwnerId=%ld&orderNumber=%s", og->goods_owner, esc);
-    mo_err err = og_call(og, "GET", path, NULL, &doc, &status, errstr, errstr_size);
-    if (err)
-        return err;
-    if (!json_is_array(doc)) {
-        json_decref(doc);
-        return mo_seterr(MO_ERR_TRANSIENT, errstr, errstr_size,
-                         "GET orders: answer is not a JSON array");
-    }
-    for (size_t i = 0; i < json_array_size(doc); i++) {
-        json_t *o = json_array_get(doc, i);
-        const char *num =
-            json_string_value(json_object_get(json_object_get(o, "orderInfo"), "orderNumber"));
-        if (num && !strcmp(num, order_number)) {
-            *order = json_incref(o);
-            break;
-        }
-    }
-    json_decref(doc);
-    return MO_OK;
-}
-
-mo_err og_article_exists(og_client *og, const char *article_number, int *exists, char *errstr,
-                         size_t errstr_size)
-{
-    char path[1024], esc[512];
-    json_t *doc = NULL;
-    long status;
-    *exists = 0;
-    if (hc_escape(article_number, esc, sizeof(esc)))
-        return mo_seterr(MO_ERR_INVALID, errstr, errstr_size, "article number too long");
-    snprintf(path, sizeof(path), "articles?goodsOwnerId=%ld&articleNumber=%s", og->goods_owner,
-             esc);
-    mo_err err = og_call(og, "GET", path, NULL, &doc, &status, errstr, errstr_size);
-    if (err)
-        return err;
-    if (!json_is_array(doc)) {
-        json_decref(doc);
-        return mo_seterr(MO_ERR_TRANSIENT, errstr, errstr_size,
-                         "GET articles: answer is not a JSON array");
-    }
-    for (size_t i = 0; i < json_array_size(doc); i++) {
-        const char *num =
-            json_string_value(json_object_get(json_array_get(doc, i), "articleNumber"));
-        if (num && !strcmp(num, article_number))
-            *exists = 1;
-    }
-    json_decref(doc);
-    return MO_OK;
-}
-
 mo_err og_list(og_client *og, const char *path, const char *query, json_t **items, char *errstr,
                size_t errstr_size)
 {
@@ -202,6 +142,64 @@ mo_err og_list(og_client *og, const char *path, const char *query, json_t **item
     }
     *items = doc;
     return MO_OK;
+}
+
+static const char *og_order_number(const json_t *order)
+{
+    return json_string_value(json_object_get(json_object_get(order, "orderInfo"), "orderNumber"));
+}
+
+static const char *og_article_number(const json_t *article)
+{
+    return json_string_value(json_object_get(article, "articleNumber"));
+}
+
+/* The element of GET {path}?goodsOwnerId=..&{param}={value} whose number
+ * (read by number_of) is exactly value: *found is a new reference, or NULL
+ * when Ongoing has none. */
+static mo_err og_find(og_client *og, const char *path, const char *param, const char *value,
+                      const char *(*number_of)(const json_t *), json_t **found, char *errstr,
+                      size_t errstr_size)
+{
+    char query[1024], esc[512];
+    json_t *items;
+    *found = NULL;
+    if (hc_escape(value, esc, sizeof(esc)))
+        return mo_seterr(MO_ERR_INVALID, errstr, errstr_size, "%s too long", param);
+    snprintf(query, sizeof(query), "%s=%s", param, esc);
+    mo_err err = og_list(og, path, query, &items, errstr, errstr_size);
+    if (err)
+        return err;
+    size_t i;
+    json_t *item;
+    json_array_foreach(items, i, item)
+    {
+        const char *num = number_of(item);
+        if (num && !strcmp(num, value)) {
+            *found = json_incref(item);
+            break;
+        }
+    }
+    json_decref(items);
+    return MO_OK;
+}
+
+mo_err og_order_get(og_client *og, const char *order_number, json_t **order, char *errstr,
+                    size_t errstr_size)
+{
+    return og_find(og, "orders", "orderNumber", order_number, og_order_number, order, errstr,
+                   errstr_size);
+}
+
+mo_err og_article_exists(og_client *og, const char *article_number, int *exists, char *errstr,
+                         size_t errstr_size)
+{
+    json_t *article;
+    mo_err err = og_find(og, "articles", "articleNumber", article_number, og_article_number,
+                         &article, errstr, errstr_size);
+    *exists = article != NULL;
+    json_decref(article);
+    return err;
 }
 
 void og_time(long long epoch_s, char *buf, size_t size)

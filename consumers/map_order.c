@@ -42,44 +42,6 @@ static const char *om_or(const char *value, const char *fallback)
     return value != NULL && *value != '\0' ? value : fallback;
 }
 
-/* Renders a JSON value for an error message: a string quoted and cleaned by
- * mp_errval(), anything else by its JSON kind; value may be NULL (absent).
- * Returns buf. */
-static const char *om_describe(const json_t *value, char *buf, size_t size)
-{
-    char inner[64];
-
-    if (value == NULL) {
-        snprintf(buf, size, "(absent)");
-        return buf;
-    }
-    switch (json_typeof(value)) {
-    case JSON_STRING:
-        snprintf(buf, size, "'%s'", mp_errval(json_string_value(value), inner, sizeof inner));
-        break;
-    case JSON_INTEGER:
-    case JSON_REAL:
-        snprintf(buf, size, "%g", json_number_value(value));
-        break;
-    case JSON_TRUE:
-        snprintf(buf, size, "true");
-        break;
-    case JSON_FALSE:
-        snprintf(buf, size, "false");
-        break;
-    case JSON_OBJECT:
-        snprintf(buf, size, "(an object)");
-        break;
-    case JSON_ARRAY:
-        snprintf(buf, size, "(an array)");
-        break;
-    default:
-        snprintf(buf, size, "null");
-        break;
-    }
-    return buf;
-}
-
 /* Member key of object, NULL when object is not an object. */
 static const json_t *om_get(const json_t *object, const char *key)
 {
@@ -96,7 +58,7 @@ static mo_err om_string(om_ctx *ctx, const char *who, const json_t *attrs, const
     if (mp_string(attrs, key, out) == MO_OK)
         return MO_OK;
     return mo_seterr(MO_ERR_INVALID, ctx->errstr, ctx->errstr_size, "%s: %s %s is not a string",
-                     who, key, om_describe(om_get(attrs, key), val, sizeof val));
+                     who, key, mp_describe(om_get(attrs, key), val, sizeof val));
 }
 
 /* Reads the amount attribute key (a JSON number or numeric string) of who's
@@ -113,10 +75,10 @@ static mo_err om_amount(om_ctx *ctx, const char *who, const json_t *attrs, const
         return MO_OK;
     if (mp_number(value, out) != MO_OK)
         return mo_seterr(MO_ERR_INVALID, ctx->errstr, ctx->errstr_size, "%s: %s %s is not a number",
-                         who, key, om_describe(value, val, sizeof val));
+                         who, key, mp_describe(value, val, sizeof val));
     if (non_negative && *out < 0)
         return mo_seterr(MO_ERR_INVALID, ctx->errstr, ctx->errstr_size, "%s: %s %s is negative",
-                         who, key, om_describe(value, val, sizeof val));
+                         who, key, mp_describe(value, val, sizeof val));
     if (*out == 0)
         *out = 0; /* "-0" would otherwise be sent as -0.0 */
     *present = 1;
@@ -204,7 +166,7 @@ static mo_err om_customer_price(om_ctx *ctx, const json_t *totals, json_t *body)
     if (!json_is_array(totals))
         return mo_seterr(MO_ERR_INVALID, ctx->errstr, ctx->errstr_size,
                          "order %s: totals %s is not an array", ctx->order_label,
-                         om_describe(totals, val, sizeof val));
+                         mp_describe(totals, val, sizeof val));
     json_array_foreach(totals, i, row)
     {
         const json_t *attrs = om_get(row, "attributes");
@@ -303,7 +265,7 @@ static mo_err om_line_options(om_ctx *ctx, const char *who, const json_t *list, 
         return MO_OK;
     if (!json_is_array(list))
         return mo_seterr(MO_ERR_INVALID, ctx->errstr, ctx->errstr_size,
-                         "%s: options %s is not an array", who, om_describe(list, val, sizeof val));
+                         "%s: options %s is not an array", who, mp_describe(list, val, sizeof val));
     if (json_array_size(list) == 0)
         return MO_OK;
     *options = calloc(json_array_size(list), sizeof **options);
@@ -324,11 +286,11 @@ static mo_err om_line_options(om_ctx *ctx, const char *who, const json_t *list, 
         if (mp_whole_number(om_get(attrs, "option_id"), &o->option_id) != MO_OK)
             return mo_seterr(MO_ERR_INVALID, ctx->errstr, ctx->errstr_size,
                              "%s: option_id %s is not an id", option_who,
-                             om_describe(om_get(attrs, "option_id"), val, sizeof val));
+                             mp_describe(om_get(attrs, "option_id"), val, sizeof val));
         if (mp_whole_number(om_get(attrs, "value_id"), &o->value_id) != MO_OK)
             return mo_seterr(MO_ERR_INVALID, ctx->errstr, ctx->errstr_size,
                              "%s: value_id %s is not an id", option_who,
-                             om_describe(om_get(attrs, "value_id"), val, sizeof val));
+                             mp_describe(om_get(attrs, "value_id"), val, sizeof val));
         o->value_name = mp_text(om_get(attrs, "value_name"), ctx->language);
         *n = i + 1;
     }
@@ -368,7 +330,7 @@ static mo_err om_line_article(om_ctx *ctx, const char *who, const char *sku, con
     if (mp_string(product, "id", &product_id) != MO_OK)
         return mo_seterr(MO_ERR_INVALID, ctx->errstr, ctx->errstr_size,
                          "%s: product id %s is not a string", who,
-                         om_describe(om_get(product, "id"), val, sizeof val));
+                         mp_describe(om_get(product, "id"), val, sizeof val));
     rc = om_line_options(ctx, who, om_get(entry, "options"), &options, &n);
     if (rc != MO_OK)
         goto out;
@@ -558,7 +520,7 @@ mo_err mp_order_map(const json_t *snapshot, const mp_order_conf *conf, json_t **
     if (mp_string(order, "id", &ctx.order_id) != MO_OK)
         return mo_seterr(MO_ERR_INVALID, errstr, errstr_size,
                          "snapshot: order id %s is not a string",
-                         om_describe(om_get(order, "id"), val, sizeof val));
+                         mp_describe(om_get(order, "id"), val, sizeof val));
     if (ctx.order_id == NULL)
         return mo_seterr(MO_ERR_INVALID, errstr, errstr_size, "snapshot: order id is missing");
     mp_errval(ctx.order_id, ctx.order_label, sizeof ctx.order_label);

@@ -50,24 +50,11 @@ int pm_id_ok(const char *id)
 
 static mo_err pm_dead_letter(pm_ctx *c, const json_t *item, const char *why)
 {
-    char errstr[256], source[128];
-    char *bytes = json_dumps(item, JSON_COMPACT);
-    const char *id = json_string_value(json_object_get(item, "id"));
+    char source[128];
     snprintf(source, sizeof(source), "GET %s", c->st->list_path);
-    dlq_ctx d = {.component = c->component,
-                 .source = source,
-                 .partition = -1,
-                 .offset = -1,
-                 .key = id,
-                 .error_class = MO_ERR_INVALID,
-                 .error = why,
-                 .attempts = 1};
-    mo_err err = dlq_send(c->kp, c->cfg, &d, bytes ? bytes : "", bytes ? strlen(bytes) : 0, errstr,
-                          sizeof(errstr));
-    free(bytes);
-    if (err)
-        lg_error(c->component, c->cfg->tenant, "dead letter not delivered: %s", errstr);
-    else
+    mo_err err = dlq_send_item(c->kp, c->cfg, c->component, source,
+                               json_string_value(json_object_get(item, "id")), item, why);
+    if (!err)
         c->dead_lettered++;
     return err;
 }
@@ -244,6 +231,11 @@ out:
     return err;
 }
 
+static mo_err pm_cycle_fn(void *ctx, char *errstr, size_t errstr_size)
+{
+    return pm_cycle(ctx, errstr, errstr_size);
+}
+
 int poll_mystore(const mo_config *cfg, const pm_stream *st, const poll_opts *opts)
 {
     char errstr[512], client_id[128];
@@ -269,19 +261,7 @@ int poll_mystore(const mo_config *cfg, const pm_stream *st, const poll_opts *opt
     lg_info(c.component, cfg->tenant, "polling %s of shop %s every %d s", st->noun,
             cfg->mystore_shop, cfg->poll_interval_s);
 
-    while (!mo_stop_requested()) {
-        mo_err err = pm_cycle(&c, errstr, sizeof(errstr));
-        if (err) {
-            c.failed_cycles++;
-            lg_error(c.component, cfg->tenant, "cycle failed (%s): %s; cursor kept",
-                     mo_err_name(err), errstr);
-        }
-        if (opts->once || err == MO_ERR_INVALID) {
-            rc = err ? 1 : 0;
-            break;
-        }
-        mo_stop_sleep_ms(cfg->poll_interval_s * 1000L);
-    }
+    rc = poll_loop(cfg, c.component, opts, pm_cycle_fn, &c, &c.failed_cycles);
     printf("{\"command\":\"poll %s\",\"cycles\":%lu,\"failed_cycles\":%lu,\"%s_listed\":%lu,"
            "\"%s_emitted\":%lu,\"dead_lettered\":%lu,\"mystore_requests\":%lu}\n",
            st->name, c.cycles, c.failed_cycles, st->noun, c.listed, st->noun, c.emitted,
@@ -292,4 +272,23 @@ out:
     kq_producer_free(c.kp);
     rs_close(c.rs);
     return rc;
+}
+
+int poll_loop(const mo_config *cfg, const char *component, const poll_opts *opts,
+              poll_cycle_fn cycle, void *ctx, unsigned long *failed_cycles)
+{
+    char errstr[512];
+    while (!mo_stop_requested()) {
+        mo_err err = cycle(ctx, errstr, sizeof(errstr));
+        if (err) {
+            (*failed_cycles)++;
+            lg_error(component, cfg->tenant, "cycle failed (%s): %s; cursor kept", mo_err_name(err),
+                     errstr);
+        }
+        /* A malformed cursor needs a person: stop instead of failing forever. */
+        if (opts->once || err == MO_ERR_INVALID)
+            return err ? 1 : 0;
+        mo_stop_sleep_ms(cfg->poll_interval_s * 1000L);
+    }
+    return 0;
 }

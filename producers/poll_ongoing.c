@@ -54,18 +54,7 @@ typedef struct pg_ctx {
 
 static mo_err pg_dead_letter(pg_ctx *c, const json_t *item, const char *source, const char *why)
 {
-    char errstr[256];
-    char *bytes = json_dumps(item, JSON_COMPACT);
-    dlq_ctx d = {.component = c->component,
-                 .source = source,
-                 .partition = -1,
-                 .offset = -1,
-                 .error_class = MO_ERR_INVALID,
-                 .error = why,
-                 .attempts = 1};
-    mo_err err = dlq_send(c->kp, c->cfg, &d, bytes ? bytes : "", bytes ? strlen(bytes) : 0, errstr,
-                          sizeof(errstr));
-    free(bytes);
+    mo_err err = dlq_send_item(c->kp, c->cfg, c->component, source, NULL, item, why);
     if (!err)
         c->dead_lettered++;
     return err;
@@ -169,8 +158,9 @@ static mo_err pg_orders_scan(pg_ctx *c, const char *filter, const char *from, co
     }
 }
 
-static mo_err pg_shipments_cycle(pg_ctx *c, char *errstr, size_t errstr_size)
+static mo_err pg_shipments_cycle(void *ctx, char *errstr, size_t errstr_size)
 {
+    pg_ctx *c = ctx;
     json_t *cursor = NULL, *seen = NULL;
     long long now = (long long)time(NULL), ts;
     char from[40], version[40];
@@ -217,8 +207,9 @@ static mo_err pg_shipments_cycle(pg_ctx *c, char *errstr, size_t errstr_size)
 
 /* ---- stock -------------------------------------------------------------- */
 
-static mo_err pg_stock_cycle(pg_ctx *c, char *errstr, size_t errstr_size)
+static mo_err pg_stock_cycle(void *ctx, char *errstr, size_t errstr_size)
 {
+    pg_ctx *c = ctx;
     json_t *cursor = NULL;
     long long now = (long long)time(NULL), id_from = 0;
     char version[40], filter[128] = "";
@@ -291,9 +282,7 @@ static mo_err pg_stock_cycle(pg_ctx *c, char *errstr, size_t errstr_size)
 
 /* ---- the loop ----------------------------------------------------------- */
 
-typedef mo_err (*pg_cycle_fn)(pg_ctx *c, char *errstr, size_t errstr_size);
-
-static int pg_run(const mo_config *cfg, const char *name, const char *topic_base, pg_cycle_fn fn,
+static int pg_run(const mo_config *cfg, const char *name, const char *topic_base, poll_cycle_fn fn,
                   const poll_opts *opts)
 {
     char errstr[512], client_id[96];
@@ -318,19 +307,7 @@ static int pg_run(const mo_config *cfg, const char *name, const char *topic_base
     }
     lg_info(c.component, cfg->tenant, "polling Ongoing goods owner %ld every %d s",
             cfg->ongoing_goods_owner, cfg->poll_interval_s);
-    while (!mo_stop_requested()) {
-        mo_err err = fn(&c, errstr, sizeof(errstr));
-        if (err) {
-            c.failed_cycles++;
-            lg_error(c.component, cfg->tenant, "cycle failed (%s): %s; cursor kept",
-                     mo_err_name(err), errstr);
-        }
-        if (opts->once || err == MO_ERR_INVALID) {
-            rc = err ? 1 : 0;
-            break;
-        }
-        mo_stop_sleep_ms(cfg->poll_interval_s * 1000L);
-    }
+    rc = poll_loop(cfg, c.component, opts, fn, &c, &c.failed_cycles);
     printf("{\"command\":\"poll %s\",\"cycles\":%lu,\"failed_cycles\":%lu,\"listed\":%lu,"
            "\"emitted\":%lu,\"dead_lettered\":%lu,\"full_walks\":%lu,\"ongoing_requests\":%lu}\n",
            name, c.cycles, c.failed_cycles, c.listed, c.emitted, c.dead_lettered, c.full_walks,
