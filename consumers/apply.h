@@ -28,11 +28,21 @@ typedef struct apply_opts {
 typedef mo_err (*apply_fn)(void *ctx, const rd_kafka_message_t *msg, char *errstr,
                            size_t errstr_size);
 
+/* What the loop counts for the summary of every consumer. */
+typedef struct apply_counts {
+    unsigned long dead_lettered;
+    long long first_ms, last_ms; /* monotonic time of the first and last message handled */
+} apply_counts;
+
 /* Runs the consumer loop for topic (base name) in group until a stop is
- * requested (or, with opts->once, until idle).  Returns the exit status. */
+ * requested (or, with opts->once, until idle).  counts may be NULL.
+ * Returns the exit status. */
 int apply_run(const mo_config *cfg, const char *component, const char *topic_base,
               const char *group_base, apply_fn fn, void *ctx, const apply_opts *opts,
-              unsigned long *dead_lettered);
+              apply_counts *counts);
+
+/* Milliseconds between the first and the last message handled (0 if none). */
+long long apply_busy_ms(const apply_counts *counts);
 
 /* ---- the applied records: mosync:{T}:applied:<flow>:<entity> ----------
  * {"version": <source version applied>, "hash": <request hash>, "state": ..,

@@ -27,7 +27,8 @@ typedef struct aa_ctx {
     rs_store *rs;
     og_client *og;
     mp_article_conf mconf;
-    unsigned long messages, products, written, duplicates, stale, dead_lettered;
+    unsigned long messages, products, written, duplicates, stale;
+    apply_counts counts;
 } aa_ctx;
 
 /* Releases the map entries of SKUs this product no longer has, then records
@@ -188,11 +189,12 @@ int apply_articles(const mo_config *cfg, const apply_opts *opts)
         return 1;
     }
     int rc = apply_run(cfg, COMPONENT, KQ_TOPIC_PRODUCTS, "mosync-apply-articles", aa_handle, &c,
-                       opts, &c.dead_lettered);
+                       opts, &c.counts);
     printf("{\"command\":\"apply articles\",\"messages\":%lu,\"products\":%lu,\"written\":%lu,"
-           "\"duplicates\":%lu,\"stale\":%lu,\"dead_lettered\":%lu,\"ongoing_requests\":%lu}\n",
-           c.messages, c.products, c.written, c.duplicates, c.stale, c.dead_lettered,
-           og_requests(c.og));
+           "\"duplicates\":%lu,\"stale\":%lu,\"dead_lettered\":%lu,\"busy_ms\":%lld,\"ongoing_"
+           "requests\":%lu}\n",
+           c.messages, c.products, c.written, c.duplicates, c.stale, c.counts.dead_lettered,
+           apply_busy_ms(&c.counts), og_requests(c.og));
     fflush(stdout);
     og_free(c.og);
     rs_close(c.rs);

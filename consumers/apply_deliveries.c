@@ -34,7 +34,8 @@ typedef struct ad_ctx {
     json_t *statuses; /* Mystore order-status resources, refreshed every 10 min */
     long long statuses_at;
     unsigned long messages, delivered, not_shipped, not_ours, already_sent, cancelled_in_mystore,
-        duplicates, dead_lettered;
+        duplicates;
+    apply_counts counts;
 } ad_ctx;
 
 static mo_err ad_statuses(ad_ctx *c, char *errstr, size_t errstr_size)
@@ -227,13 +228,14 @@ int apply_deliveries(const mo_config *cfg, const apply_opts *opts)
         return 1;
     }
     int rc = apply_run(cfg, COMPONENT, KQ_TOPIC_SHIPMENTS, "mosync-apply-deliveries", ad_handle, &c,
-                       opts, &c.dead_lettered);
+                       opts, &c.counts);
     printf("{\"command\":\"apply deliveries\",\"messages\":%lu,\"delivered\":%lu,"
            "\"not_shipped\":%lu,\"not_ours\":%lu,\"already_sent\":%lu,"
-           "\"cancelled_in_mystore\":%lu,\"duplicates\":%lu,\"dead_lettered\":%lu,"
+           "\"cancelled_in_mystore\":%lu,\"duplicates\":%lu,\"dead_lettered\":%lu,\"busy_ms\":%lld,"
            "\"mystore_requests\":%lu}\n",
            c.messages, c.delivered, c.not_shipped, c.not_ours, c.already_sent,
-           c.cancelled_in_mystore, c.duplicates, c.dead_lettered, ms_requests(c.ms));
+           c.cancelled_in_mystore, c.duplicates, c.counts.dead_lettered, apply_busy_ms(&c.counts),
+           ms_requests(c.ms));
     fflush(stdout);
     json_decref(c.statuses);
     ms_free(c.ms);

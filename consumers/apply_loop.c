@@ -55,7 +55,7 @@ static void al_forget(al_state *st, al_failing *f)
 
 int apply_run(const mo_config *cfg, const char *component, const char *topic_base,
               const char *group_base, apply_fn fn, void *ctx, const apply_opts *opts,
-              unsigned long *dead_lettered)
+              apply_counts *counts)
 {
     char errstr[1024], topic[256], group[256];
     const char *topics[1] = {cfg_topic(cfg, topic_base, topic, sizeof(topic))};
@@ -104,6 +104,11 @@ int apply_run(const mo_config *cfg, const char *component, const char *topic_bas
 
         errstr[0] = '\0';
         mo_err err = fn(ctx, m, errstr, sizeof(errstr));
+        if (counts) {
+            if (!counts->first_ms)
+                counts->first_ms = last_activity;
+            counts->last_ms = mo_now_ms();
+        }
         al_failing *f = al_find(st, m, err == MO_ERR_TRANSIENT);
         if (err == MO_ERR_TRANSIENT) {
             long delay = AL_RETRY_BASE_MS;
@@ -139,8 +144,8 @@ int apply_run(const mo_config *cfg, const char *component, const char *topic_bas
                 rd_kafka_message_destroy(m);
                 continue;
             }
-            if (dead_lettered)
-                (*dead_lettered)++;
+            if (counts)
+                counts->dead_lettered++;
         }
         al_forget(st, f);
         mo_crash_point("apply-before-offset");
@@ -187,4 +192,9 @@ mo_err apply_hash(const json_t *j, char hex[65])
     sha256_hex(canon, strlen(canon), hex);
     free(canon);
     return MO_OK;
+}
+
+long long apply_busy_ms(const apply_counts *counts)
+{
+    return counts->first_ms ? counts->last_ms - counts->first_ms : 0;
 }

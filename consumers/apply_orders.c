@@ -33,7 +33,8 @@ typedef struct ao_ctx {
     mp_order_conf mconf;
     const json_t *prev; /* the applied record of the order at hand, or NULL */
     unsigned long messages, created, updated, refused, cancelled, cancel_refused, not_in_ongoing,
-        skipped_sent, duplicates, stale, articles_created, dead_lettered;
+        skipped_sent, duplicates, stale, articles_created;
+    apply_counts counts;
 } ao_ctx;
 
 /* Writes the applied record of an order: source version, request hash,
@@ -255,14 +256,14 @@ int apply_orders(const mo_config *cfg, const apply_opts *opts)
         return 1;
     }
     int rc = apply_run(cfg, COMPONENT, KQ_TOPIC_ORDERS, "mosync-apply-orders", ao_handle, &c, opts,
-                       &c.dead_lettered);
+                       &c.counts);
     printf("{\"command\":\"apply orders\",\"messages\":%lu,\"created\":%lu,\"updated\":%lu,"
            "\"refused\":%lu,\"cancelled\":%lu,\"cancel_refused\":%lu,\"not_in_ongoing\":%lu,"
            "\"skipped_sent\":%lu,\"duplicates\":%lu,\"stale\":%lu,\"articles_created\":%lu,"
-           "\"dead_lettered\":%lu,\"ongoing_requests\":%lu}\n",
+           "\"dead_lettered\":%lu,\"busy_ms\":%lld,\"ongoing_requests\":%lu}\n",
            c.messages, c.created, c.updated, c.refused, c.cancelled, c.cancel_refused,
            c.not_in_ongoing, c.skipped_sent, c.duplicates, c.stale, c.articles_created,
-           c.dead_lettered, og_requests(c.og));
+           c.counts.dead_lettered, apply_busy_ms(&c.counts), og_requests(c.og));
     fflush(stdout);
     og_free(c.og);
     rs_close(c.rs);

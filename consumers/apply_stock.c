@@ -23,7 +23,8 @@ typedef struct as_ctx {
     const mo_config *cfg;
     rs_store *rs;
     ms_client *ms;
-    unsigned long messages, written, unchanged, stale, unknown, dead_lettered;
+    unsigned long messages, written, unchanged, stale, unknown;
+    apply_counts counts;
 } as_ctx;
 
 static mo_err as_handle(void *vctx, const rd_kafka_message_t *msg, char *errstr, size_t errstr_size)
@@ -108,11 +109,12 @@ int apply_stock(const mo_config *cfg, const apply_opts *opts)
         return 1;
     }
     int rc = apply_run(cfg, COMPONENT, KQ_TOPIC_STOCK, "mosync-apply-stock", as_handle, &c, opts,
-                       &c.dead_lettered);
+                       &c.counts);
     printf("{\"command\":\"apply stock\",\"messages\":%lu,\"written\":%lu,\"unchanged\":%lu,"
-           "\"stale\":%lu,\"unknown\":%lu,\"dead_lettered\":%lu,\"mystore_requests\":%lu}\n",
-           c.messages, c.written, c.unchanged, c.stale, c.unknown, c.dead_lettered,
-           ms_requests(c.ms));
+           "\"stale\":%lu,\"unknown\":%lu,\"dead_lettered\":%lu,\"busy_ms\":%lld,\"mystore_"
+           "requests\":%lu}\n",
+           c.messages, c.written, c.unchanged, c.stale, c.unknown, c.counts.dead_lettered,
+           apply_busy_ms(&c.counts), ms_requests(c.ms));
     fflush(stdout);
     ms_free(c.ms);
     rs_close(c.rs);

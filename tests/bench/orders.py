@@ -1,51 +1,84 @@
 #!/usr/bin/env python3
-"""Benchmark of the order flow on the embedded broker (or a real one with
-MOSYNC_TEST_KAFKA=real and MOSYNC_TEST_BOOTSTRAP): seeds N orders in the
-Mystore simulator, runs `poll mystore-orders --once` and `apply orders --once`
-and prints what it measured.  A benchmark, not a test: it asserts nothing.
+"""Benchmark of the order and article flows: seeds N orders (and a catalogue
+of 300 products with 1,000 variants) in the Mystore simulator, runs each
+poller and consumer with --once and prints what it measured.  A benchmark, not
+a test: it asserts nothing.
 
-    python3 tests/bench/orders.py [--orders N]
+    python3 tests/bench/orders.py [--orders N] [--kafka mock|real]
+
+--kafka real starts an Apache Kafka broker (tests/kafka/start) for the run.
+Consumer rates use the consumer's own busy time (first to last message), so
+the group join and the idle wait of --once do not count; "end to end" is the
+wall time of both commands, everything included.
 """
 import argparse
 import os
+import subprocess
 import sys
+import tempfile
 import time
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "e2e"))
-from harness import Env  # noqa: E402
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "e2e"))
+from harness import ROOT, Env  # noqa: E402
 from seedgen import make_seed  # noqa: E402
+from test_flows import catalogue  # noqa: E402
+
+
+def timed(env, args):
+    t0 = time.time()
+    _, summary, _ = env.run(args)
+    return time.time() - t0, summary
 
 
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--orders", type=int, default=1000)
+    ap.add_argument("--kafka", default=os.environ.get("MOSYNC_TEST_KAFKA", "mock"))
     a = ap.parse_args()
+    os.environ["MOSYNC_TEST_KAFKA"] = a.kafka
+    broker = None
+    if a.kafka == "real" and "MOSYNC_TEST_BOOTSTRAP" not in os.environ:
+        broker = tempfile.mkdtemp(prefix="mosync-bench-kafka-")
+        out = subprocess.run([os.path.join(ROOT, "tests", "kafka", "start"), broker],
+                             stdout=subprocess.PIPE, check=True).stdout.decode().split()
+        os.environ["MOSYNC_TEST_BOOTSTRAP"] = out[-1].split("=", 1)[1]
+
     seed = make_seed(orders=a.orders, products=60, seed=42)
+    seed["products"], seed["product_options"], seed["product_option_values"] = catalogue()
     lines = sum(len(o["lines"]) for o in seed["orders"])
     env = Env("bench", seed)
     try:
         env.env["LOG_LEVEL"] = "warn"
-        t0 = time.time()
-        _, poll, _ = env.poll_orders()
-        t1 = time.time()
-        _, apply, _ = env.apply_orders(extra=["--idle-ms", "1000"])
-        t2 = time.time()
-        idle = 1.0  # apply --once waits this long on an idle topic before it exits
         n = a.orders
-        print("orders: %d (%d lines, %.2f lines per order), kafka: %s" % (
-            n, lines, lines / n, env.kafka.kind))
-        print("poll mystore-orders: %.2f s, %.0f orders/s, %d Mystore requests, %.2f per order" % (
-            t1 - t0, n / (t1 - t0), poll["mystore_requests"], poll["mystore_requests"] / n))
-        print("apply orders:        %.2f s (incl. %.1f s idle wait and the group join), "
-              "%.0f orders/s, %d Ongoing requests, %.2f per order (%d articles created)" % (
-                  t2 - t1, idle, n / max(t2 - t1 - idle, 0.001), apply["ongoing_requests"],
-                  apply["ongoing_requests"] / n, apply["articles_created"]))
-        print("flow end to end:     %.2f s, %.0f orders/s, %.2f API calls per order" % (
-            t2 - t0 - idle, n / (t2 - t0 - idle),
-            (poll["mystore_requests"] + apply["ongoing_requests"]) / n))
-        print("the seed integration: one run every 15 minutes (900 s) at best")
+        print("kafka: %s; %d orders (%d lines, %.2f per order); 300 products, 1000 variants" % (
+            env.kafka.kind, n, lines, lines / n))
+
+        tp, poll = timed(env, ["poll", "mystore-orders", "--once"])
+        ta, apply = timed(env, ["apply", "orders", "--once", "--idle-ms", "1000"])
+        busy = max(apply["busy_ms"], 1) / 1000.0
+        print("poll mystore-orders: %.2f s, %.0f orders/s, %.2f Mystore requests per order" % (
+            tp, n / tp, poll["mystore_requests"] / n))
+        print("apply orders:        %.2f s busy, %.0f orders/s, %.2f Ongoing requests per order "
+              "(%d articles created from order lines first)" % (
+                  busy, n / busy, apply["ongoing_requests"] / n, apply["articles_created"]))
+        print("orders end to end:   %.2f s wall for both commands, %.0f orders/s, "
+              "%.2f API calls per order" % (
+                  tp + ta, n / (tp + ta),
+                  (poll["mystore_requests"] + apply["ongoing_requests"]) / n))
+
+        tp, pp = timed(env, ["poll", "mystore-products", "--once"])
+        ta, aa = timed(env, ["apply", "articles", "--once", "--idle-ms", "1000"])
+        busy = max(aa["busy_ms"], 1) / 1000.0
+        print("poll mystore-products: %.2f s, %.0f products/s, %.2f Mystore requests per product"
+              % (tp, 300 / tp, pp["mystore_requests"] / 300))
+        print("apply articles:        %.2f s busy, %.0f articles/s, %.2f Ongoing requests per "
+              "article" % (busy, aa["written"] / busy, aa["ongoing_requests"] / max(aa["written"], 1)))
+        print("for scale: the seed integration runs once every 15 minutes (900 s)")
     finally:
         env.close()
+        if broker:
+            subprocess.run([os.path.join(ROOT, "tests", "kafka", "stop"), broker])
 
 
 if __name__ == "__main__":
