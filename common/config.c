@@ -149,6 +149,11 @@ static mo_err cfg_kafka_props(mo_config *cfg, char *errstr, size_t errstr_size)
     return MO_OK;
 }
 
+/* The per-poller interval overrides, in the order of cfg_streams. */
+static const char *const cfg_stream_vars[4] = {
+    "POLL_INTERVAL_S_MYSTORE_ORDERS", "POLL_INTERVAL_S_MYSTORE_PRODUCTS",
+    "POLL_INTERVAL_S_ONGOING_SHIPMENTS", "POLL_INTERVAL_S_ONGOING_STOCK"};
+
 mo_err cfg_load(mo_config *cfg, int need, char *errstr, size_t errstr_size)
 {
     mo_err err;
@@ -276,6 +281,11 @@ mo_err cfg_load(mo_config *cfg, int need, char *errstr, size_t errstr_size)
     cfg->stock_sync = !strcmp(unit, "on");
 
     INT("POLL_INTERVAL_S", 30, 1, 86400, poll_interval_s);
+    for (int i = 0; i < 4; i++) {
+        if ((err = cfg_int(cfg_stream_vars[i], 0, 1, 86400, &n, errstr, errstr_size)))
+            goto fail;
+        cfg->poll_interval_stream_s[i] = (int)n;
+    }
 #undef STR
 #undef INT
     return MO_OK;
@@ -288,6 +298,17 @@ void cfg_free(mo_config *cfg)
 {
     json_decref(cfg->shipping_methods);
     cfg->shipping_methods = NULL;
+}
+
+const char *const cfg_streams[4] = {"mystore-orders", "mystore-products", "ongoing-shipments",
+                                    "ongoing-stock"};
+
+int cfg_poll_interval(const mo_config *cfg, const char *stream)
+{
+    for (int i = 0; i < 4; i++)
+        if (!strcmp(stream, cfg_streams[i]) && cfg->poll_interval_stream_s[i])
+            return cfg->poll_interval_stream_s[i];
+    return cfg->poll_interval_s;
 }
 
 const char *cfg_topic(const mo_config *cfg, const char *base, char *buf, size_t size)

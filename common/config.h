@@ -58,7 +58,15 @@ typedef struct mo_config {
 
     int stock_sync; /* STOCK_SYNC=on: the stock flow runs (off by default, as in the seed) */
     int poll_interval_s;
+    /* POLL_INTERVAL_S_<STREAM> overrides, 0 = POLL_INTERVAL_S; in the order of cfg_streams. */
+    int poll_interval_stream_s[4];
 } mo_config;
+
+/* The four streams a poller reads, by name ("mystore-orders", ...). */
+extern const char *const cfg_streams[4];
+
+/* Seconds between two cycles of the poller of `stream`. */
+int cfg_poll_interval(const mo_config *cfg, const char *stream);
 
 /* Reads and validates the environment into cfg.  `need` is a mask of CFG_NEED_*.
  * Returns MO_ERR_CONFIG with a message that names the variable. Registers the

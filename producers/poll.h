@@ -46,12 +46,13 @@ typedef struct pm_stream {
 int poll_mystore(const mo_config *cfg, const pm_stream *stream, const poll_opts *opts);
 
 /* The loop every poller shares: runs cycle until a stop is requested,
- * sleeping POLL_INTERVAL_S between cycles, or once with opts->once.  A failed
+ * sleeping the stream's interval (POLL_INTERVAL_S, or POLL_INTERVAL_S_<STREAM>)
+ * between cycles, or once with opts->once.  A failed
  * cycle is logged and counted (its cursor was not advanced); MO_ERR_INVALID
  * (a malformed cursor) ends the loop.  Returns the exit status. */
 typedef mo_err (*poll_cycle_fn)(void *ctx, char *errstr, size_t errstr_size);
-int poll_loop(const mo_config *cfg, const char *component, const poll_opts *opts,
-              poll_cycle_fn cycle, void *ctx, unsigned long *failed_cycles);
+int poll_loop(const mo_config *cfg, const char *stream, const poll_opts *opts, poll_cycle_fn cycle,
+              void *ctx, unsigned long *failed_cycles);
 
 /* Mystore ids are used in URLs: only plain tokens [A-Za-z0-9_-]{1,64} pass. */
 int pm_id_ok(const char *id);

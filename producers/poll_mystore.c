@@ -259,9 +259,9 @@ int poll_mystore(const mo_config *cfg, const pm_stream *st, const poll_opts *opt
     }
     cfg_topic(cfg, st->topic_base, c.topic, sizeof(c.topic));
     lg_info(c.component, cfg->tenant, "polling %s of shop %s every %d s", st->noun,
-            cfg->mystore_shop, cfg->poll_interval_s);
+            cfg->mystore_shop, cfg_poll_interval(cfg, st->name));
 
-    rc = poll_loop(cfg, c.component, opts, pm_cycle_fn, &c, &c.failed_cycles);
+    rc = poll_loop(cfg, st->name, opts, pm_cycle_fn, &c, &c.failed_cycles);
     printf("{\"command\":\"poll %s\",\"cycles\":%lu,\"failed_cycles\":%lu,\"%s_listed\":%lu,"
            "\"%s_emitted\":%lu,\"dead_lettered\":%lu,\"mystore_requests\":%lu}\n",
            st->name, c.cycles, c.failed_cycles, st->noun, c.listed, st->noun, c.emitted,
@@ -274,10 +274,11 @@ out:
     return rc;
 }
 
-int poll_loop(const mo_config *cfg, const char *component, const poll_opts *opts,
-              poll_cycle_fn cycle, void *ctx, unsigned long *failed_cycles)
+int poll_loop(const mo_config *cfg, const char *stream, const poll_opts *opts, poll_cycle_fn cycle,
+              void *ctx, unsigned long *failed_cycles)
 {
-    char errstr[512];
+    char errstr[512], component[64];
+    snprintf(component, sizeof(component), "poll.%s", stream);
     while (!mo_stop_requested()) {
         mo_err err = cycle(ctx, errstr, sizeof(errstr));
         if (err) {
@@ -288,7 +289,7 @@ int poll_loop(const mo_config *cfg, const char *component, const poll_opts *opts
         /* A malformed cursor needs a person: stop instead of failing forever. */
         if (opts->once || err == MO_ERR_INVALID)
             return err ? 1 : 0;
-        mo_stop_sleep_ms(cfg->poll_interval_s * 1000L);
+        mo_stop_sleep_ms(cfg_poll_interval(cfg, stream) * 1000L);
     }
     return 0;
 }

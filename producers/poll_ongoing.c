@@ -306,8 +306,8 @@ static int pg_run(const mo_config *cfg, const char *name, const char *topic_base
         goto out;
     }
     lg_info(c.component, cfg->tenant, "polling Ongoing goods owner %ld every %d s",
-            cfg->ongoing_goods_owner, cfg->poll_interval_s);
-    rc = poll_loop(cfg, c.component, opts, fn, &c, &c.failed_cycles);
+            cfg->ongoing_goods_owner, cfg_poll_interval(cfg, name));
+    rc = poll_loop(cfg, name, opts, fn, &c, &c.failed_cycles);
     printf("{\"command\":\"poll %s\",\"cycles\":%lu,\"failed_cycles\":%lu,\"listed\":%lu,"
            "\"emitted\":%lu,\"dead_lettered\":%lu,\"full_walks\":%lu,\"ongoing_requests\":%lu}\n",
            name, c.cycles, c.failed_cycles, c.listed, c.emitted, c.dead_lettered, c.full_walks,

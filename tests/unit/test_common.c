@@ -150,3 +150,18 @@ UT_TEST(http_classify_and_escape)
              "escape %s", out);
     UT_CHECK(hc_escape("Ærø", out, 4) == MO_ERR_TOO_LARGE, "escape cap");
 }
+
+UT_TEST(config_poll_interval_per_stream)
+{
+    mo_config cfg;
+    char errstr[256] = "";
+    cfg_env_clear();
+    setenv("POLL_INTERVAL_S", "20", 1);
+    setenv("POLL_INTERVAL_S_ONGOING_STOCK", "600", 1);
+    UT_CHECK(cfg_load(&cfg, 0, errstr, sizeof(errstr)) == MO_OK, "%s", errstr);
+    UT_CHECK(cfg_poll_interval(&cfg, "ongoing-stock") == 600, "override");
+    UT_CHECK(cfg_poll_interval(&cfg, "mystore-orders") == 20, "default");
+    cfg_free(&cfg);
+    unsetenv("POLL_INTERVAL_S");
+    unsetenv("POLL_INTERVAL_S_ONGOING_STOCK");
+}
