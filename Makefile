@@ -17,7 +17,7 @@ DEB_PKGS := build-essential pkg-config librdkafka-dev libcurl4-openssl-dev \
 
 OPT      ?= -O2 -g
 WARN     := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-unused-parameter \
-            -Wno-format-truncation
+            -Wno-format-truncation $(if $(findstring clang,$(CC)),-Wno-unknown-warning-option)
 CPPFLAGS += -D_DEFAULT_SOURCE -D_POSIX_C_SOURCE=200809L -I. -Icommon -Iproducers -Iconsumers
 CFLAGS   += -std=c11 $(OPT) $(WARN) $(SAN)
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS))
@@ -91,6 +91,22 @@ demo: deps
 	$(MAKE) all
 	BUILD=$(BUILD) tests/demo
 
+# libFuzzer (clang): the envelope parser and the four mappings, seeded with
+# the golden inputs, FUZZ_SECONDS each.
+FUZZ_SECONDS ?= 30
+fuzz:
+	$(MAKE) BUILD=build-fuzz CC=clang \
+	  SAN="-fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined" \
+	  build-fuzz/libmosync.a
+	$(Q)clang -std=c11 -g -O1 $(CPPFLAGS) $(PKG_CFLAGS) \
+	  -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+	  tests/fuzz/fuzz_events.c build-fuzz/libmosync.a -o build-fuzz/fuzz-events \
+	  $(PKG_LIBS) -lpthread -lm
+	@mkdir -p build-fuzz/corpus
+	@for f in tests/cases/*/*/input.json; do cp "$$f" "build-fuzz/corpus/$$(echo $$f | tr / _)"; done
+	build-fuzz/fuzz-events -max_total_time=$(FUZZ_SECONDS) -max_len=65536 \
+	  build-fuzz/corpus
+
 bench: all
 	python3 tests/bench/orders.py
 
@@ -101,6 +117,6 @@ format-check:
 	clang-format --dry-run --Werror $(FORMAT_SRC)
 
 clean:
-	rm -rf build build-asan
+	rm -rf build build-asan build-fuzz
 
-.PHONY: all deps test asan demo bench format format-check clean
+.PHONY: all deps test asan demo bench fuzz format format-check clean
