@@ -13,7 +13,7 @@ PKGS     := rdkafka libcurl jansson hiredis
 SIMPKGS  := libmicrohttpd jansson
 DEB_PKGS := build-essential pkg-config librdkafka-dev libcurl4-openssl-dev \
             libjansson-dev libhiredis-dev libmicrohttpd-dev redis-server \
-            tzdata clang-format maven openjdk-17-jre-headless python3
+            tzdata clang-format clang maven openjdk-17-jre-headless python3
 
 OPT      ?= -O2 -g
 WARN     := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-unused-parameter \
@@ -77,6 +77,12 @@ deps:
 	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
 	  $$SUDO apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
+	fi; \
+	rt=libclang-rt-$$(clang -dumpversion | cut -d. -f1)-dev; \
+	if ! dpkg -s $$rt >/dev/null 2>&1; then \
+	  echo "installing: $$rt (libFuzzer runtime)"; \
+	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$rt >/dev/null; \
 	fi
 
 test: deps
