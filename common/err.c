@@ -14,8 +14,6 @@ const char *mo_err_name(mo_err err)
         return "transient";
     case MO_ERR_PERMANENT:
         return "permanent";
-    case MO_ERR_REFUSED:
-        return "refused";
     case MO_ERR_TOO_LARGE:
         return "too_large";
     case MO_ERR_CONFIG:

@@ -2,12 +2,12 @@
  * mo_err and, where a caller needs to know why, writes a one-line reason into a
  * caller-supplied `char *errstr, size_t errstr_size` (librdkafka style).
  *
- * The classes decide what the pipeline does with a failure:
+ * The classes decide what the pipeline does with a failure (a business
+ * refusal, such as an order the warehouse already works on, is not an error:
+ * the consumers record it and return MO_OK):
  *   MO_ERR_INVALID    input we cannot parse or map: dead-letter it, go on
  *   MO_ERR_TRANSIENT  timeout, 5xx, 429, broker or Redis away: retry later
  *   MO_ERR_PERMANENT  the remote API refused the request for good (4xx): dead-letter
- *   MO_ERR_REFUSED    a business refusal (order already being worked on, O1):
- *                     record it, never retry
  *   MO_ERR_TOO_LARGE  a capped buffer would overflow (distinct from INVALID so
  *                     the message says so)
  *   MO_ERR_CONFIG     a bad configuration value
@@ -22,7 +22,6 @@ typedef enum {
     MO_ERR_INVALID,
     MO_ERR_TRANSIENT,
     MO_ERR_PERMANENT,
-    MO_ERR_REFUSED,
     MO_ERR_TOO_LARGE,
     MO_ERR_CONFIG,
     MO_ERR_NOMEM,
