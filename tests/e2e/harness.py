@@ -7,6 +7,7 @@ is a fresh Env with its own Redis, simulators and topics (see run.py).
 """
 
 import base64
+import itertools
 import json
 import os
 import shutil
@@ -290,13 +291,12 @@ class Kafka:
 class Env:
     """Everything one test needs, torn down afterwards."""
 
-    counter = 0
+    counter = itertools.count(1)  # thread-safe: tests run in parallel
 
     def __init__(self, name, mystore_seed, ongoing_seed=None, mystore_rate=0):
-        Env.counter += 1
         self.name = name
         self.workdir = tempfile.mkdtemp(prefix="mosync-e2e-%s-" % name)
-        self.prefix = "e2e%d%d." % (os.getpid(), Env.counter)
+        self.prefix = "e2e%d_%d." % (os.getpid(), next(Env.counter))
         self.procs = []
         self.logs = []
         self.redis = Redis(self.workdir)

@@ -1,14 +1,18 @@
 #!/usr/bin/env python3
 """Runs the end-to-end tests against real Redis, real Kafka and the simulators.
 
-    tests/e2e/run.py [--kafka mock|real] [name-filter ...]
+    tests/e2e/run.py [--kafka mock|real] [-j N] [name-filter ...]
 
 --kafka mock (default) gives each test its own embedded broker (`mosync
 dev-broker`, librdkafka's mock cluster); --kafka real starts one Apache Kafka
 broker (tests/kafka/start) for the run and gives each test its own topic prefix.
+Tests run N at a time (-j, default MOSYNC_TEST_JOBS or 3): each has its own
+Redis, simulators and topics, and most of a test's time is spent waiting.
 Prints one line per test and ends with "N passed, N failed".
 """
+import concurrent.futures
 import importlib
+import io
 import os
 import subprocess
 import sys
@@ -34,6 +38,23 @@ def discover(filters):
     return [(n, f) for n, f, _ in sorted(tests, key=lambda t: (t[0].split(".")[0], t[2]))]
 
 
+def run_one(name, fn, kind):
+    """Runs one test; returns (passed, the lines to print)."""
+    out = io.StringIO()
+    t0 = time.time()
+    try:
+        fn()
+        out.write("ok   %s [%s] (%.1fs)\n" % (name, kind, time.time() - t0))
+        return True, out.getvalue()
+    except Exception as e:  # a failed check or a crash: both fail the test
+        out.write("FAIL %s [%s] (%.1fs)\n" % (name, kind, time.time() - t0))
+        if isinstance(e, harness.TestFailure):
+            out.write("    " + str(e).replace("\n", "\n    ") + "\n")
+        else:
+            traceback.print_exc(file=out)
+        return False, out.getvalue()
+
+
 def main():
     args = sys.argv[1:]
     kind = os.environ.get("MOSYNC_TEST_KAFKA", "mock")
@@ -47,21 +68,20 @@ def main():
                              stdout=subprocess.PIPE, check=True).stdout.decode().strip().splitlines()
         os.environ["MOSYNC_TEST_BOOTSTRAP"] = out[-1].split("=", 1)[1]
         print("# real Kafka broker at %s" % os.environ["MOSYNC_TEST_BOOTSTRAP"], flush=True)
+    jobs = int(os.environ.get("MOSYNC_TEST_JOBS", "3"))
+    if args[:1] == ["-j"]:
+        jobs, args = int(args[1]), args[2:]
     passed = failed = 0
     try:
-        for name, fn in discover(args):
-            t0 = time.time()
-            try:
-                fn()
-                passed += 1
-                print("ok   %s [%s] (%.1fs)" % (name, kind, time.time() - t0), flush=True)
-            except Exception as e:  # a failed check or a crash: both fail the test
-                failed += 1
-                print("FAIL %s [%s] (%.1fs)" % (name, kind, time.time() - t0), flush=True)
-                if isinstance(e, harness.TestFailure):
-                    print("    " + str(e).replace("\n", "\n    "), flush=True)
+        with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+            futures = [pool.submit(run_one, name, fn, kind) for name, fn in discover(args)]
+            for fut in concurrent.futures.as_completed(futures):
+                ok, text = fut.result()
+                print(text, end="", flush=True)
+                if ok:
+                    passed += 1
                 else:
-                    traceback.print_exc(file=sys.stdout)
+                    failed += 1
     finally:
         if broker_dir:
             subprocess.run([os.path.join(harness.ROOT, "tests", "kafka", "stop"), broker_dir])
