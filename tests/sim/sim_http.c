@@ -44,6 +44,7 @@ typedef enum MHD_Result MHD_Result_t;
 #define SIM_FAULT_MALFORMED 1
 #define SIM_FAULT_TRUNCATED 2
 #define SIM_FAULT_EMPTY     3
+#define SIM_FAULT_ECHO_AUTH 4 /* the error names the request's Authorization header */
 
 /* One request in flight.  Created by the URI log callback (so the raw URI with
  * its query is kept), freed by the completion callback. */
@@ -63,12 +64,25 @@ typedef struct sim_fault {
     struct sim_fault *next;
     char *method; /* "*" = any */
     char *path;   /* prefix of the request path */
+    char *match;  /* substring the raw query or the body must hold, NULL = any */
     int count;    /* requests still to misbehave */
     int status;   /* 200 = keep the real status and effect */
     int delay_ms;
     int body_mode;   /* SIM_FAULT_* */
     int retry_after; /* Retry-After of an injected 429 */
 } sim_fault;
+
+/* Random faults on every API request (POST /_sim/chaos), each a probability. */
+typedef struct sim_chaos {
+    int on;
+    unsigned int seed;
+    double error;     /* 500, effect not applied */
+    double limited;   /* 429 with Retry-After: 1, effect not applied */
+    double timeout;   /* effect applied, answer delayed by timeout_ms */
+    double malformed; /* effect applied, body malformed */
+    int timeout_ms;
+    json_int_t served[4]; /* error, limited, timeout, malformed */
+} sim_chaos;
 
 /* The rate-limit window of one credential. */
 typedef struct sim_bucket {
@@ -101,6 +115,8 @@ static struct {
     json_int_t rate_limited;
     json_int_t faults_served;
     json_t *by_route; /* object route name -> count */
+    json_t *by_agent; /* object User-Agent -> count */
+    sim_chaos chaos;
 } g_sim = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
 /* ---- small helpers ---- */
@@ -301,13 +317,14 @@ static void sim_fault_free(sim_fault *fault)
 {
     free(fault->method);
     free(fault->path);
+    free(fault->match);
     free(fault);
 }
 
 /* The fault as JSON, for the /_sim/fault answers.  New reference. */
 static json_t *sim_fault_json(const sim_fault *fault)
 {
-    static const char *const modes[] = {NULL, "malformed", "truncated", "empty"};
+    static const char *const modes[] = {NULL, "malformed", "truncated", "empty", "echo-auth"};
     json_t *json =
         json_pack("{s:s, s:s, s:i, s:i, s:i}", "method", fault->method, "path", fault->path,
                   "count", fault->count, "status", fault->status, "delay_ms", fault->delay_ms);
@@ -316,6 +333,8 @@ static json_t *sim_fault_json(const sim_fault *fault)
         json_object_set_new(json, "body", json_string(modes[fault->body_mode]));
     if (json != NULL && fault->status == 429)
         json_object_set_new(json, "retry_after", json_integer(fault->retry_after));
+    if (json != NULL && fault->match != NULL)
+        json_object_set_new(json, "match", json_string(fault->match));
     return json;
 }
 
@@ -328,6 +347,7 @@ static sim_fault *sim_fault_parse(const char *body, size_t body_len, char *err, 
     const char *method = "*";
     const char *path;
     const char *mode;
+    const char *match = NULL;
     sim_fault *fault = NULL;
     long count, status, delay_ms, retry_after;
     int body_mode = SIM_FAULT_PLAIN;
@@ -376,8 +396,18 @@ static sim_fault *sim_fault_parse(const char *body, size_t body_len, char *err, 
             body_mode = SIM_FAULT_TRUNCATED;
         else if (mode != NULL && strcmp(mode, "empty") == 0)
             body_mode = SIM_FAULT_EMPTY;
+        else if (mode != NULL && strcmp(mode, "echo-auth") == 0)
+            body_mode = SIM_FAULT_ECHO_AUTH;
         else {
-            snprintf(err, err_size, "'body' must be \"malformed\", \"truncated\" or \"empty\"");
+            snprintf(err, err_size,
+                     "'body' must be \"malformed\", \"truncated\", \"empty\" or \"echo-auth\"");
+            goto out;
+        }
+    }
+    if (json_object_get(doc, "match") != NULL) {
+        match = json_string_value(json_object_get(doc, "match"));
+        if (match == NULL || match[0] == '\0') {
+            snprintf(err, err_size, "'match' must be a non-empty string");
             goto out;
         }
     }
@@ -388,7 +418,8 @@ static sim_fault *sim_fault_parse(const char *body, size_t body_len, char *err, 
     }
     fault->method = sim_strdup(method);
     fault->path = sim_strdup(path);
-    if (fault->method == NULL || fault->path == NULL) {
+    fault->match = match != NULL ? sim_strdup(match) : NULL;
+    if (fault->method == NULL || fault->path == NULL || (match != NULL && fault->match == NULL)) {
         sim_fault_free(fault);
         fault = NULL;
         snprintf(err, err_size, "out of memory");
@@ -407,21 +438,25 @@ out:
 /* Takes one use of the oldest fault matching the request, if any: copies it
  * into *taken, counts it as served and drops it once used up.  Returns 1 when
  * a fault applies, else 0. */
-static int sim_fault_take(const char *method, const char *path, sim_fault *taken)
+static int sim_fault_take(const sim_req *req, sim_fault *taken)
 {
     sim_fault **link;
 
     for (link = &g_sim.faults; *link != NULL; link = &(*link)->next) {
         sim_fault *fault = *link;
 
-        if (strcmp(fault->method, "*") != 0 && strcasecmp(fault->method, method) != 0)
+        if (strcmp(fault->method, "*") != 0 && strcasecmp(fault->method, req->method) != 0)
             continue;
-        if (strncmp(path, fault->path, strlen(fault->path)) != 0)
+        if (strncmp(req->path, fault->path, strlen(fault->path)) != 0)
+            continue;
+        if (fault->match != NULL && strstr(sim_query_string(req), fault->match) == NULL &&
+            strstr(req->body, fault->match) == NULL)
             continue;
         *taken = *fault;
         taken->next = NULL;
         taken->method = NULL;
         taken->path = NULL;
+        taken->match = NULL;
         g_sim.faults_served++;
         if (--fault->count == 0) {
             *link = fault->next;
@@ -449,22 +484,34 @@ static int sim_faults_clear(void)
 
 /* ---- counters and the write log ---- */
 
-/* Counts one API request under its route name. */
+/* Adds one to counter `name` of object `counts`. */
+static void sim_count_in(json_t *counts, const char *name)
+{
+    json_t *count = json_object_get(counts, name);
+
+    if (count != NULL)
+        json_integer_set(count, json_integer_value(count) + 1);
+    else
+        json_object_set_new(counts, name, json_integer(1));
+}
+
+/* Counts one API request under its route name and its User-Agent. */
 static void sim_count(const sim_req *req)
 {
     char route[SIM_ROUTE_MAX];
-    json_t *count;
+    const char *agent = sim_header(req, "User-Agent");
 
     g_sim.requests++;
     if (g_sim.app->route_name != NULL)
         g_sim.app->route_name(g_sim.app->state, req, route, sizeof route);
     else
         snprintf(route, sizeof route, "%s %s", req->method, req->path);
-    count = json_object_get(g_sim.by_route, route);
-    if (count != NULL)
-        json_integer_set(count, json_integer_value(count) + 1);
-    else
-        json_object_set_new(g_sim.by_route, route, json_integer(1));
+    sim_count_in(g_sim.by_route, route);
+    /* Keys must be UTF-8 (json_string checks); any other agent counts as "?". */
+    json_t *valid = agent != NULL ? json_string(agent) : NULL;
+
+    sim_count_in(g_sim.by_agent, valid != NULL ? agent : agent != NULL ? "?" : "");
+    json_decref(valid);
 }
 
 /* Appends a request to the write log with the status it was answered. */
@@ -487,6 +534,8 @@ static void sim_reset_counters(void)
     g_sim.faults_served = 0;
     g_sim.seq = 0;
     json_object_clear(g_sim.by_route);
+    json_object_clear(g_sim.by_agent);
+    memset(g_sim.chaos.served, 0, sizeof g_sim.chaos.served);
     json_array_clear(g_sim.writes);
     sim_buckets_clear();
 }
@@ -525,6 +574,84 @@ static void sim_answer_set(sim_answer *answer, sim_resp *resp, int body_mode)
     }
 }
 
+/* The next random number in [0, 1) of the chaos generator (lock held). */
+static double sim_chaos_draw(void)
+{
+    return (double)rand_r(&g_sim.chaos.seed) / ((double)RAND_MAX + 1.0);
+}
+
+/* Draws the chaos fault of one API request, if any, into *fault (status 200 =
+ * effect applied).  Returns 1 when the request misbehaves.  Lock held. */
+static int sim_chaos_take(sim_fault *fault)
+{
+    sim_chaos *c = &g_sim.chaos;
+    double r;
+
+    if (!c->on)
+        return 0;
+    r = sim_chaos_draw();
+    memset(fault, 0, sizeof *fault);
+    fault->status = 200;
+    if (r < c->error) {
+        fault->status = 500;
+        c->served[0]++;
+    } else if ((r -= c->error) < c->limited) {
+        fault->status = 429;
+        fault->retry_after = 1;
+        c->served[1]++;
+    } else if ((r -= c->limited) < c->timeout) {
+        fault->delay_ms = c->timeout_ms;
+        c->served[2]++;
+    } else if ((r -= c->timeout) < c->malformed) {
+        fault->body_mode = SIM_FAULT_MALFORMED;
+        c->served[3]++;
+    } else {
+        return 0;
+    }
+    return 1;
+}
+
+/* POST /_sim/chaos {"seed", "error", "rate_limited", "timeout", "timeout_ms",
+ * "malformed"}: random faults on every API request from now on. */
+static void sim_chaos_set(const sim_req *req, sim_resp *resp)
+{
+    json_error_t jerr;
+    json_t *doc = json_loadb(req->body, req->body_len, 0, &jerr);
+    sim_chaos c = {.on = 1, .timeout_ms = 3000};
+    static const char *const names[] = {"error", "rate_limited", "timeout", "malformed"};
+    double *probs[] = {&c.error, &c.limited, &c.timeout, &c.malformed};
+    double sum = 0;
+
+    if (!json_is_object(doc)) {
+        sim_resp_error(resp, 400, "Bad Request", "chaos must be a JSON object");
+        goto out;
+    }
+    for (size_t i = 0; i < 4; i++) {
+        json_t *v = json_object_get(doc, names[i]);
+
+        if (v != NULL && (!json_is_number(v) || json_number_value(v) < 0)) {
+            sim_resp_error(resp, 400, "Bad Request", "probabilities must be numbers >= 0");
+            goto out;
+        }
+        *probs[i] = v != NULL ? json_number_value(v) : 0;
+        sum += *probs[i];
+    }
+    if (sum > 1) {
+        sim_resp_error(resp, 400, "Bad Request", "probabilities must add up to at most 1");
+        goto out;
+    }
+    c.seed = (unsigned int)sim_int_member(doc, "seed", 1);
+    c.timeout_ms = (int)sim_int_member(doc, "timeout_ms", 3000);
+    if (c.timeout_ms < 0 || c.timeout_ms > 600000) {
+        sim_resp_error(resp, 400, "Bad Request", "'timeout_ms' must be from 0 to 600000");
+        goto out;
+    }
+    g_sim.chaos = c;
+    sim_resp_json(resp, 201, json_incref(doc));
+out:
+    json_decref(doc);
+}
+
 /* Answers an API request (anything not under /_sim/): counts it, checks the
  * credentials and the rate limit, applies a pending fault, runs the
  * simulator's handler and logs writes.  Called with the lock held. */
@@ -551,12 +678,18 @@ static void sim_answer_api(const sim_req *req, int too_large, sim_answer *answer
                  app->rate_limit);
         sim_resp_error(&resp, 429, "Too Many Requests", detail);
         resp.retry_after = retry_after;
-    } else if (sim_fault_take(req->method, req->path, &fault)) {
+    } else if (sim_fault_take(req, &fault) || sim_chaos_take(&fault)) {
         answer->delay_ms = fault.delay_ms;
-        body_mode = fault.body_mode;
+        body_mode = fault.body_mode == SIM_FAULT_ECHO_AUTH ? SIM_FAULT_PLAIN : fault.body_mode;
         if (fault.status != 200) {
             /* The request's effect is not applied: the handler never runs. */
-            snprintf(detail, sizeof detail, "injected fault (status %d)", fault.status);
+            const char *auth = sim_header(req, "Authorization");
+
+            if (fault.body_mode == SIM_FAULT_ECHO_AUTH)
+                snprintf(detail, sizeof detail, "injected fault (status %d) for %s", fault.status,
+                         auth != NULL ? auth : "(no Authorization header)");
+            else
+                snprintf(detail, sizeof detail, "injected fault (status %d)", fault.status);
             sim_resp_error(&resp, fault.status, "Injected Fault", detail);
             if (fault.status == 429 && fault.retry_after > 0)
                 resp.retry_after = fault.retry_after;
@@ -639,11 +772,19 @@ static void sim_answer_test(const sim_req *req, int too_large, sim_answer *answe
         sim_resp_json(&resp, 200, list);
     } else if (strcmp(path, "/_sim/stats") == 0 && strcmp(method, "GET") == 0) {
         sim_resp_json(&resp, 200,
-                      json_pack("{s:I, s:I, s:I, s:O}", "requests", g_sim.requests, "rate_limited",
-                                g_sim.rate_limited, "faults_served", g_sim.faults_served,
-                                "by_route", g_sim.by_route));
+                      json_pack("{s:I, s:I, s:I, s:O, s:O, s:{s:I, s:I, s:I, s:I}}", "requests",
+                                g_sim.requests, "rate_limited", g_sim.rate_limited, "faults_served",
+                                g_sim.faults_served, "by_route", g_sim.by_route, "by_agent",
+                                g_sim.by_agent, "chaos", "error", g_sim.chaos.served[0],
+                                "rate_limited", g_sim.chaos.served[1], "timeout",
+                                g_sim.chaos.served[2], "malformed", g_sim.chaos.served[3]));
     } else if (strcmp(path, "/_sim/writes") == 0 && strcmp(method, "GET") == 0) {
         sim_answer_writes(req, &resp);
+    } else if (strcmp(path, "/_sim/chaos") == 0 && strcmp(method, "POST") == 0) {
+        sim_chaos_set(req, &resp);
+    } else if (strcmp(path, "/_sim/chaos") == 0 && strcmp(method, "DELETE") == 0) {
+        g_sim.chaos.on = 0;
+        sim_resp_json(&resp, 200, json_pack("{s:b}", "ok", 1));
     } else if (strcmp(path, "/_sim/reset-counters") == 0 && strcmp(method, "POST") == 0) {
         sim_reset_counters();
         sim_resp_json(&resp, 200, json_pack("{s:b}", "ok", 1));
@@ -830,7 +971,8 @@ int sim_serve(sim_app *app, int port)
         g_sim.content_type = SIM_DEFAULT_CT;
     g_sim.writes = json_array();
     g_sim.by_route = json_object();
-    if (g_sim.writes == NULL || g_sim.by_route == NULL) {
+    g_sim.by_agent = json_object();
+    if (g_sim.writes == NULL || g_sim.by_route == NULL || g_sim.by_agent == NULL) {
         fprintf(stderr, "%s: out of memory\n", app->name);
         return 1;
     }
@@ -883,8 +1025,10 @@ out:
     sim_buckets_clear();
     json_decref(g_sim.writes);
     json_decref(g_sim.by_route);
+    json_decref(g_sim.by_agent);
     g_sim.writes = NULL;
     g_sim.by_route = NULL;
+    g_sim.by_agent = NULL;
     pthread_mutex_unlock(&g_sim.lock);
     return status;
 }
