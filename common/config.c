@@ -47,6 +47,21 @@ static mo_err cfg_int(const char *name, long def, long min, long max, long *out,
     return MO_OK;
 }
 
+/* An on/off switch into *out (1 = on). */
+static mo_err cfg_onoff(const char *name, const char *def, int *out, char *errstr,
+                        size_t errstr_size)
+{
+    char v[8];
+    mo_err err = cfg_str(name, def, 0, v, sizeof(v), errstr, errstr_size);
+    if (err)
+        return err;
+    if (strcmp(v, "on") && strcmp(v, "off"))
+        return mo_seterr(MO_ERR_CONFIG, errstr, errstr_size, "%s must be on or off, not '%s'", name,
+                         getenv(name));
+    *out = !strcmp(v, "on");
+    return MO_OK;
+}
+
 static mo_err cfg_url(const char *name, const char *value, char *errstr, size_t errstr_size)
 {
     if (strncmp(value, "http://", 7) && strncmp(value, "https://", 8))
@@ -271,14 +286,14 @@ mo_err cfg_load(mo_config *cfg, int need, char *errstr, size_t errstr_size)
         goto fail;
 
     INT("ONGOING_INITIAL_LOOKBACK_H", 24, 0, 24 * 366 * 10, ongoing_lookback_h);
-    if ((err = cfg_str("STOCK_SYNC", "off", 0, unit, sizeof(unit), errstr, errstr_size)))
+    if ((err = cfg_onoff("STOCK_SYNC", "off", &cfg->stock_sync, errstr, errstr_size)) ||
+        (err = cfg_onoff("ALLOW_INSECURE_HTTP", "off", &cfg->allow_insecure_http, errstr,
+                         errstr_size)))
         goto fail;
-    if (strcmp(unit, "on") && strcmp(unit, "off")) {
-        err = mo_seterr(MO_ERR_CONFIG, errstr, errstr_size,
-                        "STOCK_SYNC must be on or off, not '%s'", unit);
-        goto fail;
-    }
-    cfg->stock_sync = !strcmp(unit, "on");
+    INT("HTTP_TIMEOUT_MS", 30000, 100, 600000, http_timeout_ms);
+    INT("MAX_ATTEMPTS", 10, 1, 1000, max_attempts);
+    INT("APPLIED_TTL_DAYS", 35, 1, 3650, applied_ttl_days);
+    INT("LEASE_TTL_S", 15, 2, 3600, lease_ttl_s);
 
     INT("POLL_INTERVAL_S", 30, 1, 86400, poll_interval_s);
     for (int i = 0; i < 4; i++) {
@@ -302,6 +317,11 @@ void cfg_free(mo_config *cfg)
 
 const char *const cfg_streams[4] = {"mystore-orders", "mystore-products", "ongoing-shipments",
                                     "ongoing-stock"};
+
+long cfg_applied_ttl_s(const mo_config *cfg)
+{
+    return cfg->applied_ttl_days * 86400L;
+}
 
 int cfg_poll_interval(const mo_config *cfg, const char *stream)
 {

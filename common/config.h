@@ -57,6 +57,12 @@ typedef struct mo_config {
     int ongoing_lookback_h; /* O6 */
 
     int stock_sync; /* STOCK_SYNC=on: the stock flow runs (off by default, as in the seed) */
+    int allow_insecure_http; /* ALLOW_INSECURE_HTTP=on: http:// API URLs to other hosts than
+                                loopback */
+    int http_timeout_ms;     /* HTTP_TIMEOUT_MS: one request's total time, both APIs */
+    int max_attempts; /* MAX_ATTEMPTS: transient failures of one message before its dead letter */
+    int applied_ttl_days; /* APPLIED_TTL_DAYS: expiry of applied records and look-up caches */
+    int lease_ttl_s;      /* LEASE_TTL_S: a poller's lease; a standby takes over within it */
     int poll_interval_s;
     /* POLL_INTERVAL_S_<STREAM> overrides, 0 = POLL_INTERVAL_S; in the order of cfg_streams. */
     int poll_interval_stream_s[4];
@@ -64,6 +70,9 @@ typedef struct mo_config {
 
 /* The four streams a poller reads, by name ("mystore-orders", ...). */
 extern const char *const cfg_streams[4];
+
+/* APPLIED_TTL_DAYS in seconds: the expiry of every applied record and cache key. */
+long cfg_applied_ttl_s(const mo_config *cfg);
 
 /* Seconds between two cycles of the poller of `stream`. */
 int cfg_poll_interval(const mo_config *cfg, const char *stream);
