@@ -2,6 +2,7 @@
 #include "sha256.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -11,6 +12,57 @@ void ev_utc_now(char *buf, size_t size)
     struct tm tm;
     gmtime_r(&now, &tm);
     strftime(buf, size, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+mo_err ev_utc_parse(const char *s, long long *ms)
+{
+    int y, mo, d, h, mi, sec, n = 0;
+    struct tm tm;
+    long frac = 0;
+    if (!s || sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%n", &y, &mo, &d, &h, &mi, &sec, &n) != 6 ||
+        n != 19)
+        return MO_ERR_INVALID;
+    const char *p = s + 19;
+    if (*p == '.') {
+        int digits = 0;
+        for (p++; *p >= '0' && *p <= '9'; p++, digits++)
+            if (digits < 3)
+                frac = frac * 10 + (*p - '0');
+        if (!digits)
+            return MO_ERR_INVALID;
+        for (; digits < 3; digits++)
+            frac *= 10;
+    }
+    if (strcmp(p, "Z") || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60)
+        return MO_ERR_INVALID;
+    memset(&tm, 0, sizeof(tm));
+    tm.tm_year = y - 1900;
+    tm.tm_mon = mo - 1;
+    tm.tm_mday = d;
+    tm.tm_hour = h;
+    tm.tm_min = mi;
+    tm.tm_sec = sec;
+    *ms = (long long)timegm(&tm) * 1000 + frac;
+    return MO_OK;
+}
+
+/* Is s a shop-local "YYYY-MM-DD HH:MM:SS" (the form versions of Mystore events
+ * had before they became UTC instants)? */
+static int ev_is_local(const char *s)
+{
+    return s && strlen(s) == 19 && s[4] == '-' && s[10] == ' ' && s[13] == ':';
+}
+
+int ev_version_older(const char *version, const char *applied)
+{
+    long long v, a;
+    if (!ev_utc_parse(version, &v) && !ev_utc_parse(applied, &a))
+        return v < a;
+    /* Two shop-local times (events and records of an older mosync): by text,
+     * as that mosync compared them. */
+    if (ev_is_local(version) && ev_is_local(applied))
+        return strcmp(version, applied) < 0;
+    return 0;
 }
 
 json_t *ev_new(const char *type, const char *tenant, const char *entity_id,

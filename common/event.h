@@ -26,6 +26,18 @@ mo_err ev_parse(const void *buf, size_t len, const char *expect_type, json_t **o
 /* The Kafka key {tenant}:{entity id} into buf. */
 const char *ev_key(const char *tenant, const char *entity_id, char *buf, size_t size);
 
+/* Parses a UTC instant "YYYY-MM-DDTHH:MM:SS[.fff]Z" into milliseconds since
+ * the epoch.  MO_ERR_INVALID for anything else. */
+mo_err ev_utc_parse(const char *s, long long *ms);
+
+/* Is source version `version` older than `applied`, the version an applied
+ * record holds?  Versions are UTC instants (ev_utc_parse) and compare by time,
+ * so the autumn DST fold cannot reorder them.  Two shop-local
+ * "YYYY-MM-DD HH:MM:SS" (events and records of an older mosync) compare by
+ * text, as before.  Mixed forms: nothing is older (the request hash still
+ * keeps a repeat from being sent). */
+int ev_version_older(const char *version, const char *applied);
+
 /* UTC now as "YYYY-MM-DDTHH:MM:SSZ" into buf (size >= 21). */
 void ev_utc_now(char *buf, size_t size);
 

@@ -16,6 +16,7 @@ struct hc_client {
     hc_opts opts;
     char *bearer_header;
     char *user, *password;
+    long long last_up_ms;
 };
 
 static pthread_once_t hc_once = PTHREAD_ONCE_INIT;
@@ -210,6 +211,8 @@ mo_err hc_request(hc_client *hc, const char *method, const char *url, const char
                         curl_easy_strerror(rc));
     } else {
         curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &resp->status);
+        if (hc_classify(resp->status) != MO_ERR_TRANSIENT)
+            hc->last_up_ms = mo_now_ms();
         if (!resp->body) {
             resp->body = calloc(1, 1);
             if (!resp->body)
@@ -220,6 +223,11 @@ mo_err hc_request(hc_client *hc, const char *method, const char *url, const char
         resp->status = 0;
     curl_slist_free_all(headers);
     return err;
+}
+
+long long hc_last_up_ms(const hc_client *hc)
+{
+    return hc->last_up_ms;
 }
 
 mo_err hc_classify(long status)

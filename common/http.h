@@ -51,6 +51,10 @@ mo_err hc_classify(long status);
  * MO_ERR_TOO_LARGE when out is too small. */
 mo_err hc_escape(const char *s, char *out, size_t size);
 
+/* When this client last got an answer that was not a transient failure (2xx,
+ * or a 4xx other than 408 and 429: the API is up), in monotonic ms; 0 = never. */
+long long hc_last_up_ms(const hc_client *hc);
+
 /* Total requests sent by all clients of this process (for metrics and the demo summary). */
 unsigned long hc_requests_total(void);
 

@@ -70,6 +70,19 @@ static mo_err ms_call(ms_client *ms, const char *method, const char *path, const
                         errstr_size);
 }
 
+int ms_up_since(ms_client *ms, long long since_ms)
+{
+    char errstr[256];
+    json_t *doc = NULL;
+    long status;
+    if (hc_last_up_ms(ms->hc) > since_ms)
+        return 1;
+    ms_call(ms, "GET", "order-status?page%5Bsize%5D=1", NULL, &doc, &status, errstr,
+            sizeof(errstr));
+    json_decref(doc);
+    return hc_last_up_ms(ms->hc) > since_ms;
+}
+
 mo_err ms_get(ms_client *ms, const char *path, json_t **doc, long *status, char *errstr,
               size_t errstr_size)
 {

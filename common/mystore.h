@@ -48,6 +48,11 @@ mo_err ms_list_all_meta(ms_client *ms, const char *path, const char *meta_key, j
 mo_err ms_write(ms_client *ms, const char *method, const char *path, const json_t *body,
                 json_t **doc, long *status, char *errstr, size_t errstr_size);
 
+/* Is Mystore up?  1 when this client got a non-transient answer after
+ * since_ms (monotonic), else after one probe request (GET order-status) that
+ * answered; 0 when Mystore does not answer. */
+int ms_up_since(ms_client *ms, long long since_ms);
+
 /* Requests sent by this client (for the summary: API calls per order). */
 unsigned long ms_requests(const ms_client *ms);
 

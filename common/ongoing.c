@@ -116,6 +116,18 @@ static mo_err og_call(og_client *og, const char *method, const char *path, const
     return err;
 }
 
+int og_up_since(og_client *og, long long since_ms)
+{
+    char errstr[256];
+    json_t *doc = NULL;
+    long status;
+    if (hc_last_up_ms(og->hc) > since_ms)
+        return 1;
+    og_call(og, "GET", "orders/statuses", NULL, &doc, &status, errstr, sizeof(errstr));
+    json_decref(doc);
+    return hc_last_up_ms(og->hc) > since_ms;
+}
+
 int og_order_status(const json_t *order)
 {
     json_t *n = json_object_get(json_object_get(json_object_get(order, "orderInfo"), "orderStatus"),

@@ -43,6 +43,9 @@ mo_err og_list(og_client *og, const char *path, const char *query, json_t **item
 /* A UTC time as Ongoing's query parameters want it: "2026-11-27T10:00:00.000Z". */
 void og_time(long long epoch_s, char *buf, size_t size);
 
+/* Is Ongoing up?  As ms_up_since(), probing GET /orders/statuses. */
+int og_up_since(og_client *og, long long since_ms);
+
 /* Requests sent by this client. */
 unsigned long og_requests(const og_client *og);
 

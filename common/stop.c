@@ -1,5 +1,6 @@
 #include "stop.h"
 
+#include <limits.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <stdatomic.h>
@@ -53,6 +54,40 @@ long long mo_now_ms(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static _Thread_local long long deadline_ms; /* monotonic; 0 = none */
+static _Thread_local long retry_hint_ms;
+
+void mo_deadline_start(long ms)
+{
+    deadline_ms = ms > 0 ? mo_now_ms() + ms : 0;
+}
+
+void mo_deadline_clear(void)
+{
+    deadline_ms = 0;
+}
+
+long mo_deadline_left_ms(void)
+{
+    if (!deadline_ms)
+        return LONG_MAX;
+    long long left = deadline_ms - mo_now_ms();
+    return left > 0 ? (long)left : 0;
+}
+
+void mo_retry_hint_set(long ms)
+{
+    if (ms > retry_hint_ms)
+        retry_hint_ms = ms;
+}
+
+long mo_retry_hint_take(void)
+{
+    long ms = retry_hint_ms;
+    retry_hint_ms = 0;
+    return ms;
 }
 
 static int atoi_safe(const char *s)

@@ -14,6 +14,27 @@ int mo_stop_sleep_ms(long ms);
 /* Monotonic milliseconds. */
 long long mo_now_ms(void);
 
+/* ---- the current task's time budget (per thread) ----------------------
+ * A consumer bounds the time one message may take (it must finish well
+ * within max.poll.interval.ms), and every blocking call below it (HTTP
+ * attempts and backoffs, Redis retries and lock waits) stops at this
+ * deadline.  Each thread has its own, so `mosync run` threads do not meet. */
+
+/* Sets the calling thread's deadline to now + ms (ms <= 0 clears it). */
+void mo_deadline_start(long ms);
+void mo_deadline_clear(void);
+/* Milliseconds left before the calling thread's deadline; LONG_MAX when none
+ * is set, 0 once it has passed. */
+long mo_deadline_left_ms(void);
+
+/* ---- a retry hint from deep below (per thread) --------------------------
+ * When an API asks for a long wait (Retry-After beyond what a call may sleep),
+ * the HTTP layer gives up the call and leaves the wait here; the consumer loop
+ * takes it and pauses the partition that long instead of sleeping. */
+void mo_retry_hint_set(long ms);
+/* The hint (ms, 0 when none), cleared by the call. */
+long mo_retry_hint_take(void);
+
 /* Crash points for the crash-recovery tests: when MOSYNC_CRASH_AT is
  * "<name>:<n>", the n-th time the process passes mo_crash_point(name) it kills
  * itself with SIGKILL, exactly like `kill -9` at that spot.  Unset (always in

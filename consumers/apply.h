@@ -34,11 +34,26 @@ typedef struct apply_counts {
     long long first_ms, last_ms; /* monotonic time of the first and last message handled */
 } apply_counts;
 
-/* Runs the consumer loop for topic (base name) in group until a stop is
- * requested (or, with opts->once, until idle).  counts may be NULL.
- * Returns the exit status. */
-int apply_run(const mo_config *cfg, const char *component, const char *topic_base,
-              const char *group_base, apply_fn fn, void *ctx, const apply_opts *opts,
+/* One flow's consumer: what it reads and how it applies a message. */
+typedef struct apply_flow {
+    const char *name;       /* "orders" */
+    const char *component;  /* "apply.orders": logs and dead letters */
+    const char *topic_base; /* KQ_TOPIC_ORDERS */
+    const char *group_base; /* "mosync-apply-orders" (the configured prefix is prepended) */
+    apply_fn handle;
+    void *ctx; /* passed to handle and api_up_since */
+    /* Does the flow's target API answer?  Asked before a message that keeps
+     * failing transiently is dead-lettered after MAX_ATTEMPTS: 1 when a request
+     * to that API got a non-transient answer after since_ms (monotonic),
+     * probing it once when none did; 0 when the API is down, and the message
+     * waits instead (an outage pauses the flow, it does not dead-letter the
+     * backlog).  NULL: always 1. */
+    int (*api_up_since)(void *ctx, long long since_ms);
+} apply_flow;
+
+/* Runs the consumer loop of flow until a stop is requested (or, with
+ * opts->once, until idle).  counts may be NULL.  Returns the exit status. */
+int apply_run(const mo_config *cfg, const apply_flow *flow, const apply_opts *opts,
               apply_counts *counts);
 
 /* Milliseconds between the first and the last message handled (0 if none). */

@@ -131,7 +131,7 @@ static mo_err aa_handle(void *vctx, const rd_kafka_message_t *msg, char *errstr,
         const char *rec_hash = json_string_value(json_object_get(rec, "hash"));
         const char *rec_version = json_string_value(json_object_get(rec, "version"));
         int same = rec_hash && !strcmp(rec_hash, hash);
-        int stale = !same && rec_version && strcmp(version, rec_version) < 0;
+        int stale = !same && rec_version && ev_version_older(version, rec_version);
         json_decref(rec);
         if (same || stale) {
             if (same)
@@ -171,6 +171,13 @@ out:
     return err;
 }
 
+/* The target API answers (see apply_flow). */
+static int aa_api_up(void *vctx, long long since_ms)
+{
+    aa_ctx *c = vctx;
+    return og_up_since(c->og, since_ms);
+}
+
 int apply_articles(const mo_config *cfg, const apply_opts *opts)
 {
     char errstr[512];
@@ -188,8 +195,14 @@ int apply_articles(const mo_config *cfg, const apply_opts *opts)
         rs_close(c.rs);
         return 1;
     }
-    int rc = apply_run(cfg, COMPONENT, KQ_TOPIC_PRODUCTS, "mosync-apply-articles", aa_handle, &c,
-                       opts, &c.counts);
+    apply_flow flow = {.name = "articles",
+                       .component = COMPONENT,
+                       .topic_base = KQ_TOPIC_PRODUCTS,
+                       .group_base = "mosync-apply-articles",
+                       .handle = aa_handle,
+                       .ctx = &c,
+                       .api_up_since = aa_api_up};
+    int rc = apply_run(cfg, &flow, opts, &c.counts);
     printf("{\"command\":\"apply articles\",\"messages\":%lu,\"products\":%lu,\"written\":%lu,"
            "\"duplicates\":%lu,\"stale\":%lu,\"dead_lettered\":%lu,\"busy_ms\":%lld,\"ongoing_"
            "requests\":%lu}\n",

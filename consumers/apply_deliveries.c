@@ -213,6 +213,13 @@ out:
     return err;
 }
 
+/* The target API answers (see apply_flow). */
+static int ad_api_up(void *vctx, long long since_ms)
+{
+    ad_ctx *c = vctx;
+    return ms_up_since(c->ms, since_ms);
+}
+
 int apply_deliveries(const mo_config *cfg, const apply_opts *opts)
 {
     char errstr[512];
@@ -227,8 +234,14 @@ int apply_deliveries(const mo_config *cfg, const apply_opts *opts)
         rs_close(c.rs);
         return 1;
     }
-    int rc = apply_run(cfg, COMPONENT, KQ_TOPIC_SHIPMENTS, "mosync-apply-deliveries", ad_handle, &c,
-                       opts, &c.counts);
+    apply_flow flow = {.name = "deliveries",
+                       .component = COMPONENT,
+                       .topic_base = KQ_TOPIC_SHIPMENTS,
+                       .group_base = "mosync-apply-deliveries",
+                       .handle = ad_handle,
+                       .ctx = &c,
+                       .api_up_since = ad_api_up};
+    int rc = apply_run(cfg, &flow, opts, &c.counts);
     printf("{\"command\":\"apply deliveries\",\"messages\":%lu,\"delivered\":%lu,"
            "\"not_shipped\":%lu,\"not_ours\":%lu,\"already_sent\":%lu,"
            "\"cancelled_in_mystore\":%lu,\"duplicates\":%lu,\"dead_lettered\":%lu,\"busy_ms\":%lld,"

@@ -53,10 +53,13 @@ static void al_forget(al_state *st, al_failing *f)
         *f = st->failing[--st->nfailing];
 }
 
-int apply_run(const mo_config *cfg, const char *component, const char *topic_base,
-              const char *group_base, apply_fn fn, void *ctx, const apply_opts *opts,
+int apply_run(const mo_config *cfg, const apply_flow *flow, const apply_opts *opts,
               apply_counts *counts)
 {
+    const char *component = flow->component, *topic_base = flow->topic_base;
+    const char *group_base = flow->group_base;
+    apply_fn fn = flow->handle;
+    void *ctx = flow->ctx;
     char errstr[1024], topic[256], group[256];
     const char *topics[1] = {cfg_topic(cfg, topic_base, topic, sizeof(topic))};
     al_state *st = calloc(1, sizeof(*st)); /* per loop: `mosync run` runs several */
@@ -156,42 +159,6 @@ int apply_run(const mo_config *cfg, const char *component, const char *topic_bas
     kq_producer_free(kp);
     free(st);
     return rc;
-}
-
-mo_err apply_record_get(rs_store *rs, const char *flow, const char *entity, json_t **rec,
-                        char *errstr, size_t errstr_size)
-{
-    char suffix[512];
-    snprintf(suffix, sizeof(suffix), "applied:%s:%s", flow, entity);
-    return rs_get_json(rs, suffix, rec, errstr, errstr_size);
-}
-
-mo_err apply_record_set(rs_store *rs, const char *flow, const char *entity, const char *version,
-                        const char *hash, const char *state, const json_t *extra, char *errstr,
-                        size_t errstr_size)
-{
-    char suffix[512], now[32];
-    ev_utc_now(now, sizeof(now));
-    snprintf(suffix, sizeof(suffix), "applied:%s:%s", flow, entity);
-    json_t *rec = json_pack("{s:s, s:s, s:s, s:s}", "version", version, "hash", hash, "state",
-                            state, "at", now);
-    if (!rec)
-        return mo_seterr(MO_ERR_NOMEM, errstr, errstr_size, "out of memory");
-    if (extra)
-        json_object_update(rec, (json_t *)extra);
-    mo_err err = rs_set_json(rs, suffix, rec, 0, errstr, errstr_size);
-    json_decref(rec);
-    return err;
-}
-
-mo_err apply_hash(const json_t *j, char hex[65])
-{
-    char *canon = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
-    if (!canon)
-        return MO_ERR_NOMEM;
-    sha256_hex(canon, strlen(canon), hex);
-    free(canon);
-    return MO_OK;
 }
 
 long long apply_busy_ms(const apply_counts *counts)

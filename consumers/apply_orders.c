@@ -206,7 +206,7 @@ static mo_err ao_handle(void *vctx, const rd_kafka_message_t *msg, char *errstr,
         c->duplicates++;
         goto out;
     }
-    if (rec_version && strcmp(version, rec_version) < 0) {
+    if (rec_version && ev_version_older(version, rec_version)) {
         c->stale++;
         lg_info(COMPONENT, c->cfg->tenant, "order %s: version %s is older than applied %s; skipped",
                 id, version, rec_version);
@@ -235,6 +235,13 @@ out:
     return err;
 }
 
+/* The target API answers (see apply_flow). */
+static int ao_api_up(void *vctx, long long since_ms)
+{
+    ao_ctx *c = vctx;
+    return og_up_since(c->og, since_ms);
+}
+
 int apply_orders(const mo_config *cfg, const apply_opts *opts)
 {
     char errstr[512];
@@ -255,8 +262,14 @@ int apply_orders(const mo_config *cfg, const apply_opts *opts)
         rs_close(c.rs);
         return 1;
     }
-    int rc = apply_run(cfg, COMPONENT, KQ_TOPIC_ORDERS, "mosync-apply-orders", ao_handle, &c, opts,
-                       &c.counts);
+    apply_flow flow = {.name = "orders",
+                       .component = COMPONENT,
+                       .topic_base = KQ_TOPIC_ORDERS,
+                       .group_base = "mosync-apply-orders",
+                       .handle = ao_handle,
+                       .ctx = &c,
+                       .api_up_since = ao_api_up};
+    int rc = apply_run(cfg, &flow, opts, &c.counts);
     printf("{\"command\":\"apply orders\",\"messages\":%lu,\"created\":%lu,\"updated\":%lu,"
            "\"refused\":%lu,\"cancelled\":%lu,\"cancel_refused\":%lu,\"not_in_ongoing\":%lu,"
            "\"skipped_sent\":%lu,\"duplicates\":%lu,\"stale\":%lu,\"articles_created\":%lu,"

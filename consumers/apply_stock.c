@@ -55,7 +55,7 @@ static mo_err as_handle(void *vctx, const rd_kafka_message_t *msg, char *errstr,
         (err = apply_record_get(c->rs, "stock", no, &rec, errstr, errstr_size)))
         goto out;
     const char *rec_version = json_string_value(json_object_get(rec, "version"));
-    if (rec_version && strcmp(version, rec_version) < 0) {
+    if (rec_version && ev_version_older(version, rec_version)) {
         c->stale++;
         goto out;
     }
@@ -89,6 +89,13 @@ out:
     return err;
 }
 
+/* The target API answers (see apply_flow). */
+static int as_api_up(void *vctx, long long since_ms)
+{
+    as_ctx *c = vctx;
+    return ms_up_since(c->ms, since_ms);
+}
+
 int apply_stock(const mo_config *cfg, const apply_opts *opts)
 {
     char errstr[512];
@@ -108,8 +115,14 @@ int apply_stock(const mo_config *cfg, const apply_opts *opts)
         rs_close(c.rs);
         return 1;
     }
-    int rc = apply_run(cfg, COMPONENT, KQ_TOPIC_STOCK, "mosync-apply-stock", as_handle, &c, opts,
-                       &c.counts);
+    apply_flow flow = {.name = "stock",
+                       .component = COMPONENT,
+                       .topic_base = KQ_TOPIC_STOCK,
+                       .group_base = "mosync-apply-stock",
+                       .handle = as_handle,
+                       .ctx = &c,
+                       .api_up_since = as_api_up};
+    int rc = apply_run(cfg, &flow, opts, &c.counts);
     printf("{\"command\":\"apply stock\",\"messages\":%lu,\"written\":%lu,\"unchanged\":%lu,"
            "\"stale\":%lu,\"unknown\":%lu,\"dead_lettered\":%lu,\"busy_ms\":%lld,\"mystore_"
            "requests\":%lu}\n",

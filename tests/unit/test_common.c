@@ -165,3 +165,28 @@ UT_TEST(config_poll_interval_per_stream)
     unsetenv("POLL_INTERVAL_S");
     unsetenv("POLL_INTERVAL_S_ONGOING_STOCK");
 }
+
+/* Versions are UTC instants compared by time; anything else is never "older"
+ * (an old record's shop-local version must not block a new event). */
+UT_TEST(event_versions_compare_by_utc_time)
+{
+    long long ms;
+    UT_CHECK(ev_utc_parse("2026-10-25T00:50:00Z", &ms) == MO_OK && ms == 1792889400000LL,
+             "parse: %lld", ms);
+    UT_CHECK(ev_utc_parse("2026-10-25T00:50:00.25Z", &ms) == MO_OK && ms == 1792889400250LL,
+             "fraction: %lld", ms);
+    UT_CHECK(ev_utc_parse("2026-10-25 00:50:00", &ms) == MO_ERR_INVALID, "local time accepted");
+    UT_CHECK(ev_utc_parse("2026-10-25T00:50:00", &ms) == MO_ERR_INVALID, "no Z accepted");
+    UT_CHECK(ev_utc_parse("2026-10-25T00:50:00.Z", &ms) == MO_ERR_INVALID, "empty fraction");
+    UT_CHECK(ev_version_older("2026-10-25T00:10:00Z", "2026-10-25T00:50:00Z"), "older by time");
+    UT_CHECK(!ev_version_older("2026-10-25T01:10:00Z", "2026-10-25T00:50:00Z"), "newer");
+    UT_CHECK(!ev_version_older("2026-10-25T00:50:00Z", "2026-10-25T00:50:00.000Z"), "equal");
+    UT_CHECK(ev_version_older("2026-10-25T00:50:00.000Z", "2026-10-25T00:50:00.001Z"),
+             "millisecond");
+    UT_CHECK(ev_version_older("2026-10-25 02:10:00", "2026-10-25 02:50:00"),
+             "two shop-local versions compare as text");
+    UT_CHECK(!ev_version_older("2026-10-25 02:10:00", "2026-10-25T00:50:00Z"),
+             "a version in another form is not older");
+    UT_CHECK(!ev_version_older("2026-10-25T00:10:00Z", "2026-10-25 02:50:00"),
+             "a record in another form blocks nothing");
+}

@@ -1,0 +1,45 @@
+/* The applied records mosync:{T}:applied:<flow>:<entity> (see apply.h):
+ * what makes every effect happen once, and the request hash. */
+#include "apply.h"
+#include "event.h"
+#include "sha256.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+mo_err apply_record_get(rs_store *rs, const char *flow, const char *entity, json_t **rec,
+                        char *errstr, size_t errstr_size)
+{
+    char suffix[512];
+    snprintf(suffix, sizeof(suffix), "applied:%s:%s", flow, entity);
+    return rs_get_json(rs, suffix, rec, errstr, errstr_size);
+}
+
+mo_err apply_record_set(rs_store *rs, const char *flow, const char *entity, const char *version,
+                        const char *hash, const char *state, const json_t *extra, char *errstr,
+                        size_t errstr_size)
+{
+    char suffix[512], now[32];
+    ev_utc_now(now, sizeof(now));
+    snprintf(suffix, sizeof(suffix), "applied:%s:%s", flow, entity);
+    json_t *rec = json_pack("{s:s, s:s, s:s, s:s}", "version", version, "hash", hash, "state",
+                            state, "at", now);
+    if (!rec)
+        return mo_seterr(MO_ERR_NOMEM, errstr, errstr_size, "out of memory");
+    if (extra)
+        json_object_update(rec, (json_t *)extra);
+    mo_err err = rs_set_json(rs, suffix, rec, 0, errstr, errstr_size);
+    json_decref(rec);
+    return err;
+}
+
+mo_err apply_hash(const json_t *j, char hex[65])
+{
+    char *canon = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
+    if (!canon)
+        return MO_ERR_NOMEM;
+    sha256_hex(canon, strlen(canon), hex);
+    free(canon);
+    return MO_OK;
+}
