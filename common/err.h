@@ -17,6 +17,8 @@
 
 #include <stddef.h>
 
+#define MOSYNC_VERSION "0.1.0"
+
 typedef enum {
     MO_OK = 0,
     MO_ERR_INVALID,

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 struct hc_client {
     CURL *curl;
@@ -17,14 +18,28 @@ struct hc_client {
     char *bearer_header;
     char *user, *password;
     long long last_up_ms;
+    long long server_date, server_date_at_ms; /* last Date header and when it came */
 };
 
 static pthread_once_t hc_once = PTHREAD_ONCE_INIT;
 static atomic_ulong hc_total;
 
+static char hc_agent[160];
+
 static void hc_global_init(void)
 {
+    char host[64] = "";
     curl_global_init(CURL_GLOBAL_DEFAULT);
+    if (gethostname(host, sizeof(host) - 1))
+        snprintf(host, sizeof(host), "unknown");
+    snprintf(hc_agent, sizeof(hc_agent), "mosync/%s (%s:%ld)", MOSYNC_VERSION, host,
+             (long)getpid());
+}
+
+const char *hc_user_agent(void)
+{
+    pthread_once(&hc_once, hc_global_init);
+    return hc_agent;
 }
 
 unsigned long hc_requests_total(void)
@@ -130,6 +145,15 @@ static size_t hc_header_cb(char *buf, size_t size, size_t nitems, void *userdata
     hc_resp *resp = userdata;
     size_t n = size * nitems;
     static const char name[] = "retry-after:";
+    static const char date[] = "date:";
+    if (n > sizeof(date) && n < 128 && !strncasecmp(buf, date, sizeof(date) - 1)) {
+        char tmp[128];
+        memcpy(tmp, buf + sizeof(date) - 1, n - (sizeof(date) - 1));
+        tmp[n - (sizeof(date) - 1)] = '\0';
+        time_t t = curl_getdate(tmp, NULL);
+        if (t > 0)
+            resp->server_date = (long long)t;
+    }
     if (n > sizeof(name) && !strncasecmp(buf, name, sizeof(name) - 1)) {
         char tmp[32];
         size_t vlen = n - (sizeof(name) - 1);
@@ -182,6 +206,7 @@ mo_err hc_request(hc_client *hc, const char *method, const char *url, const char
     curl_easy_setopt(c, CURLOPT_WRITEDATA, &sink);
     curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, hc_header_cb);
     curl_easy_setopt(c, CURLOPT_HEADERDATA, resp);
+    curl_easy_setopt(c, CURLOPT_USERAGENT, hc_agent);
 #if LIBCURL_VERSION_NUM >= 0x075500
     curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
 #else
@@ -213,6 +238,10 @@ mo_err hc_request(hc_client *hc, const char *method, const char *url, const char
         curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &resp->status);
         if (hc_classify(resp->status) != MO_ERR_TRANSIENT)
             hc->last_up_ms = mo_now_ms();
+        if (resp->server_date) {
+            hc->server_date = resp->server_date;
+            hc->server_date_at_ms = mo_now_ms();
+        }
         if (!resp->body) {
             resp->body = calloc(1, 1);
             if (!resp->body)
@@ -223,6 +252,13 @@ mo_err hc_request(hc_client *hc, const char *method, const char *url, const char
         resp->status = 0;
     curl_slist_free_all(headers);
     return err;
+}
+
+long long hc_server_now(const hc_client *hc)
+{
+    if (!hc->server_date)
+        return 0;
+    return hc->server_date + (mo_now_ms() - hc->server_date_at_ms) / 1000;
 }
 
 long long hc_last_up_ms(const hc_client *hc)

@@ -24,8 +24,9 @@ typedef struct hc_opts {
 } hc_opts;
 
 typedef struct hc_resp {
-    long status; /* HTTP status, 0 when no answer arrived */
-    char *body;  /* NUL-terminated answer body, owned; free with hc_resp_free() */
+    long status;           /* HTTP status, 0 when no answer arrived */
+    long long server_date; /* the answer's Date header, UTC seconds; 0 when absent */
+    char *body;            /* NUL-terminated answer body, owned; free with hc_resp_free() */
     size_t len;
     int retry_after; /* seconds from a Retry-After header, -1 when absent */
 } hc_resp;
@@ -54,6 +55,16 @@ mo_err hc_escape(const char *s, char *out, size_t size);
 /* When this client last got an answer that was not a transient failure (2xx,
  * or a 4xx other than 408 and 429: the API is up), in monotonic ms; 0 = never. */
 long long hc_last_up_ms(const hc_client *hc);
+
+/* The server's clock as its last Date header told it (UTC seconds), moved on
+ * by the local monotonic time since; 0 when no answer carried a Date.  A
+ * poller observes "now" on the source's clock with this, so clock skew between
+ * the source and mosync cannot move a window. */
+long long hc_server_now(const hc_client *hc);
+
+/* The User-Agent every request carries: "mosync/<version> (<host>:<pid>)",
+ * so a server (and the simulators) can tell which process sent what. */
+const char *hc_user_agent(void);
 
 /* Total requests sent by all clients of this process (for metrics and the demo summary). */
 unsigned long hc_requests_total(void);

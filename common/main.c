@@ -20,8 +20,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MOSYNC_VERSION "0.1.0"
-
 static void usage(FILE *f)
 {
     fprintf(

@@ -46,6 +46,11 @@ void ms_free(ms_client *ms)
     free(ms);
 }
 
+long long ms_server_now(const ms_client *c)
+{
+    return hc_server_now(c->hc);
+}
+
 unsigned long ms_requests(const ms_client *ms)
 {
     return ms->requests;

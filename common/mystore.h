@@ -53,6 +53,10 @@ mo_err ms_write(ms_client *ms, const char *method, const char *path, const json_
  * answered; 0 when Mystore does not answer. */
 int ms_up_since(ms_client *ms, long long since_ms);
 
+/* The API server's clock now, from its last Date header (see hc_server_now);
+ * 0 before any answer carried one. */
+long long ms_server_now(const ms_client *c);
+
 /* Requests sent by this client (for the summary: API calls per order). */
 unsigned long ms_requests(const ms_client *ms);
 

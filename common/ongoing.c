@@ -52,6 +52,11 @@ void og_free(og_client *og)
     free(og);
 }
 
+long long og_server_now(const og_client *c)
+{
+    return hc_server_now(c->hc);
+}
+
 unsigned long og_requests(const og_client *og)
 {
     return og->requests;

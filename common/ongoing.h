@@ -46,6 +46,10 @@ void og_time(long long epoch_s, char *buf, size_t size);
 /* Is Ongoing up?  As ms_up_since(), probing GET /orders/statuses. */
 int og_up_since(og_client *og, long long since_ms);
 
+/* The API server's clock now, from its last Date header (see hc_server_now);
+ * 0 before any answer carried one. */
+long long og_server_now(const og_client *c);
+
 /* Requests sent by this client. */
 unsigned long og_requests(const og_client *og);
 
