@@ -5,6 +5,8 @@
 #                   embedded Kafka broker against the simulators
 #   make test       install missing packages, build, run every test
 #   make asan       the same tests under AddressSanitizer + UBSan (build-asan/)
+#   make valgrind   the end-to-end subset under valgrind
+#   make chaos      the chaos suite (kills, outages, API faults)
 #   make format-check
 
 BUILD    ?= build
@@ -13,7 +15,7 @@ PKGS     := rdkafka libcurl jansson hiredis
 SIMPKGS  := libmicrohttpd jansson
 DEB_PKGS := build-essential pkg-config librdkafka-dev libcurl4-openssl-dev \
             libjansson-dev libhiredis-dev libmicrohttpd-dev redis-server \
-            tzdata clang-format clang maven openjdk-17-jre-headless python3
+            tzdata clang-format clang maven openjdk-17-jre-headless python3 valgrind
 
 OPT      ?= -O2 -g
 WARN     := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-unused-parameter \
@@ -116,6 +118,19 @@ fuzz:
 bench: all
 	python3 tests/bench/orders.py
 
+# The end-to-end subset under valgrind (memcheck): any memory error or a
+# definite or indirect leak fails the test (exit 99).
+VALGRIND = valgrind -q --error-exitcode=99 --leak-check=full \
+           --errors-for-leak-kinds=definite,indirect --show-leak-kinds=definite,indirect
+VALGRIND_TESTS ?= 200_orders update_refuse unmappable 1100_articles 100_shipped stock_lands
+valgrind: all
+	MOSYNC_WRAPPER="$(VALGRIND)" python3 tests/e2e/run.py -j 2 $(VALGRIND_TESTS)
+
+# The chaos suite (tests/chaos/run.py): every flow under kills, Redis and
+# broker restarts and injected API faults; MOSYNC_TEST_KAFKA=real for a real broker.
+chaos: all
+	python3 tests/chaos/run.py
+
 FORMAT_SRC = $(shell find common producers consumers tests -name '*.[ch]')
 format:
 	clang-format -i $(FORMAT_SRC)
@@ -125,4 +140,4 @@ format-check:
 clean:
 	rm -rf build build-asan build-fuzz
 
-.PHONY: all deps test asan demo bench fuzz format format-check clean
+.PHONY: all deps test asan demo bench fuzz valgrind chaos format format-check clean

@@ -23,6 +23,9 @@ import urllib.request
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 BUILD = os.path.join(ROOT, os.environ.get("BUILD", "build"))
 MOSYNC = os.path.join(BUILD, "mosync")
+# MOSYNC_WRAPPER runs every mosync command of a test under a tool, e.g.
+# "valgrind --error-exitcode=99 ..." (`make valgrind`).  Not the dev-broker.
+WRAPPER = os.environ.get("MOSYNC_WRAPPER", "").split()
 
 TOKEN = "ms-test-token-7f3a9c"
 OG_USER = "og-user"
@@ -336,7 +339,7 @@ class Env:
         env = dict(self.env, **(extra_env or {}))
         logpath = self._log(args[0] + "-" + (args[1] if len(args) > 1 else ""))
         with open(logpath, "wb") as err:
-            p = subprocess.run([MOSYNC] + args, env=env, stdout=subprocess.PIPE, stderr=err,
+            p = subprocess.run(WRAPPER + [MOSYNC] + args, env=env, stdout=subprocess.PIPE, stderr=err,
                                timeout=timeout)
         with open(logpath, "rb") as f:
             stderr = f.read().decode(errors="replace")
@@ -355,7 +358,7 @@ class Env:
         env = dict(self.env, **(extra_env or {}))
         logpath = self._log(args[0] + "-" + (args[1] if len(args) > 1 else "") + "-bg")
         err = open(logpath, "wb")
-        p = subprocess.Popen([MOSYNC] + args, env=env, stdout=subprocess.PIPE, stderr=err)
+        p = subprocess.Popen(WRAPPER + [MOSYNC] + args, env=env, stdout=subprocess.PIPE, stderr=err)
         p._mosync_log = err
         self.procs.append(p)
         return p

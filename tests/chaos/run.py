@@ -1,0 +1,515 @@
+#!/usr/bin/env python3
+"""The chaos suite (`make chaos`): every flow under crashes, outages and bad input.
+
+    tests/chaos/run.py [--kafka mock|real] [--seed N]
+
+5,000 orders, 2,000 article changes, 500 shipments and stock sync flow through two
+replicas of every poller and every consumer (16 processes) while:
+  - processes are killed with SIGKILL at random moments and restarted (at least 20 kills);
+  - Redis is restarted twice and emptied once (FLUSHALL);
+  - the Kafka broker is restarted once (real broker) or taken down and up (embedded);
+  - both simulators answer 5% of requests with 500, 2% with 429 and Retry-After,
+    1% too late (the effect applied, the answer after the client gave up) and 0.5%
+    with a malformed body (the effect applied).
+Then the faults stop and the suite waits (bounded) for the system to settle, and checks:
+  - the Ongoing simulator holds exactly the expected orders and articles, each equal to
+    what the golden mapping makes of Mystore's final data;
+  - every shipped order is "levert" in Mystore with its tracking number, and has exactly
+    one status-history row (no customer notice twice);
+  - no older stock value was ever written over a newer one, and the last value landed;
+  - exactly the planted bad entities are in mosync.dlq.
+It prints one line
+  lost=0 duplicated_effects=0 dead_letters=N kills=N redis_restarts=N broker_restarts=N faults=N
+and "N passed, N failed" (each check one), and exits 1 when anything was lost or doubled.
+Loopback only; bounded in time (MOSYNC_CHAOS_SETTLE_S, default 600, for the settling).
+"""
+import argparse
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "e2e"))
+import harness  # noqa: E402
+from harness import MOSYNC, TENANT, TestFailure, dlq_messages  # noqa: E402
+from seedgen import make_seed  # noqa: E402
+
+ORDERS = 5000
+PRODUCTS = 300
+ARTICLE_CHANGES = 2000
+SHIPMENTS = 500
+STOCK_ARTICLES = 150
+STOCK_ROUNDS = 4
+MIN_KILLS = 20
+BAD_ORDERS = ("10777", "12345", "14999")
+FAULTS = {"error": 0.05, "rate_limited": 0.02, "timeout": 0.01, "malformed": 0.005}
+ROLES = [("poll", "mystore-orders"), ("poll", "mystore-products"),
+         ("poll", "ongoing-shipments"), ("poll", "ongoing-stock"),
+         ("apply", "orders"), ("apply", "articles"), ("apply", "deliveries"),
+         ("apply", "stock")]
+
+
+def log(msg):
+    print("# %s %s" % (time.strftime("%H:%M:%S"), msg), flush=True)
+
+
+class Broker:
+    """The suite's own Kafka: a real broker it can restart, or the embedded one it can
+    take down and up (SIGUSR1 / SIGUSR2 to `mosync dev-broker`)."""
+
+    def __init__(self, kind, workdir, prefix):
+        self.kind = kind
+        self.dir = os.path.join(workdir, "kafka")
+        self.prefix = prefix
+        self.proc = None
+        if kind == "real":
+            out = subprocess.run([os.path.join(harness.ROOT, "tests", "kafka", "start"), self.dir],
+                                 stdout=subprocess.PIPE, check=True).stdout.decode()
+            self.bootstrap = out.strip().splitlines()[-1].split("=", 1)[1]
+        else:
+            self.log = open(os.path.join(workdir, "dev-broker.log"), "wb")
+            env = dict(os.environ, KAFKA_TOPIC_PREFIX=prefix, LOG_LEVEL="warn")
+            self.proc = subprocess.Popen([MOSYNC, "dev-broker", "--partitions", "6"], env=env,
+                                         stdout=subprocess.PIPE, stderr=self.log)
+            self.bootstrap = harness.read_marker(self.proc, "BOOTSTRAP=", 15, "dev-broker")
+
+    def restart(self):
+        if self.kind == "real":
+            subprocess.run([os.path.join(harness.ROOT, "tests", "kafka", "stop"), self.dir],
+                           check=True)
+            time.sleep(5)
+            subprocess.run([os.path.join(harness.ROOT, "tests", "kafka", "start"), self.dir],
+                           stdout=subprocess.DEVNULL, check=True)
+        else:
+            self.proc.send_signal(signal.SIGUSR1)
+            time.sleep(10)
+            self.proc.send_signal(signal.SIGUSR2)
+
+    def stop(self):
+        if self.kind == "real":
+            subprocess.run([os.path.join(harness.ROOT, "tests", "kafka", "stop"), self.dir])
+        elif self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+
+
+class Fleet:
+    """Two replicas of every role, each restarted whenever it dies."""
+
+    def __init__(self, env, workdir):
+        self.env = env
+        self.workdir = workdir
+        self.lock = threading.Lock()
+        self.slots = {}   # name -> [command words, process]
+        self.stopping = False
+        self.kills = 0
+        self.restarts = 0
+        for role in ROLES:
+            for replica in (1, 2):
+                self.slots["%s-%s-%d" % (role[0], role[1], replica)] = [list(role), None]
+        for name in self.slots:
+            self._start(name)
+        self.watcher = threading.Thread(target=self._watch, daemon=True)
+        self.watcher.start()
+
+    def _start(self, name):
+        with open(os.path.join(self.workdir, name + ".log"), "ab") as logf:
+            self.slots[name][1] = subprocess.Popen([MOSYNC] + self.slots[name][0], env=self.env,
+                                                   stdout=subprocess.DEVNULL, stderr=logf)
+
+    def _watch(self):
+        while True:
+            time.sleep(0.5)
+            with self.lock:
+                if self.stopping:
+                    return
+                for name, (_, p) in self.slots.items():
+                    if p.poll() is not None:
+                        self.restarts += 1
+                        self._start(name)
+
+    def kill_one(self, rng):
+        with self.lock:
+            name = rng.choice(sorted(self.slots))
+            p = self.slots[name][1]
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+                self.kills += 1
+                self._start(name)
+                return name
+        return None
+
+    def stop(self):
+        with self.lock:
+            self.stopping = True
+            procs = [p for _, p in self.slots.values()]
+        for p in procs:
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+        for p in procs:
+            try:
+                p.wait(30)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+
+
+def plant_bad(seed):
+    """Three orders that cannot be mapped and one product whose weight is not a number:
+    the only entities that may end in mosync.dlq."""
+    for o in seed["orders"]:
+        if o["id"] in BAD_ORDERS:
+            o["lines"][0]["attributes"]["quantity"] = "abc"
+    bad_product = seed["products"][7]
+    bad_product["attributes"]["weight"] = "tung"
+    return {TENANT + ":" + oid for oid in BAD_ORDERS} | {TENANT + ":" + bad_product["id"]}
+
+
+class Workload:
+    """What the shop and the warehouse do meanwhile: product edits, shipments, stock."""
+
+    def __init__(self, env, seed, rng):
+        self.env = env
+        self.rng = rng
+        self.products = [p["id"] for p in seed["products"]]
+        self.bad_product = seed["products"][7]["id"]
+        self.changes = 0
+        self.shipped = {}       # order number -> tracking number
+        self.stock = {}         # article number -> list of sellable values set, in order
+        self.done = threading.Event()
+
+    def run(self):
+        ms, og = self.env.mystore, self.env.ongoing
+        rounds = {}
+        next_change = 0
+        while not self.done.is_set():
+            # Article changes: product edits, a few per tick.
+            for _ in range(8):
+                if self.changes >= ARTICLE_CHANGES:
+                    break
+                pid = self.products[next_change % len(self.products)]
+                next_change += 1
+                if pid == self.bad_product:
+                    continue
+                p = ms.get("/_sim/products/%s" % pid)
+                p["attributes"]["price"] = "%d.00" % (100 + self.changes % 900)
+                p["attributes"].pop("updated_at", None)
+                ms.put("/_sim/products/%s" % pid, p)
+                self.changes += 1
+            # Shipments: orders that reached the warehouse, shipped with a tracking number.
+            if len(self.shipped) < SHIPMENTS:
+                for o in og.orders():
+                    n = o["orderNumber"]
+                    if n in self.shipped or o.get("status") != 200:
+                        continue
+                    waybill = "CHAOS%s" % n
+                    og.post("/_sim/orders/%s/ship" % n,
+                            {"tracking": [{"waybill": waybill, "trackingUrl": "https://t/" + n}]})
+                    self.shipped[n] = waybill
+                    if len(self.shipped) >= SHIPMENTS or len(self.shipped) % 25 == 0:
+                        break
+            # Stock: rising sellable values on articles the warehouse knows.
+            arts = [a["articleNumber"] for a in og.get("/_sim/articles")]
+            for no in arts[:STOCK_ARTICLES]:
+                r = rounds.get(no, 0)
+                if r >= STOCK_ROUNDS or self.rng.random() > 0.1:
+                    continue
+                rounds[no] = r + 1
+                value = 5 * (r + 1) + self.rng.random()
+                og.post("/_sim/articles/%s/stock" % no,
+                        {"numberOfItems": int(value) + 2, "sellableNumberOfItems": value})
+                self.stock.setdefault(no, []).append(value)
+            if (self.changes >= ARTICLE_CHANGES and len(self.shipped) >= SHIPMENTS and
+                    len(rounds) >= STOCK_ARTICLES and
+                    all(r >= STOCK_ROUNDS for r in rounds.values())):
+                return
+            time.sleep(0.5)
+
+
+def mapped(kind, docs):
+    """The golden mapping of many snapshots (`mosync map <kind>`, one process each)."""
+    out = []
+    for d in docs:
+        p = subprocess.run([MOSYNC, "map", kind], input=json.dumps(d).encode(),
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=30)
+        out.append(json.loads(p.stdout) if p.returncode == 0 else None)
+    return out
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--kafka", default=os.environ.get("MOSYNC_TEST_KAFKA", "mock"))
+    ap.add_argument("--seed", type=int, default=int(os.environ.get("MOSYNC_CHAOS_SEED", "7")))
+    args = ap.parse_args()
+    rng = random.Random(args.seed)
+    settle_s = int(os.environ.get("MOSYNC_CHAOS_SETTLE_S", "600"))
+    t0 = time.time()
+
+    seed = make_seed(orders=ORDERS, products=PRODUCTS, seed=args.seed)
+    planted = plant_bad(seed)
+    workdir = tempfile.mkdtemp(prefix="mosync-chaos-")
+    log("work directory %s (kafka: %s, seed %d)" % (workdir, args.kafka, args.seed))
+    prefix = "chaos."
+    redis = harness.Redis(workdir)
+    broker = Broker(args.kafka, workdir, prefix)
+    mystore = harness.MystoreSim(workdir, seed, rate_limit=0)
+    ongoing = harness.OngoingSim(workdir)
+
+    class E:  # what harness.dlq_messages and the workload need of an Env
+        pass
+    env = E()
+    env.mystore, env.ongoing, env.redis = mystore, ongoing, redis
+    env.env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "KAFKA_BROKERS": broker.bootstrap,
+        "KAFKA_TOPIC_PREFIX": prefix,
+        "KAFKA_TOPIC_PARTITIONS": "6",
+        "REDIS_URL": "redis://127.0.0.1:%d/0" % redis.port,
+        "MOSYNC_TENANT": TENANT,
+        "MYSTORE_API_URL": mystore.base,
+        "MYSTORE_SHOP": harness.SHOP,
+        "MYSTORE_TOKEN": harness.TOKEN,
+        "MYSTORE_RATE_LIMIT_PER_MIN": "1000000",
+        "MYSTORE_INITIAL_LOOKBACK_H": "87600",
+        "ONGOING_API_URL": ongoing.base + "/wh",
+        "ONGOING_USER": harness.OG_USER,
+        "ONGOING_PASSWORD": harness.OG_PASSWORD,
+        "ONGOING_GOODS_OWNER_ID": "1",
+        "STOCK_SYNC": "on",
+        "POLL_INTERVAL_S": "1",
+        "HTTP_TIMEOUT_MS": "1500",
+        "LEASE_TTL_S": "5",
+        "MAX_ATTEMPTS": "10",
+        "LOG_LEVEL": "info",
+    }
+    env.prefix = prefix
+    if args.kafka == "real":
+        subprocess.run([MOSYNC, "topics"], env=env.env, check=True)
+
+    for sim in (mystore, ongoing):
+        sim.post("/_sim/chaos", dict(FAULTS, seed=args.seed, timeout_ms=2500))
+    fleet = Fleet(env.env, workdir)
+    work = Workload(env, seed, rng)
+    wt = threading.Thread(target=work.run, daemon=True)
+    wt.start()
+
+    # The disruptions, spread over the run; kills in between until the workload is done.
+    redis_restarts = broker_restarts = 0
+    plan = [(30, "redis-restart"), (70, "broker"), (110, "flushall"), (150, "redis-restart")]
+    start = time.time()
+    while plan or wt.is_alive() or fleet.kills < MIN_KILLS:
+        now = time.time() - start
+        if plan and now >= plan[0][0]:
+            what = plan.pop(0)[1]
+            if what == "redis-restart":
+                log("restarting Redis")
+                redis.stop()
+                time.sleep(3)
+                redis.start()
+                redis_restarts += 1
+            elif what == "flushall":
+                log("emptying Redis (FLUSHALL)")
+                redis.cmd("FLUSHALL")
+            else:
+                log("restarting the Kafka broker")
+                broker.restart()
+                broker_restarts += 1
+        name = fleet.kill_one(rng)
+        if name:
+            log("kill -9 %s (%d)" % (name, fleet.kills))
+        time.sleep(rng.uniform(2, 6))
+        if now > 1800:
+            log("the workload did not finish within 30 minutes")
+            break
+    work.done.set()
+    faults = 0
+    for sim in (mystore, ongoing):
+        faults += sum(sim.stats()["chaos"].values())
+        sim.call("DELETE", "/_sim/chaos")
+    log("chaos over after %.0f s: %d kills, %d faults; settling" % (time.time() - start,
+                                                                    fleet.kills, faults))
+
+    checks = Checks(env, seed, work, planted)
+    deadline = time.time() + settle_s
+    while time.time() < deadline and not checks.settled():
+        time.sleep(5)
+    fleet.stop()
+    result = checks.run()
+    print("lost=%d duplicated_effects=%d dead_letters=%d kills=%d redis_restarts=%d "
+          "broker_restarts=%d faults=%d" % (result["lost"], result["duplicated"],
+                                            result["dead_letters"], fleet.kills,
+                                            redis_restarts, broker_restarts, faults), flush=True)
+    log("took %.0f s" % (time.time() - t0))
+    for sim in (mystore, ongoing):
+        sim.stop()
+    broker.stop()
+    redis.stop()
+    print("%d passed, %d failed" % (result["passed"], result["failed"]), flush=True)
+    if result["failed"]:
+        log("logs kept in %s" % workdir)
+        return 1
+    return 0
+
+
+class Checks:
+    """The end state against what Mystore and the workload say it must be."""
+
+    def __init__(self, env, seed, work, planted):
+        self.env = env
+        self.seed = seed
+        self.work = work
+        self.planted = planted
+        self.order_ids = [o["id"] for o in seed["orders"] if o["id"] not in BAD_ORDERS]
+
+    def settled(self):
+        """Cheap progress test while waiting: every expected order in Ongoing, every
+        shipment levert, the last stock value of every article landed."""
+        stored = {o["orderNumber"] for o in self.env.ongoing.orders()}
+        if not set(self.order_ids) <= stored:
+            return False
+        for n in self.work.shipped:
+            if self.env.mystore.get("/_sim/orders/%s" % n)["status_id"] != "3":
+                return False
+        return not self._stock_problems()[0]
+
+    def _stock_problems(self):
+        """(missing, regressions): articles whose last value did not land in Mystore, and
+        targets that were ever written a lower value after a higher one."""
+        ms = self.env.mystore
+        want = {}
+        for no, values in self.work.stock.items():
+            want[no] = max(0, int(values[-1] // 1))
+        missing = []
+        for no, q in want.items():
+            entry = None
+            for p in self.seed["products"]:
+                if p["attributes"].get("sku") == no and not p["variants"]:
+                    entry = ("product", p["id"])
+                for v in p["variants"]:
+                    if v["attributes"].get("sku") == no:
+                        entry = ("variant", p["id"], v["id"])
+            if entry is None:
+                continue
+            got = ms.get("/_sim/products/%s" % entry[1])
+            if entry[0] == "product":
+                have = got["attributes"].get("quantity")
+            else:
+                have = next(v["attributes"].get("quantity") for v in got["variants"]
+                            if v["id"] == entry[2])
+            if have != q:
+                missing.append(no)
+        regressions = []
+        last = {}
+        for w in ms.writes():
+            if w["method"] != "PATCH" or "/product" not in w["path"] or w["status"] >= 300:
+                continue
+            q = ((w["body"] or {}).get("data") or {}).get("attributes", {}).get("quantity")
+            if q is None:
+                continue
+            if w["path"] in last and q < last[w["path"]]:
+                regressions.append((w["path"], last[w["path"]], q))
+            last[w["path"]] = q
+        return missing, regressions
+
+    def run(self):
+        env, passed, failed = self.env, 0, 0
+        lost = duplicated = 0
+        out = []
+
+        def check(ok, what):
+            nonlocal passed, failed
+            if ok:
+                passed += 1
+                out.append("ok   %s" % what)
+            else:
+                failed += 1
+                out.append("FAIL %s" % what)
+
+        # Orders: exactly the expected ones, each as the golden mapping says.
+        stored = {o["orderNumber"]: o for o in env.ongoing.orders()}
+        missing = [i for i in self.order_ids if i not in stored]
+        extra = [n for n in stored if n not in self.order_ids]
+        lost += len(missing)
+        snaps = [env.mystore.snapshot(i) for i in self.order_ids if i in stored]
+        wrong = []
+        for snap, exp in zip(snaps, mapped("order", snaps)):
+            oid = snap["order"]["id"]
+            if exp is None or exp["action"] != "upsert":
+                continue  # levert meanwhile: Ongoing keeps what it had
+            if harness.request_body(stored[oid]) != exp["order"]:
+                wrong.append(oid)
+        check(not missing and not extra,
+              "Ongoing holds exactly the %d expected orders (missing %s, extra %s)"
+              % (len(self.order_ids), missing[:5], extra[:5]))
+        check(not wrong, "every order in Ongoing equals its golden mapping (%d differ: %s)"
+              % (len(wrong), wrong[:5]))
+
+        # Articles: exactly the mapping of every product's final state.
+        arts = {a["articleNumber"]: a for a in env.ongoing.get("/_sim/articles")}
+        expected = {}
+        products = [p for p in self.seed["products"]]
+        from test_flows import product_snapshot  # noqa: E402
+        snaps = [product_snapshot(env, p["id"]) for p in products]
+        for snap, exp in zip(snaps, mapped("article", snaps)):
+            for a in (exp or {}).get("articles", []):
+                expected[a["articleNumber"]] = a
+        keys = ("articleSystemId", "inventoryInfo", "stock", "numberOfItems",
+                "sellableNumberOfItems")
+        miss_art = [n for n in expected if n not in arts]
+        extra_art = [n for n in arts if n not in expected]
+        diff_art = [n for n, a in expected.items() if n in arts and
+                    {k: v for k, v in arts[n].items() if k not in keys} != a]
+        lost += len(miss_art)
+        check(not miss_art and not extra_art,
+              "Ongoing holds exactly the %d expected articles (missing %s, extra %s)"
+              % (len(expected), miss_art[:5], extra_art[:5]))
+        check(not diff_art, "every article equals its golden mapping (%d differ: %s)"
+              % (len(diff_art), diff_art[:5]))
+
+        # Deliveries: levert once, with the tracking number; one history row each.
+        not_sent, twice, bad_tracking = [], [], []
+        for n, waybill in self.work.shipped.items():
+            o = env.mystore.get("/_sim/orders/%s" % n)
+            if o["status_id"] != "3":
+                not_sent.append(n)
+            if o["attributes"].get("tracking_number") != waybill:
+                bad_tracking.append(n)
+            rows = [h for h in o.get("history") or [] if h.get("status_id") == "3"]
+            if len(rows) > 1:
+                twice.append(n)
+        lost += len(not_sent)
+        duplicated += len(twice)
+        check(not not_sent and not bad_tracking,
+              "all %d shipped orders levert with their tracking number (not: %s, wrong: %s)"
+              % (len(self.work.shipped), not_sent[:5], bad_tracking[:5]))
+        check(not twice, "no customer notified twice (%s)" % twice[:5])
+
+        # Stock.
+        miss_stock, regressions = self._stock_problems()
+        lost += len(miss_stock)
+        duplicated += len(regressions)
+        check(not miss_stock, "the last stock value of every article landed (%s)" % miss_stock[:5])
+        check(not regressions, "no older stock value overwrote a newer one (%s)" % regressions[:3])
+
+        # Dead letters: exactly the planted bad entities.
+        keys = {m["key"] for m in dlq_messages(env)}
+        check(keys == self.planted, "dead letters are exactly the planted %s (got %s)"
+              % (sorted(self.planted), sorted(keys)))
+        for line in out:
+            print(line, flush=True)
+        return {"lost": lost, "duplicated": duplicated, "dead_letters": len(keys),
+                "passed": passed, "failed": failed}
+
+
+if __name__ == "__main__":
+    sys.exit(main())
