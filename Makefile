@@ -11,7 +11,7 @@
 
 BUILD    ?= build
 CC       ?= cc
-PKGS     := rdkafka libcurl jansson hiredis
+PKGS     := rdkafka libcurl jansson hiredis libmicrohttpd
 SIMPKGS  := libmicrohttpd jansson
 DEB_PKGS := build-essential pkg-config librdkafka-dev libcurl4-openssl-dev \
             libjansson-dev libhiredis-dev libmicrohttpd-dev redis-server \

@@ -1,0 +1,462 @@
+/* The metrics registry and its HTTP endpoints (see metrics.h). */
+#include "metrics.h"
+#include "log.h"
+#include "stop.h"
+
+#include <microhttpd.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* libmicrohttpd 0.9.71 turned the callbacks' int results into enum MHD_Result. */
+#if MHD_VERSION < 0x00097002
+typedef int mt_mhd_result;
+#else
+typedef enum MHD_Result mt_mhd_result;
+#endif
+
+typedef enum { MT_COUNTER, MT_GAUGE, MT_HISTOGRAM } mt_kind;
+
+#define MT_MAX_BUCKETS 16
+#define MT_LABELS_MAX  512
+
+/* Every metric mosync exports: the one place for names, kinds and help. */
+typedef struct mt_def {
+    const char *name;
+    mt_kind kind;
+    const char *help;
+    double buckets[MT_MAX_BUCKETS]; /* histograms: upper bounds, ascending, 0-terminated */
+} mt_def;
+
+static const mt_def mt_defs[] = {
+    {"mosync_events_produced_total",
+     MT_COUNTER,
+     "Events a poller produced and Kafka acknowledged, by stream.",
+     {0}},
+    {"mosync_poll_cycles_total",
+     MT_COUNTER,
+     "Poll cycles, by stream and result (ok, failed).",
+     {0}},
+    {"mosync_poll_cycle_seconds",
+     MT_HISTOGRAM,
+     "Duration of one poll cycle, by stream.",
+     {0.1, 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600, 1800}},
+    {"mosync_messages_total",
+     MT_COUNTER,
+     "Messages a consumer finished, by flow and outcome (applied, unchanged, refused, stale, "
+     "skipped, dead_lettered).",
+     {0}},
+    {"mosync_message_retries_total",
+     MT_COUNTER,
+     "Transient failures of a message that will be tried again, by flow.",
+     {0}},
+    {"mosync_apply_latency_seconds",
+     MT_HISTOGRAM,
+     "From an event's observed_at (the poller saw the change) to its effect applied, by flow.",
+     {0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 900, 3600}},
+    {"mosync_dead_letters_total",
+     MT_COUNTER,
+     "Dead letters sent, by component and error class.",
+     {0}},
+    {"mosync_api_requests_total",
+     MT_COUNTER,
+     "HTTP requests to an API, by api, method and status class (2xx, 3xx, 4xx, 5xx, or none "
+     "when no answer came).",
+     {0}},
+    {"mosync_rate_limit_waits_total",
+     MT_COUNTER,
+     "Requests that waited for the shared API budget, by api.",
+     {0}},
+    {"mosync_rate_limit_wait_seconds_total",
+     MT_COUNTER,
+     "Time spent waiting for the shared API budget, by api.",
+     {0}},
+    {"mosync_consumer_lag",
+     MT_GAUGE,
+     "Messages behind the end of a partition, per consumer group, topic and partition.",
+     {0}},
+    {"mosync_lease_held", MT_GAUGE, "1 while this process holds a poller's lease, by stream.", {0}},
+    {"mosync_info", MT_GAUGE, "Always 1; the labels tell the version.", {0}},
+};
+#define MT_NDEFS (sizeof(mt_defs) / sizeof(mt_defs[0]))
+
+typedef struct mt_series {
+    char labels[MT_LABELS_MAX];
+    double value; /* counters and gauges; histograms: the sum */
+    unsigned long long count;
+    unsigned long long buckets[MT_MAX_BUCKETS];
+} mt_series;
+
+typedef struct mt_metric {
+    mt_series *series;
+    size_t n, cap;
+} mt_metric;
+
+static pthread_mutex_t mt_lock = PTHREAD_MUTEX_INITIALIZER;
+static mt_metric mt_metrics[MT_NDEFS];
+static unsigned long mt_misuses;
+
+unsigned long mt_misuse(void)
+{
+    pthread_mutex_lock(&mt_lock);
+    unsigned long n = mt_misuses;
+    pthread_mutex_unlock(&mt_lock);
+    return n;
+}
+
+static int mt_def_index(const char *name)
+{
+    for (size_t i = 0; i < MT_NDEFS; i++)
+        if (!strcmp(mt_defs[i].name, name))
+            return (int)i;
+    return -1;
+}
+
+/* Appends `name="value"` (value escaped as the text format wants) to buf;
+ * returns -1 when it does not fit. */
+static int mt_label_add(char *buf, size_t size, size_t *used, const char *name, const char *value)
+{
+    int n = snprintf(buf + *used, size - *used, "%s%s=\"", *used ? "," : "", name);
+    if (n < 0 || (size_t)n >= size - *used)
+        return -1;
+    *used += (size_t)n;
+    for (const char *p = value; *p; p++) {
+        const char *esc = *p == '\\' ? "\\\\" : *p == '"' ? "\\\"" : *p == '\n' ? "\\n" : NULL;
+        size_t len = esc ? strlen(esc) : 1;
+        if (*used + len + 2 > size)
+            return -1;
+        memcpy(buf + *used, esc ? esc : p, len);
+        *used += len;
+    }
+    buf[(*used)++] = '"';
+    buf[*used] = '\0';
+    return 0;
+}
+
+/* The label text of a NULL-terminated name, value list. */
+static int mt_labels(char *buf, size_t size, va_list ap)
+{
+    size_t used = 0;
+    buf[0] = '\0';
+    for (;;) {
+        const char *name = va_arg(ap, const char *);
+        if (!name)
+            return 0;
+        const char *value = va_arg(ap, const char *);
+        if (mt_label_add(buf, size, &used, name, value ? value : "") < 0)
+            return -1;
+    }
+}
+
+/* The series of metric i with these labels, made when absent (lock held). */
+static mt_series *mt_series_get(int i, const char *labels, int create)
+{
+    mt_metric *m = &mt_metrics[i];
+    for (size_t k = 0; k < m->n; k++)
+        if (!strcmp(m->series[k].labels, labels))
+            return &m->series[k];
+    if (!create)
+        return NULL;
+    if (m->n == m->cap) {
+        size_t cap = m->cap ? m->cap * 2 : 8;
+        mt_series *s = realloc(m->series, cap * sizeof(*s));
+        if (!s)
+            return NULL;
+        m->series = s;
+        m->cap = cap;
+    }
+    mt_series *s = &m->series[m->n++];
+    memset(s, 0, sizeof(*s));
+    snprintf(s->labels, sizeof(s->labels), "%s", labels);
+    return s;
+}
+
+/* The common part of every update: finds the metric and series (lock held). */
+static mt_series *mt_find(const char *name, mt_kind kind, va_list ap, int *def)
+{
+    char labels[MT_LABELS_MAX];
+    *def = mt_def_index(name);
+    if (*def < 0 || mt_defs[*def].kind != kind || mt_labels(labels, sizeof(labels), ap) < 0) {
+        mt_misuses++;
+        return NULL;
+    }
+    return mt_series_get(*def, labels, 1);
+}
+
+void mt_add(const char *name, double v, ...)
+{
+    va_list ap;
+    int def;
+    va_start(ap, v);
+    pthread_mutex_lock(&mt_lock);
+    mt_series *s = mt_find(name, MT_COUNTER, ap, &def);
+    if (s && v >= 0)
+        s->value += v;
+    else if (s)
+        mt_misuses++;
+    pthread_mutex_unlock(&mt_lock);
+    va_end(ap);
+}
+
+void mt_set(const char *name, double v, ...)
+{
+    va_list ap;
+    int def;
+    va_start(ap, v);
+    pthread_mutex_lock(&mt_lock);
+    mt_series *s = mt_find(name, MT_GAUGE, ap, &def);
+    if (s)
+        s->value = v;
+    pthread_mutex_unlock(&mt_lock);
+    va_end(ap);
+}
+
+void mt_observe(const char *name, double v, ...)
+{
+    va_list ap;
+    int def;
+    va_start(ap, v);
+    pthread_mutex_lock(&mt_lock);
+    mt_series *s = mt_find(name, MT_HISTOGRAM, ap, &def);
+    if (s) {
+        s->value += v;
+        s->count++;
+        for (int b = 0; b < MT_MAX_BUCKETS && mt_defs[def].buckets[b] > 0; b++)
+            if (v <= mt_defs[def].buckets[b])
+                s->buckets[b]++;
+    }
+    pthread_mutex_unlock(&mt_lock);
+    va_end(ap);
+}
+
+double mt_value(const char *name, ...)
+{
+    char labels[MT_LABELS_MAX];
+    va_list ap;
+    double v = 0;
+    int i = mt_def_index(name);
+    va_start(ap, name);
+    int ok = mt_labels(labels, sizeof(labels), ap) == 0;
+    va_end(ap);
+    if (i < 0 || !ok)
+        return 0;
+    pthread_mutex_lock(&mt_lock);
+    mt_series *s = mt_series_get(i, labels, 0);
+    if (s)
+        v = mt_defs[i].kind == MT_HISTOGRAM ? (double)s->count : s->value;
+    pthread_mutex_unlock(&mt_lock);
+    return v;
+}
+
+/* ---- rendering ----------------------------------------------------------- */
+
+typedef struct mt_buf {
+    char *p;
+    size_t len, cap;
+    int failed;
+} mt_buf;
+
+static void mt_printf(mt_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void mt_printf(mt_buf *b, const char *fmt, ...)
+{
+    va_list ap;
+    if (b->failed)
+        return;
+    for (;;) {
+        va_start(ap, fmt);
+        int n = vsnprintf(b->p + b->len, b->cap - b->len, fmt, ap);
+        va_end(ap);
+        if (n < 0) {
+            b->failed = 1;
+            return;
+        }
+        if ((size_t)n < b->cap - b->len) {
+            b->len += (size_t)n;
+            return;
+        }
+        size_t cap = b->cap * 2 + (size_t)n;
+        char *p = realloc(b->p, cap);
+        if (!p) {
+            b->failed = 1;
+            return;
+        }
+        b->p = p;
+        b->cap = cap;
+    }
+}
+
+/* A sample line: name{labels[,extra]} value. */
+static void mt_sample(mt_buf *b, const char *name, const char *suffix, const char *labels,
+                      const char *extra, double v)
+{
+    const char *sep = *labels && extra ? "," : "";
+    if (*labels || extra)
+        mt_printf(b, "%s%s{%s%s%s} %.17g\n", name, suffix, labels, sep, extra ? extra : "", v);
+    else
+        mt_printf(b, "%s%s %.17g\n", name, suffix, v);
+}
+
+char *mt_render(void)
+{
+    mt_buf b = {.p = malloc(4096), .cap = 4096};
+    if (!b.p)
+        return NULL;
+    b.p[0] = '\0';
+    pthread_mutex_lock(&mt_lock);
+    for (size_t i = 0; i < MT_NDEFS; i++) {
+        const mt_def *d = &mt_defs[i];
+        const mt_metric *m = &mt_metrics[i];
+        if (!m->n)
+            continue;
+        mt_printf(&b, "# HELP %s %s\n# TYPE %s %s\n", d->name, d->help, d->name,
+                  d->kind == MT_COUNTER ? "counter"
+                  : d->kind == MT_GAUGE ? "gauge"
+                                        : "histogram");
+        for (size_t k = 0; k < m->n; k++) {
+            const mt_series *s = &m->series[k];
+            if (d->kind != MT_HISTOGRAM) {
+                mt_sample(&b, d->name, "", s->labels, NULL, s->value);
+                continue;
+            }
+            for (int j = 0; j < MT_MAX_BUCKETS && d->buckets[j] > 0; j++) {
+                char le[48];
+                snprintf(le, sizeof(le), "le=\"%g\"", d->buckets[j]);
+                mt_sample(&b, d->name, "_bucket", s->labels, le, (double)s->buckets[j]);
+            }
+            mt_sample(&b, d->name, "_bucket", s->labels, "le=\"+Inf\"", (double)s->count);
+            mt_sample(&b, d->name, "_sum", s->labels, NULL, s->value);
+            mt_sample(&b, d->name, "_count", s->labels, NULL, (double)s->count);
+        }
+    }
+    pthread_mutex_unlock(&mt_lock);
+    if (b.failed) {
+        free(b.p);
+        return NULL;
+    }
+    return b.p;
+}
+
+/* ---- the HTTP server ------------------------------------------------------ */
+
+#define MT_READY_CACHE_MS 5000
+
+struct mt_server {
+    struct MHD_Daemon *mhd;
+    int port;
+    mt_ready_fn ready;
+    void *ctx;
+    pthread_mutex_t lock; /* the cached readiness below */
+    long long ready_at_ms;
+    int ready_ok;
+    char ready_why[1024];
+};
+
+static mt_mhd_result mt_reply(struct MHD_Connection *conn, unsigned int status,
+                              const char *content_type, char *text)
+{
+    struct MHD_Response *r =
+        MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
+    if (!r) {
+        free(text);
+        return MHD_NO;
+    }
+    MHD_add_response_header(r, "Content-Type", content_type);
+    mt_mhd_result ret = MHD_queue_response(conn, status, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
+static char *mt_strdup(const char *s)
+{
+    size_t n = strlen(s) + 1;
+    char *p = malloc(n);
+    if (p)
+        memcpy(p, s, n);
+    return p;
+}
+
+static mt_mhd_result mt_handle(void *cls, struct MHD_Connection *conn, const char *url,
+                               const char *method, const char *version, const char *upload,
+                               size_t *upload_size, void **con_cls)
+{
+    mt_server *srv = cls;
+    (void)version;
+    (void)upload;
+    (void)upload_size;
+    (void)con_cls;
+    if (strcmp(method, "GET") && strcmp(method, "HEAD")) {
+        char *t = mt_strdup("only GET\n");
+        return t ? mt_reply(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "text/plain", t) : MHD_NO;
+    }
+    if (!strcmp(url, "/metrics")) {
+        char *t = mt_render();
+        return t ? mt_reply(conn, MHD_HTTP_OK, "text/plain; version=0.0.4; charset=utf-8", t)
+                 : MHD_NO;
+    }
+    if (!strcmp(url, "/healthz")) {
+        char *t = mt_strdup("{\"status\":\"ok\"}\n");
+        return t ? mt_reply(conn, MHD_HTTP_OK, "application/json", t) : MHD_NO;
+    }
+    if (!strcmp(url, "/readyz")) {
+        char text[1100];
+        int ok;
+        pthread_mutex_lock(&srv->lock);
+        if (!srv->ready_at_ms || mo_now_ms() - srv->ready_at_ms > MT_READY_CACHE_MS) {
+            srv->ready_ok =
+                srv->ready ? srv->ready(srv->ctx, srv->ready_why, sizeof(srv->ready_why)) : 1;
+            if (!srv->ready)
+                snprintf(srv->ready_why, sizeof(srv->ready_why), "{}");
+            srv->ready_at_ms = mo_now_ms();
+        }
+        ok = srv->ready_ok;
+        snprintf(text, sizeof(text), "{\"ready\":%s,\"checks\":%s}\n", ok ? "true" : "false",
+                 srv->ready_why);
+        pthread_mutex_unlock(&srv->lock);
+        char *t = mt_strdup(text);
+        return t ? mt_reply(conn, ok ? MHD_HTTP_OK : MHD_HTTP_SERVICE_UNAVAILABLE,
+                            "application/json", t)
+                 : MHD_NO;
+    }
+    char *t = mt_strdup("not found: /metrics, /healthz, /readyz\n");
+    return t ? mt_reply(conn, MHD_HTTP_NOT_FOUND, "text/plain", t) : MHD_NO;
+}
+
+mt_server *mt_server_start(int port, mt_ready_fn ready, void *ctx, char *errstr, size_t errstr_size)
+{
+    mt_server *srv = calloc(1, sizeof(*srv));
+    if (!srv) {
+        mo_seterr(MO_ERR_NOMEM, errstr, errstr_size, "out of memory");
+        return NULL;
+    }
+    srv->ready = ready;
+    srv->ctx = ctx;
+    pthread_mutex_init(&srv->lock, NULL);
+    srv->mhd = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION,
+                                (uint16_t)port, NULL, NULL, mt_handle, srv,
+                                MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)30, MHD_OPTION_END);
+    if (!srv->mhd) {
+        mo_seterr(MO_ERR_CONFIG, errstr, errstr_size, "cannot listen on METRICS_PORT %d", port);
+        pthread_mutex_destroy(&srv->lock);
+        free(srv);
+        return NULL;
+    }
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info(srv->mhd, MHD_DAEMON_INFO_BIND_PORT);
+    srv->port = info ? info->port : port;
+    return srv;
+}
+
+int mt_server_port(const mt_server *srv)
+{
+    return srv->port;
+}
+
+void mt_server_stop(mt_server *srv)
+{
+    if (!srv)
+        return;
+    MHD_stop_daemon(srv->mhd);
+    pthread_mutex_destroy(&srv->lock);
+    free(srv);
+}
