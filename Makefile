@@ -20,7 +20,7 @@ DEB_PKGS := build-essential pkg-config librdkafka-dev libcurl4-openssl-dev \
 OPT      ?= -O2 -g
 WARN     := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-unused-parameter \
             -Wno-format-truncation $(if $(findstring clang,$(CC)),-Wno-unknown-warning-option)
-CPPFLAGS += -D_DEFAULT_SOURCE -D_POSIX_C_SOURCE=200809L -I. -Icommon -Iproducers -Iconsumers
+CPPFLAGS += -D_DEFAULT_SOURCE -D_POSIX_C_SOURCE=200809L -I. -Icommon -Iproducers -Iconsumers -Icli
 CFLAGS   += -std=c11 $(OPT) $(WARN) $(SAN)
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS))
 PKG_LIBS   = $(shell pkg-config --libs $(PKGS))
@@ -28,8 +28,10 @@ SIM_CFLAGS = $(shell pkg-config --cflags $(SIMPKGS))
 SIM_LIBS   = $(shell pkg-config --libs $(SIMPKGS))
 
 # The library: everything of mosync except main(), so unit tests link it too.
-LIB_SRC  := $(wildcard common/*.c producers/*.c consumers/*.c)
-LIB_SRC  := $(filter-out common/main.c,$(LIB_SRC))
+# Layers, one way: cli/ (the commands) uses everything; producers/ and
+# consumers/ use common/ and never each other; common/ knows no flow.
+LIB_SRC  := $(wildcard common/*.c producers/*.c consumers/*.c cli/*.c)
+LIB_SRC  := $(filter-out cli/main.c,$(LIB_SRC))
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
 SIM_SRC  := $(wildcard tests/sim/sim_*.c)
 SIM_OBJ  := $(SIM_SRC:%.c=$(BUILD)/%.o)
@@ -52,7 +54,7 @@ $(BUILD)/libmosync.a: $(LIB_OBJ)
 	@rm -f $@
 	$(Q)ar rcs $@ $^
 
-$(BUILD)/mosync: $(BUILD)/common/main.o $(BUILD)/libmosync.a
+$(BUILD)/mosync: $(BUILD)/cli/main.o $(BUILD)/libmosync.a
 	$(if $(Q),@echo "  LINK    $@")
 	$(Q)$(CC) $(CFLAGS) $^ -o $@ $(PKG_LIBS) -lpthread -lm
 
@@ -131,7 +133,7 @@ valgrind: all
 chaos: all
 	python3 tests/chaos/run.py
 
-FORMAT_SRC = $(shell find common producers consumers tests -name '*.[ch]')
+FORMAT_SRC = $(shell find cli common producers consumers tests -name '*.[ch]')
 format:
 	clang-format -i $(FORMAT_SRC)
 format-check:
