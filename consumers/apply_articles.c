@@ -68,7 +68,7 @@ static mo_err aa_release_old_skus(aa_ctx *c, const char *pid, const json_t *map,
     const char *no;
     json_t *v;
     json_object_foreach((json_t *)map, no, v) json_array_append_new(now, json_string(no));
-    err = rs_set_json(c->rs, suffix, now, 0, errstr, errstr_size);
+    err = rs_set_json(c->rs, suffix, now, cfg_applied_ttl_s(c->cfg), errstr, errstr_size);
     json_decref(now);
     return err;
 }
@@ -149,17 +149,18 @@ static mo_err aa_handle(void *vctx, const rd_kafka_message_t *msg, char *errstr,
             }
             c->written++;
             if ((err = apply_record_set(c->rs, "articles", no, version, hash, "written", NULL,
-                                        errstr, errstr_size)))
+                                        cfg_applied_ttl_s(c->cfg), errstr, errstr_size)))
                 goto out;
         }
         /* The stock flow finds the variant by article number; the order flow
          * knows the article exists (O4). */
+        long ttl_s = cfg_applied_ttl_s(c->cfg);
         snprintf(key, sizeof(key), "map:article:%s", no);
-        if ((err = rs_set_json(c->rs, key, json_object_get(map, no), 0, errstr, errstr_size)))
+        if ((err = rs_set_json(c->rs, key, json_object_get(map, no), ttl_s, errstr, errstr_size)))
             goto out;
         snprintf(key, sizeof(key), "known:article:%s", no);
         json_t *mark = json_pack("{s:s}", "by", "articles");
-        err = rs_set_json(c->rs, key, mark, 0, errstr, errstr_size);
+        err = rs_set_json(c->rs, key, mark, ttl_s, errstr, errstr_size);
         json_decref(mark);
         if (err)
             goto out;

@@ -86,8 +86,8 @@ static mo_err ad_record(ad_ctx *c, const char *id, const char *version, const ch
                         const char *tracking, char *errstr, size_t errstr_size)
 {
     json_t *extra = json_pack("{s:s?}", "tracking_number", tracking);
-    mo_err err =
-        apply_record_set(c->rs, "deliveries", id, version, "", state, extra, errstr, errstr_size);
+    mo_err err = apply_record_set(c->rs, "deliveries", id, version, "", state, extra,
+                                  cfg_applied_ttl_s(c->cfg), errstr, errstr_size);
     json_decref(extra);
     return err;
 }

@@ -51,8 +51,8 @@ static mo_err ao_record(ao_ctx *c, const char *id, const char *version, const ch
     json_t *extra = json_pack("{s:b}", "in_ongoing", in_ongoing);
     if (ongoing_status >= 0)
         json_object_set_new(extra, "ongoing_status", json_integer(ongoing_status));
-    mo_err err =
-        apply_record_set(c->rs, "orders", id, version, hash, state, extra, errstr, errstr_size);
+    mo_err err = apply_record_set(c->rs, "orders", id, version, hash, state, extra,
+                                  cfg_applied_ttl_s(c->cfg), errstr, errstr_size);
     json_decref(extra);
     return err;
 }
@@ -91,7 +91,7 @@ static mo_err ao_ensure_articles(ao_ctx *c, const json_t *articles, char *errstr
             c->articles_created++;
         }
         json_t *mark = json_pack("{s:s}", "by", exists ? "found" : "order-line");
-        err = rs_set_json(c->rs, suffix, mark, 0, errstr, errstr_size);
+        err = rs_set_json(c->rs, suffix, mark, cfg_applied_ttl_s(c->cfg), errstr, errstr_size);
         json_decref(mark);
         if (err)
             return err;

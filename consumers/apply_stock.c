@@ -79,8 +79,8 @@ static mo_err as_handle(void *vctx, const rd_kafka_message_t *msg, char *errstr,
     if (err)
         goto out;
     c->written++;
-    err =
-        apply_record_set(c->rs, "stock", no, version, hash, "written", mapped, errstr, errstr_size);
+    err = apply_record_set(c->rs, "stock", no, version, hash, "written", mapped,
+                           cfg_applied_ttl_s(c->cfg), errstr, errstr_size);
 out:
     json_decref(rec);
     json_decref(mapped);
