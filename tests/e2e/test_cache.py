@@ -305,6 +305,13 @@ def test_issue7_05_every_flow_after_flushall_makes_no_second_effect():
         ms_new = env.mystore.writes(ms_seq)
         deletes = [w for w in og_new if w["method"] == "DELETE"]
         eq(deletes, [], "DELETE requests after the FLUSHALL (a cancel sent twice)")
+        # The rerun did send things again (so the checks below saw them).
+        order_puts = [w for w in og_new
+                      if w["method"] == "PUT" and w["path"].endswith("/api/v1/orders")]
+        eq(sorted(w["body"]["orderNumber"] for w in order_puts), sorted(ids[2:3] + ids[5:]),
+           "orders sent again: the open ones and the refused one")
+        check(any(w["path"].endswith("/api/v1/articles") for w in og_new), "articles sent again")
+        check(len(ms_new) > 0, "stock written again")
         for w in og_new:
             if w["path"].endswith("/api/v1/orders") and w["method"] == "PUT":
                 num = w["body"]["orderNumber"]
@@ -384,3 +391,49 @@ def test_issue7_06_every_record_and_cache_expires():
         for flow in ("orders", "articles", "deliveries", "stock"):
             check(any(k.startswith("mosync:{t1}:applied:%s:" % flow) for k in keys),
                   "an applied record of %s" % flow)
+
+
+def test_issue7_07_a_looked_up_map_entry_gives_way_to_the_article_flow():
+    """A map entry filled by a stock look-up is an old answer of Mystore, not a
+    claim on the SKU: when the SKU has moved to another product since, the
+    article flow maps it to that product instead of dead-lettering it as a
+    duplicate; and a product the article flow mapped gets its stock even
+    while Mystore was remembered as not having it."""
+    prods, options, values = catalogue(plain=2, sized=0, coloured=0)
+    first, second = prods
+    sku = first["attributes"]["sku"]
+    articles = [{"articleNumber": sku, "articleName": "Flyttet",
+                 "inventoryInfo": {"numberOfItems": 1, "sellableNumberOfItems": 4}},
+                {"articleNumber": "NY-1", "articleName": "Kommer senere",
+                 "inventoryInfo": {"numberOfItems": 1, "sellableNumberOfItems": 2}}]
+    with env_for("c07-lookup-gives-way", shop(products=(prods, options, values)),
+                 ongoing_seed={"articles": articles}) as env:
+        poll_once(env, "ongoing-stock", STOCK_ON)
+        apply_once(env, "stock", STOCK_ON)
+        eq(env.redis.get_json("map:article:%s" % sku)["product_id"], first["id"], "looked up")
+        check(env.redis.get_json("notfound:article:NY-1") is not None, "NY-1 not found")
+        # The SKU moves to the second product; a third product takes NY-1.
+        for pid, new_sku in ((first["id"], sku + "-GAMMEL"), (second["id"], sku)):
+            p = env.mystore.get("/_sim/products/%s" % pid)
+            p["attributes"]["sku"] = new_sku
+            p["attributes"].pop("updated_at", None)
+            env.mystore.put("/_sim/products/%s" % pid, p)
+        third = dict(first, id="899", variants=[])
+        third["attributes"] = dict(first["attributes"], sku="NY-1")
+        third["attributes"].pop("updated_at", None)
+        env.mystore.put("/_sim/products/899", third)
+        poll_once(env, "mystore-products")
+        _, a, _ = apply_once(env, "articles")
+        eq(a["dead_lettered"], 0, "no product dead-lettered as a duplicate SKU")
+        eq(env.redis.get_json("map:article:%s" % sku),
+           {"product_id": second["id"], "variant_id": None}, "the SKU now maps to its new product")
+        for no, qty in ((sku, 6), ("NY-1", 5)):
+            env.ongoing.post("/_sim/articles/%s/stock" % no,
+                             {"numberOfItems": 9, "sellableNumberOfItems": qty})
+        poll_once(env, "ongoing-stock", STOCK_ON)
+        _, s, _ = apply_once(env, "stock", STOCK_ON)
+        eq((s["written"], s["unknown"]), (2, 0), "written, unknown")
+        eq(env.mystore.get("/_sim/products/%s" % second["id"])["attributes"]["quantity"], 6,
+           "stock on the SKU's new product")
+        eq(env.mystore.get("/_sim/products/899")["attributes"]["quantity"], 5,
+           "stock on the product the article flow mapped")
