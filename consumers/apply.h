@@ -61,15 +61,20 @@ long long apply_busy_ms(const apply_counts *counts);
 
 /* ---- the applied records: mosync:{T}:applied:<flow>:<entity> ----------
  * {"version": <source version applied>, "hash": <request hash>, "state": ..,
- *  "at": <UTC time>, ...}: what makes every effect happen once. */
+ *  "at": <UTC time>, ...}: what saves the calls and skips the duplicates.
+ * Redis is a cache, not the truth: every record expires (APPLIED_TTL_DAYS),
+ * and each flow re-derives from the APIs what a lost record would have
+ * told it, so a lost record costs calls, never a second effect. */
 
 /* *rec: new reference, or NULL when there is none. */
 mo_err apply_record_get(rs_store *rs, const char *flow, const char *entity, json_t **rec,
                         char *errstr, size_t errstr_size);
-/* Writes the record; the members of extra (borrowed, may be NULL) are added. */
+/* Writes the record, expiring after ttl_s seconds (cfg_applied_ttl_s; 0 =
+ * never, for tests only); the members of extra (borrowed, may be NULL) are
+ * added. */
 mo_err apply_record_set(rs_store *rs, const char *flow, const char *entity, const char *version,
-                        const char *hash, const char *state, const json_t *extra, char *errstr,
-                        size_t errstr_size);
+                        const char *hash, const char *state, const json_t *extra, long ttl_s,
+                        char *errstr, size_t errstr_size);
 /* SHA-256 of the canonical JSON (sorted keys, compact) of j into hex. */
 mo_err apply_hash(const json_t *j, char hex[65]);
 

@@ -8,7 +8,12 @@
  * "variant_id"} for the stock flow, and the article numbers of each product
  * (mosync:{T}:product:<id>:skus) so a SKU that moves from one product to
  * another is released by the first.  A SKU that another product still holds
- * is a duplicate: the product is dead-lettered, nothing of it is applied. */
+ * is a duplicate: the product is dead-lettered, nothing of it is applied.
+ * A map entry the stock flow filled by looking the SKU up in Mystore
+ * ("by": "lookup") is an old answer of Mystore, not a claim: this flow, fed
+ * by Mystore's newer state, overwrites it (the stock flow reads the map before
+ * its own "not found" cache, so stock lands at once).  Every key expires after
+ * APPLIED_TTL_DAYS (Redis is a cache, not the truth). */
 #include "apply.h"
 #include "event.h"
 #include "kafka.h"
@@ -68,7 +73,7 @@ static mo_err aa_release_old_skus(aa_ctx *c, const char *pid, const json_t *map,
     const char *no;
     json_t *v;
     json_object_foreach((json_t *)map, no, v) json_array_append_new(now, json_string(no));
-    err = rs_set_json(c->rs, suffix, now, 0, errstr, errstr_size);
+    err = rs_set_json(c->rs, suffix, now, cfg_applied_ttl_s(c->cfg), errstr, errstr_size);
     json_decref(now);
     return err;
 }
@@ -107,7 +112,8 @@ static mo_err aa_handle(void *vctx, const rd_kafka_message_t *msg, char *errstr,
         if ((err = rs_get_json(c->rs, key, &held, errstr, errstr_size)))
             goto out;
         const char *owner = json_string_value(json_object_get(held, "product_id"));
-        if (owner && strcmp(owner, pid)) {
+        const char *by = json_string_value(json_object_get(held, "by"));
+        if (owner && strcmp(owner, pid) && !(by && !strcmp(by, "lookup"))) {
             err = mo_seterr(MO_ERR_INVALID, errstr, errstr_size,
                             "product %s: SKU '%s' is already used by product %s (duplicate SKU)",
                             pid, no, owner);
@@ -149,17 +155,18 @@ static mo_err aa_handle(void *vctx, const rd_kafka_message_t *msg, char *errstr,
             }
             c->written++;
             if ((err = apply_record_set(c->rs, "articles", no, version, hash, "written", NULL,
-                                        errstr, errstr_size)))
+                                        cfg_applied_ttl_s(c->cfg), errstr, errstr_size)))
                 goto out;
         }
         /* The stock flow finds the variant by article number; the order flow
          * knows the article exists (O4). */
+        long ttl_s = cfg_applied_ttl_s(c->cfg);
         snprintf(key, sizeof(key), "map:article:%s", no);
-        if ((err = rs_set_json(c->rs, key, json_object_get(map, no), 0, errstr, errstr_size)))
+        if ((err = rs_set_json(c->rs, key, json_object_get(map, no), ttl_s, errstr, errstr_size)))
             goto out;
         snprintf(key, sizeof(key), "known:article:%s", no);
         json_t *mark = json_pack("{s:s}", "by", "articles");
-        err = rs_set_json(c->rs, key, mark, 0, errstr, errstr_size);
+        err = rs_set_json(c->rs, key, mark, ttl_s, errstr, errstr_size);
         json_decref(mark);
         if (err)
             goto out;

@@ -2,13 +2,18 @@
  * "levert" with its tracking number, once.
  *
  * mp_delivery_map (pure) decides whether the Ongoing order is shipped (O5) and
- * which tracking number counts (never a return parcel's).  Then:
- *   - an order delivered before (mosync:{T}:applied:deliveries:<id>) is not
- *     touched again, whatever the replay;
- *   - only orders that mosync itself put into Ongoing (the order flow's record
- *     says in_ongoing) are marked: an order typed into the warehouse by hand
- *     whose number happens to look like a Mystore id is left alone;
- *   - an order already sent or cancelled in Mystore is recorded, not written;
+ * which tracking number counts (never a return parcel's).  Then, for every
+ * shipped Ongoing order whose orderNumber is the id of an existing Mystore
+ * order, whoever put it into Ongoing (MODEL.md's Deliveries paragraph):
+ *   - an order handled before (mosync:{T}:applied:deliveries:<id>) is not
+ *     touched again: the record only saves the calls below;
+ *   - the Mystore order is read: none (404) → recorded, nothing written;
+ *   - an order typed into the warehouse by hand whose number collides with a
+ *     Mystore id shows itself by its referenceNumber: both set and different
+ *     from the Mystore reference → left alone, logged and recorded;
+ *   - already sent or cancelled in Mystore → recorded, not written, so a lost
+ *     record (Redis emptied, restored, replaced) never means a second "levert"
+ *     and a second customer notice;
  *   - else PATCH orders/{id} {tracking_number} when there is one, then POST
  *     order-status-history with the "levert" status (M9). */
 #include "apply.h"
@@ -33,8 +38,8 @@ typedef struct ad_ctx {
     ms_client *ms;
     json_t *statuses; /* Mystore order-status resources, refreshed every 10 min */
     long long statuses_at;
-    unsigned long messages, delivered, not_shipped, not_ours, already_sent, cancelled_in_mystore,
-        duplicates;
+    unsigned long messages, delivered, not_shipped, not_in_mystore, reference_mismatch,
+        already_sent, cancelled_in_mystore, duplicates;
     apply_counts counts;
 } ad_ctx;
 
@@ -82,12 +87,14 @@ static int ad_status_is(ad_ctx *c, const char *sid, const char *wanted)
     return mp_status_matches(sid, NULL, wanted);
 }
 
+/* Records how the shipment of order id was handled (it expires: the next
+ * event after that reads Mystore again and finds it sent). */
 static mo_err ad_record(ad_ctx *c, const char *id, const char *version, const char *state,
                         const char *tracking, char *errstr, size_t errstr_size)
 {
-    json_t *extra = json_pack("{s:s?}", "tracking_number", tracking);
-    mo_err err =
-        apply_record_set(c->rs, "deliveries", id, version, "", state, extra, errstr, errstr_size);
+    json_t *extra = tracking ? json_pack("{s:s}", "tracking_number", tracking) : NULL;
+    mo_err err = apply_record_set(c->rs, "deliveries", id, version, "", state, extra,
+                                  cfg_applied_ttl_s(c->cfg), errstr, errstr_size);
     json_decref(extra);
     return err;
 }
@@ -127,7 +134,7 @@ static mo_err ad_mark_sent(ad_ctx *c, const char *id, const char *tracking, cons
 static mo_err ad_handle(void *vctx, const rd_kafka_message_t *msg, char *errstr, size_t errstr_size)
 {
     ad_ctx *c = vctx;
-    json_t *ev = NULL, *mapped = NULL, *rec = NULL, *orec = NULL, *doc = NULL;
+    json_t *ev = NULL, *mapped = NULL, *rec = NULL, *doc = NULL;
     mo_err err;
 
     c->messages++;
@@ -146,19 +153,12 @@ static mo_err ad_handle(void *vctx, const rd_kafka_message_t *msg, char *errstr,
     }
     const char *id = json_string_value(json_object_get(mapped, "order_id"));
     const char *tracking = json_string_value(json_object_get(mapped, "tracking_number"));
+    const char *og_reference = json_string_value(json_object_get(mapped, "reference_number"));
 
     if ((err = apply_record_get(c->rs, "deliveries", id, &rec, errstr, errstr_size)))
         goto out;
-    if (rec) { /* exactly once per order */
+    if (rec) { /* handled before: saves the calls below, decides nothing they would not */
         c->duplicates++;
-        goto out;
-    }
-    if ((err = apply_record_get(c->rs, "orders", id, &orec, errstr, errstr_size)))
-        goto out;
-    if (!json_is_true(json_object_get(orec, "in_ongoing"))) {
-        c->not_ours++;
-        lg_info(COMPONENT, c->cfg->tenant,
-                "Ongoing order %s was not sent there by mosync; not marking it in Mystore", id);
         goto out;
     }
 
@@ -167,17 +167,31 @@ static mo_err ad_handle(void *vctx, const rd_kafka_message_t *msg, char *errstr,
     snprintf(path, sizeof(path), "orders/%s", id);
     err = ms_get(c->ms, path, &doc, &status, errstr, errstr_size);
     if (err == MO_ERR_PERMANENT && status == 404) {
-        c->not_ours++;
+        c->not_in_mystore++;
+        lg_info(COMPONENT, c->cfg->tenant,
+                "Ongoing order %s is not a Mystore order (Mystore has no order %s); left alone", id,
+                id);
         err = ad_record(c, id, version, "not_in_mystore", NULL, errstr, errstr_size);
         goto out;
     }
     if (err || (err = ad_statuses(c, errstr, errstr_size)))
         goto out;
+    json_t *data = json_object_get(doc, "data");
+    const json_t *ms_reference = json_object_get(json_object_get(data, "attributes"), "reference");
+    if (!mp_delivery_same_reference(og_reference, ms_reference)) {
+        char theirs[96];
+        c->reference_mismatch++;
+        lg_warn(COMPONENT, c->cfg->tenant,
+                "Ongoing order %s was shipped, but its referenceNumber '%s' is not the reference "
+                "%s of Mystore order %s: a warehouse order that reuses the number; not marking the "
+                "Mystore order sent",
+                id, og_reference, mp_describe(ms_reference, theirs, sizeof(theirs)), id);
+        err = ad_record(c, id, version, "reference_mismatch", NULL, errstr, errstr_size);
+        goto out;
+    }
     const char *sid = json_string_value(json_object_get(
-        json_object_get(
-            json_object_get(json_object_get(json_object_get(doc, "data"), "relationships"),
-                            "order_status"),
-            "data"),
+        json_object_get(json_object_get(json_object_get(data, "relationships"), "order_status"),
+                        "data"),
         "id"));
     if (ad_status_is(c, sid, c->cfg->mystore_status_sent)) {
         c->already_sent++;
@@ -206,7 +220,6 @@ static mo_err ad_handle(void *vctx, const rd_kafka_message_t *msg, char *errstr,
     err = ad_record(c, id, version, "delivered", tracking, errstr, errstr_size);
 out:
     json_decref(doc);
-    json_decref(orec);
     json_decref(rec);
     json_decref(mapped);
     json_decref(ev);
@@ -243,12 +256,12 @@ int apply_deliveries(const mo_config *cfg, const apply_opts *opts)
                        .api_up_since = ad_api_up};
     int rc = apply_run(cfg, &flow, opts, &c.counts);
     printf("{\"command\":\"apply deliveries\",\"messages\":%lu,\"delivered\":%lu,"
-           "\"not_shipped\":%lu,\"not_ours\":%lu,\"already_sent\":%lu,"
-           "\"cancelled_in_mystore\":%lu,\"duplicates\":%lu,\"dead_lettered\":%lu,\"busy_ms\":%lld,"
-           "\"mystore_requests\":%lu}\n",
-           c.messages, c.delivered, c.not_shipped, c.not_ours, c.already_sent,
-           c.cancelled_in_mystore, c.duplicates, c.counts.dead_lettered, apply_busy_ms(&c.counts),
-           ms_requests(c.ms));
+           "\"not_shipped\":%lu,\"not_in_mystore\":%lu,\"reference_mismatch\":%lu,"
+           "\"already_sent\":%lu,\"cancelled_in_mystore\":%lu,\"duplicates\":%lu,"
+           "\"dead_lettered\":%lu,\"busy_ms\":%lld,\"mystore_requests\":%lu}\n",
+           c.messages, c.delivered, c.not_shipped, c.not_in_mystore, c.reference_mismatch,
+           c.already_sent, c.cancelled_in_mystore, c.duplicates, c.counts.dead_lettered,
+           apply_busy_ms(&c.counts), ms_requests(c.ms));
     fflush(stdout);
     json_decref(c.statuses);
     ms_free(c.ms);

@@ -9,7 +9,13 @@
  *   - "kansellert": DELETE /orders; when Ongoing cannot cancel any more that
  *     is recorded as an error to look at;
  *   - sent in Mystore: nothing to do.
- * The record is written only after Ongoing accepted (or refused) the write. */
+ * The record is written only after Ongoing accepted (or refused) the write.
+ *
+ * Redis is a cache, not the truth: the records expire (APPLIED_TTL_DAYS) and
+ * may be lost at any time.  Without one, an order is sent again with the same
+ * content (PUT /orders is an idempotent upsert, and a refused update is
+ * refused by Ongoing again), but a cancel is never sent twice: with no record
+ * the Ongoing order is read first. */
 #include "apply.h"
 #include "event.h"
 #include "kafka.h"
@@ -31,28 +37,21 @@ typedef struct ao_ctx {
     rs_store *rs;
     og_client *og;
     mp_order_conf mconf;
-    const json_t *prev; /* the applied record of the order at hand, or NULL */
     unsigned long messages, created, updated, refused, cancelled, cancel_refused, not_in_ongoing,
         skipped_sent, duplicates, stale, articles_created;
     apply_counts counts;
 } ao_ctx;
 
 /* Writes the applied record of an order: source version, request hash,
- * outcome, and whether the order is in Ongoing because of mosync
- * ("in_ongoing", kept across later records: the deliveries flow marks only
- * such orders "levert"). */
+ * outcome, and the Ongoing status when it was read (-1: not read). */
 static mo_err ao_record(ao_ctx *c, const char *id, const char *version, const char *hash,
                         const char *state, int ongoing_status, char *errstr, size_t errstr_size)
 {
-    static const char *ours[] = {"created", "updated", "refused", "cancelled", "cancel_refused"};
-    int in_ongoing = json_is_true(json_object_get(c->prev, "in_ongoing"));
-    for (size_t i = 0; i < sizeof(ours) / sizeof(ours[0]); i++)
-        in_ongoing |= !strcmp(state, ours[i]);
-    json_t *extra = json_pack("{s:b}", "in_ongoing", in_ongoing);
+    json_t *extra = NULL;
     if (ongoing_status >= 0)
-        json_object_set_new(extra, "ongoing_status", json_integer(ongoing_status));
-    mo_err err =
-        apply_record_set(c->rs, "orders", id, version, hash, state, extra, errstr, errstr_size);
+        extra = json_pack("{s:i}", "ongoing_status", ongoing_status);
+    mo_err err = apply_record_set(c->rs, "orders", id, version, hash, state, extra,
+                                  cfg_applied_ttl_s(c->cfg), errstr, errstr_size);
     json_decref(extra);
     return err;
 }
@@ -91,7 +90,7 @@ static mo_err ao_ensure_articles(ao_ctx *c, const json_t *articles, char *errstr
             c->articles_created++;
         }
         json_t *mark = json_pack("{s:s}", "by", exists ? "found" : "order-line");
-        err = rs_set_json(c->rs, suffix, mark, 0, errstr, errstr_size);
+        err = rs_set_json(c->rs, suffix, mark, cfg_applied_ttl_s(c->cfg), errstr, errstr_size);
         json_decref(mark);
         if (err)
             return err;
@@ -138,24 +137,15 @@ static mo_err ao_upsert(ao_ctx *c, const char *id, const char *version, const ch
     return ao_record(c, id, version, hash, update ? "updated" : "created", -1, errstr, errstr_size);
 }
 
-static mo_err ao_cancel(ao_ctx *c, const char *id, const char *version, const char *hash,
-                        char *errstr, size_t errstr_size)
+/* Records the cancel of order id as the Ongoing order (borrowed, NULL when
+ * Ongoing has none) shows it: gone, cancelled (status 1000), or refused
+ * because Ongoing cannot cancel it any more (logged as an error for someone
+ * to look at; why is the reason Ongoing gave, NULL when no DELETE was sent). */
+static mo_err ao_cancel_outcome(ao_ctx *c, const char *id, const char *version, const char *hash,
+                                const json_t *order, const char *why, char *errstr,
+                                size_t errstr_size)
 {
-    long status = 0;
-    char why[512];
-    json_t *order = NULL;
-    mo_err err = og_order_cancel(c->og, id, &status, errstr, errstr_size);
-    if (err == MO_OK) {
-        c->cancelled++;
-        return ao_record(c, id, version, hash, "cancelled", 1000, errstr, errstr_size);
-    }
-    if (err != MO_ERR_PERMANENT)
-        return err;
-    snprintf(why, sizeof(why), "%s", errstr);
-    if ((err = og_order_get(c->og, id, &order, errstr, errstr_size)))
-        return err;
     int st = order ? og_order_status(order) : -1;
-    json_decref(order);
     if (!order) {
         c->not_in_ongoing++;
         return ao_record(c, id, version, hash, "not_in_ongoing", -1, errstr, errstr_size);
@@ -167,9 +157,52 @@ static mo_err ao_cancel(ao_ctx *c, const char *id, const char *version, const ch
     lg_error(COMPONENT, c->cfg->tenant,
              "order %s is cancelled in Mystore but Ongoing (status %d) could not cancel it: %s; "
              "look at it in the warehouse",
-             id, st, why);
+             id, st, why ? why : "its status no longer allows a cancel");
     c->cancel_refused++;
     return ao_record(c, id, version, hash, "cancel_refused", st, errstr, errstr_size);
+}
+
+/* Cancels order id in Ongoing.  rec is the order's applied record (NULL when
+ * Redis has none: never seen, expired or lost).  Without a record of an order
+ * mosync put into Ongoing and left open, the Ongoing order is read first:
+ * already cancelled, gone, or no longer cancellable (O1) is recorded without a
+ * DELETE, so a cancel is never sent twice however much Redis forgot. */
+static mo_err ao_cancel(ao_ctx *c, const char *id, const char *version, const char *hash,
+                        const json_t *rec, char *errstr, size_t errstr_size)
+{
+    long status = 0;
+    char why[512];
+    json_t *order = NULL;
+    mo_err err;
+    const char *prev = json_string_value(json_object_get(rec, "state"));
+    int open_by_us = prev && (!strcmp(prev, "created") || !strcmp(prev, "updated"));
+
+    if (!open_by_us) {
+        if ((err = og_order_get(c->og, id, &order, errstr, errstr_size)))
+            return err;
+        int st = order ? og_order_status(order) : -1;
+        if (!order || st == 1000 || (st >= 0 && !cfg_ongoing_editable(c->cfg, st))) {
+            err = ao_cancel_outcome(c, id, version, hash, order, NULL, errstr, errstr_size);
+            json_decref(order);
+            return err;
+        }
+        json_decref(order);
+        order = NULL;
+    }
+    err = og_order_cancel(c->og, id, &status, errstr, errstr_size);
+    if (err == MO_OK) {
+        c->cancelled++;
+        return ao_record(c, id, version, hash, "cancelled", 1000, errstr, errstr_size);
+    }
+    if (err != MO_ERR_PERMANENT)
+        return err;
+    /* Refused: gone, cancelled meanwhile, or work has started (O1)? */
+    snprintf(why, sizeof(why), "%s", errstr);
+    if ((err = og_order_get(c->og, id, &order, errstr, errstr_size)))
+        return err;
+    err = ao_cancel_outcome(c, id, version, hash, order, why, errstr, errstr_size);
+    json_decref(order);
+    return err;
 }
 
 static mo_err ao_handle(void *vctx, const rd_kafka_message_t *msg, char *errstr, size_t errstr_size)
@@ -199,7 +232,6 @@ static mo_err ao_handle(void *vctx, const rd_kafka_message_t *msg, char *errstr,
     }
     if ((err = apply_record_get(c->rs, "orders", id, &rec, errstr, errstr_size)))
         goto out;
-    c->prev = rec;
     const char *rec_version = json_string_value(json_object_get(rec, "version"));
     const char *rec_hash = json_string_value(json_object_get(rec, "hash"));
     if (rec_hash && !strcmp(rec_hash, hash)) {
@@ -217,7 +249,7 @@ static mo_err ao_handle(void *vctx, const rd_kafka_message_t *msg, char *errstr,
     if (!strcmp(action, "upsert")) {
         err = ao_upsert(c, id, version, hash, rec, mapped, errstr, errstr_size);
     } else if (!strcmp(action, "cancel")) {
-        err = ao_cancel(c, id, version, hash, errstr, errstr_size);
+        err = ao_cancel(c, id, version, hash, rec, errstr, errstr_size);
     } else {
         c->skipped_sent++;
         err = ao_record(c, id, version, hash, "skipped", -1, errstr, errstr_size);
@@ -228,7 +260,6 @@ static mo_err ao_handle(void *vctx, const rd_kafka_message_t *msg, char *errstr,
         snprintf(errstr, errstr_size, "%s", tmp);
     }
 out:
-    c->prev = NULL;
     json_decref(rec);
     json_decref(mapped);
     json_decref(ev);

@@ -17,8 +17,8 @@ mo_err apply_record_get(rs_store *rs, const char *flow, const char *entity, json
 }
 
 mo_err apply_record_set(rs_store *rs, const char *flow, const char *entity, const char *version,
-                        const char *hash, const char *state, const json_t *extra, char *errstr,
-                        size_t errstr_size)
+                        const char *hash, const char *state, const json_t *extra, long ttl_s,
+                        char *errstr, size_t errstr_size)
 {
     char suffix[512], now[32];
     ev_utc_now(now, sizeof(now));
@@ -29,7 +29,7 @@ mo_err apply_record_set(rs_store *rs, const char *flow, const char *entity, cons
         return mo_seterr(MO_ERR_NOMEM, errstr, errstr_size, "out of memory");
     if (extra)
         json_object_update(rec, (json_t *)extra);
-    mo_err err = rs_set_json(rs, suffix, rec, 0, errstr, errstr_size);
+    mo_err err = rs_set_json(rs, suffix, rec, ttl_s, errstr, errstr_size);
     json_decref(rec);
     return err;
 }

@@ -2,15 +2,25 @@
  * STOCK_SYNC=on (as in the seed integration).
  *
  * mp_stock_map (pure) finds the target (the variant from the article's free
- * decimal 2 or the article sync's map, or a product without variants) and the
- * quantity max(0, floor(sellable)) (M10).  The write is skipped when the value
- * equals the last one written, and an event older than the last one applied
- * never overwrites it (version guard: the poll time of the event). */
+ * decimal 2 or the map entry, or a product without variants) and the quantity
+ * max(0, floor(sellable)) (M10).  The write is skipped when the value equals
+ * the last one written, and an event older than the last one applied never
+ * overwrites it (version guard: the poll time of the event).
+ *
+ * Redis is a cache, not the truth: the map entry
+ * mosync:{T}:map:article:<no> comes from the article flow, or, when that has
+ * not seen the article (it never ran, or Redis lost the map), from looking
+ * the SKU up in Mystore (M16, M17), and the answer fills the map.  A SKU
+ * Mystore does not have is remembered in mosync:{T}:notfound:article:<no> for
+ * AS_NOTFOUND_TTL_S, so articles of other sales channels do not spend the
+ * Mystore budget on every stock change.  Both expire. */
 #include "apply.h"
 #include "event.h"
+#include "http.h"
 #include "kafka.h"
 #include "log.h"
 #include "map_stock.h"
+#include "mapping.h"
 #include "mystore.h"
 #include "store.h"
 
@@ -19,13 +29,205 @@
 
 #define COMPONENT "apply.stock"
 
+/* How long "Mystore has no such SKU" is remembered.  A day bounds the
+ * look-ups to one (or two) per unknown article per day, whatever its stock
+ * does: a goods owner with 10,000 articles of other channels costs at most
+ * 20,000 of the 172,800 requests a day of the default budget.  A product
+ * added to the shop later is not delayed by it when the article flow runs
+ * (its map entry is read first); without the article flow its stock lands at
+ * the first stock change after the entry expired. */
+#define AS_NOTFOUND_TTL_S (24L * 3600)
+
 typedef struct as_ctx {
     const mo_config *cfg;
     rs_store *rs;
     ms_client *ms;
-    unsigned long messages, written, unchanged, stale, unknown;
+    unsigned long messages, written, unchanged, stale, unknown, lookups, found;
+    int warned_unavailable; /* a look-up route answered 4xx: said once */
     apply_counts counts;
 } as_ctx;
+
+/* M16: Mystore's filter (mystore-research.md 1.5) asking for the items whose
+ * sku equals `sku`, into buf.  MO_ERR_TOO_LARGE when it does not fit. */
+static mo_err as_sku_filter(const char *sku, char *buf, size_t size)
+{
+    char esc[512];
+    if (hc_escape(sku, esc, sizeof(esc)))
+        return MO_ERR_TOO_LARGE;
+    int n = snprintf(buf, size,
+                     "filter%%5Bsku%%5D%%5Bpath%%5D=sku&filter%%5Bsku%%5D%%5Bvalue%%5D=%s"
+                     "&filter%%5Bsku%%5D%%5Boperator%%5D=eq",
+                     esc);
+    return n < 0 || (size_t)n >= size ? MO_ERR_TOO_LARGE : MO_OK;
+}
+
+/* Lists `path` (products or product-variants) filtered by SKU `no` and keeps
+ * the items whose sku is exactly `no`: a server that ignored the filter, or
+ * matched without regard to case, cannot point the stock at another item.
+ * *match: the first such item (new reference, NULL when none); *count: how
+ * many.  *doubt is set when the answer cannot be trusted to be complete (more
+ * than one page: the filter was ignored, or the SKU is everywhere) or the
+ * route refused the query for good (a 4xx: the look-up is unavailable). */
+static mo_err as_find(as_ctx *c, const char *path, const char *no, json_t **match, int *count,
+                      const char **doubt, char *errstr, size_t errstr_size)
+{
+    char query[1024];
+    json_t *items = NULL, *item;
+    int has_next = 0;
+    size_t i;
+
+    *match = NULL;
+    *count = 0;
+    *doubt = NULL;
+    if (as_sku_filter(no, query, sizeof(query)))
+        return mo_seterr(MO_ERR_TOO_LARGE, errstr, errstr_size,
+                         "article number '%.64s...' is too long to look up", no);
+    c->lookups++;
+    mo_err err = ms_list_page(c->ms, path, query, 1, &items, &has_next, errstr, errstr_size);
+    if (err == MO_ERR_PERMANENT) {
+        if (!c->warned_unavailable)
+            lg_warn(COMPONENT, c->cfg->tenant,
+                    "Mystore refused the look-up of a SKU on %s (%s); articles the article flow "
+                    "has not mapped get no stock",
+                    path, errstr);
+        c->warned_unavailable = 1;
+        *doubt = "Mystore refused the SKU look-up";
+        return MO_OK;
+    }
+    if (err)
+        return err;
+    json_array_foreach(items, i, item)
+    {
+        const char *sku =
+            json_string_value(json_object_get(json_object_get(item, "attributes"), "sku"));
+        if (sku && !strcmp(sku, no) && (*count)++ == 0)
+            *match = json_incref(item);
+    }
+    json_decref(items);
+    if (has_next)
+        *doubt = "the SKU look-up answered more than one page";
+    return MO_OK;
+}
+
+/* The map entry for a product (pid) whose SKU list matched article `no`:
+ * the product itself when it has no variants, else its variant with that SKU
+ * (a product may share its SKU with one of its variants); else *reason says
+ * why it is not writable (M10).  *entry new reference or NULL. */
+static mo_err as_entry_of_product(as_ctx *c, const char *pid, const char *no, json_t **entry,
+                                  const char **reason, char *errstr, size_t errstr_size)
+{
+    char path[128];
+    json_t *variants = NULL, *v;
+    size_t i;
+
+    *entry = NULL;
+    snprintf(path, sizeof(path), "products/%s/product-variants", pid);
+    mo_err err = ms_list_all(c->ms, path, &variants, errstr, errstr_size);
+    if (err)
+        return err;
+    if (json_array_size(variants) == 0)
+        *entry = json_pack("{s:s, s:n, s:s}", "product_id", pid, "variant_id", "by", "lookup");
+    json_array_foreach(variants, i, v)
+    {
+        const char *sku =
+            json_string_value(json_object_get(json_object_get(v, "attributes"), "sku"));
+        const char *vid = json_string_value(json_object_get(v, "id"));
+        if (sku && !strcmp(sku, no) && mp_is_id(vid)) {
+            *entry =
+                json_pack("{s:s, s:s, s:s}", "product_id", pid, "variant_id", vid, "by", "lookup");
+            break;
+        }
+    }
+    json_decref(variants);
+    if (!*entry)
+        *reason = "the product has variants (M10)";
+    return MO_OK;
+}
+
+/* Where does article `no` go in Mystore, when neither its free decimal 2 nor
+ * the map says?  Asks the not-found cache, then Mystore: products by SKU
+ * (M16), then variants by SKU (M17).  A found target fills the map
+ * (expiring); anything else is remembered as not found for
+ * AS_NOTFOUND_TTL_S.  *entry: the map entry (new reference) or NULL. */
+static mo_err as_lookup(as_ctx *c, const char *no, json_t **entry, char *errstr, size_t errstr_size)
+{
+    char key[512];
+    json_t *nf = NULL, *match = NULL;
+    const char *reason = NULL, *doubt = NULL;
+    int count = 0;
+    mo_err err;
+
+    *entry = NULL;
+    snprintf(key, sizeof(key), "notfound:article:%s", no);
+    if ((err = rs_get_json(c->rs, key, &nf, errstr, errstr_size)) && err != MO_ERR_INVALID)
+        return err;
+    if (nf || err == MO_ERR_INVALID) { /* remembered (a damaged entry counts too: it expires) */
+        json_decref(nf);
+        return MO_OK;
+    }
+
+    if ((err = as_find(c, "products", no, &match, &count, &doubt, errstr, errstr_size)))
+        return err;
+    if (count == 1 && !doubt) {
+        const char *pid = json_string_value(json_object_get(match, "id"));
+        if (mp_is_id(pid))
+            err = as_entry_of_product(c, pid, no, entry, &reason, errstr, errstr_size);
+        else
+            reason = "the product found has no usable id";
+    } else if (count > 1) {
+        reason = "several products have this SKU";
+    } else if (doubt) {
+        reason = doubt;
+    } else {
+        json_decref(match);
+        match = NULL;
+        if ((err = as_find(c, "product-variants", no, &match, &count, &doubt, errstr, errstr_size)))
+            return err;
+        const char *vid = json_string_value(json_object_get(match, "id"));
+        const char *pid = json_string_value(json_object_get(
+            json_object_get(json_object_get(json_object_get(match, "relationships"), "product"),
+                            "data"),
+            "id"));
+        if (count == 1 && !doubt && mp_is_id(vid) && mp_is_id(pid))
+            *entry =
+                json_pack("{s:s, s:s, s:s}", "product_id", pid, "variant_id", vid, "by", "lookup");
+        else if (count > 1)
+            reason = "several variants have this SKU";
+        else if (doubt)
+            reason = doubt;
+        else if (count == 1)
+            reason = "the variant found has no usable id or product";
+        else
+            reason = "no product or variant has this SKU";
+    }
+    json_decref(match);
+    if (err)
+        return err;
+
+    if (*entry) {
+        const char *vid = json_string_value(json_object_get(*entry, "variant_id"));
+        c->found++;
+        lg_info(COMPONENT, c->cfg->tenant, "article %s found in Mystore by SKU: %s %s", no,
+                vid ? "variant" : "product",
+                vid ? vid : json_string_value(json_object_get(*entry, "product_id")));
+        snprintf(key, sizeof(key), "map:article:%s", no);
+        return rs_set_json(c->rs, key, *entry, cfg_applied_ttl_s(c->cfg), errstr, errstr_size);
+    }
+    if (!reason)
+        reason = "no product or variant has this SKU";
+    lg_info(COMPONENT, c->cfg->tenant,
+            "article %s: no stock written to Mystore: %s (asked again in %ld h)", no, reason,
+            AS_NOTFOUND_TTL_S / 3600);
+    long ttl_s = cfg_applied_ttl_s(c->cfg);
+    if (ttl_s <= 0 || ttl_s > AS_NOTFOUND_TTL_S)
+        ttl_s = AS_NOTFOUND_TTL_S;
+    char now[32];
+    ev_utc_now(now, sizeof(now));
+    json_t *mark = json_pack("{s:s, s:s}", "reason", reason, "at", now);
+    err = rs_set_json(c->rs, key, mark, ttl_s, errstr, errstr_size);
+    json_decref(mark);
+    return err;
+}
 
 static mo_err as_handle(void *vctx, const rd_kafka_message_t *msg, char *errstr, size_t errstr_size)
 {
@@ -48,8 +250,18 @@ static mo_err as_handle(void *vctx, const rd_kafka_message_t *msg, char *errstr,
         (err = mp_stock_map(json_object_get(ev, "data"), entry, &mapped, errstr, errstr_size)))
         goto out;
     if (strcmp(json_string_value(json_object_get(mapped, "action")), "write")) {
-        c->unknown++;
-        goto out;
+        /* No free decimal 2 and no map entry: ask Mystore (or the
+         * not-found cache), then map again with the answer. */
+        json_decref(entry);
+        json_decref(mapped);
+        entry = mapped = NULL;
+        if ((err = as_lookup(c, no, &entry, errstr, errstr_size)))
+            goto out;
+        if (!entry ||
+            (err = mp_stock_map(json_object_get(ev, "data"), entry, &mapped, errstr, errstr_size)))
+            goto unknown;
+        if (strcmp(json_string_value(json_object_get(mapped, "action")), "write"))
+            goto unknown;
     }
     if ((err = apply_hash(mapped, hash)) ||
         (err = apply_record_get(c->rs, "stock", no, &rec, errstr, errstr_size)))
@@ -79,8 +291,12 @@ static mo_err as_handle(void *vctx, const rd_kafka_message_t *msg, char *errstr,
     if (err)
         goto out;
     c->written++;
-    err =
-        apply_record_set(c->rs, "stock", no, version, hash, "written", mapped, errstr, errstr_size);
+    err = apply_record_set(c->rs, "stock", no, version, hash, "written", mapped,
+                           cfg_applied_ttl_s(c->cfg), errstr, errstr_size);
+    goto out;
+unknown:
+    if (!err)
+        c->unknown++;
 out:
     json_decref(rec);
     json_decref(mapped);
@@ -124,10 +340,10 @@ int apply_stock(const mo_config *cfg, const apply_opts *opts)
                        .api_up_since = as_api_up};
     int rc = apply_run(cfg, &flow, opts, &c.counts);
     printf("{\"command\":\"apply stock\",\"messages\":%lu,\"written\":%lu,\"unchanged\":%lu,"
-           "\"stale\":%lu,\"unknown\":%lu,\"dead_lettered\":%lu,\"busy_ms\":%lld,\"mystore_"
-           "requests\":%lu}\n",
-           c.messages, c.written, c.unchanged, c.stale, c.unknown, c.counts.dead_lettered,
-           apply_busy_ms(&c.counts), ms_requests(c.ms));
+           "\"stale\":%lu,\"unknown\":%lu,\"lookups\":%lu,\"found_by_sku\":%lu,"
+           "\"dead_lettered\":%lu,\"busy_ms\":%lld,\"mystore_requests\":%lu}\n",
+           c.messages, c.written, c.unchanged, c.stale, c.unknown, c.lookups, c.found,
+           c.counts.dead_lettered, apply_busy_ms(&c.counts), ms_requests(c.ms));
     fflush(stdout);
     ms_free(c.ms);
     rs_close(c.rs);

@@ -5,6 +5,7 @@
 
 #include <assert.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "mapping.h"
 
@@ -159,7 +160,7 @@ mo_err mp_delivery_map(const json_t *ongoing_order, json_t **out, char *errstr, 
     const json_t *info = md_get(ongoing_order, "orderInfo");
     const json_t *order_id = md_get(info, "orderId");
     const json_t *status_value = md_get(md_get(info, "orderStatus"), "number");
-    const char *order_number = NULL, *shipped_time = NULL, *tracking = NULL;
+    const char *order_number = NULL, *shipped_time = NULL, *tracking = NULL, *reference = NULL;
     const char *skip = NULL;
     long status = 0;
     char val[96];
@@ -201,12 +202,53 @@ mo_err mp_delivery_map(const json_t *ongoing_order, json_t **out, char *errstr, 
         *out = json_pack("{s:s, s:s}", "action", "skip", "reason", skip);
     } else {
         rc = md_tracking_number(&ctx, ongoing_order, info, &tracking);
+        if (rc == MO_OK)
+            rc = md_string(&ctx, ctx.label, info, "referenceNumber", &reference);
         if (rc != MO_OK)
             return rc;
-        *out = json_pack("{s:s, s:s, s:s*}", "action", "deliver", "order_id", order_number,
-                         "tracking_number", tracking);
+        *out = json_pack("{s:s, s:s, s:s*, s:s*}", "action", "deliver", "order_id", order_number,
+                         "tracking_number", tracking, "reference_number", reference);
     }
     if (*out == NULL)
         return mo_seterr(MO_ERR_NOMEM, errstr, errstr_size, "%s: out of memory", ctx.label);
     return MO_OK;
+}
+
+/* s without surrounding ASCII white space: *len bytes from the returned
+ * pointer.  s: borrowed. */
+static const char *md_trim(const char *s, size_t *len)
+{
+    size_t n = strlen(s);
+
+    while (n > 0 && (*s == ' ' || *s == '\t' || *s == '\r' || *s == '\n')) {
+        s++;
+        n--;
+    }
+    while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\t' || s[n - 1] == '\r' || s[n - 1] == '\n'))
+        n--;
+    *len = n;
+    return s;
+}
+
+int mp_delivery_same_reference(const char *ongoing_reference, const json_t *mystore_reference)
+{
+    char number[32];
+    const char *mine = NULL, *theirs;
+    size_t mine_len = 0, theirs_len = 0;
+
+    if (json_is_string(mystore_reference)) {
+        mine = json_string_value(mystore_reference);
+    } else if (json_is_integer(mystore_reference)) {
+        snprintf(number, sizeof number, "%" JSON_INTEGER_FORMAT,
+                 json_integer_value(mystore_reference));
+        mine = number;
+    }
+    if (mine != NULL)
+        mine = md_trim(mine, &mine_len);
+    if (ongoing_reference == NULL || mine == NULL || mine_len == 0)
+        return 1;
+    theirs = md_trim(ongoing_reference, &theirs_len);
+    if (theirs_len == 0)
+        return 1;
+    return mine_len == theirs_len && memcmp(mine, theirs, mine_len) == 0;
 }

@@ -23,9 +23,12 @@
 #define MP_ONGOING_STATUS_CANCELLED 1000
 
 /* Maps one Ongoing order.  On success *out is a new reference:
- *   {"action": "deliver", "order_id": "10001", "tracking_number": "70712345678901234"}
+ *   {"action": "deliver", "order_id": "10001", "tracking_number": "70712345678901234",
+ *    "reference_number": "10001"}
  *     ("tracking_number" left out when the order has none: then only the
- *      "levert" status is set and Mystore's tracking_number is left as is)
+ *      "levert" status is set and Mystore's tracking_number is left as is;
+ *      "reference_number", orderInfo.referenceNumber, left out when absent,
+ *      null or "": see mp_delivery_same_reference)
  *   {"action": "skip", "reason": "not a Mystore order" | "cancelled in Ongoing"
  *                                | "not shipped"}
  * Rules, in this order: an orderNumber that is not 1 to 20 digits is not a
@@ -42,5 +45,19 @@
  * reason naming the order and field ("Ongoing order 50163: orderStatus.number
  * 'x' is not a number"), or MO_ERR_NOMEM. */
 mo_err mp_delivery_map(const json_t *ongoing_order, json_t **out, char *errstr, size_t errstr_size);
+
+/* Can the Ongoing order whose orderNumber is a Mystore order id be that
+ * Mystore order, judged by the references?  The order flow sends the Mystore
+ * `reference` as referenceNumber, so an order typed into the warehouse by hand
+ * whose number happens to be a Mystore id shows itself by a referenceNumber
+ * that differs.  Returns 0 only when both are set and differ (compared
+ * exactly, after trimming surrounding ASCII white space); 1 when they are
+ * equal or either is unset, since orders the replaced integration sent may
+ * carry no reference.
+ *
+ * ongoing_reference: the mapping's "reference_number" (NULL or "" = unset);
+ * mystore_reference: the Mystore order's attributes.reference, a string or a
+ * whole number (NULL, null, "" and any other type = unset).  Both borrowed. */
+int mp_delivery_same_reference(const char *ongoing_reference, const json_t *mystore_reference);
 
 #endif

@@ -239,26 +239,32 @@ def test_100_shipped_orders_turn_levert_with_tracking_once():
            "cancelled order reaches Ongoing")
 
 
-def test_orders_not_from_mystore_are_not_marked():
+def test_a_warehouse_order_whose_reference_differs_is_not_marked():
+    """An order typed into the warehouse by hand whose number collides with a
+    Mystore order id is told apart by its referenceNumber: when it and the
+    Mystore order's reference are both set and differ, it is left alone (and
+    recorded and logged); a real Mystore order is marked whoever sent it."""
     seed = make_seed(orders=3, products=5, seed=32)
     with env_for("not-ours", seed) as env:
         env.poll_orders()
         env.apply_orders()
-        # A warehouse order with a Mystore-like number that mosync never sent.
+        # A warehouse order for another customer that reuses the number 10002.
         art = env.ongoing.get("/_sim/articles")[0]["articleNumber"]
         status, _ = env.ongoing.call("PUT", "/wh/api/v1/orders", {
-            "goodsOwnerId": 1, "orderNumber": "10002", "deliveryDate": "2026-11-27T10:00:00Z",
+            "goodsOwnerId": 1, "orderNumber": "10002", "referenceNumber": "LAGER-77",
+            "deliveryDate": "2026-11-27T10:00:00Z",
             "consignee": {"name": "X"}, "orderLines": [{"rowNumber": "1", "articleNumber": art,
                                                         "numberOfItems": 1}]},
             headers=basic_auth())
         check(status in (200, 201), "manual order accepted")
-        env.redis.cmd("DEL", "mosync:{t1}:applied:orders:10002")
         ship(env, "10002", {"wayBill": "MAN1"})
         ship(env, "10001", {"wayBill": "OK1"})
         env.run(["poll", "ongoing-shipments", "--once"])
         _, s, _ = env.run(["apply", "deliveries", "--once", "--idle-ms", "2500"])
-        eq((s["delivered"], s["not_ours"]), (1, 1), "delivered, not ours")
         eq(env.mystore.get("/_sim/orders/10002")["status_id"], "1", "manual order untouched")
+        eq(env.redis.get_json("applied:deliveries:10002")["state"], "reference_mismatch",
+           "the mismatch is recorded")
+        eq((s["delivered"], s["reference_mismatch"]), (1, 1), "delivered, reference mismatch")
         eq(env.mystore.get("/_sim/orders/10001")["attributes"]["tracking_number"], "OK1",
            "our order marked")
 

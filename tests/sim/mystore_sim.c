@@ -501,83 +501,152 @@ static int ms_scramble_cmp(const void *a, const void *b)
 
 enum { MS_OP_EQ, MS_OP_GT, MS_OP_GTE, MS_OP_LT, MS_OP_LTE };
 
-/* The updated_at filter of a list request. */
-typedef struct ms_filter {
-    int active;
-    const char *path;  /* attribute compared */
+#define MS_FILTERS_MAX 4  /* filters one list request may combine */
+#define MS_FILTER_KEY  64 /* longest <key> in filter[<key>][...] */
+
+/* One filter[<key>][path|value|operator] of a list request. */
+typedef struct ms_filter_one {
+    char key[MS_FILTER_KEY];
+    const char *path;  /* attribute compared; defaults to the key */
     const char *value; /* compared as a string */
     int op;            /* MS_OP_* */
+} ms_filter_one;
+
+/* The filters of a list request; an item must pass all of them. */
+typedef struct ms_filter {
+    int count;
+    ms_filter_one f[MS_FILTERS_MAX];
+    char bad[128]; /* the first malformed filter argument; "" when none */
 } ms_filter;
 
-/* Reads filter[updated_at][path|value|operator].  Returns -1 after filling
- * resp with a 400. */
-static int ms_filter_parse(const sim_req *req, ms_filter *filter, sim_resp *resp)
+/* sim_query_foreach callback: collects the distinct <key>s of the
+ * filter[<key>][member] arguments.  Anything else named filter... (a plain
+ * JSON:API filter[sku]=x, an unknown member, too many filters) is noted in
+ * filter->bad, since Mystore's syntax is the path/value/operator triple. */
+static void ms_filter_collect(void *ctx, const char *name, const char *value)
 {
-    static const char *const ops[] = {"eq", "gt", "gte", "lt", "lte"};
-    const char *path = sim_query(req, "filter[updated_at][path]");
-    const char *value = sim_query(req, "filter[updated_at][value]");
-    const char *op = sim_query(req, "filter[updated_at][operator]");
+    ms_filter *filter = ctx;
+    const char *open, *close, *member;
     size_t len;
     int i;
 
-    filter->active = 0;
-    if (value == NULL) {
-        if (path != NULL || op != NULL) {
-            ms_fail_param(resp, "filter[updated_at][value]",
-                          "filter[updated_at][value] is missing");
-            return -1;
-        }
-        return 0;
+    (void)value;
+    if (strncmp(name, "filter[", 7) != 0 || filter->bad[0] != '\0')
+        return;
+    open = name + 6;
+    close = strchr(open, ']');
+    member = close != NULL ? close + 1 : NULL;
+    len = close != NULL ? (size_t)(close - open - 1) : 0;
+    if (member == NULL || len == 0 || len >= MS_FILTER_KEY ||
+        (strcmp(member, "[path]") != 0 && strcmp(member, "[value]") != 0 &&
+         strcmp(member, "[operator]") != 0)) {
+        snprintf(filter->bad, sizeof filter->bad, "%s", name);
+        return;
     }
-    filter->path = path != NULL ? path : "updated_at";
-    filter->value = value;
-    filter->op = MS_OP_EQ;
-    if (op != NULL) {
-        for (i = 0; i < 5 && strcmp(op, ops[i]) != 0; i++) {
-        }
-        if (i == 5) {
-            ms_fail_param(resp, "filter[updated_at][operator]",
-                          "unknown operator '%s' (eq, gt, gte, lt, lte)", op);
-            return -1;
-        }
-        filter->op = i;
+    for (i = 0; i < filter->count; i++) {
+        if (strlen(filter->f[i].key) == len && strncmp(filter->f[i].key, open + 1, len) == 0)
+            return;
     }
-    /* Times compare as strings only in this exact shape. */
-    len = strlen(filter->path);
-    if (len >= 3 && strcmp(filter->path + len - 3, "_at") == 0 && !ms_is_timestamp(value)) {
-        ms_fail_param(resp, "filter[updated_at][value]",
-                      "'%s' is not a time of the form YYYY-MM-DD HH:MM:SS", value);
+    if (filter->count == MS_FILTERS_MAX) {
+        snprintf(filter->bad, sizeof filter->bad, "%s", name);
+        return;
+    }
+    memcpy(filter->f[filter->count].key, open + 1, len);
+    filter->f[filter->count].key[len] = '\0';
+    filter->count++;
+}
+
+/* Reads every filter[<key>][path|value|operator] of the request (Mystore's
+ * filter syntax; several filters combine with "and").  Returns -1 after
+ * filling resp with a 400. */
+static int ms_filter_parse(const sim_req *req, ms_filter *filter, sim_resp *resp)
+{
+    static const char *const ops[] = {"eq", "gt", "gte", "lt", "lte"};
+    char name[MS_FILTER_KEY + 16];
+    int n, i;
+
+    memset(filter, 0, sizeof *filter);
+    sim_query_foreach(req, ms_filter_collect, filter);
+    if (filter->bad[0] != '\0') {
+        ms_fail_param(resp, filter->bad,
+                      "%s is not a filter this API knows: write filter[<key>][path], "
+                      "filter[<key>][value] and filter[<key>][operator] (at most %d filters)",
+                      filter->bad, MS_FILTERS_MAX);
         return -1;
     }
-    filter->active = 1;
+    for (n = 0; n < filter->count; n++) {
+        ms_filter_one *one = &filter->f[n];
+        const char *op;
+        size_t len;
+
+        snprintf(name, sizeof name, "filter[%s][value]", one->key);
+        one->value = sim_query(req, name);
+        if (one->value == NULL) {
+            ms_fail_param(resp, name, "%s is missing", name);
+            return -1;
+        }
+        snprintf(name, sizeof name, "filter[%s][path]", one->key);
+        one->path = sim_query(req, name);
+        if (one->path == NULL)
+            one->path = one->key;
+        snprintf(name, sizeof name, "filter[%s][operator]", one->key);
+        op = sim_query(req, name);
+        one->op = MS_OP_EQ;
+        if (op != NULL) {
+            for (i = 0; i < 5 && strcmp(op, ops[i]) != 0; i++) {
+            }
+            if (i == 5) {
+                ms_fail_param(resp, name, "unknown operator '%s' (eq, gt, gte, lt, lte)", op);
+                return -1;
+            }
+            one->op = i;
+        }
+        /* Times compare as strings only in this exact shape. */
+        len = strlen(one->path);
+        if (len >= 3 && strcmp(one->path + len - 3, "_at") == 0 && !ms_is_timestamp(one->value)) {
+            snprintf(name, sizeof name, "filter[%s][value]", one->key);
+            ms_fail_param(resp, name, "'%s' is not a time of the form YYYY-MM-DD HH:MM:SS",
+                          one->value);
+            return -1;
+        }
+    }
     return 0;
 }
 
-/* Whether a stored item passes the filter (an attribute that is not a string
- * never does). */
+/* Whether a stored item passes every filter (an attribute that is not a
+ * string never does). */
 static int ms_filter_match(const ms_filter *filter, json_t *item)
 {
-    const char *have;
-    int cmp;
+    int n;
 
-    if (!filter->active)
-        return 1;
-    have = json_string_value(json_object_get(ms_attrs(item), filter->path));
-    if (have == NULL)
-        return 0;
-    cmp = strcmp(have, filter->value);
-    switch (filter->op) {
-    case MS_OP_GT:
-        return cmp > 0;
-    case MS_OP_GTE:
-        return cmp >= 0;
-    case MS_OP_LT:
-        return cmp < 0;
-    case MS_OP_LTE:
-        return cmp <= 0;
-    default:
-        return cmp == 0;
+    for (n = 0; n < filter->count; n++) {
+        const ms_filter_one *one = &filter->f[n];
+        const char *have = json_string_value(json_object_get(ms_attrs(item), one->path));
+        int cmp, pass;
+
+        if (have == NULL)
+            return 0;
+        cmp = strcmp(have, one->value);
+        switch (one->op) {
+        case MS_OP_GT:
+            pass = cmp > 0;
+            break;
+        case MS_OP_GTE:
+            pass = cmp >= 0;
+            break;
+        case MS_OP_LT:
+            pass = cmp < 0;
+            break;
+        case MS_OP_LTE:
+            pass = cmp <= 0;
+            break;
+        default:
+            pass = cmp == 0;
+        }
+        if (!pass)
+            return 0;
     }
+    return 1;
 }
 
 /* The page a list request asks for. */
@@ -838,6 +907,34 @@ static void ms_get_variants(const sim_req *req, sim_resp *resp, json_t *product)
                                         stock != NULL ? json_incref(stock) : json_string("")));
     }
     json_object_set_new(resp->body, "meta", json_pack("{s:o}", "product_variants", meta));
+}
+
+/* A variant of any product, with relationship product; ctx is the state. */
+static json_t *ms_any_variant_resource(json_t *variant, const void *ctx)
+{
+    json_t *product = NULL;
+
+    ms_find_variant(ctx, ms_id(variant), &product);
+    return ms_variant_resource(variant, ms_id(product));
+}
+
+/* GET product-variants: every product's variants in one list, with the
+ * filters (a variant found by SKU names its product in relationships). */
+static void ms_get_all_variants(const ms_state *st, const sim_req *req, sim_resp *resp)
+{
+    json_t *all = json_array();
+    json_t *product;
+    ms_filter filter;
+    size_t i;
+
+    if (ms_filter_parse(req, &filter, resp) == 0) {
+        json_array_foreach(st->products, i, product)
+        {
+            json_array_extend(all, json_object_get(product, "variants"));
+        }
+        ms_answer_list(req, resp, all, &filter, ms_any_variant_resource, st);
+    }
+    json_decref(all);
 }
 
 /* ---- writes ---- */
@@ -1254,6 +1351,9 @@ static void ms_route(ms_state *st, const sim_req *req, sim_resp *resp, char **se
     } else if (count == 3 && ms_eq(kind, "products") && ms_eq(segs[2], "product-variants")) {
         if (get)
             ms_get_variants(req, resp, item);
+    } else if (count == 1 && ms_eq(kind, "product-variants")) {
+        if (get)
+            ms_get_all_variants(st, req, resp);
     } else if (count == 2 && ms_eq(kind, "product-variants")) {
         if (get)
             ms_answer_one(resp, 200, ms_variant_resource(item, ms_id(product)));

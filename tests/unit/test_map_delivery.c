@@ -209,3 +209,33 @@ UT_TEST(map_delivery_bad_shapes)
         json_decref(in);
     }
 }
+
+/* Issue 7: a hand-made warehouse order whose number collides with a Mystore
+ * order id must not be marked "levert"; it shows itself by a referenceNumber
+ * that differs from the Mystore order's reference.  Only both set and
+ * different counts: orders of the replaced integration may carry none. */
+UT_TEST(issue7_07_reference_mismatch_is_another_order)
+{
+    static const struct {
+        const char *ongoing;
+        const char *mystore; /* JSON text of attributes.reference, NULL = absent */
+        int same;
+    } cases[] = {
+        {"10001", "'10001'", 1},  {"LAGER-5", "'10001'", 0}, {" 10001 ", "'10001\\n'", 1},
+        {"10001", "10001", 1},    {"10002", "10001", 0},     {NULL, "'10001'", 1},
+        {"", "'10001'", 1},       {"  ", "'10001'", 1},      {"LAGER-5", NULL, 1},
+        {"LAGER-5", "null", 1},   {"LAGER-5", "''", 1},      {"LAGER-5", "' '", 1},
+        {"LAGER-5", "1.5", 1},    {"LAGER-5", "{}", 1},      {"abc", "'ABC'", 0},
+        {"10001", "'100010'", 0}, {"100010", "'10001'", 0},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        json_t *mystore = cases[i].mystore ? golden_jq(cases[i].mystore) : NULL;
+        if (cases[i].mystore && !UT_CHECK(mystore != NULL, "bad JSON %s", cases[i].mystore))
+            continue;
+        int same = mp_delivery_same_reference(cases[i].ongoing, mystore);
+        UT_CHECK(same == cases[i].same, "Ongoing '%s', Mystore %s: %d, want %d",
+                 cases[i].ongoing ? cases[i].ongoing : "(NULL)",
+                 cases[i].mystore ? cases[i].mystore : "(absent)", same, cases[i].same);
+        json_decref(mystore);
+    }
+}
