@@ -108,6 +108,12 @@ mo_err tz_local_to_utc(const char *zone, const char *local, time_t *out)
     return err;
 }
 
+mo_err tz_local_to_utc_observed(const char *zone, const char *local, time_t observed, time_t *out)
+{
+    (void)observed;
+    return tz_local_to_utc(zone, local, out);
+}
+
 static void tz_do_localtime(void *arg)
 {
     tz_job *j = arg;
