@@ -13,6 +13,7 @@ struct ms_client {
     int per_min;
     hc_retry retry;
     unsigned long requests;
+    long last_status; /* HTTP status of the last answer, 0 when none came */
 };
 
 static const char ms_media_type[] = "application/vnd.api+json";
@@ -70,9 +71,11 @@ static mo_err ms_call(ms_client *ms, const char *method, const char *path, const
     char url[2048];
     long st;
     snprintf(url, sizeof(url), "%s%s", ms->base, path);
-    return hc_call_json(ms->hc, &ms->retry, ms_take_budget, ms, method, url,
-                        body ? ms_media_type : NULL, body, status ? status : &st, doc, NULL, errstr,
-                        errstr_size);
+    mo_err err = hc_call_json(ms->hc, &ms->retry, ms_take_budget, ms, method, url,
+                              body ? ms_media_type : NULL, body, status ? status : &st, doc, NULL,
+                              errstr, errstr_size);
+    ms->last_status = status ? *status : st;
+    return err;
 }
 
 int ms_up_since(ms_client *ms, long long since_ms)
@@ -214,4 +217,9 @@ mo_err ms_write(ms_client *ms, const char *method, const char *path, const json_
     else
         json_decref(answer);
     return err;
+}
+
+long ms_last_status(const ms_client *ms)
+{
+    return ms->last_status;
 }
