@@ -111,8 +111,7 @@ mo_err tz_local_to_utc(const char *zone, const char *local, time_t *out)
     return err;
 }
 
-mo_err tz_local_to_utc_observed(const char *zone, const char *local, time_t observed,
-                                time_t *out)
+mo_err tz_local_to_utc_observed(const char *zone, const char *local, time_t observed, time_t *out)
 {
     tz_job j;
     mo_err err = tz_parse_local(local, &j.tm);

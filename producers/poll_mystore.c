@@ -1,17 +1,33 @@
 /* The Mystore poller engine (see poll.h).
  *
  * The cursor (Redis mosync:{T}:cursor:<stream>) is
- *   {"ts": "<newest updated_at seen>", "seen": {"<id>": "<updated_at>"}}
+ *   {"ts": "<shop-local time the last complete scan started>",
+ *    "seen": {"<id>": {"h": "<hash of the listed resource>",
+ *                      "u": "<its updated_at>", "s": "<scan start when last listed>"}}}
  * Each cycle asks for entities updated since ts minus an overlap (M1:
  * shop-local timestamps repeat in the autumn DST fold) and pages through
- * everything the filter returns (M2: no order is guaranteed).  `seen`
- * remembers what the overlap window already emitted, so the overlap costs one
- * list request per page, not a re-fetch of every entity in it. */
+ * everything the filter returns (M2: no order is guaranteed).  `seen` remembers
+ * what the overlap window already emitted, by a hash of the listed resource, so
+ * the overlap costs one list request per page, not a re-fetch of every entity,
+ * and a second change within the same second (same updated_at, other content)
+ * is still emitted.
+ *
+ * Time is observed on Mystore's clock (its Date header, ms_server_now): ts is
+ * the scan's start on that clock, never the newest updated_at seen, so a scan
+ * longer than the overlap loses nothing changed while it ran, and a
+ * future-dated updated_at cannot carry the cursor away.  Source versions are
+ * UTC instants: updated_at resolved by the time its page was observed
+ * (tz_local_to_utc_observed).
+ *
+ * Cursors of mosync 0.1 ({"ts": "<newest updated_at>", "seen": {"<id>":
+ * "<updated_at>"}}) are read: ts then only widens the first window, and an
+ * entry whose updated_at still matches counts as emitted. */
 #include "poll.h"
 #include "dlq.h"
 #include "event.h"
 #include "kafka.h"
 #include "log.h"
+#include "sha256.h"
 #include "stop.h"
 #include "store.h"
 #include "tz.h"
@@ -24,6 +40,9 @@
 /* M1: how far back each cycle re-reads.  The DST fold repeats one hour; two
  * hours also absorb clock skew between Mystore and us. */
 #define PM_OVERLAP_S (2 * 3600)
+/* Hex digits of the listed resource's hash kept in `seen` (64 bits: enough to
+ * tell two versions of one entity apart, and small in a large overlap). */
+#define PM_HASH_HEX 16
 
 typedef struct pm_ctx {
     const mo_config *cfg;
@@ -34,6 +53,7 @@ typedef struct pm_ctx {
     char topic[256];
     char component[64];
     char cursor_key[128];
+    char start_local[TZ_LOCAL_SIZE]; /* this scan's start, shop-local on Mystore's clock */
     unsigned long listed, emitted, dead_lettered, cycles, failed_cycles;
 } pm_ctx;
 
@@ -48,27 +68,78 @@ int pm_id_ok(const char *id)
     return 1;
 }
 
-static mo_err pm_dead_letter(pm_ctx *c, const json_t *item, const char *why)
+/* Mystore's clock now (UTC seconds): the last Date header moved on by our
+ * monotonic clock; our own clock before Mystore ever answered. */
+static long long pm_server_now(const pm_ctx *c)
 {
-    char source[128];
+    long long t = ms_server_now(c->ms);
+    return t ? t : (long long)time(NULL);
+}
+
+/* "YYYY-MM-DDTHH:MM:SSZ" of t into buf (>= 21 bytes). */
+static void pm_utc(long long t, char *buf, size_t size)
+{
+    time_t tt = (time_t)t;
+    struct tm tm;
+    gmtime_r(&tt, &tm);
+    strftime(buf, size, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+/* The first PM_HASH_HEX hex digits of the SHA-256 of item's canonical JSON. */
+static mo_err pm_hash(const json_t *item, char out[PM_HASH_HEX + 1])
+{
+    char hex[65];
+    char *canon = json_dumps(item, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
+    if (!canon)
+        return MO_ERR_NOMEM;
+    sha256_hex(canon, strlen(canon), hex);
+    free(canon);
+    memcpy(out, hex, PM_HASH_HEX);
+    out[PM_HASH_HEX] = '\0';
+    return MO_OK;
+}
+
+/* Dead-letters one listed item (its JSON as Mystore listed it) with the
+ * error class and attempts given; key is the entity id or NULL.  Waits for
+ * Kafka's acknowledgement. */
+static mo_err pm_dead_letter(pm_ctx *c, const json_t *item, const char *id, mo_err klass,
+                             int attempts, const char *first_failure, const char *why)
+{
+    char source[128], key[256], errstr[256];
     snprintf(source, sizeof(source), "GET %s", c->st->list_path);
-    mo_err err = dlq_send_item(c->kp, c->cfg, c->component, source,
-                               json_string_value(json_object_get(item, "id")), item, why);
-    if (!err)
-        c->dead_lettered++;
-    return err;
+    char *bytes = json_dumps(item, JSON_COMPACT);
+    dlq_ctx d = {.component = c->component,
+                 .source = source,
+                 .partition = -1,
+                 .offset = -1,
+                 .key = id ? ev_key(c->cfg->tenant, id, key, sizeof(key)) : NULL,
+                 .error_class = klass,
+                 .error = why,
+                 .attempts = attempts,
+                 .first_failure = first_failure};
+    mo_err err = dlq_send(c->kp, c->cfg, &d, bytes ? bytes : "", bytes ? strlen(bytes) : 0, errstr,
+                          sizeof(errstr));
+    free(bytes);
+    if (err) {
+        lg_error(c->component, c->cfg->tenant, "dead letter not delivered: %s", errstr);
+        return err;
+    }
+    c->dead_lettered++;
+    return MO_OK;
 }
 
 static mo_err pm_save_cursor(pm_ctx *c, const char *ts, json_t *seen, char *errstr,
                              size_t errstr_size)
 {
     json_t *cur = json_pack("{s:s, s:O}", "ts", ts, "seen", seen);
+    if (!cur)
+        return mo_seterr(MO_ERR_NOMEM, errstr, errstr_size, "out of memory");
     mo_err err = rs_set_json(c->rs, c->cursor_key, cur, 0, errstr, errstr_size);
     json_decref(cur);
     return err;
 }
 
-/* Reads the cursor into ts (empty = from the beginning) and *seen (new reference). */
+/* Reads the cursor: *ts (empty = none yet) and *seen (new reference). */
 static mo_err pm_load_cursor(pm_ctx *c, char ts[TZ_LOCAL_SIZE], json_t **seen, char *errstr,
                              size_t errstr_size)
 {
@@ -76,40 +147,45 @@ static mo_err pm_load_cursor(pm_ctx *c, char ts[TZ_LOCAL_SIZE], json_t **seen, c
     struct tm tm;
     mo_err err = rs_get_json(c->rs, c->cursor_key, &cursor, errstr, errstr_size);
     *seen = NULL;
+    ts[0] = '\0';
     if (err)
         return err;
+    if (!cursor) {
+        *seen = json_object();
+        return *seen ? MO_OK : mo_seterr(MO_ERR_NOMEM, errstr, errstr_size, "out of memory");
+    }
     const char *cts = json_string_value(json_object_get(cursor, "ts"));
     json_t *cseen = json_object_get(cursor, "seen");
-    if (cursor &&
-        (!cts || (*cts && tz_parse_local(cts, &tm)) || (cseen && !json_is_object(cseen)))) {
+    if (!json_is_object(cursor) || !cts || (*cts && tz_parse_local(cts, &tm)) ||
+        (cseen && !json_is_object(cseen))) {
         json_decref(cursor);
         return mo_seterr(MO_ERR_INVALID, errstr, errstr_size,
                          "cursor %s is malformed; fix or delete it", c->cursor_key);
     }
-    if (cursor) {
-        snprintf(ts, TZ_LOCAL_SIZE, "%s", cts);
-    } else if (c->st->all_without_cursor) { /* M14 */
-        ts[0] = '\0';
-        lg_info(c->component, c->cfg->tenant, "no cursor yet; reading everything");
-    } else { /* M14 */
-        err = tz_utc_to_local(c->cfg->mystore_timezone,
-                              time(NULL) - (time_t)c->cfg->mystore_lookback_h * 3600, ts);
-        if (err) {
-            json_decref(cursor);
-            return mo_seterr(err, errstr, errstr_size, "cannot compute the start time");
-        }
-        lg_info(c->component, c->cfg->tenant, "no cursor yet; starting %d hours back at %s",
-                c->cfg->mystore_lookback_h, ts);
-    }
+    snprintf(ts, TZ_LOCAL_SIZE, "%s", cts);
     *seen = cseen ? json_copy(cseen) : json_object();
     json_decref(cursor);
-    return MO_OK;
+    return *seen ? MO_OK : mo_seterr(MO_ERR_NOMEM, errstr, errstr_size, "out of memory");
+}
+
+/* A seen entry's updated_at: "u" of an entry, or the value of a 0.1 entry. */
+static const char *pm_seen_u(const json_t *entry)
+{
+    return json_is_string(entry) ? json_string_value(entry)
+                                 : json_string_value(json_object_get(entry, "u"));
+}
+
+/* The entry `seen` keeps for an item: its hash, updated_at and this scan. */
+static json_t *pm_seen_entry(const pm_ctx *c, const char *hash, const char *upd)
+{
+    return json_pack("{s:s, s:s?, s:s}", "h", hash, "u", upd, "s", c->start_local);
 }
 
 /* Emits the snapshot of every new or changed item of one page into batch;
- * page_seen collects what was emitted (or dead-lettered for good). */
-static mo_err pm_page(pm_ctx *c, json_t *items, json_t *seen, json_t *page_seen, kq_batch *batch,
-                      char max_ts[TZ_LOCAL_SIZE], char *errstr, size_t errstr_size)
+ * page_seen collects what was emitted.  obs: Mystore's clock when the page
+ * was answered (the observation time of its items). */
+static mo_err pm_page(pm_ctx *c, json_t *items, long long obs, json_t *seen, json_t *page_seen,
+                      kq_batch *batch, char *errstr, size_t errstr_size)
 {
     size_t i;
     json_t *item;
@@ -120,28 +196,50 @@ static mo_err pm_page(pm_ctx *c, json_t *items, json_t *seen, json_t *page_seen,
         const char *id = json_string_value(json_object_get(item, "id"));
         const char *upd =
             json_string_value(json_object_get(json_object_get(item, "attributes"), "updated_at"));
+        char hash[PM_HASH_HEX + 1];
         c->listed++;
         if (!pm_id_ok(id) || !upd || tz_parse_local(upd, &tm)) {
-            if ((err = pm_dead_letter(c, item, "item without a usable id or updated_at")))
+            if ((err = pm_dead_letter(c, item, NULL, MO_ERR_INVALID, 1, NULL,
+                                      "item without a usable id or updated_at")))
                 return mo_seterr(err, errstr, errstr_size, "dead letter not delivered");
             continue;
         }
-        const char *prev = json_string_value(json_object_get(seen, id));
-        if (prev && !strcmp(prev, upd))
-            continue; /* emitted by an earlier cycle (overlap window) */
+        if ((err = pm_hash(item, hash)))
+            return mo_seterr(err, errstr, errstr_size, "out of memory");
+        json_t *prev = json_object_get(seen, id);
+        const char *prev_hash = json_string_value(json_object_get(prev, "h"));
+        if ((prev_hash && !strcmp(prev_hash, hash)) ||
+            (json_is_string(prev) && !strcmp(json_string_value(prev), upd)) ||
+            json_object_get(page_seen, id)) {
+            /* Emitted before (a 0.1 entry: same updated_at): remember it as listed now. */
+            json_object_set_new(seen, id, pm_seen_entry(c, hash, upd));
+            continue;
+        }
+
+        /* The version: updated_at as an instant, resolved by when it was seen. */
+        time_t t;
+        char version[32];
+        if (tz_local_to_utc_observed(c->cfg->mystore_timezone, upd, (time_t)obs, &t))
+            t = (time_t)obs;
+        pm_utc((long long)t, version, sizeof(version));
+        if ((long long)t > obs)
+            lg_warn(c->component, c->cfg->tenant,
+                    "%s %s has updated_at %s, after Mystore's clock (%s local); emitted as it is, "
+                    "the cursor stays at the scan's start",
+                    c->st->noun, id, upd, c->start_local);
 
         json_t *snapshot;
         char why[512];
         err = c->st->snapshot(c->st->state, c->ms, id, item, &snapshot, why, sizeof(why));
         if (err == MO_ERR_INVALID) {
-            if ((err = pm_dead_letter(c, item, why)))
+            if ((err = pm_dead_letter(c, item, id, MO_ERR_INVALID, 1, NULL, why)))
                 return mo_seterr(err, errstr, errstr_size, "dead letter not delivered");
-            json_object_set_new(page_seen, id, json_string(upd));
+            json_object_set_new(seen, id, pm_seen_entry(c, hash, upd));
             continue;
         }
         if (err)
             return mo_seterr(err, errstr, errstr_size, "%s", why);
-        json_t *ev = ev_new(c->st->event_type, c->cfg->tenant, id, upd, snapshot);
+        json_t *ev = ev_new(c->st->event_type, c->cfg->tenant, id, version, snapshot);
         char *bytes = ev ? json_dumps(ev, JSON_COMPACT) : NULL;
         char key[256];
         json_decref(ev);
@@ -152,11 +250,24 @@ static mo_err pm_page(pm_ctx *c, json_t *items, json_t *seen, json_t *page_seen,
         free(bytes);
         if (err)
             return err;
-        json_object_set_new(page_seen, id, json_string(upd));
-        if (strcmp(upd, max_ts) > 0)
-            snprintf(max_ts, TZ_LOCAL_SIZE, "%s", upd);
+        json_object_set_new(page_seen, id, pm_seen_entry(c, hash, upd));
     }
     return MO_OK;
+}
+
+/* Forgets the seen entries the next window cannot list again: updated before
+ * keep_from, and not listed since keep_from either. */
+static void pm_prune_seen(json_t *seen, const char *keep_from)
+{
+    const char *id;
+    json_t *v, *tmp;
+    json_object_foreach_safe(seen, tmp, id, v)
+    {
+        const char *u = pm_seen_u(v);
+        const char *s = json_string_value(json_object_get(v, "s"));
+        if ((!u || strcmp(u, keep_from) < 0) && (!s || strcmp(s, keep_from) < 0))
+            json_object_del(seen, id);
+    }
 }
 
 /* One poll cycle.  Returns MO_OK, or an error after which the cursor has not
@@ -164,20 +275,54 @@ static mo_err pm_page(pm_ctx *c, json_t *items, json_t *seen, json_t *page_seen,
 static mo_err pm_cycle(pm_ctx *c, char *errstr, size_t errstr_size)
 {
     json_t *seen = NULL;
-    char ts[TZ_LOCAL_SIZE], from[TZ_LOCAL_SIZE], max_ts[TZ_LOCAL_SIZE], query[512] = "";
+    char ts[TZ_LOCAL_SIZE], base[TZ_LOCAL_SIZE], from[TZ_LOCAL_SIZE], query[512] = "";
     mo_err err;
 
     c->cycles++;
     if ((err = pm_load_cursor(c, ts, &seen, errstr, errstr_size)))
         return err;
-    snprintf(max_ts, sizeof(max_ts), "%s", ts);
-    if (*ts) {
-        tz_local_add(ts, -PM_OVERLAP_S, from);
-        if ((err = ms_filter_updated_since(from, query, sizeof(query))))
-            goto out;
-    }
     if (c->st->begin_cycle && (err = c->st->begin_cycle(c->st->state, c->ms, errstr, errstr_size)))
         goto out;
+    /* The scan starts now on Mystore's clock; without one yet, ask Mystore once. */
+    if (!ms_server_now(c->ms)) {
+        json_t *doc = NULL;
+        long status;
+        err = ms_get(c->ms, "order-status?page%5Bsize%5D=1", &doc, &status, errstr, errstr_size);
+        json_decref(doc);
+        if (err)
+            goto out;
+    }
+    long long start = pm_server_now(c);
+    if ((err = tz_utc_to_local(c->cfg->mystore_timezone, (time_t)start, c->start_local))) {
+        mo_seterr(err, errstr, errstr_size, "cannot compute the scan's start time");
+        goto out;
+    }
+
+    /* The window: from the last scan's start (never later than this one's:
+     * a cursor of mosync 0.1 may hold a future-dated updated_at), minus the
+     * overlap. */
+    snprintf(base, sizeof(base), "%s", ts);
+    if (!*base && !c->st->all_without_cursor) { /* M14 */
+        if ((err = tz_utc_to_local(c->cfg->mystore_timezone,
+                                   (time_t)(start - (long long)c->cfg->mystore_lookback_h * 3600),
+                                   base))) {
+            mo_seterr(err, errstr, errstr_size, "cannot compute the start time");
+            goto out;
+        }
+        lg_info(c->component, c->cfg->tenant, "no cursor yet; starting %d hours back at %s",
+                c->cfg->mystore_lookback_h, base);
+    } else if (!*base) {
+        lg_info(c->component, c->cfg->tenant, "no cursor yet; reading everything");
+    }
+    if (*base && strcmp(base, c->start_local) > 0)
+        snprintf(base, sizeof(base), "%s", c->start_local);
+    if (*base) {
+        tz_local_add(base, -PM_OVERLAP_S, from);
+        if ((err = ms_filter_updated_since(from, query, sizeof(query)))) {
+            mo_seterr(err, errstr, errstr_size, "filter too long");
+            goto out;
+        }
+    }
 
     for (int page = 1;; page++) {
         json_t *items;
@@ -186,9 +331,10 @@ static mo_err pm_cycle(pm_ctx *c, char *errstr, size_t errstr_size)
         if ((err = ms_list_page(c->ms, c->st->list_path, query, page, &items, &has_next, errstr,
                                 errstr_size)))
             goto out;
+        long long obs = pm_server_now(c);
         json_t *page_seen = json_object();
         kq_batch_begin(&batch);
-        err = pm_page(c, items, seen, page_seen, &batch, max_ts, errstr, errstr_size);
+        err = pm_page(c, items, obs, seen, page_seen, &batch, errstr, errstr_size);
         json_decref(items);
         /* Wait for every report, also after an error: only delivered events
          * may enter the cursor. */
@@ -212,20 +358,12 @@ static mo_err pm_cycle(pm_ctx *c, char *errstr, size_t errstr_size)
             break;
     }
 
-    /* The scan is complete: move ts to the newest change seen and forget what
-     * fell out of the overlap window. */
-    if (*max_ts) {
-        char keep_from[TZ_LOCAL_SIZE];
-        const char *id;
-        json_t *v, *tmp;
-        tz_local_add(max_ts, -PM_OVERLAP_S, keep_from);
-        json_object_foreach_safe(seen, tmp, id, v)
-        {
-            if (strcmp(json_string_value(v), keep_from) < 0)
-                json_object_del(seen, id);
-        }
-        err = pm_save_cursor(c, max_ts, seen, errstr, errstr_size);
-    }
+    /* The scan is complete: the next window starts at this scan's start minus
+     * the overlap, and what it cannot list again is forgotten. */
+    char keep_from[TZ_LOCAL_SIZE];
+    tz_local_add(c->start_local, -PM_OVERLAP_S, keep_from);
+    pm_prune_seen(seen, keep_from);
+    err = pm_save_cursor(c, c->start_local, seen, errstr, errstr_size);
 out:
     json_decref(seen);
     return err;
