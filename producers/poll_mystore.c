@@ -3,7 +3,9 @@
  * The cursor (Redis mosync:{T}:cursor:<stream>) is
  *   {"ts": "<shop-local time the last complete scan started>",
  *    "seen": {"<id>": {"h": "<hash of the listed resource>",
- *                      "u": "<its updated_at>", "s": "<scan start when last listed>"}}}
+ *                      "u": "<its updated_at>", "s": "<scan start when last listed>"}},
+ *    "failing": {"<id>": {"n": <cycles failed>, "u": "<updated_at>",
+ *                         "first": "<UTC time of the first failure>", "c": "<cycle id>"}}}
  * Each cycle asks for entities updated since ts minus an overlap (M1:
  * shop-local timestamps repeat in the autumn DST fold) and pages through
  * everything the filter returns (M2: no order is guaranteed).  `seen` remembers
@@ -18,6 +20,12 @@
  * future-dated updated_at cannot carry the cursor away.  Source versions are
  * UTC instants: updated_at resolved by the time its page was observed
  * (tz_local_to_utc_observed).
+ *
+ * One entity whose snapshot keeps failing (a sub-resource answering 5xx or
+ * 4xx while Mystore answers the rest) does not stop its stream: the other
+ * entities go on, the failing one is tried again each cycle (the window keeps
+ * reaching back to its updated_at) and after cfg->max_attempts cycles it is
+ * dead-lettered (pm_entity_failed says which errors count).
  *
  * Cursors of mosync 0.1 ({"ts": "<newest updated_at>", "seen": {"<id>":
  * "<updated_at>"}}) are read: ts then only widens the first window, and an
@@ -36,6 +44,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 /* M1: how far back each cycle re-reads.  The DST fold repeats one hour; two
  * hours also absorb clock skew between Mystore and us. */
@@ -54,6 +63,7 @@ typedef struct pm_ctx {
     char component[64];
     char cursor_key[128];
     char start_local[TZ_LOCAL_SIZE]; /* this scan's start, shop-local on Mystore's clock */
+    char cycle_id[64]; /* unique per cycle, also across processes: counts failures once */
     unsigned long listed, emitted, dead_lettered, cycles, failed_cycles;
 } pm_ctx;
 
@@ -128,10 +138,10 @@ static mo_err pm_dead_letter(pm_ctx *c, const json_t *item, const char *id, mo_e
     return MO_OK;
 }
 
-static mo_err pm_save_cursor(pm_ctx *c, const char *ts, json_t *seen, char *errstr,
+static mo_err pm_save_cursor(pm_ctx *c, const char *ts, json_t *seen, json_t *failing, char *errstr,
                              size_t errstr_size)
 {
-    json_t *cur = json_pack("{s:s, s:O}", "ts", ts, "seen", seen);
+    json_t *cur = json_pack("{s:s, s:O, s:O}", "ts", ts, "seen", seen, "failing", failing);
     if (!cur)
         return mo_seterr(MO_ERR_NOMEM, errstr, errstr_size, "out of memory");
     mo_err err = rs_set_json(c->rs, c->cursor_key, cur, 0, errstr, errstr_size);
@@ -139,33 +149,34 @@ static mo_err pm_save_cursor(pm_ctx *c, const char *ts, json_t *seen, char *errs
     return err;
 }
 
-/* Reads the cursor: *ts (empty = none yet) and *seen (new reference). */
-static mo_err pm_load_cursor(pm_ctx *c, char ts[TZ_LOCAL_SIZE], json_t **seen, char *errstr,
-                             size_t errstr_size)
+/* Reads the cursor: *ts (empty = none yet), *seen and *failing (new
+ * references, empty objects when absent). */
+static mo_err pm_load_cursor(pm_ctx *c, char ts[TZ_LOCAL_SIZE], json_t **seen, json_t **failing,
+                             char *errstr, size_t errstr_size)
 {
     json_t *cursor;
     struct tm tm;
     mo_err err = rs_get_json(c->rs, c->cursor_key, &cursor, errstr, errstr_size);
-    *seen = NULL;
+    *seen = *failing = NULL;
     ts[0] = '\0';
     if (err)
         return err;
-    if (!cursor) {
-        *seen = json_object();
-        return *seen ? MO_OK : mo_seterr(MO_ERR_NOMEM, errstr, errstr_size, "out of memory");
-    }
     const char *cts = json_string_value(json_object_get(cursor, "ts"));
     json_t *cseen = json_object_get(cursor, "seen");
-    if (!json_is_object(cursor) || !cts || (*cts && tz_parse_local(cts, &tm)) ||
-        (cseen && !json_is_object(cseen))) {
+    json_t *cfailing = json_object_get(cursor, "failing");
+    if (cursor && (!json_is_object(cursor) || !cts || (*cts && tz_parse_local(cts, &tm)) ||
+                   (cseen && !json_is_object(cseen)) || (cfailing && !json_is_object(cfailing)))) {
         json_decref(cursor);
         return mo_seterr(MO_ERR_INVALID, errstr, errstr_size,
                          "cursor %s is malformed; fix or delete it", c->cursor_key);
     }
-    snprintf(ts, TZ_LOCAL_SIZE, "%s", cts);
+    snprintf(ts, TZ_LOCAL_SIZE, "%s", cts ? cts : "");
     *seen = cseen ? json_copy(cseen) : json_object();
+    *failing = cfailing ? json_copy(cfailing) : json_object();
     json_decref(cursor);
-    return *seen ? MO_OK : mo_seterr(MO_ERR_NOMEM, errstr, errstr_size, "out of memory");
+    if (!*seen || !*failing)
+        return mo_seterr(MO_ERR_NOMEM, errstr, errstr_size, "out of memory");
+    return MO_OK;
 }
 
 /* A seen entry's updated_at: "u" of an entry, or the value of a 0.1 entry. */
@@ -181,11 +192,76 @@ static json_t *pm_seen_entry(const pm_ctx *c, const char *hash, const char *upd)
     return json_pack("{s:s, s:s?, s:s}", "h", hash, "u", upd, "s", c->start_local);
 }
 
+/* Decides what a failed snapshot of entity id means.
+ *   401/403 (the token), 429 or a transient error while Mystore does not
+ *   answer at all (an outage, the budget), a stop: the whole API is unusable;
+ *   returns the error, which ends the cycle and counts against no entity.
+ *   MO_ERR_INVALID (Mystore's answer makes no sense for this entity), 404/410
+ *   (a sub-resource that is gone) and an answer too large: permanent for this
+ *   entity; dead-lettered at once, *done = 1.
+ *   Anything else (5xx or a timeout while Mystore answers others, another
+ *   4xx): counted in `failing`, once per cycle; dead-lettered after
+ *   cfg->max_attempts cycles (*done = 1), until then tried again each cycle
+ *   while the other entities go on (*done = 0).
+ * Returns MO_OK when the cycle may go on. */
+static mo_err pm_entity_failed(pm_ctx *c, const json_t *item, const char *id, const char *upd,
+                               mo_err failure, long long failed_at, const char *why,
+                               json_t *failing, int *done, char *errstr, size_t errstr_size)
+{
+    long status = ms_last_status(c->ms);
+    mo_err err;
+    *done = 0;
+    if (failure == MO_ERR_NOMEM || mo_stop_requested() ||
+        (failure == MO_ERR_PERMANENT && (status == 401 || status == 403)) ||
+        (failure == MO_ERR_TRANSIENT && !ms_up_since(c->ms, failed_at)))
+        return mo_seterr(failure, errstr, errstr_size, "%s", why);
+    if (failure == MO_ERR_INVALID || failure == MO_ERR_TOO_LARGE ||
+        (failure == MO_ERR_PERMANENT && (status == 404 || status == 410))) {
+        if ((err = pm_dead_letter(c, item, id, failure, 1, NULL, why)))
+            return mo_seterr(err, errstr, errstr_size, "dead letter not delivered");
+        json_object_del(failing, id);
+        *done = 1;
+        return MO_OK;
+    }
+
+    json_t *f = json_object_get(failing, id);
+    char now[32];
+    pm_utc((long long)time(NULL), now, sizeof(now));
+    if (!json_is_object(f)) {
+        f = json_pack("{s:i, s:s}", "n", 0, "first", now);
+        if (!f || json_object_set_new(failing, id, f))
+            return mo_seterr(MO_ERR_NOMEM, errstr, errstr_size, "out of memory");
+    }
+    const char *first = json_string_value(json_object_get(f, "first"));
+    json_int_t n = json_integer_value(json_object_get(f, "n"));
+    /* Once per cycle, however often the entity is listed in it. */
+    const char *last = json_string_value(json_object_get(f, "c"));
+    if (!last || strcmp(last, c->cycle_id))
+        n++;
+    json_object_set_new(f, "n", json_integer(n));
+    json_object_set_new(f, "u", upd ? json_string(upd) : json_null());
+    json_object_set_new(f, "c", json_string(c->cycle_id));
+    if (n < c->cfg->max_attempts) {
+        lg_warn(c->component, c->cfg->tenant,
+                "%s %s failed (%" JSON_INTEGER_FORMAT " of %d cycles): %s; the others go on",
+                c->st->noun, id, n, c->cfg->max_attempts, why);
+        return MO_OK;
+    }
+    lg_error(c->component, c->cfg->tenant,
+             "%s %s failed %" JSON_INTEGER_FORMAT " cycles in a row: %s; dead-lettered",
+             c->st->noun, id, n, why);
+    if ((err = pm_dead_letter(c, item, id, failure, (int)n, first ? first : now, why)))
+        return mo_seterr(err, errstr, errstr_size, "dead letter not delivered");
+    json_object_del(failing, id);
+    *done = 1;
+    return MO_OK;
+}
+
 /* Emits the snapshot of every new or changed item of one page into batch;
  * page_seen collects what was emitted.  obs: Mystore's clock when the page
  * was answered (the observation time of its items). */
-static mo_err pm_page(pm_ctx *c, json_t *items, long long obs, json_t *seen, json_t *page_seen,
-                      kq_batch *batch, char *errstr, size_t errstr_size)
+static mo_err pm_page(pm_ctx *c, json_t *items, long long obs, json_t *seen, json_t *failing,
+                      json_t *page_seen, kq_batch *batch, char *errstr, size_t errstr_size)
 {
     size_t i;
     json_t *item;
@@ -230,15 +306,18 @@ static mo_err pm_page(pm_ctx *c, json_t *items, long long obs, json_t *seen, jso
 
         json_t *snapshot;
         char why[512];
+        long long failed_at = mo_now_ms();
         err = c->st->snapshot(c->st->state, c->ms, id, item, &snapshot, why, sizeof(why));
-        if (err == MO_ERR_INVALID) {
-            if ((err = pm_dead_letter(c, item, id, MO_ERR_INVALID, 1, NULL, why)))
-                return mo_seterr(err, errstr, errstr_size, "dead letter not delivered");
-            json_object_set_new(seen, id, pm_seen_entry(c, hash, upd));
+        if (err) {
+            int done = 0;
+            if ((err = pm_entity_failed(c, item, id, upd, err, failed_at, why, failing, &done,
+                                        errstr, errstr_size)))
+                return err;
+            if (done) /* dead-lettered: emitted for good */
+                json_object_set_new(seen, id, pm_seen_entry(c, hash, upd));
             continue;
         }
-        if (err)
-            return mo_seterr(err, errstr, errstr_size, "%s", why);
+        json_object_del(failing, id);
         json_t *ev = ev_new(c->st->event_type, c->cfg->tenant, id, version, snapshot);
         char *bytes = ev ? json_dumps(ev, JSON_COMPACT) : NULL;
         char key[256];
@@ -270,17 +349,54 @@ static void pm_prune_seen(json_t *seen, const char *keep_from)
     }
 }
 
+/* After a complete scan: an entity in `failing` that this scan did not list
+ * (deleted in Mystore) is no longer tried; its window need not reach back. */
+static void pm_prune_failing(pm_ctx *c, json_t *failing)
+{
+    const char *id;
+    json_t *v, *tmp;
+    json_object_foreach_safe(failing, tmp, id, v)
+    {
+        const char *cid = json_string_value(json_object_get(v, "c"));
+        if (!cid || strcmp(cid, c->cycle_id)) {
+            lg_warn(c->component, c->cfg->tenant,
+                    "%s %s failed before and is no longer listed; no longer tried", c->st->noun,
+                    id);
+            json_object_del(failing, id);
+        }
+    }
+}
+
+/* The earliest updated_at of the failing entities (into base), so the window
+ * keeps listing them. */
+static void pm_window_failing(const json_t *failing, char base[TZ_LOCAL_SIZE])
+{
+    const char *id;
+    json_t *v;
+    struct tm tm;
+    json_object_foreach((json_t *)failing, id, v)
+    {
+        const char *u = json_string_value(json_object_get(v, "u"));
+        if (u && !tz_parse_local(u, &tm) && (!*base || strcmp(u, base) < 0))
+            snprintf(base, TZ_LOCAL_SIZE, "%s", u);
+    }
+}
+
 /* One poll cycle.  Returns MO_OK, or an error after which the cursor has not
  * moved past anything unacknowledged (the next cycle starts from it). */
 static mo_err pm_cycle(pm_ctx *c, char *errstr, size_t errstr_size)
 {
-    json_t *seen = NULL;
+    json_t *seen = NULL, *failing = NULL;
     char ts[TZ_LOCAL_SIZE], base[TZ_LOCAL_SIZE], from[TZ_LOCAL_SIZE], query[512] = "";
     mo_err err;
 
     c->cycles++;
-    if ((err = pm_load_cursor(c, ts, &seen, errstr, errstr_size)))
-        return err;
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    snprintf(c->cycle_id, sizeof(c->cycle_id), "%lld.%09ld-%ld-%lu", (long long)now.tv_sec,
+             now.tv_nsec, (long)getpid(), c->cycles);
+    if ((err = pm_load_cursor(c, ts, &seen, &failing, errstr, errstr_size)))
+        goto out;
     if (c->st->begin_cycle && (err = c->st->begin_cycle(c->st->state, c->ms, errstr, errstr_size)))
         goto out;
     /* The scan starts now on Mystore's clock; without one yet, ask Mystore once. */
@@ -316,6 +432,8 @@ static mo_err pm_cycle(pm_ctx *c, char *errstr, size_t errstr_size)
     }
     if (*base && strcmp(base, c->start_local) > 0)
         snprintf(base, sizeof(base), "%s", c->start_local);
+    if (*base)
+        pm_window_failing(failing, base);
     if (*base) {
         tz_local_add(base, -PM_OVERLAP_S, from);
         if ((err = ms_filter_updated_since(from, query, sizeof(query)))) {
@@ -334,7 +452,7 @@ static mo_err pm_cycle(pm_ctx *c, char *errstr, size_t errstr_size)
         long long obs = pm_server_now(c);
         json_t *page_seen = json_object();
         kq_batch_begin(&batch);
-        err = pm_page(c, items, obs, seen, page_seen, &batch, errstr, errstr_size);
+        err = pm_page(c, items, obs, seen, failing, page_seen, &batch, errstr, errstr_size);
         json_decref(items);
         /* Wait for every report, also after an error: only delivered events
          * may enter the cursor. */
@@ -352,20 +470,25 @@ static mo_err pm_cycle(pm_ctx *c, char *errstr, size_t errstr_size)
         mo_crash_point("poll-after-produce");
         json_object_update(seen, page_seen);
         json_decref(page_seen);
-        if ((err = pm_save_cursor(c, ts, seen, errstr, errstr_size)))
+        if ((err = pm_save_cursor(c, ts, seen, failing, errstr, errstr_size)))
             goto out;
         if (!has_next)
             break;
     }
 
-    /* The scan is complete: the next window starts at this scan's start minus
-     * the overlap, and what it cannot list again is forgotten. */
+    /* The scan is complete: the next window starts at this scan's start (or a
+     * failing entity's updated_at) minus the overlap, and what it cannot list
+     * again is forgotten. */
     char keep_from[TZ_LOCAL_SIZE];
-    tz_local_add(c->start_local, -PM_OVERLAP_S, keep_from);
+    pm_prune_failing(c, failing);
+    snprintf(base, sizeof(base), "%s", c->start_local);
+    pm_window_failing(failing, base);
+    tz_local_add(base, -PM_OVERLAP_S, keep_from);
     pm_prune_seen(seen, keep_from);
-    err = pm_save_cursor(c, c->start_local, seen, errstr, errstr_size);
+    err = pm_save_cursor(c, c->start_local, seen, failing, errstr, errstr_size);
 out:
     json_decref(seen);
+    json_decref(failing);
     return err;
 }
 
