@@ -270,22 +270,40 @@ static mo_err pm_page(pm_ctx *c, json_t *items, long long obs, json_t *seen, jso
     json_array_foreach(items, i, item)
     {
         const char *id = json_string_value(json_object_get(item, "id"));
-        const char *upd =
-            json_string_value(json_object_get(json_object_get(item, "attributes"), "updated_at"));
-        char hash[PM_HASH_HEX + 1];
+        json_t *jupd = json_object_get(json_object_get(item, "attributes"), "updated_at");
+        const char *upd = json_string_value(jupd);
+        char hash[PM_HASH_HEX + 1], bad_key[PM_HASH_HEX + 2];
         c->listed++;
-        if (!pm_id_ok(id) || !upd || tz_parse_local(upd, &tm)) {
-            if ((err = pm_dead_letter(c, item, NULL, MO_ERR_INVALID, 1, NULL,
-                                      "item without a usable id or updated_at")))
-                return mo_seterr(err, errstr, errstr_size, "dead letter not delivered");
-            continue;
-        }
         if ((err = pm_hash(item, hash)))
             return mo_seterr(err, errstr, errstr_size, "out of memory");
+        /* A null (or absent) updated_at is a product Mystore never stamped:
+         * synced, with the observation time as its version.  One that is not
+         * a time, or an item without a usable id, is dead-lettered once: seen
+         * keeps its hash (under "#<hash>" without an id) until it changes. */
+        int id_ok = pm_id_ok(id);
+        int upd_ok = upd ? tz_parse_local(upd, &tm) == MO_OK : !jupd || json_is_null(jupd);
+        if (!id_ok || !upd_ok) {
+            snprintf(bad_key, sizeof(bad_key), "#%s", hash);
+            const char *key = id_ok ? id : bad_key;
+            const char *known = json_string_value(json_object_get(json_object_get(seen, key), "h"));
+            if (!known || strcmp(known, hash)) {
+                char why[160];
+                if (id_ok)
+                    snprintf(why, sizeof(why), "updated_at %.60s is not a time",
+                             upd ? upd : "(not a string)");
+                else
+                    snprintf(why, sizeof(why), "item without a usable id");
+                if ((err =
+                         pm_dead_letter(c, item, id_ok ? id : NULL, MO_ERR_INVALID, 1, NULL, why)))
+                    return mo_seterr(err, errstr, errstr_size, "dead letter not delivered");
+            }
+            json_object_set_new(seen, key, pm_seen_entry(c, hash, NULL));
+            continue;
+        }
         json_t *prev = json_object_get(seen, id);
         const char *prev_hash = json_string_value(json_object_get(prev, "h"));
         if ((prev_hash && !strcmp(prev_hash, hash)) ||
-            (json_is_string(prev) && !strcmp(json_string_value(prev), upd)) ||
+            (upd && json_is_string(prev) && !strcmp(json_string_value(prev), upd)) ||
             json_object_get(page_seen, id)) {
             /* Emitted before (a 0.1 entry: same updated_at): remember it as listed now. */
             json_object_set_new(seen, id, pm_seen_entry(c, hash, upd));
@@ -295,7 +313,7 @@ static mo_err pm_page(pm_ctx *c, json_t *items, long long obs, json_t *seen, jso
         /* The version: updated_at as an instant, resolved by when it was seen. */
         time_t t;
         char version[32];
-        if (tz_local_to_utc_observed(c->cfg->mystore_timezone, upd, (time_t)obs, &t))
+        if (!upd || tz_local_to_utc_observed(c->cfg->mystore_timezone, upd, (time_t)obs, &t))
             t = (time_t)obs;
         pm_utc((long long)t, version, sizeof(version));
         if ((long long)t > obs)
