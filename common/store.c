@@ -395,11 +395,24 @@ mo_err rs_set_json_fenced(rs_store *rs, const char *suffix, const json_t *value,
                           const char *lease_suffix, const char *token, int *written, char *errstr,
                           size_t errstr_size)
 {
-    (void)lease_suffix;
-    (void)token;
+    /* The check and the write in one script: nothing can take the lease in
+     * between. */
+    static const char lua[] = "if redis.call('GET', KEYS[2]) ~= ARGV[2] then\n"
+                              "  return 0\n"
+                              "end\n"
+                              "redis.call('SET', KEYS[1], ARGV[1])\n"
+                              "return 1\n";
     *written = 0;
-    mo_err err = rs_set_json(rs, suffix, value, 0, errstr, errstr_size);
+    char *s = json_dumps(value, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
+    if (!s)
+        return mo_seterr(MO_ERR_NOMEM, errstr, errstr_size, "out of memory");
+    const char *keys[2] = {suffix, lease_suffix};
+    const char *args[2] = {s, token};
+    json_t *r = NULL;
+    mo_err err = rs_eval(rs, lua, 2, keys, 2, args, &r, errstr, errstr_size);
+    free(s);
     if (!err)
-        *written = 1;
+        *written = json_integer_value(r) == 1;
+    json_decref(r);
     return err;
 }
