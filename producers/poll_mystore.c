@@ -59,6 +59,7 @@ typedef struct pm_ctx {
     rs_store *rs;
     ms_client *ms;
     kq_producer *kp;
+    ls_lease *lease; /* the stream's lease, for this cycle */
     char topic[256];
     char component[64];
     char cursor_key[128];
@@ -144,7 +145,7 @@ static mo_err pm_save_cursor(pm_ctx *c, const char *ts, json_t *seen, json_t *fa
     json_t *cur = json_pack("{s:s, s:O, s:O}", "ts", ts, "seen", seen, "failing", failing);
     if (!cur)
         return mo_seterr(MO_ERR_NOMEM, errstr, errstr_size, "out of memory");
-    mo_err err = rs_set_json(c->rs, c->cursor_key, cur, 0, errstr, errstr_size);
+    mo_err err = poll_cursor_save(c->rs, c->lease, c->cursor_key, cur, errstr, errstr_size);
     json_decref(cur);
     return err;
 }
@@ -309,6 +310,9 @@ static mo_err pm_page(pm_ctx *c, json_t *items, long long obs, json_t *seen, jso
             json_object_set_new(seen, id, pm_seen_entry(c, hash, upd));
             continue;
         }
+        /* A snapshot costs requests: only while this poller holds the lease. */
+        if ((err = poll_lease_check(c->lease, errstr, errstr_size)))
+            return err;
 
         /* The version: updated_at as an instant, resolved by when it was seen. */
         time_t t;
@@ -402,13 +406,14 @@ static void pm_window_failing(const json_t *failing, char base[TZ_LOCAL_SIZE])
 
 /* One poll cycle.  Returns MO_OK, or an error after which the cursor has not
  * moved past anything unacknowledged (the next cycle starts from it). */
-static mo_err pm_cycle(pm_ctx *c, char *errstr, size_t errstr_size)
+static mo_err pm_cycle(pm_ctx *c, ls_lease *lease, char *errstr, size_t errstr_size)
 {
     json_t *seen = NULL, *failing = NULL;
     char ts[TZ_LOCAL_SIZE], base[TZ_LOCAL_SIZE], from[TZ_LOCAL_SIZE], query[512] = "";
     mo_err err;
 
     c->cycles++;
+    c->lease = lease;
     struct timespec now;
     clock_gettime(CLOCK_REALTIME, &now);
     snprintf(c->cycle_id, sizeof(c->cycle_id), "%lld.%09ld-%ld-%lu", (long long)now.tv_sec,
@@ -464,7 +469,8 @@ static mo_err pm_cycle(pm_ctx *c, char *errstr, size_t errstr_size)
         json_t *items;
         int has_next;
         kq_batch batch;
-        if ((err = ms_list_page(c->ms, c->st->list_path, query, page, &items, &has_next, errstr,
+        if ((err = poll_lease_check(lease, errstr, errstr_size)) ||
+            (err = ms_list_page(c->ms, c->st->list_path, query, page, &items, &has_next, errstr,
                                 errstr_size)))
             goto out;
         long long obs = pm_server_now(c);
@@ -510,9 +516,9 @@ out:
     return err;
 }
 
-static mo_err pm_cycle_fn(void *ctx, char *errstr, size_t errstr_size)
+static mo_err pm_cycle_fn(void *ctx, ls_lease *lease, char *errstr, size_t errstr_size)
 {
-    return pm_cycle(ctx, errstr, errstr_size);
+    return pm_cycle(ctx, lease, errstr, errstr_size);
 }
 
 int poll_mystore(const mo_config *cfg, const pm_stream *st, const poll_opts *opts)
@@ -553,22 +559,100 @@ out:
     return rc;
 }
 
+mo_err poll_lease_check(ls_lease *lease, char *errstr, size_t errstr_size)
+{
+    if (ls_held(lease))
+        return MO_OK;
+    return mo_seterr(MO_ERR_TRANSIENT, errstr, errstr_size, "lost the lease (%s)",
+                     ls_suffix(lease));
+}
+
+mo_err poll_cursor_save(rs_store *rs, ls_lease *lease, const char *suffix, const json_t *cursor,
+                        char *errstr, size_t errstr_size)
+{
+    int written = 0;
+    mo_err err = rs_set_json_fenced(rs, suffix, cursor, ls_suffix(lease), ls_token(lease), &written,
+                                    errstr, errstr_size);
+    if (err || written)
+        return err;
+    ls_lost(lease);
+    return mo_seterr(MO_ERR_TRANSIENT, errstr, errstr_size,
+                     "lost the lease (%s): another poller holds it; cursor not written",
+                     ls_suffix(lease));
+}
+
 int poll_loop(const mo_config *cfg, const char *stream, const poll_opts *opts, poll_cycle_fn cycle,
               void *ctx, unsigned long *failed_cycles)
 {
-    char errstr[512], component[64];
+    char errstr[512], component[64], holder[LS_TOKEN_MAX];
+    long ttl_ms = cfg->lease_ttl_s * 1000L;
+    int rc = 0, held = 0, was_held = 0, standing_by = 0;
+    long long since = mo_now_ms();
     snprintf(component, sizeof(component), "poll.%s", stream);
+    ls_lease *lease =
+        ls_new(cfg->redis_url, cfg->tenant, stream, cfg->lease_ttl_s, errstr, sizeof(errstr));
+    if (!lease) {
+        lg_error(component, cfg->tenant, "cannot start: %s", errstr);
+        return 1;
+    }
     while (!mo_stop_requested()) {
-        mo_err err = cycle(ctx, errstr, sizeof(errstr));
+        long wait_ms = 0;
+        mo_err err =
+            ls_acquire(lease, &held, holder, sizeof(holder), &wait_ms, errstr, sizeof(errstr));
+        if (err) {
+            (*failed_cycles)++;
+            lg_error(component, cfg->tenant, "cannot take the lease: %s", errstr);
+            if (opts->once) {
+                rc = 1;
+                break;
+            }
+            mo_stop_sleep_ms(cfg_poll_interval(cfg, stream) * 1000L);
+            continue;
+        }
+        if (!held) {
+            if (was_held)
+                lg_warn(component, cfg->tenant, "lost the lease to %s; standing by", holder);
+            else if (!standing_by)
+                lg_info(component, cfg->tenant, "standing by: %s holds the lease", holder);
+            was_held = 0;
+            standing_by = 1;
+            if (opts->once && mo_now_ms() - since > ttl_ms + 2000) {
+                lg_error(component, cfg->tenant, "%s holds the lease; not polling", holder);
+                rc = 1;
+                break;
+            }
+            /* Ask again just after it would expire (a renewal moves that on). */
+            long ms = wait_ms + 50;
+            mo_stop_sleep_ms(ms > ttl_ms / 2 ? ttl_ms / 2 : ms < 50 ? 50 : ms);
+            continue;
+        }
+        if (!was_held)
+            lg_info(component, cfg->tenant, "holding the lease (fence %lld)%s", ls_fence(lease),
+                    standing_by ? "; taking over" : "");
+        was_held = 1;
+        standing_by = 0;
+        err = cycle(ctx, lease, errstr, sizeof(errstr));
+        if (err && !ls_held(lease)) {
+            /* Another poller took over: not a failure of this stream. */
+            lg_warn(component, cfg->tenant, "cycle stopped: %s", errstr);
+            if (opts->once) {
+                rc = 1;
+                break;
+            }
+            continue;
+        }
         if (err) {
             (*failed_cycles)++;
             lg_error(component, cfg->tenant, "cycle failed (%s): %s; cursor kept", mo_err_name(err),
                      errstr);
         }
         /* A malformed cursor needs a person: stop instead of failing forever. */
-        if (opts->once || err == MO_ERR_INVALID)
-            return err ? 1 : 0;
+        if (opts->once || err == MO_ERR_INVALID) {
+            rc = err ? 1 : 0;
+            break;
+        }
         mo_stop_sleep_ms(cfg_poll_interval(cfg, stream) * 1000L);
     }
-    return 0;
+    ls_free(lease);
+    return rc;
 }

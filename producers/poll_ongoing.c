@@ -65,6 +65,7 @@ typedef struct pg_ctx {
     rs_store *rs;
     og_client *og;
     kq_producer *kp;
+    ls_lease *lease; /* the stream's lease, for this cycle */
     unsigned long cycles, failed_cycles, listed, emitted, dead_lettered, full_walks;
 } pg_ctx;
 
@@ -135,7 +136,7 @@ static mo_err pg_save(pg_ctx *c, long long ts, const char *name, json_t *map, js
         json_decref(cur);
         return mo_seterr(MO_ERR_NOMEM, errstr, errstr_size, "out of memory");
     }
-    mo_err err = rs_set_json(c->rs, c->cursor_key, cur, 0, errstr, errstr_size);
+    mo_err err = poll_cursor_save(c->rs, c->lease, c->cursor_key, cur, errstr, errstr_size);
     json_decref(cur);
     return err;
 }
@@ -186,7 +187,8 @@ static mo_err pg_orders_scan(pg_ctx *c, const char *filter, const char *from, co
         mo_err err = MO_OK;
         snprintf(query, sizeof(query), "%s=%s&orderIdFrom=%lld&maxOrdersToGet=%d", filter, from,
                  id_from, PO_PAGE);
-        if ((err = og_list(c->og, "orders", query, &items, errstr, errstr_size)))
+        if ((err = poll_lease_check(c->lease, errstr, errstr_size)) ||
+            (err = og_list(c->og, "orders", query, &items, errstr, errstr_size)))
             return err;
         kq_batch_begin(&batch);
         json_t *page_seen = json_object();
@@ -246,9 +248,10 @@ static mo_err pg_orders_scan(pg_ctx *c, const char *filter, const char *from, co
     }
 }
 
-static mo_err pg_shipments_cycle(void *ctx, char *errstr, size_t errstr_size)
+static mo_err pg_shipments_cycle(void *ctx, ls_lease *lease, char *errstr, size_t errstr_size)
 {
     pg_ctx *c = ctx;
+    c->lease = lease;
     json_t *cursor = NULL, *seen = NULL, *bad = NULL;
     long long now = pg_now(c), ts;
     char from[40], version[40];
@@ -316,9 +319,10 @@ static mo_err pg_stock_fp(const json_t *a, char out[PO_HASH_HEX + 1])
     return err;
 }
 
-static mo_err pg_stock_cycle(void *ctx, char *errstr, size_t errstr_size)
+static mo_err pg_stock_cycle(void *ctx, ls_lease *lease, char *errstr, size_t errstr_size)
 {
     pg_ctx *c = ctx;
+    c->lease = lease;
     json_t *cursor = NULL, *fps = NULL, *bad = NULL;
     long long now = pg_now(c), id_from = 0;
     char version[40], filter[128] = "";
@@ -363,7 +367,8 @@ static mo_err pg_stock_cycle(void *ctx, char *errstr, size_t errstr_size)
         long long page_from = id_from;
         snprintf(query, sizeof(query), "%sarticleSystemIdFrom=%lld&maxArticlesToGet=%d", filter,
                  id_from, PO_PAGE);
-        if ((err = og_list(c->og, "articles", query, &items, errstr, errstr_size)))
+        if ((err = poll_lease_check(c->lease, errstr, errstr_size)) ||
+            (err = og_list(c->og, "articles", query, &items, errstr, errstr_size)))
             goto out;
         kq_batch_begin(&batch);
         json_t *page_fp = json_object();
