@@ -5,9 +5,9 @@ each against the simulators over HTTP, real Redis and real Kafka.
 The tests named test_issue<N>_<item>_... are the regression tests of issue 6
 (pollers) and issue 7 (leases, stock) items; each failed before its fix."""
 
+import json
 import os
 import signal
-import time
 
 from harness import (TENANT, check, dlq_messages, env_for, eq, map_order, request_body,
                      wait_until)
@@ -151,6 +151,30 @@ def test_issue6_04_second_change_within_a_second_is_emitted():
         eq(poll["orders_emitted"], 0, "orders emitted with nothing changed")
         env.apply_orders()
         eq(env.ongoing.order("10001")["consignee"]["address1"], "Andre gate 2", "the last change")
+
+
+def test_pollers_cursor_of_mosync_0_1_is_read():
+    """A cursor written by mosync 0.1 ({"ts": newest updated_at, "seen": {id:
+    updated_at}}, here carried to 2031 by a future-dated order) keeps working
+    after the upgrade: nothing is emitted again, and the next change is."""
+    seed = make_seed(orders=6, products=10, seed=72, base_time="2026-11-27 09:00:00")
+    seed["orders"][5]["attributes"]["updated_at"] = "2031-01-01 00:00:00"
+    with env_for("cursor-0.1", seed) as env:
+        clock(env, local="2026-11-27 10:00:00")
+        _, poll, _ = env.poll_orders()
+        eq(poll["orders_emitted"], 6, "orders emitted by the first poll")
+        old = {"ts": "2031-01-01 00:00:00",
+               "seen": {o["id"]: o["attributes"]["updated_at"] for o in seed["orders"]}}
+        env.redis.cmd("SET", "mosync:{%s}:cursor:mystore-orders" % TENANT, json.dumps(old))
+        _, poll, _ = env.poll_orders()
+        eq((poll["orders_emitted"], poll["failed_cycles"]), (0, 0), "emitted, failed cycles")
+        clock(env, local="2026-11-27 10:05:00")
+        change_address(env, "10002", "Ny gate 2")
+        _, poll, _ = env.poll_orders()
+        eq(poll["orders_emitted"], 1, "orders emitted after a change")
+        eq(cursor(env)["ts"], "2026-11-27 10:05:00", "the cursor is the scan's start")
+        env.apply_orders()
+        eq(env.ongoing.order("10002")["consignee"]["address1"], "Ny gate 2", "the change")
 
 
 # ---- issue 6, item 5: one entity's persistent error ---------------------------
