@@ -245,12 +245,12 @@ static mo_err pm_entity_failed(pm_ctx *c, const json_t *item, const char *id, co
     if (n < c->cfg->max_attempts) {
         lg_warn(c->component, c->cfg->tenant,
                 "%s %s failed (%" JSON_INTEGER_FORMAT " of %d cycles): %s; the others go on",
-                c->st->noun, id, n, c->cfg->max_attempts, why);
+                c->st->event_type, id, n, c->cfg->max_attempts, why);
         return MO_OK;
     }
     lg_error(c->component, c->cfg->tenant,
              "%s %s failed %" JSON_INTEGER_FORMAT " cycles in a row: %s; dead-lettered",
-             c->st->noun, id, n, why);
+             c->st->event_type, id, n, why);
     if ((err = pm_dead_letter(c, item, id, failure, (int)n, first ? first : now, why)))
         return mo_seterr(err, errstr, errstr_size, "dead letter not delivered");
     json_object_del(failing, id);
@@ -303,9 +303,11 @@ static mo_err pm_page(pm_ctx *c, json_t *items, long long obs, json_t *seen, jso
         }
         json_t *prev = json_object_get(seen, id);
         const char *prev_hash = json_string_value(json_object_get(prev, "h"));
+        const char *tried = json_string_value(json_object_get(json_object_get(failing, id), "c"));
+        if (json_object_get(page_seen, id) || (tried && !strcmp(tried, c->cycle_id)))
+            continue; /* listed twice in this scan (M2): emitted, or failed, once */
         if ((prev_hash && !strcmp(prev_hash, hash)) ||
-            (upd && json_is_string(prev) && !strcmp(json_string_value(prev), upd)) ||
-            json_object_get(page_seen, id)) {
+            (upd && json_is_string(prev) && !strcmp(json_string_value(prev), upd))) {
             /* Emitted before (a 0.1 entry: same updated_at): remember it as listed now. */
             json_object_set_new(seen, id, pm_seen_entry(c, hash, upd));
             continue;
@@ -322,9 +324,9 @@ static mo_err pm_page(pm_ctx *c, json_t *items, long long obs, json_t *seen, jso
         pm_utc((long long)t, version, sizeof(version));
         if ((long long)t > obs)
             lg_warn(c->component, c->cfg->tenant,
-                    "%s %s has updated_at %s, after Mystore's clock (%s local); emitted as it is, "
-                    "the cursor stays at the scan's start",
-                    c->st->noun, id, upd, c->start_local);
+                    "%s %s has updated_at %s, later than Mystore's clock: emitted as it is; the "
+                    "cursor stays at the scan's start (%s)",
+                    c->st->event_type, id, upd, c->start_local);
 
         json_t *snapshot;
         char why[512];
@@ -382,8 +384,8 @@ static void pm_prune_failing(pm_ctx *c, json_t *failing)
         const char *cid = json_string_value(json_object_get(v, "c"));
         if (!cid || strcmp(cid, c->cycle_id)) {
             lg_warn(c->component, c->cfg->tenant,
-                    "%s %s failed before and is no longer listed; no longer tried", c->st->noun,
-                    id);
+                    "%s %s failed before and is no longer listed; no longer tried",
+                    c->st->event_type, id);
             json_object_del(failing, id);
         }
     }
@@ -455,9 +457,8 @@ static mo_err pm_cycle(pm_ctx *c, ls_lease *lease, char *errstr, size_t errstr_s
     }
     if (*base && strcmp(base, c->start_local) > 0)
         snprintf(base, sizeof(base), "%s", c->start_local);
-    if (*base)
-        pm_window_failing(failing, base);
     if (*base) {
+        pm_window_failing(failing, base);
         tz_local_add(base, -PM_OVERLAP_S, from);
         if ((err = ms_filter_updated_since(from, query, sizeof(query)))) {
             mo_seterr(err, errstr, errstr_size, "filter too long");
@@ -487,7 +488,11 @@ static mo_err pm_cycle(pm_ctx *c, ls_lease *lease, char *errstr, size_t errstr_s
             snprintf(errstr, errstr_size, "%s", why);
         }
         if (err) {
+            /* Keep what this page decided for good (dead letters sent, failures
+             * counted), without its undelivered events; best effort. */
+            char ignored[256];
             json_decref(page_seen);
+            pm_save_cursor(c, ts, seen, failing, ignored, sizeof(ignored));
             goto out;
         }
         c->emitted += (unsigned long)batch.delivered;
