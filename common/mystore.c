@@ -136,8 +136,10 @@ mo_err ms_list_page_meta(ms_client *ms, const char *path, const char *query, int
                 *meta = json_object();
             return MO_OK;
         }
-        if (err)
+        if (err) {
+            json_decref(doc); /* a 4xx answer's error body */
             return err;
+        }
         json_t *data = json_object_get(doc, "data");
         json_t *links = json_object_get(doc, "links");
         json_t *m = json_object_get(doc, "meta");
