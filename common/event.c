@@ -68,10 +68,20 @@ int ev_version_older(const char *version, const char *applied)
 json_t *ev_new(const char *type, const char *tenant, const char *entity_id,
                const char *source_version, json_t *data)
 {
-    char id[65], observed[32];
+    char id[65], observed[32], content[65];
     sha256_ctx ctx;
     uint8_t digest[32];
     static const char hex[] = "0123456789abcdef";
+
+    /* The content is part of the id: two changes within one second of the
+     * source's clock have one source version but are different events. */
+    char *canon = json_dumps(data, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
+    if (!canon) {
+        json_decref(data);
+        return NULL;
+    }
+    sha256_hex(canon, strlen(canon), content);
+    free(canon);
 
     /* NUL separators keep ("a", "bc") and ("ab", "c") apart. */
     sha256_init(&ctx);
@@ -79,6 +89,7 @@ json_t *ev_new(const char *type, const char *tenant, const char *entity_id,
     sha256_update(&ctx, tenant, strlen(tenant) + 1);
     sha256_update(&ctx, entity_id, strlen(entity_id) + 1);
     sha256_update(&ctx, source_version, strlen(source_version) + 1);
+    sha256_update(&ctx, content, strlen(content) + 1);
     sha256_final(&ctx, digest);
     for (int i = 0; i < 32; i++) {
         id[2 * i] = hex[digest[i] >> 4];

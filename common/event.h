@@ -1,9 +1,13 @@
 /* The event envelope every topic carries (schemas/envelope.schema.json):
  *   {"type": "mystore.order", "version": 1, "id": "<sha256>", "tenant": "demo",
- *    "entity_id": "10001", "source_version": "2026-11-20 10:16:12",
+ *    "entity_id": "10001", "source_version": "2026-11-20T09:16:12Z",
  *    "observed_at": "2026-11-27T10:00:00Z", "data": {...}}
- * The id is deterministic (type, tenant, entity id and source version), so the
- * same change captured twice has the same id. */
+ * source_version is a UTC instant ("YYYY-MM-DDTHH:MM:SS[.fff]Z"): the
+ * source's updated time, resolved to an instant by the poller (Mystore: M1 and
+ * tz_local_to_utc_observed), or the time the poller observed the entity.
+ * The id is deterministic: type, tenant, entity id, source version and the
+ * SHA-256 of the data's canonical JSON (sorted keys), so the same change
+ * captured twice has the same id and two contents never share one. */
 #ifndef MO_EVENT_H
 #define MO_EVENT_H
 
@@ -14,7 +18,8 @@
 #define EV_VERSION   1
 #define EV_MAX_BYTES (4u << 20) /* a bigger event is refused, not produced */
 
-/* New envelope (new reference); steals data.  NULL on allocation failure. */
+/* New envelope (new reference); steals data (also on failure).  NULL on
+ * allocation failure. */
 json_t *ev_new(const char *type, const char *tenant, const char *entity_id,
                const char *source_version, json_t *data);
 

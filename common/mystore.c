@@ -13,6 +13,7 @@ struct ms_client {
     int per_min;
     hc_retry retry;
     unsigned long requests;
+    long last_status; /* HTTP status of the last answer, 0 when none came */
 };
 
 static const char ms_media_type[] = "application/vnd.api+json";
@@ -70,9 +71,11 @@ static mo_err ms_call(ms_client *ms, const char *method, const char *path, const
     char url[2048];
     long st;
     snprintf(url, sizeof(url), "%s%s", ms->base, path);
-    return hc_call_json(ms->hc, &ms->retry, ms_take_budget, ms, method, url,
-                        body ? ms_media_type : NULL, body, status ? status : &st, doc, NULL, errstr,
-                        errstr_size);
+    mo_err err = hc_call_json(ms->hc, &ms->retry, ms_take_budget, ms, method, url,
+                              body ? ms_media_type : NULL, body, status ? status : &st, doc, NULL,
+                              errstr, errstr_size);
+    ms->last_status = status ? *status : st;
+    return err;
 }
 
 int ms_up_since(ms_client *ms, long long since_ms)
@@ -133,8 +136,10 @@ mo_err ms_list_page_meta(ms_client *ms, const char *path, const char *query, int
                 *meta = json_object();
             return MO_OK;
         }
-        if (err)
+        if (err) {
+            json_decref(doc); /* a 4xx answer's error body */
             return err;
+        }
         json_t *data = json_object_get(doc, "data");
         json_t *links = json_object_get(doc, "links");
         json_t *m = json_object_get(doc, "meta");
@@ -214,4 +219,9 @@ mo_err ms_write(ms_client *ms, const char *method, const char *path, const json_
     else
         json_decref(answer);
     return err;
+}
+
+long ms_last_status(const ms_client *ms)
+{
+    return ms->last_status;
 }

@@ -57,6 +57,12 @@ int ms_up_since(ms_client *ms, long long since_ms);
  * 0 before any answer carried one. */
 long long ms_server_now(const ms_client *c);
 
+/* The HTTP status of the last answer any call of this client got (after its
+ * retries), 0 when none came: tells a caller whose list call failed whether
+ * Mystore refused the token (401/403), the resource is gone (404) or it
+ * answered 5xx/429. */
+long ms_last_status(const ms_client *ms);
+
 /* Requests sent by this client (for the summary: API calls per order). */
 unsigned long ms_requests(const ms_client *ms);
 

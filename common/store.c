@@ -335,3 +335,84 @@ mo_err rs_unlock(rs_store *rs, const char *name, const char *token, char *errstr
         freeReplyObject(r);
     return err;
 }
+
+/* ---- added for the pollers' leases (common/lease.c) ---------------------- */
+
+#define RS_EVAL_MAX_ARGS 16
+
+/* The JSON form of a reply (see rs_eval); NULL on allocation failure. */
+static json_t *rs_reply_json(const redisReply *r)
+{
+    switch (r->type) {
+    case REDIS_REPLY_INTEGER:
+        return json_integer((json_int_t)r->integer);
+    case REDIS_REPLY_STRING:
+    case REDIS_REPLY_STATUS:
+        return json_stringn_nocheck(r->str, r->len);
+    case REDIS_REPLY_ARRAY: {
+        json_t *a = json_array();
+        for (size_t i = 0; a && i < r->elements; i++) {
+            json_t *e = rs_reply_json(r->element[i]);
+            if (!e || json_array_append_new(a, e)) {
+                json_decref(a);
+                return NULL;
+            }
+        }
+        return a;
+    }
+    default:
+        return json_null();
+    }
+}
+
+mo_err rs_eval(rs_store *rs, const char *script, int nkeys, const char *const *key_suffixes,
+               int nargs, const char *const *args, json_t **out, char *errstr, size_t errstr_size)
+{
+    char keys[RS_EVAL_MAX_ARGS][512], nk[16];
+    const char *argv[RS_EVAL_MAX_ARGS + 3];
+    int argc = 0;
+    *out = NULL;
+    if (nkeys < 0 || nargs < 0 || nkeys + nargs > RS_EVAL_MAX_ARGS)
+        return mo_seterr(MO_ERR_TOO_LARGE, errstr, errstr_size, "too many script arguments");
+    snprintf(nk, sizeof(nk), "%d", nkeys);
+    argv[argc++] = "EVAL";
+    argv[argc++] = script;
+    argv[argc++] = nk;
+    for (int i = 0; i < nkeys; i++)
+        argv[argc++] = rs_key(rs, key_suffixes[i], keys[i], sizeof(keys[i]));
+    for (int i = 0; i < nargs; i++)
+        argv[argc++] = args[i];
+    redisReply *r;
+    mo_err err = rs_cmd(rs, &r, argc, argv, NULL, errstr, errstr_size);
+    if (err)
+        return err;
+    *out = rs_reply_json(r);
+    freeReplyObject(r);
+    return *out ? MO_OK : mo_seterr(MO_ERR_NOMEM, errstr, errstr_size, "out of memory");
+}
+
+mo_err rs_set_json_fenced(rs_store *rs, const char *suffix, const json_t *value,
+                          const char *lease_suffix, const char *token, int *written, char *errstr,
+                          size_t errstr_size)
+{
+    /* The check and the write in one script: nothing can take the lease in
+     * between. */
+    static const char lua[] = "if redis.call('GET', KEYS[2]) ~= ARGV[2] then\n"
+                              "  return 0\n"
+                              "end\n"
+                              "redis.call('SET', KEYS[1], ARGV[1])\n"
+                              "return 1\n";
+    *written = 0;
+    char *s = json_dumps(value, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
+    if (!s)
+        return mo_seterr(MO_ERR_NOMEM, errstr, errstr_size, "out of memory");
+    const char *keys[2] = {suffix, lease_suffix};
+    const char *args[2] = {s, token};
+    json_t *r = NULL;
+    mo_err err = rs_eval(rs, lua, 2, keys, 2, args, &r, errstr, errstr_size);
+    free(s);
+    if (!err)
+        *written = json_integer_value(r) == 1;
+    json_decref(r);
+    return err;
+}

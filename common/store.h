@@ -59,3 +59,22 @@ mo_err rs_lock(rs_store *rs, const char *name, long ttl_ms, long wait_ms, char *
 /* Releases the lock if token still holds it. */
 mo_err rs_unlock(rs_store *rs, const char *name, const char *token, char *errstr,
                  size_t errstr_size);
+
+/* ---- added for the pollers' leases (common/lease.c) ---------------------- */
+
+/* Runs a Lua script with EVAL.  Keys are given as suffixes (mosync:{T}:<suffix>,
+ * so one tenant's keys stay in one Redis Cluster slot); nkeys + nargs <= 16.
+ * *out (new reference) is the reply as JSON: an integer, a string (also a
+ * status reply), null for nil, an array of those.  A Redis error reply is
+ * MO_ERR_PERMANENT. */
+mo_err rs_eval(rs_store *rs, const char *script, int nkeys, const char *const *key_suffixes,
+               int nargs, const char *const *args, json_t **out, char *errstr, size_t errstr_size);
+
+/* The fenced write: stores value (borrowed) at mosync:{T}:<suffix> only
+ * while mosync:{T}:<lease_suffix> holds exactly token, checked and written
+ * atomically in Lua, so a holder that lost its lease (paused past its TTL
+ * while another took over) can never write over the new holder's value.
+ * *written is 1 when stored, 0 when refused (then MO_OK too). */
+mo_err rs_set_json_fenced(rs_store *rs, const char *suffix, const json_t *value,
+                          const char *lease_suffix, const char *token, int *written, char *errstr,
+                          size_t errstr_size);

@@ -68,13 +68,14 @@ static mo_err tz_with_zone(const char *zone, tz_fn fn, void *arg)
 typedef struct {
     struct tm tm;
     time_t t;
+    time_t both[2]; /* the instants the wall time can be; (time_t)-1 = none */
 } tz_job;
 
 static void tz_do_mktime(void *arg)
 {
     tz_job *j = arg;
-    /* Both readings of the wall time; the earlier instant wins in the fold
-     * and, in the gap, the standard-time reading is the pre-change offset. */
+    /* Both readings of the wall time; a reading counts when it maps back to
+     * the same wall time (in the spring gap neither does). */
     struct tm a = j->tm, b = j->tm;
     a.tm_isdst = 0;
     b.tm_isdst = 1;
@@ -84,6 +85,8 @@ static void tz_do_mktime(void *arg)
                back.tm_min == j->tm.tm_min;
     int b_ok = tb != (time_t)-1 && localtime_r(&tb, &back) && back.tm_hour == j->tm.tm_hour &&
                back.tm_min == j->tm.tm_min;
+    j->both[0] = a_ok ? ta : (time_t)-1;
+    j->both[1] = b_ok && (!a_ok || tb != ta) ? tb : (time_t)-1;
     if (a_ok && b_ok)
         j->t = ta < tb ? ta : tb;
     else if (a_ok)
@@ -106,6 +109,29 @@ mo_err tz_local_to_utc(const char *zone, const char *local, time_t *out)
         err = MO_ERR_INVALID;
     *out = j.t;
     return err;
+}
+
+mo_err tz_local_to_utc_observed(const char *zone, const char *local, time_t observed, time_t *out)
+{
+    tz_job j;
+    mo_err err = tz_parse_local(local, &j.tm);
+    if (err)
+        return err;
+    j.t = (time_t)-1;
+    j.both[0] = j.both[1] = (time_t)-1;
+    err = tz_with_zone(zone, tz_do_mktime, &j);
+    if (!err && j.t == (time_t)-1)
+        err = MO_ERR_INVALID;
+    *out = j.t; /* the earliest reading: a single instant, or every one is after observed */
+    if (err)
+        return err;
+    time_t best = (time_t)-1;
+    for (int i = 0; i < 2; i++)
+        if (j.both[i] != (time_t)-1 && j.both[i] <= observed && (best == -1 || j.both[i] > best))
+            best = j.both[i];
+    if (best != (time_t)-1)
+        *out = best;
+    return MO_OK;
 }
 
 static void tz_do_localtime(void *arg)

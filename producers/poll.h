@@ -6,7 +6,9 @@
 
 #include "config.h"
 #include "err.h"
+#include "lease.h"
 #include "mystore.h"
+#include "store.h"
 
 #include <jansson.h>
 
@@ -45,14 +47,28 @@ typedef struct pm_stream {
 
 int poll_mystore(const mo_config *cfg, const pm_stream *stream, const poll_opts *opts);
 
-/* The loop every poller shares: runs cycle until a stop is requested,
- * sleeping the stream's interval (POLL_INTERVAL_S, or POLL_INTERVAL_S_<STREAM>)
- * between cycles, or once with opts->once.  A failed
- * cycle is logged and counted (its cursor was not advanced); MO_ERR_INVALID
- * (a malformed cursor) ends the loop.  Returns the exit status. */
-typedef mo_err (*poll_cycle_fn)(void *ctx, char *errstr, size_t errstr_size);
+/* The loop every poller shares.  It runs a cycle only while it holds the
+ * stream's lease (lease.h: one active poller per tenant and stream): a replica
+ * that finds the lease held stands by (logged once) and takes over as soon as
+ * it expires, within LEASE_TTL_S of the holder's death.  Cycles run until a
+ * stop is requested, the stream's interval (POLL_INTERVAL_S, or
+ * POLL_INTERVAL_S_<STREAM>) apart, or once with opts->once (which waits up to
+ * one TTL for the lease, then fails).  A failed cycle is logged and counted
+ * (its cursor was not advanced); MO_ERR_INVALID (a malformed cursor) ends the
+ * loop.  A cycle gets the lease to check (poll_lease_check) before each
+ * request and to write its cursor with (poll_cursor_save).  Returns the exit
+ * status. */
+typedef mo_err (*poll_cycle_fn)(void *ctx, ls_lease *lease, char *errstr, size_t errstr_size);
 int poll_loop(const mo_config *cfg, const char *stream, const poll_opts *opts, poll_cycle_fn cycle,
               void *ctx, unsigned long *failed_cycles);
+
+/* MO_OK while the lease is ours; MO_ERR_TRANSIENT "lost the lease" once it is
+ * not (the cycle must stop: another poller has taken over). */
+mo_err poll_lease_check(ls_lease *lease, char *errstr, size_t errstr_size);
+/* Writes a cursor (borrowed) at mosync:{T}:<suffix>, fenced by the lease
+ * (rs_set_json_fenced): MO_ERR_TRANSIENT "lost the lease" when refused. */
+mo_err poll_cursor_save(rs_store *rs, ls_lease *lease, const char *suffix, const json_t *cursor,
+                        char *errstr, size_t errstr_size);
 
 /* Mystore ids are used in URLs: only plain tokens [A-Za-z0-9_-]{1,64} pass. */
 int pm_id_ok(const char *id);

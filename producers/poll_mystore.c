@@ -1,17 +1,41 @@
 /* The Mystore poller engine (see poll.h).
  *
  * The cursor (Redis mosync:{T}:cursor:<stream>) is
- *   {"ts": "<newest updated_at seen>", "seen": {"<id>": "<updated_at>"}}
+ *   {"ts": "<shop-local time the last complete scan started>",
+ *    "seen": {"<id>": {"h": "<hash of the listed resource>",
+ *                      "u": "<its updated_at>", "s": "<scan start when last listed>"}},
+ *    "failing": {"<id>": {"n": <cycles failed>, "u": "<updated_at>",
+ *                         "first": "<UTC time of the first failure>", "c": "<cycle id>"}}}
  * Each cycle asks for entities updated since ts minus an overlap (M1:
  * shop-local timestamps repeat in the autumn DST fold) and pages through
- * everything the filter returns (M2: no order is guaranteed).  `seen`
- * remembers what the overlap window already emitted, so the overlap costs one
- * list request per page, not a re-fetch of every entity in it. */
+ * everything the filter returns (M2: no order is guaranteed).  `seen` remembers
+ * what the overlap window already emitted, by a hash of the listed resource, so
+ * the overlap costs one list request per page, not a re-fetch of every entity,
+ * and a second change within the same second (same updated_at, other content)
+ * is still emitted.
+ *
+ * Time is observed on Mystore's clock (its Date header, ms_server_now): ts is
+ * the scan's start on that clock, never the newest updated_at seen, so a scan
+ * longer than the overlap loses nothing changed while it ran, and a
+ * future-dated updated_at cannot carry the cursor away.  Source versions are
+ * UTC instants: updated_at resolved by the time its page was observed
+ * (tz_local_to_utc_observed).
+ *
+ * One entity whose snapshot keeps failing (a sub-resource answering 5xx or
+ * 4xx while Mystore answers the rest) does not stop its stream: the other
+ * entities go on, the failing one is tried again each cycle (the window keeps
+ * reaching back to its updated_at) and after cfg->max_attempts cycles it is
+ * dead-lettered (pm_entity_failed says which errors count).
+ *
+ * Cursors of mosync 0.1 ({"ts": "<newest updated_at>", "seen": {"<id>":
+ * "<updated_at>"}}) are read: ts then only widens the first window, and an
+ * entry whose updated_at still matches counts as emitted. */
 #include "poll.h"
 #include "dlq.h"
 #include "event.h"
 #include "kafka.h"
 #include "log.h"
+#include "sha256.h"
 #include "stop.h"
 #include "store.h"
 #include "tz.h"
@@ -20,10 +44,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 /* M1: how far back each cycle re-reads.  The DST fold repeats one hour; two
  * hours also absorb clock skew between Mystore and us. */
 #define PM_OVERLAP_S (2 * 3600)
+/* Hex digits of the listed resource's hash kept in `seen` (64 bits: enough to
+ * tell two versions of one entity apart, and small in a large overlap). */
+#define PM_HASH_HEX 16
 
 typedef struct pm_ctx {
     const mo_config *cfg;
@@ -31,9 +59,12 @@ typedef struct pm_ctx {
     rs_store *rs;
     ms_client *ms;
     kq_producer *kp;
+    ls_lease *lease; /* the stream's lease, for this cycle */
     char topic[256];
     char component[64];
     char cursor_key[128];
+    char start_local[TZ_LOCAL_SIZE]; /* this scan's start, shop-local on Mystore's clock */
+    char cycle_id[64]; /* unique per cycle, also across processes: counts failures once */
     unsigned long listed, emitted, dead_lettered, cycles, failed_cycles;
 } pm_ctx;
 
@@ -48,68 +79,190 @@ int pm_id_ok(const char *id)
     return 1;
 }
 
-static mo_err pm_dead_letter(pm_ctx *c, const json_t *item, const char *why)
+/* Mystore's clock now (UTC seconds): the last Date header moved on by our
+ * monotonic clock; our own clock before Mystore ever answered. */
+static long long pm_server_now(const pm_ctx *c)
 {
-    char source[128];
-    snprintf(source, sizeof(source), "GET %s", c->st->list_path);
-    mo_err err = dlq_send_item(c->kp, c->cfg, c->component, source,
-                               json_string_value(json_object_get(item, "id")), item, why);
-    if (!err)
-        c->dead_lettered++;
-    return err;
+    long long t = ms_server_now(c->ms);
+    return t ? t : (long long)time(NULL);
 }
 
-static mo_err pm_save_cursor(pm_ctx *c, const char *ts, json_t *seen, char *errstr,
+/* "YYYY-MM-DDTHH:MM:SSZ" of t into buf (>= 21 bytes). */
+static void pm_utc(long long t, char *buf, size_t size)
+{
+    time_t tt = (time_t)t;
+    struct tm tm;
+    gmtime_r(&tt, &tm);
+    strftime(buf, size, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+/* The first PM_HASH_HEX hex digits of the SHA-256 of item's canonical JSON. */
+static mo_err pm_hash(const json_t *item, char out[PM_HASH_HEX + 1])
+{
+    char hex[65];
+    char *canon = json_dumps(item, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
+    if (!canon)
+        return MO_ERR_NOMEM;
+    sha256_hex(canon, strlen(canon), hex);
+    free(canon);
+    memcpy(out, hex, PM_HASH_HEX);
+    out[PM_HASH_HEX] = '\0';
+    return MO_OK;
+}
+
+/* Dead-letters one listed item (its JSON as Mystore listed it) with the
+ * error class and attempts given; key is the entity id or NULL.  Waits for
+ * Kafka's acknowledgement. */
+static mo_err pm_dead_letter(pm_ctx *c, const json_t *item, const char *id, mo_err klass,
+                             int attempts, const char *first_failure, const char *why)
+{
+    char source[128], key[256], errstr[256];
+    snprintf(source, sizeof(source), "GET %s", c->st->list_path);
+    char *bytes = json_dumps(item, JSON_COMPACT);
+    dlq_ctx d = {.component = c->component,
+                 .source = source,
+                 .partition = -1,
+                 .offset = -1,
+                 .key = id ? ev_key(c->cfg->tenant, id, key, sizeof(key)) : NULL,
+                 .error_class = klass,
+                 .error = why,
+                 .attempts = attempts,
+                 .first_failure = first_failure};
+    mo_err err = dlq_send(c->kp, c->cfg, &d, bytes ? bytes : "", bytes ? strlen(bytes) : 0, errstr,
+                          sizeof(errstr));
+    free(bytes);
+    if (err) {
+        lg_error(c->component, c->cfg->tenant, "dead letter not delivered: %s", errstr);
+        return err;
+    }
+    c->dead_lettered++;
+    return MO_OK;
+}
+
+static mo_err pm_save_cursor(pm_ctx *c, const char *ts, json_t *seen, json_t *failing, char *errstr,
                              size_t errstr_size)
 {
-    json_t *cur = json_pack("{s:s, s:O}", "ts", ts, "seen", seen);
-    mo_err err = rs_set_json(c->rs, c->cursor_key, cur, 0, errstr, errstr_size);
+    json_t *cur = json_pack("{s:s, s:O, s:O}", "ts", ts, "seen", seen, "failing", failing);
+    if (!cur)
+        return mo_seterr(MO_ERR_NOMEM, errstr, errstr_size, "out of memory");
+    mo_err err = poll_cursor_save(c->rs, c->lease, c->cursor_key, cur, errstr, errstr_size);
     json_decref(cur);
     return err;
 }
 
-/* Reads the cursor into ts (empty = from the beginning) and *seen (new reference). */
-static mo_err pm_load_cursor(pm_ctx *c, char ts[TZ_LOCAL_SIZE], json_t **seen, char *errstr,
-                             size_t errstr_size)
+/* Reads the cursor: *ts (empty = none yet), *seen and *failing (new
+ * references, empty objects when absent). */
+static mo_err pm_load_cursor(pm_ctx *c, char ts[TZ_LOCAL_SIZE], json_t **seen, json_t **failing,
+                             char *errstr, size_t errstr_size)
 {
     json_t *cursor;
     struct tm tm;
     mo_err err = rs_get_json(c->rs, c->cursor_key, &cursor, errstr, errstr_size);
-    *seen = NULL;
+    *seen = *failing = NULL;
+    ts[0] = '\0';
     if (err)
         return err;
     const char *cts = json_string_value(json_object_get(cursor, "ts"));
     json_t *cseen = json_object_get(cursor, "seen");
-    if (cursor &&
-        (!cts || (*cts && tz_parse_local(cts, &tm)) || (cseen && !json_is_object(cseen)))) {
+    json_t *cfailing = json_object_get(cursor, "failing");
+    if (cursor && (!json_is_object(cursor) || !cts || (*cts && tz_parse_local(cts, &tm)) ||
+                   (cseen && !json_is_object(cseen)) || (cfailing && !json_is_object(cfailing)))) {
         json_decref(cursor);
         return mo_seterr(MO_ERR_INVALID, errstr, errstr_size,
                          "cursor %s is malformed; fix or delete it", c->cursor_key);
     }
-    if (cursor) {
-        snprintf(ts, TZ_LOCAL_SIZE, "%s", cts);
-    } else if (c->st->all_without_cursor) { /* M14 */
-        ts[0] = '\0';
-        lg_info(c->component, c->cfg->tenant, "no cursor yet; reading everything");
-    } else { /* M14 */
-        err = tz_utc_to_local(c->cfg->mystore_timezone,
-                              time(NULL) - (time_t)c->cfg->mystore_lookback_h * 3600, ts);
-        if (err) {
-            json_decref(cursor);
-            return mo_seterr(err, errstr, errstr_size, "cannot compute the start time");
-        }
-        lg_info(c->component, c->cfg->tenant, "no cursor yet; starting %d hours back at %s",
-                c->cfg->mystore_lookback_h, ts);
-    }
+    snprintf(ts, TZ_LOCAL_SIZE, "%s", cts ? cts : "");
     *seen = cseen ? json_copy(cseen) : json_object();
+    *failing = cfailing ? json_copy(cfailing) : json_object();
     json_decref(cursor);
+    if (!*seen || !*failing)
+        return mo_seterr(MO_ERR_NOMEM, errstr, errstr_size, "out of memory");
+    return MO_OK;
+}
+
+/* A seen entry's updated_at: "u" of an entry, or the value of a 0.1 entry. */
+static const char *pm_seen_u(const json_t *entry)
+{
+    return json_is_string(entry) ? json_string_value(entry)
+                                 : json_string_value(json_object_get(entry, "u"));
+}
+
+/* The entry `seen` keeps for an item: its hash, updated_at and this scan. */
+static json_t *pm_seen_entry(const pm_ctx *c, const char *hash, const char *upd)
+{
+    return json_pack("{s:s, s:s?, s:s}", "h", hash, "u", upd, "s", c->start_local);
+}
+
+/* Decides what a failed snapshot of entity id means.
+ *   401/403 (the token), 429 or a transient error while Mystore does not
+ *   answer at all (an outage, the budget), a stop: the whole API is unusable;
+ *   returns the error, which ends the cycle and counts against no entity.
+ *   MO_ERR_INVALID (Mystore's answer makes no sense for this entity), 404/410
+ *   (a sub-resource that is gone) and an answer too large: permanent for this
+ *   entity; dead-lettered at once, *done = 1.
+ *   Anything else (5xx or a timeout while Mystore answers others, another
+ *   4xx): counted in `failing`, once per cycle; dead-lettered after
+ *   cfg->max_attempts cycles (*done = 1), until then tried again each cycle
+ *   while the other entities go on (*done = 0).
+ * Returns MO_OK when the cycle may go on. */
+static mo_err pm_entity_failed(pm_ctx *c, const json_t *item, const char *id, const char *upd,
+                               mo_err failure, long long failed_at, const char *why,
+                               json_t *failing, int *done, char *errstr, size_t errstr_size)
+{
+    long status = ms_last_status(c->ms);
+    mo_err err;
+    *done = 0;
+    if (failure == MO_ERR_NOMEM || mo_stop_requested() ||
+        (failure == MO_ERR_PERMANENT && (status == 401 || status == 403)) ||
+        (failure == MO_ERR_TRANSIENT && !ms_up_since(c->ms, failed_at)))
+        return mo_seterr(failure, errstr, errstr_size, "%s", why);
+    if (failure == MO_ERR_INVALID || failure == MO_ERR_TOO_LARGE ||
+        (failure == MO_ERR_PERMANENT && (status == 404 || status == 410))) {
+        if ((err = pm_dead_letter(c, item, id, failure, 1, NULL, why)))
+            return mo_seterr(err, errstr, errstr_size, "dead letter not delivered");
+        json_object_del(failing, id);
+        *done = 1;
+        return MO_OK;
+    }
+
+    json_t *f = json_object_get(failing, id);
+    char now[32];
+    pm_utc((long long)time(NULL), now, sizeof(now));
+    if (!json_is_object(f)) {
+        f = json_pack("{s:i, s:s}", "n", 0, "first", now);
+        if (!f || json_object_set_new(failing, id, f))
+            return mo_seterr(MO_ERR_NOMEM, errstr, errstr_size, "out of memory");
+    }
+    const char *first = json_string_value(json_object_get(f, "first"));
+    json_int_t n = json_integer_value(json_object_get(f, "n"));
+    /* Once per cycle, however often the entity is listed in it. */
+    const char *last = json_string_value(json_object_get(f, "c"));
+    if (!last || strcmp(last, c->cycle_id))
+        n++;
+    json_object_set_new(f, "n", json_integer(n));
+    json_object_set_new(f, "u", upd ? json_string(upd) : json_null());
+    json_object_set_new(f, "c", json_string(c->cycle_id));
+    if (n < c->cfg->max_attempts) {
+        lg_warn(c->component, c->cfg->tenant,
+                "%s %s failed (%" JSON_INTEGER_FORMAT " of %d cycles): %s; the others go on",
+                c->st->event_type, id, n, c->cfg->max_attempts, why);
+        return MO_OK;
+    }
+    lg_error(c->component, c->cfg->tenant,
+             "%s %s failed %" JSON_INTEGER_FORMAT " cycles in a row: %s; dead-lettered",
+             c->st->event_type, id, n, why);
+    if ((err = pm_dead_letter(c, item, id, failure, (int)n, first ? first : now, why)))
+        return mo_seterr(err, errstr, errstr_size, "dead letter not delivered");
+    json_object_del(failing, id);
+    *done = 1;
     return MO_OK;
 }
 
 /* Emits the snapshot of every new or changed item of one page into batch;
- * page_seen collects what was emitted (or dead-lettered for good). */
-static mo_err pm_page(pm_ctx *c, json_t *items, json_t *seen, json_t *page_seen, kq_batch *batch,
-                      char max_ts[TZ_LOCAL_SIZE], char *errstr, size_t errstr_size)
+ * page_seen collects what was emitted.  obs: Mystore's clock when the page
+ * was answered (the observation time of its items). */
+static mo_err pm_page(pm_ctx *c, json_t *items, long long obs, json_t *seen, json_t *failing,
+                      json_t *page_seen, kq_batch *batch, char *errstr, size_t errstr_size)
 {
     size_t i;
     json_t *item;
@@ -118,30 +271,78 @@ static mo_err pm_page(pm_ctx *c, json_t *items, json_t *seen, json_t *page_seen,
     json_array_foreach(items, i, item)
     {
         const char *id = json_string_value(json_object_get(item, "id"));
-        const char *upd =
-            json_string_value(json_object_get(json_object_get(item, "attributes"), "updated_at"));
+        json_t *jupd = json_object_get(json_object_get(item, "attributes"), "updated_at");
+        const char *upd = json_string_value(jupd);
+        char hash[PM_HASH_HEX + 1], bad_key[PM_HASH_HEX + 2];
         c->listed++;
-        if (!pm_id_ok(id) || !upd || tz_parse_local(upd, &tm)) {
-            if ((err = pm_dead_letter(c, item, "item without a usable id or updated_at")))
-                return mo_seterr(err, errstr, errstr_size, "dead letter not delivered");
+        if ((err = pm_hash(item, hash)))
+            return mo_seterr(err, errstr, errstr_size, "out of memory");
+        /* A null (or absent) updated_at is a product Mystore never stamped:
+         * synced, with the observation time as its version.  One that is not
+         * a time, or an item without a usable id, is dead-lettered once: seen
+         * keeps its hash (under "#<hash>" without an id) until it changes. */
+        int id_ok = pm_id_ok(id);
+        int upd_ok = upd ? tz_parse_local(upd, &tm) == MO_OK : !jupd || json_is_null(jupd);
+        if (!id_ok || !upd_ok) {
+            snprintf(bad_key, sizeof(bad_key), "#%s", hash);
+            const char *key = id_ok ? id : bad_key;
+            const char *known = json_string_value(json_object_get(json_object_get(seen, key), "h"));
+            if (!known || strcmp(known, hash)) {
+                char why[160];
+                if (id_ok)
+                    snprintf(why, sizeof(why), "updated_at %.60s is not a time",
+                             upd ? upd : "(not a string)");
+                else
+                    snprintf(why, sizeof(why), "item without a usable id");
+                if ((err =
+                         pm_dead_letter(c, item, id_ok ? id : NULL, MO_ERR_INVALID, 1, NULL, why)))
+                    return mo_seterr(err, errstr, errstr_size, "dead letter not delivered");
+            }
+            json_object_set_new(seen, key, pm_seen_entry(c, hash, NULL));
             continue;
         }
-        const char *prev = json_string_value(json_object_get(seen, id));
-        if (prev && !strcmp(prev, upd))
-            continue; /* emitted by an earlier cycle (overlap window) */
+        json_t *prev = json_object_get(seen, id);
+        const char *prev_hash = json_string_value(json_object_get(prev, "h"));
+        const char *tried = json_string_value(json_object_get(json_object_get(failing, id), "c"));
+        if (json_object_get(page_seen, id) || (tried && !strcmp(tried, c->cycle_id)))
+            continue; /* listed twice in this scan (M2): emitted, or failed, once */
+        if ((prev_hash && !strcmp(prev_hash, hash)) ||
+            (upd && json_is_string(prev) && !strcmp(json_string_value(prev), upd))) {
+            /* Emitted before (a 0.1 entry: same updated_at): remember it as listed now. */
+            json_object_set_new(seen, id, pm_seen_entry(c, hash, upd));
+            continue;
+        }
+        /* A snapshot costs requests: only while this poller holds the lease. */
+        if ((err = poll_lease_check(c->lease, errstr, errstr_size)))
+            return err;
+
+        /* The version: updated_at as an instant, resolved by when it was seen. */
+        time_t t;
+        char version[32];
+        if (!upd || tz_local_to_utc_observed(c->cfg->mystore_timezone, upd, (time_t)obs, &t))
+            t = (time_t)obs;
+        pm_utc((long long)t, version, sizeof(version));
+        if ((long long)t > obs)
+            lg_warn(c->component, c->cfg->tenant,
+                    "%s %s has updated_at %s, later than Mystore's clock: emitted as it is; the "
+                    "cursor stays at the scan's start (%s)",
+                    c->st->event_type, id, upd, c->start_local);
 
         json_t *snapshot;
         char why[512];
+        long long failed_at = mo_now_ms();
         err = c->st->snapshot(c->st->state, c->ms, id, item, &snapshot, why, sizeof(why));
-        if (err == MO_ERR_INVALID) {
-            if ((err = pm_dead_letter(c, item, why)))
-                return mo_seterr(err, errstr, errstr_size, "dead letter not delivered");
-            json_object_set_new(page_seen, id, json_string(upd));
+        if (err) {
+            int done = 0;
+            if ((err = pm_entity_failed(c, item, id, upd, err, failed_at, why, failing, &done,
+                                        errstr, errstr_size)))
+                return err;
+            if (done) /* dead-lettered: emitted for good */
+                json_object_set_new(seen, id, pm_seen_entry(c, hash, upd));
             continue;
         }
-        if (err)
-            return mo_seterr(err, errstr, errstr_size, "%s", why);
-        json_t *ev = ev_new(c->st->event_type, c->cfg->tenant, id, upd, snapshot);
+        json_object_del(failing, id);
+        json_t *ev = ev_new(c->st->event_type, c->cfg->tenant, id, version, snapshot);
         char *bytes = ev ? json_dumps(ev, JSON_COMPACT) : NULL;
         char key[256];
         json_decref(ev);
@@ -152,43 +353,131 @@ static mo_err pm_page(pm_ctx *c, json_t *items, json_t *seen, json_t *page_seen,
         free(bytes);
         if (err)
             return err;
-        json_object_set_new(page_seen, id, json_string(upd));
-        if (strcmp(upd, max_ts) > 0)
-            snprintf(max_ts, TZ_LOCAL_SIZE, "%s", upd);
+        json_object_set_new(page_seen, id, pm_seen_entry(c, hash, upd));
     }
     return MO_OK;
 }
 
+/* Forgets the seen entries the next window cannot list again: updated before
+ * keep_from, and not listed since keep_from either. */
+static void pm_prune_seen(json_t *seen, const char *keep_from)
+{
+    const char *id;
+    json_t *v, *tmp;
+    json_object_foreach_safe(seen, tmp, id, v)
+    {
+        const char *u = pm_seen_u(v);
+        const char *s = json_string_value(json_object_get(v, "s"));
+        if ((!u || strcmp(u, keep_from) < 0) && (!s || strcmp(s, keep_from) < 0))
+            json_object_del(seen, id);
+    }
+}
+
+/* After a complete scan: an entity in `failing` that this scan did not list
+ * (deleted in Mystore) is no longer tried; its window need not reach back. */
+static void pm_prune_failing(pm_ctx *c, json_t *failing)
+{
+    const char *id;
+    json_t *v, *tmp;
+    json_object_foreach_safe(failing, tmp, id, v)
+    {
+        const char *cid = json_string_value(json_object_get(v, "c"));
+        if (!cid || strcmp(cid, c->cycle_id)) {
+            lg_warn(c->component, c->cfg->tenant,
+                    "%s %s failed before and is no longer listed; no longer tried",
+                    c->st->event_type, id);
+            json_object_del(failing, id);
+        }
+    }
+}
+
+/* The earliest updated_at of the failing entities (into base), so the window
+ * keeps listing them. */
+static void pm_window_failing(const json_t *failing, char base[TZ_LOCAL_SIZE])
+{
+    const char *id;
+    json_t *v;
+    struct tm tm;
+    json_object_foreach((json_t *)failing, id, v)
+    {
+        const char *u = json_string_value(json_object_get(v, "u"));
+        if (u && !tz_parse_local(u, &tm) && (!*base || strcmp(u, base) < 0))
+            snprintf(base, TZ_LOCAL_SIZE, "%s", u);
+    }
+}
+
 /* One poll cycle.  Returns MO_OK, or an error after which the cursor has not
  * moved past anything unacknowledged (the next cycle starts from it). */
-static mo_err pm_cycle(pm_ctx *c, char *errstr, size_t errstr_size)
+static mo_err pm_cycle(pm_ctx *c, ls_lease *lease, char *errstr, size_t errstr_size)
 {
-    json_t *seen = NULL;
-    char ts[TZ_LOCAL_SIZE], from[TZ_LOCAL_SIZE], max_ts[TZ_LOCAL_SIZE], query[512] = "";
+    json_t *seen = NULL, *failing = NULL;
+    char ts[TZ_LOCAL_SIZE], base[TZ_LOCAL_SIZE], from[TZ_LOCAL_SIZE], query[512] = "";
     mo_err err;
 
     c->cycles++;
-    if ((err = pm_load_cursor(c, ts, &seen, errstr, errstr_size)))
-        return err;
-    snprintf(max_ts, sizeof(max_ts), "%s", ts);
-    if (*ts) {
-        tz_local_add(ts, -PM_OVERLAP_S, from);
-        if ((err = ms_filter_updated_since(from, query, sizeof(query))))
-            goto out;
-    }
+    c->lease = lease;
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    snprintf(c->cycle_id, sizeof(c->cycle_id), "%lld.%09ld-%ld-%lu", (long long)now.tv_sec,
+             now.tv_nsec, (long)getpid(), c->cycles);
+    if ((err = pm_load_cursor(c, ts, &seen, &failing, errstr, errstr_size)))
+        goto out;
     if (c->st->begin_cycle && (err = c->st->begin_cycle(c->st->state, c->ms, errstr, errstr_size)))
         goto out;
+    /* The scan starts now on Mystore's clock; without one yet, ask Mystore once. */
+    if (!ms_server_now(c->ms)) {
+        json_t *doc = NULL;
+        long status;
+        err = ms_get(c->ms, "order-status?page%5Bsize%5D=1", &doc, &status, errstr, errstr_size);
+        json_decref(doc);
+        if (err)
+            goto out;
+    }
+    long long start = pm_server_now(c);
+    if ((err = tz_utc_to_local(c->cfg->mystore_timezone, (time_t)start, c->start_local))) {
+        mo_seterr(err, errstr, errstr_size, "cannot compute the scan's start time");
+        goto out;
+    }
+
+    /* The window: from the last scan's start (never later than this one's:
+     * a cursor of mosync 0.1 may hold a future-dated updated_at), minus the
+     * overlap. */
+    snprintf(base, sizeof(base), "%s", ts);
+    if (!*base && !c->st->all_without_cursor) { /* M14 */
+        if ((err = tz_utc_to_local(c->cfg->mystore_timezone,
+                                   (time_t)(start - (long long)c->cfg->mystore_lookback_h * 3600),
+                                   base))) {
+            mo_seterr(err, errstr, errstr_size, "cannot compute the start time");
+            goto out;
+        }
+        lg_info(c->component, c->cfg->tenant, "no cursor yet; starting %d hours back at %s",
+                c->cfg->mystore_lookback_h, base);
+    } else if (!*base) {
+        lg_info(c->component, c->cfg->tenant, "no cursor yet; reading everything");
+    }
+    if (*base && strcmp(base, c->start_local) > 0)
+        snprintf(base, sizeof(base), "%s", c->start_local);
+    if (*base) {
+        pm_window_failing(failing, base);
+        tz_local_add(base, -PM_OVERLAP_S, from);
+        if ((err = ms_filter_updated_since(from, query, sizeof(query)))) {
+            mo_seterr(err, errstr, errstr_size, "filter too long");
+            goto out;
+        }
+    }
 
     for (int page = 1;; page++) {
         json_t *items;
         int has_next;
         kq_batch batch;
-        if ((err = ms_list_page(c->ms, c->st->list_path, query, page, &items, &has_next, errstr,
+        if ((err = poll_lease_check(lease, errstr, errstr_size)) ||
+            (err = ms_list_page(c->ms, c->st->list_path, query, page, &items, &has_next, errstr,
                                 errstr_size)))
             goto out;
+        long long obs = pm_server_now(c);
         json_t *page_seen = json_object();
         kq_batch_begin(&batch);
-        err = pm_page(c, items, seen, page_seen, &batch, max_ts, errstr, errstr_size);
+        err = pm_page(c, items, obs, seen, failing, page_seen, &batch, errstr, errstr_size);
         json_decref(items);
         /* Wait for every report, also after an error: only delivered events
          * may enter the cursor. */
@@ -199,41 +488,42 @@ static mo_err pm_cycle(pm_ctx *c, char *errstr, size_t errstr_size)
             snprintf(errstr, errstr_size, "%s", why);
         }
         if (err) {
+            /* Keep what this page decided for good (dead letters sent, failures
+             * counted), without its undelivered events; best effort. */
+            char ignored[256];
             json_decref(page_seen);
+            pm_save_cursor(c, ts, seen, failing, ignored, sizeof(ignored));
             goto out;
         }
         c->emitted += (unsigned long)batch.delivered;
         mo_crash_point("poll-after-produce");
         json_object_update(seen, page_seen);
         json_decref(page_seen);
-        if ((err = pm_save_cursor(c, ts, seen, errstr, errstr_size)))
+        if ((err = pm_save_cursor(c, ts, seen, failing, errstr, errstr_size)))
             goto out;
         if (!has_next)
             break;
     }
 
-    /* The scan is complete: move ts to the newest change seen and forget what
-     * fell out of the overlap window. */
-    if (*max_ts) {
-        char keep_from[TZ_LOCAL_SIZE];
-        const char *id;
-        json_t *v, *tmp;
-        tz_local_add(max_ts, -PM_OVERLAP_S, keep_from);
-        json_object_foreach_safe(seen, tmp, id, v)
-        {
-            if (strcmp(json_string_value(v), keep_from) < 0)
-                json_object_del(seen, id);
-        }
-        err = pm_save_cursor(c, max_ts, seen, errstr, errstr_size);
-    }
+    /* The scan is complete: the next window starts at this scan's start (or a
+     * failing entity's updated_at) minus the overlap, and what it cannot list
+     * again is forgotten. */
+    char keep_from[TZ_LOCAL_SIZE];
+    pm_prune_failing(c, failing);
+    snprintf(base, sizeof(base), "%s", c->start_local);
+    pm_window_failing(failing, base);
+    tz_local_add(base, -PM_OVERLAP_S, keep_from);
+    pm_prune_seen(seen, keep_from);
+    err = pm_save_cursor(c, c->start_local, seen, failing, errstr, errstr_size);
 out:
     json_decref(seen);
+    json_decref(failing);
     return err;
 }
 
-static mo_err pm_cycle_fn(void *ctx, char *errstr, size_t errstr_size)
+static mo_err pm_cycle_fn(void *ctx, ls_lease *lease, char *errstr, size_t errstr_size)
 {
-    return pm_cycle(ctx, errstr, errstr_size);
+    return pm_cycle(ctx, lease, errstr, errstr_size);
 }
 
 int poll_mystore(const mo_config *cfg, const pm_stream *st, const poll_opts *opts)
@@ -274,22 +564,100 @@ out:
     return rc;
 }
 
+mo_err poll_lease_check(ls_lease *lease, char *errstr, size_t errstr_size)
+{
+    if (ls_held(lease))
+        return MO_OK;
+    return mo_seterr(MO_ERR_TRANSIENT, errstr, errstr_size, "lost the lease (%s)",
+                     ls_suffix(lease));
+}
+
+mo_err poll_cursor_save(rs_store *rs, ls_lease *lease, const char *suffix, const json_t *cursor,
+                        char *errstr, size_t errstr_size)
+{
+    int written = 0;
+    mo_err err = rs_set_json_fenced(rs, suffix, cursor, ls_suffix(lease), ls_token(lease), &written,
+                                    errstr, errstr_size);
+    if (err || written)
+        return err;
+    ls_lost(lease);
+    return mo_seterr(MO_ERR_TRANSIENT, errstr, errstr_size,
+                     "lost the lease (%s): another poller holds it; cursor not written",
+                     ls_suffix(lease));
+}
+
 int poll_loop(const mo_config *cfg, const char *stream, const poll_opts *opts, poll_cycle_fn cycle,
               void *ctx, unsigned long *failed_cycles)
 {
-    char errstr[512], component[64];
+    char errstr[512], component[64], holder[LS_TOKEN_MAX];
+    long ttl_ms = cfg->lease_ttl_s * 1000L;
+    int rc = 0, held = 0, was_held = 0, standing_by = 0;
+    long long since = mo_now_ms();
     snprintf(component, sizeof(component), "poll.%s", stream);
+    ls_lease *lease =
+        ls_new(cfg->redis_url, cfg->tenant, stream, cfg->lease_ttl_s, errstr, sizeof(errstr));
+    if (!lease) {
+        lg_error(component, cfg->tenant, "cannot start: %s", errstr);
+        return 1;
+    }
     while (!mo_stop_requested()) {
-        mo_err err = cycle(ctx, errstr, sizeof(errstr));
+        long wait_ms = 0;
+        mo_err err =
+            ls_acquire(lease, &held, holder, sizeof(holder), &wait_ms, errstr, sizeof(errstr));
+        if (err) {
+            (*failed_cycles)++;
+            lg_error(component, cfg->tenant, "cannot take the lease: %s", errstr);
+            if (opts->once) {
+                rc = 1;
+                break;
+            }
+            mo_stop_sleep_ms(cfg_poll_interval(cfg, stream) * 1000L);
+            continue;
+        }
+        if (!held) {
+            if (was_held)
+                lg_warn(component, cfg->tenant, "lost the lease to %s; standing by", holder);
+            else if (!standing_by)
+                lg_info(component, cfg->tenant, "standing by: %s holds the lease", holder);
+            was_held = 0;
+            standing_by = 1;
+            if (opts->once && mo_now_ms() - since > ttl_ms + 2000) {
+                lg_error(component, cfg->tenant, "%s holds the lease; not polling", holder);
+                rc = 1;
+                break;
+            }
+            /* Ask again just after it would expire (a renewal moves that on). */
+            long ms = wait_ms + 50;
+            mo_stop_sleep_ms(ms > ttl_ms / 2 ? ttl_ms / 2 : ms < 50 ? 50 : ms);
+            continue;
+        }
+        if (!was_held)
+            lg_info(component, cfg->tenant, "holding the lease (fence %lld)%s", ls_fence(lease),
+                    standing_by ? "; taking over" : "");
+        was_held = 1;
+        standing_by = 0;
+        err = cycle(ctx, lease, errstr, sizeof(errstr));
+        if (err && !ls_held(lease)) {
+            /* Another poller took over: not a failure of this stream. */
+            lg_warn(component, cfg->tenant, "cycle stopped: %s", errstr);
+            if (opts->once) {
+                rc = 1;
+                break;
+            }
+            continue;
+        }
         if (err) {
             (*failed_cycles)++;
             lg_error(component, cfg->tenant, "cycle failed (%s): %s; cursor kept", mo_err_name(err),
                      errstr);
         }
         /* A malformed cursor needs a person: stop instead of failing forever. */
-        if (opts->once || err == MO_ERR_INVALID)
-            return err ? 1 : 0;
+        if (opts->once || err == MO_ERR_INVALID) {
+            rc = err ? 1 : 0;
+            break;
+        }
         mo_stop_sleep_ms(cfg_poll_interval(cfg, stream) * 1000L);
     }
-    return 0;
+    ls_free(lease);
+    return rc;
 }

@@ -6,7 +6,8 @@
  * keyed {tenant}:{orderNumber}; the consumer decides what counts as shipped
  * (O5).  Cursor mosync:{T}:cursor:ongoing-shipments =
  *   {"ts": <UTC seconds of the last complete scan's start>,
- *    "seen": {"<orderId>": {"fp": "<hash of the order>", "at": <UTC seconds>}}}
+ *    "seen": {"<orderId>": {"fp": "<hash of the order>", "at": <UTC seconds>}},
+ *    "bad": {"<hash of a bad item>": <UTC seconds last listed>}}
  * Each scan re-reads a few minutes of overlap; `seen` keeps unchanged orders
  * from being emitted twice.  Without a cursor it starts
  * ONGOING_INITIAL_LOOKBACK_H hours back (O6).
@@ -15,7 +16,21 @@
  * (stockInfoChangedFrom, paged by articleSystemIdFrom), one event per article
  * keyed {tenant}:{articleNumber}.  Ongoing refuses stockInfoChangedFrom older
  * than 24 hours, so without a cursor (O6) or with one older than that, the
- * scan walks every article instead.  Off unless STOCK_SYNC=on.
+ * scan walks every article instead.  Off unless STOCK_SYNC=on.  Cursor
+ * mosync:{T}:cursor:ongoing-stock =
+ *   {"ts": <UTC seconds of the last complete scan's start>,
+ *    "fp": {"<articleNumber>": {"fp": "<hash>", "at": <UTC seconds last listed>}},
+ *    "bad": {"<hash of a bad item>": <UTC seconds last listed>}}
+ * An article is emitted only when what the stock consumer reads of it
+ * (articleNumber, freeValues.freeDecimal2, inventoryInfo.sellableNumberOfItems:
+ * consumers/map_stock.h) changed since it was last emitted; a fingerprint is
+ * forgotten once its article has not been listed for two overlaps.
+ *
+ * Paging goes by id (orderIdFrom, articleSystemIdFrom).  An item without a
+ * usable id is dead-lettered once (`bad` keeps its hash while it is listed);
+ * a full page that does not move the id on (no usable ids, or ids the filter
+ * should not have returned) ends the scan with an error that keeps the
+ * cursor, instead of asking for the same page forever.
  *
  * Both advance the cursor only after every event of the scan was delivered;
  * the event's source version is the scan's start time, so a replayed older
@@ -39,6 +54,7 @@
 #define PO_OVERLAP_S   300 /* re-read 5 minutes: Ongoing's clock and ours may differ */
 #define PO_PAGE        200 /* maxOrdersToGet / maxArticlesToGet */
 #define PO_STOCK_MAX_S (24 * 3600 - 600) /* stockInfoChangedFrom must stay within 24 h */
+#define PO_HASH_HEX    16                /* hex digits kept of a fingerprint */
 
 typedef struct pg_ctx {
     const mo_config *cfg;
@@ -49,6 +65,7 @@ typedef struct pg_ctx {
     rs_store *rs;
     og_client *og;
     kq_producer *kp;
+    ls_lease *lease; /* the stream's lease, for this cycle */
     unsigned long cycles, failed_cycles, listed, emitted, dead_lettered, full_walks;
 } pg_ctx;
 
@@ -57,6 +74,70 @@ static mo_err pg_dead_letter(pg_ctx *c, const json_t *item, const char *source, 
     mo_err err = dlq_send_item(c->kp, c->cfg, c->component, source, NULL, item, why);
     if (!err)
         c->dead_lettered++;
+    return err;
+}
+
+/* The Ongoing server's clock now (UTC seconds; our own before it answered). */
+static long long pg_now(const pg_ctx *c)
+{
+    long long t = og_server_now(c->og);
+    return t ? t : (long long)time(NULL);
+}
+
+/* The first PO_HASH_HEX hex digits of the SHA-256 of v's canonical JSON. */
+static mo_err pg_hash(const json_t *v, char out[PO_HASH_HEX + 1])
+{
+    char hex[65];
+    char *canon = json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
+    if (!canon)
+        return MO_ERR_NOMEM;
+    sha256_hex(canon, strlen(canon), hex);
+    free(canon);
+    memcpy(out, hex, PO_HASH_HEX);
+    out[PO_HASH_HEX] = '\0';
+    return MO_OK;
+}
+
+/* Dead-letters a listed item without a usable id once: `bad` remembers its
+ * hash (refreshed each time it is listed, so it is not sent again while it is). */
+static mo_err pg_bad_item(pg_ctx *c, json_t *bad, const json_t *item, const char *source,
+                          const char *why, long long now, char *errstr, size_t errstr_size)
+{
+    char hash[PO_HASH_HEX + 1];
+    mo_err err = pg_hash(item, hash);
+    if (err)
+        return mo_seterr(err, errstr, errstr_size, "out of memory");
+    if (!json_object_get(bad, hash) && (err = pg_dead_letter(c, item, source, why)))
+        return mo_seterr(err, errstr, errstr_size, "dead letter not delivered");
+    json_object_set_new(bad, hash, json_integer((json_int_t)now));
+    return MO_OK;
+}
+
+/* Forgets entries (objects with "at", or bare times) older than `before`. */
+static void pg_prune(json_t *map, long long before)
+{
+    const char *k;
+    json_t *v, *tmp;
+    json_object_foreach_safe(map, tmp, k, v)
+    {
+        json_t *at = json_is_object(v) ? json_object_get(v, "at") : v;
+        if (json_integer_value(at) < before)
+            json_object_del(map, k);
+    }
+}
+
+/* Writes the cursor {"ts": ts, <name>: map, "bad": bad}; ts < 0 leaves "ts"
+ * out (no complete scan yet: the next cycle starts as without a cursor). */
+static mo_err pg_save(pg_ctx *c, long long ts, const char *name, json_t *map, json_t *bad,
+                      char *errstr, size_t errstr_size)
+{
+    json_t *cur = json_pack("{s:O, s:O}", name, map, "bad", bad);
+    if (!cur || (ts >= 0 && json_object_set_new(cur, "ts", json_integer((json_int_t)ts)))) {
+        json_decref(cur);
+        return mo_seterr(MO_ERR_NOMEM, errstr, errstr_size, "out of memory");
+    }
+    mo_err err = poll_cursor_save(c->rs, c->lease, c->cursor_key, cur, errstr, errstr_size);
+    json_decref(cur);
     return err;
 }
 
@@ -94,17 +175,20 @@ static mo_err pg_wait(pg_ctx *c, kq_batch *batch, mo_err err, char *errstr, size
 
 /* One scan of GET /orders with one time filter, every page. */
 static mo_err pg_orders_scan(pg_ctx *c, const char *filter, const char *from, const char *version,
-                             json_t *seen, long long now, char *errstr, size_t errstr_size)
+                             json_t *seen, json_t *bad, long long now, char *errstr,
+                             size_t errstr_size)
 {
     long long id_from = 0;
     for (;;) {
+        long long page_from = id_from;
         char query[512];
         json_t *items;
         kq_batch batch;
         mo_err err = MO_OK;
         snprintf(query, sizeof(query), "%s=%s&orderIdFrom=%lld&maxOrdersToGet=%d", filter, from,
                  id_from, PO_PAGE);
-        if ((err = og_list(c->og, "orders", query, &items, errstr, errstr_size)))
+        if ((err = poll_lease_check(c->lease, errstr, errstr_size)) ||
+            (err = og_list(c->og, "orders", query, &items, errstr, errstr_size)))
             return err;
         kq_batch_begin(&batch);
         json_t *page_seen = json_object();
@@ -117,8 +201,9 @@ static mo_err pg_orders_scan(pg_ctx *c, const char *filter, const char *from, co
             const char *number = json_string_value(json_object_get(info, "orderNumber"));
             c->listed++;
             if (!json_is_integer(jid) || !number || !*number) {
-                if ((err = pg_dead_letter(c, o, "GET orders",
-                                          "order without orderId or orderNumber")))
+                if ((err = pg_bad_item(c, bad, o, "GET orders",
+                                       "order without orderId or orderNumber", now, errstr,
+                                       errstr_size)))
                     break;
                 continue;
             }
@@ -155,29 +240,38 @@ static mo_err pg_orders_scan(pg_ctx *c, const char *filter, const char *from, co
             return err;
         if (n < PO_PAGE)
             return MO_OK;
+        if (id_from == page_from)
+            return mo_seterr(MO_ERR_PERMANENT, errstr, errstr_size,
+                             "GET orders (%s): a full page of %zu orders without a usable orderId "
+                             "after %lld; paging cannot go on",
+                             filter, n, page_from);
     }
 }
 
-static mo_err pg_shipments_cycle(void *ctx, char *errstr, size_t errstr_size)
+static mo_err pg_shipments_cycle(void *ctx, ls_lease *lease, char *errstr, size_t errstr_size)
 {
     pg_ctx *c = ctx;
-    json_t *cursor = NULL, *seen = NULL;
-    long long now = (long long)time(NULL), ts;
+    c->lease = lease;
+    json_t *cursor = NULL, *seen = NULL, *bad = NULL;
+    long long now = pg_now(c), ts;
     char from[40], version[40];
     mo_err err;
 
     c->cycles++;
     if ((err = rs_get_json(c->rs, c->cursor_key, &cursor, errstr, errstr_size)))
         return err;
-    if (cursor && (!json_is_integer(json_object_get(cursor, "ts")) ||
-                   !json_is_object(json_object_get(cursor, "seen")))) {
+    json_t *cbad = json_object_get(cursor, "bad"), *cts = json_object_get(cursor, "ts");
+    if (cursor &&
+        ((cts && !json_is_integer(cts)) || !json_is_object(json_object_get(cursor, "seen")) ||
+         (cbad && !json_is_object(cbad)))) {
         json_decref(cursor);
         return mo_seterr(MO_ERR_INVALID, errstr, errstr_size,
                          "cursor %s is malformed; fix or delete it", c->cursor_key);
     }
-    ts = cursor ? json_integer_value(json_object_get(cursor, "ts"))
-                : now - (long long)c->cfg->ongoing_lookback_h * 3600; /* O6 */
+    long long saved_ts = cts ? json_integer_value(cts) : -1; /* -1: no complete scan yet */
+    ts = cts ? saved_ts : now - (long long)c->cfg->ongoing_lookback_h * 3600; /* O6 */
     seen = cursor ? json_copy(json_object_get(cursor, "seen")) : json_object();
+    bad = cbad ? json_copy(cbad) : json_object();
     json_decref(cursor);
     og_time(ts - PO_OVERLAP_S, from, sizeof(from));
     /* Ongoing wants the time URL-encoded: ':' as %3A. */
@@ -185,47 +279,75 @@ static mo_err pg_shipments_cycle(void *ctx, char *errstr, size_t errstr_size)
     hc_escape(from, enc, sizeof(enc));
     og_time(now, version, sizeof(version));
 
-    if (!(err =
-              pg_orders_scan(c, "shippedTimeFrom", enc, version, seen, now, errstr, errstr_size)) &&
-        !(err = pg_orders_scan(c, "orderStatusChangedTimeFrom", enc, version, seen, now, errstr,
-                               errstr_size))) {
+    if (!(err = pg_orders_scan(c, "shippedTimeFrom", enc, version, seen, bad, now, errstr,
+                               errstr_size)) &&
+        !(err = pg_orders_scan(c, "orderStatusChangedTimeFrom", enc, version, seen, bad, now,
+                               errstr, errstr_size))) {
         /* Forget what fell out of the overlap window, then move the cursor. */
-        const char *k;
-        json_t *v, *tmp;
-        json_object_foreach_safe(seen, tmp, k, v)
-        {
-            if (json_integer_value(json_object_get(v, "at")) < now - 2 * PO_OVERLAP_S)
-                json_object_del(seen, k);
-        }
-        json_t *cur = json_pack("{s:I, s:O}", "ts", (json_int_t)now, "seen", seen);
-        err = rs_set_json(c->rs, c->cursor_key, cur, 0, errstr, errstr_size);
-        json_decref(cur);
+        pg_prune(seen, now - 2 * PO_OVERLAP_S);
+        pg_prune(bad, now - 2 * PO_OVERLAP_S);
+        saved_ts = now;
+    }
+    /* Also after a failed scan (a page it could not page past): keep what was
+     * delivered and the bad items already dead-lettered, the time unmoved. */
+    if (!err || json_object_size(seen) || json_object_size(bad)) {
+        char why[256];
+        mo_err serr = pg_save(c, saved_ts, "seen", seen, bad, why, sizeof(why));
+        if (!err && serr)
+            err = mo_seterr(serr, errstr, errstr_size, "%s", why);
     }
     json_decref(seen);
+    json_decref(bad);
     return err;
 }
 
 /* ---- stock -------------------------------------------------------------- */
 
-static mo_err pg_stock_cycle(void *ctx, char *errstr, size_t errstr_size)
+/* The fingerprint of what the stock consumer reads of an article
+ * (consumers/map_stock.h): its number, the variant id in free decimal 2 and
+ * the sellable number of items. */
+static mo_err pg_stock_fp(const json_t *a, char out[PO_HASH_HEX + 1])
+{
+    json_t *need = json_pack(
+        "{s:O?, s:O?, s:O?}", "articleNumber", json_object_get(a, "articleNumber"), "freeDecimal2",
+        json_object_get(json_object_get(a, "freeValues"), "freeDecimal2"), "sellable",
+        json_object_get(json_object_get(a, "inventoryInfo"), "sellableNumberOfItems"));
+    if (!need)
+        return MO_ERR_NOMEM;
+    mo_err err = pg_hash(need, out);
+    json_decref(need);
+    return err;
+}
+
+static mo_err pg_stock_cycle(void *ctx, ls_lease *lease, char *errstr, size_t errstr_size)
 {
     pg_ctx *c = ctx;
-    json_t *cursor = NULL;
-    long long now = (long long)time(NULL), id_from = 0;
+    c->lease = lease;
+    json_t *cursor = NULL, *fps = NULL, *bad = NULL;
+    long long now = pg_now(c), id_from = 0;
     char version[40], filter[128] = "";
     mo_err err;
 
     c->cycles++;
     if ((err = rs_get_json(c->rs, c->cursor_key, &cursor, errstr, errstr_size)))
         return err;
-    if (cursor && !json_is_integer(json_object_get(cursor, "ts"))) {
+    json_t *cfp = json_object_get(cursor, "fp"), *cbad = json_object_get(cursor, "bad");
+    json_t *cts = json_object_get(cursor, "ts");
+    if (cursor && ((cts && !json_is_integer(cts)) || (cfp && !json_is_object(cfp)) ||
+                   (cbad && !json_is_object(cbad)))) {
         json_decref(cursor);
         return mo_seterr(MO_ERR_INVALID, errstr, errstr_size,
                          "cursor %s is malformed; fix or delete it", c->cursor_key);
     }
-    int have_cursor = cursor != NULL;
-    long long ts = have_cursor ? json_integer_value(json_object_get(cursor, "ts")) : 0;
+    int have_cursor = cts != NULL; /* a complete scan's time */
+    long long ts = have_cursor ? json_integer_value(cts) : -1;
+    fps = cfp ? json_copy(cfp) : json_object();
+    bad = cbad ? json_copy(cbad) : json_object();
     json_decref(cursor);
+    if (!fps || !bad) {
+        err = mo_seterr(MO_ERR_NOMEM, errstr, errstr_size, "out of memory");
+        goto out;
+    }
     if (have_cursor && now - (ts - PO_OVERLAP_S) < PO_STOCK_MAX_S) {
         char from[40], enc[64];
         og_time(ts - PO_OVERLAP_S, from, sizeof(from));
@@ -242,41 +364,84 @@ static mo_err pg_stock_cycle(void *ctx, char *errstr, size_t errstr_size)
         char query[512];
         json_t *items;
         kq_batch batch;
+        long long page_from = id_from;
         snprintf(query, sizeof(query), "%sarticleSystemIdFrom=%lld&maxArticlesToGet=%d", filter,
                  id_from, PO_PAGE);
-        if ((err = og_list(c->og, "articles", query, &items, errstr, errstr_size)))
-            return err;
+        if ((err = poll_lease_check(c->lease, errstr, errstr_size)) ||
+            (err = og_list(c->og, "articles", query, &items, errstr, errstr_size)))
+            goto out;
         kq_batch_begin(&batch);
+        json_t *page_fp = json_object();
         size_t i;
         json_t *a;
         json_array_foreach(items, i, a)
         {
             json_t *jid = json_object_get(a, "articleSystemId");
             const char *number = json_string_value(json_object_get(a, "articleNumber"));
+            char fp[PO_HASH_HEX + 1];
             c->listed++;
             if (!json_is_integer(jid) || !number || !*number) {
-                if ((err = pg_dead_letter(c, a, "GET articles",
-                                          "article without articleSystemId or articleNumber")))
+                if ((err = pg_bad_item(c, bad, a, "GET articles",
+                                       "article without articleSystemId or articleNumber", now,
+                                       errstr, errstr_size)))
                     break;
                 continue;
             }
             if (json_integer_value(jid) >= id_from)
                 id_from = json_integer_value(jid) + 1;
+            if ((err = pg_stock_fp(a, fp))) {
+                mo_seterr(err, errstr, errstr_size, "out of memory");
+                break;
+            }
+            json_t *entry = json_object_get(fps, number);
+            const char *prev = json_string_value(json_object_get(entry, "fp"));
+            if ((prev && !strcmp(prev, fp)) || json_object_get(page_fp, number)) {
+                /* Unchanged for the consumer: listed again, not emitted again. */
+                json_object_set_new(entry, "at", json_integer((json_int_t)now));
+                continue;
+            }
             if ((err = pg_emit(c, &batch, "ongoing.article", number, version, json_incref(a),
                                errstr, errstr_size)))
                 break;
+            json_object_set_new(page_fp, number,
+                                json_pack("{s:s, s:I}", "fp", fp, "at", (json_int_t)now));
         }
         size_t n = json_array_size(items);
         json_decref(items);
-        if ((err = pg_wait(c, &batch, err, errstr, errstr_size)))
-            return err;
-        mo_crash_point("poll-after-produce");
+        err = pg_wait(c, &batch, err, errstr, errstr_size);
+        if (!err) {
+            mo_crash_point("poll-after-produce");
+            json_object_update(fps, page_fp);
+        }
+        json_decref(page_fp);
+        if (err)
+            goto out;
         if (n < PO_PAGE)
             break;
+        if (id_from == page_from) {
+            err = mo_seterr(MO_ERR_PERMANENT, errstr, errstr_size,
+                            "GET articles: a full page of %zu articles without a usable "
+                            "articleSystemId after %lld; paging cannot go on",
+                            n, page_from);
+            goto out;
+        }
     }
-    json_t *cur = json_pack("{s:I}", "ts", (json_int_t)now);
-    err = rs_set_json(c->rs, c->cursor_key, cur, 0, errstr, errstr_size);
-    json_decref(cur);
+    /* Fingerprints of articles no longer listed are forgotten: Redis does
+     * not grow with the catalogue, only with what changed lately. */
+    pg_prune(fps, now - 2 * PO_OVERLAP_S);
+    pg_prune(bad, now - 2 * PO_OVERLAP_S);
+    ts = now;
+out:
+    /* Also after a failed scan: keep the fingerprints of what was delivered
+     * and the bad items already dead-lettered, the time unmoved. */
+    if (ts >= 0 || json_object_size(fps) || json_object_size(bad)) {
+        char why[256];
+        mo_err serr = pg_save(c, ts, "fp", fps, bad, why, sizeof(why));
+        if (!err && serr)
+            err = mo_seterr(serr, errstr, errstr_size, "%s", why);
+    }
+    json_decref(fps);
+    json_decref(bad);
     return err;
 }
 

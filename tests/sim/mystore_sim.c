@@ -29,10 +29,10 @@
 
 /* The simulator's state. */
 typedef struct ms_state {
-    const char *shop;      /* shop name in /shops/{shop}/ */
-    const char *token;     /* the accepted bearer token */
-    char clock[MS_TS_LEN]; /* fixed local time for stamps; "" = real time */
-    json_t *statuses;      /* seed arrays, in seed form (see README) */
+    const char *shop;  /* shop name in /shops/{shop}/ */
+    const char *token; /* the accepted bearer token */
+    time_t clock;      /* fixed instant for stamps and the Date header; 0 = real time */
+    json_t *statuses;  /* seed arrays, in seed form (see README) */
     json_t *orders;
     json_t *products;
     json_t *options;
@@ -135,20 +135,59 @@ static int ms_is_timestamp(const char *s)
 }
 
 /* Writes the current shop-local time (or the fixed clock) as
- * "YYYY-MM-DD HH:MM:SS".  TZ was set once at start-up. */
+ * "YYYY-MM-DD HH:MM:SS".  TZ was set once at start-up.  The clock is an
+ * instant, not a wall time, so a fixed time inside the autumn fold says which
+ * of the two passes it is. */
 static void ms_now(const ms_state *st, char out[MS_TS_LEN])
 {
-    time_t now;
+    time_t now = st->clock != 0 ? st->clock : time(NULL);
     struct tm local;
 
-    if (st->clock[0] != '\0') {
-        snprintf(out, MS_TS_LEN, "%s", st->clock);
-        return;
-    }
-    now = time(NULL);
     if (localtime_r(&now, &local) == NULL ||
         strftime(out, MS_TS_LEN, "%Y-%m-%d %H:%M:%S", &local) == 0)
         snprintf(out, MS_TS_LEN, "1970-01-01 00:00:00");
+}
+
+/* The instant of a shop-local "YYYY-MM-DD HH:MM:SS" (shape checked by the
+ * caller); in the autumn fold mktime picks one of the two passes, which is why
+ * /_sim/clock also takes "now_utc".  0 when it does not convert. */
+static time_t ms_local_instant(const char *local)
+{
+    struct tm tm = {0};
+
+    if (sscanf(local, "%4d-%2d-%2d %2d:%2d:%2d", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour,
+               &tm.tm_min, &tm.tm_sec) != 6)
+        return 0;
+    tm.tm_year -= 1900;
+    tm.tm_mon -= 1;
+    tm.tm_isdst = -1;
+    time_t t = mktime(&tm);
+    return t == (time_t)-1 ? 0 : t;
+}
+
+/* The instant of a UTC "YYYY-MM-DDTHH:MM:SSZ"; 0 when it is not one. */
+static time_t ms_utc_instant(const char *utc)
+{
+    struct tm tm = {0};
+    int n = 0;
+
+    if (utc == NULL || strlen(utc) != 20 ||
+        sscanf(utc, "%4d-%2d-%2dT%2d:%2d:%2dZ%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour,
+               &tm.tm_min, &tm.tm_sec, &n) != 6 ||
+        n != 20 || tm.tm_mon < 1 || tm.tm_mon > 12 || tm.tm_mday < 1 || tm.tm_mday > 31 ||
+        tm.tm_hour > 23 || tm.tm_min > 59 || tm.tm_sec > 59)
+        return 0;
+    tm.tm_year -= 1900;
+    tm.tm_mon -= 1;
+    time_t t = timegm(&tm);
+    return t == (time_t)-1 ? 0 : t;
+}
+
+/* sim_set_clock: the instant the Date header states while the clock is
+ * fixed (0 = real time, the server's own Date). */
+static time_t ms_clock(void *state)
+{
+    return ((const ms_state *)state)->clock;
 }
 
 /* ---- errors ---- */
@@ -1596,24 +1635,45 @@ out:
     json_decref(body);
 }
 
-/* POST /_sim/clock: {"now": "YYYY-MM-DD HH:MM:SS"} fixes the clock, {"now":
- * null} returns to real time.  Answers the time now in effect. */
+/* POST /_sim/clock: {"now": "YYYY-MM-DD HH:MM:SS"} (shop-local) or
+ * {"now_utc": "YYYY-MM-DDTHH:MM:SSZ"} fixes the clock, {"now": null} returns
+ * to real time.  Answers the time now in effect, in both forms. */
 static void ms_test_clock(ms_state *st, const sim_req *req, sim_resp *resp)
 {
     json_t *body = ms_test_body(req, resp);
     json_t *value = json_object_get(body, "now");
-    char now[MS_TS_LEN];
+    json_t *utc = json_object_get(body, "now_utc");
+    char now[MS_TS_LEN], now_utc[24];
+    time_t t = 0;
+    struct tm tm;
 
     if (body == NULL)
         return;
-    if (value == NULL || (!json_is_null(value) && !ms_is_timestamp(json_string_value(value)))) {
-        ms_fail(resp, 400, "\"now\" must be \"YYYY-MM-DD HH:MM:SS\" or null");
-    } else {
-        snprintf(st->clock, sizeof st->clock, "%s",
-                 json_is_null(value) ? "" : json_string_value(value));
-        ms_now(st, now);
-        sim_resp_json(resp, 200, json_pack("{s:s, s:b}", "now", now, "fixed", st->clock[0] != 0));
+    if (utc != NULL && value == NULL) {
+        t = ms_utc_instant(json_string_value(utc));
+        if (t == 0) {
+            ms_fail(resp, 400, "\"now_utc\" must be \"YYYY-MM-DDTHH:MM:SSZ\"");
+            goto out;
+        }
+    } else if (value != NULL && utc == NULL && !json_is_null(value)) {
+        if (!ms_is_timestamp(json_string_value(value)) ||
+            (t = ms_local_instant(json_string_value(value))) == 0) {
+            ms_fail(resp, 400, "\"now\" must be \"YYYY-MM-DD HH:MM:SS\" or null");
+            goto out;
+        }
+    } else if (value == NULL || utc != NULL) {
+        ms_fail(resp, 400, "give one of \"now\" (shop-local or null) and \"now_utc\"");
+        goto out;
     }
+    st->clock = t;
+    t = st->clock != 0 ? st->clock : time(NULL);
+    ms_now(st, now);
+    gmtime_r(&t, &tm);
+    strftime(now_utc, sizeof now_utc, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    sim_resp_json(
+        resp, 200,
+        json_pack("{s:s, s:s, s:b}", "now", now, "now_utc", now_utc, "fixed", st->clock != 0));
+out:
     json_decref(body);
 }
 
@@ -1740,7 +1800,6 @@ int main(int argc, char **argv)
             fprintf(stderr, "mystore-sim: --clock must be \"YYYY-MM-DD HH:MM:SS\"\n");
             ms_usage();
         }
-        snprintf(st.clock, sizeof st.clock, "%s", clock);
     }
 
     /* The simulator is single-zone: set it once for localtime_r. */
@@ -1750,6 +1809,11 @@ int main(int argc, char **argv)
         fprintf(stderr, "mystore-sim: warning: no zone file %s; times may be UTC\n", zone_file);
     setenv("TZ", zone, 1);
     tzset();
+
+    if (clock != NULL && (st.clock = ms_local_instant(clock)) == 0) {
+        fprintf(stderr, "mystore-sim: --clock %s is not a time in %s\n", clock, zone);
+        ms_usage();
+    }
 
     if (ms_seed_load(&st, seed_path != NULL ? sim_load_json(seed_path) : json_object(), err,
                      sizeof err) != 0) {
@@ -1762,6 +1826,7 @@ int main(int argc, char **argv)
     app.handle_test = ms_handle_test;
     app.route_name = ms_route_name;
     sim_set_content_type(MS_CONTENT_TYPE);
+    sim_set_clock(ms_clock, &st);
     status = sim_serve(&app, port);
 
     json_decref(st.statuses);

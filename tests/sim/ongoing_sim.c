@@ -69,6 +69,10 @@ typedef struct ogs_state {
     size_t norders, orders_cap;
     json_int_t next_article_id, next_order_id, next_line_id, next_parcel_id;
     int64_t clock_ms; /* fixed clock (POST /_sim/clock), -1 = real time */
+    /* Raw JSON items added to every GET /orders and GET /articles list answer
+     * (POST /_sim/raw-items): malformed entries for the pollers' tests.
+     * Owned arrays, NULL when none. */
+    json_t *raw_orders, *raw_articles;
 } ogs_state;
 
 static const struct {
@@ -435,6 +439,8 @@ static void ogs_state_free(ogs_state *st)
     }
     free(st->articles);
     free(st->orders);
+    json_decref(st->raw_orders);
+    json_decref(st->raw_articles);
 }
 
 /* ---- answers in Ongoing's GET shape ---- */
@@ -795,6 +801,22 @@ static void ogs_put_article(ogs_state *st, const sim_req *req, sim_resp *resp)
                             number, created ? " created" : " updated"));
 }
 
+/* Appends the raw items of /_sim/raw-items to a list answer, after the real
+ * ones and up to the page size: every page of a scan ends with them, as a
+ * list whose broken entries are not where a client expects them. */
+static void ogs_add_raw(json_t *out, const json_t *raw, int has_max, json_int_t max)
+{
+    size_t i;
+    json_t *item;
+
+    json_array_foreach(raw, i, item)
+    {
+        if (has_max && (json_int_t)json_array_size(out) >= max)
+            break;
+        json_array_append(out, item);
+    }
+}
+
 /* GET /api/v1/articles with its filters; a bare array by articleSystemId. */
 static void ogs_get_articles(ogs_state *st, const sim_req *req, sim_resp *resp)
 {
@@ -834,6 +856,8 @@ static void ogs_get_articles(ogs_state *st, const sim_req *req, sim_resp *resp)
             continue;
         json_array_append_new(out, ogs_article_to_get(st, a));
     }
+    if (!number)
+        ogs_add_raw(out, st->raw_articles, has_max, max);
     sim_resp_json(resp, 200, out);
 }
 
@@ -916,6 +940,8 @@ static void ogs_get_orders(ogs_state *st, const sim_req *req, sim_resp *resp)
             continue;
         json_array_append_new(out, ogs_order_to_get(st, o));
     }
+    if (!number)
+        ogs_add_raw(out, st->raw_orders, has_max, max);
     sim_resp_json(resp, 200, out);
 }
 
@@ -1158,6 +1184,38 @@ static void ogs_test_clock(ogs_state *st, const json_t *body, sim_resp *resp)
     sim_resp_json(resp, 200, json_pack("{s:o}", "now", ogs_time_json(ogs_now_ms(st))));
 }
 
+/* POST /_sim/raw-items {"list": "orders"|"articles", "items": [...]} adds raw
+ * items to every later list answer of GET /orders or GET /articles (those
+ * without an orderNumber / articleNumber filter); DELETE clears both. */
+static void ogs_test_raw_items(ogs_state *st, const sim_req *req, sim_resp *resp)
+{
+    if (strcmp(req->method, "DELETE") == 0) {
+        json_decref(st->raw_orders);
+        json_decref(st->raw_articles);
+        st->raw_orders = st->raw_articles = NULL;
+        sim_resp_json(resp, 200, json_pack("{s:b}", "ok", 1));
+        return;
+    }
+    json_t *body = ogs_parse_test_body(req, resp);
+    if (!body)
+        return;
+    const char *list = json_string_value(json_object_get(body, "list"));
+    json_t *items = json_object_get(body, "items");
+    json_t **raw = !list                           ? NULL
+                   : strcmp(list, "orders") == 0   ? &st->raw_orders
+                   : strcmp(list, "articles") == 0 ? &st->raw_articles
+                                                   : NULL;
+    if (!raw || !json_is_array(items)) {
+        ogs_error(resp, 400, "need {\"list\": \"orders\" or \"articles\", \"items\": [...]}");
+    } else {
+        if (!*raw)
+            *raw = json_array();
+        json_array_extend(*raw, items);
+        sim_resp_json(resp, 200, json_pack("{s:I}", "items", (json_int_t)json_array_size(*raw)));
+    }
+    json_decref(body);
+}
+
 /* Splits "{key}/{action}" (rest of a /_sim/orders/ or /_sim/articles/ path)
  * when it ends in "/<action>" for one of the actions; copies the key into
  * buf.  Returns the action or "" for a plain key. */
@@ -1278,6 +1336,9 @@ static void ogs_handle_test(void *state, const sim_req *req, sim_resp *resp)
         if (body)
             ogs_test_clock(st, body, resp);
         json_decref(body);
+    } else if (strcmp(path, "/raw-items") == 0 &&
+               (strcmp(req->method, "POST") == 0 || strcmp(req->method, "DELETE") == 0)) {
+        ogs_test_raw_items(st, req, resp);
     } else {
         ogs_error(resp, 404, "no such test endpoint");
     }

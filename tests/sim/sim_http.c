@@ -100,6 +100,7 @@ typedef struct sim_answer {
     const char *content_type;
     int retry_after;
     int delay_ms;
+    time_t date; /* the Date header to send; 0 = the server's own (real time) */
 } sim_answer;
 
 /* Everything shared between connections; guarded by `lock`. */
@@ -241,6 +242,15 @@ void sim_query_foreach(const sim_req *req, sim_query_fn fn, void *ctx)
 void sim_set_content_type(const char *content_type)
 {
     g_sim.content_type = content_type;
+}
+
+/* The simulator's clock for the Date header (sim_set_clock); read under the lock. */
+static time_t (*g_sim_clock)(void *state);
+
+void sim_set_clock(time_t (*now)(void *state), void *state)
+{
+    (void)state; /* the callback gets the app's state, which is the same */
+    g_sim_clock = now;
 }
 
 json_t *sim_load_json(const char *path)
@@ -815,6 +825,16 @@ static MHD_Result_t sim_send(struct MHD_Connection *mhd, sim_answer *answer)
         snprintf(retry, sizeof retry, "%d", answer->retry_after);
         MHD_add_response_header(response, MHD_HTTP_HEADER_RETRY_AFTER, retry);
     }
+    if (answer->date != 0) {
+        /* A fixed simulator clock: the Date header follows it (IMF-fixdate),
+         * and libmicrohttpd then leaves out its own. */
+        char date[64];
+        struct tm tm;
+
+        gmtime_r(&answer->date, &tm);
+        strftime(date, sizeof date, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+        MHD_add_response_header(response, MHD_HTTP_HEADER_DATE, date);
+    }
     result = MHD_queue_response(mhd, (unsigned int)answer->status, response);
     MHD_destroy_response(response);
     return result;
@@ -944,6 +964,7 @@ static MHD_Result_t sim_on_request(void *cls, struct MHD_Connection *mhd, const 
         sim_answer_test(&req, conn->too_large, &answer);
     else
         sim_answer_api(&req, conn->too_large, &answer);
+    answer.date = g_sim_clock != NULL ? g_sim_clock(g_sim.app->state) : 0;
     pthread_mutex_unlock(&g_sim.lock);
 
     if (answer.delay_ms > 0)

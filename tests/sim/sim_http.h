@@ -8,6 +8,7 @@
 
 #include <jansson.h>
 #include <stddef.h>
+#include <time.h>
 
 typedef struct sim_req {
     const char *method; /* "GET", "PUT", ... */
@@ -78,5 +79,10 @@ void sim_query_foreach(const sim_req *req, sim_query_fn fn, void *ctx);
  * injected fault statuses); NULL = "application/json".  Call before sim_serve;
  * `content_type` is borrowed and must outlive the server. */
 void sim_set_content_type(const char *content_type);
+
+/* Sets the simulator's clock: now(state) (state is the app's) gives the
+ * instant every answer's Date header states, or 0 for real time (the
+ * server's own Date).  Called under the lock.  Call before sim_serve. */
+void sim_set_clock(time_t (*now)(void *state), void *state);
 
 #endif

@@ -83,8 +83,11 @@ UT_TEST(event_envelope_round_trip_and_validation)
 {
     json_t *ev =
         ev_new("mystore.order", "t1", "10001", "2026-11-20 10:16:12", json_pack("{s:s}", "k", "v"));
-    json_t *again = ev_new("mystore.order", "t1", "10001", "2026-11-20 10:16:12", json_object());
-    json_t *other = ev_new("mystore.order", "t1", "10001", "2026-11-20 10:16:13", json_object());
+    /* The same change is the same version with the same content (issue 6.4). */
+    json_t *again =
+        ev_new("mystore.order", "t1", "10001", "2026-11-20 10:16:12", json_pack("{s:s}", "k", "v"));
+    json_t *other =
+        ev_new("mystore.order", "t1", "10001", "2026-11-20 10:16:13", json_pack("{s:s}", "k", "v"));
     UT_CHECK(!strcmp(json_string_value(json_object_get(ev, "id")),
                      json_string_value(json_object_get(again, "id"))),
              "same change, same id");

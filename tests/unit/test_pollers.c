@@ -1,0 +1,63 @@
+/* Unit tests of the pollers' building blocks: the event id, the resolution of
+ * shop-local times in the autumn DST fold.  Tests named issue<N>_<item>_...
+ * are regression tests of the issues' items. */
+#include "event.h"
+#include "tz.h"
+#include "unit.h"
+
+#include <string.h>
+
+/* 2026-10-25 in Europe/Oslo: 03:00 CEST (01:00Z) becomes 02:00 CET, so the
+ * wall times 02:00-02:59 happen twice (00:00-00:59Z and 01:00-01:59Z). */
+#define FOLD_0050Z 1792889400 /* 2026-10-25T00:50:00Z = 02:50 CEST */
+
+UT_TEST(issue6_02_fold_resolved_by_observation)
+{
+    time_t t = 0;
+    const char *z = "Europe/Oslo";
+    /* 02:50 read at 00:50Z (first pass): only the first instant had happened. */
+    UT_CHECK(!tz_local_to_utc_observed(z, "2026-10-25 02:50:00", FOLD_0050Z, &t) && t == FOLD_0050Z,
+             "02:50 observed at 00:50Z: %lld", (long long)t);
+    /* 02:10 read at 01:10Z (second pass, 40 minutes later): the latest instant
+     * not after the observation is 01:10Z, after the change at 00:50Z. */
+    UT_CHECK(!tz_local_to_utc_observed(z, "2026-10-25 02:10:00", FOLD_0050Z + 1200, &t) &&
+                 t == FOLD_0050Z + 1200,
+             "02:10 observed at 01:10Z: %lld", (long long)t);
+    /* 02:10 read at 00:55Z: the second pass had not come yet. */
+    UT_CHECK(!tz_local_to_utc_observed(z, "2026-10-25 02:10:00", FOLD_0050Z + 300, &t) &&
+                 t == FOLD_0050Z - 2400,
+             "02:10 observed at 00:55Z: %lld", (long long)t);
+    /* 02:50 read at 02:00Z, both passes over: the later one. */
+    UT_CHECK(!tz_local_to_utc_observed(z, "2026-10-25 02:50:00", FOLD_0050Z + 4200, &t) &&
+                 t == FOLD_0050Z + 3600,
+             "02:50 observed at 02:00Z: %lld", (long long)t);
+    /* Outside the fold there is one instant, whatever the observation. */
+    UT_CHECK(!tz_local_to_utc_observed(z, "2026-10-25 04:00:00", FOLD_0050Z, &t) &&
+                 t == FOLD_0050Z + 7800,
+             "04:00 CET (future-dated): %lld", (long long)t);
+    UT_CHECK(!tz_local_to_utc_observed(z, "2026-07-01 12:00:00", FOLD_0050Z, &t) && t == 1782900000,
+             "summer time: %lld", (long long)t);
+    UT_CHECK(tz_local_to_utc_observed(z, "2026-10-25 2:50:00", FOLD_0050Z, &t) == MO_ERR_INVALID,
+             "malformed time accepted");
+}
+
+/* The same change captured twice has one id; two different contents with the
+ * same source version (a second change within one second) do not. */
+UT_TEST(issue6_04_event_id_differs_for_different_content)
+{
+    json_t *a = ev_new("mystore.order", "t1", "10001", "2026-11-27T09:00:00Z",
+                       json_pack("{s:s}", "address", "Første gate 1"));
+    json_t *b = ev_new("mystore.order", "t1", "10001", "2026-11-27T09:00:00Z",
+                       json_pack("{s:s}", "address", "Andre gate 2"));
+    json_t *c = ev_new("mystore.order", "t1", "10001", "2026-11-27T09:00:00Z",
+                       json_pack("{s:s}", "address", "Andre gate 2"));
+    const char *ia = json_string_value(json_object_get(a, "id"));
+    const char *ib = json_string_value(json_object_get(b, "id"));
+    const char *ic = json_string_value(json_object_get(c, "id"));
+    UT_CHECK(ia && ib && ic, "ids present");
+    UT_CHECK(ia && ib && strcmp(ia, ib) != 0, "different content, same id %s", ia);
+    UT_CHECK(ib && ic && strcmp(ib, ic) == 0, "same content, different ids");
+    json_decref(a);
+    json_decref(b);
+    json_decref(c);
+}
