@@ -323,6 +323,8 @@ class Env:
             "ONGOING_PASSWORD": OG_PASSWORD,
             "ONGOING_GOODS_OWNER_ID": "1",
             "POLL_INTERVAL_S": "1",
+            # A killed poller's lease frees within seconds, not the default 15 s.
+            "LEASE_TTL_S": "4",
             "LOG_LEVEL": "info",
         }
         if self.kafka.kind == "real":
