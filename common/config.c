@@ -73,6 +73,23 @@ static mo_err cfg_url(const char *name, const char *value, char *errstr, size_t 
     return MO_OK;
 }
 
+/* Registers the value of variable `name` as a secret for the log.  A secret
+ * shorter than LG_SECRET_MIN characters is refused: masking it would blank
+ * pieces of ordinary words in every log line, and not masking it would let it
+ * through.  The message names the variable, never the value. */
+static mo_err cfg_secret(const char *name, const char *value, char *errstr, size_t errstr_size)
+{
+    int rc = lg_add_secret(value);
+    if (rc == -1)
+        return mo_seterr(MO_ERR_CONFIG, errstr, errstr_size,
+                         "%s is shorter than %d characters: a secret that short cannot be masked "
+                         "in logs without blanking ordinary text; use a longer one",
+                         name, LG_SECRET_MIN);
+    if (rc)
+        return mo_seterr(MO_ERR_NOMEM, errstr, errstr_size, "out of memory");
+    return MO_OK;
+}
+
 /* The tenant names Redis keys and Kafka keys, so it is kept to a safe alphabet. */
 static mo_err cfg_check_tenant(const char *t, char *errstr, size_t errstr_size)
 {
@@ -149,8 +166,16 @@ static mo_err cfg_kafka_props(mo_config *cfg, char *errstr, size_t errstr_size)
             dst[i] = name[i] == '_' ? '.' : (char)tolower((unsigned char)name[i]);
         dst[nlen] = '\0';
         memcpy(cfg->kafka_props[cfg->n_kafka_props].value, eq + 1, strlen(eq + 1) + 1);
-        if (strstr(dst, "password") || strstr(dst, "secret") || strstr(dst, "key"))
-            lg_add_secret(eq + 1);
+        /* The librdkafka properties that hold credentials (not the paths
+         * of key files, such as ssl.key.location). */
+        if (strstr(dst, "password") || strstr(dst, "secret") || !strcmp(dst, "ssl.key.pem") ||
+            !strcmp(dst, "sasl.oauthbearer.config")) {
+            char var[160];
+            snprintf(var, sizeof(var), "KAFKA_PROP_%.*s", (int)nlen, name);
+            mo_err err = cfg_secret(var, eq + 1, errstr, errstr_size);
+            if (err)
+                return err;
+        }
         /* Ask librdkafka now, so a typo stops the start with the variable's name. */
         char why[256];
         rd_kafka_conf_t *probe = rd_kafka_conf_new();
@@ -226,7 +251,8 @@ mo_err cfg_load(mo_config *cfg, int need, char *errstr, size_t errstr_size)
         }
     }
     STR("MYSTORE_TOKEN", NULL, need & CFG_NEED_MYSTORE, mystore_token);
-    lg_add_secret(cfg->mystore_token);
+    if ((err = cfg_secret("MYSTORE_TOKEN", cfg->mystore_token, errstr, errstr_size)))
+        goto fail;
     STR("MYSTORE_TIMEZONE", "Europe/Oslo", 0, mystore_timezone);
     if ((err = cfg_check_timezone(cfg->mystore_timezone, errstr, errstr_size)))
         goto fail;
@@ -273,7 +299,8 @@ mo_err cfg_load(mo_config *cfg, int need, char *errstr, size_t errstr_size)
         goto fail;
     STR("ONGOING_USER", NULL, need & CFG_NEED_ONGOING, ongoing_user);
     STR("ONGOING_PASSWORD", NULL, need & CFG_NEED_ONGOING, ongoing_password);
-    lg_add_secret(cfg->ongoing_password);
+    if ((err = cfg_secret("ONGOING_PASSWORD", cfg->ongoing_password, errstr, errstr_size)))
+        goto fail;
     if ((need & CFG_NEED_ONGOING) && !getenv("ONGOING_GOODS_OWNER_ID")) {
         err = mo_seterr(MO_ERR_CONFIG, errstr, errstr_size, "ONGOING_GOODS_OWNER_ID is not set");
         goto fail;
