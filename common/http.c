@@ -312,9 +312,9 @@ long hc_backoff_ms(const hc_retry *retry, int n, int retry_after)
     return ms * 3 / 4 + (long)(rand() % (int)(ms / 2 + 1));
 }
 
-mo_err hc_call_json(hc_client *hc, const hc_retry *retry, hc_before_fn before, void *before_ctx,
-                    const char *method, const char *url, const char *content_type, const char *body,
-                    long *status, json_t **doc, int *attempts, char *errstr, size_t errstr_size)
+mo_err hc_call_json(hc_client *hc, const hc_retry *retry, const hc_hooks *hooks, const char *method,
+                    const char *url, const char *content_type, const char *body, long *status,
+                    json_t **doc, int *attempts, char *errstr, size_t errstr_size)
 {
     mo_err err = MO_ERR_TRANSIENT;
     *doc = NULL;
@@ -324,11 +324,13 @@ mo_err hc_call_json(hc_client *hc, const hc_retry *retry, hc_before_fn before, v
     for (int n = 0; n < retry->max_attempts; n++) {
         hc_resp resp;
         int retry_after = -1;
-        if (before && (err = before(before_ctx, errstr, errstr_size)))
+        if (hooks && hooks->before && (err = hooks->before(hooks->ctx, errstr, errstr_size)))
             return err;
         if (attempts)
             (*attempts)++;
         err = hc_request(hc, method, url, content_type, body, &resp, errstr, errstr_size);
+        if (hooks && hooks->after)
+            hooks->after(hooks->ctx);
         if (err == MO_OK) {
             json_error_t jerr;
             *status = resp.status;

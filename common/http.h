@@ -83,9 +83,16 @@ typedef struct hc_retry {
  * +-25% jitter, or the server's Retry-After (seconds, >= 0) when it gave one. */
 long hc_backoff_ms(const hc_retry *retry, int n, int retry_after);
 
-/* Called before every attempt (e.g. to take a request from a shared budget);
- * a non-OK result ends the call with that result. */
-typedef mo_err (*hc_before_fn)(void *ctx, char *errstr, size_t errstr_size);
+/* Hooks around every attempt of hc_call_json (all may be NULL).  before runs
+ * before each request (take a request from a shared budget, take a write
+ * lock); a non-OK result ends the call with that result.  after runs after
+ * each request that before allowed (release the lock), never while backing
+ * off. */
+typedef struct hc_hooks {
+    mo_err (*before)(void *ctx, char *errstr, size_t errstr_size);
+    void (*after)(void *ctx);
+    void *ctx;
+} hc_hooks;
 
 /* Sends a request whose answer is JSON, retrying transient failures (no
  * answer, 408, 429, 5xx, and a 2xx whose body is not valid JSON: a truncated
@@ -93,7 +100,8 @@ typedef mo_err (*hc_before_fn)(void *ctx, char *errstr, size_t errstr_size);
  * Retry-After.  On 2xx returns MO_OK and *doc (new reference; NULL for an
  * empty body).  On another 4xx returns MO_ERR_PERMANENT with *status set and
  * *doc the parsed error body when it is JSON.  When attempts run out returns
- * MO_ERR_TRANSIENT.  *attempts (may be NULL) receives the number of requests sent. */
-mo_err hc_call_json(hc_client *hc, const hc_retry *retry, hc_before_fn before, void *before_ctx,
-                    const char *method, const char *url, const char *content_type, const char *body,
-                    long *status, json_t **doc, int *attempts, char *errstr, size_t errstr_size);
+ * MO_ERR_TRANSIENT.  *attempts (may be NULL) receives the number of requests
+ * sent.  hooks may be NULL. */
+mo_err hc_call_json(hc_client *hc, const hc_retry *retry, const hc_hooks *hooks, const char *method,
+                    const char *url, const char *content_type, const char *body, long *status,
+                    json_t **doc, int *attempts, char *errstr, size_t errstr_size);

@@ -69,10 +69,10 @@ static mo_err ms_call(ms_client *ms, const char *method, const char *path, const
 {
     char url[2048];
     long st;
+    hc_hooks hooks = {.before = ms_take_budget, .ctx = ms};
     snprintf(url, sizeof(url), "%s%s", ms->base, path);
-    return hc_call_json(ms->hc, &ms->retry, ms_take_budget, ms, method, url,
-                        body ? ms_media_type : NULL, body, status ? status : &st, doc, NULL, errstr,
-                        errstr_size);
+    return hc_call_json(ms->hc, &ms->retry, &hooks, method, url, body ? ms_media_type : NULL, body,
+                        status ? status : &st, doc, NULL, errstr, errstr_size);
 }
 
 int ms_up_since(ms_client *ms, long long since_ms)

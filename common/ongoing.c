@@ -62,11 +62,34 @@ unsigned long og_requests(const og_client *og)
     return og->requests;
 }
 
-static mo_err og_count(void *ctx, char *errstr, size_t errstr_size)
+/* The state of one og_call for its hooks: the write lock is held only while a
+ * request is in flight, never while backing off. */
+typedef struct og_attempt {
+    og_client *og;
+    int write;
+    int locked;
+    char token[40];
+} og_attempt;
+
+static mo_err og_before(void *ctx, char *errstr, size_t errstr_size)
 {
-    og_client *og = ctx;
-    og->requests++;
-    return MO_OK;
+    og_attempt *a = ctx;
+    a->og->requests++;
+    if (!a->write)
+        return MO_OK;
+    mo_err err =
+        rs_lock(a->og->rs, a->og->lock_name, OG_LOCK_TTL_MS, 120000, a->token, errstr, errstr_size);
+    a->locked = err == MO_OK;
+    return err;
+}
+
+static void og_after(void *ctx)
+{
+    og_attempt *a = ctx;
+    char e2[128];
+    if (a->locked)
+        rs_unlock(a->og->rs, a->og->lock_name, a->token, e2, sizeof(e2));
+    a->locked = 0;
 }
 
 /* One call with retries.  Each attempt of a write holds the goods owner's
@@ -78,34 +101,18 @@ static mo_err og_count(void *ctx, char *errstr, size_t errstr_size)
 static mo_err og_call(og_client *og, const char *method, const char *path, const json_t *body,
                       json_t **doc, long *status, char *errstr, size_t errstr_size)
 {
-    char url[2048], token[40];
+    char url[2048];
     char *s = NULL;
     json_t *answer = NULL;
-    int write = strcmp(method, "GET") != 0;
-    hc_retry once = og->retry;
-    mo_err err = MO_ERR_TRANSIENT;
+    og_attempt attempt = {.og = og, .write = strcmp(method, "GET") != 0};
+    hc_hooks hooks = {.before = og_before, .after = og_after, .ctx = &attempt};
 
-    once.max_attempts = 1;
     snprintf(url, sizeof(url), "%s%s", og->base, path);
     if (body && !(s = json_dumps(body, JSON_COMPACT)))
         return mo_seterr(MO_ERR_NOMEM, errstr, errstr_size, "out of memory");
-    for (int n = 0; n < og->retry.max_attempts; n++) {
-        if (n && mo_stop_sleep_ms(hc_backoff_ms(&og->retry, n - 1, -1)))
-            break;
-        json_decref(answer);
-        answer = NULL;
-        if (write && (err = rs_lock(og->rs, og->lock_name, OG_LOCK_TTL_MS, 120000, token, errstr,
-                                    errstr_size)))
-            break;
-        err = hc_call_json(og->hc, &once, og_count, og, method, url, s ? "application/json" : NULL,
-                           s, status, &answer, NULL, errstr, errstr_size);
-        if (write) {
-            char e2[128];
-            rs_unlock(og->rs, og->lock_name, token, e2, sizeof(e2));
-        }
-        if (err != MO_ERR_TRANSIENT)
-            break;
-    }
+    mo_err err =
+        hc_call_json(og->hc, &og->retry, &hooks, method, url, s ? "application/json" : NULL, s,
+                     status, &answer, NULL, errstr, errstr_size);
     free(s);
     if (err == MO_ERR_PERMANENT) {
         const char *msg = json_string_value(json_object_get(answer, "message"));
