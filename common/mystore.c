@@ -22,7 +22,9 @@ ms_client *ms_new(const mo_config *cfg, rs_store *rs, int max_attempts)
     ms_client *ms = calloc(1, sizeof(*ms));
     if (!ms)
         return NULL;
-    hc_opts opts = {.accept = ms_media_type, .bearer = cfg->mystore_token};
+    hc_opts opts = {.accept = ms_media_type,
+                    .bearer = cfg->mystore_token,
+                    .total_timeout_ms = cfg->http_timeout_ms};
     ms->hc = hc_new(&opts);
     if (!ms->hc) {
         free(ms);
@@ -148,8 +150,10 @@ mo_err ms_list_page_meta(ms_client *ms, const char *path, const char *query, int
         }
         json_decref(doc);
         doc = NULL;
+        char shown[1024];
         err = mo_seterr(MO_ERR_TRANSIENT, errstr, errstr_size,
-                        "GET %s: answer is not a JSON:API list", rel);
+                        "GET %s: answer is not a JSON:API list",
+                        hc_url_redact(rel, shown, sizeof(shown)));
         lg_warn("mystore", NULL, "%s; asking again", errstr);
     }
     return err;
