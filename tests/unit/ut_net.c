@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -281,6 +282,9 @@ int ut_redis_start(ut_redis *r, const char *const *extra)
     if (pid < 0)
         return -1;
     if (pid == 0) {
+        /* A test that fails and leaves the server running must not leave
+         * it behind when the test process ends. */
+        prctl(PR_SET_PDEATHSIG, SIGTERM);
         int devnull = open("/dev/null", O_WRONLY);
         if (devnull >= 0) {
             dup2(devnull, 1);
