@@ -1,5 +1,6 @@
 #include "config.h"
 #include "log.h"
+#include "store.h"
 
 #include <ctype.h>
 #include <librdkafka/rdkafka.h>
@@ -87,6 +88,28 @@ static mo_err cfg_secret(const char *name, const char *value, char *errstr, size
                          name, LG_SECRET_MIN);
     if (rc)
         return mo_seterr(MO_ERR_NOMEM, errstr, errstr_size, "out of memory");
+    return MO_OK;
+}
+
+/* REDIS_URL: parsed as the store will (rs_url_parse), its password registered
+ * as a secret (whole, decoded and as written) and refused when too short to
+ * mask. */
+static mo_err cfg_redis_url(const char *url, char *errstr, size_t errstr_size)
+{
+    rs_url parsed;
+    mo_err err = rs_url_parse(url, &parsed, errstr, errstr_size);
+    if (err)
+        return err;
+    if (*parsed.password && lg_add_secret(parsed.password) == -1)
+        return mo_seterr(MO_ERR_CONFIG, errstr, errstr_size,
+                         "REDIS_URL: the password is shorter than %d characters: a secret that "
+                         "short cannot be masked in logs without blanking ordinary text",
+                         LG_SECRET_MIN);
+    /* The store registers the spelling as written too; do it before any log line. */
+    rs_store *probe = rs_open(url, "config", errstr, errstr_size);
+    if (!probe)
+        return MO_ERR_CONFIG;
+    rs_close(probe);
     return MO_OK;
 }
 
@@ -232,11 +255,8 @@ mo_err cfg_load(mo_config *cfg, int need, char *errstr, size_t errstr_size)
         goto fail;
 
     STR("REDIS_URL", "redis://127.0.0.1:6379/0", 0, redis_url);
-    if (strncmp(cfg->redis_url, "redis://", 8)) {
-        err = mo_seterr(MO_ERR_CONFIG, errstr, errstr_size,
-                        "REDIS_URL must look like redis://[:password@]host:port[/db]");
+    if ((err = cfg_redis_url(cfg->redis_url, errstr, errstr_size)))
         goto fail;
-    }
 
     STR("MYSTORE_API_URL", "https://api.mystore.no", 0, mystore_url);
     if ((err = cfg_url("MYSTORE_API_URL", cfg->mystore_url, errstr, errstr_size)))
