@@ -22,6 +22,7 @@ struct hc_client {
     char *user, *password;
     long long last_up_ms;
     long long server_date, server_date_at_ms; /* last Date header and when it came */
+    size_t last_body_len;
 };
 
 static pthread_once_t hc_once = PTHREAD_ONCE_INIT;
@@ -360,6 +361,7 @@ mo_err hc_request(hc_client *hc, const char *method, const char *url, const char
                        rc == CURLE_COULDNT_CONNECT;
     } else {
         curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &resp->status);
+        hc->last_body_len = resp->len;
         if (hc_classify(resp->status) != MO_ERR_TRANSIENT)
             hc->last_up_ms = mo_now_ms();
         if (resp->server_date) {
@@ -389,6 +391,11 @@ long long hc_server_now(const hc_client *hc)
     if (!hc->server_date)
         return 0;
     return hc->server_date + (mo_now_ms() - hc->server_date_at_ms) / 1000;
+}
+
+size_t hc_last_body_len(const hc_client *hc)
+{
+    return hc->last_body_len;
 }
 
 long long hc_last_up_ms(const hc_client *hc)

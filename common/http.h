@@ -73,6 +73,9 @@ const char *hc_url_redact(const char *url, char *out, size_t size);
  * MO_ERR_TOO_LARGE when out is too small. */
 mo_err hc_escape(const char *s, char *out, size_t size);
 
+/* Bytes of the body of the last answer this client received (0 when none). */
+size_t hc_last_body_len(const hc_client *hc);
+
 /* When this client last got an answer that was not a transient failure (2xx,
  * or a 4xx other than 408 and 429: the API is up), in monotonic ms; 0 = never. */
 long long hc_last_up_ms(const hc_client *hc);

@@ -169,33 +169,50 @@ mo_err ms_list_all_meta(ms_client *ms, const char *path, const char *meta_key, j
                         json_t **meta, char *errstr, size_t errstr_size)
 {
     json_t *all = json_array(), *all_meta = json_array();
+    size_t bytes = 0;
+    mo_err err = MO_OK;
+    if (!all || !all_meta) {
+        err = mo_seterr(MO_ERR_NOMEM, errstr, errstr_size, "out of memory");
+        goto out;
+    }
     for (int page = 1;; page++) {
         json_t *part, *m;
         int has_next;
-        mo_err err =
-            ms_list_page_meta(ms, path, NULL, page, &part, &m, &has_next, errstr, errstr_size);
-        if (err) {
-            json_decref(all);
-            json_decref(all_meta);
-            *items = NULL;
-            if (meta)
-                *meta = NULL;
-            return err;
+        if (page > MS_LIST_MAX_PAGES) {
+            err = mo_seterr(MO_ERR_TOO_LARGE, errstr, errstr_size,
+                            "GET %s: list longer than %d pages", path, MS_LIST_MAX_PAGES);
+            goto out;
         }
+        err = ms_list_page_meta(ms, path, NULL, page, &part, &m, &has_next, errstr, errstr_size);
+        if (err)
+            goto out;
+        bytes += hc_last_body_len(ms->hc);
         json_array_extend(all, part);
         if (meta_key && json_is_array(json_object_get(m, meta_key)))
             json_array_extend(all_meta, json_object_get(m, meta_key));
         json_decref(part);
         json_decref(m);
-        if (!has_next || page >= 10000)
+        if (bytes > MS_LIST_MAX_BYTES) {
+            err = mo_seterr(MO_ERR_TOO_LARGE, errstr, errstr_size,
+                            "GET %s: list larger than %u MiB after %d pages", path,
+                            MS_LIST_MAX_BYTES >> 20, page);
+            goto out;
+        }
+        if (!has_next)
             break;
+    }
+out:
+    if (err) {
+        json_decref(all);
+        json_decref(all_meta);
+        all = all_meta = NULL;
     }
     *items = all;
     if (meta)
         *meta = all_meta;
     else
         json_decref(all_meta);
-    return MO_OK;
+    return err;
 }
 
 mo_err ms_list_all(ms_client *ms, const char *path, json_t **items, char *errstr,
