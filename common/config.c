@@ -1,5 +1,6 @@
 #include "config.h"
 #include "log.h"
+#include "store.h"
 
 #include <ctype.h>
 #include <librdkafka/rdkafka.h>
@@ -8,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 
 extern char **environ;
@@ -62,14 +64,161 @@ static mo_err cfg_onoff(const char *name, const char *def, int *out, char *errst
     return MO_OK;
 }
 
-static mo_err cfg_url(const char *name, const char *value, char *errstr, size_t errstr_size)
+/* Is host (len bytes, no port, IPv6 without brackets) this machine's
+ * loopback: localhost, 127.0.0.0/8 or ::1? */
+static int cfg_loopback(const char *host, size_t len)
 {
-    if (strncmp(value, "http://", 7) && strncmp(value, "https://", 8))
+    if ((len == 9 || len == 10) && !strncasecmp(host, "localhost.", len))
+        return 1;
+    if (len == 3 && !strncmp(host, "::1", 3))
+        return 1;
+    /* a dotted quad 127.x.y.z, each part 0-255 */
+    int parts = 0, digits = 0, value = 0;
+    for (size_t i = 0; i <= len; i++) {
+        if (i == len || host[i] == '.') {
+            if (!digits || value > 255 || (parts == 0 && value != 127))
+                return 0;
+            parts++;
+            digits = value = 0;
+        } else if (isdigit((unsigned char)host[i]) && digits < 3) {
+            value = value * 10 + (host[i] - '0');
+            digits++;
+        } else {
+            return 0;
+        }
+    }
+    return parts == 4;
+}
+
+/* An API base URL: http:// or https://, a host, no spaces; never credentials
+ * (user-info) or a query or fragment, which would be printed wherever the URL
+ * is (errors, logs, dead letters): credentials have their own variables.
+ * http:// only to loopback unless ALLOW_INSECURE_HTTP=on, since the token or
+ * password would travel in clear text.  Messages never quote the value. */
+static mo_err cfg_url(const char *name, const char *value, int allow_insecure, char *errstr,
+                      size_t errstr_size)
+{
+    int https = !strncmp(value, "https://", 8);
+    if (!https && strncmp(value, "http://", 7))
         return mo_seterr(MO_ERR_CONFIG, errstr, errstr_size,
                          "%s must start with http:// or https://", name);
     for (const char *p = value; *p; p++)
         if (isspace((unsigned char)*p))
             return mo_seterr(MO_ERR_CONFIG, errstr, errstr_size, "%s contains a space", name);
+    const char *auth = value + (https ? 8 : 7);
+    size_t alen = strcspn(auth, "/?#");
+    if (memchr(auth, '@', alen))
+        return mo_seterr(MO_ERR_CONFIG, errstr, errstr_size,
+                         "%s must not hold credentials (user:password@host): the API's "
+                         "credentials have their own variables",
+                         name);
+    if (strpbrk(value, "?#"))
+        return mo_seterr(MO_ERR_CONFIG, errstr, errstr_size,
+                         "%s must not have a query or fragment ('?', '#'): a key there would be "
+                         "printed with the URL",
+                         name);
+    const char *host = auth;
+    size_t hlen;
+    if (*auth == '[') {
+        const char *close = memchr(auth, ']', alen);
+        if (!close)
+            return mo_seterr(MO_ERR_CONFIG, errstr, errstr_size, "%s has a bad [IPv6] host", name);
+        host = auth + 1;
+        hlen = (size_t)(close - host);
+    } else {
+        hlen = strcspn(auth, ":/");
+    }
+    if (!hlen)
+        return mo_seterr(MO_ERR_CONFIG, errstr, errstr_size, "%s has no host", name);
+    if (!https && !allow_insecure && !cfg_loopback(host, hlen))
+        return mo_seterr(MO_ERR_CONFIG, errstr, errstr_size,
+                         "%s uses http:// to a host other than loopback: the credentials would "
+                         "travel in clear text; use https:// or set ALLOW_INSECURE_HTTP=on",
+                         name);
+    return MO_OK;
+}
+
+/* Checks one SHIPPING_METHOD_MAP entry's shape; see cfg_way_of_delivery. */
+static mo_err cfg_way_entry(const char *method, const json_t *entry, const char **code,
+                            const char **name, char *errstr, size_t errstr_size)
+{
+    if (json_is_string(entry) && json_string_length(entry) > 0) {
+        *code = json_string_value(entry);
+        *name = method;
+        return MO_OK;
+    }
+    if (json_is_object(entry)) {
+        const json_t *c = json_object_get(entry, "code"), *n = json_object_get(entry, "name");
+        size_t members = json_object_size(entry);
+        if (!json_is_string(c) || !json_string_length(c))
+            return mo_seterr(MO_ERR_CONFIG, errstr, errstr_size,
+                             "SHIPPING_METHOD_MAP entry '%s' needs a non-empty string \"code\"",
+                             method);
+        if (n && !json_is_null(n) && (!json_is_string(n) || !json_string_length(n)))
+            return mo_seterr(MO_ERR_CONFIG, errstr, errstr_size,
+                             "SHIPPING_METHOD_MAP entry '%s': \"name\" must be a non-empty string "
+                             "or null",
+                             method);
+        if (members != 1 + (n != NULL))
+            return mo_seterr(MO_ERR_CONFIG, errstr, errstr_size,
+                             "SHIPPING_METHOD_MAP entry '%s' may hold only \"code\" and \"name\"",
+                             method);
+        *code = json_string_value(c);
+        *name = json_is_string(n) ? json_string_value(n) : method;
+        return MO_OK;
+    }
+    return mo_seterr(MO_ERR_CONFIG, errstr, errstr_size,
+                     "SHIPPING_METHOD_MAP entry '%s' must be a non-empty string (the code) or "
+                     "{\"code\": \"..\", \"name\": \"..\"}",
+                     method);
+}
+
+mo_err cfg_way_of_delivery(const json_t *map, const char *method, const char **code,
+                           const char **name, char *errstr, size_t errstr_size)
+{
+    const json_t *entry = json_is_object(map) ? json_object_get(map, method) : NULL;
+    *code = *name = method;
+    if (!entry)
+        return MO_OK;
+    return cfg_way_entry(method, entry, code, name, errstr, errstr_size);
+}
+
+/* Registers the value of variable `name` as a secret for the log.  A secret
+ * shorter than LG_SECRET_MIN characters is refused: masking it would blank
+ * pieces of ordinary words in every log line, and not masking it would let it
+ * through.  The message names the variable, never the value. */
+static mo_err cfg_secret(const char *name, const char *value, char *errstr, size_t errstr_size)
+{
+    int rc = lg_add_secret(value);
+    if (rc == -1)
+        return mo_seterr(MO_ERR_CONFIG, errstr, errstr_size,
+                         "%s is shorter than %d characters: a secret that short cannot be masked "
+                         "in logs without blanking ordinary text; use a longer one",
+                         name, LG_SECRET_MIN);
+    if (rc)
+        return mo_seterr(MO_ERR_NOMEM, errstr, errstr_size, "out of memory");
+    return MO_OK;
+}
+
+/* REDIS_URL: parsed as the store will (rs_url_parse), its password registered
+ * as a secret (whole, decoded and as written) and refused when too short to
+ * mask. */
+static mo_err cfg_redis_url(const char *url, char *errstr, size_t errstr_size)
+{
+    rs_url parsed;
+    mo_err err = rs_url_parse(url, &parsed, errstr, errstr_size);
+    if (err)
+        return err;
+    if (*parsed.password && lg_add_secret(parsed.password) == -1)
+        return mo_seterr(MO_ERR_CONFIG, errstr, errstr_size,
+                         "REDIS_URL: the password is shorter than %d characters: a secret that "
+                         "short cannot be masked in logs without blanking ordinary text",
+                         LG_SECRET_MIN);
+    /* The store registers the spelling as written too; do it before any log line. */
+    rs_store *probe = rs_open(url, "config", errstr, errstr_size);
+    if (!probe)
+        return MO_ERR_CONFIG;
+    rs_close(probe);
     return MO_OK;
 }
 
@@ -149,8 +298,16 @@ static mo_err cfg_kafka_props(mo_config *cfg, char *errstr, size_t errstr_size)
             dst[i] = name[i] == '_' ? '.' : (char)tolower((unsigned char)name[i]);
         dst[nlen] = '\0';
         memcpy(cfg->kafka_props[cfg->n_kafka_props].value, eq + 1, strlen(eq + 1) + 1);
-        if (strstr(dst, "password") || strstr(dst, "secret") || strstr(dst, "key"))
-            lg_add_secret(eq + 1);
+        /* The librdkafka properties that hold credentials (not the paths
+         * of key files, such as ssl.key.location). */
+        if (strstr(dst, "password") || strstr(dst, "secret") || !strcmp(dst, "ssl.key.pem") ||
+            !strcmp(dst, "sasl.oauthbearer.config")) {
+            char var[160];
+            snprintf(var, sizeof(var), "KAFKA_PROP_%.*s", (int)nlen, name);
+            mo_err err = cfg_secret(var, eq + 1, errstr, errstr_size);
+            if (err)
+                return err;
+        }
         /* Ask librdkafka now, so a typo stops the start with the variable's name. */
         char why[256];
         rd_kafka_conf_t *probe = rd_kafka_conf_new();
@@ -207,14 +364,16 @@ mo_err cfg_load(mo_config *cfg, int need, char *errstr, size_t errstr_size)
         goto fail;
 
     STR("REDIS_URL", "redis://127.0.0.1:6379/0", 0, redis_url);
-    if (strncmp(cfg->redis_url, "redis://", 8)) {
-        err = mo_seterr(MO_ERR_CONFIG, errstr, errstr_size,
-                        "REDIS_URL must look like redis://[:password@]host:port[/db]");
+    if ((err = cfg_redis_url(cfg->redis_url, errstr, errstr_size)))
         goto fail;
-    }
 
+    /* Read first: the API URLs below depend on it. */
+    if ((err = cfg_onoff("ALLOW_INSECURE_HTTP", "off", &cfg->allow_insecure_http, errstr,
+                         errstr_size)))
+        goto fail;
     STR("MYSTORE_API_URL", "https://api.mystore.no", 0, mystore_url);
-    if ((err = cfg_url("MYSTORE_API_URL", cfg->mystore_url, errstr, errstr_size)))
+    if ((err = cfg_url("MYSTORE_API_URL", cfg->mystore_url, cfg->allow_insecure_http, errstr,
+                       errstr_size)))
         goto fail;
     STR("MYSTORE_SHOP", NULL, need & CFG_NEED_MYSTORE, mystore_shop);
     for (const char *p = cfg->mystore_shop; *p; p++) {
@@ -225,8 +384,15 @@ mo_err cfg_load(mo_config *cfg, int need, char *errstr, size_t errstr_size)
             goto fail;
         }
     }
+    /* "." and ".." are path segments, not a shop: .../shops/../ leaves the shop. */
+    if (!strcmp(cfg->mystore_shop, ".") || !strcmp(cfg->mystore_shop, "..")) {
+        err = mo_seterr(MO_ERR_CONFIG, errstr, errstr_size,
+                        "MYSTORE_SHOP must be the shop's store name, not '.' or '..'");
+        goto fail;
+    }
     STR("MYSTORE_TOKEN", NULL, need & CFG_NEED_MYSTORE, mystore_token);
-    lg_add_secret(cfg->mystore_token);
+    if ((err = cfg_secret("MYSTORE_TOKEN", cfg->mystore_token, errstr, errstr_size)))
+        goto fail;
     STR("MYSTORE_TIMEZONE", "Europe/Oslo", 0, mystore_timezone);
     if ((err = cfg_check_timezone(cfg->mystore_timezone, errstr, errstr_size)))
         goto fail;
@@ -255,26 +421,27 @@ mo_err cfg_load(mo_config *cfg, int need, char *errstr, size_t errstr_size)
                             cfg->shipping_methods ? "not an object" : jerr.text);
             goto fail;
         }
-        const char *k;
+        const char *k, *code, *name;
         json_t *v;
         json_object_foreach(cfg->shipping_methods, k, v)
         {
-            if (!json_is_string(json_object_get(v, "code"))) {
-                err = mo_seterr(MO_ERR_CONFIG, errstr, errstr_size,
-                                "SHIPPING_METHOD_MAP entry '%s' needs a string \"code\"", k);
+            (void)v;
+            if ((err = cfg_way_of_delivery(cfg->shipping_methods, k, &code, &name, errstr,
+                                           errstr_size)))
                 goto fail;
-            }
         }
     }
 
     STR("ONGOING_API_URL", NULL, need & CFG_NEED_ONGOING, ongoing_url);
-    if (*cfg->ongoing_url &&
-        (err = cfg_url("ONGOING_API_URL", cfg->ongoing_url, errstr, errstr_size)))
+    if (*cfg->ongoing_url && (err = cfg_url("ONGOING_API_URL", cfg->ongoing_url,
+                                            cfg->allow_insecure_http, errstr, errstr_size)))
         goto fail;
     STR("ONGOING_USER", NULL, need & CFG_NEED_ONGOING, ongoing_user);
     STR("ONGOING_PASSWORD", NULL, need & CFG_NEED_ONGOING, ongoing_password);
-    lg_add_secret(cfg->ongoing_password);
-    if ((need & CFG_NEED_ONGOING) && !getenv("ONGOING_GOODS_OWNER_ID")) {
+    if ((err = cfg_secret("ONGOING_PASSWORD", cfg->ongoing_password, errstr, errstr_size)))
+        goto fail;
+    const char *owner = getenv("ONGOING_GOODS_OWNER_ID");
+    if ((need & CFG_NEED_ONGOING) && (!owner || !*owner)) {
         err = mo_seterr(MO_ERR_CONFIG, errstr, errstr_size, "ONGOING_GOODS_OWNER_ID is not set");
         goto fail;
     }
@@ -286,9 +453,7 @@ mo_err cfg_load(mo_config *cfg, int need, char *errstr, size_t errstr_size)
         goto fail;
 
     INT("ONGOING_INITIAL_LOOKBACK_H", 24, 0, 24 * 366 * 10, ongoing_lookback_h);
-    if ((err = cfg_onoff("STOCK_SYNC", "off", &cfg->stock_sync, errstr, errstr_size)) ||
-        (err = cfg_onoff("ALLOW_INSECURE_HTTP", "off", &cfg->allow_insecure_http, errstr,
-                         errstr_size)))
+    if ((err = cfg_onoff("STOCK_SYNC", "off", &cfg->stock_sync, errstr, errstr_size)))
         goto fail;
     INT("HTTP_TIMEOUT_MS", 30000, 100, 600000, http_timeout_ms);
     INT("MAX_ATTEMPTS", 10, 1, 1000, max_attempts);

@@ -85,6 +85,20 @@ void cfg_free(mo_config *cfg);
 
 /* The full topic name for a base name ("mystore.orders") into buf. */
 const char *cfg_topic(const mo_config *cfg, const char *base, char *buf, size_t size);
+/* SHIPPING_METHOD_MAP: Ongoing's wayOfDelivery {code, name} for a Mystore
+ * shipping method.  The one rule for which entries are valid, used by the
+ * configuration at start (every entry) and by the order mapping (pure, no
+ * I/O), so the two can never disagree:
+ *   "<method>": "<code>"                               name = the method
+ *   "<method>": {"code": "<code>"}                     name = the method
+ *   "<method>": {"code": "<code>", "name": "<name>"}   (name may be null)
+ * code and name are non-empty strings; no other members.  Without a table or
+ * an entry for method, code = name = method.  map (may be NULL) and method
+ * are borrowed; *code and *name point into them.  MO_ERR_CONFIG with a reason
+ * naming SHIPPING_METHOD_MAP and the entry when the entry is not valid. */
+mo_err cfg_way_of_delivery(const json_t *map, const char *method, const char **code,
+                           const char **name, char *errstr, size_t errstr_size);
+
 /* Is the Ongoing status number editable (O1)? */
 int cfg_ongoing_editable(const mo_config *cfg, int status);
 

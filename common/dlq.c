@@ -71,10 +71,15 @@ mo_err dlq_send_item(kq_producer *kp, const mo_config *cfg, const char *componen
     return err;
 }
 
-static void dlq_base64(const unsigned char *in, size_t len, char *out)
+/* Base64 of in (len bytes): a new string, NULL when out of memory. */
+static char *dlq_base64(const void *data, size_t len)
 {
     static const char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    const unsigned char *in = data;
+    char *out = malloc(len / 3 * 4 + 8);
     size_t o = 0;
+    if (!out)
+        return NULL;
     for (size_t i = 0; i < len; i += 3) {
         unsigned v = (unsigned)in[i] << 16;
         if (i + 1 < len)
@@ -87,37 +92,82 @@ static void dlq_base64(const unsigned char *in, size_t len, char *out)
         out[o++] = i + 2 < len ? tab[v & 63] : '=';
     }
     out[o] = '\0';
+    return out;
 }
 
+/* Sets o[name] to the text (len bytes) when it is UTF-8, else sets
+ * o[name_base64] to its base64: nothing is ever left out for its bytes.
+ * Returns 0, or -1 when out of memory. */
+static int dlq_set_text(json_t *o, const char *name, const char *name_base64, const void *text,
+                        size_t len)
+{
+    if (lg_utf8_valid(text, len))
+        return json_object_set_new(o, name, json_stringn(text, len));
+    char *b64 = dlq_base64(text, len);
+    int rc = b64 ? json_object_set_new(o, name_base64, json_string(b64)) : -1;
+    free(b64);
+    return rc;
+}
+
+/* Prints one message as a JSON line: partition, offset, key (or key_base64
+ * when it is not UTF-8), headers (those that are not UTF-8 in
+ * headers_base64, under their name escaped), value_base64. */
 static void dlq_print(const rd_kafka_message_t *m)
 {
     rd_kafka_headers_t *hdrs = NULL;
-    json_t *headers = json_object();
-    if (!rd_kafka_message_headers(m, &hdrs)) {
+    json_t *o = json_object(), *headers = json_object(), *headers64 = json_object();
+    char *b64 = NULL, *s = NULL;
+    int bad = !o || !headers || !headers64;
+    if (!bad && !rd_kafka_message_headers(m, &hdrs)) {
         const char *name;
         const void *val;
         size_t size;
-        for (size_t i = 0; !rd_kafka_header_get_all(hdrs, i, &name, &val, &size); i++)
-            json_object_set_new(headers, name, json_stringn_nocheck(val ? val : "", size));
+        for (size_t i = 0; !rd_kafka_header_get_all(hdrs, i, &name, &val, &size); i++) {
+            char *shown = lg_utf8_escape(name, strlen(name));
+            if (!shown) {
+                bad = 1;
+                break;
+            }
+            if (lg_utf8_valid(val ? val : "", val ? size : 0)) {
+                bad |= json_object_set_new(headers, shown,
+                                           json_stringn(val ? val : "", val ? size : 0));
+            } else {
+                char *v64 = dlq_base64(val, size);
+                bad |= !v64 || json_object_set_new(headers64, shown, json_string(v64));
+                free(v64);
+            }
+            free(shown);
+        }
     }
-    char *b64 = malloc(m->len / 3 * 4 + 8);
-    if (!b64) {
-        json_decref(headers);
-        return;
+    b64 = bad ? NULL : dlq_base64(m->payload, m->len);
+    if (bad || !b64 || json_object_set_new(o, "partition", json_integer(m->partition)) ||
+        json_object_set_new(o, "offset", json_integer((json_int_t)m->offset)) ||
+        dlq_set_text(o, "key", "key_base64", m->key ? (const char *)m->key : "",
+                     m->key ? m->key_len : 0) ||
+        json_object_set(o, "headers", headers) ||
+        (json_object_size(headers64) && json_object_set(o, "headers_base64", headers64)) ||
+        json_object_set_new(o, "value_base64", json_string(b64))) {
+        fprintf(stderr, "mosync: out of memory printing partition %d offset %lld\n",
+                (int)m->partition, (long long)m->offset);
+        goto out;
     }
-    dlq_base64(m->payload, m->len, b64);
-    json_t *o = json_pack("{s:i, s:I, s:s#, s:o, s:s}", "partition", m->partition, "offset",
-                          (json_int_t)m->offset, "key", m->key ? (const char *)m->key : "",
-                          m->key ? (int)m->key_len : 0, "headers", headers, "value_base64", b64);
-    char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
     if (s)
         printf("%s\n", s);
+out:
     free(s);
     free(b64);
+    json_decref(headers);
+    json_decref(headers64);
     json_decref(o);
 }
 
 int dlq_show(const mo_config *cfg, int once)
+{
+    return dlq_show_topic(cfg, KQ_TOPIC_DLQ, "mosync-dlq-show", once);
+}
+
+int dlq_show_topic(const mo_config *cfg, const char *topic_base, const char *group, int once)
 {
     char errstr[512], topic[256];
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
@@ -129,7 +179,7 @@ int dlq_show(const mo_config *cfg, int once)
     for (int i = 0; i < cfg->n_kafka_props; i++)
         rd_kafka_conf_set(conf, cfg->kafka_props[i].name, cfg->kafka_props[i].value, errstr,
                           sizeof(errstr));
-    rd_kafka_conf_set(conf, "group.id", "mosync-dlq-show", errstr, sizeof(errstr));
+    rd_kafka_conf_set(conf, "group.id", group, errstr, sizeof(errstr));
     rd_kafka_conf_set(conf, "enable.auto.commit", "false", errstr, sizeof(errstr));
     rd_kafka_conf_set(conf, "enable.partition.eof", "true", errstr, sizeof(errstr));
     rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof(errstr));
@@ -138,7 +188,7 @@ int dlq_show(const mo_config *cfg, int once)
         rd_kafka_conf_destroy(conf);
         return 1;
     }
-    cfg_topic(cfg, KQ_TOPIC_DLQ, topic, sizeof(topic));
+    cfg_topic(cfg, topic_base, topic, sizeof(topic));
 
     /* Find the partitions, then read each from its beginning (no group join). */
     const struct rd_kafka_metadata *md = NULL;
@@ -154,7 +204,7 @@ int dlq_show(const mo_config *cfg, int once)
         mo_stop_sleep_ms(200);
     }
     if (!md || md->topic_cnt != 1 || md->topics[0].err) {
-        /* No dead-letter topic yet: nothing was ever dead-lettered. */
+        /* No such topic yet: nothing was ever written to it. */
         goto out;
     }
     nparts = md->topics[0].partition_cnt;

@@ -42,6 +42,12 @@ mo_err dlq_send_item(kq_producer *kp, const mo_config *cfg, const char *componen
  * topic, oldest first, one JSON object per line:
  *   {"partition": 0, "offset": 12, "key": "t1:10001", "headers": {...},
  *    "value_base64": "..."}
+ * A key that is not valid UTF-8 is printed as "key_base64" instead of "key";
+ * headers whose value is not valid UTF-8 go to "headers_base64" (value in
+ * base64, the name with bad bytes escaped as \xNN): nothing is skipped.
  * Reads without a consumer group commit, so it changes nothing.  With once,
  * returns when the end of every partition is reached. */
 int dlq_show(const mo_config *cfg, int once);
+/* The same for any topic of the pipeline (base name, the prefix is added):
+ * `mosync tail <topic>`.  group names the (never committed) group. */
+int dlq_show_topic(const mo_config *cfg, const char *topic_base, const char *group, int once);

@@ -3,12 +3,15 @@
 #include "stop.h"
 
 #include <curl/curl.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/random.h>
+#include <time.h>
 #include <unistd.h>
 
 struct hc_client {
@@ -19,6 +22,7 @@ struct hc_client {
     char *user, *password;
     long long last_up_ms;
     long long server_date, server_date_at_ms; /* last Date header and when it came */
+    size_t last_body_len;
 };
 
 static pthread_once_t hc_once = PTHREAD_ONCE_INIT;
@@ -45,6 +49,39 @@ const char *hc_user_agent(void)
 unsigned long hc_requests_total(void)
 {
     return atomic_load(&hc_total);
+}
+
+/* Registers base64("user:password") with the log; -1 when out of memory. */
+static int hc_basic_secret(const char *user, const char *password)
+{
+    static const char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    size_t ulen = strlen(user), plen = strlen(password), len = ulen + 1 + plen;
+    unsigned char *in = malloc(len);
+    char *out = malloc(len / 3 * 4 + 8);
+    size_t o = 0;
+    int rc = -1;
+    if (!in || !out)
+        goto out;
+    memcpy(in, user, ulen);
+    in[ulen] = ':';
+    memcpy(in + ulen + 1, password, plen);
+    for (size_t i = 0; i < len; i += 3) {
+        unsigned v = (unsigned)in[i] << 16;
+        if (i + 1 < len)
+            v |= (unsigned)in[i + 1] << 8;
+        if (i + 2 < len)
+            v |= in[i + 2];
+        out[o++] = tab[(v >> 18) & 63];
+        out[o++] = tab[(v >> 12) & 63];
+        out[o++] = i + 1 < len ? tab[(v >> 6) & 63] : '=';
+        out[o++] = i + 2 < len ? tab[v & 63] : '=';
+    }
+    out[o] = '\0';
+    rc = lg_add_secret(out) == -2 ? -1 : 0;
+out:
+    free(in);
+    free(out);
+    return rc;
 }
 
 hc_client *hc_new(const hc_opts *opts)
@@ -80,6 +117,10 @@ hc_client *hc_new(const hc_opts *opts)
         hc->user = strdup(opts->basic_user);
         hc->password = strdup(opts->basic_password ? opts->basic_password : "");
         if (!hc->user || !hc->password)
+            goto fail;
+        /* A server that echoes the Authorization header shows base64 of
+         * user:password: that spelling is a secret too. */
+        if (*hc->password && hc_basic_secret(hc->user, hc->password))
             goto fail;
     }
     hc->opts.bearer = hc->opts.basic_user = hc->opts.basic_password = NULL;
@@ -140,9 +181,17 @@ static size_t hc_write_cb(char *ptr, size_t size, size_t nmemb, void *userdata)
     return n;
 }
 
+/* What the header callback collects: the Date, and Retry-After in either
+ * form (delay-seconds, or an HTTP-date resolved once the Date is known). */
+typedef struct hc_heads {
+    hc_resp *resp;
+    long long retry_after_date; /* UTC seconds, 0 when none */
+} hc_heads;
+
 static size_t hc_header_cb(char *buf, size_t size, size_t nitems, void *userdata)
 {
-    hc_resp *resp = userdata;
+    hc_heads *heads = userdata;
+    hc_resp *resp = heads->resp;
     size_t n = size * nitems;
     static const char name[] = "retry-after:";
     static const char date[] = "date:";
@@ -154,32 +203,100 @@ static size_t hc_header_cb(char *buf, size_t size, size_t nitems, void *userdata
         if (t > 0)
             resp->server_date = (long long)t;
     }
-    if (n > sizeof(name) && !strncasecmp(buf, name, sizeof(name) - 1)) {
-        char tmp[32];
+    if (n > sizeof(name) && n < 128 && !strncasecmp(buf, name, sizeof(name) - 1)) {
+        char tmp[128], *end;
         size_t vlen = n - (sizeof(name) - 1);
-        if (vlen >= sizeof(tmp))
-            vlen = sizeof(tmp) - 1;
         memcpy(tmp, buf + sizeof(name) - 1, vlen);
         tmp[vlen] = '\0';
-        char *end;
-        long v = strtol(tmp, &end, 10);
-        if (end != tmp && v >= 0 && v < 3600)
-            resp->retry_after = (int)v;
+        while (vlen && (tmp[vlen - 1] == '\r' || tmp[vlen - 1] == '\n' || tmp[vlen - 1] == ' '))
+            tmp[--vlen] = '\0';
+        const char *v = tmp + strspn(tmp, " \t");
+        long secs = strtol(v, &end, 10);
+        if (end != v && !*end && secs >= 0) {
+            /* A day is plenty: anything longer is a server's mistake. */
+            resp->retry_after = secs > 86400 ? 86400 : (int)secs;
+        } else {
+            time_t t = curl_getdate(v, NULL);
+            if (t > 0)
+                heads->retry_after_date = (long long)t;
+        }
     }
     return n;
+}
+
+/* Aborts a transfer in flight once a stop is requested (SIGTERM), so a
+ * process never waits out a slow answer on its way down. */
+static int hc_progress_cb(void *clientp, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+                          curl_off_t ulnow)
+{
+    (void)clientp;
+    (void)dltotal;
+    (void)dlnow;
+    (void)ultotal;
+    (void)ulnow;
+    return mo_stop_requested() ? 1 : 0;
+}
+
+const char *hc_url_redact(const char *url, char *out, size_t size)
+{
+    const char *rest = url, *scheme_end = strstr(url, "://");
+    size_t o = 0;
+    if (!size)
+        return out;
+    out[0] = '\0';
+    if (scheme_end) {
+        size_t n = (size_t)(scheme_end + 3 - url);
+        if (n >= size)
+            n = size - 1;
+        memcpy(out, url, n);
+        o = n;
+        rest = scheme_end + 3;
+        /* Drop user-info: the authority ends at the first '/', '?' or '#'. */
+        size_t auth = strcspn(rest, "/?#");
+        const char *at = NULL;
+        for (size_t i = 0; i < auth; i++)
+            if (rest[i] == '@')
+                at = rest + i;
+        if (at)
+            rest = at + 1;
+    }
+    size_t keep = strcspn(rest, "?#");
+    if (o + keep >= size)
+        keep = size - 1 - o;
+    memcpy(out + o, rest, keep);
+    o += keep;
+    if (rest[keep] && o + 4 < size) {
+        memcpy(out + o, "?...", 4);
+        o += 4;
+    }
+    out[o] = '\0';
+    return out;
 }
 
 mo_err hc_request(hc_client *hc, const char *method, const char *url, const char *content_type,
                   const char *body, hc_resp *resp, char *errstr, size_t errstr_size)
 {
     struct curl_slist *headers = NULL, *h;
-    char ctype[128];
+    char ctype[128], shown[1024];
     hc_sink sink = {.resp = resp, .max = hc->opts.max_body};
+    hc_heads heads = {.resp = resp};
     mo_err err = MO_OK;
     CURL *c = hc->curl;
+    long left = mo_deadline_left_ms();
 
     memset(resp, 0, sizeof(*resp));
     resp->retry_after = -1;
+    hc_url_redact(url, shown, sizeof(shown));
+    if (mo_stop_requested())
+        return mo_seterr(MO_ERR_TRANSIENT, errstr, errstr_size, "%s %s: not sent, stopping", method,
+                         shown);
+    if (left <= 0)
+        return mo_seterr(MO_ERR_TRANSIENT, errstr, errstr_size,
+                         "%s %s: not sent, no time left before the deadline", method, shown);
+    /* One attempt never outlives the thread's deadline. */
+    long total_ms = hc->opts.total_timeout_ms < left ? hc->opts.total_timeout_ms : left;
+    long connect_ms =
+        hc->opts.connect_timeout_ms < total_ms ? hc->opts.connect_timeout_ms : total_ms;
 
     /* Per-request header list: the shared ones plus auth and content type. */
     for (h = hc->headers; h; h = h->next)
@@ -198,14 +315,16 @@ mo_err hc_request(hc_client *hc, const char *method, const char *url, const char
     curl_easy_reset(c);
     curl_easy_setopt(c, CURLOPT_URL, url);
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
-    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, hc->opts.connect_timeout_ms);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, hc->opts.total_timeout_ms);
+    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, connect_ms);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, total_ms);
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(c, CURLOPT_TCP_KEEPALIVE, 1L);
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, hc_write_cb);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, &sink);
     curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, hc_header_cb);
-    curl_easy_setopt(c, CURLOPT_HEADERDATA, resp);
+    curl_easy_setopt(c, CURLOPT_HEADERDATA, &heads);
+    curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, hc_progress_cb);
+    curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
     curl_easy_setopt(c, CURLOPT_USERAGENT, hc_agent);
 #if LIBCURL_VERSION_NUM >= 0x075500
     curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
@@ -230,17 +349,30 @@ mo_err hc_request(hc_client *hc, const char *method, const char *url, const char
     CURLcode rc = curl_easy_perform(c);
     if (rc == CURLE_WRITE_ERROR && sink.too_large) {
         err = mo_seterr(MO_ERR_TOO_LARGE, errstr, errstr_size,
-                        "%s %s: answer larger than %zu bytes", method, url, hc->opts.max_body);
+                        "%s %s: answer larger than %zu bytes", method, shown, hc->opts.max_body);
+    } else if (rc == CURLE_ABORTED_BY_CALLBACK) {
+        err = mo_seterr(MO_ERR_TRANSIENT, errstr, errstr_size, "%s %s: aborted, stopping", method,
+                        shown);
     } else if (rc != CURLE_OK) {
-        err = mo_seterr(MO_ERR_TRANSIENT, errstr, errstr_size, "%s %s: %s", method, url,
+        err = mo_seterr(MO_ERR_TRANSIENT, errstr, errstr_size, "%s %s: %s", method, shown,
                         curl_easy_strerror(rc));
+        /* Only these mean the request never left for a server. */
+        resp->unsent = rc == CURLE_COULDNT_RESOLVE_HOST || rc == CURLE_COULDNT_RESOLVE_PROXY ||
+                       rc == CURLE_COULDNT_CONNECT;
     } else {
         curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &resp->status);
+        hc->last_body_len = resp->len;
         if (hc_classify(resp->status) != MO_ERR_TRANSIENT)
             hc->last_up_ms = mo_now_ms();
         if (resp->server_date) {
             hc->server_date = resp->server_date;
             hc->server_date_at_ms = mo_now_ms();
+        }
+        if (heads.retry_after_date && resp->retry_after < 0) {
+            /* Counted from the server's own clock when it told it. */
+            long long from = resp->server_date ? resp->server_date : (long long)time(NULL);
+            long long secs = heads.retry_after_date - from;
+            resp->retry_after = secs < 0 ? 0 : secs > 86400 ? 86400 : (int)secs;
         }
         if (!resp->body) {
             resp->body = calloc(1, 1);
@@ -259,6 +391,11 @@ long long hc_server_now(const hc_client *hc)
     if (!hc->server_date)
         return 0;
     return hc->server_date + (mo_now_ms() - hc->server_date_at_ms) / 1000;
+}
+
+size_t hc_last_body_len(const hc_client *hc)
+{
+    return hc->last_body_len;
 }
 
 long long hc_last_up_ms(const hc_client *hc)
@@ -298,6 +435,23 @@ mo_err hc_escape(const char *s, char *out, size_t size)
     return MO_OK;
 }
 
+/* A per-thread jitter source seeded from the kernel: processes started
+ * together must not retry in step (rand() unseeded gives them all one
+ * sequence). */
+static unsigned long hc_jitter(void)
+{
+    static _Thread_local unsigned long long state;
+    if (!state) {
+        if (getrandom(&state, sizeof(state), 0) != (ssize_t)sizeof(state))
+            state = (unsigned long long)mo_now_ms() ^ ((unsigned long long)getpid() << 32);
+        state |= 1;
+    }
+    state ^= state << 13;
+    state ^= state >> 7;
+    state ^= state << 17;
+    return (unsigned long)(state >> 11);
+}
+
 /* Backoff for attempt n (0-based): base * 2^n capped, with +-25% jitter, or
  * the server's Retry-After when it gave one. */
 long hc_backoff_ms(const hc_retry *retry, int n, int retry_after)
@@ -309,56 +463,99 @@ long hc_backoff_ms(const hc_retry *retry, int n, int retry_after)
         ms *= 2;
     if (ms > retry->max_ms)
         ms = retry->max_ms;
-    return ms * 3 / 4 + (long)(rand() % (int)(ms / 2 + 1));
+    return ms * 3 / 4 + (long)(hc_jitter() % (unsigned long)(ms / 2 + 1));
 }
 
-mo_err hc_call_json(hc_client *hc, const hc_retry *retry, hc_before_fn before, void *before_ctx,
-                    const char *method, const char *url, const char *content_type, const char *body,
-                    long *status, json_t **doc, int *attempts, char *errstr, size_t errstr_size)
+/* Is a failed attempt of method worth sending again?  A POST only when it
+ * surely had no effect (see hc_call_json). */
+static int hc_may_resend(const char *method, const hc_resp *resp)
 {
+    if (strcmp(method, "POST"))
+        return 1;
+    return resp->unsent || resp->status == 429;
+}
+
+mo_err hc_call_json(hc_client *hc, const hc_retry *retry, const hc_hooks *hooks, const char *method,
+                    const char *url, const char *content_type, const char *body, long *status,
+                    json_t **doc, int *attempts, char *errstr, size_t errstr_size)
+{
+    char shown[1024];
     mo_err err = MO_ERR_TRANSIENT;
     *doc = NULL;
     *status = 0;
     if (attempts)
         *attempts = 0;
+    hc_url_redact(url, shown, sizeof(shown));
     for (int n = 0; n < retry->max_attempts; n++) {
         hc_resp resp;
-        int retry_after = -1;
-        if (before && (err = before(before_ctx, errstr, errstr_size)))
+        if (mo_deadline_left_ms() <= 0)
+            return mo_seterr(MO_ERR_TRANSIENT, errstr, errstr_size,
+                             "%s %s: not sent, no time left before the deadline", method, shown);
+        if (hooks && hooks->before && (err = hooks->before(hooks->ctx, errstr, errstr_size)))
             return err;
         if (attempts)
             (*attempts)++;
         err = hc_request(hc, method, url, content_type, body, &resp, errstr, errstr_size);
+        if (hooks && hooks->after)
+            hooks->after(hooks->ctx);
         if (err == MO_OK) {
             json_error_t jerr;
             *status = resp.status;
-            retry_after = resp.retry_after;
             err = hc_classify(resp.status);
             json_t *j = resp.len ? json_loadb(resp.body, resp.len, JSON_DECODE_ANY, &jerr) : NULL;
             if (err == MO_OK && resp.len && !j) {
                 err = mo_seterr(MO_ERR_TRANSIENT, errstr, errstr_size,
-                                "%s %s: answer %ld is not valid JSON (%s)", method, url,
+                                "%s %s: answer %ld is not valid JSON (%s)", method, shown,
                                 resp.status, jerr.text);
             } else if (err == MO_OK) {
                 *doc = j;
             } else if (err == MO_ERR_PERMANENT) {
+                char quoted[256];
                 *doc = j;
-                mo_seterr(err, errstr, errstr_size, "%s %s: HTTP %ld %.200s", method, url,
-                          resp.status, resp.body);
+                /* The body may echo a credential: masked whole, then cut. */
+                lg_quote(resp.body, resp.len, 200, quoted, sizeof(quoted));
+                mo_seterr(err, errstr, errstr_size, "%s %s: HTTP %ld %s", method, shown,
+                          resp.status, quoted);
             } else {
                 json_decref(j);
-                mo_seterr(err, errstr, errstr_size, "%s %s: HTTP %ld", method, url, resp.status);
+                mo_seterr(err, errstr, errstr_size, "%s %s: HTTP %ld", method, shown, resp.status);
             }
         }
-        hc_resp_free(&resp);
-        if (err != MO_ERR_TRANSIENT)
+        if (err != MO_ERR_TRANSIENT) {
+            hc_resp_free(&resp);
             return err;
-        if (n + 1 < retry->max_attempts) {
-            long ms = hc_backoff_ms(retry, n, retry_after);
-            lg_debug("http", NULL, "%s; retry in %ld ms", errstr, ms);
-            if (mo_stop_sleep_ms(ms))
-                break;
         }
+        int retry_after = resp.retry_after;
+        int resend = hc_may_resend(method, &resp);
+        hc_resp_free(&resp);
+        if (!resend) {
+            /* It may have taken effect: the caller reads before writing again. */
+            lg_debug("http", NULL, "%s; not resent (%s is not idempotent)", errstr, method);
+            return err;
+        }
+        long left = mo_deadline_left_ms();
+        if (retry_after >= 0) {
+            long wait = retry_after * 1000L;
+            if (wait > HC_RETRY_AFTER_MAX_MS || wait >= left || n + 1 >= retry->max_attempts) {
+                /* Not slept here: the caller's loop waits (a consumer pauses
+                 * the partition, a poller's next cycle waits it out). */
+                size_t used = strlen(errstr);
+                if (wait > 0)
+                    mo_retry_hint_set(wait);
+                if (wait > 0 && used + 1 < errstr_size)
+                    snprintf(errstr + used, errstr_size - used, "; the server asks to wait %d s",
+                             retry_after);
+                return err;
+            }
+        }
+        if (n + 1 >= retry->max_attempts)
+            break;
+        long ms = hc_backoff_ms(retry, n, retry_after);
+        if (ms >= left) /* no attempt may start after the deadline anyway */
+            return err;
+        lg_debug("http", NULL, "%s; retry in %ld ms", errstr, ms);
+        if (mo_stop_sleep_ms(ms))
+            break;
     }
     return err;
 }

@@ -1,6 +1,12 @@
 /* A small HTTP client on libcurl: one keep-alive connection per client, connect
  * and total timeouts, a hard cap on the answer body, Basic or Bearer auth, and
  * the retry classification every caller shares (hc_classify).
+ *
+ * Every request stops at the calling thread's deadline (mo_deadline_left_ms:
+ * no attempt starts after it, one attempt's timeout is cut to it, backoff and
+ * Retry-After waits never pass it) and is aborted when a stop is requested
+ * (SIGTERM).  Error texts never show a URL's query or user-info, and an
+ * answer body they quote is masked before it is cut.
  * A client is used by one thread at a time. */
 #ifndef MO_HTTP_H
 #define MO_HTTP_H
@@ -28,18 +34,29 @@ typedef struct hc_resp {
     long long server_date; /* the answer's Date header, UTC seconds; 0 when absent */
     char *body;            /* NUL-terminated answer body, owned; free with hc_resp_free() */
     size_t len;
-    int retry_after; /* seconds from a Retry-After header, -1 when absent */
+    int retry_after; /* seconds from a Retry-After header (delay-seconds, or an HTTP-date
+                        counted from the answer's Date), -1 when absent */
+    int unsent;      /* no answer, and the request surely never reached a server
+                        (name not resolved, connection refused) */
 } hc_resp;
 
-/* New client; NULL on allocation failure.  Free with hc_free(). */
+/* The longest Retry-After slept inside a call (ms).  A longer wait gives up
+ * the call (MO_ERR_TRANSIENT) and is left with mo_retry_hint_set() for the
+ * caller's loop (a consumer pauses the partition that long). */
+#define HC_RETRY_AFTER_MAX_MS 120000L
+
+/* New client; NULL on allocation failure.  Free with hc_free().  The Basic
+ * credentials as they travel (base64 of user:password) are registered with
+ * the log as a secret. */
 hc_client *hc_new(const hc_opts *opts);
 void hc_free(hc_client *hc);
 
 /* Sends one request.  body may be NULL; content_type applies when body is set.
  * Returns MO_OK when an answer arrived, whatever its status (see hc_classify),
- * MO_ERR_TRANSIENT when none did (connect failure, timeout, reset),
- * MO_ERR_TOO_LARGE when the answer exceeded max_body.  resp is always
- * initialised and must be freed with hc_resp_free(). */
+ * MO_ERR_TRANSIENT when none did (connect failure, timeout, reset, the
+ * thread's deadline already passed, a stop requested), MO_ERR_TOO_LARGE when
+ * the answer exceeded max_body.  resp is always initialised and must be freed
+ * with hc_resp_free(). */
 mo_err hc_request(hc_client *hc, const char *method, const char *url, const char *content_type,
                   const char *body, hc_resp *resp, char *errstr, size_t errstr_size);
 void hc_resp_free(hc_resp *resp);
@@ -48,9 +65,16 @@ void hc_resp_free(hc_resp *resp);
  * 429 and 5xx, MO_ERR_PERMANENT for every other status. */
 mo_err hc_classify(long status);
 
+/* url as error texts show it: without user-info, and with "?..." in place of
+ * a query (a query may carry a key).  Always NUL-terminates out. */
+const char *hc_url_redact(const char *url, char *out, size_t size);
+
 /* Percent-encodes s into out (RFC 3986 unreserved characters kept). Returns
  * MO_ERR_TOO_LARGE when out is too small. */
 mo_err hc_escape(const char *s, char *out, size_t size);
+
+/* Bytes of the body of the last answer this client received (0 when none). */
+size_t hc_last_body_len(const hc_client *hc);
 
 /* When this client last got an answer that was not a transient failure (2xx,
  * or a 4xx other than 408 and 429: the API is up), in monotonic ms; 0 = never. */
@@ -80,20 +104,40 @@ typedef struct hc_retry {
 } hc_retry;
 
 /* The wait before retry n + 1 (n from 0): base * 2^n capped at max, with
- * +-25% jitter, or the server's Retry-After (seconds, >= 0) when it gave one. */
+ * +-25% jitter, or the server's Retry-After (seconds, >= 0) when it gave one
+ * (not capped here: see HC_RETRY_AFTER_MAX_MS). */
 long hc_backoff_ms(const hc_retry *retry, int n, int retry_after);
 
-/* Called before every attempt (e.g. to take a request from a shared budget);
- * a non-OK result ends the call with that result. */
-typedef mo_err (*hc_before_fn)(void *ctx, char *errstr, size_t errstr_size);
+/* Hooks around every attempt of hc_call_json (all may be NULL).  before runs
+ * before each request (take a request from a shared budget, take a write
+ * lock); a non-OK result ends the call with that result.  after runs after
+ * each request that before allowed (release the lock), never while backing
+ * off. */
+typedef struct hc_hooks {
+    mo_err (*before)(void *ctx, char *errstr, size_t errstr_size);
+    void (*after)(void *ctx);
+    void *ctx;
+} hc_hooks;
 
 /* Sends a request whose answer is JSON, retrying transient failures (no
  * answer, 408, 429, 5xx, and a 2xx whose body is not valid JSON: a truncated
  * or malformed answer) with capped exponential backoff and jitter, honouring
- * Retry-After.  On 2xx returns MO_OK and *doc (new reference; NULL for an
- * empty body).  On another 4xx returns MO_ERR_PERMANENT with *status set and
- * *doc the parsed error body when it is JSON.  When attempts run out returns
- * MO_ERR_TRANSIENT.  *attempts (may be NULL) receives the number of requests sent. */
-mo_err hc_call_json(hc_client *hc, const hc_retry *retry, hc_before_fn before, void *before_ctx,
-                    const char *method, const char *url, const char *content_type, const char *body,
-                    long *status, json_t **doc, int *attempts, char *errstr, size_t errstr_size);
+ * Retry-After up to HC_RETRY_AFTER_MAX_MS and the thread's deadline (a longer
+ * wait ends the call with MO_ERR_TRANSIENT and a retry hint).
+ *
+ * A POST is not idempotent (it creates something: the "levert" history row
+ * and its customer notice), so it is retried only when it surely had no
+ * effect: the request never reached a server, or the answer is 429.  Any
+ * other failure of a POST (timeout, 5xx, a 2xx whose body is not JSON) is
+ * ambiguous and returns MO_ERR_TRANSIENT at once: the caller must find out
+ * whether it took effect (read the resource again) before sending it again.
+ * GET, PUT, PATCH and DELETE are idempotent here and retried.
+ *
+ * On 2xx returns MO_OK and *doc (new reference; NULL for an empty body).  On
+ * another 4xx returns MO_ERR_PERMANENT with *status set and *doc the parsed
+ * error body when it is JSON.  When attempts or time run out returns
+ * MO_ERR_TRANSIENT.  *attempts (may be NULL) receives the number of requests
+ * sent.  hooks may be NULL. */
+mo_err hc_call_json(hc_client *hc, const hc_retry *retry, const hc_hooks *hooks, const char *method,
+                    const char *url, const char *content_type, const char *body, long *status,
+                    json_t **doc, int *attempts, char *errstr, size_t errstr_size);

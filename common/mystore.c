@@ -23,7 +23,9 @@ ms_client *ms_new(const mo_config *cfg, rs_store *rs, int max_attempts)
     ms_client *ms = calloc(1, sizeof(*ms));
     if (!ms)
         return NULL;
-    hc_opts opts = {.accept = ms_media_type, .bearer = cfg->mystore_token};
+    hc_opts opts = {.accept = ms_media_type,
+                    .bearer = cfg->mystore_token,
+                    .total_timeout_ms = cfg->http_timeout_ms};
     ms->hc = hc_new(&opts);
     if (!ms->hc) {
         free(ms);
@@ -70,10 +72,10 @@ static mo_err ms_call(ms_client *ms, const char *method, const char *path, const
 {
     char url[2048];
     long st;
+    hc_hooks hooks = {.before = ms_take_budget, .ctx = ms};
     snprintf(url, sizeof(url), "%s%s", ms->base, path);
-    mo_err err = hc_call_json(ms->hc, &ms->retry, ms_take_budget, ms, method, url,
-                              body ? ms_media_type : NULL, body, status ? status : &st, doc, NULL,
-                              errstr, errstr_size);
+    mo_err err = hc_call_json(ms->hc, &ms->retry, &hooks, method, url, body ? ms_media_type : NULL,
+                              body, status ? status : &st, doc, NULL, errstr, errstr_size);
     ms->last_status = status ? *status : st;
     return err;
 }
@@ -153,8 +155,10 @@ mo_err ms_list_page_meta(ms_client *ms, const char *path, const char *query, int
         }
         json_decref(doc);
         doc = NULL;
+        char shown[1024];
         err = mo_seterr(MO_ERR_TRANSIENT, errstr, errstr_size,
-                        "GET %s: answer is not a JSON:API list", rel);
+                        "GET %s: answer is not a JSON:API list",
+                        hc_url_redact(rel, shown, sizeof(shown)));
         lg_warn("mystore", NULL, "%s; asking again", errstr);
     }
     return err;
@@ -170,33 +174,50 @@ mo_err ms_list_all_meta(ms_client *ms, const char *path, const char *meta_key, j
                         json_t **meta, char *errstr, size_t errstr_size)
 {
     json_t *all = json_array(), *all_meta = json_array();
+    size_t bytes = 0;
+    mo_err err = MO_OK;
+    if (!all || !all_meta) {
+        err = mo_seterr(MO_ERR_NOMEM, errstr, errstr_size, "out of memory");
+        goto out;
+    }
     for (int page = 1;; page++) {
         json_t *part, *m;
         int has_next;
-        mo_err err =
-            ms_list_page_meta(ms, path, NULL, page, &part, &m, &has_next, errstr, errstr_size);
-        if (err) {
-            json_decref(all);
-            json_decref(all_meta);
-            *items = NULL;
-            if (meta)
-                *meta = NULL;
-            return err;
+        if (page > MS_LIST_MAX_PAGES) {
+            err = mo_seterr(MO_ERR_TOO_LARGE, errstr, errstr_size,
+                            "GET %s: list longer than %d pages", path, MS_LIST_MAX_PAGES);
+            goto out;
         }
+        err = ms_list_page_meta(ms, path, NULL, page, &part, &m, &has_next, errstr, errstr_size);
+        if (err)
+            goto out;
+        bytes += hc_last_body_len(ms->hc);
         json_array_extend(all, part);
         if (meta_key && json_is_array(json_object_get(m, meta_key)))
             json_array_extend(all_meta, json_object_get(m, meta_key));
         json_decref(part);
         json_decref(m);
-        if (!has_next || page >= 10000)
+        if (bytes > MS_LIST_MAX_BYTES) {
+            err = mo_seterr(MO_ERR_TOO_LARGE, errstr, errstr_size,
+                            "GET %s: list larger than %u MiB after %d pages", path,
+                            MS_LIST_MAX_BYTES >> 20, page);
+            goto out;
+        }
+        if (!has_next)
             break;
+    }
+out:
+    if (err) {
+        json_decref(all);
+        json_decref(all_meta);
+        all = all_meta = NULL;
     }
     *items = all;
     if (meta)
         *meta = all_meta;
     else
         json_decref(all_meta);
-    return MO_OK;
+    return err;
 }
 
 mo_err ms_list_all(ms_client *ms, const char *path, json_t **items, char *errstr,

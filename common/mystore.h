@@ -38,7 +38,11 @@ mo_err ms_list_page_meta(ms_client *ms, const char *path, const char *query, int
 
 /* Every item of a (small, related) list, all pages: *items new reference.
  * meta_key (may be NULL) names an array in the pages' top-level "meta" to
- * collect too ("product_variants"): *meta (new reference) concatenates it. */
+ * collect too ("product_variants"): *meta (new reference) concatenates it.
+ * A list of more than MS_LIST_MAX_PAGES pages or MS_LIST_MAX_BYTES of
+ * answers is MO_ERR_TOO_LARGE (never returned cut short). */
+#define MS_LIST_MAX_PAGES 200                 /* 10,000 items */
+#define MS_LIST_MAX_BYTES (32u * 1024 * 1024) /* answer bytes of all pages */
 mo_err ms_list_all(ms_client *ms, const char *path, json_t **items, char *errstr,
                    size_t errstr_size);
 mo_err ms_list_all_meta(ms_client *ms, const char *path, const char *meta_key, json_t **items,

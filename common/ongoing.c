@@ -8,8 +8,10 @@
 #include <string.h>
 #include <time.h>
 
-#define OG_TIMEOUT_MS  30000
-#define OG_LOCK_TTL_MS (OG_TIMEOUT_MS + 5000)
+/* The write lock outlives one request (HTTP_TIMEOUT_MS) by this much, so it
+ * never expires under a request still in flight, and a crashed holder blocks
+ * the others for at most the timeout and this margin. */
+#define OG_LOCK_MARGIN_MS 5000
 
 struct og_client {
     hc_client *hc;
@@ -17,6 +19,7 @@ struct og_client {
     char base[1024];
     long goods_owner;
     char lock_name[64];
+    long lock_ttl_ms;
     hc_retry retry;
     unsigned long requests;
 };
@@ -28,7 +31,7 @@ og_client *og_new(const mo_config *cfg, rs_store *rs, int max_attempts)
         return NULL;
     hc_opts opts = {.basic_user = cfg->ongoing_user,
                     .basic_password = cfg->ongoing_password,
-                    .total_timeout_ms = OG_TIMEOUT_MS};
+                    .total_timeout_ms = cfg->http_timeout_ms};
     og->hc = hc_new(&opts);
     if (!og->hc) {
         free(og);
@@ -40,6 +43,7 @@ og_client *og_new(const mo_config *cfg, rs_store *rs, int max_attempts)
     og->rs = rs;
     og->goods_owner = cfg->ongoing_goods_owner;
     snprintf(og->lock_name, sizeof(og->lock_name), "ongoing-writes:%ld", og->goods_owner);
+    og->lock_ttl_ms = (cfg->http_timeout_ms > 0 ? cfg->http_timeout_ms : 30000) + OG_LOCK_MARGIN_MS;
     og->retry = (hc_retry){.max_attempts = max_attempts, .base_ms = 300, .max_ms = 10000};
     return og;
 }
@@ -62,57 +66,69 @@ unsigned long og_requests(const og_client *og)
     return og->requests;
 }
 
-static mo_err og_count(void *ctx, char *errstr, size_t errstr_size)
+/* The state of one og_call for its hooks: the write lock is held only while a
+ * request is in flight, never while backing off. */
+typedef struct og_attempt {
+    og_client *og;
+    int write;
+    int locked;
+    char token[40];
+} og_attempt;
+
+static mo_err og_before(void *ctx, char *errstr, size_t errstr_size)
 {
-    og_client *og = ctx;
-    og->requests++;
-    return MO_OK;
+    og_attempt *a = ctx;
+    a->og->requests++;
+    if (!a->write)
+        return MO_OK;
+    mo_err err = rs_lock(a->og->rs, a->og->lock_name, a->og->lock_ttl_ms, 120000, a->token, errstr,
+                         errstr_size);
+    a->locked = err == MO_OK;
+    return err;
+}
+
+static void og_after(void *ctx)
+{
+    og_attempt *a = ctx;
+    char e2[128];
+    if (a->locked)
+        rs_unlock(a->og->rs, a->og->lock_name, a->token, e2, sizeof(e2));
+    a->locked = 0;
 }
 
 /* One call with retries.  Each attempt of a write holds the goods owner's
  * write lock only while the request is in flight (never while backing off),
  * and the lock outlives the HTTP timeout by a little, so a process killed
- * mid-write blocks the others for at most OG_LOCK_TTL_MS.  For a permanent
+ * mid-write blocks the others for at most HTTP_TIMEOUT_MS + OG_LOCK_MARGIN_MS.  For a permanent
  * error the answer's "message" replaces the raw body in errstr, so dead
  * letters say what Ongoing said. */
 static mo_err og_call(og_client *og, const char *method, const char *path, const json_t *body,
                       json_t **doc, long *status, char *errstr, size_t errstr_size)
 {
-    char url[2048], token[40];
+    char url[2048];
     char *s = NULL;
     json_t *answer = NULL;
-    int write = strcmp(method, "GET") != 0;
-    hc_retry once = og->retry;
-    mo_err err = MO_ERR_TRANSIENT;
+    og_attempt attempt = {.og = og, .write = strcmp(method, "GET") != 0};
+    hc_hooks hooks = {.before = og_before, .after = og_after, .ctx = &attempt};
 
-    once.max_attempts = 1;
     snprintf(url, sizeof(url), "%s%s", og->base, path);
     if (body && !(s = json_dumps(body, JSON_COMPACT)))
         return mo_seterr(MO_ERR_NOMEM, errstr, errstr_size, "out of memory");
-    for (int n = 0; n < og->retry.max_attempts; n++) {
-        if (n && mo_stop_sleep_ms(hc_backoff_ms(&og->retry, n - 1, -1)))
-            break;
-        json_decref(answer);
-        answer = NULL;
-        if (write && (err = rs_lock(og->rs, og->lock_name, OG_LOCK_TTL_MS, 120000, token, errstr,
-                                    errstr_size)))
-            break;
-        err = hc_call_json(og->hc, &once, og_count, og, method, url, s ? "application/json" : NULL,
-                           s, status, &answer, NULL, errstr, errstr_size);
-        if (write) {
-            char e2[128];
-            rs_unlock(og->rs, og->lock_name, token, e2, sizeof(e2));
-        }
-        if (err != MO_ERR_TRANSIENT)
-            break;
-    }
+    mo_err err =
+        hc_call_json(og->hc, &og->retry, &hooks, method, url, s ? "application/json" : NULL, s,
+                     status, &answer, NULL, errstr, errstr_size);
     free(s);
     if (err == MO_ERR_PERMANENT) {
         const char *msg = json_string_value(json_object_get(answer, "message"));
         if (!msg)
             msg = json_string_value(json_object_get(answer, "Message"));
-        if (msg)
-            mo_seterr(err, errstr, errstr_size, "%s %s: HTTP %ld: %s", method, path, *status, msg);
+        if (msg) {
+            char quoted[512], shown[1024];
+            /* Ongoing's message may quote the request: masked, then cut. */
+            lg_quote(msg, strlen(msg), 300, quoted, sizeof(quoted));
+            mo_seterr(err, errstr, errstr_size, "%s %s: HTTP %ld: %s", method,
+                      hc_url_redact(path, shown, sizeof(shown)), *status, quoted);
+        }
     }
     if (doc)
         *doc = answer;

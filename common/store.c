@@ -1,80 +1,169 @@
 #include "store.h"
 #include "log.h"
+#include "sha256.h"
 #include "stop.h"
 
 #include <errno.h>
 #include <hiredis/hiredis.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <time.h>
+#include <unistd.h>
 
 struct rs_store {
-    char host[256];
-    int port;
-    int db;
-    char password[256];
+    rs_url url;
     char tenant[72];
     long retry_ms;
+    long timeout_ms; /* the socket timeout set on c */
     redisContext *c;
 };
+
+#define RS_IO_TIMEOUT_MS 2000 /* connect and one command, when no deadline is nearer */
+
+static int rs_hex(int c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* Percent-decodes in[0..len) into out; -1 on a bad escape, %00, or no room. */
+static int rs_decode(const char *in, size_t len, char *out, size_t size)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < len; i++) {
+        int c = (unsigned char)in[i];
+        if (c == '%') {
+            if (i + 2 >= len)
+                return -1;
+            int hi = rs_hex(in[i + 1]), lo = rs_hex(in[i + 2]);
+            if (hi < 0 || lo < 0 || (hi | lo) == 0)
+                return -1;
+            c = hi * 16 + lo;
+            i += 2;
+        }
+        if (o + 1 >= size)
+            return -1;
+        out[o++] = (char)c;
+    }
+    out[o] = '\0';
+    return 0;
+}
+
+#define RS_URL_FORM "REDIS_URL must look like redis://[[user]:password@]host[:port][/db]: "
+
+mo_err rs_url_parse(const char *url, rs_url *out, char *errstr, size_t errstr_size)
+{
+    const char *p = url, *at, *colon, *end;
+    char *num_end;
+    long n;
+
+    memset(out, 0, sizeof(*out));
+    out->port = 6379;
+    if (!strncmp(p, "rediss://", 9))
+        return mo_seterr(MO_ERR_CONFIG, errstr, errstr_size,
+                         "REDIS_URL: rediss:// (TLS) is not supported by this build (hiredis %d.%d "
+                         "without TLS); use redis:// on a trusted network, or a TLS tunnel",
+                         HIREDIS_MAJOR, HIREDIS_MINOR);
+    if (strncmp(p, "redis://", 8))
+        return mo_seterr(MO_ERR_CONFIG, errstr, errstr_size,
+                         RS_URL_FORM "it must start with "
+                                     "redis://");
+    p += 8;
+    if (strpbrk(p, "?#"))
+        return mo_seterr(MO_ERR_CONFIG, errstr, errstr_size,
+                         RS_URL_FORM "a query or fragment is not supported");
+    /* The last '@' ends the credentials: a password may hold '@' itself. */
+    at = strrchr(p, '@');
+    if (at) {
+        colon = memchr(p, ':', (size_t)(at - p));
+        if (!colon)
+            return mo_seterr(MO_ERR_CONFIG, errstr, errstr_size,
+                             RS_URL_FORM "the part before '@' must be [user]:password");
+        if (rs_decode(p, (size_t)(colon - p), out->user, sizeof(out->user)) ||
+            rs_decode(colon + 1, (size_t)(at - colon - 1), out->password, sizeof(out->password)))
+            return mo_seterr(MO_ERR_CONFIG, errstr, errstr_size,
+                             RS_URL_FORM "bad percent-encoding in the user or password (or too "
+                                         "long)");
+        if (!*out->password)
+            return mo_seterr(MO_ERR_CONFIG, errstr, errstr_size,
+                             RS_URL_FORM "the password after ':' is empty");
+        p = at + 1;
+    }
+    /* host: a name, an IPv4 address or [an IPv6 address] */
+    if (*p == '[') {
+        end = strchr(p, ']');
+        if (!end || end == p + 1 || (size_t)(end - p - 1) >= sizeof(out->host))
+            return mo_seterr(MO_ERR_CONFIG, errstr, errstr_size, RS_URL_FORM "bad [IPv6] host");
+        memcpy(out->host, p + 1, (size_t)(end - p - 1));
+        p = end + 1;
+    } else {
+        size_t hlen = strcspn(p, ":/");
+        if (hlen >= sizeof(out->host))
+            return mo_seterr(MO_ERR_CONFIG, errstr, errstr_size, RS_URL_FORM "host too long");
+        memcpy(out->host, p, hlen);
+        p += hlen;
+    }
+    if (!*out->host)
+        return mo_seterr(MO_ERR_CONFIG, errstr, errstr_size, RS_URL_FORM "no host");
+    if (*p == ':') {
+        p++;
+        errno = 0;
+        n = strtol(p, &num_end, 10);
+        if (num_end == p || (*num_end && *num_end != '/') || errno || n <= 0 || n > 65535)
+            return mo_seterr(MO_ERR_CONFIG, errstr, errstr_size,
+                             RS_URL_FORM "the port must be a number from 1 to 65535");
+        out->port = (int)n;
+        p = num_end;
+    }
+    if (*p == '/' && p[1]) {
+        p++;
+        errno = 0;
+        n = strtol(p, &num_end, 10);
+        if (num_end == p || *num_end || errno || n < 0 || n > 100000)
+            return mo_seterr(MO_ERR_CONFIG, errstr, errstr_size,
+                             RS_URL_FORM "the database after '/' must be a number");
+        out->db = (int)n;
+    } else if (*p && strcmp(p, "/")) {
+        return mo_seterr(MO_ERR_CONFIG, errstr, errstr_size,
+                         RS_URL_FORM "unexpected text after "
+                                     "the host");
+    }
+    return MO_OK;
+}
 
 rs_store *rs_open(const char *url, const char *tenant, char *errstr, size_t errstr_size)
 {
     rs_store *rs = calloc(1, sizeof(*rs));
-    const char *p = url, *at, *colon, *slash;
-    char port[16] = "6379";
     if (!rs) {
         mo_seterr(MO_ERR_NOMEM, errstr, errstr_size, "out of memory");
         return NULL;
     }
+    if (rs_url_parse(url, &rs->url, errstr, errstr_size)) {
+        free(rs);
+        return NULL;
+    }
+    /* The whole password, decoded and as written (the configuration refuses
+     * one too short to mask). */
+    lg_add_secret(rs->url.password);
+    const char *at = strrchr(url, '@'), *colon = at ? strchr(url + 8, ':') : NULL;
+    if (colon && colon < at) {
+        char raw[sizeof(rs->url.password) * 3];
+        snprintf(raw, sizeof(raw), "%.*s", (int)(at - colon - 1), colon + 1);
+        lg_add_secret(raw);
+    }
     rs->retry_ms = 60000;
     snprintf(rs->tenant, sizeof(rs->tenant), "%s", tenant);
-    if (strncmp(p, "redis://", 8))
-        goto bad;
-    p += 8;
-    at = strchr(p, '@');
-    if (at) { /* [user]:password@ */
-        const char *pc = memchr(p, ':', (size_t)(at - p));
-        const char *pw = pc ? pc + 1 : p;
-        if ((size_t)(at - pw) >= sizeof(rs->password))
-            goto bad;
-        memcpy(rs->password, pw, (size_t)(at - pw));
-        lg_add_secret(rs->password);
-        p = at + 1;
-    }
-    slash = strchr(p, '/');
-    colon = strchr(p, ':');
-    if (colon && slash && colon > slash)
-        colon = NULL;
-    size_t hlen = colon ? (size_t)(colon - p) : slash ? (size_t)(slash - p) : strlen(p);
-    if (!hlen || hlen >= sizeof(rs->host))
-        goto bad;
-    memcpy(rs->host, p, hlen);
-    if (colon) {
-        size_t plen = slash ? (size_t)(slash - colon - 1) : strlen(colon + 1);
-        if (!plen || plen >= sizeof(port))
-            goto bad;
-        memcpy(port, colon + 1, plen);
-        port[plen] = '\0';
-    }
-    char *end;
-    long n = strtol(port, &end, 10);
-    if (*end || n <= 0 || n > 65535)
-        goto bad;
-    rs->port = (int)n;
-    if (slash && slash[1]) {
-        n = strtol(slash + 1, &end, 10);
-        if (*end || n < 0 || n > 1000)
-            goto bad;
-        rs->db = (int)n;
-    }
     return rs;
-bad:
-    mo_seterr(MO_ERR_CONFIG, errstr, errstr_size,
-              "REDIS_URL must look like redis://[:password@]host:port[/db]");
-    free(rs);
-    return NULL;
 }
 
 void rs_close(rs_store *rs)
@@ -93,45 +182,83 @@ void rs_set_retry_ms(rs_store *rs, long retry_ms)
 
 const char *rs_key(const rs_store *rs, const char *suffix, char *buf, size_t size)
 {
-    snprintf(buf, size, "mosync:{%s}:%s", rs->tenant, suffix);
+    int n = snprintf(buf, size, "mosync:{%s}:%s", rs->tenant, suffix);
+    if (n >= 0 && (size_t)n < RS_KEY_SIZE && (size_t)n < size)
+        return buf;
+    /* Too long to keep whole: never cut (two names sharing a prefix would
+     * share a record); keep a readable head and hash the whole suffix. */
+    char hex[65];
+    size_t len = strlen(suffix);
+    sha256_hex(suffix, len, hex);
+    snprintf(buf, size, "mosync:{%s}:%.*s~%s", rs->tenant, (int)lg_utf8_cut(suffix, len, 200),
+             suffix, hex);
     return buf;
 }
 
-/* Connects, authenticates and selects the database; 0 on success. */
+/* The socket timeout for the next connect or command: RS_IO_TIMEOUT_MS, cut
+ * to the thread's deadline (never below 50 ms, so a command on a live
+ * connection can still answer). */
+static long rs_io_timeout_ms(void)
+{
+    long left = mo_deadline_left_ms();
+    if (left > RS_IO_TIMEOUT_MS)
+        return RS_IO_TIMEOUT_MS;
+    return left < 50 ? 50 : left;
+}
+
+static struct timeval rs_tv(long ms)
+{
+    struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+    return tv;
+}
+
+/* Runs one setup command (AUTH, SELECT) on a fresh connection; 0 when Redis
+ * accepted it, else why (Redis's error text, never the arguments). */
+static int rs_setup(rs_store *rs, int argc, const char **argv, char *why, size_t why_size)
+{
+    redisReply *r = redisCommandArgv(rs->c, argc, argv, NULL);
+    int ok = r && r->type == REDIS_REPLY_STATUS;
+    if (!ok)
+        snprintf(why, why_size, "%s refused: %s", argv[0],
+                 r && r->type == REDIS_REPLY_ERROR ? r->str
+                 : rs->c->err                      ? rs->c->errstr
+                                                   : "unexpected reply");
+    if (r)
+        freeReplyObject(r);
+    return ok ? 0 : -1;
+}
+
+/* Connects, authenticates (AUTH user password with a user: Redis 6 ACL) and
+ * selects the database; 0 on success. */
 static int rs_connect(rs_store *rs, char *why, size_t why_size)
 {
-    struct timeval tv = {2, 0};
-    redisReply *r;
+    char db[16];
     if (rs->c) {
         redisFree(rs->c);
         rs->c = NULL;
     }
-    rs->c = redisConnectWithTimeout(rs->host, rs->port, tv);
+    rs->timeout_ms = rs_io_timeout_ms();
+    rs->c = redisConnectWithTimeout(rs->url.host, rs->url.port, rs_tv(rs->timeout_ms));
     if (!rs->c || rs->c->err) {
-        snprintf(why, why_size, "connect %s:%d: %s", rs->host, rs->port,
+        snprintf(why, why_size, "connect %s:%d: %s", rs->url.host, rs->url.port,
                  rs->c ? rs->c->errstr : "out of memory");
         goto fail;
     }
-    redisSetTimeout(rs->c, tv);
-    if (*rs->password) {
-        r = redisCommand(rs->c, "AUTH %s", rs->password);
-        int ok = r && r->type == REDIS_REPLY_STATUS;
-        if (r)
-            freeReplyObject(r);
-        if (!ok) {
-            snprintf(why, why_size, "AUTH refused");
+    redisSetTimeout(rs->c, rs_tv(rs->timeout_ms));
+    if (*rs->url.user) {
+        const char *argv[3] = {"AUTH", rs->url.user, rs->url.password};
+        if (rs_setup(rs, 3, argv, why, why_size))
             goto fail;
-        }
+    } else if (*rs->url.password) {
+        const char *argv[2] = {"AUTH", rs->url.password};
+        if (rs_setup(rs, 2, argv, why, why_size))
+            goto fail;
     }
-    if (rs->db) {
-        r = redisCommand(rs->c, "SELECT %d", rs->db);
-        int ok = r && r->type == REDIS_REPLY_STATUS;
-        if (r)
-            freeReplyObject(r);
-        if (!ok) {
-            snprintf(why, why_size, "SELECT %d refused", rs->db);
+    if (rs->url.db) {
+        snprintf(db, sizeof(db), "%d", rs->url.db);
+        const char *argv[2] = {"SELECT", db};
+        if (rs_setup(rs, 2, argv, why, why_size))
             goto fail;
-        }
     }
     return 0;
 fail:
@@ -148,14 +275,23 @@ fail:
 static mo_err rs_cmd(rs_store *rs, redisReply **out, int argc, const char **argv,
                      const size_t *argvlen, char *errstr, size_t errstr_size)
 {
-    long long deadline = mo_now_ms() + rs->retry_ms;
+    long left = mo_deadline_left_ms();
+    long long deadline = mo_now_ms() + (rs->retry_ms < left ? rs->retry_ms : left);
     long backoff = 100;
     char why[256] = "";
     int warned = 0;
 
     *out = NULL;
     for (;;) {
+        if (!rs->c && mo_now_ms() >= deadline)
+            return mo_seterr(MO_ERR_TRANSIENT, errstr, errstr_size, "redis unavailable: %s",
+                             *why ? why : "no time left before the deadline");
         if (rs->c || rs_connect(rs, why, sizeof(why)) == 0) {
+            long timeout = rs_io_timeout_ms();
+            if (timeout != rs->timeout_ms) { /* cut to the deadline, or back to normal */
+                redisSetTimeout(rs->c, rs_tv(timeout));
+                rs->timeout_ms = timeout;
+            }
             redisReply *r = redisCommandArgv(rs->c, argc, argv, argvlen);
             if (r) {
                 if (r->type == REDIS_REPLY_ERROR) {
@@ -185,7 +321,7 @@ static mo_err rs_cmd(rs_store *rs, redisReply **out, int argc, const char **argv
 
 mo_err rs_get_json(rs_store *rs, const char *suffix, json_t **out, char *errstr, size_t errstr_size)
 {
-    char key[512];
+    char key[RS_KEY_SIZE];
     const char *argv[2] = {"GET", rs_key(rs, suffix, key, sizeof(key))};
     redisReply *r;
     mo_err err = rs_cmd(rs, &r, 2, argv, NULL, errstr, errstr_size);
@@ -206,7 +342,7 @@ mo_err rs_get_json(rs_store *rs, const char *suffix, json_t **out, char *errstr,
 mo_err rs_set_json(rs_store *rs, const char *suffix, const json_t *value, long ttl_s, char *errstr,
                    size_t errstr_size)
 {
-    char key[512], ttl[32];
+    char key[RS_KEY_SIZE], ttl[32];
     char *s = json_dumps(value, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
     if (!s)
         return mo_seterr(MO_ERR_NOMEM, errstr, errstr_size, "out of memory");
@@ -222,7 +358,7 @@ mo_err rs_set_json(rs_store *rs, const char *suffix, const json_t *value, long t
 
 mo_err rs_del(rs_store *rs, const char *suffix, char *errstr, size_t errstr_size)
 {
-    char key[512];
+    char key[RS_KEY_SIZE];
     const char *argv[2] = {"DEL", rs_key(rs, suffix, key, sizeof(key))};
     redisReply *r;
     mo_err err = rs_cmd(rs, &r, 2, argv, NULL, errstr, errstr_size);
@@ -258,7 +394,7 @@ static const char rs_budget_lua[] =
 mo_err rs_budget_take(rs_store *rs, const char *api, int per_min, long *wait_ms, char *errstr,
                       size_t errstr_size)
 {
-    char key[512], suffix[128], limit[32];
+    char key[RS_KEY_SIZE], suffix[128], limit[32];
     snprintf(suffix, sizeof(suffix), "ratelimit:%s", api);
     snprintf(limit, sizeof(limit), "%d", per_min);
     const char *argv[5] = {"EVAL", rs_budget_lua, "1", rs_key(rs, suffix, key, sizeof(key)), limit};
@@ -278,6 +414,14 @@ mo_err rs_budget_wait(rs_store *rs, const char *api, int per_min, char *errstr, 
         mo_err err = rs_budget_take(rs, api, per_min, &wait_ms, errstr, errstr_size);
         if (err || !wait_ms)
             return err;
+        if (wait_ms >= mo_deadline_left_ms()) {
+            /* The caller's loop waits instead (a consumer pauses the partition). */
+            mo_retry_hint_set(wait_ms);
+            return mo_seterr(
+                MO_ERR_TRANSIENT, errstr, errstr_size,
+                "the %s request budget is spent for the next %ld ms, past the deadline", api,
+                wait_ms);
+        }
         if (mo_stop_sleep_ms(wait_ms))
             return mo_seterr(MO_ERR_TRANSIENT, errstr, errstr_size, "stopping");
     }
@@ -293,16 +437,35 @@ mo_err rs_ping(rs_store *rs, char *errstr, size_t errstr_size)
     return err;
 }
 
+/* 32 hex digits of kernel randomness into token (>= 33 bytes).  Should the
+ * kernel refuse, the pid, the thread, the clock and a counter still make
+ * the token unique to this holder. */
+static void rs_token(char *token)
+{
+    unsigned char b[16];
+    if (getrandom(b, sizeof(b), 0) == (ssize_t)sizeof(b)) {
+        for (int i = 0; i < 16; i++)
+            snprintf(token + 2 * i, 3, "%02x", b[i]);
+        return;
+    }
+    static atomic_uint counter;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    snprintf(token, 33, "%08x%08x%08x%08x", (unsigned)getpid(),
+             (unsigned)(uintptr_t)pthread_self() ^ atomic_fetch_add(&counter, 1),
+             (unsigned)ts.tv_sec, (unsigned)ts.tv_nsec);
+}
+
 mo_err rs_lock(rs_store *rs, const char *name, long ttl_ms, long wait_ms, char *token, char *errstr,
                size_t errstr_size)
 {
-    char key[512], suffix[256], ttl[32];
-    long long deadline = mo_now_ms() + wait_ms;
+    char key[RS_KEY_SIZE], suffix[256], ttl[32];
+    long left = mo_deadline_left_ms();
+    long long deadline = mo_now_ms() + (wait_ms < left ? wait_ms : left);
     long backoff = 2;
     snprintf(suffix, sizeof(suffix), "lock:%s", name);
     snprintf(ttl, sizeof(ttl), "%ld", ttl_ms);
-    snprintf(token, 33, "%08x%08x%08x%08x", (unsigned)rand(), (unsigned)rand(), (unsigned)rand(),
-             (unsigned)mo_now_ms());
+    rs_token(token);
     const char *argv[6] = {"SET", rs_key(rs, suffix, key, sizeof(key)), token, "PX", ttl, "NX"};
     for (;;) {
         redisReply *r;
@@ -313,8 +476,11 @@ mo_err rs_lock(rs_store *rs, const char *name, long ttl_ms, long wait_ms, char *
         freeReplyObject(r);
         if (taken)
             return MO_OK;
-        if (mo_now_ms() >= deadline || mo_stop_sleep_ms(backoff))
+        long long now = mo_now_ms();
+        if (now >= deadline)
             return mo_seterr(MO_ERR_TRANSIENT, errstr, errstr_size, "lock %s is busy", name);
+        if (mo_stop_sleep_ms(now + backoff > deadline ? (long)(deadline - now) : backoff))
+            return mo_seterr(MO_ERR_TRANSIENT, errstr, errstr_size, "lock %s: stopping", name);
         backoff = backoff * 2 > 50 ? 50 : backoff * 2;
     }
 }
@@ -326,7 +492,7 @@ mo_err rs_unlock(rs_store *rs, const char *name, const char *token, char *errstr
                               "  return redis.call('DEL', KEYS[1])\n"
                               "end\n"
                               "return 0\n";
-    char key[512], suffix[256];
+    char key[RS_KEY_SIZE], suffix[256];
     snprintf(suffix, sizeof(suffix), "lock:%s", name);
     const char *argv[5] = {"EVAL", lua, "1", rs_key(rs, suffix, key, sizeof(key)), token};
     redisReply *r;

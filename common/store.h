@@ -3,8 +3,9 @@
  * Cluster keeps one tenant's keys together.
  *
  * Every call reconnects by itself: when Redis is away it retries with a capped
- * backoff for up to retry_ms (default 60 s, or until a stop is requested) and
- * then returns MO_ERR_TRANSIENT.  A store is used by one thread at a time. */
+ * backoff for up to retry_ms (default 60 s), until the calling thread's
+ * deadline or until a stop is requested, and then returns MO_ERR_TRANSIENT.  A store is used by one
+ * thread at a time. */
 #ifndef MO_STORE_H
 #define MO_STORE_H
 
@@ -14,14 +15,40 @@
 
 typedef struct rs_store rs_store;
 
-/* Parses the URL (redis://[:password@]host[:port][/db]) and prepares a store
- * for tenant; connects lazily.  NULL with errstr on a malformed URL. */
+/* REDIS_URL, parsed: redis://[[user]:password@]host[:port][/db].  The LAST
+ * '@' ends the credentials (a password may hold '@'); user and password are
+ * percent-decoded ("%40" is '@'); a user means Redis 6 ACL (AUTH user
+ * password).  host may be an IPv6 address in brackets. */
+typedef struct rs_url {
+    char host[256];
+    int port; /* default 6379 */
+    int db;   /* default 0 */
+    char user[256];
+    char password[512];
+} rs_url;
+
+/* Parses url into *out.  MO_ERR_CONFIG with a message that names REDIS_URL
+ * and says what is wrong, never printing the URL or the password.  rediss://
+ * (TLS) is refused with a message saying why: the hiredis of Debian 12
+ * (0.14.1) has no TLS, and this build links none. */
+mo_err rs_url_parse(const char *url, rs_url *out, char *errstr, size_t errstr_size);
+
+/* Parses the URL (see rs_url_parse; the password, as written and decoded, is
+ * registered with the log as a secret) and prepares a store for tenant;
+ * connects lazily.  NULL with errstr on a malformed URL. */
 rs_store *rs_open(const char *url, const char *tenant, char *errstr, size_t errstr_size);
 void rs_close(rs_store *rs);
-/* How long one call keeps retrying while Redis is away (ms). */
+/* How long one call keeps retrying while Redis is away (ms).  The calling
+ * thread's deadline (mo_deadline_left_ms) cuts it shorter. */
 void rs_set_retry_ms(rs_store *rs, long retry_ms);
 
-/* Key mosync:{tenant}:<suffix> into buf. */
+/* The buffer size rs_key needs. */
+#define RS_KEY_SIZE 512
+
+/* Key mosync:{tenant}:<suffix> into buf (size >= RS_KEY_SIZE).  A key that
+ * would be longer than RS_KEY_SIZE - 1 is never cut: its suffix becomes the
+ * suffix's first bytes, '~' and the SHA-256 of the whole suffix, so two long
+ * names that share a prefix keep two keys, the same name always the same. */
 const char *rs_key(const rs_store *rs, const char *suffix, char *buf, size_t size);
 
 /* Reads a JSON value stored at mosync:{T}:<suffix>; *out is a new reference or
@@ -41,7 +68,9 @@ mo_err rs_del(rs_store *rs, const char *suffix, char *errstr, size_t errstr_size
  * the budget is spent: wait that long and ask again. */
 mo_err rs_budget_take(rs_store *rs, const char *api, int per_min, long *wait_ms, char *errstr,
                       size_t errstr_size);
-/* Blocks until a request could be taken (or a stop is requested → TRANSIENT). */
+/* Blocks until a request could be taken.  MO_ERR_TRANSIENT when a stop is
+ * requested, or when the next free slot lies past the thread's deadline (the
+ * wait is left with mo_retry_hint_set()). */
 mo_err rs_budget_wait(rs_store *rs, const char *api, int per_min, char *errstr, size_t errstr_size);
 
 /* Round-trips a PING (for health checks and tests). */
@@ -51,9 +80,10 @@ mo_err rs_ping(rs_store *rs, char *errstr, size_t errstr_size);
 
 /* A short mutual-exclusion lock mosync:{T}:lock:<name> shared by every process
  * (Ongoing asks for one write at a time per goods owner).  Blocks until taken
- * or until wait_ms passed (MO_ERR_TRANSIENT).  The lock expires after ttl_ms
- * so a crashed holder cannot block others.  token (>= 33 bytes) receives the
- * value to pass to rs_unlock. */
+ * or until wait_ms passed or the thread's deadline came (MO_ERR_TRANSIENT).
+ * The lock expires after ttl_ms so a crashed holder cannot block others.
+ * token (>= 33 bytes) receives the value to pass to rs_unlock: 128 random
+ * bits from the kernel, so no two holders share one. */
 mo_err rs_lock(rs_store *rs, const char *name, long ttl_ms, long wait_ms, char *token, char *errstr,
                size_t errstr_size);
 /* Releases the lock if token still holds it. */

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "config.h"
 #include "mapping.h"
 
 /* What one mapping call needs everywhere: settings with defaults filled in,
@@ -131,23 +132,17 @@ static om_rule om_action(const om_ctx *ctx, const json_t *order, const json_t *s
     return OM_UPSERT;
 }
 
-/* wayOfDelivery from shipping_method through the configured table: an entry
- * {"code", "name"} (either may be left out) or a bare string code; without an
- * entry, code = name = the method.  *out: new reference. */
+/* wayOfDelivery from shipping_method through the configured table; which
+ * entries are valid is cfg_way_of_delivery's one rule (the configuration
+ * refuses the others at start).  *out: new reference. */
 static mo_err om_way_of_delivery(const om_ctx *ctx, const char *method, json_t **out)
 {
-    const char *code = method, *name = method;
-    const json_t *entry = om_get(ctx->shipping_methods, method);
-    const char *s = NULL;
+    const char *code, *name;
 
-    if (json_is_string(entry) && json_string_length(entry) > 0) {
-        code = json_string_value(entry);
-    } else if (json_is_object(entry)) {
-        if (mp_string(entry, "code", &s) == MO_OK && s != NULL)
-            code = s;
-        if (mp_string(entry, "name", &s) == MO_OK && s != NULL)
-            name = s;
-    }
+    *out = NULL;
+    if (cfg_way_of_delivery(ctx->shipping_methods, method, &code, &name, ctx->errstr,
+                            ctx->errstr_size) != MO_OK)
+        return MO_ERR_INVALID;
     *out = json_pack("{s:s, s:s}", "code", code, "name", name);
     return *out ? MO_OK : MO_ERR_NOMEM;
 }

@@ -285,6 +285,16 @@ BAD_ENV = [
     ("SHIPPING_METHOD_MAP", "{not json"),
     ("KAFKA_PROP_no_such_property", "1"),
     ("LOG_LEVEL", "loud"),
+    # issue 6 items 12-14 and 18: credentials in URLs, clear text, too-short secrets, ...
+    ("MYSTORE_API_URL", "https://user:pw-in-url-5x@api.mystore.no"),
+    ("ONGOING_API_URL", "https://api.ongoingsystems.se/wh?key=k-in-query-5x"),
+    ("MYSTORE_API_URL", "http://api.mystore.no"),
+    ("MYSTORE_SHOP", ".."),
+    ("MYSTORE_TOKEN", "abc"),
+    ("ONGOING_PASSWORD", "abc"),
+    ("REDIS_URL", "rediss://127.0.0.1:6379/0"),
+    ("REDIS_URL", "redis://:pw%zz@127.0.0.1:6379/0"),
+    ("SHIPPING_METHOD_MAP", '{"Posten": {"code": 5}}'),
 ]
 MISSING_ENV = [("poll", "MYSTORE_TOKEN"), ("poll", "KAFKA_BROKERS"), ("apply", "ONGOING_API_URL"),
                ("apply", "ONGOING_GOODS_OWNER_ID")]

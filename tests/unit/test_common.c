@@ -5,6 +5,7 @@
 #include "common/event.h"
 #include "common/http.h"
 #include "common/tz.h"
+#include "consumers/map_order.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -24,7 +25,10 @@ static void cfg_env_clear(void)
                                  "REDIS_URL",
                                  "MYSTORE_TIMEZONE",
                                  "POLL_INTERVAL_S",
-                                 "LOG_LEVEL"};
+                                 "LOG_LEVEL",
+                                 "MYSTORE_API_URL",
+                                 "ALLOW_INSECURE_HTTP",
+                                 "SHIPPING_METHOD_MAP"};
     for (size_t i = 0; i < sizeof(vars) / sizeof(vars[0]); i++)
         unsetenv(vars[i]);
 }
@@ -192,4 +196,172 @@ UT_TEST(event_versions_compare_by_utc_time)
              "a version in another form is not older");
     UT_CHECK(!ev_version_older("2026-10-25T00:10:00Z", "2026-10-25 02:50:00"),
              "a record in another form blocks nothing");
+}
+
+/* Loads the configuration with one variable set (the others cleared). */
+static mo_err cfg_with(const char *var, const char *value, int need, char *errstr,
+                       size_t errstr_size)
+{
+    mo_config cfg;
+    cfg_env_clear();
+    if (var)
+        setenv(var, value, 1);
+    mo_err err = cfg_load(&cfg, need, errstr, errstr_size);
+    if (!err)
+        cfg_free(&cfg);
+    cfg_env_clear();
+    return err;
+}
+
+UT_TEST(issue6_13_api_urls_with_credentials_or_query_refused)
+{
+    static const char *const vars[] = {"MYSTORE_API_URL", "ONGOING_API_URL"};
+    static const char *const urls[] = {
+        "https://user:Pw-Secret-77@api.example.no",
+        "https://:Pw-Secret-77@api.example.no/base",
+        "https://Pw-Secret-77@api.example.no",
+        "https://api.example.no/?key=Pw-Secret-77",
+        "https://api.example.no/base?token=Pw-Secret-77&x=1",
+        "https://api.example.no/#Pw-Secret-77",
+    };
+    for (size_t v = 0; v < 2; v++) {
+        for (size_t i = 0; i < sizeof(urls) / sizeof(urls[0]); i++) {
+            char errstr[512] = "";
+            mo_err err = cfg_with(vars[v], urls[i], 0, errstr, sizeof(errstr));
+            UT_CHECK(err == MO_ERR_CONFIG && strstr(errstr, vars[v]), "%s=%s: %s '%s'", vars[v],
+                     urls[i], mo_err_name(err), errstr);
+            UT_CHECK(!strstr(errstr, "Pw-Secret"), "%s: the refusal prints the secret: %s", vars[v],
+                     errstr);
+        }
+    }
+}
+
+UT_TEST(issue6_18_insecure_http_only_for_loopback)
+{
+    static const struct {
+        const char *url;
+        int ok_without_allow;
+    } cases[] = {
+        {"http://api.example.no", 0},     {"http://10.0.0.5:8080/x", 0},
+        {"http://127.0.0.1.evil.no", 0},  {"http://localhost.evil.no/", 0},
+        {"http://127.0.0.1:8080", 1},     {"http://127.9.9.9/wh", 1},
+        {"http://localhost:99/wh", 1},    {"http://[::1]:8080/wh", 1},
+        {"https://api.example.no/wh", 1},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char errstr[512] = "";
+        mo_err err = cfg_with("ONGOING_API_URL", cases[i].url, 0, errstr, sizeof(errstr));
+        UT_CHECK((err == MO_OK) == cases[i].ok_without_allow, "ONGOING_API_URL=%s: %s '%s'",
+                 cases[i].url, mo_err_name(err), errstr);
+        if (err)
+            UT_CHECK(strstr(errstr, "ONGOING_API_URL") && strstr(errstr, "ALLOW_INSECURE_HTTP"),
+                     "message '%s'", errstr);
+        /* With ALLOW_INSECURE_HTTP=on every one of them is allowed. */
+        mo_config cfg;
+        cfg_env_clear();
+        setenv("ONGOING_API_URL", cases[i].url, 1);
+        setenv("ALLOW_INSECURE_HTTP", "on", 1);
+        err = cfg_load(&cfg, 0, errstr, sizeof(errstr));
+        UT_CHECK(err == MO_OK, "%s with ALLOW_INSECURE_HTTP=on: '%s'", cases[i].url, errstr);
+        if (!err)
+            cfg_free(&cfg);
+        cfg_env_clear();
+    }
+}
+
+UT_TEST(issue6_18_empty_goods_owner_refused_when_required)
+{
+    mo_config cfg;
+    char errstr[512] = "";
+    cfg_env_clear();
+    setenv("ONGOING_API_URL", "https://api.example.no/wh", 1);
+    setenv("ONGOING_USER", "user", 1);
+    setenv("ONGOING_PASSWORD", "password-long", 1);
+    setenv("ONGOING_GOODS_OWNER_ID", "", 1);
+    mo_err err = cfg_load(&cfg, CFG_NEED_ONGOING, errstr, sizeof(errstr));
+    if (!err)
+        cfg_free(&cfg);
+    UT_CHECK(err == MO_ERR_CONFIG && strstr(errstr, "ONGOING_GOODS_OWNER_ID"),
+             "ONGOING_GOODS_OWNER_ID=\"\" when required: %s '%s'", mo_err_name(err), errstr);
+    cfg_env_clear();
+}
+
+UT_TEST(issue6_18_mystore_shop_dot_segments_refused)
+{
+    static const char *const shops[] = {".", ".."};
+    for (size_t i = 0; i < 2; i++) {
+        char errstr[512] = "";
+        mo_err err = cfg_with("MYSTORE_SHOP", shops[i], 0, errstr, sizeof(errstr));
+        UT_CHECK(err == MO_ERR_CONFIG && strstr(errstr, "MYSTORE_SHOP"), "MYSTORE_SHOP=%s: %s",
+                 shops[i], mo_err_name(err));
+    }
+    char errstr[512] = "";
+    UT_CHECK(cfg_with("MYSTORE_SHOP", "my.shop", 0, errstr, sizeof(errstr)) == MO_OK, "my.shop: %s",
+             errstr);
+}
+
+/* SHIPPING_METHOD_MAP: an entry the configuration accepts is used by the
+ * mapping as written, and an entry it refuses is refused by the mapping too
+ * (never silently replaced by the method). */
+UT_TEST(issue6_18_shipping_map_config_and_mapping_agree)
+{
+    static const char *const entries[] = {
+        "{'code': 'C1', 'name': 'N1'}",
+        "{'code': 'C2'}",
+        "{'code': 'C3', 'name': null}",
+        "'C4'",
+        "{'code': ''}",
+        "{'code': 5}",
+        "{'name': 'N7'}",
+        "{'code': 'C8', 'name': 5}",
+        "{'code': 'C9', 'name': ''}",
+        "{'code': 'C10', 'nmae': 'typo'}",
+        "''",
+        "5",
+        "null",
+        "[]",
+    };
+    for (size_t i = 0; i < sizeof(entries) / sizeof(entries[0]); i++) {
+        char map[256], errstr[512] = "";
+        snprintf(map, sizeof(map), "{'Fast': %s}", entries[i]);
+        for (char *p = map; *p; p++)
+            if (*p == '\'')
+                *p = '"';
+        mo_err cerr = cfg_with("SHIPPING_METHOD_MAP", map, 0, errstr, sizeof(errstr));
+        UT_CHECK(cerr == MO_OK || (cerr == MO_ERR_CONFIG && strstr(errstr, "SHIPPING_METHOD_MAP")),
+                 "%s: %s '%s'", map, mo_err_name(cerr), errstr);
+
+        json_t *table = json_loads(map, 0, NULL);
+        json_t *entry = json_object_get(table, "Fast");
+        json_t *snapshot =
+            json_pack("{s:{s:s, s:{s:s, s:s}}, s:[{s:{s:s, s:{s:s, s:i}}}]}", "order", "id", "1",
+                      "attributes", "created_at", "2026-11-20 10:15:00", "shipping_method", "Fast",
+                      "lines", "line", "id", "2", "attributes", "sku", "A", "quantity", 1);
+        mp_order_conf conf = {.goods_owner_id = 1, .shipping_methods = table};
+        json_t *out = NULL;
+        char merr[512] = "";
+        mo_err err = mp_order_map(snapshot, &conf, &out, merr, sizeof(merr));
+        json_t *way = json_object_get(json_object_get(out, "order"), "wayOfDelivery");
+        const char *code = json_string_value(json_object_get(way, "code"));
+        const char *name = json_string_value(json_object_get(way, "name"));
+        if (cerr == MO_OK) {
+            const char *want_code = json_is_string(entry)
+                                        ? json_string_value(entry)
+                                        : json_string_value(json_object_get(entry, "code"));
+            const char *want_name = json_string_value(json_object_get(entry, "name"));
+            UT_CHECK(err == MO_OK && code && want_code && !strcmp(code, want_code),
+                     "%s accepted by the configuration, but the mapping sends code '%s' (%s)", map,
+                     code ? code : "(none)", merr);
+            UT_CHECK(err == MO_OK && name && !strcmp(name, want_name ? want_name : "Fast"),
+                     "%s accepted by the configuration, but the mapping sends name '%s'", map,
+                     name ? name : "(none)");
+        } else {
+            UT_CHECK(err == MO_ERR_INVALID && strstr(merr, "SHIPPING_METHOD_MAP"),
+                     "%s refused by the configuration, but the mapping sends code '%s'", map,
+                     code ? code : "(none)");
+        }
+        json_decref(out);
+        json_decref(snapshot);
+        json_decref(table);
+    }
 }
