@@ -656,7 +656,15 @@ int poll_loop(const mo_config *cfg, const char *stream, const poll_opts *opts, p
             rc = err ? 1 : 0;
             break;
         }
-        mo_stop_sleep_ms(cfg_poll_interval(cfg, stream) * 1000L);
+        /* An API that asked for a longer wait (Retry-After past what one call
+         * sleeps) gets it before the next cycle. */
+        long sleep_ms = cfg_poll_interval(cfg, stream) * 1000L, hint = mo_retry_hint_take();
+        if (err && hint > sleep_ms) {
+            lg_warn(component, cfg->tenant, "the API asked to wait %ld s; next cycle then",
+                    hint / 1000);
+            sleep_ms = hint;
+        }
+        mo_stop_sleep_ms(sleep_ms);
     }
     ls_free(lease);
     return rc;

@@ -29,3 +29,22 @@ def test_issue6_09_levert_posted_once_after_ambiguous_answer():
         eq(len(history), 1, "history rows of order %s" % oid)
         eq(sum(1 for h in history if h.get("customer_notified") in (1, True)), 1,
            "customer notices of order %s" % oid)
+
+
+def test_issue6_16_poller_waits_out_a_long_retry_after():
+    """A Retry-After beyond what one call may sleep (120 s) gives up the call;
+    the poller then waits it out before its next cycle instead of asking again
+    every POLL_INTERVAL_S (1 s here)."""
+    import time
+    seed = make_seed(orders=2, products=3, seed=42)
+    with env_for("retry-after-poller", seed) as env:
+        env.mystore.post("/_sim/fault", {"method": "GET", "path": "/shops/demo/order",
+                                         "count": 1, "status": 429, "retry_after": 300})
+        p = env.spawn(["poll", "mystore-orders"])
+        from harness import wait_until
+        wait_until(lambda: env.mystore.stats()["faults_served"] == 1, 30, "the 429 answered")
+        wait_until(lambda: "asked to wait" in env.all_logs(), 30, "the wait logged")
+        before = env.mystore.stats()["requests"]
+        time.sleep(5)  # five poll intervals: each would have asked again
+        eq(env.mystore.stats()["requests"], before, "requests while waiting out Retry-After")
+        eq(p.poll(), None, "poller still running")
