@@ -1,0 +1,170 @@
+"""Issue 8: the dry run (DRY_RUN=on) and `mosync doctor`.
+
+The dry run is how a merchant moves from the integration mosync replaces: run
+mosync beside it, compare what mosync would send with what the other system
+already holds, and send nothing.  `mosync doctor` probes every assumption of
+the API model (MODEL.md M1-M15, O1-O6) against the configured APIs, read-only.
+Real processes, real Redis and Kafka, the simulators over HTTP."""
+
+import copy
+import json
+import os
+import subprocess
+
+from harness import MOSYNC, TestFailure, check, env_for, eq, map_order
+from seedgen import make_seed
+from test_flows import basic_auth
+
+DRY = {"DRY_RUN": "on"}
+
+
+def run_lines(env, args, extra_env=None, expect_rc=0, timeout=300):
+    """Runs mosync to completion; returns (rc, the JSON lines it printed on stdout)."""
+    e = dict(env.env, **(extra_env or {}))
+    log = os.path.join(env.workdir, "%02d-%s.log" % (len(env.logs), "-".join(args[:2])))
+    env.logs.append(log)
+    with open(log, "wb") as err:
+        p = subprocess.run([MOSYNC] + args, env=e, stdout=subprocess.PIPE, stderr=err,
+                           timeout=timeout)
+    if expect_rc is not None and p.returncode != expect_rc:
+        with open(log, "rb") as f:
+            tail = f.read().decode(errors="replace")[-3000:]
+        raise TestFailure("mosync %s exited %s (expected %s); stderr tail:\n%s\nstdout:\n%s" % (
+            " ".join(args), p.returncode, expect_rc, tail, p.stdout.decode()[-3000:]))
+    return p.returncode, [json.loads(l) for l in p.stdout.decode().splitlines()
+                          if l.startswith("{")]
+
+
+def og_put(env, what, body):
+    """A write to the Ongoing API as the integration mosync replaces makes it."""
+    status, answer = env.ongoing.call("PUT", "/wh/api/v1/%s" % what, body, headers=basic_auth())
+    check(status in (200, 201), "PUT %s answered %s: %r" % (what, status, answer))
+
+
+def dry_lines(lines, flow):
+    """The dry-run lines of one flow, by entity (each entity once)."""
+    out = {}
+    for l in lines:
+        if l.get("dry_run") == flow:
+            check(l["entity"] not in out, "entity %s reported twice" % l["entity"])
+            out[l["entity"]] = l
+    return out
+
+
+def fields(line):
+    return sorted(d["field"] for d in line["differences"])
+
+
+def redis_keys(env):
+    return sorted(env.redis.cmd("KEYS", "mosync:{t1}:*") or [])
+
+
+# ---- dry run: orders ----------------------------------------------------------
+
+def test_dry_run_lists_exactly_the_planted_differences_and_writes_nothing():
+    """Ongoing already holds the shop's orders (put there by the integration
+    mosync replaces), a few with planted differences.  A dry run of `apply
+    orders` lists exactly those differences, field by field, with the outcome
+    the real run would have (create, update, refused, cancel, skip), and
+    writes nothing: no request to either API, no applied record, no article
+    mark.  A real run afterwards is not changed by it, and a second dry run
+    then finds nothing left to change but the refused order."""
+    seed = make_seed(orders=10, products=12, seed=81)
+    ids = [o["id"] for o in seed["orders"]]
+    A, B, C, D, E, F, G, H, I, J = ids
+    with env_for("dryrun-orders", seed) as env:
+        mapped = {oid: map_order(env, env.mystore.snapshot(oid)) for oid in ids}
+        bodies = {oid: m["order"] for oid, m in mapped.items()}
+        for oid in ids:
+            if oid == F:
+                continue  # never reached Ongoing: the dry run would create it
+            for a in mapped[oid]["articles"]:
+                og_put(env, "articles", a)
+            body = copy.deepcopy(bodies[oid])
+            row = body["orderLines"][0]["rowNumber"]
+            if oid == A:
+                body["consignee"]["city"] = "Plantet by"
+            elif oid == B:
+                body["orderLines"][0]["numberOfItems"] += 5
+            elif oid == C:
+                body["customerPrice"] += 10
+                body["emailNotification"]["value"] = "gammel@example.no"
+            elif oid == D:
+                extra = copy.deepcopy(body["orderLines"][0])
+                extra["rowNumber"] = extra["externalId"] = "99999"
+                body["orderLines"].append(extra)
+            elif oid == E:
+                body["consignee"]["postCode"] = "9999"
+            og_put(env, "orders", body)
+        env.ongoing.post("/_sim/orders/%s/status" % E, {"status": 300})
+        env.mystore.post("/_sim/orders/%s/status" % G, {"status_id": "5"})  # kansellert
+        env.mystore.post("/_sim/orders/%s/status" % H, {"status_id": "3"})  # levert
+        env.ongoing.post("/_sim/reset-counters", {})
+        env.mystore.post("/_sim/reset-counters", {})
+
+        env.poll_orders()
+        _, lines = run_lines(env, ["apply", "orders", "--once", "--idle-ms", "2500"], DRY)
+        got = dry_lines(lines, "orders")
+        eq(sorted(got), sorted(ids), "one dry-run line per order")
+
+        row = {oid: bodies[oid]["orderLines"][0]["rowNumber"] for oid in ids}
+        want = {
+            A: ("update", ["consignee.city"]),
+            B: ("update", ["orderLines[%s].numberOfItems" % row[B]]),
+            C: ("update", ["customerPrice", "emailNotification.value"]),
+            D: ("update", ["orderLines[99999]"]),
+            E: ("refused", ["consignee.postCode"]),
+            G: ("cancel", ["orderInfo.orderStatus.number"]),
+            H: ("skip", []),
+            I: ("no_difference", []),
+            J: ("no_difference", []),
+        }
+        for oid, (outcome, names) in want.items():
+            eq((got[oid]["outcome"], fields(got[oid])), (outcome, names), "order %s" % oid)
+        a = {d["field"]: d for d in got[A]["differences"]}
+        eq((a["consignee.city"]["would_send"], a["consignee.city"]["target_has"]),
+           (bodies[A]["consignee"]["city"], "Plantet by"), "order %s city" % A)
+        b = got[B]["differences"][0]
+        eq((b["would_send"], b["target_has"]),
+           (bodies[B]["orderLines"][0]["numberOfItems"],
+            bodies[B]["orderLines"][0]["numberOfItems"] + 5), "order %s quantity" % B)
+        eq(got[D]["differences"][0]["target_has"]["rowNumber"], "99999", "the extra line")
+        eq(got[G]["differences"][0]["would_send"], 1000, "cancel status")
+        eq(got[G]["differences"][0]["target_has"], 200, "open in Ongoing")
+        eq([r["method"] + " " + r["path"].split("?")[0] for r in got[G]["requests"]],
+           ["DELETE orders"], "the cancel it would send")
+        # The order Ongoing never got: every field it would send, and a create.
+        eq(got[F]["outcome"], "create", "order %s" % F)
+        check("orderNumber" in fields(got[F]) and
+              all(d["target_has"] is None for d in got[F]["differences"]),
+              "create lists what it would send: %r" % got[F]["differences"])
+        eq(got[F]["requests"][-1], {"method": "PUT", "path": "orders"}, "the create")
+
+        # Nothing was sent, nothing recorded as applied.
+        eq(env.ongoing.writes(), [], "writes to Ongoing")
+        eq([w for w in env.mystore.writes() if w["method"] != "GET"], [], "writes to Mystore")
+        keys = redis_keys(env)
+        check(not [k for k in keys if ":applied:" in k or ":known:" in k or ":map:" in k],
+              "the dry run left records behind: %r" % keys)
+        dry_keys = [k for k in keys if ":dryrun:orders:" in k]
+        eq(len(dry_keys), len(ids), "dry-run records")
+        for k in dry_keys:
+            ttl = env.redis.cmd("TTL", k)
+            check(0 < ttl <= 7 * 86400, "%s expires (TTL %s)" % (k, ttl))
+        rec = env.redis.get_json("dryrun:orders:%s" % A)
+        eq((rec["outcome"], rec["requests"][-1]["body"]), ("update", bodies[A]),
+           "the record keeps the request it would send")
+
+        # The real run is untouched by the dry run: it sends the updates now...
+        _, summary, _ = env.apply_orders()
+        eq((summary["created"], summary["refused"], summary["cancelled"], summary["skipped_sent"]),
+           (7, 1, 1, 1), "the real run after the dry run")
+        # ...and a second dry run (its own group) finds only the refused order different.
+        _, lines = run_lines(env, ["apply", "orders", "--once", "--idle-ms", "2500",
+                                   "--group", "dryrun-again"], DRY)
+        again = dry_lines(lines, "orders")
+        eq({oid: (l["outcome"], fields(l)) for oid, l in again.items()},
+           dict({oid: ("no_difference", []) for oid in (A, B, C, D, F, I, J)},
+                **{E: ("refused", ["consignee.postCode"]), G: ("already_cancelled", []),
+                   H: ("skip", [])}),
+           "after the real run")
