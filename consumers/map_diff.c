@@ -1,6 +1,7 @@
 /* Dry-run comparison: what a request would change against what the target
  * holds (see map_diff.h).  Pure: no I/O, no clock, no process-wide state. */
 #include "map_diff.h"
+#include "map_delivery.h"
 #include "mapping.h"
 
 #include <ctype.h>
@@ -425,4 +426,21 @@ mo_err mp_diff_stock(const json_t *mapped, const json_t *mystore_resource, json_
         fabs(have - (double)json_integer_value(want)) < 1e-9)
         return MO_OK;
     return md_finish(md_add(*out, "quantity", want, now, errstr, errstr_size), out);
+}
+
+mo_err mp_diff_cancel(const json_t *target, json_t **out, char *errstr, size_t errstr_size)
+{
+    const json_t *now = md_get(target, "orderInfo.orderStatus.number");
+    json_t *want = json_integer(MP_ONGOING_STATUS_CANCELLED);
+    mo_err err = MO_OK;
+
+    if (!want || !(*out = json_array())) {
+        json_decref(want);
+        *out = NULL;
+        return mo_seterr(MO_ERR_NOMEM, errstr, errstr_size, "out of memory");
+    }
+    if (!md_equal(want, now, MD_NUMBER))
+        err = md_add(*out, "orderInfo.orderStatus.number", want, now, errstr, errstr_size);
+    json_decref(want);
+    return md_finish(err, out);
 }

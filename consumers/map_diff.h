@@ -62,4 +62,9 @@ mo_err mp_diff_delivery(const char *tracking, const char *sent_status_id,
 mo_err mp_diff_stock(const json_t *mapped, const json_t *mystore_resource, json_t **out,
                      char *errstr, size_t errstr_size);
 
+/* A cancel (DELETE /orders) against the Ongoing order (GET shape; NULL when
+ * Ongoing has none): "orderInfo.orderStatus.number", 1000 (Cancelled) against
+ * the order's status number.  Empty when it is cancelled already. */
+mo_err mp_diff_cancel(const json_t *target, json_t **out, char *errstr, size_t errstr_size);
+
 #endif

@@ -1,6 +1,6 @@
 /* The dry run's pure parts: the comparison of a request with what the target
  * holds (consumers/map_diff.c), golden-tested in tests/cases/diff/<case>/
- * (input.json: {"kind": "order" | "article" | "delivery" | "stock", ...};
+ * (input.json: {"kind": "order" | "article" | "delivery" | "stock" | "cancel", ...};
  * expected.json: the differences, or {"error": ..., "message_contains": ...}),
  * and the DRY_RUN settings. */
 #include "unit.h"
@@ -13,7 +13,7 @@
 #include <string.h>
 
 #define CASES_DIR "tests/cases/diff"
-#define MIN_CASES 18
+#define MIN_CASES 20
 
 /* The golden runner's adapter: "kind" picks the comparison; the other
  * members are its arguments. */
@@ -37,6 +37,8 @@ static mo_err diff_case(const json_t *input, const json_t *cfg, json_t **out, ch
             json_string_value(json_object_get(input, "sent_status_id")),
             json_object_get(input, "mystore_order"), json_object_get(input, "statuses"),
             json_string_value(json_object_get(input, "language")), out, errstr, errstr_size);
+    if (!strcmp(kind, "cancel"))
+        return mp_diff_cancel(target, out, errstr, errstr_size);
     return mp_diff_stock(json_object_get(input, "mapped"), target, out, errstr, errstr_size);
 }
 
