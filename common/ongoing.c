@@ -248,3 +248,23 @@ mo_err og_order_cancel(og_client *og, const char *order_number, long *status, ch
     snprintf(path, sizeof(path), "orders?goodsOwnerId=%ld&orderNumber=%s", og->goods_owner, esc);
     return og_call(og, "DELETE", path, NULL, NULL, status, errstr, errstr_size);
 }
+
+mo_err og_article_get(og_client *og, const char *article_number, json_t **article, char *errstr,
+                      size_t errstr_size)
+{
+    return og_find(og, "articles", "articleNumber", article_number, og_article_number, article,
+                   errstr, errstr_size);
+}
+
+mo_err og_get(og_client *og, const char *path, json_t **doc, long *status, char *errstr,
+              size_t errstr_size)
+{
+    *status = 0;
+    *doc = NULL;
+    mo_err err = og_call(og, "GET", path, NULL, doc, status, errstr, errstr_size);
+    if (err) {
+        json_decref(*doc);
+        *doc = NULL;
+    }
+    return err;
+}

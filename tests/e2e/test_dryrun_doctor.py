@@ -13,7 +13,7 @@ import subprocess
 
 from harness import MOSYNC, TestFailure, check, env_for, eq, map_order
 from seedgen import make_seed
-from test_flows import basic_auth
+from test_flows import basic_auth, catalogue, mosync_map, product_snapshot, shop
 
 DRY = {"DRY_RUN": "on"}
 
@@ -176,3 +176,99 @@ def test_dry_run_lists_exactly_the_planted_differences_and_writes_nothing():
                 **{E: ("refused", ["consignee.postCode"]), G: ("already_cancelled", []),
                    H: ("skip", [])}),
            "after the real run")
+
+
+# ---- dry run: articles, deliveries, stock -------------------------------------
+
+def test_dry_run_of_articles_deliveries_and_stock_compares_and_sends_nothing():
+    """The other three appliers in dry run: articles against Ongoing's
+    articles, deliveries against the Mystore order, stock against the Mystore
+    variant or product quantity.  Each lists exactly what differs, and neither
+    API gets a write, nor Redis a record, map entry or look-up cache."""
+    prods = catalogue(plain=2, sized=2, coloured=0)
+    seed = shop(orders=3, products=prods, seed=82)
+    oids = [o["id"] for o in seed["orders"]]
+    with env_for("dryrun-others", seed) as env:
+        articles = []
+        for p in prods[0]:
+            articles += mosync_map(env, "article", product_snapshot(env, p["id"]))["articles"]
+        by_no = {a["articleNumber"]: a for a in articles}
+        plain = [p["attributes"]["sku"] for p in prods[0] if not p["variants"]]
+        variants = [a["articleNumber"] for a in articles if a["articleNumber"] not in plain]
+        heavy, renamed, missing = variants[0], variants[1], variants[2]
+        for a in articles:
+            a = copy.deepcopy(a)
+            if a["articleNumber"] == missing:
+                continue
+            if a["articleNumber"] == heavy:
+                a["weight"] = 9.99
+            if a["articleNumber"] == renamed:
+                a["articleName"] = "Gammelt navn"
+            og_put(env, "articles", a)
+        # Three warehouse orders of Mystore orders: shipped with tracking,
+        # shipped without, and one Mystore already has as "levert".
+        for n, oid in enumerate(oids):
+            og_put(env, "orders", {"goodsOwnerId": 1, "orderNumber": oid,
+                                   "deliveryDate": "2026-11-27T10:00:00Z",
+                                   "consignee": {"name": "Kunde %s" % oid},
+                                   "orderLines": [{"rowNumber": "1", "articleNumber": plain[0],
+                                                   "numberOfItems": 1}]})
+            env.ongoing.post("/_sim/orders/%s/ship" % oid,
+                             {"tracking": [{"waybill": "TRK%s" % oid}]} if n != 1 else {})
+        env.mystore.post("/_sim/orders/%s/status" % oids[2], {"status_id": "3"})
+        # Stock: one variant changes, one matches Mystore (3), a plain product changes.
+        stock = {variants[3]: 8, variants[4]: 3, plain[0]: 5}
+        for no, sellable in stock.items():
+            env.ongoing.post("/_sim/articles/%s/stock" % no,
+                             {"numberOfItems": sellable, "sellableNumberOfItems": sellable})
+        env.ongoing.post("/_sim/reset-counters", {})
+        env.mystore.post("/_sim/reset-counters", {})
+
+        on = dict(DRY, STOCK_SYNC="on")
+        env.run(["poll", "mystore-products", "--once"])
+        env.run(["poll", "ongoing-shipments", "--once"])
+        env.run(["poll", "ongoing-stock", "--once"], extra_env=on)
+        lines = []
+        for flow in ("articles", "deliveries", "stock"):
+            lines += run_lines(env, ["apply", flow, "--once", "--idle-ms", "2500"], on)[1]
+
+        got = dry_lines(lines, "articles")
+        eq(sorted(got), sorted(by_no), "one line per article")
+        for no, l in got.items():
+            want = (("update", ["weight"]) if no == heavy else
+                    ("update", ["articleName"]) if no == renamed else
+                    ("create", fields(l)) if no == missing else ("no_difference", []))
+            eq((l["outcome"], fields(l)), want, "article %s" % no)
+        check("articleNumber" in fields(got[missing]), "a create lists what it sends")
+        w = got[heavy]["differences"][0]
+        eq((w["would_send"], w["target_has"]), (by_no[heavy]["weight"], 9.99), "weight values")
+
+        got = dry_lines(lines, "deliveries")
+        eq({k: (l["outcome"], fields(l)) for k, l in got.items()},
+           {oids[0]: ("deliver", ["order_status", "tracking_number"]),
+            oids[1]: ("deliver", ["order_status"]),
+            oids[2]: ("already_sent", [])}, "deliveries")
+        d = {x["field"]: x for x in got[oids[0]]["differences"]}
+        eq(d["tracking_number"]["would_send"], "TRK%s" % oids[0], "tracking number")
+        eq((d["order_status"]["would_send"], d["order_status"]["target_has"]),
+           ({"id": "3", "name": "Levert"}, {"id": "1", "name": "Ubehandlet"}), "status")
+        eq([r["method"] + " " + r["path"] for r in got[oids[0]]["requests"]],
+           ["PATCH orders/%s" % oids[0], "POST order-status-history"], "the M9 writes")
+
+        got = dry_lines(lines, "stock")
+        want = {}
+        for no in by_no:
+            if no == missing:
+                continue
+            sellable = stock.get(no, 0)
+            in_mystore = 0 if no in plain else 3  # the catalogue's quantities
+            want[no] = ("write", ["quantity"]) if sellable != in_mystore else ("no_difference", [])
+        eq({no: (l["outcome"], fields(l)) for no, l in got.items()}, want, "stock")
+        q = got[variants[3]]["differences"][0]
+        eq((q["would_send"], q["target_has"]), (8, 3), "variant quantity")
+
+        eq(env.ongoing.writes(), [], "writes to Ongoing")
+        eq([w for w in env.mystore.writes() if w["method"] != "GET"], [], "writes to Mystore")
+        left = [k for k in redis_keys(env)
+                if any(":%s:" % p in k for p in ("applied", "map", "known", "notfound", "product"))]
+        eq(left, [], "records and caches a dry run must not write")
