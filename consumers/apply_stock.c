@@ -49,17 +49,11 @@ typedef struct as_ctx {
 } as_ctx;
 
 /* M16: Mystore's filter (mystore-research.md 1.5) asking for the items whose
- * sku equals `sku`, into buf.  MO_ERR_TOO_LARGE when it does not fit. */
+ * sku equals `sku`, into buf (ms_filter_sku, shared with mosync doctor's
+ * probe of M16 and M17).  MO_ERR_TOO_LARGE when it does not fit. */
 static mo_err as_sku_filter(const char *sku, char *buf, size_t size)
 {
-    char esc[512];
-    if (hc_escape(sku, esc, sizeof(esc)))
-        return MO_ERR_TOO_LARGE;
-    int n = snprintf(buf, size,
-                     "filter%%5Bsku%%5D%%5Bpath%%5D=sku&filter%%5Bsku%%5D%%5Bvalue%%5D=%s"
-                     "&filter%%5Bsku%%5D%%5Boperator%%5D=eq",
-                     esc);
-    return n < 0 || (size_t)n >= size ? MO_ERR_TOO_LARGE : MO_OK;
+    return ms_filter_sku(sku, buf, size);
 }
 
 /* Lists `path` (products or product-variants) filtered by SKU `no` and keeps
