@@ -6,20 +6,25 @@ already holds, and send nothing.  `mosync doctor` probes every assumption of
 the API model (MODEL.md M1-M15, O1-O6) against the configured APIs, read-only.
 Real processes, real Redis and Kafka, the simulators over HTTP."""
 
+import base64
 import copy
 import json
 import os
+import shutil
 import subprocess
+import tempfile
+import time
 
-from harness import MOSYNC, TestFailure, check, env_for, eq, map_order
+from harness import (MOSYNC, OG_PASSWORD, OG_USER, SHOP, TENANT, MystoreSim, OngoingSim, Redis,
+                     TestFailure, check, env_for, eq, map_order)
 from seedgen import make_seed
 from test_flows import basic_auth, catalogue, mosync_map, product_snapshot, shop
 
 DRY = {"DRY_RUN": "on"}
 
 
-def run_lines(env, args, extra_env=None, expect_rc=0, timeout=300):
-    """Runs mosync to completion; returns (rc, the JSON lines it printed on stdout)."""
+def run_out(env, args, extra_env=None, expect_rc=0, timeout=300):
+    """Runs mosync to completion; returns (rc, its stdout as text)."""
     e = dict(env.env, **(extra_env or {}))
     log = os.path.join(env.workdir, "%02d-%s.log" % (len(env.logs), "-".join(args[:2])))
     env.logs.append(log)
@@ -33,8 +38,13 @@ def run_lines(env, args, extra_env=None, expect_rc=0, timeout=300):
             tail = f.read().decode(errors="replace")[-3000:]
         raise TestFailure("mosync %s exited %s (expected %s); stderr tail:\n%s\nstdout:\n%s" % (
             " ".join(args), p.returncode, expect_rc, tail, p.stdout.decode()[-3000:]))
-    return p.returncode, [json.loads(l) for l in p.stdout.decode().splitlines()
-                          if l.startswith("{")]
+    return p.returncode, p.stdout.decode()
+
+
+def run_lines(env, args, extra_env=None, expect_rc=0, timeout=300):
+    """Runs mosync to completion; returns (rc, the JSON lines it printed on stdout)."""
+    rc, out = run_out(env, args, extra_env, expect_rc, timeout)
+    return rc, [json.loads(l) for l in out.splitlines() if l.startswith("{")]
 
 
 def og_put(env, what, body):
@@ -272,3 +282,232 @@ def test_dry_run_of_articles_deliveries_and_stock_compares_and_sends_nothing():
         left = [k for k in redis_keys(env)
                 if any(":%s:" % p in k for p in ("applied", "map", "known", "notfound", "product"))]
         eq(left, [], "records and caches a dry run must not write")
+
+
+# ---- mosync doctor --------------------------------------------------------------
+
+ALL_CHECKS = ["A1", "A2", "A3"] + ["M%d" % n for n in range(1, 18)] + \
+    ["O%d" % n for n in range(1, 7)]
+
+
+def b64url(data):
+    return base64.urlsafe_b64encode(json.dumps(data).encode()).decode().rstrip("=")
+
+
+def jwt(scopes):
+    """A token shaped like Mystore's (a Laravel Passport JWT); only the
+    payload matters here, nothing checks the signature."""
+    return "%s.%s.%s" % (b64url({"alg": "RS256", "typ": "JWT"}),
+                         b64url({"aud": "7", "sub": "demo_1", "scopes": scopes,
+                                 "no_mystore_hosts": [SHOP]}), "c2lnbmF0dXJl")
+
+
+SCOPES = ["read:orders", "read:order-products", "read:order-product-attributes",
+          "read:order-totals", "read:order-status", "read:order-status-history", "read:products",
+          "read:product-variants", "read:product-options", "write:orders",
+          "write:order-status-history", "write:product-variants", "write:products"]
+
+
+def number(v):
+    return None if v in (None, "") else float(v)
+
+
+def doctor_seed(seed=5):
+    """A shop for the doctor: 12 orders (the first sent, with the history that
+    set it), 8 products whose variants say when they changed; and the
+    warehouse as the integration mosync replaces left it: every SKU an article
+    (weight in kg, the cost as stockValuationPrice), two orders of it, one
+    shipped an hour ago."""
+    shop_seed = make_seed(orders=12, products=8, seed=seed)
+    first = shop_seed["orders"][0]
+    first["status_id"] = "3"
+    first["history"] = [
+        {"id": "901", "status_id": "1", "comments": None, "customer_notified": 0,
+         "created_at": first["attributes"]["created_at"]},
+        {"id": "902", "status_id": "3", "comments": "Sendt", "customer_notified": 1,
+         "created_at": first["attributes"]["updated_at"]}]
+    articles = []
+    for p in shop_seed["products"]:
+        a = p["attributes"]
+        for v in p["variants"]:
+            v["attributes"]["updated_at"] = a["updated_at"]
+        for sku, cost in ([(v["attributes"]["sku"], v["attributes"]["cost"]) for v in p["variants"]]
+                          or [(a["sku"], a["cost"])]):
+            art = {"articleNumber": sku, "articleName": "Vare %s" % sku,
+                   "weight": number(a["weight"]) / 1000}
+            if number(cost) is not None:
+                art["stockValuationPrice"] = art["purchasePrice"] = number(cost)
+            articles.append(art)
+    shipped = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - 3600))
+    og_orders = [{"orderNumber": o["id"], "deliveryDate": "2026-11-27T10:00:00Z",
+                  "consignee": {"name": "Kunde %s" % o["id"]},
+                  "orderLines": [{"rowNumber": "1", "articleNumber": articles[n]["articleNumber"],
+                                  "numberOfItems": 1}]}
+                 for n, o in enumerate(shop_seed["orders"][:2])]
+    og_orders[0].update({"status": 450, "shippedTime": shipped,
+                         "tracking": [{"waybill": "70712345678901234"}]})
+    return shop_seed, {"articles": articles, "orders": og_orders}
+
+
+class doctor_shop:
+    """`with doctor_shop("name") as s:` Redis and the two simulators (the
+    doctor needs no Kafka), started with extra flags; s.doctor(...) runs it."""
+
+    def __init__(self, name, ms_extra=(), og_extra=(), mutate=None, token=None):
+        self.name, self.ms_extra, self.og_extra = name, list(ms_extra), list(og_extra)
+        self.mutate, self.token = mutate, token or jwt(SCOPES)
+
+    def __enter__(self):
+        self.workdir = tempfile.mkdtemp(prefix="mosync-e2e-%s-" % self.name)
+        self.logs = []
+        shop_seed, og_seed = doctor_seed()
+        if self.mutate:
+            self.mutate(shop_seed, og_seed)
+        self.redis = Redis(self.workdir)
+        self.mystore = MystoreSim(self.workdir, shop_seed, rate_limit=120,
+                                  extra=["--token", self.token] + self.ms_extra)
+        self.ongoing = OngoingSim(self.workdir, og_seed, extra=self.og_extra)
+        self.env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+                    "REDIS_URL": "redis://127.0.0.1:%d/0" % self.redis.port,
+                    "MOSYNC_TENANT": TENANT, "MYSTORE_API_URL": self.mystore.base,
+                    "MYSTORE_SHOP": SHOP, "MYSTORE_TOKEN": self.token,
+                    "ONGOING_API_URL": self.ongoing.base + "/wh", "ONGOING_USER": OG_USER,
+                    "ONGOING_PASSWORD": OG_PASSWORD, "ONGOING_GOODS_OWNER_ID": "1",
+                    "LOG_LEVEL": "info"}
+        return self
+
+    def doctor(self, args=(), extra_env=None, expect_rc=None):
+        """Runs `mosync doctor --json`; returns (rc, {id: check}, the report)."""
+        rc, out = run_out(self, ["doctor", "--json"] + list(args), extra_env, expect_rc=expect_rc)
+        try:
+            report = json.loads(out)
+        except ValueError:
+            raise TestFailure("doctor printed no JSON report: %r" % out[-2000:])
+        return rc, {c["id"]: c for c in report["checks"]}, report
+
+    def __exit__(self, exc_type, exc, tb):
+        for s in (self.mystore, self.ongoing):
+            s.stop()
+        self.redis.stop()
+        if exc_type is None:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+        elif isinstance(exc, TestFailure):
+            exc.args = (str(exc) + "\n(logs kept in %s)" % self.workdir,)
+        return False
+
+
+def contradicted(checks):
+    return sorted(i for i, c in checks.items() if c["status"] == "contradicted")
+
+
+def statuses(checks):
+    return {i: c["status"] for i, c in checks.items()}
+
+
+def test_doctor_confirms_every_assumption_against_the_simulators():
+    """Against the simulators, which follow the API model, the doctor confirms
+    every assumption (M1-M17, O1-O6) and access (A1-A3), exits 0, and never
+    writes: both simulators' write logs stay empty."""
+    with doctor_shop("doctor-ok") as s:
+        rc, checks, report = s.doctor(expect_rc=0)
+        eq(sorted(checks), sorted(ALL_CHECKS), "the checks reported")
+        eq({i: c["status"] for i, c in checks.items() if c["status"] != "confirmed"}, {},
+           "checks not confirmed (evidence: %s)" % json.dumps(
+               {i: c["evidence"] for i, c in checks.items() if c["status"] != "confirmed"}))
+        eq((report["confirmed"], report["contradicted"], report["unknown"]),
+           (len(ALL_CHECKS), 0, 0), "summary")
+        for i, c in checks.items():
+            check(c["evidence"] and c["assumption"], "%s has evidence and a title" % i)
+        check("120" in checks["M12"]["evidence"], "M12 names the limit: %s" % checks["M12"])
+        check("exactly" in checks["M16"]["evidence"], "M16: %s" % checks["M16"]["evidence"])
+        eq(s.mystore.writes(), [], "writes to Mystore")
+        eq(s.ongoing.writes(), [], "writes to Ongoing")
+        check(s.token not in json.dumps(report), "the token is never printed")
+        # The human report says the same.
+        p = subprocess.run([MOSYNC, "doctor"], env=s.env, stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, timeout=120)
+        eq(p.returncode, 0, "exit status of the human report")
+        check("%d confirmed, 0 contradicted, 0 unknown" % len(ALL_CHECKS) in p.stdout.decode(),
+              "human summary: %s" % p.stdout.decode()[-400:])
+
+
+def test_doctor_names_weight_in_kg():
+    """A shop that answers weights in kilograms while MYSTORE_WEIGHT_UNIT says
+    grams: the doctor names M4 and nothing else as contradicted, from the
+    warehouse's weights alone, and with one product's known weight it also
+    confirms Ongoing's kilograms (O3)."""
+    with doctor_shop("doctor-kg", ms_extra=["--weight-unit", "kg"]) as s:
+        rc, checks, _ = s.doctor(expect_rc=1)
+        eq(contradicted(checks), ["M4"], "contradicted")
+        check("kg" in checks["M4"]["evidence"], "M4 evidence: %s" % checks["M4"]["evidence"])
+        eq(checks["O3"]["status"], "unknown", "O3 without a known weight")
+        eq([i for i, c in checks.items() if c["status"] == "unknown"], ["O3"], "unknown")
+        sku = s.ongoing.get("/_sim/articles")[0]["articleNumber"]
+        grams = [number(p["attributes"]["weight"]) for p in doctor_seed()[0]["products"]
+                 if p["attributes"]["sku"] == sku or
+                 sku in [v["attributes"]["sku"] for v in p["variants"]]][0]
+        rc, checks, _ = s.doctor(["--known-weight", "%s=%gg" % (sku, grams)], expect_rc=1)
+        eq(contradicted(checks), ["M4"], "contradicted with a known weight")
+        eq((checks["M4"]["status"], checks["O3"]["status"]), ("contradicted", "confirmed"),
+           "M4 and O3 with a known weight")
+        # Configured for kilograms, the same shop is fine.
+        rc, checks, _ = s.doctor(extra_env={"MYSTORE_WEIGHT_UNIT": "kg"}, expect_rc=0)
+        eq(checks["M4"]["status"], "confirmed", "M4 with MYSTORE_WEIGHT_UNIT=kg")
+
+
+def later(ts, hours):
+    t = time.mktime(time.strptime(ts, "%Y-%m-%d %H:%M:%S")) + hours * 3600
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(t))
+
+
+def test_doctor_names_each_broken_assumption():
+    """One shop or setting at a time that contradicts one assumption: the
+    doctor names exactly that one (or the ones that rest on the same fact),
+    and exits 1."""
+    def variant_after_product(shop_seed, og_seed):
+        p = [p for p in shop_seed["products"] if p["variants"]][0]
+        p["variants"][0]["attributes"]["updated_at"] = later(p["attributes"]["updated_at"], 1)
+
+    def history_not_status(shop_seed, og_seed):
+        shop_seed["orders"][0]["history"][1]["status_id"] = "2"
+
+    def unknown_country(shop_seed, og_seed):
+        shop_seed["orders"][3]["attributes"]["shipping_address_country"] = "Utopia"
+
+    cases = [
+        ("updated-at-filter-ignored", dict(ms_extra=["--ignore-filter", "updated_at"]), {},
+         ["M14"]),
+        ("sku-filter-ignored", dict(ms_extra=["--ignore-filter", "sku"]), {}, ["M16", "M17"]),
+        ("pages-of-100", dict(ms_extra=["--page-max", "100"]), {}, ["M13"]),
+        ("cost-hidden", dict(ms_extra=["--hide", "cost"]), {}, ["A3"]),
+        ("hide-scope", dict(token=jwt(SCOPES + ["hide:cost"])), {}, ["A3"]),
+        ("rate-limit-60", dict(ms_extra=["--rate-limit", "60"]), {}, ["M12"]),
+        ("stock-window-12h", dict(og_extra=["--stock-window-h", "12"]), {}, ["O6"]),
+        ("variant-after-product", dict(mutate=variant_after_product), {}, ["M3"]),
+        ("history-not-status", dict(mutate=history_not_status), {}, ["M9"]),
+        ("unknown-country", dict(mutate=unknown_country), {}, ["M5"]),
+        ("sent-status-name", {}, {"MYSTORE_STATUS_SENT": "Sendt"}, ["M8"]),
+        ("editable-status", {}, {"ONGOING_EDITABLE_STATUSES": "150,200,250"}, ["O1"]),
+        ("wrong-token", dict(token=jwt(SCOPES)), {"MYSTORE_TOKEN": jwt(["read:orders"])}, ["A1"]),
+        ("wrong-goods-owner", {}, {"ONGOING_GOODS_OWNER_ID": "2"}, ["A2"]),
+    ]
+    failures = []
+    for name, kw, extra_env, want in cases:
+        with doctor_shop("doctor-" + name, **kw) as s:
+            rc, checks, _ = s.doctor(extra_env=extra_env)
+            got = contradicted(checks)
+            if (rc, got) != (1, want):
+                failures.append("%s: exit %s, contradicted %s, want %s: %s" % (
+                    name, rc, got, want, json.dumps({i: checks[i]["evidence"] for i in got})))
+    check(not failures, "\n".join(failures))
+
+
+def test_doctor_names_timestamps_in_another_zone():
+    """M1: a shop whose clock runs in another zone (Tokyo) than
+    MYSTORE_TIMEZONE (Oslo) stamps a change hours ahead of the server's clock
+    read in Oslo time."""
+    with doctor_shop("doctor-zone", ms_extra=["--timezone", "Asia/Tokyo"]) as s:
+        s.mystore.post("/_sim/orders/10005/status", {"status_id": "2"})  # stamped now, Tokyo
+        rc, checks, _ = s.doctor(expect_rc=1)
+        eq(contradicted(checks), ["M1"], "contradicted")
+        check("ahead" in checks["M1"]["evidence"], "M1: %s" % checks["M1"]["evidence"])
