@@ -16,7 +16,7 @@ import tempfile
 import time
 
 from harness import (MOSYNC, OG_PASSWORD, OG_USER, SHOP, TENANT, MystoreSim, OngoingSim, Redis,
-                     TestFailure, check, env_for, eq, map_order)
+                     TestFailure, check, dlq_messages, env_for, eq, map_order)
 from seedgen import make_seed
 from test_flows import basic_auth, catalogue, mosync_map, product_snapshot, shop
 
@@ -79,11 +79,13 @@ def test_dry_run_lists_exactly_the_planted_differences_and_writes_nothing():
     orders` lists exactly those differences, field by field, with the outcome
     the real run would have (create, update, refused, cancel, skip), and
     writes nothing: no request to either API, no applied record, no article
-    mark.  A real run afterwards is not changed by it, and a second dry run
-    then finds nothing left to change but the refused order."""
-    seed = make_seed(orders=10, products=12, seed=81)
-    ids = [o["id"] for o in seed["orders"]]
+    mark, no dead letter (an order it cannot map is reported instead).  A real
+    run afterwards is not changed by it, and a second dry run then finds
+    nothing left to change but the refused order."""
+    seed = make_seed(orders=11, products=12, seed=81, bad_quantity_order=10011)
+    ids = [o["id"] for o in seed["orders"]][:10]
     A, B, C, D, E, F, G, H, I, J = ids
+    K = "10011"  # its quantity is "abc": the real run would dead-letter it
     with env_for("dryrun-orders", seed) as env:
         mapped = {oid: map_order(env, env.mystore.snapshot(oid)) for oid in ids}
         bodies = {oid: m["order"] for oid, m in mapped.items()}
@@ -117,7 +119,10 @@ def test_dry_run_lists_exactly_the_planted_differences_and_writes_nothing():
         env.poll_orders()
         _, lines = run_lines(env, ["apply", "orders", "--once", "--idle-ms", "2500"], DRY)
         got = dry_lines(lines, "orders")
-        eq(sorted(got), sorted(ids), "one dry-run line per order")
+        eq(sorted(got), sorted(ids + [K]), "one dry-run line per order")
+        eq((got[K]["outcome"], got[K]["differences"]), ("dead_letter", []), "order %s" % K)
+        check("quantity" in got[K]["error"], "the reason: %r" % got[K]["error"])
+        eq(dlq_messages(env), [], "dead letters of the dry run")
 
         row = {oid: bodies[oid]["orderLines"][0]["rowNumber"] for oid in ids}
         want = {
@@ -159,7 +164,7 @@ def test_dry_run_lists_exactly_the_planted_differences_and_writes_nothing():
         check(not [k for k in keys if ":applied:" in k or ":known:" in k or ":map:" in k],
               "the dry run left records behind: %r" % keys)
         dry_keys = [k for k in keys if ":dryrun:orders:" in k]
-        eq(len(dry_keys), len(ids), "dry-run records")
+        eq(len(dry_keys), len(ids) + 1, "dry-run records")
         for k in dry_keys:
             ttl = env.redis.cmd("TTL", k)
             check(0 < ttl <= 7 * 86400, "%s expires (TTL %s)" % (k, ttl))
@@ -169,8 +174,8 @@ def test_dry_run_lists_exactly_the_planted_differences_and_writes_nothing():
 
         # The real run is untouched by the dry run: it sends the updates now...
         _, summary, _ = env.apply_orders()
-        eq((summary["created"], summary["refused"], summary["cancelled"], summary["skipped_sent"]),
-           (7, 1, 1, 1), "the real run after the dry run")
+        eq((summary["created"], summary["refused"], summary["cancelled"], summary["skipped_sent"],
+            summary["dead_lettered"]), (7, 1, 1, 1, 1), "the real run after the dry run")
         # ...and a second dry run (its own group) finds only the refused order
         # different.  The applied records go first: with them every order is a
         # "duplicate" (the real run would send nothing), without them the dry
@@ -184,7 +189,7 @@ def test_dry_run_lists_exactly_the_planted_differences_and_writes_nothing():
         eq({oid: (l["outcome"], fields(l)) for oid, l in again.items()},
            dict({oid: ("no_difference", []) for oid in (A, B, C, D, F, I, J)},
                 **{E: ("refused", ["consignee.postCode"]), G: ("already_cancelled", []),
-                   H: ("skip", [])}),
+                   H: ("skip", []), K: ("dead_letter", [])}),
            "after the real run")
 
 
