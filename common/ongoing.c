@@ -150,8 +150,10 @@ mo_err og_list(og_client *og, const char *path, const char *query, json_t **item
     snprintf(rel, sizeof(rel), "%s?goodsOwnerId=%ld%s%s", path, og->goods_owner,
              query && *query ? "&" : "", query ? query : "");
     mo_err err = og_call(og, "GET", rel, NULL, &doc, &status, errstr, errstr_size);
-    if (err)
+    if (err) {
+        json_decref(doc); /* the error body of a refused list */
         return err;
+    }
     if (!json_is_array(doc)) {
         json_decref(doc);
         return mo_seterr(MO_ERR_TRANSIENT, errstr, errstr_size,
