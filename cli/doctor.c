@@ -401,7 +401,7 @@ static int dr_b64url(const char *src, size_t len, char *dst, size_t size)
  * the token is not one.  Only the scope names are ever shown. */
 static json_t *dr_token_scopes(const char *token)
 {
-    static char payload[16384];
+    char payload[4096]; /* MYSTORE_TOKEN is at most 4095 bytes, its payload 3/4 of that */
     const char *dot1 = strchr(token, '.');
     const char *dot2 = dot1 ? strchr(dot1 + 1, '.') : NULL;
     if (!dot2 || !dr_b64url(dot1 + 1, (size_t)(dot2 - dot1 - 1), payload, sizeof(payload)))
@@ -464,7 +464,7 @@ static void dr_a3(dr_ctx *d)
         json_decref(scopes);
     } else {
         snprintf(scopes_said, sizeof(scopes_said),
-                 "the token is not a JWT, so its scopes cannot be read; ");
+                 "the token shows no scopes (not a JWT with a scopes claim); ");
     }
     /* A field a hide scope drops is missing from every product read. */
     for (const char *const *f = product_fields; *f && json_array_size(d->products); f++) {
@@ -691,8 +691,10 @@ static int dr_mystore_article(dr_ctx *d, const char *no, const json_t **weight, 
                 return 1;
             }
         }
+        /* A product's own SKU is an article only without variants (when
+         * they were not read, the warehouse having the SKU says so). */
         const char *sku = dr_sattr(p, "sku");
-        if (sku && !strcmp(sku, no) && json_array_size(vs) == 0 && vs) {
+        if (sku && !strcmp(sku, no) && json_array_size(vs) == 0) {
             *weight = dr_attr(p, "weight");
             *cost = dr_attr(p, "cost");
             return 1;
