@@ -3,6 +3,7 @@
 #include "apply.h"
 #include "config.h"
 #include "dlq.h"
+#include "doctor.h"
 #include "kafka.h"
 #include "log.h"
 #include "map_article.h"
@@ -44,6 +45,8 @@ static void usage(FILE *f)
         "  topics                                create the pipeline's topics\n"
         "  dev-broker [--partitions N]           embedded Kafka for demos and tests\n"
         "  config                                validate the environment and print it\n"
+        "  doctor [--json] [--known-weight SKU=<n>g]\n"
+        "                                        probe the API model's assumptions, read-only\n"
         "  map order|article|delivery|stock < snapshot.json\n"
         "                                        run one mapping on one snapshot\n"
         "  version\n"
@@ -218,6 +221,8 @@ int main(int argc, char **argv)
     }
     if (!strcmp(cmd, "config"))
         return cmd_config();
+    if (!strcmp(cmd, "doctor"))
+        return doctor_main(argc - 2, argv + 2);
     if (!strcmp(cmd, "map") && (!strcmp(sub, "order") || !strcmp(sub, "article") ||
                                 !strcmp(sub, "delivery") || !strcmp(sub, "stock")))
         return cmd_map(sub);

@@ -246,3 +246,15 @@ long ms_last_status(const ms_client *ms)
 {
     return ms->last_status;
 }
+
+mo_err ms_filter_sku(const char *sku, char *buf, size_t size)
+{
+    char esc[512];
+    if (hc_escape(sku, esc, sizeof(esc)))
+        return MO_ERR_TOO_LARGE;
+    int n = snprintf(buf, size,
+                     "filter%%5Bsku%%5D%%5Bpath%%5D=sku&filter%%5Bsku%%5D%%5Bvalue%%5D=%s"
+                     "&filter%%5Bsku%%5D%%5Boperator%%5D=eq",
+                     esc);
+    return n < 0 || (size_t)n >= size ? MO_ERR_TOO_LARGE : MO_OK;
+}

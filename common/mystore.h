@@ -73,4 +73,9 @@ unsigned long ms_requests(const ms_client *ms);
 /* The changed-since filter query for `ts` (shop-local "YYYY-MM-DD HH:MM:SS"). */
 mo_err ms_filter_updated_since(const char *ts, char *buf, size_t size);
 
+/* M16/M17: the filter query asking for the items whose sku equals `sku`
+ * (filter[sku][path]=sku&filter[sku][value]=..&filter[sku][operator]=eq),
+ * into buf.  MO_ERR_TOO_LARGE when it does not fit. */
+mo_err ms_filter_sku(const char *sku, char *buf, size_t size);
+
 #endif

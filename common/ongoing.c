@@ -166,8 +166,10 @@ mo_err og_list(og_client *og, const char *path, const char *query, json_t **item
     snprintf(rel, sizeof(rel), "%s?goodsOwnerId=%ld%s%s", path, og->goods_owner,
              query && *query ? "&" : "", query ? query : "");
     mo_err err = og_call(og, "GET", rel, NULL, &doc, &status, errstr, errstr_size);
-    if (err)
+    if (err) {
+        json_decref(doc); /* the error body of a refused list */
         return err;
+    }
     if (!json_is_array(doc)) {
         json_decref(doc);
         return mo_seterr(MO_ERR_TRANSIENT, errstr, errstr_size,
@@ -263,4 +265,24 @@ mo_err og_order_cancel(og_client *og, const char *order_number, long *status, ch
         return mo_seterr(MO_ERR_INVALID, errstr, errstr_size, "order number too long");
     snprintf(path, sizeof(path), "orders?goodsOwnerId=%ld&orderNumber=%s", og->goods_owner, esc);
     return og_call(og, "DELETE", path, NULL, NULL, status, errstr, errstr_size);
+}
+
+mo_err og_article_get(og_client *og, const char *article_number, json_t **article, char *errstr,
+                      size_t errstr_size)
+{
+    return og_find(og, "articles", "articleNumber", article_number, og_article_number, article,
+                   errstr, errstr_size);
+}
+
+mo_err og_get(og_client *og, const char *path, json_t **doc, long *status, char *errstr,
+              size_t errstr_size)
+{
+    *status = 0;
+    *doc = NULL;
+    mo_err err = og_call(og, "GET", path, NULL, doc, status, errstr, errstr_size);
+    if (err) {
+        json_decref(*doc);
+        *doc = NULL;
+    }
+    return err;
 }

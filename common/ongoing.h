@@ -53,4 +53,18 @@ long long og_server_now(const og_client *c);
 /* Requests sent by this client. */
 unsigned long og_requests(const og_client *og);
 
+/* ---- reads for the dry run and `mosync doctor` ---- */
+
+/* GET /articles?goodsOwnerId=&articleNumber=: *article is the article whose
+ * number is exactly article_number (new reference), or NULL when Ongoing has
+ * none. */
+mo_err og_article_get(og_client *og, const char *article_number, json_t **article, char *errstr,
+                      size_t errstr_size);
+/* GET {path} as given (it may carry a query; goodsOwnerId is not added), for
+ * answers that are not lists (GET orders/statuses).  *doc: the JSON answer
+ * (new reference).  A 4xx is MO_ERR_PERMANENT with *status set and the
+ * answer's message in errstr. */
+mo_err og_get(og_client *og, const char *path, json_t **doc, long *status, char *errstr,
+              size_t errstr_size);
+
 #endif

@@ -78,6 +78,51 @@ mo_err apply_record_set(rs_store *rs, const char *flow, const char *entity, cons
 /* SHA-256 of the canonical JSON (sorted keys, compact) of j into hex. */
 mo_err apply_hash(const json_t *j, char hex[65]);
 
+/* ---- the dry run (DRY_RUN=on) ----------------------------------------
+ * Each applier computes the requests it would send, reads what the target
+ * holds now, and reports the differences (consumers/map_diff.h) instead of
+ * sending anything: no write to Mystore or Ongoing, and no applied record,
+ * article map or look-up cache in Redis, so a later real run is not changed
+ * by it.  What it reports, per entity:
+ *   mosync:{T}:dryrun:<flow>:<entity>, expiring after DRY_RUN_TTL_DAYS:
+ *     {"flow", "entity", "source_version", "outcome", "requests": [{"method",
+ *      "path", "body"}], "differences": [...], "error"?, "at"}
+ *   and the same as one JSON line on stdout, without the request bodies:
+ *     {"dry_run": "<flow>", "tenant", "entity", "source_version", "outcome",
+ *      "requests": [{"method", "path"}], "differences": [...], "error"?}
+ * It consumes in its own group (<prefix>mosync-dryrun-<flow>), so the real
+ * group's offsets do not move. */
+
+/* State of the dry-run wrapper of one flow (apply_dry_wrap); the caller owns it. */
+typedef struct apply_dry {
+    const mo_config *cfg;
+    rs_store *rs;
+    const char *flow;
+    apply_fn handle;
+    void *ctx;
+    int (*api_up_since)(void *ctx, long long since_ms);
+    char group[64];
+} apply_dry;
+
+/* When cfg->dry_run is on, makes flow a dry run: its own consumer group, and
+ * a message the flow would dead-letter (unparsable, unmappable, refused for
+ * good) is reported with outcome "dead_letter" and its reason instead of
+ * going to mosync.dlq.  dry must outlive apply_run; cfg and rs are borrowed.
+ * Does nothing when the dry run is off. */
+void apply_dry_wrap(apply_flow *flow, apply_dry *dry, const mo_config *cfg, rs_store *rs);
+
+/* {"method", "path", "body"} of one request the flow would send (body
+ * borrowed, may be NULL).  New reference, NULL when out of memory. */
+json_t *apply_dry_request(const char *method, const char *path, const json_t *body);
+
+/* Records and prints one entity's dry-run result (see above).  requests and
+ * differences are borrowed and may be NULL (none); error may be NULL.
+ * MO_ERR_TRANSIENT when Redis is away (the message is tried again). */
+mo_err apply_dry_report(const mo_config *cfg, rs_store *rs, const char *flow, const char *entity,
+                        const char *version, const char *outcome, const json_t *requests,
+                        const json_t *differences, const char *error, char *errstr,
+                        size_t errstr_size);
+
 /* `mosync apply orders|articles|deliveries|stock`. */
 int apply_orders(const mo_config *cfg, const apply_opts *opts);
 int apply_articles(const mo_config *cfg, const apply_opts *opts);

@@ -19,6 +19,7 @@
 #include "kafka.h"
 #include "log.h"
 #include "map_article.h"
+#include "map_diff.h"
 #include "ongoing.h"
 #include "store.h"
 
@@ -78,6 +79,30 @@ static mo_err aa_release_old_skus(aa_ctx *c, const char *pid, const json_t *map,
     return err;
 }
 
+/* DRY_RUN=on: the PUT /articles this article would get, against the article
+ * Ongoing holds now (GET), reported and not sent (apply.h): "create",
+ * "update" or "no_difference". */
+static mo_err aa_dry_run(aa_ctx *c, const char *no, const char *version, const json_t *article,
+                         char *errstr, size_t errstr_size)
+{
+    json_t *held = NULL, *diffs = NULL, *requests = json_array();
+    mo_err err;
+
+    if (!requests || json_array_append_new(requests, apply_dry_request("PUT", "articles", article)))
+        err = mo_seterr(MO_ERR_NOMEM, errstr, errstr_size, "out of memory");
+    else if (!(err = og_article_get(c->og, no, &held, errstr, errstr_size)) &&
+             !(err = mp_diff_article(article, held, &diffs, errstr, errstr_size)))
+        err = apply_dry_report(c->cfg, c->rs, "articles", no, version,
+                               !held                    ? "create"
+                               : json_array_size(diffs) ? "update"
+                                                        : "no_difference",
+                               requests, diffs, NULL, errstr, errstr_size);
+    json_decref(held);
+    json_decref(diffs);
+    json_decref(requests);
+    return err;
+}
+
 static mo_err aa_handle(void *vctx, const rd_kafka_message_t *msg, char *errstr, size_t errstr_size)
 {
     aa_ctx *c = vctx;
@@ -99,8 +124,9 @@ static mo_err aa_handle(void *vctx, const rd_kafka_message_t *msg, char *errstr,
     json_t *articles = json_object_get(mapped, "articles");
     json_t *map = json_object_get(mapped, "map");
 
-    /* A SKU held by another product is a duplicate: apply nothing of this one. */
-    if ((err = aa_release_old_skus(c, pid, map, errstr, errstr_size)))
+    /* A SKU held by another product is a duplicate: apply nothing of this one.
+     * (A dry run changes no map entry.) */
+    if (!c->cfg->dry_run && (err = aa_release_old_skus(c, pid, map, errstr, errstr_size)))
         goto out;
     const char *no;
     json_t *entry;
@@ -144,6 +170,13 @@ static mo_err aa_handle(void *vctx, const rd_kafka_message_t *msg, char *errstr,
                 c->duplicates++;
             else
                 c->stale++;
+            if (c->cfg->dry_run && (err = apply_dry_report(c->cfg, c->rs, "articles", no, version,
+                                                           same ? "duplicate" : "stale", NULL, NULL,
+                                                           NULL, errstr, errstr_size)))
+                goto out;
+        } else if (c->cfg->dry_run) {
+            if ((err = aa_dry_run(c, no, version, a, errstr, errstr_size)))
+                goto out;
         } else {
             if ((err = og_article_put(c->og, a, &status, errstr, errstr_size))) {
                 if (err == MO_ERR_PERMANENT) {
@@ -158,6 +191,8 @@ static mo_err aa_handle(void *vctx, const rd_kafka_message_t *msg, char *errstr,
                                         cfg_applied_ttl_s(c->cfg), errstr, errstr_size)))
                 goto out;
         }
+        if (c->cfg->dry_run)
+            continue; /* nothing was written: no map entry, no "known" mark */
         /* The stock flow finds the variant by article number; the order flow
          * knows the article exists (O4). */
         long ttl_s = cfg_applied_ttl_s(c->cfg);
@@ -209,6 +244,8 @@ int apply_articles(const mo_config *cfg, const apply_opts *opts)
                        .handle = aa_handle,
                        .ctx = &c,
                        .api_up_since = aa_api_up};
+    apply_dry dry;
+    apply_dry_wrap(&flow, &dry, cfg, c.rs);
     int rc = apply_run(cfg, &flow, opts, &c.counts);
     printf("{\"command\":\"apply articles\",\"messages\":%lu,\"products\":%lu,\"written\":%lu,"
            "\"duplicates\":%lu,\"stale\":%lu,\"dead_lettered\":%lu,\"busy_ms\":%lld,\"ongoing_"

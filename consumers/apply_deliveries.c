@@ -21,11 +21,13 @@
 #include "kafka.h"
 #include "log.h"
 #include "map_delivery.h"
+#include "map_diff.h"
 #include "mapping.h"
 #include "mystore.h"
 #include "stop.h"
 #include "store.h"
 
+#include <ctype.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -92,6 +94,9 @@ static int ad_status_is(ad_ctx *c, const char *sid, const char *wanted)
 static mo_err ad_record(ad_ctx *c, const char *id, const char *version, const char *state,
                         const char *tracking, char *errstr, size_t errstr_size)
 {
+    if (c->cfg->dry_run) /* nothing to send: the outcome is reported, not recorded */
+        return apply_dry_report(c->cfg, c->rs, "deliveries", id, version, state, NULL, NULL, NULL,
+                                errstr, errstr_size);
     json_t *extra = tracking ? json_pack("{s:s}", "tracking_number", tracking) : NULL;
     mo_err err = apply_record_set(c->rs, "deliveries", id, version, "", state, extra,
                                   cfg_applied_ttl_s(c->cfg), errstr, errstr_size);
@@ -99,16 +104,38 @@ static mo_err ad_record(ad_ctx *c, const char *id, const char *version, const ch
     return err;
 }
 
+/* The body of PATCH orders/{id} setting the tracking number (M9).  New reference. */
+static json_t *ad_tracking_body(const char *id, const char *tracking)
+{
+    return json_pack("{s:{s:s, s:s, s:{s:s}}}", "data", "type", "orders", "id", id, "attributes",
+                     "tracking_number", tracking);
+}
+
+/* The body of POST order-status-history setting the "levert" status sent_id
+ * (M9), with a comment naming the tracking number (may be NULL).  New reference. */
+static json_t *ad_history_body(const char *id, const char *tracking, const char *sent_id)
+{
+    char comment[256];
+    if (tracking)
+        snprintf(comment, sizeof(comment), "Sendt fra lager. Sporingsnummer: %s", tracking);
+    else
+        snprintf(comment, sizeof(comment), "Sendt fra lager.");
+    /* customer_notified: the shop tells the customer, as when a person marks it sent. */
+    return json_pack("{s:{s:s, s:{s:s, s:i}, s:{s:{s:{s:s, s:s}}, s:{s:{s:s, s:s}}}}}", "data",
+                     "type", "order-status-history", "attributes", "comments", comment,
+                     "customer_notified", 1, "relationships", "order", "data", "type", "orders",
+                     "id", id, "order-status", "data", "type", "order-status", "id", sent_id);
+}
+
 /* The two Mystore writes of M9. */
 static mo_err ad_mark_sent(ad_ctx *c, const char *id, const char *tracking, const char *sent_id,
                            char *errstr, size_t errstr_size)
 {
-    char path[128], comment[256];
+    char path[128];
     long status;
     mo_err err = MO_OK;
     if (tracking) {
-        json_t *body = json_pack("{s:{s:s, s:s, s:{s:s}}}", "data", "type", "orders", "id", id,
-                                 "attributes", "tracking_number", tracking);
+        json_t *body = ad_tracking_body(id, tracking);
         snprintf(path, sizeof(path), "orders/%s", id);
         err = ms_write(c->ms, "PATCH", path, body, NULL, &status, errstr, errstr_size);
         json_decref(body);
@@ -116,18 +143,37 @@ static mo_err ad_mark_sent(ad_ctx *c, const char *id, const char *tracking, cons
             return err;
         mo_crash_point("deliveries-between-writes");
     }
-    if (tracking)
-        snprintf(comment, sizeof(comment), "Sendt fra lager. Sporingsnummer: %s", tracking);
-    else
-        snprintf(comment, sizeof(comment), "Sendt fra lager.");
-    /* customer_notified: the shop tells the customer, as when a person marks it sent. */
-    json_t *body =
-        json_pack("{s:{s:s, s:{s:s, s:i}, s:{s:{s:{s:s, s:s}}, s:{s:{s:s, s:s}}}}}", "data", "type",
-                  "order-status-history", "attributes", "comments", comment, "customer_notified", 1,
-                  "relationships", "order", "data", "type", "orders", "id", id, "order-status",
-                  "data", "type", "order-status", "id", sent_id);
+    json_t *body = ad_history_body(id, tracking, sent_id);
     err = ms_write(c->ms, "POST", "order-status-history", body, NULL, &status, errstr, errstr_size);
     json_decref(body);
+    return err;
+}
+
+/* DRY_RUN=on: the M9 writes for this order (order: the Mystore order's data
+ * resource, read above), against what the Mystore order holds now, reported
+ * and not sent (apply.h): outcome "deliver". */
+static mo_err ad_dry_run(ad_ctx *c, const char *id, const char *version, const char *tracking,
+                         const char *sent_id, const json_t *order, char *errstr, size_t errstr_size)
+{
+    char path[128];
+    json_t *requests = json_array(), *diffs = NULL, *patch = NULL, *post = NULL;
+    mo_err err;
+
+    snprintf(path, sizeof(path), "orders/%s", id);
+    patch = tracking ? ad_tracking_body(id, tracking) : NULL;
+    post = ad_history_body(id, tracking, sent_id);
+    if (!requests || !post || (tracking && !patch) ||
+        (patch && json_array_append_new(requests, apply_dry_request("PATCH", path, patch))) ||
+        json_array_append_new(requests, apply_dry_request("POST", "order-status-history", post)))
+        err = mo_seterr(MO_ERR_NOMEM, errstr, errstr_size, "out of memory");
+    else if (!(err = mp_diff_delivery(tracking, sent_id, order, c->statuses,
+                                      c->cfg->mystore_language, &diffs, errstr, errstr_size)))
+        err = apply_dry_report(c->cfg, c->rs, "deliveries", id, version, "deliver", requests, diffs,
+                               NULL, errstr, errstr_size);
+    json_decref(patch);
+    json_decref(post);
+    json_decref(diffs);
+    json_decref(requests);
     return err;
 }
 
@@ -149,6 +195,17 @@ static mo_err ad_handle(void *vctx, const rd_kafka_message_t *msg, char *errstr,
         goto out;
     if (strcmp(json_string_value(json_object_get(mapped, "action")), "deliver")) {
         c->not_shipped++;
+        if (c->cfg->dry_run) {
+            /* The outcome is the mapping's reason: "not_shipped", "not_a_mystore_order", ... */
+            char outcome[64], *p;
+            const char *entity = json_string_value(json_object_get(ev, "entity_id"));
+            snprintf(outcome, sizeof(outcome), "%s",
+                     json_string_value(json_object_get(mapped, "reason")));
+            for (p = outcome; *p; p++)
+                *p = *p == ' ' ? '_' : (char)tolower((unsigned char)*p);
+            err = apply_dry_report(c->cfg, c->rs, "deliveries", entity, version, outcome, NULL,
+                                   NULL, NULL, errstr, errstr_size);
+        }
         goto out;
     }
     const char *id = json_string_value(json_object_get(mapped, "order_id"));
@@ -159,6 +216,9 @@ static mo_err ad_handle(void *vctx, const rd_kafka_message_t *msg, char *errstr,
         goto out;
     if (rec) { /* handled before: saves the calls below, decides nothing they would not */
         c->duplicates++;
+        if (c->cfg->dry_run)
+            err = apply_dry_report(c->cfg, c->rs, "deliveries", id, version, "duplicate", NULL,
+                                   NULL, NULL, errstr, errstr_size);
         goto out;
     }
 
@@ -214,6 +274,10 @@ static mo_err ad_handle(void *vctx, const rd_kafka_message_t *msg, char *errstr,
                         c->cfg->mystore_status_sent);
         goto out;
     }
+    if (c->cfg->dry_run) {
+        err = ad_dry_run(c, id, version, tracking, sent_id, data, errstr, errstr_size);
+        goto out;
+    }
     if ((err = ad_mark_sent(c, id, tracking, sent_id, errstr, errstr_size)))
         goto out;
     c->delivered++;
@@ -254,6 +318,8 @@ int apply_deliveries(const mo_config *cfg, const apply_opts *opts)
                        .handle = ad_handle,
                        .ctx = &c,
                        .api_up_since = ad_api_up};
+    apply_dry dry;
+    apply_dry_wrap(&flow, &dry, cfg, c.rs);
     int rc = apply_run(cfg, &flow, opts, &c.counts);
     printf("{\"command\":\"apply deliveries\",\"messages\":%lu,\"delivered\":%lu,"
            "\"not_shipped\":%lu,\"not_in_mystore\":%lu,\"reference_mismatch\":%lu,"

@@ -18,8 +18,11 @@
  * the Ongoing order is read first. */
 #include "apply.h"
 #include "event.h"
+#include "http.h"
 #include "kafka.h"
 #include "log.h"
+#include "map_diff.h"
+#include "map_delivery.h"
 #include "map_order.h"
 #include "ongoing.h"
 #include "sha256.h"
@@ -205,6 +208,110 @@ static mo_err ao_cancel(ao_ctx *c, const char *id, const char *version, const ch
     return err;
 }
 
+/* DRY_RUN=on: what the order rules above would send for this order, against
+ * what Ongoing holds now (GET), reported and not sent (apply.h).  Reads only:
+ * the articles the order's lines need (O4) and the order.  Outcomes: "create",
+ * "update", "no_difference" (the PUT would change nothing mosync sends),
+ * "refused" (the Ongoing status no longer allows an update, O1), "cancel",
+ * "already_cancelled", "cancel_refused", "not_in_ongoing", and "skip" (sent
+ * in Mystore: nothing to send). */
+static mo_err ao_dry_run(ao_ctx *c, const char *id, const char *version, const json_t *mapped,
+                         char *errstr, size_t errstr_size)
+{
+    const char *action = json_string_value(json_object_get(mapped, "action"));
+    json_t *requests = json_array(), *diffs = NULL, *order = NULL, *article_diffs = NULL;
+    const char *outcome = "skip";
+    char path[1024], esc[512];
+    mo_err err = MO_OK;
+    size_t i;
+    json_t *a;
+
+    if (!requests)
+        return mo_seterr(MO_ERR_NOMEM, errstr, errstr_size, "out of memory");
+    if (!strcmp(action, "upsert")) {
+        const json_t *body = json_object_get(mapped, "order");
+        if (!(article_diffs = json_array())) {
+            err = mo_seterr(MO_ERR_NOMEM, errstr, errstr_size, "out of memory");
+            goto out;
+        }
+        /* O4: the articles the real run would create first (Ongoing is asked,
+         * not the known:article marks, since the target is what counts). */
+        json_array_foreach(json_object_get(mapped, "articles"), i, a)
+        {
+            const char *no = json_string_value(json_object_get(a, "articleNumber"));
+            int exists = 0;
+            if (!no) {
+                err = mo_seterr(MO_ERR_INVALID, errstr, errstr_size, "article without a number");
+                goto out;
+            }
+            if ((err = og_article_exists(c->og, no, &exists, errstr, errstr_size)))
+                goto out;
+            if (exists)
+                continue;
+            snprintf(path, sizeof(path), "articles[%s]", no);
+            if (json_array_append_new(requests, apply_dry_request("PUT", "articles", a)) ||
+                json_array_append_new(article_diffs, json_pack("{s:s, s:O, s:n}", "field", path,
+                                                               "would_send", a, "target_has"))) {
+                err = mo_seterr(MO_ERR_NOMEM, errstr, errstr_size, "out of memory");
+                goto out;
+            }
+        }
+        if ((err = og_order_get(c->og, id, &order, errstr, errstr_size)) ||
+            (err = mp_diff_order(body, order, &diffs, errstr, errstr_size)))
+            goto out;
+        int st = order ? og_order_status(order) : -1;
+        if (!order)
+            outcome = "create";
+        else if (st >= 0 && !cfg_ongoing_editable(c->cfg, st))
+            outcome = "refused";
+        else if (json_array_size(diffs) == 0 && json_array_size(article_diffs) == 0)
+            outcome = "no_difference";
+        else
+            outcome = "update";
+        if (json_array_extend(article_diffs, diffs) ||
+            json_array_append_new(requests, apply_dry_request("PUT", "orders", body))) {
+            err = mo_seterr(MO_ERR_NOMEM, errstr, errstr_size, "out of memory");
+            goto out;
+        }
+        json_decref(diffs);
+        diffs = article_diffs;
+        article_diffs = NULL;
+    } else if (!strcmp(action, "cancel")) {
+        if ((err = og_order_get(c->og, id, &order, errstr, errstr_size)))
+            goto out;
+        int st = order ? og_order_status(order) : -1;
+        if (order && (err = mp_diff_cancel(order, &diffs, errstr, errstr_size)))
+            goto out;
+        if (!order) {
+            outcome = "not_in_ongoing";
+        } else if (st == MP_ONGOING_STATUS_CANCELLED) {
+            outcome = "already_cancelled";
+        } else if (st >= 0 && !cfg_ongoing_editable(c->cfg, st)) {
+            outcome = "cancel_refused";
+        } else {
+            outcome = "cancel";
+            if (hc_escape(id, esc, sizeof(esc))) {
+                err = mo_seterr(MO_ERR_INVALID, errstr, errstr_size, "order number too long");
+                goto out;
+            }
+            snprintf(path, sizeof(path), "orders?goodsOwnerId=%ld&orderNumber=%s",
+                     c->cfg->ongoing_goods_owner, esc);
+            if (json_array_append_new(requests, apply_dry_request("DELETE", path, NULL))) {
+                err = mo_seterr(MO_ERR_NOMEM, errstr, errstr_size, "out of memory");
+                goto out;
+            }
+        }
+    }
+    err = apply_dry_report(c->cfg, c->rs, "orders", id, version, outcome, requests, diffs, NULL,
+                           errstr, errstr_size);
+out:
+    json_decref(article_diffs);
+    json_decref(diffs);
+    json_decref(order);
+    json_decref(requests);
+    return err;
+}
+
 static mo_err ao_handle(void *vctx, const rd_kafka_message_t *msg, char *errstr, size_t errstr_size)
 {
     ao_ctx *c = vctx;
@@ -236,17 +343,25 @@ static mo_err ao_handle(void *vctx, const rd_kafka_message_t *msg, char *errstr,
     const char *rec_hash = json_string_value(json_object_get(rec, "hash"));
     if (rec_hash && !strcmp(rec_hash, hash)) {
         c->duplicates++;
+        if (c->cfg->dry_run)
+            err = apply_dry_report(c->cfg, c->rs, "orders", id, version, "duplicate", NULL, NULL,
+                                   NULL, errstr, errstr_size);
         goto out;
     }
     if (rec_version && ev_version_older(version, rec_version)) {
         c->stale++;
         lg_info(COMPONENT, c->cfg->tenant, "order %s: version %s is older than applied %s; skipped",
                 id, version, rec_version);
+        if (c->cfg->dry_run)
+            err = apply_dry_report(c->cfg, c->rs, "orders", id, version, "stale", NULL, NULL, NULL,
+                                   errstr, errstr_size);
         goto out;
     }
 
     const char *action = json_string_value(json_object_get(mapped, "action"));
-    if (!strcmp(action, "upsert")) {
+    if (c->cfg->dry_run) {
+        err = ao_dry_run(c, id, version, mapped, errstr, errstr_size);
+    } else if (!strcmp(action, "upsert")) {
         err = ao_upsert(c, id, version, hash, rec, mapped, errstr, errstr_size);
     } else if (!strcmp(action, "cancel")) {
         err = ao_cancel(c, id, version, hash, rec, errstr, errstr_size);
@@ -300,6 +415,8 @@ int apply_orders(const mo_config *cfg, const apply_opts *opts)
                        .handle = ao_handle,
                        .ctx = &c,
                        .api_up_since = ao_api_up};
+    apply_dry dry;
+    apply_dry_wrap(&flow, &dry, cfg, c.rs);
     int rc = apply_run(cfg, &flow, opts, &c.counts);
     printf("{\"command\":\"apply orders\",\"messages\":%lu,\"created\":%lu,\"updated\":%lu,"
            "\"refused\":%lu,\"cancelled\":%lu,\"cancel_refused\":%lu,\"not_in_ongoing\":%lu,"

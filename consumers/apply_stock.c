@@ -19,6 +19,7 @@
 #include "http.h"
 #include "kafka.h"
 #include "log.h"
+#include "map_diff.h"
 #include "map_stock.h"
 #include "mapping.h"
 #include "mystore.h"
@@ -48,17 +49,11 @@ typedef struct as_ctx {
 } as_ctx;
 
 /* M16: Mystore's filter (mystore-research.md 1.5) asking for the items whose
- * sku equals `sku`, into buf.  MO_ERR_TOO_LARGE when it does not fit. */
+ * sku equals `sku`, into buf (ms_filter_sku, shared with mosync doctor's
+ * probe of M16 and M17).  MO_ERR_TOO_LARGE when it does not fit. */
 static mo_err as_sku_filter(const char *sku, char *buf, size_t size)
 {
-    char esc[512];
-    if (hc_escape(sku, esc, sizeof(esc)))
-        return MO_ERR_TOO_LARGE;
-    int n = snprintf(buf, size,
-                     "filter%%5Bsku%%5D%%5Bpath%%5D=sku&filter%%5Bsku%%5D%%5Bvalue%%5D=%s"
-                     "&filter%%5Bsku%%5D%%5Boperator%%5D=eq",
-                     esc);
-    return n < 0 || (size_t)n >= size ? MO_ERR_TOO_LARGE : MO_OK;
+    return ms_filter_sku(sku, buf, size);
 }
 
 /* Lists `path` (products or product-variants) filtered by SKU `no` and keeps
@@ -210,6 +205,8 @@ static mo_err as_lookup(as_ctx *c, const char *no, json_t **entry, char *errstr,
         lg_info(COMPONENT, c->cfg->tenant, "article %s found in Mystore by SKU: %s %s", no,
                 vid ? "variant" : "product",
                 vid ? vid : json_string_value(json_object_get(*entry, "product_id")));
+        if (c->cfg->dry_run) /* a dry run fills no cache */
+            return MO_OK;
         snprintf(key, sizeof(key), "map:article:%s", no);
         return rs_set_json(c->rs, key, *entry, cfg_applied_ttl_s(c->cfg), errstr, errstr_size);
     }
@@ -218,6 +215,8 @@ static mo_err as_lookup(as_ctx *c, const char *no, json_t **entry, char *errstr,
     lg_info(COMPONENT, c->cfg->tenant,
             "article %s: no stock written to Mystore: %s (asked again in %ld h)", no, reason,
             AS_NOTFOUND_TTL_S / 3600);
+    if (c->cfg->dry_run)
+        return MO_OK;
     long ttl_s = cfg_applied_ttl_s(c->cfg);
     if (ttl_s <= 0 || ttl_s > AS_NOTFOUND_TTL_S)
         ttl_s = AS_NOTFOUND_TTL_S;
@@ -226,6 +225,39 @@ static mo_err as_lookup(as_ctx *c, const char *no, json_t **entry, char *errstr,
     json_t *mark = json_pack("{s:s, s:s}", "reason", reason, "at", now);
     err = rs_set_json(c->rs, key, mark, ttl_s, errstr, errstr_size);
     json_decref(mark);
+    return err;
+}
+
+/* DRY_RUN=on: the PATCH this article's stock would send (path, body), against
+ * the quantity the Mystore variant or product holds now (GET), reported and
+ * not sent (apply.h): "write" or "no_difference". */
+static mo_err as_dry_run(as_ctx *c, const char *no, const char *version, const json_t *mapped,
+                         const char *path, const json_t *body, char *errstr, size_t errstr_size)
+{
+    json_t *doc = NULL, *diffs = NULL, *requests = json_array();
+    long status = 0;
+    mo_err err;
+
+    if (!requests || json_array_append_new(requests, apply_dry_request("PATCH", path, body))) {
+        err = mo_seterr(MO_ERR_NOMEM, errstr, errstr_size, "out of memory");
+        goto out;
+    }
+    err = ms_get(c->ms, path, &doc, &status, errstr, errstr_size);
+    if (err == MO_ERR_PERMANENT && status == 404) { /* gone: the PATCH would be refused */
+        json_decref(doc);
+        doc = NULL;
+        err = MO_OK;
+    }
+    if (err ||
+        (err = mp_diff_stock(mapped, json_object_get(doc, "data"), &diffs, errstr, errstr_size)))
+        goto out;
+    err = apply_dry_report(c->cfg, c->rs, "stock", no, version,
+                           json_array_size(diffs) ? "write" : "no_difference", requests, diffs,
+                           NULL, errstr, errstr_size);
+out:
+    json_decref(doc);
+    json_decref(diffs);
+    json_decref(requests);
     return err;
 }
 
@@ -267,13 +299,17 @@ static mo_err as_handle(void *vctx, const rd_kafka_message_t *msg, char *errstr,
         (err = apply_record_get(c->rs, "stock", no, &rec, errstr, errstr_size)))
         goto out;
     const char *rec_version = json_string_value(json_object_get(rec, "version"));
-    if (rec_version && ev_version_older(version, rec_version)) {
-        c->stale++;
-        goto out;
-    }
     const char *rec_hash = json_string_value(json_object_get(rec, "hash"));
-    if (rec_hash && !strcmp(rec_hash, hash)) {
-        c->unchanged++;
+    int stale = rec_version && ev_version_older(version, rec_version);
+    if (stale || (rec_hash && !strcmp(rec_hash, hash))) {
+        if (stale)
+            c->stale++;
+        else
+            c->unchanged++;
+        if (c->cfg->dry_run)
+            err =
+                apply_dry_report(c->cfg, c->rs, "stock", no, version, stale ? "stale" : "unchanged",
+                                 NULL, NULL, NULL, errstr, errstr_size);
         goto out;
     }
     const char *target = json_string_value(json_object_get(mapped, "target"));
@@ -286,6 +322,11 @@ static mo_err as_handle(void *vctx, const rd_kafka_message_t *msg, char *errstr,
     json_t *body = json_pack("{s:{s:s, s:s, s:{s:I}}}", "data", "type",
                              variant ? "product-variants" : "products", "id", id, "attributes",
                              "quantity", qty);
+    if (c->cfg->dry_run) {
+        err = as_dry_run(c, no, version, mapped, path, body, errstr, errstr_size);
+        json_decref(body);
+        goto out;
+    }
     err = ms_write(c->ms, "PATCH", path, body, NULL, &status, errstr, errstr_size);
     json_decref(body);
     if (err)
@@ -295,8 +336,12 @@ static mo_err as_handle(void *vctx, const rd_kafka_message_t *msg, char *errstr,
                            cfg_applied_ttl_s(c->cfg), errstr, errstr_size);
     goto out;
 unknown:
-    if (!err)
+    if (!err) {
         c->unknown++;
+        if (c->cfg->dry_run)
+            err = apply_dry_report(c->cfg, c->rs, "stock", no, version, "unknown", NULL, NULL, NULL,
+                                   errstr, errstr_size);
+    }
 out:
     json_decref(rec);
     json_decref(mapped);
@@ -338,6 +383,8 @@ int apply_stock(const mo_config *cfg, const apply_opts *opts)
                        .handle = as_handle,
                        .ctx = &c,
                        .api_up_since = as_api_up};
+    apply_dry dry;
+    apply_dry_wrap(&flow, &dry, cfg, c.rs);
     int rc = apply_run(cfg, &flow, opts, &c.counts);
     printf("{\"command\":\"apply stock\",\"messages\":%lu,\"written\":%lu,\"unchanged\":%lu,"
            "\"stale\":%lu,\"unknown\":%lu,\"lookups\":%lu,\"found_by_sku\":%lu,"

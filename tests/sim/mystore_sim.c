@@ -536,6 +536,100 @@ static int ms_scramble_cmp(const void *a, const void *b)
     return strcmp(id_a, id_b);
 }
 
+/* ---- broken assumptions (for `mosync doctor`'s tests) ----
+ *
+ * Each flag makes the simulator contradict one choice of the API model, as a
+ * real shop might, so the doctor can be shown to name it:
+ *   --weight-unit kg     product and variant weights answered in kilograms
+ *                        (the seed holds grams; M4)
+ *   --ignore-filter KEY  filter[KEY][...] arguments are accepted and ignored
+ *                        (updated_at: M14; sku: M16, M17)
+ *   --page-max N         pages of up to N items instead of 50 (M13)
+ *   --hide a,b           these attributes are left out of products and
+ *                        variants, as a token with "hide" scopes sees them */
+static struct {
+    int weight_kg;
+    char ignore_filter[64];
+    long page_max;
+    char hide[256];
+} ms_broken = {.page_max = MS_PAGE_MAX};
+
+/* Whether attribute `name` is in the --hide list. */
+static int ms_hidden(const char *name)
+{
+    size_t n = strlen(name);
+    for (const char *p = ms_broken.hide; *p;) {
+        const char *comma = strchr(p, ',');
+        size_t len = comma != NULL ? (size_t)(comma - p) : strlen(p);
+        if (len == n && strncmp(p, name, n) == 0)
+            return 1;
+        p += len + (comma != NULL ? 1 : 0);
+    }
+    return 0;
+}
+
+/* The attributes of a product or variant as this simulator answers them: a
+ * copy of the stored ones, with the --weight-unit and --hide changes.  New
+ * reference. */
+static json_t *ms_broken_attrs(json_t *stored)
+{
+    json_t *attrs = json_deep_copy(stored);
+    json_t *weight = json_object_get(attrs, "weight");
+    const char *key;
+    json_t *value;
+    void *tmp;
+
+    if (ms_broken.weight_kg && json_is_number(weight)) {
+        json_object_set_new(attrs, "weight", json_real(json_number_value(weight) / 1000.0));
+    } else if (ms_broken.weight_kg && json_is_string(weight)) {
+        char *end;
+        char kg[64];
+        double grams = strtod(json_string_value(weight), &end);
+        if (*json_string_value(weight) != '\0' && *end == '\0') {
+            snprintf(kg, sizeof kg, "%.15g", grams / 1000.0);
+            json_object_set_new(attrs, "weight", json_string(kg));
+        }
+    }
+    json_object_foreach_safe(attrs, tmp, key, value)
+    {
+        if (ms_hidden(key))
+            json_object_del(attrs, key);
+    }
+    return attrs;
+}
+
+/* Parses one of the flags above at argv[*i].  Returns 1 when it was one
+ * (advancing *i past its value), 0 when not; exits with usage on a bad value. */
+static int ms_broken_flag(int argc, char **argv, int *i)
+{
+    const char *arg = argv[*i];
+    const char *value = *i + 1 < argc ? argv[*i + 1] : NULL;
+    long n;
+
+    if (strcmp(arg, "--weight-unit") != 0 && strcmp(arg, "--ignore-filter") != 0 &&
+        strcmp(arg, "--page-max") != 0 && strcmp(arg, "--hide") != 0)
+        return 0;
+    if (value == NULL) {
+        fprintf(stderr, "mystore-sim: %s needs a value\n", arg);
+        exit(2);
+    }
+    ++*i;
+    if (strcmp(arg, "--weight-unit") == 0 && (strcmp(value, "g") == 0 || strcmp(value, "kg") == 0))
+        ms_broken.weight_kg = strcmp(value, "kg") == 0;
+    else if (strcmp(arg, "--ignore-filter") == 0 && *value && strlen(value) < 64)
+        snprintf(ms_broken.ignore_filter, sizeof ms_broken.ignore_filter, "%s", value);
+    else if (strcmp(arg, "--page-max") == 0 && ms_parse_long(value, &n) == 0 && n >= 1 &&
+             n <= 10000)
+        ms_broken.page_max = n;
+    else if (strcmp(arg, "--hide") == 0 && strlen(value) < sizeof ms_broken.hide)
+        snprintf(ms_broken.hide, sizeof ms_broken.hide, "%s", value);
+    else {
+        fprintf(stderr, "mystore-sim: bad value '%s' for %s\n", value, arg);
+        exit(2);
+    }
+    return 1;
+}
+
 /* ---- filter and paging ---- */
 
 enum { MS_OP_EQ, MS_OP_GT, MS_OP_GTE, MS_OP_LT, MS_OP_LTE };
@@ -649,6 +743,12 @@ static int ms_filter_parse(const sim_req *req, ms_filter *filter, sim_resp *resp
             return -1;
         }
     }
+    /* --ignore-filter: accepted above, then forgotten. */
+    for (n = 0, i = 0; n < filter->count; n++) {
+        if (strcmp(filter->f[n].key, ms_broken.ignore_filter) != 0)
+            filter->f[i++] = filter->f[n];
+    }
+    filter->count = i;
     return 0;
 }
 
@@ -714,8 +814,8 @@ static int ms_page_parse(const sim_req *req, size_t total, ms_page *page, sim_re
         ms_fail_param(resp, "page[size]", "page[size] must be a positive integer");
         return -1;
     }
-    if (page->size > MS_PAGE_MAX)
-        page->size = MS_PAGE_MAX;
+    if (page->size > ms_broken.page_max)
+        page->size = ms_broken.page_max;
     page->last = total == 0 ? 1 : (long)((total + (size_t)page->size - 1) / (size_t)page->size);
     if (page->number > page->last) {
         ms_fail(resp, 404, "page %ld is past the last page (%ld)", page->number, page->last);
@@ -857,11 +957,43 @@ static json_t *ms_flat_resource(json_t *item, const void *ctx)
     return resource;
 }
 
+/* A product as answered (see ms_broken_attrs); ctx is unused. */
+static json_t *ms_product_resource(json_t *product, const void *ctx)
+{
+    json_t *attrs = ms_broken_attrs(ms_attrs(product));
+    json_t *resource = ms_resource_new("products", ms_id(product), attrs);
+
+    (void)ctx;
+    json_decref(attrs);
+    return resource;
+}
+
+/* An order's status history row (stored flat: id, status_id, comments,
+ * customer_notified, created_at) with its relationship order-status. */
+static json_t *ms_history_resource(json_t *row, const void *ctx)
+{
+    json_t *attrs = json_copy(row);
+    json_t *resource;
+
+    (void)ctx;
+    json_object_del(attrs, "id");
+    json_object_del(attrs, "status_id");
+    resource = ms_resource_new("order-status-history", ms_id(row), attrs);
+    json_object_set_new(resource, "relationships",
+                        json_pack("{s:o}", "order-status",
+                                  ms_relation_new("order-status", json_string_value(json_object_get(
+                                                                      row, "status_id")))));
+    json_decref(attrs);
+    return resource;
+}
+
 /* A product variant with relationship product; ctx is the product id. */
 static json_t *ms_variant_resource(json_t *variant, const void *ctx)
 {
-    json_t *resource = ms_resource_new("product-variants", ms_id(variant), ms_attrs(variant));
+    json_t *attrs = ms_broken_attrs(ms_attrs(variant));
+    json_t *resource = ms_resource_new("product-variants", ms_id(variant), attrs);
 
+    json_decref(attrs);
     json_object_set_new(resource, "relationships",
                         json_pack("{s:o}", "product", ms_relation_new("products", ctx)));
     return resource;
@@ -1364,6 +1496,10 @@ static void ms_route(ms_state *st, const sim_req *req, sim_resp *resp, char **se
     } else if (count == 3 && ms_eq(kind, "orders") && ms_eq(segs[2], "order-products")) {
         if (get)
             ms_answer_list(req, resp, json_object_get(item, "lines"), NULL, ms_line_resource, NULL);
+    } else if (count == 3 && ms_eq(kind, "orders") && ms_eq(segs[2], "order-status-history")) {
+        if (get)
+            ms_answer_list(req, resp, json_object_get(item, "history"), NULL, ms_history_resource,
+                           NULL);
     } else if (count == 3 && ms_eq(kind, "orders") && ms_eq(segs[2], "order-totals")) {
         if (get)
             ms_answer_list(req, resp, json_object_get(item, "totals"), NULL, ms_plain_resource,
@@ -1381,10 +1517,10 @@ static void ms_route(ms_state *st, const sim_req *req, sim_resp *resp, char **se
             ms_post_history(st, req, resp);
     } else if (count == 1 && ms_eq(kind, "products")) {
         if (get)
-            ms_get_filtered(req, resp, st->products, ms_plain_resource, "products");
+            ms_get_filtered(req, resp, st->products, ms_product_resource, NULL);
     } else if (count == 2 && ms_eq(kind, "products")) {
         if (get)
-            ms_answer_one(resp, 200, ms_plain_resource(item, "products"));
+            ms_answer_one(resp, 200, ms_product_resource(item, NULL));
         else if (patch)
             ms_patch_product(st, req, resp, item);
     } else if (count == 3 && ms_eq(kind, "products") && ms_eq(segs[2], "product-variants")) {
@@ -1723,7 +1859,9 @@ static void ms_usage(void)
 {
     fprintf(stderr, "usage: mystore-sim [--port N] [--seed FILE] [--rate-limit N] [--shop NAME]\n"
                     "                   [--token TOKEN] [--timezone ZONE]"
-                    " [--clock \"YYYY-MM-DD HH:MM:SS\"]\n");
+                    " [--clock \"YYYY-MM-DD HH:MM:SS\"]\n"
+                    "                   [--weight-unit g|kg] [--ignore-filter KEY]"
+                    " [--page-max N] [--hide attr,...]\n");
     exit(2);
 }
 
@@ -1788,6 +1926,8 @@ int main(int argc, char **argv)
             zone = value;
         else if ((value = ms_flag(argc, argv, &i, "--clock")) != NULL)
             clock = value;
+        else if (ms_broken_flag(argc, argv, &i))
+            continue;
         else
             ms_usage();
     }

@@ -23,10 +23,15 @@
 #include <string.h>
 #include <time.h>
 
-#define OG_MAX_EDITABLE     32
-#define OG_ERR_SIZE         512
-#define OG_TIME_SIZE        96
-#define OG_STOCK_WINDOW_MS  (24LL * 3600 * 1000)
+#define OG_MAX_EDITABLE    32
+#define OG_ERR_SIZE        512
+#define OG_TIME_SIZE       96
+#define OG_STOCK_WINDOW_MS (24LL * 3600 * 1000)
+
+/* How far back stockInfoChangedFrom may reach, in hours: 24 as Ongoing answers
+ * (O6); --stock-window-h changes it, to show `mosync doctor` a warehouse that
+ * contradicts O6. */
+static long ogs_stock_window_h = OG_STOCK_WINDOW_MS / 3600000;
 #define OG_FIRST_ARTICLE_ID 1001
 #define OG_FIRST_ORDER_ID   5001
 #define OG_FIRST_LINE_ID    70001
@@ -835,8 +840,9 @@ static void ogs_get_articles(ogs_state *st, const sim_req *req, sim_resp *resp)
     has_stock_from = ogs_query_time(req, "stockInfoChangedFrom", &stock_from, resp);
     if (has_stock_from < 0)
         return;
-    if (has_stock_from && stock_from < ogs_now_ms(st) - OG_STOCK_WINDOW_MS) {
-        ogs_error(resp, 400, "stockInfoChangedFrom must be within 24 hours of the current time");
+    if (has_stock_from && stock_from < ogs_now_ms(st) - ogs_stock_window_h * 3600LL * 1000) {
+        ogs_error(resp, 400, "stockInfoChangedFrom must be within %ld hours of the current time",
+                  ogs_stock_window_h);
         return;
     }
     if (has_max && max < 1) {
@@ -1525,6 +1531,8 @@ static int ogs_parse_option(ogs_state *st, sim_app *app, const char *arg, const 
     }
     if (strcmp(arg, "--editable") == 0)
         return ogs_parse_editable(st, val);
+    if (strcmp(arg, "--stock-window-h") == 0)
+        return ogs_parse_long(val, 1, 24 * 366, &ogs_stock_window_h);
     return -1;
 }
 
@@ -1532,6 +1540,7 @@ static void ogs_usage(void)
 {
     fprintf(stderr, "usage: ongoing-sim [--port N] [--seed FILE] [--rate-limit N] [--user U]\n"
                     "                   [--password P] [--goods-owner N] [--editable 150,200]\n"
+                    "                   [--stock-window-h 24]\n"
                     "       ongoing-sim --dump-fields\n");
 }
 

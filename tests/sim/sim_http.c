@@ -97,6 +97,7 @@ typedef struct sim_answer {
     int status;
     char *text; /* malloc'd body, NULL = empty */
     size_t len;
+    int rate_remaining; /* X-RateLimit-Remaining to send; -1 = no rate-limit headers */
     const char *content_type;
     int retry_after;
     int delay_ms;
@@ -267,6 +268,11 @@ json_t *sim_load_json(const char *path)
 
 /* ---- rate limiting ---- */
 
+/* Requests left in the window of the last API request checked, -1 when none
+ * was (no limit, or auth failed).  Answers carry it as X-RateLimit-Limit and
+ * X-RateLimit-Remaining, as a Laravel API (Mystore's kind) does.  Lock held. */
+static int sim_rate_remaining = -1;
+
 /* Counts one request against the window of credential `key`.  Returns 0 when
  * it is within the limit, else -1 with *retry_after set to the seconds left
  * in the window (at least 1).  Windows are fixed: one opens at the first
@@ -303,9 +309,11 @@ static int sim_rate_check(const char *key, int *retry_after)
         *retry_after = (int)((SIM_WINDOW_MS - elapsed + 999) / 1000);
         if (*retry_after < 1)
             *retry_after = 1;
+        sim_rate_remaining = 0;
         return -1;
     }
     bucket->count++;
+    sim_rate_remaining = g_sim.app->rate_limit - bucket->count;
     return 0;
 }
 
@@ -563,6 +571,7 @@ static int sim_is_read(const char *method)
 static void sim_answer_set(sim_answer *answer, sim_resp *resp, int body_mode)
 {
     answer->status = resp->status != 0 ? resp->status : 200;
+    answer->rate_remaining = -1;
     answer->content_type = resp->content_type != NULL ? resp->content_type : SIM_DEFAULT_CT;
     answer->retry_after = resp->retry_after;
     answer->text = NULL;
@@ -676,6 +685,7 @@ static void sim_answer_api(const sim_req *req, int too_large, sim_answer *answer
     int body_mode = SIM_FAULT_PLAIN;
 
     answer->delay_ms = 0;
+    sim_rate_remaining = -1;
     sim_count(req);
     if (too_large) {
         sim_resp_error(&resp, 413, "Payload Too Large", "request body too large");
@@ -716,6 +726,7 @@ static void sim_answer_api(const sim_req *req, int too_large, sim_answer *answer
             sim_log_write(req, resp.status != 0 ? resp.status : 200);
     }
     sim_answer_set(answer, &resp, body_mode);
+    answer->rate_remaining = sim_rate_remaining;
 }
 
 /* GET /_sim/writes[?since=SEQ]: the write log entries after SEQ. */
@@ -819,6 +830,14 @@ static MHD_Result_t sim_send(struct MHD_Connection *mhd, sim_answer *answer)
     answer->text = NULL;
     if (response == NULL)
         return MHD_NO;
+    if (answer->rate_remaining >= 0) {
+        char limit[24];
+
+        snprintf(limit, sizeof limit, "%d", g_sim.app->rate_limit);
+        MHD_add_response_header(response, "X-RateLimit-Limit", limit);
+        snprintf(limit, sizeof limit, "%d", answer->rate_remaining);
+        MHD_add_response_header(response, "X-RateLimit-Remaining", limit);
+    }
     if (answer->len > 0 || answer->status != 204)
         MHD_add_response_header(response, MHD_HTTP_HEADER_CONTENT_TYPE, answer->content_type);
     if (answer->retry_after > 0) {
@@ -928,7 +947,7 @@ static MHD_Result_t sim_on_request(void *cls, struct MHD_Connection *mhd, const 
                                    size_t *upload_data_size, void **con_cls)
 {
     sim_conn *conn = *con_cls;
-    sim_answer answer = {0};
+    sim_answer answer = {.rate_remaining = -1};
     sim_req req;
     struct timespec end;
     MHD_Result_t result;
