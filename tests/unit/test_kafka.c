@@ -19,6 +19,7 @@
 #include <librdkafka/rdkafka_mock.h>
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -127,7 +128,7 @@ static int tk_produce(const tk_mock *m, const char *topic, int32_t partition, co
 /* Every message of a topic, read from the beginning without a group commit. */
 typedef struct tk_msgs {
     rd_kafka_t *rk;
-    rd_kafka_message_t *m[64];
+    rd_kafka_message_t *m[256];
     int n;
 } tk_msgs;
 
@@ -171,7 +172,7 @@ static int tk_read_all(const tk_mock *m, const char *topic, tk_msgs *out)
         if (msg->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
             eofs++;
             rd_kafka_message_destroy(msg);
-        } else if (msg->err || out->n == 64) {
+        } else if (msg->err || out->n == 256) {
             rd_kafka_message_destroy(msg);
         } else {
             out->m[out->n++] = msg;
@@ -498,4 +499,205 @@ UT_TEST(kafka_issue6_15_dead_letter_refused_by_broker_as_too_large)
 out:
     free(value);
     tk_mock_stop(&m);
+}
+
+/* ---- a private redis-server (the loop's attempt records) ---------------- */
+
+typedef struct tk_redis {
+    pid_t pid;
+    int port;
+    char url[64];
+} tk_redis;
+
+static int tk_free_port(void)
+{
+    struct sockaddr_in a;
+    socklen_t len = sizeof(a);
+    int fd = socket(AF_INET, SOCK_STREAM, 0), port = -1;
+    memset(&a, 0, sizeof(a));
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (fd >= 0 && !bind(fd, (struct sockaddr *)&a, sizeof(a)) &&
+        !getsockname(fd, (struct sockaddr *)&a, &len))
+        port = ntohs(a.sin_port);
+    if (fd >= 0)
+        close(fd);
+    return port;
+}
+
+/* Starts redis-server on a free loopback port without persistence and waits
+ * (10 s at most) until it answers. */
+static int tk_redis_start(tk_redis *r)
+{
+    char port[16], errstr[256];
+    memset(r, 0, sizeof(*r));
+    r->port = tk_free_port();
+    if (r->port <= 0)
+        return -1;
+    snprintf(port, sizeof(port), "%d", r->port);
+    snprintf(r->url, sizeof(r->url), "redis://127.0.0.1:%d/0", r->port);
+    r->pid = fork();
+    if (r->pid < 0)
+        return -1;
+    if (r->pid == 0) {
+        int null = open("/dev/null", O_WRONLY);
+        if (null >= 0) {
+            dup2(null, 1);
+            dup2(null, 2);
+        }
+        execlp("redis-server", "redis-server", "--port", port, "--bind", "127.0.0.1", "--save", "",
+               "--appendonly", "no", "--loglevel", "warning", (char *)NULL);
+        _exit(127);
+    }
+    rs_store *rs = rs_open(r->url, "t1", errstr, sizeof(errstr));
+    int up = 0;
+    for (int i = 0; rs && i < 100 && !up; i++) {
+        rs_set_retry_ms(rs, 0);
+        up = rs_ping(rs, errstr, sizeof(errstr)) == MO_OK;
+        if (!up)
+            mo_stop_sleep_ms(100);
+    }
+    rs_close(rs);
+    return up ? 0 : -1;
+}
+
+static void tk_redis_stop(tk_redis *r)
+{
+    if (r->pid > 0) {
+        kill(r->pid, SIGTERM);
+        waitpid(r->pid, NULL, 0);
+    }
+    r->pid = 0;
+}
+
+/* ---- issue 6, item 10: one message's time is bounded below the interval - */
+
+typedef struct tk_budget {
+    long left_ms; /* mo_deadline_left_ms() inside the handler */
+    int calls;
+} tk_budget;
+
+static mo_err tk_budget_handle(void *ctx, const rd_kafka_message_t *msg, char *errstr,
+                               size_t errstr_size)
+{
+    tk_budget *b = ctx;
+    (void)msg;
+    (void)errstr;
+    (void)errstr_size;
+    b->left_ms = mo_deadline_left_ms();
+    b->calls++;
+    return MO_OK;
+}
+
+/* Runs apply_run --once over one message with max.poll.interval.ms = interval
+ * (NULL: our default) and returns what the handler saw. */
+static tk_budget tk_budget_case(const char *interval)
+{
+    char topic[256];
+    tk_budget b = {0, 0};
+    tk_mock m;
+    UT_CHECK(!tk_mock_start(&m, 1), "mock cluster");
+    mo_config cfg;
+    tk_cfg(&cfg, &m);
+    if (interval)
+        tk_prop(&cfg, "max.poll.interval.ms", interval);
+    cfg_topic(&cfg, "t10.in", topic, sizeof(topic));
+    rd_kafka_mock_topic_create(m.mc, topic, 1, 1);
+    UT_CHECK(!tk_produce(&m, topic, 0, "k", "v", 1), "produce");
+    apply_flow flow = {.name = "t10",
+                       .component = "apply.t10",
+                       .topic_base = "t10.in",
+                       .group_base = "g10",
+                       .handle = tk_budget_handle,
+                       .ctx = &b};
+    apply_opts opts = {.once = 1, .idle_ms = 500};
+    UT_CHECK(apply_run(&cfg, &flow, &opts, NULL) == 0, "apply_run failed");
+    UT_CHECK(b.calls == 1, "handler called %d times", b.calls);
+    UT_CHECK(mo_deadline_left_ms() == LONG_MAX, "the deadline is still set after the loop");
+    tk_mock_stop(&m);
+    return b;
+}
+
+/* max.poll.interval.ms is set (300 s unless a KAFKA_PROP says otherwise) and
+ * a message's handler runs under a deadline well below it, so a slow message
+ * ends before the group hands its partition to another instance. */
+UT_TEST(kafka_issue6_10_message_time_bounded_below_max_poll_interval)
+{
+    tk_budget b = tk_budget_case(NULL);
+    UT_CHECK(b.left_ms > 0 && b.left_ms <= 300000 / 2,
+             "default: %ld ms left for the message (max.poll.interval.ms 300000)", b.left_ms);
+    b = tk_budget_case("20000");
+    UT_CHECK(b.left_ms > 0 && b.left_ms <= 20000 / 2,
+             "max.poll.interval.ms 20000: %ld ms left for the message", b.left_ms);
+}
+
+/* ---- issue 6, item 11: failing state per partition, beyond 64 ----------- */
+
+typedef struct tk_fail {
+    int calls[128]; /* per partition */
+} tk_fail;
+
+/* Fails twice transiently, then for good. */
+static mo_err tk_fail_handle(void *ctx, const rd_kafka_message_t *msg, char *errstr,
+                             size_t errstr_size)
+{
+    tk_fail *t = ctx;
+    int n = ++t->calls[msg->partition & 127];
+    if (n <= 2)
+        return mo_seterr(MO_ERR_TRANSIENT, errstr, errstr_size, "busy (call %d)", n);
+    return mo_seterr(MO_ERR_PERMANENT, errstr, errstr_size, "refused (call %d)", n);
+}
+
+/* 70 partitions whose head message fails twice transiently, then for good:
+ * every dead letter counts 3 attempts.  The failing table held 64 entries and
+ * overwrote slot 0 when full, so some counts restarted. */
+UT_TEST(kafka_issue6_11_failing_state_per_partition_beyond_64)
+{
+    char topic[256], dlq[256], buf[32];
+    enum { NPART = 70 };
+    tk_fail t;
+    tk_redis r;
+    tk_mock m;
+    memset(&t, 0, sizeof(t));
+    UT_CHECK(!tk_redis_start(&r), "redis-server");
+    UT_CHECK(!tk_mock_start(&m, 1), "mock cluster");
+    mo_config cfg;
+    tk_cfg(&cfg, &m);
+    snprintf(cfg.redis_url, sizeof(cfg.redis_url), "%s", r.url);
+    cfg_topic(&cfg, "t11.in", topic, sizeof(topic));
+    cfg_topic(&cfg, KQ_TOPIC_DLQ, dlq, sizeof(dlq));
+    rd_kafka_mock_topic_create(m.mc, topic, NPART, 1);
+    rd_kafka_mock_topic_create(m.mc, dlq, 1, 1);
+    for (int p = 0; p < NPART; p++) {
+        char key[16];
+        snprintf(key, sizeof(key), "k%d", p);
+        UT_CHECK(!tk_produce(&m, topic, p, key, "v", 1), "produce p%d", p);
+    }
+    apply_flow flow = {.name = "t11",
+                       .component = "apply.t11",
+                       .topic_base = "t11.in",
+                       .group_base = "g11",
+                       .handle = tk_fail_handle,
+                       .ctx = &t};
+    apply_opts opts = {.once = 1, .idle_ms = 1500};
+    apply_counts counts;
+    memset(&counts, 0, sizeof(counts));
+    UT_CHECK(apply_run(&cfg, &flow, &opts, &counts) == 0, "apply_run failed");
+    UT_CHECK(counts.dead_lettered == NPART, "%lu dead letters", counts.dead_lettered);
+
+    tk_msgs msgs;
+    UT_CHECK(!tk_read_all(&m, dlq, &msgs), "read the dead-letter topic");
+    UT_CHECK(msgs.n == NPART, "%d dead letters in the topic", msgs.n);
+    int wrong = 0;
+    for (int i = 0; i < msgs.n; i++) {
+        if (strcmp(tk_header(msgs.m[i], "mosync.attempts", buf, sizeof(buf)), "3")) {
+            if (!wrong++)
+                UT_CHECK(0, "dead letter of partition %s: mosync.attempts %s, want 3",
+                         tk_header(msgs.m[i], "mosync.partition", buf + 16, 16), buf);
+        }
+    }
+    UT_CHECK(!wrong, "%d dead letters with a wrong attempt count", wrong);
+    tk_msgs_free(&msgs);
+    tk_mock_stop(&m);
+    tk_redis_stop(&r);
 }
