@@ -3,9 +3,11 @@
 #include "stop.h"
 
 #include <librdkafka/rdkafka_mock.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /* A consumer has at most one waiting entry per assigned partition; this caps
  * the table against a broker that assigns absurdly many. */
@@ -14,6 +16,11 @@
 #define KQ_SEEK_AGAIN_MS    1000
 #define KQ_REVOKE_COMMIT_MS 5000
 #define KQ_CLOSE_COMMIT_MS  3000
+/* After an unconfirmed close commit (the coordinator is away), how long the
+ * group close may still take, and how long a destroy is waited for when the
+ * group close did not finish. */
+#define KQ_CLOSE_AWAY_MS   1000
+#define KQ_DESTROY_AWAY_MS 500
 
 struct kq_producer {
     rd_kafka_t *rk;
@@ -367,8 +374,9 @@ static int kq_seek_one(kq_consumer *kc, const char *topic, int32_t partition, in
  * (the synchronous commit would wait for a coordinator that may be gone).
  * Failures are logged: the next owner then re-applies a few messages, which
  * the applied records turn into no-ops. */
-static void kq_commit_bounded(kq_consumer *kc, long timeout_ms, const char *why)
+static int kq_commit_bounded(kq_consumer *kc, long timeout_ms, const char *why)
 {
+    int confirmed = 0;
     if (kc->close_deadline_ms) {
         long long left = kc->close_deadline_ms - mo_now_ms();
         if (left < timeout_ms)
@@ -379,6 +387,8 @@ static void kq_commit_bounded(kq_consumer *kc, long timeout_ms, const char *why)
     if (err) {
         if (err != RD_KAFKA_RESP_ERR__NO_OFFSET)
             lg_warn("kafka", kc->tenant, "commit (%s): %s", why, rd_kafka_err2str(err));
+        else
+            confirmed = 1;
         goto out;
     }
     long long deadline = mo_now_ms() + timeout_ms;
@@ -394,6 +404,7 @@ static void kq_commit_bounded(kq_consumer *kc, long timeout_ms, const char *why)
         lg_warn("kafka", kc->tenant, "commit (%s) not confirmed within %ld ms", why, timeout_ms);
         goto out;
     }
+    confirmed = 1; /* the coordinator answered, even if it refused */
     err = rd_kafka_event_error(ev);
     if (err && err != RD_KAFKA_RESP_ERR__NO_OFFSET)
         lg_warn("kafka", kc->tenant, "commit (%s): %s", why, rd_kafka_err2str(err));
@@ -406,6 +417,7 @@ static void kq_commit_bounded(kq_consumer *kc, long timeout_ms, const char *why)
     rd_kafka_event_destroy(ev);
 out:
     rd_kafka_queue_destroy(q);
+    return confirmed;
 }
 
 /* Assignment: take the partitions and resume every one of them.  librdkafka
@@ -455,7 +467,7 @@ static void kq_revoke(kq_consumer *kc, rd_kafka_resp_err_t err,
     if (rd_kafka_assignment_lost(kc->rk))
         lg_warn("kafka", kc->tenant, "assignment lost: offsets not committed");
     else
-        kq_commit_bounded(kc, KQ_REVOKE_COMMIT_MS, "revoke");
+        (void)kq_commit_bounded(kc, KQ_REVOKE_COMMIT_MS, "revoke");
     for (int i = 0; kc->on_revoke && i < parts->cnt; i++)
         kc->on_revoke(kc->on_revoke_opaque, parts->elems[i].topic, parts->elems[i].partition);
     kq_forget_waiting(kc, parts);
@@ -698,13 +710,99 @@ void kq_consumer_on_revoke(kq_consumer *kc, kq_revoke_fn fn, void *opaque)
     kc->on_revoke_opaque = opaque;
 }
 
+/* A destroy running in its own thread, so the caller can stop waiting. */
+typedef struct kq_destroyer {
+    rd_kafka_t *rk;
+    int flags;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int done, abandoned;
+} kq_destroyer;
+
+static void *kq_destroy_thread(void *arg)
+{
+    kq_destroyer *d = arg;
+    rd_kafka_destroy_flags(d->rk, d->flags);
+    pthread_mutex_lock(&d->mu);
+    d->done = 1;
+    int abandoned = d->abandoned;
+    pthread_cond_signal(&d->cv);
+    pthread_mutex_unlock(&d->mu);
+    if (abandoned) {
+        pthread_mutex_destroy(&d->mu);
+        pthread_cond_destroy(&d->cv);
+        free(d);
+    }
+    return NULL;
+}
+
+/* Destroys rk, waiting at most timeout_ms.  The last-resort bound of a
+ * shutdown: librdkafka 2.0.2's destroy of a consumer whose commits wait for
+ * an unreachable coordinator spins its main thread until the group's session
+ * timeout has passed since the close began (and the issue measured far
+ * worse).  Past the bound the destroy is left running in its thread and the
+ * process exits without it; offsets already committed are safe.  Returns 0
+ * when rk was destroyed. */
+static int kq_destroy_bounded(rd_kafka_t *rk, int flags, long timeout_ms)
+{
+    pthread_attr_t attr;
+    pthread_condattr_t ca;
+    pthread_t t;
+    kq_destroyer *d = calloc(1, sizeof(*d));
+    if (!d) {
+        rd_kafka_destroy_flags(rk, flags);
+        return 0;
+    }
+    d->rk = rk;
+    d->flags = flags;
+    pthread_mutex_init(&d->mu, NULL);
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&d->cv, &ca);
+    pthread_condattr_destroy(&ca);
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    int started = !pthread_create(&t, &attr, kq_destroy_thread, d);
+    pthread_attr_destroy(&attr);
+    if (!started) {
+        d->done = 1;
+        rd_kafka_destroy_flags(rk, flags);
+    }
+    struct timespec until;
+    clock_gettime(CLOCK_MONOTONIC, &until);
+    until.tv_sec += timeout_ms / 1000;
+    until.tv_nsec += (timeout_ms % 1000) * 1000000L;
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&d->mu);
+    while (!d->done && pthread_cond_timedwait(&d->cv, &d->mu, &until) == 0)
+        ;
+    int done = d->done;
+    if (!done)
+        d->abandoned = 1; /* the thread frees d */
+    pthread_mutex_unlock(&d->mu);
+    if (done) {
+        pthread_mutex_destroy(&d->mu);
+        pthread_cond_destroy(&d->cv);
+        free(d);
+    }
+    return done ? 0 : -1;
+}
+
 void kq_consumer_close(kq_consumer *kc, int deadline_ms)
 {
     if (!kc)
         return;
     long long deadline = mo_now_ms() + deadline_ms;
     kc->close_deadline_ms = deadline;
-    kq_commit_bounded(kc, KQ_CLOSE_COMMIT_MS, "close");
+    /* An unconfirmed commit means the coordinator is away: the group close
+     * cannot finish then, so it gets only a short while. */
+    if (!kq_commit_bounded(kc, KQ_CLOSE_COMMIT_MS, "close") &&
+        mo_now_ms() + KQ_CLOSE_AWAY_MS < deadline)
+        deadline = mo_now_ms() + KQ_CLOSE_AWAY_MS;
+    kc->close_deadline_ms = deadline;
     rd_kafka_queue_t *q = rd_kafka_queue_new(kc->rk);
     rd_kafka_error_t *e = rd_kafka_consumer_close_queue(kc->rk, q);
     int closed = 0;
@@ -726,10 +824,13 @@ void kq_consumer_close(kq_consumer *kc, int deadline_ms)
     rd_kafka_queue_destroy(q);
     if (!closed)
         lg_warn("kafka", kc->tenant,
-                "consumer did not leave the group within %d ms; destroying it without the "
-                "group close",
-                deadline_ms);
-    rd_kafka_destroy_flags(kc->rk, closed ? 0 : RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
+                "consumer did not leave the group in time; destroying it without the group close");
+    long left = (long)(deadline - mo_now_ms());
+    if (kq_destroy_bounded(kc->rk, closed ? 0 : RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE,
+                           closed ? (left > 1000 ? left : 1000) : KQ_DESTROY_AWAY_MS))
+        lg_warn("kafka", kc->tenant,
+                "librdkafka did not finish destroying the consumer (its coordinator is away); "
+                "the process goes on without waiting for it");
     free(kc->waiting);
     free(kc);
 }
