@@ -51,8 +51,24 @@ def shutdown_while_gone(name, take_away):
             wait_until(lambda: log_text(p).count("assigned ") >= want or p.poll() is not None,
                        90, "%s to get its partitions" % " ".join(cmd))
             eq(p.poll(), None, "%s running" % " ".join(cmd))
-        time.sleep(2)
+        wait_until(lambda: len(env.ongoing.orders()) == 5, 90, "the orders in Ongoing")
         take_away(env)
+        # Changes on both sides, so every poller has events to send (and
+        # waits for Kafka, or for Redis) and every consumer has work.
+        for o in seed["orders"][:2]:
+            order = env.mystore.get("/_sim/orders/%s" % o["id"])
+            order["attributes"]["shipping_address_address"] = "Ny gate 9"
+            order["attributes"].pop("updated_at", None)
+            env.mystore.put("/_sim/orders/%s" % o["id"], order)
+        product = env.mystore.get("/_sim/products/%s" % seed["products"][0]["id"])
+        product["attributes"].pop("updated_at", None)
+        product["attributes"]["price"] = "999.00"
+        env.mystore.put("/_sim/products/%s" % product["id"], product)
+        env.ongoing.post("/_sim/orders/%s/ship" % seed["orders"][2]["id"],
+                         {"tracking": [{"waybill": "W1", "trackingUrl": "https://t/W1"}]})
+        for a in env.ongoing.get("/_sim/articles")[:2]:
+            env.ongoing.post("/_sim/articles/%s/stock" % a["articleNumber"],
+                             {"numberOfItems": 3, "sellableNumberOfItems": 2})
         time.sleep(4)  # every command has met the outage by now
         window = 4.0
         before = {p.pid: cpu_ticks(p.pid) for _, p in procs}
