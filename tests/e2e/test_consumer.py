@@ -254,3 +254,32 @@ def test_issue7_04c_attempt_count_survives_kill_9():
         eq(rec[0]["first_failure"], dl[0]["headers"]["mosync.first.failure"],
            "first failure kept across the restart")
         eq(attempt_records(env), {}, "attempt records left")
+
+
+# ---- the embedded broker's outage switch (for the chaos suite) ---------------
+
+def test_dev_broker_sigusr1_takes_brokers_down_and_sigusr2_up_without_loss():
+    if os.environ.get("MOSYNC_TEST_KAFKA", "mock") != "mock":
+        return  # the switch belongs to `mosync dev-broker`
+    seed = make_seed(orders=6, products=5, seed=45)
+    ids = sorted(o["id"] for o in seed["orders"])
+    with env_for("broker-down-up", seed) as env:
+        log = os.path.join(env.workdir, "dev-broker.log")
+
+        def broker_log():
+            with open(log, "rb") as f:
+                return f.read().decode(errors="replace")
+        env.kafka.proc.send_signal(signal.SIGUSR1)
+        wait_until(lambda: "SIGUSR1" in broker_log(), 10, "the brokers to go down")
+        poller = env.spawn(["poll", "mystore-orders"])
+        time.sleep(4)
+        eq(env.redis.get_json("cursor:mystore-orders"), None, "cursor while the brokers are down")
+        env.kafka.proc.send_signal(signal.SIGUSR2)
+        wait_until(lambda: "SIGUSR2" in broker_log(), 10, "the brokers to come up")
+        wait_until(lambda: env.redis.get_json("cursor:mystore-orders"), 60,
+                   "the poller's cursor once the brokers are up")
+        poller.send_signal(signal.SIGTERM)
+        eq(poller.wait(20), 0, "poller exit status")
+        _, s, _ = env.apply_orders()
+        eq(sorted(o["orderNumber"] for o in env.ongoing.orders()), ids, "orders in Ongoing")
+        eq(env.kafka.proc.poll(), None, "dev-broker still running")
