@@ -116,10 +116,13 @@ int kq_consumer_max_poll_interval_ms(const kq_consumer *kc);
  * before it goes (state kept per partition must go with it).  fn may be NULL. */
 typedef void (*kq_revoke_fn)(void *opaque, const char *topic, int32_t partition);
 void kq_consumer_on_revoke(kq_consumer *kc, kq_revoke_fn fn, void *opaque);
-/* Commits stored offsets, leaves the group and frees, within deadline_ms;
+/* Commits stored offsets, leaves the group and frees kc, within deadline_ms;
  * past it the consumer is destroyed without the group close (offsets
  * already committed are safe; the group notices the departure by the
- * session timeout). */
+ * session timeout).  When the coordinator is away, librdkafka 2.0.2's
+ * destroy spins until the session timeout has passed: it is then left
+ * running in a thread of its own after a short wait, for the process exit
+ * to end (the one last-resort bound). */
 void kq_consumer_close(kq_consumer *kc, int deadline_ms);
 
 /* Creates the pipeline's topics with cfg->topic_partitions partitions (an

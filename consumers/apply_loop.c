@@ -44,8 +44,10 @@
  * default 300 s).  The rest covers what follows the handler: the dead letter
  * (message.timeout.ms, 30 s, plus a margin) and the attempt record, so the
  * loop polls again well before the group would hand its partitions away. */
-#define AL_BUDGET_NUM 2
-#define AL_BUDGET_DEN 5
+#define AL_BUDGET_NUM    2
+#define AL_BUDGET_DEN    5
+#define AL_SLACK_MS      10000 /* the attempt record, the poll itself */
+#define AL_BUDGET_MIN_MS 5000
 /* The attempt records are a cache: Redis away costs the count's accuracy for
  * a while, never the loop's progress. */
 #define AL_REDIS_RETRY_MS 2000
@@ -269,6 +271,25 @@ static mo_err al_dead_letter(al_state *st, kq_producer *kp, const char *topic,
     return derr;
 }
 
+/* One message's time budget: AL_BUDGET_NUM/AL_BUDGET_DEN of the poll
+ * interval, less when a long message.timeout.ms (KAFKA_PROP) would let the
+ * dead letter's wait push the message past the interval. */
+static long al_budget(al_state *st, int interval_ms, int msg_timeout_ms)
+{
+    long budget = (long)interval_ms / AL_BUDGET_DEN * AL_BUDGET_NUM;
+    long room = (long)interval_ms - msg_timeout_ms - KQ_REPORT_MARGIN_MS - AL_SLACK_MS;
+    if (budget > room)
+        budget = room;
+    if (budget < AL_BUDGET_MIN_MS) {
+        lg_warn(st->component, st->cfg->tenant,
+                "message.timeout.ms %d leaves too little of max.poll.interval.ms %d; "
+                "a message gets %d ms",
+                msg_timeout_ms, interval_ms, AL_BUDGET_MIN_MS);
+        budget = AL_BUDGET_MIN_MS;
+    }
+    return budget;
+}
+
 /* Handles one message: apply, then settle by class.  Returns 1 when it was
  * dead-lettered, else 0. */
 static int al_handle(al_state *st, const apply_flow *flow, kq_consumer *kc, kq_producer *kp,
@@ -364,7 +385,8 @@ int apply_run(const mo_config *cfg, const apply_flow *flow, const apply_opts *op
         goto out;
     }
     kq_consumer_on_revoke(kc, al_on_revoke, st);
-    long budget_ms = (long)kq_consumer_max_poll_interval_ms(kc) / AL_BUDGET_DEN * AL_BUDGET_NUM;
+    long budget_ms =
+        al_budget(st, kq_consumer_max_poll_interval_ms(kc), kq_producer_message_timeout_ms(kp));
     lg_info(component, cfg->tenant, "consuming %s in group %s (at most %ld ms per message)", topic,
             group, budget_ms);
 
