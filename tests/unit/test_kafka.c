@@ -351,7 +351,10 @@ UT_TEST(kafka_issue6_08_dead_letter_batch_outlives_late_report_asan)
     UT_CHECK(!tk_mock_start(&m, 1), "mock cluster");
     mo_config cfg;
     tk_cfg(&cfg, &m);
-    tk_prop(&cfg, "message.timeout.ms", "3000");
+    tk_prop(&cfg, "message.timeout.ms", "4000");
+    /* Reconnect soon after the broker is back, well within the timeout. */
+    tk_prop(&cfg, "reconnect.backoff.ms", "100");
+    tk_prop(&cfg, "reconnect.backoff.max.ms", "300");
     cfg_topic(&cfg, KQ_TOPIC_DLQ, topic, sizeof(topic));
     rd_kafka_mock_topic_create(m.mc, topic, 1, 1);
     kq_producer *kp = kq_producer_new(&cfg, "t8", errstr, sizeof(errstr));
