@@ -92,7 +92,7 @@ def shutdown_while_gone(name, take_away):
                 late.append(" ".join(cmd))
                 continue
             used = (cpu_ticks(p.pid) - at_term[p.pid]) / hz
-            p.wait()
+            eq(p.wait(), 0, "exit status of %s" % " ".join(cmd))
             check(used <= 1.0, "%s used %.2f s of CPU while shutting down" % (" ".join(cmd), used))
         if late:
             raise TestFailure("still running 10 s after SIGTERM with %s gone: %s"
