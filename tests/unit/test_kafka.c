@@ -560,7 +560,7 @@ static int tk_redis_start(tk_redis *r)
         rs_store *rs = rs_open(r->url, "t1", errstr, sizeof(errstr));
         int up = 0, dead = 0;
         for (int i = 0; rs && i < 200 && !up && !dead; i++) {
-            rs_set_retry_ms(rs, 0);
+            rs_set_retry_ms(rs, 100); /* one connect attempt */
             up = rs_ping(rs, errstr, sizeof(errstr)) == MO_OK;
             if (!up) {
                 dead = waitpid(r->pid, NULL, WNOHANG) == r->pid;
