@@ -1,6 +1,7 @@
 #include "dlq.h"
 #include "event.h"
 #include "log.h"
+#include "sha256.h"
 #include "stop.h"
 
 #include <stdlib.h>
@@ -8,22 +9,28 @@
 #include <stdio.h>
 #include <string.h>
 
+/* Room left for the record's framing when a value is cut to fit
+ * message.max.bytes (librdkafka counts batch and record overhead, key,
+ * value and headers; the overhead is well under this). */
+#define DLQ_FRAME_MARGIN 1024
+/* Halvings tried when the broker keeps refusing a cut value as too large. */
+#define DLQ_MAX_SHRINKS 24
+
 static void dlq_header(rd_kafka_headers_t *h, const char *name, const char *value)
 {
     if (value)
         rd_kafka_header_add(h, name, -1, value, -1);
 }
 
-mo_err dlq_send(kq_producer *kp, const mo_config *cfg, const dlq_ctx *ctx, const void *value,
-                size_t len, char *errstr, size_t errstr_size)
+/* The context headers of a dead letter (see dlq.h); a new list, NULL when
+ * out of memory.  error is already masked. */
+static rd_kafka_headers_t *dlq_headers(const mo_config *cfg, const dlq_ctx *ctx, const char *error,
+                                       const char *now)
 {
-    char topic[256], num[32], off[32], att[16], now[32], error[1024];
-    kq_batch batch;
-    rd_kafka_headers_t *h = rd_kafka_headers_new(12);
-
-    ev_utc_now(now, sizeof(now));
-    snprintf(error, sizeof(error), "%s", ctx->error ? ctx->error : "");
-    lg_mask_secrets(error, sizeof(error));
+    char num[32], off[32], att[16];
+    rd_kafka_headers_t *h = rd_kafka_headers_new(14);
+    if (!h)
+        return NULL;
     snprintf(num, sizeof(num), "%d", ctx->partition);
     snprintf(off, sizeof(off), "%lld", ctx->offset);
     snprintf(att, sizeof(att), "%d", ctx->attempts);
@@ -38,12 +45,105 @@ mo_err dlq_send(kq_producer *kp, const mo_config *cfg, const dlq_ctx *ctx, const
     dlq_header(h, "mosync.attempts", att);
     dlq_header(h, "mosync.first.failure", ctx->first_failure ? ctx->first_failure : now);
     dlq_header(h, "mosync.last.failure", now);
+    return h;
+}
 
+/* Bytes the headers take (names and values). */
+static size_t dlq_headers_size(const rd_kafka_headers_t *h)
+{
+    const char *name;
+    const void *val;
+    size_t size, total = 0;
+    for (size_t i = 0; !rd_kafka_header_get_all(h, i, &name, &val, &size); i++)
+        total += strlen(name) + size + 8;
+    return total;
+}
+
+/* Produces one dead letter (headers h stolen) and waits for its report.
+ * *too_large: 1 when librdkafka refused it at produce time as larger than
+ * message.max.bytes, 2 when the broker's report said so, else 0. */
+static mo_err dlq_produce_wait(kq_producer *kp, const char *topic, const char *key,
+                               const void *value, size_t len, rd_kafka_headers_t *h, int *too_large,
+                               char *errstr, size_t errstr_size)
+{
+    kq_batch batch;
     kq_batch_begin(&batch);
-    mo_err err = kq_produce(kp, &batch, cfg_topic(cfg, KQ_TOPIC_DLQ, topic, sizeof(topic)),
-                            ctx->key, value, len, h, errstr, errstr_size);
-    if (!err)
-        err = kq_batch_wait(kp, &batch, 30000, errstr, errstr_size);
+    *too_large = 0;
+    mo_err err = kq_produce(kp, &batch, topic, key, value, len, h, errstr, errstr_size);
+    if (err == MO_ERR_TOO_LARGE)
+        *too_large = 1;
+    if (!err) {
+        /* At least message.timeout.ms: the outcome is known when it returns
+         * (unless a stop is requested), so a letter is never sent twice
+         * because its report came late. */
+        err = kq_batch_wait(kp, &batch, 0, errstr, errstr_size);
+        if (err && batch.first_err == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE)
+            *too_large = 2;
+    } else {
+        kq_batch_end(&batch);
+    }
+    return err;
+}
+
+mo_err dlq_send(kq_producer *kp, const mo_config *cfg, const dlq_ctx *ctx, const void *value,
+                size_t len, char *errstr, size_t errstr_size)
+{
+    char topic[256], now[32], error[1024];
+    int too_large = 0;
+
+    ev_utc_now(now, sizeof(now));
+    snprintf(error, sizeof(error), "%s", ctx->error ? ctx->error : "");
+    lg_mask_secrets(error, sizeof(error));
+    cfg_topic(cfg, KQ_TOPIC_DLQ, topic, sizeof(topic));
+
+    rd_kafka_headers_t *h = dlq_headers(cfg, ctx, error, now);
+    if (!h)
+        return mo_seterr(MO_ERR_NOMEM, errstr, errstr_size, "out of memory");
+    size_t hsize = dlq_headers_size(h);
+    mo_err err =
+        dlq_produce_wait(kp, topic, ctx->key, value, len, h, &too_large, errstr, errstr_size);
+
+    /* Too large for Kafka with our headers added: a letter that can never be
+     * sent would block its partition for good.  Send the value cut to fit,
+     * with its size and hash; the full bytes stay in the source topic at the
+     * partition and offset the headers name. */
+    size_t keep = len;
+    if (too_large) {
+        char sum[65], size[32];
+        sha256_hex(value, len, sum);
+        snprintf(size, sizeof(size), "%zu", len);
+        size_t fixed = hsize + (ctx->key ? strlen(ctx->key) : 0) + DLQ_FRAME_MARGIN + 160;
+        size_t fit = (size_t)kq_producer_max_message_bytes(kp) > fixed
+                         ? (size_t)kq_producer_max_message_bytes(kp) - fixed
+                         : 0;
+        /* The producer's limit is known; a broker's (or topic's) is not, so
+         * a refusal by the broker halves what is kept. */
+        keep = too_large == 1 ? fit : len / 2;
+        if (keep > fit)
+            keep = fit;
+        if (keep >= len)
+            keep = len ? len - 1 : 0;
+        for (int i = 0; too_large && i <= DLQ_MAX_SHRINKS; i++) {
+            h = dlq_headers(cfg, ctx, error, now);
+            if (!h)
+                return mo_seterr(MO_ERR_NOMEM, errstr, errstr_size, "out of memory");
+            dlq_header(h, "mosync.value.size", size);
+            dlq_header(h, "mosync.value.sha256", sum);
+            dlq_header(h, "mosync.value.truncated", "true");
+            err = dlq_produce_wait(kp, topic, ctx->key, value, keep, h, &too_large, errstr,
+                                   errstr_size);
+            if (too_large) {
+                if (!keep)
+                    break;
+                keep /= 2;
+            }
+        }
+        if (!err)
+            lg_warn(ctx->component, cfg->tenant,
+                    "dead letter of %zu bytes too large for Kafka: sent its first %zu bytes "
+                    "(sha256 %s); the whole value stays in %s [%d] @%lld",
+                    len, keep, sum, ctx->source ? ctx->source : "", ctx->partition, ctx->offset);
+    }
     if (!err)
         lg_warn(ctx->component, cfg->tenant, "dead-lettered %s%s%s: %s", ctx->source,
                 ctx->key ? " key " : "", ctx->key ? ctx->key : "", error);

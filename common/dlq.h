@@ -5,7 +5,11 @@
  * Headers (all strings): mosync.source (original topic, or the API route a
  * poller read), mosync.partition, mosync.offset, mosync.key, mosync.tenant,
  * mosync.component, mosync.error.class, mosync.error, mosync.attempts,
- * mosync.first.failure, mosync.last.failure.  Secrets are masked in the text. */
+ * mosync.first.failure, mosync.last.failure.  Secrets are masked in the text.
+ * A value too large for Kafka with these headers is sent cut to fit, with
+ * mosync.value.size (the whole size), mosync.value.sha256 (of the whole
+ * value) and mosync.value.truncated=true; the whole value stays in the source
+ * topic at mosync.partition / mosync.offset. */
 #ifndef MO_DLQ_H
 #define MO_DLQ_H
 
@@ -25,8 +29,11 @@ typedef struct dlq_ctx {
     const char *first_failure; /* UTC ISO 8601, NULL = now */
 } dlq_ctx;
 
-/* Produces the dead letter and waits for its delivery report: MO_OK only
- * when Kafka has it, so the caller may then move past the original. */
+/* Produces the dead letter and waits for its delivery report (at least the
+ * producer's message.timeout.ms, so the outcome is known; a stop request
+ * ends the wait early, and the letter may then be sent again later): MO_OK
+ * only when Kafka has it, so the caller may then move past the original.
+ * Never fails for the letter's size (see above). */
 mo_err dlq_send(kq_producer *kp, const mo_config *cfg, const dlq_ctx *ctx, const void *value,
                 size_t len, char *errstr, size_t errstr_size);
 

@@ -3,20 +3,49 @@
 #include "stop.h"
 
 #include <librdkafka/rdkafka_mock.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
-#define KQ_MAX_WAITING 256
+/* A consumer has at most one waiting entry per assigned partition; this caps
+ * the table against a broker that assigns absurdly many. */
+#define KQ_WAITING_CAP      100000
+#define KQ_SEEK_TIMEOUT_MS  2000
+#define KQ_SEEK_AGAIN_MS    1000
+#define KQ_REVOKE_COMMIT_MS 5000
+#define KQ_CLOSE_COMMIT_MS  3000
+/* After an unconfirmed close commit (the coordinator is away), how long the
+ * group close may still take, and how long a destroy is waited for when the
+ * group close did not finish. */
+#define KQ_CLOSE_AWAY_MS   1000
+#define KQ_DESTROY_AWAY_MS 500
 
 struct kq_producer {
     rd_kafka_t *rk;
     char tenant[72];
+    int msg_timeout_ms; /* effective message.timeout.ms */
+    int max_msg_bytes;  /* effective message.max.bytes */
 };
+
+/* What the delivery reports of one batch count into.  Owned jointly by the
+ * waiter (one reference until kq_batch_end) and by every produced message
+ * whose report has not come yet (one reference each): the last one frees it.
+ * Reports are served by rd_kafka_poll/flush in the thread that uses the
+ * producer, so the counts need no lock. */
+typedef struct kq_acct {
+    int refs;
+    int produced, delivered, failed;
+    rd_kafka_resp_err_t first_err;
+    char first_error[256];
+} kq_acct;
 
 typedef struct kq_waiting {
     char topic[256];
     int32_t partition;
+    int64_t offset; /* where the partition was rewound to */
+    int need_seek;  /* the rewind failed: do it before resuming */
     long long resume_at_ms;
 } kq_waiting;
 
@@ -24,8 +53,13 @@ struct kq_consumer {
     rd_kafka_t *rk;
     char tenant[72];
     int assigned;
-    kq_waiting waiting[KQ_MAX_WAITING];
-    int nwaiting;
+    int max_poll_interval_ms;
+    kq_waiting *waiting; /* one entry per paused partition */
+    int nwaiting, capwaiting;
+    unsigned long generation;
+    kq_revoke_fn on_revoke;
+    void *on_revoke_opaque;
+    long long close_deadline_ms; /* set while closing: commits stop there */
 };
 
 /* librdkafka's own logs, as JSON lines like everything else. */
@@ -39,13 +73,32 @@ static void kq_log_cb(const rd_kafka_t *rk, int level, const char *fac, const ch
            "kafka", NULL, "%s: %s", fac, buf);
 }
 
-/* Base configuration: brokers, client id, KAFKA_PROP_* pass-through. */
-static rd_kafka_conf_t *kq_conf_new(const mo_config *cfg, const char *client_id, char *errstr,
+typedef struct kq_prop {
+    const char *name, *value;
+} kq_prop;
+
+/* Sets every property of the NULL-terminated list props. */
+static int kq_conf_set_all(rd_kafka_conf_t *conf, const kq_prop *props, char *errstr,
+                           size_t errstr_size)
+{
+    for (; props && props->name; props++)
+        if (rd_kafka_conf_set(conf, props->name, props->value, errstr, errstr_size) !=
+            RD_KAFKA_CONF_OK)
+            return -1;
+    return 0;
+}
+
+/* Base configuration: brokers and client id, then our defaults, then the
+ * KAFKA_PROP_* pass-through (so a user's value wins over a default), then
+ * what correctness needs and no property may change (forced). */
+static rd_kafka_conf_t *kq_conf_new(const mo_config *cfg, const char *client_id,
+                                    const kq_prop *defaults, const kq_prop *forced, char *errstr,
                                     size_t errstr_size)
 {
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
     if (rd_kafka_conf_set(conf, "bootstrap.servers", cfg->kafka_brokers, errstr, errstr_size) ||
-        rd_kafka_conf_set(conf, "client.id", client_id, errstr, errstr_size))
+        rd_kafka_conf_set(conf, "client.id", client_id, errstr, errstr_size) ||
+        kq_conf_set_all(conf, defaults, errstr, errstr_size))
         goto fail;
     for (int i = 0; i < cfg->n_kafka_props; i++) {
         char why[256];
@@ -55,6 +108,8 @@ static rd_kafka_conf_t *kq_conf_new(const mo_config *cfg, const char *client_id,
             goto fail;
         }
     }
+    if (kq_conf_set_all(conf, forced, errstr, errstr_size))
+        goto fail;
     rd_kafka_conf_set_log_cb(conf, kq_log_cb);
     return conf;
 fail:
@@ -62,44 +117,68 @@ fail:
     return NULL;
 }
 
+/* An integer property of conf (its effective value), or fallback. */
+static int kq_conf_int(const rd_kafka_conf_t *conf, const char *name, int fallback)
+{
+    char buf[64], *end;
+    size_t size = sizeof(buf);
+    if (rd_kafka_conf_get(conf, name, buf, &size) != RD_KAFKA_CONF_OK)
+        return fallback;
+    long v = strtol(buf, &end, 10);
+    return end != buf && !*end && v > 0 && v <= 0x7fffffff ? (int)v : fallback;
+}
+
 /* ---- producer ---------------------------------------------------------- */
 
+static void kq_acct_release(kq_acct *a)
+{
+    if (a && --a->refs == 0)
+        free(a);
+}
+
+/* Counts one delivery report into its batch's record and lets go of the
+ * message's reference. */
 static void kq_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 {
     (void)rk;
     (void)opaque;
-    kq_batch *batch = m->_private;
-    if (!batch)
+    kq_acct *a = m->_private;
+    if (!a)
         return;
     if (m->err) {
-        if (!batch->failed)
-            snprintf(batch->first_error, sizeof(batch->first_error), "%s [%d]: %s",
+        if (!a->failed) {
+            a->first_err = m->err;
+            snprintf(a->first_error, sizeof(a->first_error), "%s [%d]: %s",
                      rd_kafka_topic_name(m->rkt), m->partition, rd_kafka_err2str(m->err));
-        batch->failed++;
+        }
+        a->failed++;
     } else {
-        batch->delivered++;
+        a->delivered++;
     }
+    kq_acct_release(a);
 }
 
 kq_producer *kq_producer_new(const mo_config *cfg, const char *client_id, char *errstr,
                              size_t errstr_size)
 {
-    rd_kafka_conf_t *conf = kq_conf_new(cfg, client_id, errstr, errstr_size);
+    static const kq_prop defaults[] = {
+        {"linger.ms", "5"}, {"message.timeout.ms", "30000"}, {NULL, NULL}};
+    /* The cursor moves only after delivery, and re-sent events must not be
+     * doubled by the broker's retries: idempotence stays on. */
+    static const kq_prop forced[] = {{"enable.idempotence", "true"}, {NULL, NULL}};
+    rd_kafka_conf_t *conf = kq_conf_new(cfg, client_id, defaults, forced, errstr, errstr_size);
     if (!conf)
         return NULL;
-    if (rd_kafka_conf_set(conf, "enable.idempotence", "true", errstr, errstr_size) ||
-        rd_kafka_conf_set(conf, "linger.ms", "5", errstr, errstr_size) ||
-        rd_kafka_conf_set(conf, "message.timeout.ms", "30000", errstr, errstr_size)) {
-        rd_kafka_conf_destroy(conf);
-        return NULL;
-    }
     rd_kafka_conf_set_dr_msg_cb(conf, kq_dr_cb);
     kq_producer *kp = calloc(1, sizeof(*kp));
     if (!kp) {
         rd_kafka_conf_destroy(conf);
+        snprintf(errstr, errstr_size, "out of memory");
         return NULL;
     }
     snprintf(kp->tenant, sizeof(kp->tenant), "%s", cfg->tenant);
+    kp->msg_timeout_ms = kq_conf_int(conf, "message.timeout.ms", 300000);
+    kp->max_msg_bytes = kq_conf_int(conf, "message.max.bytes", 1000000);
     kp->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, errstr_size);
     if (!kp->rk) {
         rd_kafka_conf_destroy(conf);
@@ -113,11 +192,28 @@ void kq_producer_free(kq_producer *kp)
 {
     if (!kp)
         return;
-    if (rd_kafka_flush(kp->rk, 10000))
-        lg_warn("kafka", kp->tenant, "%d messages not delivered at shutdown",
-                rd_kafka_outq_len(kp->rk));
+    if (rd_kafka_flush(kp->rk, KQ_FREE_FLUSH_MS)) {
+        lg_warn("kafka", kp->tenant,
+                "%d messages not delivered within %d ms at shutdown; purging them",
+                rd_kafka_outq_len(kp->rk), KQ_FREE_FLUSH_MS);
+        /* Purged messages get their reports (which free the batches' records)
+         * on the next polls; the broker is not waited for. */
+        rd_kafka_purge(kp->rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+        for (int i = 0; i < 20 && rd_kafka_outq_len(kp->rk) > 0; i++)
+            rd_kafka_poll(kp->rk, 50);
+    }
     rd_kafka_destroy(kp->rk);
     free(kp);
+}
+
+int kq_producer_max_message_bytes(const kq_producer *kp)
+{
+    return kp->max_msg_bytes;
+}
+
+int kq_producer_message_timeout_ms(const kq_producer *kp)
+{
+    return kp->msg_timeout_ms;
 }
 
 void kq_batch_begin(kq_batch *batch)
@@ -125,20 +221,45 @@ void kq_batch_begin(kq_batch *batch)
     memset(batch, 0, sizeof(*batch));
 }
 
+void kq_batch_end(kq_batch *batch)
+{
+    kq_acct_release(batch->acct);
+    batch->acct = NULL;
+}
+
 mo_err kq_produce(kq_producer *kp, kq_batch *batch, const char *topic, const char *key,
                   const void *value, size_t len, rd_kafka_headers_t *headers, char *errstr,
                   size_t errstr_size)
 {
+    if (!batch->acct) {
+        batch->acct = calloc(1, sizeof(*batch->acct));
+        if (!batch->acct) {
+            if (headers)
+                rd_kafka_headers_destroy(headers);
+            return mo_seterr(MO_ERR_NOMEM, errstr, errstr_size, "out of memory");
+        }
+        batch->acct->refs = 1; /* the waiter's */
+    }
+    kq_acct *a = batch->acct;
     for (int tries = 0;; tries++) {
         rd_kafka_resp_err_t err = rd_kafka_producev(
             kp->rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(key, key ? strlen(key) : 0),
             RD_KAFKA_V_VALUE((void *)value, len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-            RD_KAFKA_V_HEADERS(headers), RD_KAFKA_V_OPAQUE(batch), RD_KAFKA_V_END);
+            RD_KAFKA_V_HEADERS(headers), RD_KAFKA_V_OPAQUE(a), RD_KAFKA_V_END);
         if (!err) {
-            batch->produced++;
+            a->refs++;
+            a->produced++;
+            batch->produced = a->produced;
             return MO_OK;
         }
-        if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL || tries == 100) {
+        if (err == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE) {
+            if (headers)
+                rd_kafka_headers_destroy(headers);
+            return mo_seterr(MO_ERR_TOO_LARGE, errstr, errstr_size,
+                             "produce to %s: %s (%zu bytes of value, message.max.bytes %d)", topic,
+                             rd_kafka_err2str(err), len, kp->max_msg_bytes);
+        }
+        if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL || tries == 100 || mo_stop_requested()) {
             if (headers)
                 rd_kafka_headers_destroy(headers);
             return mo_seterr(MO_ERR_TRANSIENT, errstr, errstr_size, "produce to %s: %s", topic,
@@ -151,91 +272,268 @@ mo_err kq_produce(kq_producer *kp, kq_batch *batch, const char *topic, const cha
 mo_err kq_batch_wait(kq_producer *kp, kq_batch *batch, int timeout_ms, char *errstr,
                      size_t errstr_size)
 {
-    long long deadline = mo_now_ms() + timeout_ms;
-    rd_kafka_flush(kp->rk, timeout_ms);
-    while (batch->delivered + batch->failed < batch->produced && mo_now_ms() < deadline)
-        rd_kafka_poll(kp->rk, 50);
+    kq_acct *a = batch->acct;
+    if (!a)
+        return MO_OK; /* nothing produced */
+    /* Never shorter than the message timeout: a wait that gives up before
+     * librdkafka does leaves the outcome unknown, and the caller would send
+     * again what may still be delivered. */
+    long long wait_ms = (long long)kp->msg_timeout_ms + KQ_REPORT_MARGIN_MS;
+    if (timeout_ms > wait_ms)
+        wait_ms = timeout_ms;
+    long long deadline = mo_now_ms() + wait_ms;
+    int stopped = 0;
+    while (a->delivered + a->failed < a->produced) {
+        long long left = deadline - mo_now_ms();
+        if (left <= 0)
+            break;
+        if (mo_stop_requested()) {
+            stopped = 1;
+            break;
+        }
+        /* flush also sends what linger.ms holds back and serves the reports. */
+        if (rd_kafka_flush(kp->rk, left < 100 ? (int)left : 100) == RD_KAFKA_RESP_ERR_NO_ERROR &&
+            a->delivered + a->failed < a->produced)
+            rd_kafka_poll(kp->rk, 10);
+    }
+    batch->produced = a->produced;
+    batch->delivered = a->delivered;
+    batch->failed = a->failed;
+    batch->first_err = a->first_err;
+    snprintf(batch->first_error, sizeof(batch->first_error), "%s", a->first_error);
+    kq_batch_end(batch);
     if (batch->failed)
         return mo_seterr(MO_ERR_TRANSIENT, errstr, errstr_size, "%d of %d not delivered: %s",
                          batch->failed, batch->produced, batch->first_error);
     if (batch->delivered < batch->produced)
         return mo_seterr(MO_ERR_TRANSIENT, errstr, errstr_size,
-                         "%d of %d not acknowledged within %d ms",
-                         batch->produced - batch->delivered, batch->produced, timeout_ms);
+                         stopped ? "%d of %d not acknowledged when the stop came"
+                                 : "%d of %d not acknowledged within %lld ms",
+                         batch->produced - batch->delivered, batch->produced, wait_ms);
     return MO_OK;
 }
 
 /* ---- consumer ---------------------------------------------------------- */
 
+static kq_waiting *kq_find_waiting(const kq_consumer *kc, const char *topic, int32_t partition)
+{
+    for (int i = 0; i < kc->nwaiting; i++)
+        if (kc->waiting[i].partition == partition && !strcmp(kc->waiting[i].topic, topic))
+            return &kc->waiting[i];
+    return NULL;
+}
+
+static void kq_drop_waiting(kq_consumer *kc, kq_waiting *w)
+{
+    *w = kc->waiting[--kc->nwaiting];
+}
+
 static void kq_forget_waiting(kq_consumer *kc, const rd_kafka_topic_partition_list_t *parts)
 {
     for (int i = 0; i < parts->cnt; i++) {
-        for (int j = 0; j < kc->nwaiting; j++) {
-            if (kc->waiting[j].partition == parts->elems[i].partition &&
-                !strcmp(kc->waiting[j].topic, parts->elems[i].topic)) {
-                kc->waiting[j] = kc->waiting[--kc->nwaiting];
-                j--;
-            }
-        }
+        kq_waiting *w = kq_find_waiting(kc, parts->elems[i].topic, parts->elems[i].partition);
+        if (w)
+            kq_drop_waiting(kc, w);
     }
 }
 
-/* Rebalance: commit what is stored before partitions leave, so the next owner
- * starts where this one finished; log both directions. */
+/* Resumes the partitions of l, logging any that fails. */
+static void kq_resume_list(kq_consumer *kc, rd_kafka_topic_partition_list_t *l)
+{
+    rd_kafka_resp_err_t err = rd_kafka_resume_partitions(kc->rk, l);
+    if (err)
+        lg_error("kafka", kc->tenant, "resume %d partitions: %s", l->cnt, rd_kafka_err2str(err));
+    for (int i = 0; i < l->cnt; i++)
+        if (l->elems[i].err)
+            lg_error("kafka", kc->tenant, "resume %s [%d]: %s", l->elems[i].topic,
+                     l->elems[i].partition, rd_kafka_err2str(l->elems[i].err));
+}
+
+/* Rewinds one partition to offset; 0 on success, -1 (logged) on failure. */
+static int kq_seek_one(kq_consumer *kc, const char *topic, int32_t partition, int64_t offset)
+{
+    int rc = 0;
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(l, topic, partition)->offset = offset;
+    rd_kafka_error_t *e = rd_kafka_seek_partitions(kc->rk, l, KQ_SEEK_TIMEOUT_MS);
+    if (e) {
+        lg_warn("kafka", kc->tenant, "seek %s [%d] to %lld: %s", topic, partition,
+                (long long)offset, rd_kafka_error_string(e));
+        rd_kafka_error_destroy(e);
+        rc = -1;
+    } else if (l->elems[0].err) {
+        lg_warn("kafka", kc->tenant, "seek %s [%d] to %lld: %s", topic, partition,
+                (long long)offset, rd_kafka_err2str(l->elems[0].err));
+        rc = -1;
+    }
+    rd_kafka_topic_partition_list_destroy(l);
+    return rc;
+}
+
+/* Commits the stored offsets and waits for the answer, at most timeout_ms
+ * (the synchronous commit would wait for a coordinator that may be gone).
+ * Failures are logged: the next owner then re-applies a few messages, which
+ * the applied records turn into no-ops. */
+static int kq_commit_bounded(kq_consumer *kc, long timeout_ms, const char *why)
+{
+    int confirmed = 0;
+    if (kc->close_deadline_ms) {
+        long long left = kc->close_deadline_ms - mo_now_ms();
+        if (left < timeout_ms)
+            timeout_ms = left > 0 ? (long)left : 0;
+    }
+    rd_kafka_queue_t *q = rd_kafka_queue_new(kc->rk);
+    rd_kafka_resp_err_t err = rd_kafka_commit_queue(kc->rk, NULL, q, NULL, NULL);
+    if (err) {
+        if (err != RD_KAFKA_RESP_ERR__NO_OFFSET)
+            lg_warn("kafka", kc->tenant, "commit (%s): %s", why, rd_kafka_err2str(err));
+        else
+            confirmed = 1;
+        goto out;
+    }
+    long long deadline = mo_now_ms() + timeout_ms;
+    rd_kafka_event_t *ev = NULL;
+    while (!ev && mo_now_ms() < deadline) {
+        ev = rd_kafka_queue_poll(q, 100);
+        if (ev && rd_kafka_event_type(ev) != RD_KAFKA_EVENT_OFFSET_COMMIT) {
+            rd_kafka_event_destroy(ev);
+            ev = NULL;
+        }
+    }
+    if (!ev) {
+        lg_warn("kafka", kc->tenant, "commit (%s) not confirmed within %ld ms", why, timeout_ms);
+        goto out;
+    }
+    confirmed = 1; /* the coordinator answered, even if it refused */
+    err = rd_kafka_event_error(ev);
+    if (err && err != RD_KAFKA_RESP_ERR__NO_OFFSET)
+        lg_warn("kafka", kc->tenant, "commit (%s): %s", why, rd_kafka_err2str(err));
+    const rd_kafka_topic_partition_list_t *l = rd_kafka_event_topic_partition_list(ev);
+    for (int i = 0; l && i < l->cnt; i++)
+        if (l->elems[i].err && l->elems[i].err != RD_KAFKA_RESP_ERR__NO_OFFSET)
+            lg_warn("kafka", kc->tenant, "commit (%s) %s [%d] @%lld: %s", why, l->elems[i].topic,
+                    l->elems[i].partition, (long long)l->elems[i].offset,
+                    rd_kafka_err2str(l->elems[i].err));
+    rd_kafka_event_destroy(ev);
+out:
+    rd_kafka_queue_destroy(q);
+    return confirmed;
+}
+
+/* Assignment: take the partitions and resume every one of them.  librdkafka
+ * 2.0.2 keeps the application's pause flag on a partition across unassign
+ * and assign, while its retry entry went with the revoke: without the resume
+ * a partition paused for a retry before a rebalance stays paused for good.
+ * It starts again at its committed offset, which never passed the message
+ * that was waiting. */
+static void kq_assign(kq_consumer *kc, rd_kafka_topic_partition_list_t *parts, int cooperative)
+{
+    kq_forget_waiting(kc, parts);
+    if (cooperative) {
+        rd_kafka_error_t *e = rd_kafka_incremental_assign(kc->rk, parts);
+        if (e) {
+            lg_error("kafka", kc->tenant, "assign %d partitions: %s", parts->cnt,
+                     rd_kafka_error_string(e));
+            rd_kafka_error_destroy(e);
+            return;
+        }
+        kc->assigned += parts->cnt;
+    } else {
+        rd_kafka_resp_err_t err = rd_kafka_assign(kc->rk, parts);
+        if (err) {
+            lg_error("kafka", kc->tenant, "assign %d partitions: %s", parts->cnt,
+                     rd_kafka_err2str(err));
+            return;
+        }
+        kc->assigned = parts->cnt;
+    }
+    if (parts->cnt)
+        kq_resume_list(kc, parts);
+    lg_info("kafka", kc->tenant, "assigned %d partitions", parts->cnt);
+}
+
+/* Revocation (or loss, or a rebalance error): commit what is stored before
+ * the partitions leave, so the next owner starts where this one finished
+ * (not when the assignment is already lost: the commit would be refused),
+ * drop their retry state, and let them go. */
+static void kq_revoke(kq_consumer *kc, rd_kafka_resp_err_t err,
+                      rd_kafka_topic_partition_list_t *parts, int cooperative)
+{
+    if (err != RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS)
+        lg_error("kafka", kc->tenant, "rebalance error: %s; letting %d partitions go",
+                 rd_kafka_err2str(err), parts->cnt);
+    else
+        lg_info("kafka", kc->tenant, "revoked %d partitions", parts->cnt);
+    if (rd_kafka_assignment_lost(kc->rk))
+        lg_warn("kafka", kc->tenant, "assignment lost: offsets not committed");
+    else
+        (void)kq_commit_bounded(kc, KQ_REVOKE_COMMIT_MS, "revoke");
+    for (int i = 0; kc->on_revoke && i < parts->cnt; i++)
+        kc->on_revoke(kc->on_revoke_opaque, parts->elems[i].topic, parts->elems[i].partition);
+    kq_forget_waiting(kc, parts);
+    if (cooperative) {
+        rd_kafka_error_t *e = rd_kafka_incremental_unassign(kc->rk, parts);
+        if (e) {
+            lg_error("kafka", kc->tenant, "unassign %d partitions: %s", parts->cnt,
+                     rd_kafka_error_string(e));
+            rd_kafka_error_destroy(e);
+        } else {
+            kc->assigned -= parts->cnt;
+        }
+    } else {
+        rd_kafka_resp_err_t e = rd_kafka_assign(kc->rk, NULL);
+        if (e)
+            lg_error("kafka", kc->tenant, "unassign: %s", rd_kafka_err2str(e));
+        kc->assigned = 0;
+    }
+}
+
 static void kq_rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                             rd_kafka_topic_partition_list_t *parts, void *opaque)
 {
     kq_consumer *kc = opaque;
     int cooperative = !strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE");
-    if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
-        lg_info("kafka", kc->tenant, "assigned %d partitions", parts->cnt);
-        if (cooperative) {
-            rd_kafka_error_t *e = rd_kafka_incremental_assign(rk, parts);
-            if (e)
-                rd_kafka_error_destroy(e);
-            kc->assigned += parts->cnt;
-        } else {
-            rd_kafka_assign(rk, parts);
-            kc->assigned = parts->cnt;
-        }
-    } else {
-        lg_info("kafka", kc->tenant, "revoked %d partitions", parts->cnt);
-        rd_kafka_commit(rk, NULL, 0);
-        kq_forget_waiting(kc, parts);
-        if (cooperative) {
-            rd_kafka_error_t *e = rd_kafka_incremental_unassign(rk, parts);
-            if (e)
-                rd_kafka_error_destroy(e);
-            kc->assigned -= parts->cnt;
-        } else {
-            rd_kafka_assign(rk, NULL);
-            kc->assigned = 0;
-        }
-    }
+    kc->generation++;
+    if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS)
+        kq_assign(kc, parts, cooperative);
+    else
+        kq_revoke(kc, err, parts, cooperative);
 }
 
 kq_consumer *kq_consumer_new(const mo_config *cfg, const char *group_id, const char **topics,
                              int ntopics, char *errstr, size_t errstr_size)
 {
-    kq_consumer *kc = calloc(1, sizeof(*kc));
-    rd_kafka_conf_t *conf = NULL;
-    if (!kc)
-        return NULL;
-    snprintf(kc->tenant, sizeof(kc->tenant), "%s", cfg->tenant);
-    conf = kq_conf_new(cfg, group_id, errstr, errstr_size);
-    if (!conf)
-        goto fail;
-    if (rd_kafka_conf_set(conf, "group.id", group_id, errstr, errstr_size) ||
-        rd_kafka_conf_set(conf, "enable.auto.offset.store", "false", errstr, errstr_size) ||
-        rd_kafka_conf_set(conf, "enable.auto.commit", "true", errstr, errstr_size) ||
-        rd_kafka_conf_set(conf, "auto.commit.interval.ms", "1000", errstr, errstr_size) ||
-        rd_kafka_conf_set(conf, "auto.offset.reset", "earliest", errstr, errstr_size) ||
-        rd_kafka_conf_set(conf, "enable.partition.eof", "false", errstr, errstr_size) ||
+    char interval[16];
+    snprintf(interval, sizeof(interval), "%d", KQ_MAX_POLL_INTERVAL_MS);
+    const kq_prop defaults[] = {
+        {"auto.commit.interval.ms", "1000"},
+        {"auto.offset.reset", "earliest"},
         /* A consumer that died (kill -9, OOM) holds its partitions until its
          * session times out; 10 s instead of 45 s lets a restart resume soon. */
-        rd_kafka_conf_set(conf, "session.timeout.ms", "10000", errstr, errstr_size) ||
-        rd_kafka_conf_set(conf, "heartbeat.interval.ms", "3000", errstr, errstr_size))
+        {"session.timeout.ms", "10000"},
+        {"heartbeat.interval.ms", "3000"},
+        /* Set, not left to the default: the loop bounds one message's time
+         * to a share of it (apply_loop.c). */
+        {"max.poll.interval.ms", interval},
+        {NULL, NULL}};
+    /* Offsets are stored by the loop only after the effect. */
+    static const kq_prop forced[] = {{"enable.auto.offset.store", "false"},
+                                     {"enable.auto.commit", "true"},
+                                     {"enable.partition.eof", "false"},
+                                     {NULL, NULL}};
+    kq_consumer *kc = calloc(1, sizeof(*kc));
+    rd_kafka_conf_t *conf = NULL;
+    if (!kc) {
+        snprintf(errstr, errstr_size, "out of memory");
+        return NULL;
+    }
+    snprintf(kc->tenant, sizeof(kc->tenant), "%s", cfg->tenant);
+    conf = kq_conf_new(cfg, group_id, defaults, forced, errstr, errstr_size);
+    if (!conf)
         goto fail;
+    if (rd_kafka_conf_set(conf, "group.id", group_id, errstr, errstr_size))
+        goto fail;
+    kc->max_poll_interval_ms = kq_conf_int(conf, "max.poll.interval.ms", KQ_MAX_POLL_INTERVAL_MS);
     rd_kafka_conf_set_rebalance_cb(conf, kq_rebalance_cb);
     rd_kafka_conf_set_opaque(conf, kc);
     kc->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, errstr_size);
@@ -262,28 +560,29 @@ fail:
     return NULL;
 }
 
-/* Resumes partitions whose retry time has come. */
+/* Resumes partitions whose retry time has come (rewinding first those whose
+ * rewind failed). */
 static void kq_resume_due(kq_consumer *kc)
 {
     long long now = mo_now_ms();
     for (int i = 0; i < kc->nwaiting; i++) {
-        if (kc->waiting[i].resume_at_ms > now)
+        kq_waiting *w = &kc->waiting[i];
+        if (w->resume_at_ms > now)
             continue;
+        if (w->need_seek) {
+            if (kq_seek_one(kc, w->topic, w->partition, w->offset)) {
+                w->resume_at_ms = now + KQ_SEEK_AGAIN_MS;
+                continue;
+            }
+            w->need_seek = 0;
+        }
         rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
-        rd_kafka_topic_partition_list_add(l, kc->waiting[i].topic, kc->waiting[i].partition);
-        rd_kafka_resume_partitions(kc->rk, l);
+        rd_kafka_topic_partition_list_add(l, w->topic, w->partition);
+        kq_resume_list(kc, l);
         rd_kafka_topic_partition_list_destroy(l);
-        kc->waiting[i] = kc->waiting[--kc->nwaiting];
+        kq_drop_waiting(kc, w);
         i--;
     }
-}
-
-static int kq_is_waiting(const kq_consumer *kc, const char *topic, int32_t partition)
-{
-    for (int i = 0; i < kc->nwaiting; i++)
-        if (kc->waiting[i].partition == partition && !strcmp(kc->waiting[i].topic, topic))
-            return 1;
-    return 0;
 }
 
 rd_kafka_message_t *kq_consumer_poll(kq_consumer *kc, int timeout_ms)
@@ -300,7 +599,7 @@ rd_kafka_message_t *kq_consumer_poll(kq_consumer *kc, int timeout_ms)
     }
     /* A message fetched before its partition was paused: it comes again after
      * the rewind, so drop this copy. */
-    if (kq_is_waiting(kc, rd_kafka_topic_name(m->rkt), m->partition)) {
+    if (kq_find_waiting(kc, rd_kafka_topic_name(m->rkt), m->partition)) {
         rd_kafka_message_destroy(m);
         return NULL;
     }
@@ -313,6 +612,8 @@ mo_err kq_consumer_store(kq_consumer *kc, const rd_kafka_message_t *msg)
     rd_kafka_topic_partition_list_add(l, rd_kafka_topic_name(msg->rkt), msg->partition)->offset =
         msg->offset + 1;
     rd_kafka_resp_err_t err = rd_kafka_offsets_store(kc->rk, l);
+    if (!err)
+        err = l->elems[0].err;
     rd_kafka_topic_partition_list_destroy(l);
     if (err) {
         /* The partition was revoked meanwhile: the next owner re-applies the
@@ -325,25 +626,62 @@ mo_err kq_consumer_store(kq_consumer *kc, const rd_kafka_message_t *msg)
     return MO_OK;
 }
 
-void kq_consumer_retry_later(kq_consumer *kc, const rd_kafka_message_t *msg, long delay_ms)
+/* A free waiting entry, growing the table (capped). */
+static kq_waiting *kq_new_waiting(kq_consumer *kc, mo_err *err)
+{
+    if (kc->nwaiting == kc->capwaiting) {
+        if (kc->capwaiting >= KQ_WAITING_CAP) {
+            *err = MO_ERR_TOO_LARGE;
+            return NULL;
+        }
+        int cap = kc->capwaiting ? kc->capwaiting * 2 : 16;
+        if (cap > KQ_WAITING_CAP)
+            cap = KQ_WAITING_CAP;
+        kq_waiting *w = realloc(kc->waiting, (size_t)cap * sizeof(*w));
+        if (!w) {
+            *err = MO_ERR_NOMEM;
+            return NULL;
+        }
+        kc->waiting = w;
+        kc->capwaiting = cap;
+    }
+    return &kc->waiting[kc->nwaiting++];
+}
+
+mo_err kq_consumer_retry_later(kq_consumer *kc, const rd_kafka_message_t *msg, long delay_ms)
 {
     const char *topic = rd_kafka_topic_name(msg->rkt);
+    mo_err ret = MO_OK;
+    kq_waiting *w = kq_find_waiting(kc, topic, msg->partition);
+    if (!w && !(w = kq_new_waiting(kc, &ret))) {
+        /* Without an entry nobody would resume it: rewind only, so the
+         * message comes again at once rather than never. */
+        lg_error("kafka", kc->tenant, "%s [%d]: cannot record the retry (%s); retrying at once",
+                 topic, msg->partition,
+                 ret == MO_ERR_TOO_LARGE ? "too many partitions waiting" : "out of memory");
+        kq_seek_one(kc, topic, msg->partition, msg->offset);
+        return ret;
+    }
+    snprintf(w->topic, sizeof(w->topic), "%s", topic);
+    w->partition = msg->partition;
+    w->offset = msg->offset;
+    w->resume_at_ms = mo_now_ms() + delay_ms;
+    w->need_seek = 0;
+
     rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
-    rd_kafka_topic_partition_list_add(l, topic, msg->partition)->offset = msg->offset;
-    rd_kafka_pause_partitions(kc->rk, l);
-    rd_kafka_error_t *e = rd_kafka_seek_partitions(kc->rk, l, 5000);
-    if (e) {
-        lg_warn("kafka", kc->tenant, "seek %s [%d]: %s", topic, msg->partition,
-                rd_kafka_error_string(e));
-        rd_kafka_error_destroy(e);
-    }
+    rd_kafka_topic_partition_list_add(l, topic, msg->partition);
+    rd_kafka_resp_err_t err = rd_kafka_pause_partitions(kc->rk, l);
+    if (!err)
+        err = l->elems[0].err;
+    if (err)
+        lg_warn("kafka", kc->tenant, "pause %s [%d]: %s", topic, msg->partition,
+                rd_kafka_err2str(err));
     rd_kafka_topic_partition_list_destroy(l);
-    if (!kq_is_waiting(kc, topic, msg->partition) && kc->nwaiting < KQ_MAX_WAITING) {
-        kq_waiting *w = &kc->waiting[kc->nwaiting++];
-        snprintf(w->topic, sizeof(w->topic), "%s", topic);
-        w->partition = msg->partition;
-        w->resume_at_ms = mo_now_ms() + delay_ms;
-    }
+    /* A failed rewind is done again before the resume: resuming without it
+     * would go on after the message, and its offset would be passed. */
+    if (kq_seek_one(kc, topic, msg->partition, msg->offset))
+        w->need_seek = 1;
+    return MO_OK;
 }
 
 int kq_consumer_assigned(const kq_consumer *kc)
@@ -356,16 +694,120 @@ int kq_consumer_waiting(const kq_consumer *kc)
     return kc->nwaiting;
 }
 
+unsigned long kq_consumer_generation(const kq_consumer *kc)
+{
+    return kc->generation;
+}
+
+int kq_consumer_max_poll_interval_ms(const kq_consumer *kc)
+{
+    return kc->max_poll_interval_ms;
+}
+
+void kq_consumer_on_revoke(kq_consumer *kc, kq_revoke_fn fn, void *opaque)
+{
+    kc->on_revoke = fn;
+    kc->on_revoke_opaque = opaque;
+}
+
+/* A destroy running in its own thread, so the caller can stop waiting. */
+typedef struct kq_destroyer {
+    rd_kafka_t *rk;
+    int flags;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int done, abandoned;
+} kq_destroyer;
+
+static void *kq_destroy_thread(void *arg)
+{
+    kq_destroyer *d = arg;
+    rd_kafka_destroy_flags(d->rk, d->flags);
+    pthread_mutex_lock(&d->mu);
+    d->done = 1;
+    int abandoned = d->abandoned;
+    pthread_cond_signal(&d->cv);
+    pthread_mutex_unlock(&d->mu);
+    if (abandoned) {
+        pthread_mutex_destroy(&d->mu);
+        pthread_cond_destroy(&d->cv);
+        free(d);
+    }
+    return NULL;
+}
+
+/* Destroys rk, waiting at most timeout_ms.  The last-resort bound of a
+ * shutdown: librdkafka 2.0.2's destroy of a consumer whose commits wait for
+ * an unreachable coordinator spins its main thread until the group's session
+ * timeout has passed since the close began (and the issue measured far
+ * worse).  Past the bound the destroy is left running in its thread and the
+ * process exits without it; offsets already committed are safe.  Returns 0
+ * when rk was destroyed. */
+static int kq_destroy_bounded(rd_kafka_t *rk, int flags, long timeout_ms)
+{
+    pthread_attr_t attr;
+    pthread_condattr_t ca;
+    pthread_t t;
+    kq_destroyer *d = calloc(1, sizeof(*d));
+    if (!d) {
+        rd_kafka_destroy_flags(rk, flags);
+        return 0;
+    }
+    d->rk = rk;
+    d->flags = flags;
+    pthread_mutex_init(&d->mu, NULL);
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&d->cv, &ca);
+    pthread_condattr_destroy(&ca);
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    int started = !pthread_create(&t, &attr, kq_destroy_thread, d);
+    pthread_attr_destroy(&attr);
+    if (!started) {
+        d->done = 1;
+        rd_kafka_destroy_flags(rk, flags);
+    }
+    struct timespec until;
+    clock_gettime(CLOCK_MONOTONIC, &until);
+    until.tv_sec += timeout_ms / 1000;
+    until.tv_nsec += (timeout_ms % 1000) * 1000000L;
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&d->mu);
+    while (!d->done && pthread_cond_timedwait(&d->cv, &d->mu, &until) == 0)
+        ;
+    int done = d->done;
+    if (!done)
+        d->abandoned = 1; /* the thread frees d */
+    pthread_mutex_unlock(&d->mu);
+    if (done) {
+        pthread_mutex_destroy(&d->mu);
+        pthread_cond_destroy(&d->cv);
+        free(d);
+    }
+    return done ? 0 : -1;
+}
+
 void kq_consumer_close(kq_consumer *kc, int deadline_ms)
 {
     if (!kc)
         return;
     long long deadline = mo_now_ms() + deadline_ms;
-    rd_kafka_commit(kc->rk, NULL, 0);
+    kc->close_deadline_ms = deadline;
+    /* An unconfirmed commit means the coordinator is away: the group close
+     * cannot finish then, so it gets only a short while. */
+    if (!kq_commit_bounded(kc, KQ_CLOSE_COMMIT_MS, "close") &&
+        mo_now_ms() + KQ_CLOSE_AWAY_MS < deadline)
+        deadline = mo_now_ms() + KQ_CLOSE_AWAY_MS;
+    kc->close_deadline_ms = deadline;
     rd_kafka_queue_t *q = rd_kafka_queue_new(kc->rk);
     rd_kafka_error_t *e = rd_kafka_consumer_close_queue(kc->rk, q);
     int closed = 0;
     if (e) {
+        lg_warn("kafka", kc->tenant, "consumer close: %s", rd_kafka_error_string(e));
         rd_kafka_error_destroy(e);
     } else {
         while (!(closed = rd_kafka_consumer_closed(kc->rk)) && mo_now_ms() < deadline) {
@@ -381,8 +823,15 @@ void kq_consumer_close(kq_consumer *kc, int deadline_ms)
     }
     rd_kafka_queue_destroy(q);
     if (!closed)
-        lg_warn("kafka", kc->tenant, "consumer did not close within %d ms", deadline_ms);
-    rd_kafka_destroy_flags(kc->rk, closed ? 0 : RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
+        lg_warn("kafka", kc->tenant,
+                "consumer did not leave the group in time; destroying it without the group close");
+    long left = (long)(deadline - mo_now_ms());
+    if (kq_destroy_bounded(kc->rk, closed ? 0 : RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE,
+                           closed ? (left > 1000 ? left : 1000) : KQ_DESTROY_AWAY_MS))
+        lg_warn("kafka", kc->tenant,
+                "librdkafka did not finish destroying the consumer (its coordinator is away); "
+                "the process goes on without waiting for it");
+    free(kc->waiting);
     free(kc);
 }
 
@@ -395,7 +844,7 @@ static const char *kq_all_topics[] = {KQ_TOPIC_PRODUCTS, KQ_TOPIC_ORDERS, KQ_TOP
 mo_err kq_ensure_topics(const mo_config *cfg, char *errstr, size_t errstr_size)
 {
     mo_err ret = MO_OK;
-    rd_kafka_conf_t *conf = kq_conf_new(cfg, "mosync-admin", errstr, errstr_size);
+    rd_kafka_conf_t *conf = kq_conf_new(cfg, "mosync-admin", NULL, NULL, errstr, errstr_size);
     if (!conf)
         return MO_ERR_CONFIG;
     rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, errstr_size);
@@ -464,8 +913,24 @@ int kq_dev_broker_run(const mo_config *cfg, int nbrokers, int partitions)
     fflush(stdout);
     lg_info("dev-broker", cfg->tenant, "embedded Kafka (librdkafka mock cluster) at %s",
             rd_kafka_mock_cluster_bootstraps(mc));
-    while (!mo_stop_requested())
-        mo_stop_sleep_ms(200);
+    /* The chaos suite takes the brokers away and back: the partitions and
+     * their messages stay, only connections are refused meanwhile. */
+    mo_usr_signals_install();
+    while (!mo_stop_requested()) {
+        int sig = mo_usr_signal_take();
+        for (int id = 1; sig && id <= nbrokers; id++) {
+            rd_kafka_resp_err_t err = sig == 1 ? rd_kafka_mock_broker_set_down(mc, id)
+                                               : rd_kafka_mock_broker_set_up(mc, id);
+            if (err)
+                lg_error("dev-broker", cfg->tenant, "broker %d %s: %s", id,
+                         sig == 1 ? "down" : "up", rd_kafka_err2str(err));
+        }
+        if (sig)
+            lg_warn("dev-broker", cfg->tenant, "%s: all %d brokers %s",
+                    sig == 1 ? "SIGUSR1" : "SIGUSR2", nbrokers,
+                    sig == 1 ? "down (connections refused, data kept)" : "up again");
+        mo_stop_sleep_ms(100);
+    }
     rd_kafka_mock_cluster_destroy(mc);
     rd_kafka_destroy(rk);
     return 0;

@@ -24,51 +24,105 @@
 
 typedef struct kq_producer kq_producer;
 
-/* Delivery accounting for one batch (one page of a poller, one dead letter). */
+/* How long kq_batch_wait waits beyond the producer's message.timeout.ms: by
+ * then librdkafka has given every message of the batch its delivery report. */
+#define KQ_REPORT_MARGIN_MS 5000
+
+/* Delivery accounting for one batch (one page of a poller, one dead letter).
+ * The caller's struct may live on its stack: what the delivery reports write
+ * into is a separate heap record (acct) that the waiter and every message of
+ * the batch still in flight own together, so a report that comes after the
+ * wait gave up (or after the caller returned) writes into live memory. */
 typedef struct kq_batch {
-    int produced;  /* messages handed to librdkafka */
-    int delivered; /* successful delivery reports */
-    int failed;    /* failed delivery reports */
+    int produced;                  /* messages handed to librdkafka */
+    int delivered;                 /* successful delivery reports */
+    int failed;                    /* failed delivery reports */
+    rd_kafka_resp_err_t first_err; /* error of the first failed report */
     char first_error[256];
+    struct kq_acct *acct; /* internal: shared with the messages in flight */
 } kq_batch;
 
+/* Creates the producer: idempotent, linger.ms 5 and message.timeout.ms 30000
+ * unless KAFKA_PROP_* says otherwise (idempotence cannot be turned off).
+ * NULL with errstr on a bad property.  Free with kq_producer_free.  One
+ * thread at a time uses a producer. */
 kq_producer *kq_producer_new(const mo_config *cfg, const char *client_id, char *errstr,
                              size_t errstr_size);
-/* Flushes (up to 10 s) and frees. */
+/* Waits for what is still queued (at most KQ_FREE_FLUSH_MS), purges the rest
+ * (its reports say so), and frees: bounded even while the broker is away. */
+#define KQ_FREE_FLUSH_MS 3000
 void kq_producer_free(kq_producer *kp);
+/* The producer's effective message.max.bytes and message.timeout.ms. */
+int kq_producer_max_message_bytes(const kq_producer *kp);
+int kq_producer_message_timeout_ms(const kq_producer *kp);
 
+/* Starts a batch (clears batch).  Every begun batch ends with kq_batch_wait
+ * or kq_batch_end. */
 void kq_batch_begin(kq_batch *batch);
 /* Produces one message into batch.  headers (may be NULL) are stolen, also on
- * failure.  MO_ERR_TRANSIENT when the local queue stays full. */
+ * failure.  MO_ERR_TRANSIENT when the local queue stays full, MO_ERR_TOO_LARGE
+ * when librdkafka refuses the message as larger than message.max.bytes
+ * (key, value and headers together), MO_ERR_NOMEM. */
 mo_err kq_produce(kq_producer *kp, kq_batch *batch, const char *topic, const char *key,
                   const void *value, size_t len, rd_kafka_headers_t *headers, char *errstr,
                   size_t errstr_size);
-/* Waits until every message of the batch has a delivery report (or timeout).
- * MO_OK only when all were delivered; else MO_ERR_TRANSIENT naming the first
- * failure.  Only after MO_OK may a poller advance its cursor. */
+/* Waits until every message of the batch has its delivery report, at least
+ * message.timeout.ms + KQ_REPORT_MARGIN_MS (or timeout_ms if longer), so the
+ * outcome is known; returns early only when a stop is requested.  Then ends
+ * the batch (kq_batch_end) with the counts copied into batch.  MO_OK only
+ * when all were delivered; else MO_ERR_TRANSIENT naming the first failure
+ * (batch->first_err tells which).  Only after MO_OK may a poller advance its
+ * cursor. */
 mo_err kq_batch_wait(kq_producer *kp, kq_batch *batch, int timeout_ms, char *errstr,
                      size_t errstr_size);
+/* Lets go of the batch without waiting: reports still to come are counted
+ * into memory the last of them frees.  Safe to call twice. */
+void kq_batch_end(kq_batch *batch);
 
 /* ---- consumer ---------------------------------------------------------- */
 
 typedef struct kq_consumer kq_consumer;
+
+/* Our default max.poll.interval.ms (a KAFKA_PROP_max_poll_interval_ms
+ * overrides it): a consumer that does not poll within it leaves the group. */
+#define KQ_MAX_POLL_INTERVAL_MS 300000
 
 /* Joins consumer group group_id and subscribes to topics (full names). */
 kq_consumer *kq_consumer_new(const mo_config *cfg, const char *group_id, const char **topics,
                              int ntopics, char *errstr, size_t errstr_size);
 /* Next message or NULL after timeout_ms; resumes partitions whose retry time
  * has come.  Consumer errors are logged and skipped (NULL).  Destroy the
- * message with rd_kafka_message_destroy(). */
+ * message with rd_kafka_message_destroy().  On every assignment, eager or
+ * cooperative, the assigned partitions are resumed: a pause never survives a
+ * rebalance (librdkafka keeps the application's pause flag across unassign
+ * and assign), and the committed offset is where they start again. */
 rd_kafka_message_t *kq_consumer_poll(kq_consumer *kc, int timeout_ms);
 /* Marks msg done: its offset + 1 is stored and committed with the next commit. */
 mo_err kq_consumer_store(kq_consumer *kc, const rd_kafka_message_t *msg);
 /* Pauses msg's partition and rewinds it to msg, to be consumed again after
- * delay_ms.  The consumer keeps polling the other partitions. */
-void kq_consumer_retry_later(kq_consumer *kc, const rd_kafka_message_t *msg, long delay_ms);
+ * delay_ms.  The consumer keeps polling the other partitions.  The partition
+ * is recorded before it is paused, so a paused partition is always resumed;
+ * when it cannot be recorded (MO_ERR_NOMEM, MO_ERR_TOO_LARGE) it is only
+ * rewound, not paused.  A rewind that fails is tried again before resuming. */
+mo_err kq_consumer_retry_later(kq_consumer *kc, const rd_kafka_message_t *msg, long delay_ms);
 /* Number of partitions assigned, and of those waiting to retry. */
 int kq_consumer_assigned(const kq_consumer *kc);
 int kq_consumer_waiting(const kq_consumer *kc);
-/* Commits stored offsets, leaves the group and frees, within deadline_ms. */
+/* Counts assignments and revocations: a change means a rebalance happened. */
+unsigned long kq_consumer_generation(const kq_consumer *kc);
+/* The effective max.poll.interval.ms. */
+int kq_consumer_max_poll_interval_ms(const kq_consumer *kc);
+/* Calls fn(opaque, topic, partition) for every partition revoked or lost,
+ * before it goes (state kept per partition must go with it).  fn may be NULL. */
+typedef void (*kq_revoke_fn)(void *opaque, const char *topic, int32_t partition);
+void kq_consumer_on_revoke(kq_consumer *kc, kq_revoke_fn fn, void *opaque);
+/* Commits stored offsets, leaves the group and frees kc, within deadline_ms;
+ * past it the consumer is destroyed without the group close (offsets
+ * already committed are safe; the group notices the departure by the
+ * session timeout).  When the coordinator is away, librdkafka 2.0.2's
+ * destroy spins until the session timeout has passed: it is then left
+ * running in a thread of its own after a short wait, for the process exit
+ * to end (the one last-resort bound). */
 void kq_consumer_close(kq_consumer *kc, int deadline_ms);
 
 /* Creates the pipeline's topics with cfg->topic_partitions partitions (an
@@ -79,8 +133,10 @@ mo_err kq_ensure_topics(const mo_config *cfg, char *errstr, size_t errstr_size);
 
 /* Starts librdkafka's mock cluster with nbrokers brokers, creates the
  * pipeline's topics with `partitions` partitions, prints "BOOTSTRAP=<addr>"
- * on stdout and serves until a stop is requested.  For demos and tests only:
- * no production command starts it. */
+ * on stdout and serves until a stop is requested.  SIGUSR1 takes every
+ * broker down (connections refused, data kept), SIGUSR2 brings them up again
+ * (for the chaos suite).  For demos and tests only: no production command
+ * starts it. */
 int kq_dev_broker_run(const mo_config *cfg, int nbrokers, int partitions);
 
 #endif

@@ -90,6 +90,28 @@ long mo_retry_hint_take(void)
     return ms;
 }
 
+static atomic_int usr_signal; /* lock-free on every target, so fine in a handler */
+
+static void usr_handler(int sig)
+{
+    atomic_store(&usr_signal, sig == SIGUSR1 ? 1 : 2);
+}
+
+void mo_usr_signals_install(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = usr_handler;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGUSR1, &sa, NULL);
+    sigaction(SIGUSR2, &sa, NULL);
+}
+
+int mo_usr_signal_take(void)
+{
+    return atomic_exchange(&usr_signal, 0);
+}
+
 static int atoi_safe(const char *s)
 {
     char *end;

@@ -35,6 +35,12 @@ void mo_retry_hint_set(long ms);
 /* The hint (ms, 0 when none), cleared by the call. */
 long mo_retry_hint_take(void);
 
+/* SIGUSR1 / SIGUSR2 for `mosync dev-broker` (brokers down / up): installs
+ * the handlers; take returns the signal that came last since the previous
+ * call (1 = SIGUSR1, 2 = SIGUSR2) or 0, and clears it. */
+void mo_usr_signals_install(void);
+int mo_usr_signal_take(void);
+
 /* Crash points for the crash-recovery tests: when MOSYNC_CRASH_AT is
  * "<name>:<n>", the n-th time the process passes mo_crash_point(name) it kills
  * itself with SIGKILL, exactly like `kill -9` at that spot.  Unset (always in

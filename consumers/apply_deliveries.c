@@ -306,7 +306,7 @@ int apply_deliveries(const mo_config *cfg, const apply_opts *opts)
         lg_error(COMPONENT, cfg->tenant, "%s", errstr);
         return 2;
     }
-    c.ms = ms_new(cfg, c.rs, 3);
+    c.ms = ms_new(cfg, c.rs, 1);
     if (!c.ms) {
         rs_close(c.rs);
         return 1;

@@ -1,162 +1,435 @@
+/* The consumer loop every flow shares: offsets stored only after the effect,
+ * errors handled by class, dead letters, and a time budget per message.
+ *
+ * Errors by class (what the flow's handler returns):
+ *   MO_OK             the offset moves on;
+ *   MO_ERR_TRANSIENT  the partition pauses with capped exponential backoff
+ *                     and full jitter, never shorter than a Retry-After the
+ *                     API asked for; the other partitions go on.  After
+ *                     cfg->max_attempts attempts the message is dead-lettered,
+ *                     but only when its API answered others since its latest
+ *                     attempt began: during an outage it waits (the flow
+ *                     pauses, the backlog is not dead-lettered);
+ *   anything else     dead letter at once.
+ *
+ * The attempt count and the first failure time of a failing message are
+ * kept in Redis (mosync:{T}:attempts:<group>:<topic>:<partition>:<offset>,
+ * expiring with the applied records), so they survive restarts and
+ * rebalances; memory holds them only as a cache, one entry per partition
+ * (only a partition's head message can be failing), dropped on revoke. */
 #include "apply.h"
 #include "dlq.h"
 #include "event.h"
 #include "kafka.h"
 #include "log.h"
-#include "sha256.h"
 #include "stop.h"
+#include "store.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
-#define AL_MAX_FAILING   64
-#define AL_RETRY_BASE_MS 500
-#define AL_RETRY_MAX_MS  60000
+/* Backoff of a transient failure: random in [0, min(MAX, BASE * 2^(n-1))]
+ * after the n-th attempt ("full jitter": retries of many messages spread
+ * out instead of arriving together), at least FLOOR. */
+#define AL_RETRY_BASE_MS  500
+#define AL_RETRY_MAX_MS   60000
+#define AL_RETRY_FLOOR_MS 100
+/* Wait before trying again a dead letter Kafka did not take. */
+#define AL_DLQ_RETRY_MS 5000
+/* A message may take this share of max.poll.interval.ms (2/5: 120 s of the
+ * default 300 s).  The rest covers what follows the handler: the dead letter
+ * (message.timeout.ms, 30 s, plus a margin) and the attempt record, so the
+ * loop polls again well before the group would hand its partitions away. */
+#define AL_BUDGET_NUM    2
+#define AL_BUDGET_DEN    5
+#define AL_SLACK_MS      10000 /* the attempt record, the poll itself */
+#define AL_BUDGET_MIN_MS 5000
+/* The attempt records are a cache: Redis away costs the count's accuracy for
+ * a while, never the loop's progress. */
+#define AL_REDIS_RETRY_MS 2000
+/* SIGTERM: the consumer leaves the group within this, the producer's free
+ * takes at most KQ_FREE_FLUSH_MS more: together under 10 s. */
+#define AL_CLOSE_MS 5000
+/* One consumer's partitions with a failing head (the table grows to this). */
+#define AL_FAILING_CAP 100000
 
-/* A message that failed transiently, remembered across its retries so the
- * dead letter or the log can tell how long it has been failing. */
+/* The failing head message of one partition. */
 typedef struct al_failing {
     char topic[256];
     int32_t partition;
     int64_t offset;
-    int attempts;
-    char first[32];
+    int attempts;               /* failed attempts so far, across restarts */
+    char first[32];             /* UTC time of the first failure */
+    long long attempt_start_ms; /* monotonic start of the latest attempt */
+    int loaded;                 /* the Redis record was read */
 } al_failing;
 
 typedef struct al_state {
-    al_failing failing[AL_MAX_FAILING];
-    int nfailing;
+    const mo_config *cfg;
+    const char *component;
+    char group[256];
+    rs_store *rs;
+    al_failing *failing;
+    int nfailing, capfailing;
+    uint64_t rng;
 } al_state;
 
-static al_failing *al_find(al_state *st, const rd_kafka_message_t *m, int create)
+/* xorshift64*: the jitter needs spread, not secrecy; seeded per loop so
+ * processes and threads do not draw the same delays. */
+static uint64_t al_rand(al_state *st)
 {
-    const char *topic = rd_kafka_topic_name(m->rkt);
+    st->rng ^= st->rng >> 12;
+    st->rng ^= st->rng << 25;
+    st->rng ^= st->rng >> 27;
+    return st->rng * 2685821657736338717ULL;
+}
+
+static void al_seed(al_state *st)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    st->rng = ((uint64_t)ts.tv_sec << 32) ^ (uint64_t)ts.tv_nsec ^ ((uint64_t)getpid() << 16) ^
+              (uint64_t)(uintptr_t)st;
+    if (!st->rng)
+        st->rng = 0x9e3779b97f4a7c15ULL;
+}
+
+/* The pause after the n-th failed attempt (n >= 1), at least hint_ms. */
+static long al_backoff(al_state *st, int n, long hint_ms)
+{
+    long cap = AL_RETRY_BASE_MS;
+    for (int i = 1; i < n && cap < AL_RETRY_MAX_MS; i++)
+        cap *= 2;
+    if (cap > AL_RETRY_MAX_MS)
+        cap = AL_RETRY_MAX_MS;
+    long delay = (long)(al_rand(st) % (uint64_t)(cap + 1));
+    if (delay < AL_RETRY_FLOOR_MS)
+        delay = AL_RETRY_FLOOR_MS;
+    return delay < hint_ms ? hint_ms : delay;
+}
+
+/* "attempts:<group>:<topic>:<partition>:<offset>" into buf. */
+static const char *al_key(const al_state *st, const al_failing *f, char *buf, size_t size)
+{
+    snprintf(buf, size, "attempts:%s:%s:%d:%lld", st->group, f->topic, f->partition,
+             (long long)f->offset);
+    return buf;
+}
+
+/* Reads the message's attempt record into f (keeping the larger count when
+ * memory already has one).  Redis away: the count goes on from memory and
+ * the read is tried again at the next failure. */
+static void al_load(al_state *st, al_failing *f)
+{
+    char key[768], errstr[256];
+    json_t *rec = NULL;
+    mo_err err = rs_get_json(st->rs, al_key(st, f, key, sizeof(key)), &rec, errstr, sizeof(errstr));
+    if (err) {
+        lg_warn(st->component, st->cfg->tenant, "attempt record of %s [%d] @%lld: %s", f->topic,
+                f->partition, (long long)f->offset, errstr);
+        if (err != MO_ERR_INVALID)
+            return;
+    }
+    f->loaded = 1;
+    json_int_t n = json_integer_value(json_object_get(rec, "attempts"));
+    const char *first = json_string_value(json_object_get(rec, "first_failure"));
+    if (n > f->attempts && n < 1000000)
+        f->attempts = (int)n;
+    if (first && *first && strlen(first) < sizeof(f->first))
+        snprintf(f->first, sizeof(f->first), "%s", first);
+    json_decref(rec);
+}
+
+/* Writes f's attempt record (best effort: logged when Redis is away). */
+static void al_save(al_state *st, const al_failing *f)
+{
+    char key[768], errstr[256];
+    json_t *rec = json_pack("{s:i, s:s}", "attempts", f->attempts, "first_failure", f->first);
+    if (!rec)
+        return;
+    if (rs_set_json(st->rs, al_key(st, f, key, sizeof(key)), rec, cfg_applied_ttl_s(st->cfg),
+                    errstr, sizeof(errstr)))
+        lg_warn(st->component, st->cfg->tenant, "attempt record of %s [%d] @%lld not saved: %s",
+                f->topic, f->partition, (long long)f->offset, errstr);
+    json_decref(rec);
+}
+
+/* Deletes f's attempt record (best effort: it expires anyway). */
+static void al_unsave(al_state *st, const al_failing *f)
+{
+    char key[768], errstr[256];
+    if (rs_del(st->rs, al_key(st, f, key, sizeof(key)), errstr, sizeof(errstr)))
+        lg_warn(st->component, st->cfg->tenant, "attempt record of %s [%d] @%lld not deleted: %s",
+                f->topic, f->partition, (long long)f->offset, errstr);
+}
+
+static al_failing *al_find_partition(al_state *st, const char *topic, int32_t partition)
+{
     for (int i = 0; i < st->nfailing; i++)
-        if (st->failing[i].partition == m->partition && st->failing[i].offset == m->offset &&
-            !strcmp(st->failing[i].topic, topic))
+        if (st->failing[i].partition == partition && !strcmp(st->failing[i].topic, topic))
             return &st->failing[i];
-    if (!create)
-        return NULL;
-    al_failing *f = &st->failing[st->nfailing < AL_MAX_FAILING ? st->nfailing++ : 0];
-    memset(f, 0, sizeof(*f));
-    snprintf(f->topic, sizeof(f->topic), "%s", topic);
-    f->partition = m->partition;
-    f->offset = m->offset;
-    ev_utc_now(f->first, sizeof(f->first));
+    return NULL;
+}
+
+static void al_drop(al_state *st, al_failing *f)
+{
+    *f = st->failing[--st->nfailing];
+}
+
+/* The failing entry of m's partition when it is about m; an entry about
+ * another offset is stale (that message was settled elsewhere, for example
+ * by another consumer before a rebalance) and is dropped. */
+static al_failing *al_find(al_state *st, const rd_kafka_message_t *m)
+{
+    al_failing *f = al_find_partition(st, rd_kafka_topic_name(m->rkt), m->partition);
+    if (f && f->offset != m->offset) {
+        al_drop(st, f);
+        f = NULL;
+    }
     return f;
 }
 
-static void al_forget(al_state *st, al_failing *f)
+/* m's entry, created (with its Redis record read) when there is none.  When
+ * the table cannot grow, *tmp is used: Redis still carries the count. */
+static al_failing *al_track(al_state *st, const rd_kafka_message_t *m, al_failing *tmp)
 {
+    al_failing *f = al_find(st, m);
+    if (f) {
+        if (!f->loaded)
+            al_load(st, f);
+        return f;
+    }
+    if (st->nfailing == st->capfailing && st->capfailing < AL_FAILING_CAP) {
+        int cap = st->capfailing ? st->capfailing * 2 : 16;
+        al_failing *grown = realloc(st->failing, (size_t)cap * sizeof(*grown));
+        if (grown) {
+            st->failing = grown;
+            st->capfailing = cap;
+        }
+    }
+    if (st->nfailing < st->capfailing) {
+        f = &st->failing[st->nfailing++];
+    } else {
+        lg_error(st->component, st->cfg->tenant,
+                 "failing-message table full (%d); counting in Redis only", st->nfailing);
+        f = tmp;
+    }
+    memset(f, 0, sizeof(*f));
+    snprintf(f->topic, sizeof(f->topic), "%s", rd_kafka_topic_name(m->rkt));
+    f->partition = m->partition;
+    f->offset = m->offset;
+    ev_utc_now(f->first, sizeof(f->first));
+    al_load(st, f);
+    return f;
+}
+
+/* The message is settled (applied or dead-lettered): forget its failures. */
+static void al_settled(al_state *st, al_failing *f, al_failing *tmp)
+{
+    if (!f)
+        return;
+    al_unsave(st, f);
+    if (f != tmp)
+        al_drop(st, f);
+}
+
+/* Revoke hook: a partition that leaves takes its cached state along (the
+ * next owner reads the Redis record). */
+static void al_on_revoke(void *opaque, const char *topic, int32_t partition)
+{
+    al_state *st = opaque;
+    al_failing *f = al_find_partition(st, topic, partition);
     if (f)
-        *f = st->failing[--st->nfailing];
+        al_drop(st, f);
+}
+
+/* Dead-letters m.  MO_OK when Kafka has the letter (the offset may move). */
+static mo_err al_dead_letter(al_state *st, kq_producer *kp, const char *topic,
+                             const rd_kafka_message_t *m, mo_err err, const char *why,
+                             const al_failing *f)
+{
+    char key[512], errstr[256];
+    snprintf(key, sizeof(key), "%.*s", (int)(m->key_len < 511 ? m->key_len : 511),
+             m->key ? (const char *)m->key : "");
+    dlq_ctx d = {.component = st->component,
+                 .source = topic,
+                 .partition = m->partition,
+                 .offset = m->offset,
+                 .key = m->key ? key : NULL,
+                 .error_class = err,
+                 .error = why,
+                 .attempts = f ? f->attempts : 1,
+                 .first_failure = f ? f->first : NULL};
+    mo_err derr = dlq_send(kp, st->cfg, &d, m->payload, m->len, errstr, sizeof(errstr));
+    if (derr)
+        lg_error(st->component, st->cfg->tenant, "dead letter not delivered (%s); will retry",
+                 errstr);
+    return derr;
+}
+
+/* One message's time budget: AL_BUDGET_NUM/AL_BUDGET_DEN of the poll
+ * interval, less when a long message.timeout.ms (KAFKA_PROP) would let the
+ * dead letter's wait push the message past the interval. */
+static long al_budget(al_state *st, int interval_ms, int msg_timeout_ms)
+{
+    long budget = (long)interval_ms / AL_BUDGET_DEN * AL_BUDGET_NUM;
+    long room = (long)interval_ms - msg_timeout_ms - KQ_REPORT_MARGIN_MS - AL_SLACK_MS;
+    if (budget > room)
+        budget = room;
+    if (budget < AL_BUDGET_MIN_MS) {
+        lg_warn(st->component, st->cfg->tenant,
+                "message.timeout.ms %d leaves too little of max.poll.interval.ms %d; "
+                "a message gets %d ms",
+                msg_timeout_ms, interval_ms, AL_BUDGET_MIN_MS);
+        budget = AL_BUDGET_MIN_MS;
+    }
+    return budget;
+}
+
+/* Handles one message: apply, then settle by class.  Returns 1 when it was
+ * dead-lettered, else 0. */
+static int al_handle(al_state *st, const apply_flow *flow, kq_consumer *kc, kq_producer *kp,
+                     const char *topic, rd_kafka_message_t *m, long budget_ms)
+{
+    char errstr[1024];
+    al_failing tmp, *f = NULL;
+    int dead = 0;
+
+    /* Every blocking call below the handler (HTTP, Redis) stops at this
+     * deadline, so one message cannot outlive max.poll.interval.ms. */
+    mo_retry_hint_take();
+    mo_deadline_start(budget_ms);
+    long long started = mo_now_ms();
+    errstr[0] = '\0';
+    mo_err err = flow->handle(flow->ctx, m, errstr, sizeof(errstr));
+    long hint_ms = mo_retry_hint_take();
+
+    if (err == MO_OK) {
+        al_settled(st, al_find(st, m), &tmp);
+        goto store;
+    }
+    f = al_track(st, m, &tmp);
+    f->attempts++;
+    f->attempt_start_ms = started;
+    if (err == MO_ERR_TRANSIENT) {
+        int up = f->attempts >= st->cfg->max_attempts &&
+                 (!flow->api_up_since || flow->api_up_since(flow->ctx, f->attempt_start_ms));
+        if (!up) {
+            long delay = al_backoff(st, f->attempts, hint_ms);
+            al_save(st, f);
+            lg_warn(st->component, st->cfg->tenant,
+                    "%s [%d] @%lld failed (attempt %d%s): %s; retry in %ld ms", topic, m->partition,
+                    (long long)m->offset, f->attempts,
+                    f->attempts >= st->cfg->max_attempts ? ", its API is down: waiting" : "",
+                    errstr, delay);
+            kq_consumer_retry_later(kc, m, delay);
+            goto out;
+        }
+        char why[1200];
+        snprintf(why, sizeof(why), "failed %d times while its API answered others: %s", f->attempts,
+                 errstr);
+        snprintf(errstr, sizeof(errstr), "%s", why);
+    }
+    if (al_dead_letter(st, kp, topic, m, err, errstr, f)) {
+        /* Without the dead letter safely in Kafka the original must stay. */
+        al_save(st, f);
+        kq_consumer_retry_later(kc, m, AL_DLQ_RETRY_MS);
+        goto out;
+    }
+    dead = 1;
+    al_settled(st, f, &tmp);
+store:
+    mo_crash_point("apply-before-offset");
+    kq_consumer_store(kc, m);
+out:
+    mo_deadline_clear();
+    return dead;
 }
 
 int apply_run(const mo_config *cfg, const apply_flow *flow, const apply_opts *opts,
               apply_counts *counts)
 {
-    const char *component = flow->component, *topic_base = flow->topic_base;
-    const char *group_base = flow->group_base;
-    apply_fn fn = flow->handle;
-    void *ctx = flow->ctx;
+    const char *component = flow->component;
     char errstr[1024], topic[256], group[256];
-    const char *topics[1] = {cfg_topic(cfg, topic_base, topic, sizeof(topic))};
+    const char *topics[1] = {cfg_topic(cfg, flow->topic_base, topic, sizeof(topic))};
     al_state *st = calloc(1, sizeof(*st)); /* per loop: `mosync run` runs several */
-    int rc = 0;
+    kq_producer *kp = NULL;
+    kq_consumer *kc = NULL;
+    int rc = 1;
 
     if (!st)
         return 1;
-    cfg_topic(cfg, opts->group ? opts->group : group_base, group, sizeof(group));
-    kq_producer *kp = kq_producer_new(cfg, group, errstr, sizeof(errstr));
+    cfg_topic(cfg, opts->group ? opts->group : flow->group_base, group, sizeof(group));
+    st->cfg = cfg;
+    st->component = component;
+    snprintf(st->group, sizeof(st->group), "%s", group);
+    al_seed(st);
+    st->rs = rs_open(cfg->redis_url, cfg->tenant, errstr, sizeof(errstr));
+    if (!st->rs) {
+        lg_error(component, cfg->tenant, "%s", errstr);
+        goto out;
+    }
+    rs_set_retry_ms(st->rs, AL_REDIS_RETRY_MS);
+    kp = kq_producer_new(cfg, group, errstr, sizeof(errstr));
     if (!kp) {
         lg_error(component, cfg->tenant, "cannot start the dead-letter producer: %s", errstr);
-        free(st);
-        return 1;
+        goto out;
     }
-    kq_consumer *kc = kq_consumer_new(cfg, group, topics, 1, errstr, sizeof(errstr));
+    kc = kq_consumer_new(cfg, group, topics, 1, errstr, sizeof(errstr));
     if (!kc) {
         lg_error(component, cfg->tenant, "cannot start the consumer: %s", errstr);
-        kq_producer_free(kp);
-        free(st);
-        return 1;
+        goto out;
     }
-    lg_info(component, cfg->tenant, "consuming %s in group %s", topic, group);
+    kq_consumer_on_revoke(kc, al_on_revoke, st);
+    long budget_ms =
+        al_budget(st, kq_consumer_max_poll_interval_ms(kc), kq_producer_message_timeout_ms(kp));
+    lg_info(component, cfg->tenant, "consuming %s in group %s (at most %ld ms per message)", topic,
+            group, budget_ms);
 
+    rc = 0;
     long long last_activity = mo_now_ms(), started = mo_now_ms();
+    unsigned long generation = kq_consumer_generation(kc);
     long idle_ms = opts->idle_ms > 0 ? opts->idle_ms : 2000;
     while (!mo_stop_requested()) {
         rd_kafka_message_t *m = kq_consumer_poll(kc, 100);
         if (!m) {
             long long now = mo_now_ms();
-            if (opts->once && kq_consumer_assigned(kc) > 0 && !kq_consumer_waiting(kc) &&
-                now - last_activity >= idle_ms)
+            /* Idle time counts only while partitions are assigned, none is
+             * waiting to retry, and no rebalance happened meanwhile (a
+             * partition that just came back may not have been fetched yet). */
+            if (kq_consumer_waiting(kc) || !kq_consumer_assigned(kc) ||
+                generation != kq_consumer_generation(kc)) {
+                generation = kq_consumer_generation(kc);
+                last_activity = now;
+            }
+            if (opts->once && kq_consumer_assigned(kc) > 0 && now - last_activity >= idle_ms)
                 break;
             if (opts->once && !kq_consumer_assigned(kc) && now - started > 120000) {
                 lg_error(component, cfg->tenant, "no partitions assigned within 120 s");
                 rc = 1;
                 break;
             }
-            /* Idle time counts only while partitions are assigned and none
-             * is waiting to retry. */
-            if (kq_consumer_waiting(kc) || !kq_consumer_assigned(kc))
-                last_activity = now;
             continue;
         }
         last_activity = mo_now_ms();
-
-        errstr[0] = '\0';
-        mo_err err = fn(ctx, m, errstr, sizeof(errstr));
+        int dead = al_handle(st, flow, kc, kp, topic, m, budget_ms);
         if (counts) {
             if (!counts->first_ms)
                 counts->first_ms = last_activity;
             counts->last_ms = mo_now_ms();
+            counts->dead_lettered += (unsigned long)dead;
         }
-        al_failing *f = al_find(st, m, err == MO_ERR_TRANSIENT);
-        if (err == MO_ERR_TRANSIENT) {
-            long delay = AL_RETRY_BASE_MS;
-            for (int i = 0; i < f->attempts && delay < AL_RETRY_MAX_MS; i++)
-                delay *= 2;
-            if (delay > AL_RETRY_MAX_MS)
-                delay = AL_RETRY_MAX_MS;
-            f->attempts++;
-            lg_warn(component, cfg->tenant,
-                    "%s [%d] @%lld failed (attempt %d): %s; retry in %ld ms", topic, m->partition,
-                    (long long)m->offset, f->attempts, errstr, delay);
-            kq_consumer_retry_later(kc, m, delay);
-            rd_kafka_message_destroy(m);
-            continue;
-        }
-        if (err != MO_OK) {
-            char key[512], why[256];
-            snprintf(key, sizeof(key), "%.*s", (int)(m->key_len < 511 ? m->key_len : 511),
-                     m->key ? (const char *)m->key : "");
-            dlq_ctx d = {.component = component,
-                         .source = topic,
-                         .partition = m->partition,
-                         .offset = m->offset,
-                         .key = m->key ? key : NULL,
-                         .error_class = err,
-                         .error = errstr,
-                         .attempts = f ? f->attempts + 1 : 1,
-                         .first_failure = f ? f->first : NULL};
-            if (dlq_send(kp, cfg, &d, m->payload, m->len, why, sizeof(why))) {
-                /* Without the dead letter safely in Kafka the original must stay. */
-                lg_error(component, cfg->tenant, "dead letter not delivered (%s); will retry", why);
-                kq_consumer_retry_later(kc, m, 5000);
-                rd_kafka_message_destroy(m);
-                continue;
-            }
-            if (counts)
-                counts->dead_lettered++;
-        }
-        al_forget(st, f);
-        mo_crash_point("apply-before-offset");
-        kq_consumer_store(kc, m);
         rd_kafka_message_destroy(m);
     }
-    kq_consumer_close(kc, 10000);
+out:
+    kq_consumer_close(kc, AL_CLOSE_MS);
     kq_producer_free(kp);
+    rs_close(st->rs);
+    free(st->failing);
     free(st);
     return rc;
 }

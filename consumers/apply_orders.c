@@ -403,7 +403,7 @@ int apply_orders(const mo_config *cfg, const apply_opts *opts)
         lg_error(COMPONENT, cfg->tenant, "%s", errstr);
         return 2;
     }
-    c.og = og_new(cfg, c.rs, 3);
+    c.og = og_new(cfg, c.rs, 1);
     if (!c.og) {
         rs_close(c.rs);
         return 1;
