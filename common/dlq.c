@@ -92,8 +92,10 @@ mo_err dlq_send(kq_producer *kp, const mo_config *cfg, const dlq_ctx *ctx, const
     int too_large = 0;
 
     ev_utc_now(now, sizeof(now));
-    snprintf(error, sizeof(error), "%s", ctx->error ? ctx->error : "");
-    lg_mask_secrets(error, sizeof(error));
+    /* Masked whole, then cut at a character boundary (a secret cut in two
+     * would no longer be recognised). */
+    const char *why = ctx->error ? ctx->error : "";
+    lg_quote(why, strlen(why), sizeof(error) - 1, error, sizeof(error));
     cfg_topic(cfg, KQ_TOPIC_DLQ, topic, sizeof(topic));
 
     rd_kafka_headers_t *h = dlq_headers(cfg, ctx, error, now);

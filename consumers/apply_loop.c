@@ -255,6 +255,12 @@ static mo_err al_dead_letter(al_state *st, kq_producer *kp, const char *topic,
     char key[512], errstr[256];
     snprintf(key, sizeof(key), "%.*s", (int)(m->key_len < 511 ? m->key_len : 511),
              m->key ? (const char *)m->key : "");
+    if (st->cfg->dry_run) { /* a dry run sends nothing, not even a dead letter */
+        lg_warn(st->component, st->cfg->tenant,
+                "dry run: %s [%d] @%lld would be dead-lettered (%s): %s", topic, m->partition,
+                (long long)m->offset, mo_err_name(err), why);
+        return MO_OK;
+    }
     dlq_ctx d = {.component = st->component,
                  .source = topic,
                  .partition = m->partition,

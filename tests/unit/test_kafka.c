@@ -719,3 +719,53 @@ UT_TEST(kafka_issue6_11_failing_state_per_partition_beyond_64)
     tk_mock_stop(&m);
     tk_redis_stop(&r);
 }
+
+/* ---- issue 6, item 12: a dead letter's error header is masked, then cut ---- */
+
+UT_TEST(kafka_issue6_12_dead_letter_error_masked_before_cut)
+{
+    char errstr[512], topic[256], why[1600], hdr[1200];
+    static const char secret[] = "Dl-Secret-7Qz9-Wx3Kp";
+    tk_mock m;
+    UT_CHECK(!tk_mock_start(&m, 1), "mock cluster");
+    mo_config cfg;
+    tk_cfg(&cfg, &m);
+    lg_add_secret(secret);
+    cfg_topic(&cfg, KQ_TOPIC_DLQ, topic, sizeof(topic));
+    rd_kafka_mock_topic_create(m.mc, topic, 1, 1);
+    kq_producer *kp = kq_producer_new(&cfg, "t12", errstr, sizeof(errstr));
+    UT_CHECK(kp != NULL, "producer: %s", errstr);
+    if (!kp)
+        goto out;
+    /* The secret straddles byte 1023, where the header's text is cut. */
+    memset(why, 'x', sizeof(why));
+    memcpy(why + 1015, secret, sizeof(secret) - 1);
+    why[1015 + sizeof(secret) - 1] = '\0';
+    dlq_ctx d = {.component = "apply.test",
+                 .source = "t12.source",
+                 .partition = 0,
+                 .offset = 1,
+                 .key = "t1:masked",
+                 .error_class = MO_ERR_PERMANENT,
+                 .error = why,
+                 .attempts = 1};
+    UT_CHECK(dlq_send(kp, &cfg, &d, "v", 1, errstr, sizeof(errstr)) == MO_OK, "dead letter: %s",
+             errstr);
+    kq_producer_free(kp);
+    tk_msgs msgs;
+    UT_CHECK(!tk_read_all(&m, topic, &msgs), "read the dead-letter topic");
+    UT_CHECK(msgs.n == 1, "%d dead letters", msgs.n);
+    if (msgs.n == 1) {
+        const char *e = tk_header(msgs.m[0], "mosync.error", hdr, sizeof(hdr));
+        UT_CHECK(e != NULL, "no mosync.error header");
+        for (size_t i = 0; e && i + 6 <= sizeof(secret) - 1; i++) {
+            char part[7];
+            memcpy(part, secret + i, 6);
+            part[6] = '\0';
+            UT_CHECK(!strstr(e, part), "part '%s' of the secret in the header", part);
+        }
+    }
+    tk_msgs_free(&msgs);
+out:
+    tk_mock_stop(&m);
+}
