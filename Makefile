@@ -9,6 +9,7 @@
 #   make chaos      the chaos suite (kills, outages, API faults)
 #   make format-check
 
+SHELL    := /bin/bash
 BUILD    ?= build
 CC       ?= cc
 PKGS     := rdkafka libcurl jansson hiredis libmicrohttpd
@@ -101,21 +102,31 @@ demo: deps
 	$(MAKE) all
 	BUILD=$(BUILD) tests/demo
 
-# libFuzzer (clang): the envelope parser and the four mappings, seeded with
-# the golden inputs, FUZZ_SECONDS each.
+# libFuzzer (clang): one target per parser of outside input (tests/fuzz/):
+#   events   the event envelope and the four mappings (seeded with the golden inputs)
+#   answers  API answer headers, Mystore list pages and resources, Ongoing lists
+#   config   the environment (cfg_load) and REDIS_URL
+#   text     secret masking, UTF-8 cuts, URL redaction, time and number parsers
+# each run FUZZ_SECONDS; a finding stops with the crashing input saved.
 FUZZ_SECONDS ?= 30
+FUZZ_TARGETS := events answers config text
+FUZZ_FLAGS   := -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
 fuzz:
 	$(MAKE) BUILD=build-fuzz CC=clang \
 	  SAN="-fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined" \
 	  build-fuzz/libmosync.a
-	$(Q)clang -std=c11 -g -O1 $(CPPFLAGS) $(PKG_CFLAGS) \
-	  -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
-	  tests/fuzz/fuzz_events.c build-fuzz/libmosync.a -o build-fuzz/fuzz-events \
-	  $(PKG_LIBS) -lpthread -lm
-	@mkdir -p build-fuzz/corpus
-	@for f in tests/cases/*/*/input.json; do cp "$$f" "build-fuzz/corpus/$$(echo $$f | tr / _)"; done
-	build-fuzz/fuzz-events -max_total_time=$(FUZZ_SECONDS) -max_len=65536 \
-	  build-fuzz/corpus
+	$(Q)for t in $(FUZZ_TARGETS); do \
+	  clang -std=c11 -g -O1 $(CPPFLAGS) $(PKG_CFLAGS) $(FUZZ_FLAGS) tests/fuzz/fuzz_$$t.c \
+	    build-fuzz/libmosync.a -o build-fuzz/fuzz-$$t $(PKG_LIBS) -lpthread -lm || exit 1; \
+	  mkdir -p build-fuzz/corpus-$$t; done
+	@for f in tests/cases/*/*/input.json; do cp "$$f" "build-fuzz/corpus-events/$$(echo $$f | tr / _)"; done
+	$(Q)for t in $(FUZZ_TARGETS); do \
+	  echo "### fuzz-$$t ($(FUZZ_SECONDS) s)"; \
+	  (cd build-fuzz && ./fuzz-$$t -max_total_time=$(FUZZ_SECONDS) -max_len=65536 \
+	    -print_final_stats=1 corpus-$$t ../tests/fuzz/seeds/$$t) 2>&1 | \
+	    grep -E "^#[0-9]+.*DONE|^stat::number_of_executed_units|ERROR|SUMMARY|Test unit written" ; \
+	  test $${PIPESTATUS[0]} = 0 || { echo "### fuzz-$$t found a problem (build-fuzz/)"; exit 1; }; \
+	done
 
 bench: all
 	python3 tests/bench/orders.py

@@ -188,11 +188,9 @@ typedef struct hc_heads {
     long long retry_after_date; /* UTC seconds, 0 when none */
 } hc_heads;
 
-static size_t hc_header_cb(char *buf, size_t size, size_t nitems, void *userdata)
+void hc_header_parse(const char *buf, size_t n, int *retry_after, long long *retry_after_date,
+                     long long *server_date)
 {
-    hc_heads *heads = userdata;
-    hc_resp *resp = heads->resp;
-    size_t n = size * nitems;
     static const char name[] = "retry-after:";
     static const char date[] = "date:";
     if (n > sizeof(date) && n < 128 && !strncasecmp(buf, date, sizeof(date) - 1)) {
@@ -201,7 +199,7 @@ static size_t hc_header_cb(char *buf, size_t size, size_t nitems, void *userdata
         tmp[n - (sizeof(date) - 1)] = '\0';
         time_t t = curl_getdate(tmp, NULL);
         if (t > 0)
-            resp->server_date = (long long)t;
+            *server_date = (long long)t;
     }
     if (n > sizeof(name) && n < 128 && !strncasecmp(buf, name, sizeof(name) - 1)) {
         char tmp[128], *end;
@@ -214,13 +212,21 @@ static size_t hc_header_cb(char *buf, size_t size, size_t nitems, void *userdata
         long secs = strtol(v, &end, 10);
         if (end != v && !*end && secs >= 0) {
             /* A day is plenty: anything longer is a server's mistake. */
-            resp->retry_after = secs > 86400 ? 86400 : (int)secs;
+            *retry_after = secs > 86400 ? 86400 : (int)secs;
         } else {
             time_t t = curl_getdate(v, NULL);
             if (t > 0)
-                heads->retry_after_date = (long long)t;
+                *retry_after_date = (long long)t;
         }
     }
+}
+
+static size_t hc_header_cb(char *buf, size_t size, size_t nitems, void *userdata)
+{
+    hc_heads *heads = userdata;
+    size_t n = size * nitems;
+    hc_header_parse(buf, n, &heads->resp->retry_after, &heads->retry_after_date,
+                    &heads->resp->server_date);
     return n;
 }
 

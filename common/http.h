@@ -61,6 +61,13 @@ mo_err hc_request(hc_client *hc, const char *method, const char *url, const char
                   const char *body, hc_resp *resp, char *errstr, size_t errstr_size);
 void hc_resp_free(hc_resp *resp);
 
+/* Reads one answer header line (n bytes, no NUL needed): "Date:" sets
+ * *server_date, "Retry-After:" in seconds sets *retry_after (capped at a day)
+ * and in the HTTP-date form *retry_after_date (UTC seconds).  Any other line,
+ * and a value that does not parse, changes nothing.  Pure (the fuzz target). */
+void hc_header_parse(const char *buf, size_t n, int *retry_after, long long *retry_after_date,
+                     long long *server_date);
+
 /* The retry class of an HTTP status: MO_OK for 2xx, MO_ERR_TRANSIENT for 408,
  * 429 and 5xx, MO_ERR_PERMANENT for every other status. */
 mo_err hc_classify(long status);

@@ -57,6 +57,17 @@ static int lg_insert_locked(const char *form)
     return 0;
 }
 
+void lg_forget_secrets(void)
+{
+    pthread_mutex_lock(&lg_lock);
+    for (size_t i = 0; i < lg_nsecrets; i++)
+        free(lg_secrets[i]);
+    free(lg_secrets);
+    lg_secrets = NULL;
+    lg_nsecrets = lg_cap = 0;
+    pthread_mutex_unlock(&lg_lock);
+}
+
 int lg_add_secret(const char *secret)
 {
     static const size_t flags[] = {0, JSON_ESCAPE_SLASH, JSON_ENSURE_ASCII,

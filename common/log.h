@@ -27,6 +27,9 @@ int lg_set_level_name(const char *name);
  * returning 0), -1 when it is shorter than LG_SECRET_MIN characters (not
  * registered), -2 when out of memory. */
 int lg_add_secret(const char *secret);
+/* Forgets every registered secret (the fuzz target of the configuration
+ * loads thousands; nothing in mosync itself calls it). */
+void lg_forget_secrets(void);
 /* Writes one log line.  tenant may be NULL. */
 void lg_log(lg_level level, const char *component, const char *tenant, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));

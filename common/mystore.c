@@ -112,6 +112,24 @@ mo_err ms_filter_updated_since(const char *ts, char *buf, size_t size)
     return n < 0 || (size_t)n >= size ? MO_ERR_TOO_LARGE : MO_OK;
 }
 
+mo_err ms_list_doc(const json_t *doc, json_t **items, json_t **meta, int *has_next)
+{
+    json_t *data = json_object_get(doc, "data");
+    json_t *links = json_object_get(doc, "links");
+    json_t *m = json_object_get(doc, "meta");
+    *items = NULL;
+    *has_next = 0;
+    if (meta)
+        *meta = NULL;
+    if (!json_is_array(data) || (links && !json_is_object(links)) || (m && !json_is_object(m)))
+        return MO_ERR_INVALID;
+    *items = json_incref(data);
+    *has_next = json_is_string(json_object_get(links, "next"));
+    if (meta)
+        *meta = m ? json_incref(m) : json_object();
+    return MO_OK;
+}
+
 mo_err ms_list_page_meta(ms_client *ms, const char *path, const char *query, int page,
                          json_t **items, json_t **meta, int *has_next, char *errstr,
                          size_t errstr_size)
@@ -142,14 +160,7 @@ mo_err ms_list_page_meta(ms_client *ms, const char *path, const char *query, int
             json_decref(doc); /* a 4xx answer's error body */
             return err;
         }
-        json_t *data = json_object_get(doc, "data");
-        json_t *links = json_object_get(doc, "links");
-        json_t *m = json_object_get(doc, "meta");
-        if (json_is_array(data) && (!links || json_is_object(links)) && (!m || json_is_object(m))) {
-            *items = json_incref(data);
-            *has_next = json_is_string(json_object_get(links, "next"));
-            if (meta)
-                *meta = m ? json_incref(m) : json_object();
+        if (ms_list_doc(doc, items, meta, has_next) == MO_OK) {
             json_decref(doc);
             return MO_OK;
         }

@@ -30,6 +30,13 @@ mo_err ms_get(ms_client *ms, const char *path, json_t **doc, long *status, char 
  * gives an empty array.  A malformed page is retried like a transient error. */
 mo_err ms_list_page(ms_client *ms, const char *path, const char *query, int page, json_t **items,
                     int *has_next, char *errstr, size_t errstr_size);
+/* The JSON:API list check of one page's answer (pure; the fuzz target and
+ * ms_list_page use it): doc must be an object whose "data" is an array, with
+ * "links" and "meta" objects when present.  *items (new reference), *has_next
+ * (links.next present) and, when meta is not NULL, *meta (new reference, an
+ * empty object when absent).  MO_ERR_INVALID for any other shape. */
+mo_err ms_list_doc(const json_t *doc, json_t **items, json_t **meta, int *has_next);
+
 /* The same, also returning the page's top-level "meta" (new reference; an
  * empty object when absent). */
 mo_err ms_list_page_meta(ms_client *ms, const char *path, const char *query, int page,
