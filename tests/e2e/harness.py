@@ -38,6 +38,17 @@ class TestFailure(Exception):
     pass
 
 
+class Skip(Exception):
+    """Raised by a test that cannot run on this Kafka kind: reported as a skip,
+    never counted as passed."""
+
+
+def only_on_mock(why):
+    """Skips the calling test unless it runs on the embedded broker."""
+    if os.environ.get("MOSYNC_TEST_KAFKA", "mock") != "mock":
+        raise Skip(why)
+
+
 def check(cond, msg="check failed"):
     if not cond:
         raise TestFailure(msg)

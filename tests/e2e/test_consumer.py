@@ -8,7 +8,8 @@ import signal
 import time
 import zlib
 
-from harness import TENANT, TestFailure, check, dlq_messages, env_for, eq, wait_until
+from harness import (TENANT, TestFailure, check, dlq_messages, env_for, eq, only_on_mock,
+                     wait_until)
 from seedgen import make_seed
 
 # Every long-running command (stock on, so its poller and consumer run too).
@@ -104,8 +105,6 @@ def stop_redis(env):
 
 
 def stop_broker(env):
-    if env.kafka.kind != "mock":
-        raise TestFailure("needs the embedded broker")
     env.kafka.stop()
 
 
@@ -114,8 +113,7 @@ def test_issue7_05_sigterm_exits_within_10s_while_redis_is_gone():
 
 
 def test_issue7_05_sigterm_exits_within_10s_while_kafka_is_gone():
-    if os.environ.get("MOSYNC_TEST_KAFKA", "mock") != "mock":
-        return  # a shared real broker cannot be taken away from one test
+    only_on_mock("a shared real broker cannot be taken away from one test")
     shutdown_while_gone("kafka", stop_broker)
 
 
@@ -259,8 +257,7 @@ def test_issue7_04c_attempt_count_survives_kill_9():
 # ---- the embedded broker's outage switch (for the chaos suite) ---------------
 
 def test_dev_broker_sigusr1_takes_brokers_down_and_sigusr2_up_without_loss():
-    if os.environ.get("MOSYNC_TEST_KAFKA", "mock") != "mock":
-        return  # the switch belongs to `mosync dev-broker`
+    only_on_mock("the switch belongs to `mosync dev-broker`")
     seed = make_seed(orders=6, products=5, seed=45)
     ids = sorted(o["id"] for o in seed["orders"])
     with env_for("broker-down-up", seed) as env:
