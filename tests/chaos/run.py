@@ -105,6 +105,9 @@ class Broker:
 class Fleet:
     """Two replicas of every role, each restarted whenever it dies."""
 
+    started = []   # every process any fleet started, for the cleanup
+    halted = False  # set by the cleanup: no more restarts
+
     def __init__(self, env, workdir):
         self.env = env
         self.workdir = workdir
@@ -125,12 +128,13 @@ class Fleet:
         with open(os.path.join(self.workdir, name + ".log"), "ab") as logf:
             self.slots[name][1] = subprocess.Popen([MOSYNC] + self.slots[name][0], env=self.env,
                                                    stdout=subprocess.DEVNULL, stderr=logf)
+        Fleet.started.append(self.slots[name][1])
 
     def _watch(self):
         while True:
             time.sleep(0.5)
             with self.lock:
-                if self.stopping:
+                if self.stopping or Fleet.halted:
                     return
                 for name, (_, p) in self.slots.items():
                     if p.poll() is not None:
@@ -268,7 +272,7 @@ def main():
     class E:  # what harness.dlq_messages and the workload need of an Env
         pass
     env = E()
-    env.mystore, env.ongoing, env.redis = mystore, ongoing, redis
+    env.mystore, env.ongoing, env.redis, env.broker = mystore, ongoing, redis, broker
     env.env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "KAFKA_BROKERS": broker.bootstrap,
@@ -296,6 +300,25 @@ def main():
     if args.kafka == "real":
         subprocess.run([MOSYNC, "topics"], env=env.env, check=True)
 
+    try:
+        return run(args, rng, seed, planted, workdir, env, redis, settle_s, t0)
+    finally:
+        # Whatever happened, nothing the suite started outlives it.
+        Fleet.halted = True
+        time.sleep(1)  # the watcher sees it before the last kills
+        for p in list(Fleet.started):
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+        for sim in (mystore, ongoing):
+            sim.stop()
+        broker.stop()
+        redis.stop()
+
+
+def run(args, rng, seed, planted, workdir, env, redis, settle_s, t0):
+    """The chaos run proper (see the module comment); returns the exit status."""
+    mystore, ongoing, broker = env.mystore, env.ongoing, env.broker
     for sim in (mystore, ongoing):
         sim.post("/_sim/chaos", dict(FAULTS, seed=args.seed, timeout_ms=2500))
     fleet = Fleet(env.env, workdir)
@@ -350,10 +373,6 @@ def main():
                                             result["dead_letters"], fleet.kills,
                                             redis_restarts, broker_restarts, faults), flush=True)
     log("took %.0f s" % (time.time() - t0))
-    for sim in (mystore, ongoing):
-        sim.stop()
-    broker.stop()
-    redis.stop()
     print("%d passed, %d failed" % (result["passed"], result["failed"]), flush=True)
     if result["failed"]:
         log("logs kept in %s" % workdir)

@@ -112,7 +112,7 @@ class Redis:
     def ping(self):
         try:
             return self.cmd("PING") == "PONG"
-        except OSError:
+        except (OSError, TestFailure):  # not up yet, or still loading its AOF
             return False
 
     def cmd(self, *args):
