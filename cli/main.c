@@ -44,6 +44,7 @@ static void usage(FILE *f)
         "                                        (topic without prefix: mystore.orders, ...)\n"
         "  topics                                create the pipeline's topics\n"
         "  dev-broker [--partitions N]           embedded Kafka for demos and tests\n"
+        "                                        (default: KAFKA_TOPIC_PARTITIONS)\n"
         "  config                                validate the environment and print it\n"
         "  doctor [--json] [--known-weight SKU=<n>g]\n"
         "                                        probe the API model's assumptions, read-only\n"
@@ -116,7 +117,7 @@ static int cmd_config(void)
         json_array_append_new(props, json_string(cfg.kafka_props[i].name));
     json_t *o = json_pack(
         "{s:s, s:s, s:s, s:o, s:{s:s, s:i, s:i, s:s, s:s}, s:s, s:s, s:s, s:s, s:i, s:i, s:s, "
-        "s:s, s:s, s:I, s:b, s:b, s:i, s:i, s:i, s:i, s:i}",
+        "s:s, s:s, s:I, s:b, s:b, s:i, s:i, s:i, s:i, s:i, s:i, s:i}",
         "tenant", cfg.tenant, "kafka_brokers", cfg.kafka_brokers, "topic_prefix", cfg.topic_prefix,
         "kafka_props", props ? props : json_array(), "redis", "host", redis.host, "port",
         redis.port, "db", redis.db, "user", redis.user, "password",
@@ -129,7 +130,8 @@ static int cmd_config(void)
         (json_int_t)cfg.ongoing_goods_owner, "stock_sync", cfg.stock_sync, "allow_insecure_http",
         cfg.allow_insecure_http, "http_timeout_ms", cfg.http_timeout_ms, "max_attempts",
         cfg.max_attempts, "applied_ttl_days", cfg.applied_ttl_days, "lease_ttl_s", cfg.lease_ttl_s,
-        "poll_interval_s", cfg.poll_interval_s);
+        "poll_interval_s", cfg.poll_interval_s, "topic_partitions", cfg.topic_partitions,
+        "metrics_port", cfg.metrics_port);
     char *s = o ? json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
     if (s) {
         /* Last line of defence, as for the log. */
@@ -198,7 +200,7 @@ int main(int argc, char **argv)
 {
     mo_config cfg;
     int once = 0, rc;
-    long idle_ms = 2000, partitions = 4;
+    long idle_ms = 2000, partitions = 0; /* 0: KAFKA_TOPIC_PARTITIONS */
     const char *group = NULL;
 
     if (argc < 2) {
@@ -308,7 +310,7 @@ int main(int argc, char **argv)
         if (parse_opts(argc - 2, argv + 2, NULL, NULL, &partitions, NULL))
             return 2;
         load_config(&cfg, 0);
-        rc = kq_dev_broker_run(&cfg, 1, (int)partitions);
+        rc = kq_dev_broker_run(&cfg, 1, partitions ? (int)partitions : cfg.topic_partitions);
         cfg_free(&cfg);
         return rc;
     }
