@@ -116,6 +116,17 @@ int kq_consumer_max_poll_interval_ms(const kq_consumer *kc);
  * before it goes (state kept per partition must go with it).  fn may be NULL. */
 typedef void (*kq_revoke_fn)(void *opaque, const char *topic, int32_t partition);
 void kq_consumer_on_revoke(kq_consumer *kc, kq_revoke_fn fn, void *opaque);
+/* The lag of every partition assigned to kc, for the metrics: the high
+ * watermark the fetcher last saw minus the consumer's position (the next
+ * message it hands out; a retried message counts as not done).  A partition
+ * it has handed out nothing of since its assignment is measured from its
+ * committed offset, asked of the broker (at most timeout_ms; only then does
+ * this call wait).  A partition nothing was fetched of yet is left out: its
+ * high watermark is unknown.  Calls fn(opaque, topic, partition, lag) for
+ * each; returns how many, -1 when the assignment cannot be read.  From the
+ * thread that polls kc. */
+typedef void (*kq_lag_fn)(void *opaque, const char *topic, int32_t partition, int64_t lag);
+int kq_consumer_lag(kq_consumer *kc, int timeout_ms, kq_lag_fn fn, void *opaque);
 /* Commits stored offsets, leaves the group and frees kc, within deadline_ms;
  * past it the consumer is destroyed without the group close (offsets
  * already committed are safe; the group notices the departure by the
