@@ -413,11 +413,11 @@ mo_err hc_request(hc_client *hc, const char *method, const char *url, const char
     } else {
         curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &resp->status);
         hc->last_body_len = resp->len;
-        if (hc_classify(resp->status) != MO_ERR_TRANSIENT) {
+        if (hc_classify(resp->status) != MO_ERR_TRANSIENT)
             hc->last_up_ms = mo_now_ms();
-            if (hc->api)
-                hc_api_up(hc->api, hc->last_up_ms);
-        }
+        /* Readiness wants more than an answer: a 401 answers too. */
+        if (hc->api && resp->status >= 200 && resp->status < 300)
+            hc_api_up(hc->api, mo_now_ms());
         if (resp->server_date) {
             hc->server_date = resp->server_date;
             hc->server_date_at_ms = mo_now_ms();

@@ -28,9 +28,8 @@ typedef struct hc_opts {
     const char *basic_user; /* HTTP Basic; copied */
     const char *basic_password;
     /* Metrics (copied; both NULL: not counted): every request is counted in
-     * mosync_api_requests_total{api, method, status_class, tenant}, and an
-     * answer that is not a transient failure marks the api up for
-     * hc_api_last_up_ms. */
+     * mosync_api_requests_total{api, method, status_class, tenant}, and a
+     * 2xx answer marks the api up for hc_api_last_up_ms. */
     const char *api;    /* "mystore", "ongoing" */
     const char *tenant; /* MOSYNC_TENANT */
 } hc_opts;
@@ -99,8 +98,8 @@ const char *hc_user_agent(void);
 /* Total requests sent by all clients of this process (for metrics and the demo summary). */
 unsigned long hc_requests_total(void);
 
-/* When any client of this process with hc_opts.api == api last got an
- * answer that was not a transient failure (as hc_last_up_ms), monotonic ms;
+/* When any client of this process with hc_opts.api == api last got a 2xx
+ * answer (the API answers and accepts mosync's credentials), monotonic ms;
  * 0 = never.  /readyz asks this first, so a busy process proves an API up
  * without spending a request of its budget. */
 long long hc_api_last_up_ms(const char *api);

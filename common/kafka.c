@@ -216,6 +216,17 @@ int kq_producer_message_timeout_ms(const kq_producer *kp)
     return kp->msg_timeout_ms;
 }
 
+mo_err kq_producer_ping(kq_producer *kp, int timeout_ms, char *errstr, size_t errstr_size)
+{
+    const struct rd_kafka_metadata *md = NULL;
+    rd_kafka_resp_err_t err = rd_kafka_metadata(kp->rk, 0, NULL, &md, timeout_ms);
+    if (err)
+        return mo_seterr(MO_ERR_TRANSIENT, errstr, errstr_size, "no broker answered: %s",
+                         rd_kafka_err2str(err));
+    rd_kafka_metadata_destroy(md);
+    return MO_OK;
+}
+
 void kq_batch_begin(kq_batch *batch)
 {
     memset(batch, 0, sizeof(*batch));

@@ -56,6 +56,11 @@ void kq_producer_free(kq_producer *kp);
 int kq_producer_max_message_bytes(const kq_producer *kp);
 int kq_producer_message_timeout_ms(const kq_producer *kp);
 
+/* Asks a broker for the cluster's metadata, waiting at most timeout_ms:
+ * MO_OK when one answered (readiness: Kafka is reachable with this
+ * configuration, credentials included), else MO_ERR_TRANSIENT naming why. */
+mo_err kq_producer_ping(kq_producer *kp, int timeout_ms, char *errstr, size_t errstr_size);
+
 /* Starts a batch (clears batch).  Every begun batch ends with kq_batch_wait
  * or kq_batch_end. */
 void kq_batch_begin(kq_batch *batch);

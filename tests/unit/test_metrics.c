@@ -117,8 +117,8 @@ static char *ut_answer(const char *status)
 }
 
 /* Every request of a client with an api name is counted by api, method and
- * status class (none: no answer), a client without one is not, and only an
- * answer that is not a transient failure marks the api up. */
+ * status class (none: no answer), a client without one is not, and only a
+ * 2xx answer marks the api up (readiness: a 401 or 404 answers too). */
 UT_TEST(metrics_http_requests_by_api_method_status_class)
 {
     char *a503 = ut_answer("503 Service Unavailable"), *a404 = ut_answer("404 Not Found");
@@ -139,12 +139,13 @@ UT_TEST(metrics_http_requests_by_api_method_status_class)
     ut_http_set_response(srv, a404);
     hc_request(hc, "GET", url, NULL, NULL, &resp, errstr, sizeof(errstr));
     hc_resp_free(&resp);
-    UT_CHECK(hc_api_last_up_ms("ut-api") > 0, "a 404 (the API answers) did not mark it up");
+    UT_CHECK(hc_api_last_up_ms("ut-api") == 0, "a 404 marked the api up");
     ut_http_set_response(srv, a200);
     for (int i = 0; i < 2; i++) {
         hc_request(hc, "GET", url, NULL, NULL, &resp, errstr, sizeof(errstr));
         hc_resp_free(&resp);
     }
+    UT_CHECK(hc_api_last_up_ms("ut-api") > 0, "a 200 did not mark the api up");
     hc_request(other, "GET", url, NULL, NULL, &resp, errstr, sizeof(errstr));
     hc_resp_free(&resp);
     snprintf(url, sizeof(url), "http://127.0.0.1:%d/x", ut_closed_port());
