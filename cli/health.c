@@ -182,6 +182,9 @@ mo_err health_start(const mo_config *cfg, const char *command, health_server **o
         goto nomem;
     mt_set("mosync_info", 1, "command", command, "tenant", cfg->tenant, "user_agent",
            hc_user_agent(), "version", MOSYNC_VERSION, NULL);
+    if (hs->ms) /* what a dashboard divides the requests by */
+        mt_set("mosync_api_budget_per_minute", cfg->mystore_rate_per_min, "api", "mystore",
+               "tenant", cfg->tenant, NULL);
     hs->srv = mt_server_start(cfg->metrics_port, health_ready, hs, errstr, errstr_size);
     if (!hs->srv) {
         health_stop(hs);

@@ -77,6 +77,11 @@ static const mt_def mt_defs[] = {
      MT_GAUGE,
      "Messages behind the end of a partition, per consumer group, topic and partition.",
      {0}},
+    {"mosync_api_budget_per_minute",
+     MT_GAUGE,
+     "The request budget per minute this process shares with the tenant's others, by api "
+     "(MYSTORE_RATE_LIMIT_PER_MIN).",
+     {0}},
     {"mosync_lease_held", MT_GAUGE, "1 while this process holds a poller's lease, by stream.", {0}},
     {"mosync_last_success_timestamp_seconds",
      MT_GAUGE,
