@@ -4,6 +4,7 @@
 #include "config.h"
 #include "dlq.h"
 #include "doctor.h"
+#include "health.h"
 #include "kafka.h"
 #include "log.h"
 #include "map_article.h"
@@ -44,7 +45,9 @@ static void usage(FILE *f)
         "                                        (topic without prefix: mystore.orders, ...)\n"
         "  topics                                create the pipeline's topics\n"
         "  dev-broker [--partitions N]           embedded Kafka for demos and tests\n"
+        "                                        (default: KAFKA_TOPIC_PARTITIONS)\n"
         "  config                                validate the environment and print it\n"
+        "  healthcheck                           GET /readyz on METRICS_PORT: exit 0 ready, 1 not\n"
         "  doctor [--json] [--known-weight SKU=<n>g]\n"
         "                                        probe the API model's assumptions, read-only\n"
         "  map order|article|delivery|stock < snapshot.json\n"
@@ -63,6 +66,21 @@ static void load_config(mo_config *cfg, int need)
         fprintf(stderr, "mosync: configuration error: %s\n", errstr);
         exit(2);
     }
+}
+
+/* Starts the metrics server of a long-running command when METRICS_PORT is
+ * set (NULL when not); exits 2 naming the variable when it cannot listen. */
+static health_server *start_health(mo_config *cfg, const char *cmd, const char *sub)
+{
+    char errstr[512], command[64];
+    health_server *hs = NULL;
+    snprintf(command, sizeof(command), "%s%s%s", cmd, *sub ? " " : "", sub);
+    if (health_start(cfg, command, &hs, errstr, sizeof(errstr))) {
+        fprintf(stderr, "mosync: configuration error: %s\n", errstr);
+        cfg_free(cfg);
+        exit(2);
+    }
+    return hs;
 }
 
 /* Parses the options shared by the long-running commands. */
@@ -116,7 +134,7 @@ static int cmd_config(void)
         json_array_append_new(props, json_string(cfg.kafka_props[i].name));
     json_t *o = json_pack(
         "{s:s, s:s, s:s, s:o, s:{s:s, s:i, s:i, s:s, s:s}, s:s, s:s, s:s, s:s, s:i, s:i, s:s, "
-        "s:s, s:s, s:I, s:b, s:b, s:i, s:i, s:i, s:i, s:i}",
+        "s:s, s:s, s:I, s:b, s:b, s:i, s:i, s:i, s:i, s:i, s:i, s:i}",
         "tenant", cfg.tenant, "kafka_brokers", cfg.kafka_brokers, "topic_prefix", cfg.topic_prefix,
         "kafka_props", props ? props : json_array(), "redis", "host", redis.host, "port",
         redis.port, "db", redis.db, "user", redis.user, "password",
@@ -129,7 +147,8 @@ static int cmd_config(void)
         (json_int_t)cfg.ongoing_goods_owner, "stock_sync", cfg.stock_sync, "allow_insecure_http",
         cfg.allow_insecure_http, "http_timeout_ms", cfg.http_timeout_ms, "max_attempts",
         cfg.max_attempts, "applied_ttl_days", cfg.applied_ttl_days, "lease_ttl_s", cfg.lease_ttl_s,
-        "poll_interval_s", cfg.poll_interval_s);
+        "poll_interval_s", cfg.poll_interval_s, "topic_partitions", cfg.topic_partitions,
+        "metrics_port", cfg.metrics_port);
     char *s = o ? json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
     if (s) {
         /* Last line of defence, as for the log. */
@@ -198,7 +217,7 @@ int main(int argc, char **argv)
 {
     mo_config cfg;
     int once = 0, rc;
-    long idle_ms = 2000, partitions = 4;
+    long idle_ms = 2000, partitions = 0; /* 0: KAFKA_TOPIC_PARTITIONS */
     const char *group = NULL;
 
     if (argc < 2) {
@@ -223,6 +242,8 @@ int main(int argc, char **argv)
         return cmd_config();
     if (!strcmp(cmd, "doctor"))
         return doctor_main(argc - 2, argv + 2);
+    if (!strcmp(cmd, "healthcheck"))
+        return health_check_main(argc - 2, argv + 2);
     if (!strcmp(cmd, "map") && (!strcmp(sub, "order") || !strcmp(sub, "article") ||
                                 !strcmp(sub, "delivery") || !strcmp(sub, "stock")))
         return cmd_map(sub);
@@ -243,7 +264,9 @@ int main(int argc, char **argv)
             if (parse_opts(argc - 3, argv + 3, &once, NULL, NULL, NULL))
                 return 2;
             load_config(&cfg, CFG_NEED_KAFKA | CFG_NEED_REDIS | pollers[i].need);
+            health_server *hs = start_health(&cfg, cmd, sub);
             rc = pollers[i].fn(&cfg, &(poll_opts){.once = once});
+            health_stop(hs);
             cfg_free(&cfg);
             return rc;
         }
@@ -265,8 +288,10 @@ int main(int argc, char **argv)
             if (parse_opts(argc - 3, argv + 3, &once, &idle_ms, NULL, &group))
                 return 2;
             load_config(&cfg, CFG_NEED_KAFKA | CFG_NEED_REDIS | appliers[i].need);
+            health_server *hs = start_health(&cfg, cmd, sub);
             rc = appliers[i].fn(&cfg,
                                 &(apply_opts){.once = once, .idle_ms = idle_ms, .group = group});
+            health_stop(hs);
             cfg_free(&cfg);
             return rc;
         }
@@ -275,7 +300,9 @@ int main(int argc, char **argv)
         if (parse_opts(argc - 2, argv + 2, NULL, NULL, NULL, NULL))
             return 2;
         load_config(&cfg, CFG_NEED_KAFKA | CFG_NEED_REDIS | CFG_NEED_MYSTORE | CFG_NEED_ONGOING);
+        health_server *hs = start_health(&cfg, cmd, "");
         rc = run_all(&cfg);
+        health_stop(hs);
         cfg_free(&cfg);
         return rc;
     }
@@ -308,7 +335,7 @@ int main(int argc, char **argv)
         if (parse_opts(argc - 2, argv + 2, NULL, NULL, &partitions, NULL))
             return 2;
         load_config(&cfg, 0);
-        rc = kq_dev_broker_run(&cfg, 1, (int)partitions);
+        rc = kq_dev_broker_run(&cfg, 1, partitions ? (int)partitions : cfg.topic_partitions);
         cfg_free(&cfg);
         return rc;
     }

@@ -359,7 +359,7 @@ mo_err cfg_load(mo_config *cfg, int need, char *errstr, size_t errstr_size)
 
     STR("KAFKA_BROKERS", NULL, need & CFG_NEED_KAFKA, kafka_brokers);
     STR("KAFKA_TOPIC_PREFIX", "", 0, topic_prefix);
-    INT("KAFKA_TOPIC_PARTITIONS", 6, 1, 1000, topic_partitions);
+    INT("KAFKA_TOPIC_PARTITIONS", 12, 1, 1000, topic_partitions);
     if ((err = cfg_kafka_props(cfg, errstr, errstr_size)))
         goto fail;
 
@@ -462,6 +462,10 @@ mo_err cfg_load(mo_config *cfg, int need, char *errstr, size_t errstr_size)
     if ((err = cfg_onoff("DRY_RUN", "off", &cfg->dry_run, errstr, errstr_size)))
         goto fail;
     INT("DRY_RUN_TTL_DAYS", 7, 1, 365, dry_run_ttl_days);
+
+    /* Unset or empty: no metrics server (0); port 0 is not offered, since an
+     * ephemeral port nobody knows cannot be scraped. */
+    INT("METRICS_PORT", 0, 1, 65535, metrics_port);
 
     INT("POLL_INTERVAL_S", 30, 1, 86400, poll_interval_s);
     for (int i = 0; i < 4; i++) {

@@ -65,6 +65,7 @@ typedef struct mo_config {
     int lease_ttl_s;      /* LEASE_TTL_S: a poller's lease; a standby takes over within it */
     int dry_run;          /* DRY_RUN=on: appliers compare and record, and send nothing */
     int dry_run_ttl_days; /* DRY_RUN_TTL_DAYS: expiry of the dry-run records */
+    int metrics_port;     /* METRICS_PORT: /metrics, /healthz, /readyz; 0 = no server */
     int poll_interval_s;
     /* POLL_INTERVAL_S_<STREAM> overrides, 0 = POLL_INTERVAL_S; in the order of cfg_streams. */
     int poll_interval_stream_s[4];

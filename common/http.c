@@ -1,5 +1,6 @@
 #include "http.h"
 #include "log.h"
+#include "metrics.h"
 #include "stop.h"
 
 #include <curl/curl.h>
@@ -23,6 +24,7 @@ struct hc_client {
     long long last_up_ms;
     long long server_date, server_date_at_ms; /* last Date header and when it came */
     size_t last_body_len;
+    char *api, *tenant; /* metrics labels; NULL: not counted */
 };
 
 static pthread_once_t hc_once = PTHREAD_ONCE_INIT;
@@ -49,6 +51,46 @@ const char *hc_user_agent(void)
 unsigned long hc_requests_total(void)
 {
     return atomic_load(&hc_total);
+}
+
+/* The last "up" answer per API name, process-wide.  A handful of names
+ * (mystore, ongoing): a small fixed table, no allocation. */
+#define HC_APIS 8
+static pthread_mutex_t hc_api_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct {
+    char name[32];
+    long long up_ms;
+} hc_apis[HC_APIS];
+
+static void hc_api_up(const char *api, long long now_ms)
+{
+    pthread_mutex_lock(&hc_api_lock);
+    for (int i = 0; i < HC_APIS; i++) {
+        if (!hc_apis[i].name[0])
+            snprintf(hc_apis[i].name, sizeof(hc_apis[i].name), "%s", api);
+        if (!strcmp(hc_apis[i].name, api)) {
+            hc_apis[i].up_ms = now_ms;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&hc_api_lock);
+}
+
+long long hc_api_last_up_ms(const char *api)
+{
+    long long ms = 0;
+    pthread_mutex_lock(&hc_api_lock);
+    for (int i = 0; i < HC_APIS && hc_apis[i].name[0]; i++)
+        if (!strcmp(hc_apis[i].name, api))
+            ms = hc_apis[i].up_ms;
+    pthread_mutex_unlock(&hc_api_lock);
+    return ms;
+}
+
+const char *hc_status_class(long status)
+{
+    static const char *const classes[] = {"1xx", "2xx", "3xx", "4xx", "5xx"};
+    return status >= 100 && status <= 599 ? classes[status / 100 - 1] : "none";
 }
 
 /* Registers base64("user:password") with the log; -1 when out of memory. */
@@ -123,7 +165,14 @@ hc_client *hc_new(const hc_opts *opts)
         if (*hc->password && hc_basic_secret(hc->user, hc->password))
             goto fail;
     }
+    if (opts->api && opts->tenant) {
+        hc->api = strdup(opts->api);
+        hc->tenant = strdup(opts->tenant);
+        if (!hc->api || !hc->tenant)
+            goto fail;
+    }
     hc->opts.bearer = hc->opts.basic_user = hc->opts.basic_password = NULL;
+    hc->opts.api = hc->opts.tenant = NULL;
     return hc;
 fail:
     hc_free(hc);
@@ -140,6 +189,8 @@ void hc_free(hc_client *hc)
     free(hc->bearer_header);
     free(hc->user);
     free(hc->password);
+    free(hc->api);
+    free(hc->tenant);
     free(hc);
 }
 
@@ -370,6 +421,9 @@ mo_err hc_request(hc_client *hc, const char *method, const char *url, const char
         hc->last_body_len = resp->len;
         if (hc_classify(resp->status) != MO_ERR_TRANSIENT)
             hc->last_up_ms = mo_now_ms();
+        /* Readiness wants more than an answer: a 401 answers too. */
+        if (hc->api && resp->status >= 200 && resp->status < 300)
+            hc_api_up(hc->api, mo_now_ms());
         if (resp->server_date) {
             hc->server_date = resp->server_date;
             hc->server_date_at_ms = mo_now_ms();
@@ -388,6 +442,11 @@ mo_err hc_request(hc_client *hc, const char *method, const char *url, const char
     }
     if (err)
         resp->status = 0;
+    /* Counted once the outcome is known; "none" when no answer came (it may
+     * still have reached the server: a timeout). */
+    if (hc->api)
+        mt_add("mosync_api_requests_total", 1, "api", hc->api, "method", method, "status_class",
+               hc_status_class(resp->status), "tenant", hc->tenant, NULL);
     curl_slist_free_all(headers);
     return err;
 }

@@ -27,6 +27,11 @@ typedef struct hc_opts {
     const char *bearer;     /* Authorization: Bearer <token>; copied */
     const char *basic_user; /* HTTP Basic; copied */
     const char *basic_password;
+    /* Metrics (copied; both NULL: not counted): every request is counted in
+     * mosync_api_requests_total{api, method, status_class, tenant}, and a
+     * 2xx answer marks the api up for hc_api_last_up_ms. */
+    const char *api;    /* "mystore", "ongoing" */
+    const char *tenant; /* MOSYNC_TENANT */
 } hc_opts;
 
 typedef struct hc_resp {
@@ -99,6 +104,16 @@ const char *hc_user_agent(void);
 
 /* Total requests sent by all clients of this process (for metrics and the demo summary). */
 unsigned long hc_requests_total(void);
+
+/* When any client of this process with hc_opts.api == api last got a 2xx
+ * answer (the API answers and accepts mosync's credentials), monotonic ms;
+ * 0 = never.  /readyz asks this first, so a busy process proves an API up
+ * without spending a request of its budget. */
+long long hc_api_last_up_ms(const char *api);
+
+/* "2xx", "3xx", "4xx", "5xx" for an HTTP status, "none" for 0 (no answer)
+ * and anything outside 100..599: the status_class label. */
+const char *hc_status_class(long status);
 
 #endif
 

@@ -216,6 +216,17 @@ int kq_producer_message_timeout_ms(const kq_producer *kp)
     return kp->msg_timeout_ms;
 }
 
+mo_err kq_producer_ping(kq_producer *kp, int timeout_ms, char *errstr, size_t errstr_size)
+{
+    const struct rd_kafka_metadata *md = NULL;
+    rd_kafka_resp_err_t err = rd_kafka_metadata(kp->rk, 0, NULL, &md, timeout_ms);
+    if (err)
+        return mo_seterr(MO_ERR_TRANSIENT, errstr, errstr_size, "no broker answered: %s",
+                         rd_kafka_err2str(err));
+    rd_kafka_metadata_destroy(md);
+    return MO_OK;
+}
+
 void kq_batch_begin(kq_batch *batch)
 {
     memset(batch, 0, sizeof(*batch));
@@ -708,6 +719,49 @@ void kq_consumer_on_revoke(kq_consumer *kc, kq_revoke_fn fn, void *opaque)
 {
     kc->on_revoke = fn;
     kc->on_revoke_opaque = opaque;
+}
+
+int kq_consumer_lag(kq_consumer *kc, int timeout_ms, kq_lag_fn fn, void *opaque)
+{
+    rd_kafka_topic_partition_list_t *parts = NULL, *ask = NULL;
+    int n = 0;
+    if (rd_kafka_assignment(kc->rk, &parts) || !parts)
+        return -1;
+    rd_kafka_position(kc->rk, parts);
+    ask = rd_kafka_topic_partition_list_new(parts->cnt ? parts->cnt : 1);
+    for (int i = 0; i < parts->cnt; i++)
+        if (parts->elems[i].offset < 0)
+            rd_kafka_topic_partition_list_add(ask, parts->elems[i].topic,
+                                              parts->elems[i].partition);
+    /* Errors leave the offsets invalid: those partitions are then measured
+     * from the low watermark, or left out. */
+    rd_kafka_resp_err_t cerr = ask->cnt ? rd_kafka_committed(kc->rk, ask, timeout_ms) : 0;
+    for (int i = 0; i < parts->cnt; i++) {
+        const rd_kafka_topic_partition_t *p = &parts->elems[i];
+        int64_t lo = RD_KAFKA_OFFSET_INVALID, hi = RD_KAFKA_OFFSET_INVALID, pos = p->offset;
+        rd_kafka_get_watermark_offsets(kc->rk, p->topic, p->partition, &lo, &hi);
+        if (hi < 0)
+            continue;
+        if (pos < 0) {
+            rd_kafka_topic_partition_t *c =
+                rd_kafka_topic_partition_list_find(ask, p->topic, p->partition);
+            pos = c && c->offset >= 0 ? c->offset : RD_KAFKA_OFFSET_INVALID;
+            /* Never committed (auto.offset.reset earliest): from the log's
+             * start, which the fetcher caches only with statistics on. */
+            if (pos < 0 && lo < 0 && !cerr)
+                rd_kafka_query_watermark_offsets(kc->rk, p->topic, p->partition, &lo, &hi,
+                                                 timeout_ms);
+            if (pos < 0)
+                pos = lo;
+        }
+        if (pos < 0)
+            continue;
+        fn(opaque, p->topic, p->partition, hi > pos ? hi - pos : 0);
+        n++;
+    }
+    rd_kafka_topic_partition_list_destroy(ask);
+    rd_kafka_topic_partition_list_destroy(parts);
+    return n;
 }
 
 /* A destroy running in its own thread, so the caller can stop waiting. */

@@ -56,6 +56,11 @@ void kq_producer_free(kq_producer *kp);
 int kq_producer_max_message_bytes(const kq_producer *kp);
 int kq_producer_message_timeout_ms(const kq_producer *kp);
 
+/* Asks a broker for the cluster's metadata, waiting at most timeout_ms:
+ * MO_OK when one answered (readiness: Kafka is reachable with this
+ * configuration, credentials included), else MO_ERR_TRANSIENT naming why. */
+mo_err kq_producer_ping(kq_producer *kp, int timeout_ms, char *errstr, size_t errstr_size);
+
 /* Starts a batch (clears batch).  Every begun batch ends with kq_batch_wait
  * or kq_batch_end. */
 void kq_batch_begin(kq_batch *batch);
@@ -116,6 +121,17 @@ int kq_consumer_max_poll_interval_ms(const kq_consumer *kc);
  * before it goes (state kept per partition must go with it).  fn may be NULL. */
 typedef void (*kq_revoke_fn)(void *opaque, const char *topic, int32_t partition);
 void kq_consumer_on_revoke(kq_consumer *kc, kq_revoke_fn fn, void *opaque);
+/* The lag of every partition assigned to kc, for the metrics: the high
+ * watermark the fetcher last saw minus the consumer's position (the next
+ * message it hands out; a retried message counts as not done).  A partition
+ * it has handed out nothing of since its assignment is measured from its
+ * committed offset, asked of the broker (at most timeout_ms; only then does
+ * this call wait).  A partition nothing was fetched of yet is left out: its
+ * high watermark is unknown.  Calls fn(opaque, topic, partition, lag) for
+ * each; returns how many, -1 when the assignment cannot be read.  From the
+ * thread that polls kc. */
+typedef void (*kq_lag_fn)(void *opaque, const char *topic, int32_t partition, int64_t lag);
+int kq_consumer_lag(kq_consumer *kc, int timeout_ms, kq_lag_fn fn, void *opaque);
 /* Commits stored offsets, leaves the group and frees kc, within deadline_ms;
  * past it the consumer is destroyed without the group close (offsets
  * already committed are safe; the group notices the departure by the

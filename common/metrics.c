@@ -77,8 +77,27 @@ static const mt_def mt_defs[] = {
      MT_GAUGE,
      "Messages behind the end of a partition, per consumer group, topic and partition.",
      {0}},
+    {"mosync_api_budget_per_minute",
+     MT_GAUGE,
+     "The request budget per minute this process shares with the tenant's others, by api "
+     "(MYSTORE_RATE_LIMIT_PER_MIN).",
+     {0}},
     {"mosync_lease_held", MT_GAUGE, "1 while this process holds a poller's lease, by stream.", {0}},
-    {"mosync_info", MT_GAUGE, "Always 1; the labels tell the version.", {0}},
+    {"mosync_last_success_timestamp_seconds",
+     MT_GAUGE,
+     "When a flow last finished a message (applied, unchanged, refused, stale or skipped) or a "
+     "poller a cycle, in seconds since the epoch, by flow or stream.",
+     {0}},
+    {"mosync_last_error_timestamp_seconds",
+     MT_GAUGE,
+     "When a flow last failed a message (a retry or a dead letter) or a poller a cycle, in "
+     "seconds since the epoch, by flow or stream.",
+     {0}},
+    {"mosync_info",
+     MT_GAUGE,
+     "Always 1; the labels tell the version, the command and the User-Agent this process "
+     "sends.",
+     {0}},
 };
 #define MT_NDEFS (sizeof(mt_defs) / sizeof(mt_defs[0]))
 
@@ -157,7 +176,7 @@ static mt_series *mt_series_get(int i, const char *labels, int create)
     for (size_t k = 0; k < m->n; k++)
         if (!strcmp(m->series[k].labels, labels))
             return &m->series[k];
-    if (!create)
+    if (!create || m->n >= MT_SERIES_MAX)
         return NULL;
     if (m->n == m->cap) {
         size_t cap = m->cap ? m->cap * 2 : 8;
@@ -182,7 +201,10 @@ static mt_series *mt_find(const char *name, mt_kind kind, va_list ap, int *def)
         mt_misuses++;
         return NULL;
     }
-    return mt_series_get(*def, labels, 1);
+    mt_series *s = mt_series_get(*def, labels, 1);
+    if (!s) /* past MT_SERIES_MAX, or out of memory */
+        mt_misuses++;
+    return s;
 }
 
 void mt_add(const char *name, double v, ...)
@@ -229,6 +251,27 @@ void mt_observe(const char *name, double v, ...)
     }
     pthread_mutex_unlock(&mt_lock);
     va_end(ap);
+}
+
+void mt_remove(const char *name, ...)
+{
+    char labels[MT_LABELS_MAX];
+    va_list ap;
+    int i = mt_def_index(name);
+    va_start(ap, name);
+    int ok = mt_labels(labels, sizeof(labels), ap) == 0;
+    va_end(ap);
+    pthread_mutex_lock(&mt_lock);
+    if (i < 0 || !ok || mt_defs[i].kind != MT_GAUGE) {
+        mt_misuses++;
+    } else {
+        mt_metric *m = &mt_metrics[i];
+        mt_series *s = mt_series_get(i, labels, 0);
+        /* Order does not matter to the text format: the last one fills the gap. */
+        if (s)
+            *s = m->series[--m->n];
+    }
+    pthread_mutex_unlock(&mt_lock);
 }
 
 double mt_value(const char *name, ...)

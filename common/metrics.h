@@ -16,6 +16,12 @@
 
 #include <stddef.h>
 
+/* Series one metric may hold.  Label values come from configuration and
+ * Kafka (topics, partitions), not from API answers, but a cap still keeps a
+ * mistake from growing the registry without bound; what passes it is counted
+ * in mt_misuse(). */
+#define MT_SERIES_MAX 4096
+
 /* Adds v to counter `name` (v >= 0) or sets gauge `name` to v, for the series
  * given by label pairs: labels is a NULL-terminated list of name, value
  * strings ("flow", "orders", "tenant", "t1", NULL).  Unknown metric names and
@@ -26,6 +32,11 @@ void mt_set(const char *name, double v, ...) __attribute__((sentinel));
 /* Observes v in histogram `name` (its buckets are declared in metrics.c). */
 void mt_observe(const char *name, double v, ...) __attribute__((sentinel));
 
+/* Removes the series of gauge `name` with these labels (a consumer's lag of
+ * a partition it no longer owns: a stale value would be summed with the new
+ * owner's).  Nothing when it does not exist. */
+void mt_remove(const char *name, ...) __attribute__((sentinel));
+
 /* The value of a counter or gauge series (0 when it does not exist); for tests
  * and the command summaries.  Same label list as mt_add. */
 double mt_value(const char *name, ...) __attribute__((sentinel));
@@ -34,7 +45,8 @@ double mt_value(const char *name, ...) __attribute__((sentinel));
  * heap string, caller frees; NULL when out of memory. */
 char *mt_render(void);
 
-/* Misuses seen (unknown names, wrong kinds): 0 in a correct program. */
+/* Misuses seen (unknown names, wrong kinds, labels longer than the cap, a
+ * metric past MT_SERIES_MAX series): 0 in a correct program. */
 unsigned long mt_misuse(void);
 
 /* ---- the HTTP endpoints ------------------------------------------------ */

@@ -25,7 +25,9 @@ ms_client *ms_new(const mo_config *cfg, rs_store *rs, int max_attempts)
         return NULL;
     hc_opts opts = {.accept = ms_media_type,
                     .bearer = cfg->mystore_token,
-                    .total_timeout_ms = cfg->http_timeout_ms};
+                    .total_timeout_ms = cfg->http_timeout_ms,
+                    .api = "mystore",
+                    .tenant = cfg->tenant};
     ms->hc = hc_new(&opts);
     if (!ms->hc) {
         free(ms);

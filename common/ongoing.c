@@ -31,7 +31,9 @@ og_client *og_new(const mo_config *cfg, rs_store *rs, int max_attempts)
         return NULL;
     hc_opts opts = {.basic_user = cfg->ongoing_user,
                     .basic_password = cfg->ongoing_password,
-                    .total_timeout_ms = cfg->http_timeout_ms};
+                    .total_timeout_ms = cfg->http_timeout_ms,
+                    .api = "ongoing",
+                    .tenant = cfg->tenant};
     og->hc = hc_new(&opts);
     if (!og->hc) {
         free(og);

@@ -1,5 +1,6 @@
 #include "store.h"
 #include "log.h"
+#include "metrics.h"
 #include "sha256.h"
 #include "stop.h"
 
@@ -407,24 +408,42 @@ mo_err rs_budget_take(rs_store *rs, const char *api, int per_min, long *wait_ms,
     return MO_OK;
 }
 
+/* Counts one request that found the budget spent, and the time it slept
+ * for it (metrics: how close the tenant runs to its limit). */
+static void rs_budget_count(const rs_store *rs, const char *api, long long slept_ms)
+{
+    mt_add("mosync_rate_limit_waits_total", 1, "api", api, "tenant", rs->tenant, NULL);
+    mt_add("mosync_rate_limit_wait_seconds_total", (double)slept_ms / 1000.0, "api", api, "tenant",
+           rs->tenant, NULL);
+}
+
 mo_err rs_budget_wait(rs_store *rs, const char *api, int per_min, char *errstr, size_t errstr_size)
 {
+    long long waited_since = 0; /* set once the budget was found spent */
+    mo_err err;
     for (;;) {
         long wait_ms;
-        mo_err err = rs_budget_take(rs, api, per_min, &wait_ms, errstr, errstr_size);
+        err = rs_budget_take(rs, api, per_min, &wait_ms, errstr, errstr_size);
         if (err || !wait_ms)
-            return err;
+            break;
+        if (!waited_since)
+            waited_since = mo_now_ms();
         if (wait_ms >= mo_deadline_left_ms()) {
             /* The caller's loop waits instead (a consumer pauses the partition). */
             mo_retry_hint_set(wait_ms);
-            return mo_seterr(
-                MO_ERR_TRANSIENT, errstr, errstr_size,
-                "the %s request budget is spent for the next %ld ms, past the deadline", api,
-                wait_ms);
+            err = mo_seterr(MO_ERR_TRANSIENT, errstr, errstr_size,
+                            "the %s request budget is spent for the next %ld ms, past the deadline",
+                            api, wait_ms);
+            break;
         }
-        if (mo_stop_sleep_ms(wait_ms))
-            return mo_seterr(MO_ERR_TRANSIENT, errstr, errstr_size, "stopping");
+        if (mo_stop_sleep_ms(wait_ms)) {
+            err = mo_seterr(MO_ERR_TRANSIENT, errstr, errstr_size, "stopping");
+            break;
+        }
     }
+    if (waited_since)
+        rs_budget_count(rs, api, mo_now_ms() - waited_since);
+    return err;
 }
 
 mo_err rs_ping(rs_store *rs, char *errstr, size_t errstr_size)

@@ -28,6 +28,23 @@ typedef struct apply_opts {
 typedef mo_err (*apply_fn)(void *ctx, const rd_kafka_message_t *msg, char *errstr,
                            size_t errstr_size);
 
+/* Reports, from a flow's handler, what it did with the message in hand, for
+ * the metrics (mosync_messages_total{flow, outcome}):
+ *   "applied"    the effect was made now (a write the target accepted);
+ *   "unchanged"  the target already holds it (the same request as applied
+ *                before, or the target found already so): nothing sent;
+ *   "refused"    the target refused it for a business reason (recorded, not
+ *                retried: O1);
+ *   "stale"      an older version than the one applied;
+ *   "skipped"    nothing for this flow to do (sent in Mystore, not a
+ *                Mystore order, an unknown SKU, ...).
+ * outcome must be a string literal (it is kept, not copied).  ev (borrowed,
+ * may be NULL) is the parsed event: its observed_at gives the apply latency
+ * of an "applied" message.  Counted only when the handler returns MO_OK; a
+ * later call for the same message wins.  A message handled without a report
+ * is counted as "unreported" (a bug in the flow). */
+void apply_outcome(const json_t *ev, const char *outcome);
+
 /* What the loop counts for the summary of every consumer. */
 typedef struct apply_counts {
     unsigned long dead_lettered;

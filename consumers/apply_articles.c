@@ -108,6 +108,7 @@ static mo_err aa_handle(void *vctx, const rd_kafka_message_t *msg, char *errstr,
     aa_ctx *c = vctx;
     json_t *ev = NULL, *mapped = NULL;
     mo_err err;
+    int wrote = 0, stale_n = 0; /* this product's articles written, stale: its outcome */
 
     c->messages++;
     if ((err = ev_parse(msg->payload, msg->len, "mystore.product", &ev, errstr, errstr_size)))
@@ -170,6 +171,7 @@ static mo_err aa_handle(void *vctx, const rd_kafka_message_t *msg, char *errstr,
                 c->duplicates++;
             else
                 c->stale++;
+            stale_n += !same;
             if (c->cfg->dry_run && (err = apply_dry_report(c->cfg, c->rs, "articles", no, version,
                                                            same ? "duplicate" : "stale", NULL, NULL,
                                                            NULL, errstr, errstr_size)))
@@ -187,6 +189,7 @@ static mo_err aa_handle(void *vctx, const rd_kafka_message_t *msg, char *errstr,
                 goto out;
             }
             c->written++;
+            wrote++;
             if ((err = apply_record_set(c->rs, "articles", no, version, hash, "written", NULL,
                                         cfg_applied_ttl_s(c->cfg), errstr, errstr_size)))
                 goto out;
@@ -207,6 +210,9 @@ static mo_err aa_handle(void *vctx, const rd_kafka_message_t *msg, char *errstr,
             goto out;
     }
     c->products++;
+    /* One message is one product: applied when any of its articles was
+     * written, else stale when any was older, else unchanged. */
+    apply_outcome(ev, wrote ? "applied" : stale_n ? "stale" : "unchanged");
 out:
     json_decref(mapped);
     json_decref(ev);

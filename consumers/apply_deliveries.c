@@ -195,6 +195,7 @@ static mo_err ad_handle(void *vctx, const rd_kafka_message_t *msg, char *errstr,
         goto out;
     if (strcmp(json_string_value(json_object_get(mapped, "action")), "deliver")) {
         c->not_shipped++;
+        apply_outcome(ev, "skipped");
         if (c->cfg->dry_run) {
             /* The outcome is the mapping's reason: "not_shipped", "not_a_mystore_order", ... */
             char outcome[64], *p;
@@ -216,6 +217,7 @@ static mo_err ad_handle(void *vctx, const rd_kafka_message_t *msg, char *errstr,
         goto out;
     if (rec) { /* handled before: saves the calls below, decides nothing they would not */
         c->duplicates++;
+        apply_outcome(ev, "unchanged");
         if (c->cfg->dry_run)
             err = apply_dry_report(c->cfg, c->rs, "deliveries", id, version, "duplicate", NULL,
                                    NULL, NULL, errstr, errstr_size);
@@ -228,6 +230,7 @@ static mo_err ad_handle(void *vctx, const rd_kafka_message_t *msg, char *errstr,
     err = ms_get(c->ms, path, &doc, &status, errstr, errstr_size);
     if (err == MO_ERR_PERMANENT && status == 404) {
         c->not_in_mystore++;
+        apply_outcome(ev, "skipped");
         lg_info(COMPONENT, c->cfg->tenant,
                 "Ongoing order %s is not a Mystore order (Mystore has no order %s); left alone", id,
                 id);
@@ -241,6 +244,7 @@ static mo_err ad_handle(void *vctx, const rd_kafka_message_t *msg, char *errstr,
     if (!mp_delivery_same_reference(og_reference, ms_reference)) {
         char theirs[96];
         c->reference_mismatch++;
+        apply_outcome(ev, "skipped");
         lg_warn(COMPONENT, c->cfg->tenant,
                 "Ongoing order %s was shipped, but its referenceNumber '%s' is not the reference "
                 "%s of Mystore order %s: a warehouse order that reuses the number; not marking the "
@@ -255,11 +259,13 @@ static mo_err ad_handle(void *vctx, const rd_kafka_message_t *msg, char *errstr,
         "id"));
     if (ad_status_is(c, sid, c->cfg->mystore_status_sent)) {
         c->already_sent++;
+        apply_outcome(ev, "unchanged");
         err = ad_record(c, id, version, "already_sent", NULL, errstr, errstr_size);
         goto out;
     }
     if (ad_status_is(c, sid, c->cfg->mystore_status_cancelled)) {
         c->cancelled_in_mystore++;
+        apply_outcome(ev, "skipped");
         lg_warn(COMPONENT, c->cfg->tenant,
                 "order %s was shipped by the warehouse but is cancelled in Mystore; not marking "
                 "it sent",
@@ -281,6 +287,7 @@ static mo_err ad_handle(void *vctx, const rd_kafka_message_t *msg, char *errstr,
     if ((err = ad_mark_sent(c, id, tracking, sent_id, errstr, errstr_size)))
         goto out;
     c->delivered++;
+    apply_outcome(ev, "applied");
     err = ad_record(c, id, version, "delivered", tracking, errstr, errstr_size);
 out:
     json_decref(doc);

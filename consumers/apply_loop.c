@@ -22,6 +22,7 @@
 #include "event.h"
 #include "kafka.h"
 #include "log.h"
+#include "metrics.h"
 #include "stop.h"
 #include "store.h"
 
@@ -56,6 +57,10 @@
 #define AL_CLOSE_MS 5000
 /* One consumer's partitions with a failing head (the table grows to this). */
 #define AL_FAILING_CAP 100000
+/* The consumer lag metric is refreshed this often; a partition never
+ * committed costs a broker request (kq_consumer_lag), bounded by the timeout. */
+#define AL_LAG_EVERY_MS   5000
+#define AL_LAG_TIMEOUT_MS 1000
 
 /* The failing head message of one partition. */
 typedef struct al_failing {
@@ -71,12 +76,59 @@ typedef struct al_failing {
 typedef struct al_state {
     const mo_config *cfg;
     const char *component;
+    const char *flow; /* metrics label */
     char group[256];
     rs_store *rs;
     al_failing *failing;
     int nfailing, capfailing;
     uint64_t rng;
 } al_state;
+
+/* What the handler of the message in hand reported (apply_outcome): one per
+ * thread, since `mosync run` runs every flow's loop in a thread of its own. */
+static _Thread_local struct {
+    const char *outcome;
+    long long observed_ms; /* the event's observed_at, ms since the epoch; 0 = unknown */
+} al_report;
+
+void apply_outcome(const json_t *ev, const char *outcome)
+{
+    long long ms = 0;
+    const char *obs = json_string_value(json_object_get(ev, "observed_at"));
+    al_report.outcome = outcome;
+    al_report.observed_ms = obs && ev_utc_parse(obs, &ms) == MO_OK ? ms : 0;
+}
+
+/* The metrics of one settled message: its outcome, the apply latency of an
+ * applied one (from the event's observed_at: the poller saw the change), and
+ * the last success or error of the flow.  A dry run applies nothing: each of
+ * its messages counts as "dry_run". */
+static void al_count(const al_state *st, const char *outcome)
+{
+    const char *tenant = st->cfg->tenant;
+    int error = !strcmp(outcome, "dead_lettered");
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    if (st->cfg->dry_run)
+        outcome = "dry_run";
+    mt_add("mosync_messages_total", 1, "flow", st->flow, "outcome", outcome, "tenant", tenant,
+           NULL);
+    if (!strcmp(outcome, "applied") && al_report.observed_ms > 0) {
+        long long ms = (long long)now.tv_sec * 1000 + now.tv_nsec / 1000000 - al_report.observed_ms;
+        mt_observe("mosync_apply_latency_seconds", ms > 0 ? (double)ms / 1000.0 : 0.0, "flow",
+                   st->flow, "tenant", tenant, NULL);
+    }
+    mt_set(error ? "mosync_last_error_timestamp_seconds" : "mosync_last_success_timestamp_seconds",
+           (double)now.tv_sec, "flow", st->flow, "tenant", tenant, NULL);
+}
+
+/* A transient failure whose message will be tried again. */
+static void al_count_retry(const al_state *st)
+{
+    mt_add("mosync_message_retries_total", 1, "flow", st->flow, "tenant", st->cfg->tenant, NULL);
+    mt_set("mosync_last_error_timestamp_seconds", (double)time(NULL), "flow", st->flow, "tenant",
+           st->cfg->tenant, NULL);
+}
 
 /* xorshift64*: the jitter needs spread, not secrecy; seeded per loop so
  * processes and threads do not draw the same delays. */
@@ -237,14 +289,36 @@ static void al_settled(al_state *st, al_failing *f, al_failing *tmp)
         al_drop(st, f);
 }
 
+/* The partition's number as the metrics label. */
+static const char *al_partition_label(int32_t partition, char *buf, size_t size)
+{
+    snprintf(buf, size, "%d", (int)partition);
+    return buf;
+}
+
 /* Revoke hook: a partition that leaves takes its cached state along (the
- * next owner reads the Redis record). */
+ * next owner reads the Redis record), and its lag series (the next owner
+ * reports it; two replicas reporting one partition would be summed). */
 static void al_on_revoke(void *opaque, const char *topic, int32_t partition)
 {
     al_state *st = opaque;
+    char part[16];
     al_failing *f = al_find_partition(st, topic, partition);
     if (f)
         al_drop(st, f);
+    mt_remove("mosync_consumer_lag", "group", st->group, "partition",
+              al_partition_label(partition, part, sizeof(part)), "tenant", st->cfg->tenant, "topic",
+              topic, NULL);
+}
+
+/* kq_consumer_lag's callback: one partition's lag into its gauge. */
+static void al_lag(void *opaque, const char *topic, int32_t partition, int64_t lag)
+{
+    al_state *st = opaque;
+    char part[16];
+    mt_set("mosync_consumer_lag", (double)lag, "group", st->group, "partition",
+           al_partition_label(partition, part, sizeof(part)), "tenant", st->cfg->tenant, "topic",
+           topic, NULL);
 }
 
 /* Dead-letters m.  MO_OK when Kafka has the letter (the offset may move). */
@@ -311,11 +385,14 @@ static int al_handle(al_state *st, const apply_flow *flow, kq_consumer *kc, kq_p
     mo_deadline_start(budget_ms);
     long long started = mo_now_ms();
     errstr[0] = '\0';
+    al_report.outcome = NULL;
+    al_report.observed_ms = 0;
     mo_err err = flow->handle(flow->ctx, m, errstr, sizeof(errstr));
     long hint_ms = mo_retry_hint_take();
 
     if (err == MO_OK) {
         al_settled(st, al_find(st, m), &tmp);
+        al_count(st, al_report.outcome ? al_report.outcome : "unreported");
         goto store;
     }
     f = al_track(st, m, &tmp);
@@ -333,6 +410,7 @@ static int al_handle(al_state *st, const apply_flow *flow, kq_consumer *kc, kq_p
                     f->attempts >= st->cfg->max_attempts ? ", its API is down: waiting" : "",
                     errstr, delay);
             kq_consumer_retry_later(kc, m, delay);
+            al_count_retry(st);
             goto out;
         }
         char why[1200];
@@ -344,9 +422,14 @@ static int al_handle(al_state *st, const apply_flow *flow, kq_consumer *kc, kq_p
         /* Without the dead letter safely in Kafka the original must stay. */
         al_save(st, f);
         kq_consumer_retry_later(kc, m, AL_DLQ_RETRY_MS);
+        al_count_retry(st);
         goto out;
     }
     dead = 1;
+    if (!st->cfg->dry_run) /* a dry run sent none */
+        mt_add("mosync_dead_letters_total", 1, "component", st->component, "error_class",
+               mo_err_name(err), "tenant", st->cfg->tenant, NULL);
+    al_count(st, "dead_lettered");
     al_settled(st, f, &tmp);
 store:
     mo_crash_point("apply-before-offset");
@@ -372,6 +455,7 @@ int apply_run(const mo_config *cfg, const apply_flow *flow, const apply_opts *op
     cfg_topic(cfg, opts->group ? opts->group : flow->group_base, group, sizeof(group));
     st->cfg = cfg;
     st->component = component;
+    st->flow = flow->name;
     snprintf(st->group, sizeof(st->group), "%s", group);
     al_seed(st);
     st->rs = rs_open(cfg->redis_url, cfg->tenant, errstr, sizeof(errstr));
@@ -400,7 +484,12 @@ int apply_run(const mo_config *cfg, const apply_flow *flow, const apply_opts *op
     long long last_activity = mo_now_ms(), started = mo_now_ms();
     unsigned long generation = kq_consumer_generation(kc);
     long idle_ms = opts->idle_ms > 0 ? opts->idle_ms : 2000;
+    long long lag_at = 0;
     while (!mo_stop_requested()) {
+        if (mo_now_ms() - lag_at >= AL_LAG_EVERY_MS) {
+            kq_consumer_lag(kc, AL_LAG_TIMEOUT_MS, al_lag, st);
+            lag_at = mo_now_ms();
+        }
         rd_kafka_message_t *m = kq_consumer_poll(kc, 100);
         if (!m) {
             long long now = mo_now_ms();

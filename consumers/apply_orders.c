@@ -40,6 +40,7 @@ typedef struct ao_ctx {
     rs_store *rs;
     og_client *og;
     mp_order_conf mconf;
+    const json_t *ev; /* the event in hand, for apply_outcome */
     unsigned long messages, created, updated, refused, cancelled, cancel_refused, not_in_ongoing,
         skipped_sent, duplicates, stale, articles_created;
     apply_counts counts;
@@ -124,6 +125,7 @@ static mo_err ao_upsert(ao_ctx *c, const char *id, const char *version, const ch
                     "refused and recorded",
                     id, st);
             c->refused++;
+            apply_outcome(c->ev, "refused");
             return ao_record(c, id, version, hash, "refused", st, errstr, errstr_size);
         }
         return mo_seterr(MO_ERR_PERMANENT, errstr, errstr_size, "%s", why);
@@ -137,6 +139,7 @@ static mo_err ao_upsert(ao_ctx *c, const char *id, const char *version, const ch
         c->updated++;
     else
         c->created++;
+    apply_outcome(c->ev, "applied");
     return ao_record(c, id, version, hash, update ? "updated" : "created", -1, errstr, errstr_size);
 }
 
@@ -151,10 +154,12 @@ static mo_err ao_cancel_outcome(ao_ctx *c, const char *id, const char *version, 
     int st = order ? og_order_status(order) : -1;
     if (!order) {
         c->not_in_ongoing++;
+        apply_outcome(c->ev, "skipped");
         return ao_record(c, id, version, hash, "not_in_ongoing", -1, errstr, errstr_size);
     }
-    if (st == 1000) {
+    if (st == 1000) { /* cancelled already: not by this message */
         c->cancelled++;
+        apply_outcome(c->ev, "unchanged");
         return ao_record(c, id, version, hash, "cancelled", st, errstr, errstr_size);
     }
     lg_error(COMPONENT, c->cfg->tenant,
@@ -162,6 +167,7 @@ static mo_err ao_cancel_outcome(ao_ctx *c, const char *id, const char *version, 
              "look at it in the warehouse",
              id, st, why ? why : "its status no longer allows a cancel");
     c->cancel_refused++;
+    apply_outcome(c->ev, "refused");
     return ao_record(c, id, version, hash, "cancel_refused", st, errstr, errstr_size);
 }
 
@@ -195,6 +201,7 @@ static mo_err ao_cancel(ao_ctx *c, const char *id, const char *version, const ch
     err = og_order_cancel(c->og, id, &status, errstr, errstr_size);
     if (err == MO_OK) {
         c->cancelled++;
+        apply_outcome(c->ev, "applied");
         return ao_record(c, id, version, hash, "cancelled", 1000, errstr, errstr_size);
     }
     if (err != MO_ERR_PERMANENT)
@@ -343,6 +350,7 @@ static mo_err ao_handle(void *vctx, const rd_kafka_message_t *msg, char *errstr,
     const char *rec_hash = json_string_value(json_object_get(rec, "hash"));
     if (rec_hash && !strcmp(rec_hash, hash)) {
         c->duplicates++;
+        apply_outcome(ev, "unchanged");
         if (c->cfg->dry_run)
             err = apply_dry_report(c->cfg, c->rs, "orders", id, version, "duplicate", NULL, NULL,
                                    NULL, errstr, errstr_size);
@@ -350,6 +358,7 @@ static mo_err ao_handle(void *vctx, const rd_kafka_message_t *msg, char *errstr,
     }
     if (rec_version && ev_version_older(version, rec_version)) {
         c->stale++;
+        apply_outcome(ev, "stale");
         lg_info(COMPONENT, c->cfg->tenant, "order %s: version %s is older than applied %s; skipped",
                 id, version, rec_version);
         if (c->cfg->dry_run)
@@ -359,6 +368,7 @@ static mo_err ao_handle(void *vctx, const rd_kafka_message_t *msg, char *errstr,
     }
 
     const char *action = json_string_value(json_object_get(mapped, "action"));
+    c->ev = ev;
     if (c->cfg->dry_run) {
         err = ao_dry_run(c, id, version, mapped, errstr, errstr_size);
     } else if (!strcmp(action, "upsert")) {
@@ -367,6 +377,7 @@ static mo_err ao_handle(void *vctx, const rd_kafka_message_t *msg, char *errstr,
         err = ao_cancel(c, id, version, hash, rec, errstr, errstr_size);
     } else {
         c->skipped_sent++;
+        apply_outcome(ev, "skipped");
         err = ao_record(c, id, version, hash, "skipped", -1, errstr, errstr_size);
     }
     if (err == MO_ERR_PERMANENT || err == MO_ERR_INVALID) {
@@ -375,6 +386,7 @@ static mo_err ao_handle(void *vctx, const rd_kafka_message_t *msg, char *errstr,
         snprintf(errstr, errstr_size, "%s", tmp);
     }
 out:
+    c->ev = NULL;
     json_decref(rec);
     json_decref(mapped);
     json_decref(ev);

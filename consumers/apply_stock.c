@@ -306,6 +306,7 @@ static mo_err as_handle(void *vctx, const rd_kafka_message_t *msg, char *errstr,
             c->stale++;
         else
             c->unchanged++;
+        apply_outcome(ev, stale ? "stale" : "unchanged");
         if (c->cfg->dry_run)
             err =
                 apply_dry_report(c->cfg, c->rs, "stock", no, version, stale ? "stale" : "unchanged",
@@ -332,12 +333,14 @@ static mo_err as_handle(void *vctx, const rd_kafka_message_t *msg, char *errstr,
     if (err)
         goto out;
     c->written++;
+    apply_outcome(ev, "applied");
     err = apply_record_set(c->rs, "stock", no, version, hash, "written", mapped,
                            cfg_applied_ttl_s(c->cfg), errstr, errstr_size);
     goto out;
 unknown:
     if (!err) {
         c->unknown++;
+        apply_outcome(ev, "skipped");
         if (c->cfg->dry_run)
             err = apply_dry_report(c->cfg, c->rs, "stock", no, version, "unknown", NULL, NULL, NULL,
                                    errstr, errstr_size);

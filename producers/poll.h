@@ -62,6 +62,12 @@ typedef mo_err (*poll_cycle_fn)(void *ctx, ls_lease *lease, char *errstr, size_t
 int poll_loop(const mo_config *cfg, const char *stream, const poll_opts *opts, poll_cycle_fn cycle,
               void *ctx, unsigned long *failed_cycles);
 
+/* Counts events a poller's stream produced and Kafka acknowledged
+ * (mosync_events_produced_total): called after each batch's wait. */
+void poll_count_produced(const mo_config *cfg, const char *stream, int delivered);
+/* Counts one dead letter Kafka acknowledged (mosync_dead_letters_total). */
+void poll_count_dead_letter(const mo_config *cfg, const char *component, mo_err klass);
+
 /* MO_OK while the lease is ours; MO_ERR_TRANSIENT "lost the lease" once it is
  * not (the cycle must stop: another poller has taken over). */
 mo_err poll_lease_check(ls_lease *lease, char *errstr, size_t errstr_size);

@@ -35,6 +35,7 @@
 #include "event.h"
 #include "kafka.h"
 #include "log.h"
+#include "metrics.h"
 #include "sha256.h"
 #include "stop.h"
 #include "store.h"
@@ -136,6 +137,7 @@ static mo_err pm_dead_letter(pm_ctx *c, const json_t *item, const char *id, mo_e
         return err;
     }
     c->dead_lettered++;
+    poll_count_dead_letter(c->cfg, c->component, klass);
     return MO_OK;
 }
 
@@ -483,6 +485,8 @@ static mo_err pm_cycle(pm_ctx *c, ls_lease *lease, char *errstr, size_t errstr_s
          * may enter the cursor. */
         char why[256];
         mo_err werr = kq_batch_wait(c->kp, &batch, 60000, why, sizeof(why));
+        /* What Kafka has, also from a page that failed: the topic holds it. */
+        poll_count_produced(c->cfg, c->st->name, batch.delivered);
         if (!err && werr) {
             err = werr;
             snprintf(errstr, errstr_size, "%s", why);
@@ -586,6 +590,34 @@ mo_err poll_cursor_save(rs_store *rs, ls_lease *lease, const char *suffix, const
                      ls_suffix(lease));
 }
 
+void poll_count_produced(const mo_config *cfg, const char *stream, int delivered)
+{
+    if (delivered > 0)
+        mt_add("mosync_events_produced_total", delivered, "stream", stream, "tenant", cfg->tenant,
+               NULL);
+}
+
+void poll_count_dead_letter(const mo_config *cfg, const char *component, mo_err klass)
+{
+    mt_add("mosync_dead_letters_total", 1, "component", component, "error_class",
+           mo_err_name(klass), "tenant", cfg->tenant, NULL);
+}
+
+/* The metrics of one finished cycle: its duration, its result ("ok",
+ * "failed", "lease_lost": another poller took over meanwhile) and the time of
+ * the last good or bad one. */
+static void poll_count_cycle(const mo_config *cfg, const char *stream, long long started_ms,
+                             const char *result)
+{
+    mt_observe("mosync_poll_cycle_seconds", (double)(mo_now_ms() - started_ms) / 1000.0, "stream",
+               stream, "tenant", cfg->tenant, NULL);
+    mt_add("mosync_poll_cycles_total", 1, "result", result, "stream", stream, "tenant", cfg->tenant,
+           NULL);
+    mt_set(strcmp(result, "ok") ? "mosync_last_error_timestamp_seconds"
+                                : "mosync_last_success_timestamp_seconds",
+           (double)time(NULL), "stream", stream, "tenant", cfg->tenant, NULL);
+}
+
 int poll_loop(const mo_config *cfg, const char *stream, const poll_opts *opts, poll_cycle_fn cycle,
               void *ctx, unsigned long *failed_cycles)
 {
@@ -604,6 +636,9 @@ int poll_loop(const mo_config *cfg, const char *stream, const poll_opts *opts, p
         long wait_ms = 0;
         mo_err err =
             ls_acquire(lease, &held, holder, sizeof(holder), &wait_ms, errstr, sizeof(errstr));
+        /* Unknown (Redis away) counts as not held: this process does not poll. */
+        mt_set("mosync_lease_held", !err && held ? 1 : 0, "stream", stream, "tenant", cfg->tenant,
+               NULL);
         if (err) {
             (*failed_cycles)++;
             lg_error(component, cfg->tenant, "cannot take the lease: %s", errstr);
@@ -636,7 +671,12 @@ int poll_loop(const mo_config *cfg, const char *stream, const poll_opts *opts, p
                     standing_by ? "; taking over" : "");
         was_held = 1;
         standing_by = 0;
+        long long cycle_start = mo_now_ms();
         err = cycle(ctx, lease, errstr, sizeof(errstr));
+        poll_count_cycle(cfg, stream, cycle_start,
+                         !err              ? "ok"
+                         : !ls_held(lease) ? "lease_lost"
+                                           : "failed");
         if (err && !ls_held(lease)) {
             /* Another poller took over: not a failure of this stream. */
             lg_warn(component, cfg->tenant, "cycle stopped: %s", errstr);
@@ -666,6 +706,7 @@ int poll_loop(const mo_config *cfg, const char *stream, const poll_opts *opts, p
         }
         mo_stop_sleep_ms(sleep_ms);
     }
-    ls_free(lease);
+    ls_free(lease); /* releases the lease */
+    mt_set("mosync_lease_held", 0, "stream", stream, "tenant", cfg->tenant, NULL);
     return rc;
 }

@@ -72,8 +72,10 @@ typedef struct pg_ctx {
 static mo_err pg_dead_letter(pg_ctx *c, const json_t *item, const char *source, const char *why)
 {
     mo_err err = dlq_send_item(c->kp, c->cfg, c->component, source, NULL, item, why);
-    if (!err)
+    if (!err) {
         c->dead_lettered++;
+        poll_count_dead_letter(c->cfg, c->component, MO_ERR_INVALID); /* dlq_send_item's class */
+    }
     return err;
 }
 
@@ -162,6 +164,8 @@ static mo_err pg_wait(pg_ctx *c, kq_batch *batch, mo_err err, char *errstr, size
 {
     char why[256];
     mo_err werr = kq_batch_wait(c->kp, batch, 60000, why, sizeof(why));
+    /* What Kafka has, also from a scan that failed: the topic holds it. */
+    poll_count_produced(c->cfg, c->name, batch->delivered);
     if (!err && werr) {
         snprintf(errstr, errstr_size, "%s", why);
         return werr;
