@@ -23,6 +23,8 @@ import string
 import subprocess
 import tempfile
 import time
+import urllib.error
+import urllib.request
 
 from harness import (MOSYNC, OG_USER, SHOP, TENANT, Env, Kafka, MystoreSim, OngoingSim, Redis,
                      TestFailure, free_port, wait_until)
@@ -226,6 +228,39 @@ def test_issue6_secrets_never_leave_mosync():
                 p.send_signal(signal.SIGTERM)
                 out = p.communicate(timeout=30)[0]
         outputs.append(("stdout of poll with a wrong Redis password", out.decode(errors="replace")))
+
+        # /metrics and /readyz of `mosync run` while Mystore refuses the token
+        # echoing it (issue 7 item 6: metrics too).
+        sim(env.mystore, "POST", "/_sim/fault", {"method": "GET", "path": "/shops/%s/" % SHOP,
+                                                 "count": 50, "status": 403,
+                                                 "body": "echo-auth"})
+        port = free_port()
+        runlog = os.path.join(env.workdir, "run-metrics.log")
+        with open(runlog, "wb") as err:
+            p = subprocess.Popen([MOSYNC, "run"], env=dict(env.env, METRICS_PORT=str(port)),
+                                 stdout=subprocess.PIPE, stderr=err)
+            try:
+                def scrape(path):
+                    try:
+                        with urllib.request.urlopen("http://127.0.0.1:%d%s" % (port, path),
+                                                    timeout=10) as r:
+                            return r.read().decode(errors="replace")
+                    except urllib.error.HTTPError as e:  # /readyz answers 503 here
+                        return e.read().decode(errors="replace")
+                    except OSError:
+                        return None
+                wait_until(lambda: "mosync_api_requests_total" in (scrape("/metrics") or ""),
+                           60, "/metrics to count requests")
+                for path in ("/metrics", "/readyz", "/healthz"):
+                    outputs.append(("GET %s of mosync run" % path, scrape(path) or ""))
+            except TestFailure as e:
+                problems.append(str(e))
+            finally:
+                p.send_signal(signal.SIGTERM)
+                out = p.communicate(timeout=30)[0]
+        outputs.append(("stdout of mosync run", out.decode(errors="replace")))
+        env.logs.append(runlog)
+        sim(env.mystore, "DELETE", "/_sim/fault")
 
         # Dead letters and every topic.
         rc, out, _ = mosync(["dlq", "show", "--once"])
