@@ -21,6 +21,7 @@
 #include "dlq.h"
 #include "event.h"
 #include "kafka.h"
+#include "lastrun.h"
 #include "log.h"
 #include "metrics.h"
 #include "stop.h"
@@ -435,6 +436,7 @@ store:
     mo_crash_point("apply-before-offset");
     kq_consumer_store(kc, m);
 out:
+    lr_note(st->cfg, st->component, err, errstr); /* for `mosync status` */
     mo_deadline_clear();
     return dead;
 }
