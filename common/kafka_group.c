@@ -62,7 +62,7 @@ mo_err kg_group_lag(const mo_config *cfg, const char *group, const char *topic, 
     }
     if (md->topic_cnt != 1 || md->topics[0].err || md->topics[0].partition_cnt <= 0) {
         err =
-            mo_seterr(MO_ERR_TRANSIENT, errstr, errstr_size, "topic %s: %s", topic,
+            mo_seterr(MO_ERR_INVALID, errstr, errstr_size, "topic %s: %s", topic,
                       md->topic_cnt == 1 && md->topics[0].err ? rd_kafka_err2str(md->topics[0].err)
                                                               : "no partitions");
         goto out;

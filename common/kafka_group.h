@@ -27,8 +27,9 @@ typedef struct kg_lag {
  * that never subscribes (so it does not join the group and moves nothing), and
  * for each partition's watermarks.  Each request waits at most timeout_ms.
  * *out (free() it) receives *n entries.  MO_ERR_TRANSIENT naming why when
- * Kafka does not answer (or the topic does not exist), MO_ERR_CONFIG on a
- * bad KAFKA_PROP_*, MO_ERR_NOMEM. */
+ * Kafka does not answer, MO_ERR_INVALID when it answers that the topic does
+ * not exist (or has no partitions), MO_ERR_CONFIG on a bad KAFKA_PROP_*,
+ * MO_ERR_NOMEM. */
 mo_err kg_group_lag(const mo_config *cfg, const char *group, const char *topic, int timeout_ms,
                     kg_lag **out, int *n, char *errstr, size_t errstr_size);
 
