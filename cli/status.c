@@ -441,10 +441,10 @@ static json_t *st_collect(st_ctx *c)
         json_object_set_new(f, "poller", json_string(st_flows[i].stream));
         json_object_set_new(flows, st_flows[i].name, f);
     }
+    json_t *dead = st_dead_letters(c); /* before "kafka": it may find Kafka down */
     json_t *o = json_object();
     json_object_set_new(o, "tenant", json_string(c->cfg->tenant));
     json_object_set_new(o, "at", json_string(at));
-    st_put(o, "dead_letters", st_dead_letters(c)); /* may find Kafka down */
     json_object_set_new(o, "redis",
                         json_pack("{s:b, s:o}", "reachable", c->rs != NULL, "why",
                                   c->rs ? json_null() : json_string(c->redis_why)));
@@ -453,6 +453,7 @@ static json_t *st_collect(st_ctx *c)
                                   c->kafka_down ? json_string(c->kafka_why) : json_null()));
     json_object_set_new(o, "streams", streams);
     json_object_set_new(o, "flows", flows);
+    st_put(o, "dead_letters", dead);
     json_object_set_new(o, "budget", st_budget(c));
     return o;
 }
@@ -461,7 +462,7 @@ static json_t *st_collect(st_ctx *c)
 static const char *st_age_text(json_t *age, char *buf, size_t size)
 {
     if (!json_is_integer(age))
-        return "-";
+        return "never";
     long long s = (long long)json_integer_value(age);
     if (s < 120)
         snprintf(buf, size, "%llds", s);
@@ -483,9 +484,10 @@ static void st_print_last(const char *label, json_t *parent)
         printf("    %-8s unknown (%s)\n", label, st_why(parent, "last"));
         return;
     }
-    printf("    %-8s last ok %s ago, last error %s ago", label,
-           st_age_text(json_object_get(last, "ok_age_s"), a, sizeof(a)),
-           st_age_text(json_object_get(last, "error_age_s"), b, sizeof(b)));
+    json_t *ok = json_object_get(last, "ok_age_s"), *bad = json_object_get(last, "error_age_s");
+    printf("    %-8s last ok %s%s, last error %s%s", label, st_age_text(ok, a, sizeof(a)),
+           json_is_integer(ok) ? " ago" : "", st_age_text(bad, b, sizeof(b)),
+           json_is_integer(bad) ? " ago" : "");
     if (json_is_string(json_object_get(last, "error")))
         printf(" (%s: %s)", json_string_value(json_object_get(last, "error_class")),
                json_string_value(json_object_get(last, "error")));
@@ -520,7 +522,9 @@ static void st_print(json_t *o)
             snprintf(posbuf, sizeof(posbuf), "%s",
                      json_is_string(pos) ? json_string_value(pos) : "-");
         printf("  %-18s cursor %-20s age %-5s lease ", name, posbuf,
-               st_age_text(json_object_get(cur, "age_s"), a, sizeof(a)));
+               json_is_integer(json_object_get(cur, "age_s"))
+                   ? st_age_text(json_object_get(cur, "age_s"), a, sizeof(a))
+                   : "-");
         if (json_is_string(json_object_get(lease, "holder")))
             printf("%s (fence %lld, %lld ms left)\n",
                    json_string_value(json_object_get(lease, "holder")),
