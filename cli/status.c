@@ -334,42 +334,58 @@ mo_err status_dlq_counts(const mo_config *cfg, int timeout_ms, json_t **out, cha
     char why[256];
     rd_kafka_t *rk = NULL;
     rd_kafka_topic_partition_list_t *parts = rd_kafka_topic_partition_list_new(n ? n : 1);
-    long long remaining = 0;
+    char *done = calloc((size_t)(n ? n : 1), 1);
+    int open = 0;
     rd_kafka_conf_set(conf, "bootstrap.servers", cfg->kafka_brokers, why, sizeof(why));
     for (int i = 0; i < cfg->n_kafka_props; i++)
         rd_kafka_conf_set(conf, cfg->kafka_props[i].name, cfg->kafka_props[i].value, why,
                           sizeof(why));
     rd_kafka_conf_set(conf, "group.id", "mosync-status", why, sizeof(why));
     rd_kafka_conf_set(conf, "enable.auto.commit", "false", why, sizeof(why));
+    rd_kafka_conf_set(conf, "enable.partition.eof", "true", why, sizeof(why));
     rd_kafka_conf_set(conf, "log_level", "0", why, sizeof(why));
+    if (!done || !counts || !parts) {
+        rd_kafka_conf_destroy(conf);
+        err = mo_seterr(MO_ERR_NOMEM, errstr, errstr_size, "out of memory");
+        goto out;
+    }
     rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, why, sizeof(why));
     if (!rk) {
         rd_kafka_conf_destroy(conf);
         err = mo_seterr(MO_ERR_CONFIG, errstr, errstr_size, "kafka consumer: %s", why);
         goto out;
     }
-    for (int i = 0; i < n; i++)
-        if (lags[i].high > lags[i].low) {
+    for (int i = 0; i < n; i++) {
+        done[i] = lags[i].high <= lags[i].low;
+        if (!done[i]) {
             rd_kafka_topic_partition_list_add(parts, topic, lags[i].partition)->offset =
                 lags[i].low;
-            remaining += lags[i].high - lags[i].low;
+            open++;
         }
-    /* Read each partition from its start up to its high watermark of now:
-     * letters that arrive meanwhile are left for the next status. */
+    }
+    /* Read each partition from its start up to its high watermark of now
+     * (letters that arrive meanwhile are left for the next status), or to
+     * its end when offsets before that are missing (control records). */
     rd_kafka_assign(rk, parts);
     long long deadline = mo_now_ms() + ST_DLQ_READ_MS;
-    while (remaining > 0 && mo_now_ms() < deadline && !mo_stop_requested()) {
+    while (open > 0 && mo_now_ms() < deadline && !mo_stop_requested()) {
         rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 200);
         if (!m)
             continue;
-        kg_lag *l = NULL;
-        for (int i = 0; i < n && !l; i++)
-            if (lags[i].partition == m->partition)
-                l = &lags[i];
-        if (!m->err && l && m->offset < l->high) {
+        int i = 0;
+        while (i < n && lags[i].partition != m->partition)
+            i++;
+        if (i == n || done[i]) {
+            rd_kafka_message_destroy(m);
+            continue;
+        }
+        if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF ||
+            (!m->err && m->offset + 1 >= lags[i].high)) {
+            done[i] = 1;
+            open--;
+        }
+        if (!m->err && m->offset < lags[i].high) {
             char tenant[128], component[128], klass[64];
-            /* Every offset below high counts once: the read stops there. */
-            remaining--;
             if (!strcmp(st_header(m, "mosync.tenant", tenant, sizeof(tenant)), cfg->tenant)) {
                 st_header(m, "mosync.component", component, sizeof(component));
                 st_header(m, "mosync.error.class", klass, sizeof(klass));
@@ -385,17 +401,19 @@ mo_err status_dlq_counts(const mo_config *cfg, int timeout_ms, json_t **out, cha
         }
         rd_kafka_message_destroy(m);
     }
-    if (remaining > 0 && !mo_stop_requested())
+    if (open > 0 && !mo_stop_requested())
         err = mo_seterr(MO_ERR_TRANSIENT, errstr, errstr_size,
-                        "%s not read to its end within %d s (%lld letters left)", topic,
-                        ST_DLQ_READ_MS / 1000, remaining);
+                        "%s not read to its end within %d s (%d partitions left)", topic,
+                        ST_DLQ_READ_MS / 1000, open);
 out:
     if (rk) {
         rd_kafka_consumer_close(rk);
         rd_kafka_destroy(rk);
     }
-    rd_kafka_topic_partition_list_destroy(parts);
+    if (parts)
+        rd_kafka_topic_partition_list_destroy(parts);
     free(lags);
+    free(done);
     if (err)
         json_decref(counts);
     else

@@ -14,7 +14,8 @@ import re
 import signal
 import subprocess
 
-from harness import (MOSYNC, OG_PASSWORD, TOKEN, TestFailure, check, env_for, eq, wait_until)
+from harness import (MOSYNC, OG_PASSWORD, TOKEN, TestFailure, check, dlq_messages, env_for, eq,
+                     only_on_mock, wait_until)
 from seedgen import make_seed
 
 
@@ -195,6 +196,36 @@ def test_status_without_redis():
         eq(st["budget"]["mystore"], None, "budget unknown")
         rc, text, _ = status(env, expect_rc=1, human=True)
         check("redis unreachable" in text, "the table says so:\n" + text)
+
+
+def test_status_dead_letters_and_without_kafka():
+    """Dead letters by component and class equal what `mosync dlq show`
+    lists; with the broker down: exit 1, the Redis parts still there, the
+    Kafka parts null with the reason."""
+    only_on_mock("takes the broker down")
+    seed = make_seed(orders=6, products=5, seed=65)
+    with env_for("status_nokafka", seed) as env:
+        env.poll_orders()
+        env.ongoing.post("/_sim/fault", {"method": "PUT", "path": "/wh/api/v1/orders",
+                                         "status": 400, "count": 2})
+        env.apply_orders()
+        want = collections.Counter((m["headers"]["mosync.component"],
+                                    m["headers"]["mosync.error.class"]) for m in dlq_messages(env))
+        eq(sum(want.values()), 2, "dead letters listed by dlq show")
+        _, st, _ = status(env)
+        got = collections.Counter({(c, k): n for c, by in st["dead_letters"]["by_component"].items()
+                                   for k, n in by.items()})
+        eq(got, want, "dead letters by component and class")
+        eq(st["flows"]["orders"]["last"]["error_class"], "permanent", "the last error's class")
+
+        env.kafka.stop()
+        rc, st, _ = status(env, expect_rc=1)
+        eq(st["kafka"]["reachable"], False, "kafka unreachable")
+        check("kafka unreachable" in st["flows"]["orders"]["lag_why"], "lag_why: %r" % st["flows"])
+        eq(st["dead_letters"], None, "dead letters unknown")
+        eq(st["redis"]["reachable"], True, "redis reachable")
+        check(st["streams"]["mystore-orders"]["cursor"]["age_s"] is not None, "cursor still shown")
+        check(st["flows"]["orders"]["last"]["ok_at"] is not None, "last success still shown")
 
 
 def assigned_counts(proc):
