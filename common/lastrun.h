@@ -27,8 +27,10 @@
  * "poll.mystore-orders"): err MO_OK is a success; anything else an error of
  * that class with the text error (may be NULL; borrowed).  Thread-safe; each
  * component keeps its own Redis connection (opened on first use, kept for the
- * process's life).  Never fails, never blocks longer than one short Redis
- * attempt (about 200 ms when Redis is away). */
+ * process's life).  Never fails; when Redis is away it costs one short
+ * attempt (about 200 ms), then nothing for LR_PAUSE_MS.  Call it outside a
+ * message's deadline (stop.h): a spent deadline would leave no time to write
+ * the error of the message that spent it. */
 void lr_note(const mo_config *cfg, const char *component, mo_err err, const char *error);
 
 /* The hash's key suffix ("lastrun:<component>") into buf. */

@@ -436,8 +436,8 @@ store:
     mo_crash_point("apply-before-offset");
     kq_consumer_store(kc, m);
 out:
-    lr_note(st->cfg, st->component, err, errstr); /* for `mosync status` */
     mo_deadline_clear();
+    lr_note(st->cfg, st->component, err, errstr); /* after: a timed-out message is recorded too */
     return dead;
 }
 
