@@ -13,6 +13,7 @@
 #include "map_stock.h"
 #include "poll.h"
 #include "run.h"
+#include "status.h"
 #include "stop.h"
 #include "store.h"
 
@@ -47,6 +48,8 @@ static void usage(FILE *f)
         "  dev-broker [--partitions N]           embedded Kafka for demos and tests\n"
         "                                        (default: KAFKA_TOPIC_PARTITIONS)\n"
         "  config                                validate the environment and print it\n"
+        "  status [--json]                       lag, cursors, leases, last errors, dead letters,\n"
+        "                                        API budget (reads Kafka and Redis only)\n"
         "  healthcheck                           GET /readyz on METRICS_PORT: exit 0 ready, 1 not\n"
         "  doctor [--json] [--known-weight SKU=<n>g]\n"
         "                                        probe the API model's assumptions, read-only\n"
@@ -242,6 +245,8 @@ int main(int argc, char **argv)
         return cmd_config();
     if (!strcmp(cmd, "doctor"))
         return doctor_main(argc - 2, argv + 2);
+    if (!strcmp(cmd, "status"))
+        return status_main(argc - 2, argv + 2);
     if (!strcmp(cmd, "healthcheck"))
         return health_check_main(argc - 2, argv + 2);
     if (!strcmp(cmd, "map") && (!strcmp(sub, "order") || !strcmp(sub, "article") ||

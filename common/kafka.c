@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 /* A consumer has at most one waiting entry per assigned partition; this caps
  * the table against a broker that assigns absurdly many. */
@@ -431,6 +432,18 @@ out:
     return confirmed;
 }
 
+/* Logs a rebalance step with this instance's total afterwards, and what tells
+ * the instances of one group apart (pid, member id): the partition counts of
+ * all instances then add up to the topic's partitions once settled. */
+static void kq_log_count(kq_consumer *kc, const char *what, int n)
+{
+    char *member = rd_kafka_memberid(kc->rk);
+    lg_info("kafka", kc->tenant, "%s %d partitions: %d in total (pid %d, member %s)", what, n,
+            kc->assigned, (int)getpid(), member ? member : "none");
+    if (member)
+        rd_kafka_mem_free(kc->rk, member);
+}
+
 /* Assignment: take the partitions and resume every one of them.  librdkafka
  * 2.0.2 keeps the application's pause flag on a partition across unassign
  * and assign, while its retry entry went with the revoke: without the resume
@@ -460,7 +473,7 @@ static void kq_assign(kq_consumer *kc, rd_kafka_topic_partition_list_t *parts, i
     }
     if (parts->cnt)
         kq_resume_list(kc, parts);
-    lg_info("kafka", kc->tenant, "assigned %d partitions", parts->cnt);
+    kq_log_count(kc, "assigned", parts->cnt);
 }
 
 /* Revocation (or loss, or a rebalance error): commit what is stored before
@@ -473,8 +486,6 @@ static void kq_revoke(kq_consumer *kc, rd_kafka_resp_err_t err,
     if (err != RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS)
         lg_error("kafka", kc->tenant, "rebalance error: %s; letting %d partitions go",
                  rd_kafka_err2str(err), parts->cnt);
-    else
-        lg_info("kafka", kc->tenant, "revoked %d partitions", parts->cnt);
     if (rd_kafka_assignment_lost(kc->rk))
         lg_warn("kafka", kc->tenant, "assignment lost: offsets not committed");
     else
@@ -497,6 +508,7 @@ static void kq_revoke(kq_consumer *kc, rd_kafka_resp_err_t err,
             lg_error("kafka", kc->tenant, "unassign: %s", rd_kafka_err2str(e));
         kc->assigned = 0;
     }
+    kq_log_count(kc, "revoked", parts->cnt);
 }
 
 static void kq_rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,

@@ -21,6 +21,7 @@
 #include "dlq.h"
 #include "event.h"
 #include "kafka.h"
+#include "lastrun.h"
 #include "log.h"
 #include "metrics.h"
 #include "stop.h"
@@ -436,6 +437,7 @@ store:
     kq_consumer_store(kc, m);
 out:
     mo_deadline_clear();
+    lr_note(st->cfg, st->component, err, errstr); /* after: a timed-out message is recorded too */
     return dead;
 }
 

@@ -34,6 +34,7 @@
 #include "dlq.h"
 #include "event.h"
 #include "kafka.h"
+#include "lastrun.h"
 #include "log.h"
 #include "metrics.h"
 #include "sha256.h"
@@ -686,6 +687,7 @@ int poll_loop(const mo_config *cfg, const char *stream, const poll_opts *opts, p
             }
             continue;
         }
+        lr_note(cfg, component, err, errstr); /* for `mosync status` */
         if (err) {
             (*failed_cycles)++;
             lg_error(component, cfg->tenant, "cycle failed (%s): %s; cursor kept", mo_err_name(err),

@@ -280,7 +280,7 @@ class Kafka:
     """Where the events go.  mock: `mosync dev-broker` per test (librdkafka's
     mock cluster); real: the shared Apache Kafka broker run.py started."""
 
-    def __init__(self, workdir, prefix):
+    def __init__(self, workdir, prefix, partitions=4):
         self.kind = os.environ.get("MOSYNC_TEST_KAFKA", "mock")
         self.proc = None
         if self.kind == "real":
@@ -288,7 +288,7 @@ class Kafka:
         else:
             self.log = open(os.path.join(workdir, "dev-broker.log"), "wb")
             env = dict(os.environ, KAFKA_TOPIC_PREFIX=prefix, LOG_LEVEL="warn")
-            self.proc = subprocess.Popen([MOSYNC, "dev-broker", "--partitions", "4"], env=env,
+            self.proc = subprocess.Popen([MOSYNC, "dev-broker", "--partitions", str(partitions)], env=env,
                                          stdout=subprocess.PIPE, stderr=self.log)
             self.bootstrap = read_marker(self.proc, "BOOTSTRAP=", 15, "dev-broker")
 
@@ -307,21 +307,21 @@ class Env:
 
     counter = itertools.count(1)  # thread-safe: tests run in parallel
 
-    def __init__(self, name, mystore_seed, ongoing_seed=None, mystore_rate=0):
+    def __init__(self, name, mystore_seed, ongoing_seed=None, mystore_rate=0, partitions=4):
         self.name = name
         self.workdir = tempfile.mkdtemp(prefix="mosync-e2e-%s-" % name)
         self.prefix = "e2e%d_%d." % (os.getpid(), next(Env.counter))
         self.procs = []
         self.logs = []
         self.redis = Redis(self.workdir)
-        self.kafka = Kafka(self.workdir, self.prefix)
+        self.kafka = Kafka(self.workdir, self.prefix, partitions)
         self.mystore = MystoreSim(self.workdir, mystore_seed, rate_limit=mystore_rate)
         self.ongoing = OngoingSim(self.workdir, ongoing_seed)
         self.env = {
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
             "KAFKA_BROKERS": self.kafka.bootstrap,
             "KAFKA_TOPIC_PREFIX": self.prefix,
-            "KAFKA_TOPIC_PARTITIONS": "4",
+            "KAFKA_TOPIC_PARTITIONS": str(partitions),
             "REDIS_URL": "redis://127.0.0.1:%d/0" % self.redis.port,
             "MOSYNC_TENANT": TENANT,
             "MYSTORE_API_URL": self.mystore.base,

@@ -1,0 +1,656 @@
+/* `mosync status [--json]` (see status.h).
+ *
+ * Everything comes from Kafka and Redis, so status works while both APIs are
+ * down and needs none of their credentials.  Each part is read on its own:
+ * a part that cannot be read is null with the reason beside it ("why"), and
+ * the rest is still shown.  Kafka is given up on after its first request
+ * that got no answer, so a dead broker costs one timeout, not one per flow. */
+#include "status.h"
+#include "dlq.h"
+#include "kafka.h"
+#include "kafka_group.h"
+#include "lastrun.h"
+#include "log.h"
+#include "stop.h"
+#include "store.h"
+#include "tz.h"
+
+#include <librdkafka/rdkafka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/* One Kafka request's wait, and Redis's: an operator waits for the answer. */
+#define ST_KAFKA_TIMEOUT_MS 5000
+#define ST_REDIS_RETRY_MS   1000
+/* Reading mosync.dlq to its end may take this long in all. */
+#define ST_DLQ_READ_MS 15000
+
+/* The pollers: cursor key cursor:<name>, lease lease:<name>, component
+ * poll.<name>.  Mystore's cursor is a shop-local time (M1), Ongoing's UTC
+ * seconds. */
+static const struct {
+    const char *name;
+    int local_time;
+} st_streams[] = {
+    {"mystore-orders", 1},
+    {"mystore-products", 1},
+    {"ongoing-shipments", 0},
+    {"ongoing-stock", 0},
+};
+
+/* The appliers: topic, group (both with the prefix), component, the poller
+ * that feeds the topic. */
+static const struct {
+    const char *name, *topic_base, *group_base, *component, *stream;
+} st_flows[] = {
+    {"orders", KQ_TOPIC_ORDERS, "mosync-apply-orders", "apply.orders", "mystore-orders"},
+    {"articles", KQ_TOPIC_PRODUCTS, "mosync-apply-articles", "apply.articles", "mystore-products"},
+    {"deliveries", KQ_TOPIC_SHIPMENTS, "mosync-apply-deliveries", "apply.deliveries",
+     "ongoing-shipments"},
+    {"stock", KQ_TOPIC_STOCK, "mosync-apply-stock", "apply.stock", "ongoing-stock"},
+};
+
+#define ST_N(a) (sizeof(a) / sizeof((a)[0]))
+
+typedef struct st_ctx {
+    mo_config *cfg;
+    rs_store *rs; /* NULL when Redis cannot be read */
+    char redis_why[512];
+    int kafka_down; /* a Kafka request got no answer */
+    char kafka_why[512];
+    time_t now;
+} st_ctx;
+
+/* A part that could not be read: st_put turns it into "<name>": null beside
+ * "<name>_why": why. */
+static json_t *st_missing(const char *why)
+{
+    return json_pack("{s:n, s:s}", "missing", "why", why);
+}
+
+/* Sets parent[name] to part (stolen), or to null with name_why when part is
+ * st_missing's. */
+static void st_put(json_t *parent, const char *name, json_t *part)
+{
+    if (json_is_object(part) && json_object_get(part, "missing")) {
+        char why[64];
+        snprintf(why, sizeof(why), "%s_why", name);
+        json_object_set(parent, why, json_object_get(part, "why"));
+        json_decref(part);
+        part = json_null();
+    }
+    json_object_set_new(parent, name, part);
+}
+
+/* The reason parent[name] is null, or NULL when it is not missing. */
+static const char *st_why(json_t *parent, const char *name)
+{
+    char why[64];
+    snprintf(why, sizeof(why), "%s_why", name);
+    return json_string_value(json_object_get(parent, why));
+}
+
+static void st_iso(time_t t, char *buf, size_t size)
+{
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(buf, size, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+/* Seconds since an ISO time "YYYY-MM-DDTHH:MM:SSZ" (as lastrun writes it),
+ * or -1 when it is not one. */
+static long long st_age_iso(const st_ctx *c, const char *iso)
+{
+    struct tm tm = {0};
+    char z = 0;
+    if (!iso ||
+        sscanf(iso, "%4d-%2d-%2dT%2d:%2d:%2d%c", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour,
+               &tm.tm_min, &tm.tm_sec, &z) != 7 ||
+        z != 'Z')
+        return -1;
+    tm.tm_year -= 1900;
+    tm.tm_mon -= 1;
+    return (long long)(c->now - timegm(&tm));
+}
+
+/* The last success and last error of component: {ok_at, ok_age_s, error_at,
+ * error_age_s, error_class, error}, each null when there was none. */
+static json_t *st_last(st_ctx *c, const char *component)
+{
+    char errstr[512], suffix[128];
+    json_t *reply = NULL;
+    if (!c->rs)
+        return st_missing(c->redis_why);
+    const char *keys[1] = {lr_suffix(component, suffix, sizeof(suffix))};
+    mo_err err = rs_eval(c->rs, "return redis.call('HGETALL', KEYS[1])", 1, keys, 0, NULL, &reply,
+                         errstr, sizeof(errstr));
+    if (err)
+        return st_missing(errstr);
+    json_t *o = json_pack("{s:n, s:n, s:n, s:n, s:n, s:n}", "ok_at", "ok_age_s", "error_at",
+                          "error_age_s", "error_class", "error");
+    for (size_t i = 0; o && i + 1 < json_array_size(reply); i += 2) {
+        const char *k = json_string_value(json_array_get(reply, i));
+        json_t *v = json_array_get(reply, i + 1);
+        if (!k || !json_is_string(v) || !json_object_get(o, k) || strstr(k, "_age_s"))
+            continue;
+        if (!strcmp(k, "error")) {
+            /* Masked when written; again here, with this process's secrets. */
+            char text[LR_ERROR_MAX + 1];
+            snprintf(text, sizeof(text), "%s", json_string_value(v));
+            lg_mask_secrets(text, sizeof(text));
+            json_object_set_new(o, k, json_string(text));
+            continue;
+        }
+        json_object_set(o, k, v);
+        if (!strcmp(k, "ok_at") || !strcmp(k, "error_at")) {
+            char age[32];
+            snprintf(age, sizeof(age), "%.*s_age_s", (int)(strlen(k) - 3), k);
+            long long a = st_age_iso(c, json_string_value(v));
+            json_object_set_new(o, age, a >= 0 ? json_integer(a) : json_null());
+        }
+    }
+    json_decref(reply);
+    return o;
+}
+
+/* A stream's cursor: {key, position, position_utc, age_s}; null position
+ * when the poller has not completed a scan yet. */
+static json_t *st_cursor(st_ctx *c, const char *stream, int local_time)
+{
+    char errstr[512], suffix[128], utc[32];
+    json_t *cur = NULL;
+    if (!c->rs)
+        return st_missing(c->redis_why);
+    snprintf(suffix, sizeof(suffix), "cursor:%s", stream);
+    mo_err err = rs_get_json(c->rs, suffix, &cur, errstr, sizeof(errstr));
+    if (err)
+        return st_missing(errstr);
+    json_t *ts = json_object_get(cur, "ts");
+    json_t *o =
+        json_pack("{s:s, s:n, s:n, s:n}", "key", suffix, "position", "position_utc", "age_s");
+    time_t t = 0;
+    int known = 0;
+    if (local_time && json_is_string(ts) && *json_string_value(ts)) {
+        json_object_set(o, "position", ts);
+        known = !tz_local_to_utc(c->cfg->mystore_timezone, json_string_value(ts), &t);
+        json_object_set_new(o, "zone", json_string(c->cfg->mystore_timezone));
+    } else if (!local_time && json_is_integer(ts)) {
+        json_object_set(o, "position", ts);
+        t = (time_t)json_integer_value(ts);
+        known = 1;
+        json_object_set_new(o, "zone", json_string("UTC"));
+    } else if (cur) {
+        json_object_set_new(o, "position_why", json_string("the cursor has no readable ts"));
+    } else {
+        json_object_set_new(o, "position_why", json_string("no cursor yet: no scan completed"));
+    }
+    if (known) {
+        st_iso(t, utc, sizeof(utc));
+        json_object_set_new(o, "position_utc", json_string(utc));
+        json_object_set_new(o, "age_s", json_integer((json_int_t)(c->now - t)));
+    }
+    json_decref(cur);
+    return o;
+}
+
+/* A stream's lease: {holder, fence, expires_in_ms}, or null when no poller
+ * holds it.  The token's nonce is not shown: with it anyone could write the
+ * cursor as the holder. */
+static json_t *st_lease(st_ctx *c, const char *stream)
+{
+    char errstr[512], suffix[128];
+    json_t *reply = NULL;
+    if (!c->rs)
+        return st_missing(c->redis_why);
+    snprintf(suffix, sizeof(suffix), "lease:%s", stream);
+    const char *keys[1] = {suffix};
+    mo_err err = rs_eval(c->rs, "return {redis.call('GET', KEYS[1]), redis.call('PTTL', KEYS[1])}",
+                         1, keys, 0, NULL, &reply, errstr, sizeof(errstr));
+    if (err)
+        return st_missing(errstr);
+    const char *tok = json_string_value(json_array_get(reply, 0));
+    json_t *o = json_null();
+    if (tok) {
+        /* "<fence> <nonce> <holder>" (lease.h). */
+        long long fence = strtoll(tok, NULL, 10);
+        const char *sp = strchr(tok, ' ');
+        const char *holder = sp ? strchr(sp + 1, ' ') : NULL;
+        o = json_pack("{s:s, s:I, s:I}", "holder", holder ? holder + 1 : "?", "fence",
+                      (json_int_t)fence, "expires_in_ms",
+                      (json_int_t)json_integer_value(json_array_get(reply, 1)));
+    }
+    json_decref(reply);
+    return o;
+}
+
+/* The Mystore request budget: requests in the last 60 s of the shared
+ * window (Redis server time, as rs_budget_take counts) against the limit. */
+static json_t *st_budget(st_ctx *c)
+{
+    char errstr[512];
+    json_t *reply = NULL;
+    json_t *b = json_object();
+    if (!c->rs) {
+        st_put(b, "mystore", st_missing(c->redis_why));
+    } else {
+        const char *keys[1] = {"ratelimit:mystore"};
+        mo_err err =
+            rs_eval(c->rs,
+                    "local t = redis.call('TIME')\n"
+                    "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
+                    "return redis.call('ZCOUNT', KEYS[1], now - 60000, '+inf')\n",
+                    1, keys, 0, NULL, &reply, errstr, sizeof(errstr));
+        st_put(b, "mystore",
+               err ? st_missing(errstr)
+                   : json_pack("{s:I, s:i, s:s}", "used_last_minute",
+                               (json_int_t)json_integer_value(reply), "limit_per_min",
+                               c->cfg->mystore_rate_per_min, "limit_from",
+                               "MYSTORE_RATE_LIMIT_PER_MIN"));
+        json_decref(reply);
+    }
+    /* Ongoing has no request budget to show: its writes are serialised per
+     * goods owner by a lock instead (lock:ongoing-writes:<owner>). */
+    st_put(b, "ongoing",
+           st_missing("no request budget: Ongoing writes go one at a time per goods "
+                      "owner (a lock), reads are not limited"));
+    return b;
+}
+
+/* A flow's consumer-group lag: {topic, group, total, partitions: [...]}. */
+static json_t *st_lag(st_ctx *c, const char *topic_base, const char *group_base)
+{
+    char errstr[512], topic[256], group[256];
+    kg_lag *lags = NULL;
+    int n = 0;
+    if (c->kafka_down)
+        return st_missing(c->kafka_why);
+    cfg_topic(c->cfg, topic_base, topic, sizeof(topic));
+    cfg_topic(c->cfg, group_base, group, sizeof(group));
+    mo_err err =
+        kg_group_lag(c->cfg, group, topic, ST_KAFKA_TIMEOUT_MS, &lags, &n, errstr, sizeof(errstr));
+    if (err == MO_ERR_TRANSIENT) {
+        c->kafka_down = 1;
+        snprintf(c->kafka_why, sizeof(c->kafka_why), "kafka unreachable: %s", errstr);
+        return st_missing(c->kafka_why);
+    }
+    if (err)
+        return st_missing(errstr);
+    json_int_t total = 0;
+    json_t *parts = json_array();
+    for (int i = 0; i < n; i++) {
+        total += lags[i].lag;
+        json_array_append_new(
+            parts,
+            json_pack("{s:i, s:o, s:I, s:I, s:I}", "partition", (int)lags[i].partition, "committed",
+                      lags[i].committed >= 0 ? json_integer((json_int_t)lags[i].committed)
+                                             : json_null(),
+                      "low", (json_int_t)lags[i].low, "high", (json_int_t)lags[i].high, "lag",
+                      (json_int_t)lags[i].lag));
+    }
+    free(lags);
+    return json_pack("{s:s, s:s, s:I, s:s, s:o}", "topic", topic, "group", group, "total", total,
+                     "note",
+                     "lag = high watermark - committed offset; a partition never committed "
+                     "(committed null) counts all it holds (high - low)",
+                     "partitions", parts);
+}
+
+/* The value of header name of m as a string in buf ("" when absent). */
+static const char *st_header(const rd_kafka_message_t *m, const char *name, char *buf, size_t size)
+{
+    rd_kafka_headers_t *hdrs = NULL;
+    const void *val = NULL;
+    size_t len = 0;
+    buf[0] = '\0';
+    if (!rd_kafka_message_headers(m, &hdrs) && !rd_kafka_header_get_last(hdrs, name, &val, &len) &&
+        val)
+        snprintf(buf, size, "%.*s", (int)len, (const char *)val);
+    return buf;
+}
+
+mo_err status_dlq_counts(const mo_config *cfg, int timeout_ms, json_t **out, char *errstr,
+                         size_t errstr_size)
+{
+    char topic[256];
+    kg_lag *lags = NULL;
+    int n = 0;
+    *out = NULL;
+    cfg_topic(cfg, KQ_TOPIC_DLQ, topic, sizeof(topic));
+    /* The watermarks say where the end is now; the group is never committed
+     * (kg_group_lag's consumer commits nothing). */
+    mo_err err =
+        kg_group_lag(cfg, "mosync-status", topic, timeout_ms, &lags, &n, errstr, errstr_size);
+    if (err == MO_ERR_INVALID) { /* no such topic: nothing was ever dead-lettered */
+        free(lags);
+        *out = json_object();
+        return MO_OK;
+    }
+    if (err)
+        return err;
+    json_t *counts = json_object();
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    char why[256];
+    rd_kafka_t *rk = NULL;
+    rd_kafka_topic_partition_list_t *parts = rd_kafka_topic_partition_list_new(n ? n : 1);
+    char *done = calloc((size_t)(n ? n : 1), 1);
+    int open = 0;
+    rd_kafka_conf_set(conf, "bootstrap.servers", cfg->kafka_brokers, why, sizeof(why));
+    for (int i = 0; i < cfg->n_kafka_props; i++)
+        rd_kafka_conf_set(conf, cfg->kafka_props[i].name, cfg->kafka_props[i].value, why,
+                          sizeof(why));
+    rd_kafka_conf_set(conf, "group.id", "mosync-status", why, sizeof(why));
+    rd_kafka_conf_set(conf, "enable.auto.commit", "false", why, sizeof(why));
+    rd_kafka_conf_set(conf, "enable.partition.eof", "true", why, sizeof(why));
+    rd_kafka_conf_set(conf, "log_level", "0", why, sizeof(why));
+    if (!done || !counts || !parts) {
+        rd_kafka_conf_destroy(conf);
+        err = mo_seterr(MO_ERR_NOMEM, errstr, errstr_size, "out of memory");
+        goto out;
+    }
+    rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, why, sizeof(why));
+    if (!rk) {
+        rd_kafka_conf_destroy(conf);
+        err = mo_seterr(MO_ERR_CONFIG, errstr, errstr_size, "kafka consumer: %s", why);
+        goto out;
+    }
+    for (int i = 0; i < n; i++) {
+        done[i] = lags[i].high <= lags[i].low;
+        if (!done[i]) {
+            rd_kafka_topic_partition_list_add(parts, topic, lags[i].partition)->offset =
+                lags[i].low;
+            open++;
+        }
+    }
+    /* Read each partition from its start up to its high watermark of now
+     * (letters that arrive meanwhile are left for the next status), or to
+     * its end when offsets before that are missing (control records). */
+    rd_kafka_assign(rk, parts);
+    long long deadline = mo_now_ms() + ST_DLQ_READ_MS;
+    while (open > 0 && mo_now_ms() < deadline && !mo_stop_requested()) {
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 200);
+        if (!m)
+            continue;
+        int i = 0;
+        while (i < n && lags[i].partition != m->partition)
+            i++;
+        if (i == n || done[i]) {
+            rd_kafka_message_destroy(m);
+            continue;
+        }
+        if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF ||
+            (!m->err && m->offset + 1 >= lags[i].high)) {
+            done[i] = 1;
+            open--;
+        }
+        if (!m->err && m->offset < lags[i].high) {
+            char tenant[128], component[128], klass[64];
+            if (!strcmp(st_header(m, "mosync.tenant", tenant, sizeof(tenant)), cfg->tenant)) {
+                st_header(m, "mosync.component", component, sizeof(component));
+                st_header(m, "mosync.error.class", klass, sizeof(klass));
+                json_t *by = json_object_get(counts, *component ? component : "?");
+                if (!by) {
+                    by = json_object();
+                    json_object_set_new(counts, *component ? component : "?", by);
+                }
+                const char *k = *klass ? klass : "?";
+                json_object_set_new(by, k,
+                                    json_integer(json_integer_value(json_object_get(by, k)) + 1));
+            }
+        }
+        rd_kafka_message_destroy(m);
+    }
+    if (open > 0 && !mo_stop_requested())
+        err = mo_seterr(MO_ERR_TRANSIENT, errstr, errstr_size,
+                        "%s not read to its end within %d s (%d partitions left)", topic,
+                        ST_DLQ_READ_MS / 1000, open);
+out:
+    if (rk) {
+        rd_kafka_consumer_close(rk);
+        rd_kafka_destroy(rk);
+    }
+    if (parts)
+        rd_kafka_topic_partition_list_destroy(parts);
+    free(lags);
+    free(done);
+    if (err)
+        json_decref(counts);
+    else
+        *out = counts;
+    return err;
+}
+
+static json_t *st_dead_letters(st_ctx *c)
+{
+    char errstr[512];
+    json_t *counts = NULL;
+    if (c->kafka_down)
+        return st_missing(c->kafka_why);
+    mo_err err = status_dlq_counts(c->cfg, ST_KAFKA_TIMEOUT_MS, &counts, errstr, sizeof(errstr));
+    if (err == MO_ERR_TRANSIENT && !c->kafka_why[0]) {
+        c->kafka_down = 1;
+        snprintf(c->kafka_why, sizeof(c->kafka_why), "kafka unreachable: %s", errstr);
+    }
+    if (err)
+        return st_missing(errstr);
+    return json_pack("{s:o, s:s}", "by_component", counts, "note",
+                     "every letter in mosync.dlq counts as open (no resolution state yet)");
+}
+
+/* The whole report. */
+static json_t *st_collect(st_ctx *c)
+{
+    char at[32], component[64];
+    st_iso(c->now, at, sizeof(at));
+    json_t *streams = json_object(), *flows = json_object();
+    for (size_t i = 0; i < ST_N(st_streams); i++) {
+        json_t *s = json_object();
+        snprintf(component, sizeof(component), "poll.%s", st_streams[i].name);
+        st_put(s, "cursor", st_cursor(c, st_streams[i].name, st_streams[i].local_time));
+        st_put(s, "lease", st_lease(c, st_streams[i].name));
+        st_put(s, "last", st_last(c, component));
+        json_object_set_new(streams, st_streams[i].name, s);
+    }
+    for (size_t i = 0; i < ST_N(st_flows); i++) {
+        json_t *f = json_object();
+        st_put(f, "lag", st_lag(c, st_flows[i].topic_base, st_flows[i].group_base));
+        st_put(f, "last", st_last(c, st_flows[i].component));
+        json_object_set_new(f, "poller", json_string(st_flows[i].stream));
+        json_object_set_new(flows, st_flows[i].name, f);
+    }
+    json_t *dead = st_dead_letters(c); /* before "kafka": it may find Kafka down */
+    json_t *o = json_object();
+    json_object_set_new(o, "tenant", json_string(c->cfg->tenant));
+    json_object_set_new(o, "at", json_string(at));
+    json_object_set_new(o, "redis",
+                        json_pack("{s:b, s:o}", "reachable", c->rs != NULL, "why",
+                                  c->rs ? json_null() : json_string(c->redis_why)));
+    json_object_set_new(o, "kafka",
+                        json_pack("{s:b, s:o}", "reachable", !c->kafka_down, "why",
+                                  c->kafka_down ? json_string(c->kafka_why) : json_null()));
+    json_object_set_new(o, "streams", streams);
+    json_object_set_new(o, "flows", flows);
+    st_put(o, "dead_letters", dead);
+    json_object_set_new(o, "budget", st_budget(c));
+    return o;
+}
+
+/* "12s", "5m", "3h", "2d" or "-". */
+static const char *st_age_text(json_t *age, char *buf, size_t size)
+{
+    if (!json_is_integer(age))
+        return "never";
+    long long s = (long long)json_integer_value(age);
+    if (s < 120)
+        snprintf(buf, size, "%llds", s);
+    else if (s < 7200)
+        snprintf(buf, size, "%lldm", s / 60);
+    else if (s < 172800)
+        snprintf(buf, size, "%lldh", s / 3600);
+    else
+        snprintf(buf, size, "%lldd", s / 86400);
+    return buf;
+}
+
+/* "ok 12s ago", "error 3s ago (transient: ...)" of a last-run object. */
+static void st_print_last(const char *label, json_t *parent)
+{
+    char a[32], b[32];
+    json_t *last = json_object_get(parent, "last");
+    if (st_why(parent, "last")) {
+        printf("    %-8s unknown (%s)\n", label, st_why(parent, "last"));
+        return;
+    }
+    json_t *ok = json_object_get(last, "ok_age_s"), *bad = json_object_get(last, "error_age_s");
+    printf("    %-8s last ok %s%s, last error %s%s", label, st_age_text(ok, a, sizeof(a)),
+           json_is_integer(ok) ? " ago" : "", st_age_text(bad, b, sizeof(b)),
+           json_is_integer(bad) ? " ago" : "");
+    if (json_is_string(json_object_get(last, "error")))
+        printf(" (%s: %s)", json_string_value(json_object_get(last, "error_class")),
+               json_string_value(json_object_get(last, "error")));
+    printf("\n");
+}
+
+static void st_print(json_t *o)
+{
+    char a[32];
+    const char *name;
+    json_t *v;
+    printf("mosync status  tenant %s  at %s\n", json_string_value(json_object_get(o, "tenant")),
+           json_string_value(json_object_get(o, "at")));
+    const char *parts[] = {"redis", "kafka"};
+    for (int i = 0; i < 2; i++) {
+        json_t *p = json_object_get(o, parts[i]);
+        printf("%-6s %s\n", parts[i],
+               json_is_true(json_object_get(p, "reachable"))
+                   ? "ok"
+                   : json_string_value(json_object_get(p, "why")));
+    }
+    printf("\nstreams\n");
+    json_object_foreach(json_object_get(o, "streams"), name, v)
+    {
+        json_t *cur = json_object_get(v, "cursor"), *lease = json_object_get(v, "lease");
+        json_t *pos = json_object_get(cur, "position");
+        char posbuf[64];
+        if (json_is_integer(pos))
+            snprintf(posbuf, sizeof(posbuf), "%s",
+                     json_string_value(json_object_get(cur, "position_utc")));
+        else
+            snprintf(posbuf, sizeof(posbuf), "%s",
+                     json_is_string(pos) ? json_string_value(pos) : "-");
+        printf("  %-18s cursor %-20s age %-5s lease ", name, posbuf,
+               json_is_integer(json_object_get(cur, "age_s"))
+                   ? st_age_text(json_object_get(cur, "age_s"), a, sizeof(a))
+                   : "-");
+        if (json_is_string(json_object_get(lease, "holder")))
+            printf("%s (fence %lld, %lld ms left)\n",
+                   json_string_value(json_object_get(lease, "holder")),
+                   (long long)json_integer_value(json_object_get(lease, "fence")),
+                   (long long)json_integer_value(json_object_get(lease, "expires_in_ms")));
+        else
+            printf("%s\n", st_why(v, "lease") ? "unknown" : "none");
+        st_print_last("poller", v);
+    }
+    printf("\nflows\n");
+    json_object_foreach(json_object_get(o, "flows"), name, v)
+    {
+        json_t *lag = json_object_get(v, "lag"), *p;
+        size_t i;
+        if (st_why(v, "lag")) {
+            printf("  %-18s lag unknown (%s)\n", name, st_why(v, "lag"));
+        } else {
+            printf("  %-18s lag %lld", name,
+                   (long long)json_integer_value(json_object_get(lag, "total")));
+            int shown = 0;
+            json_array_foreach(json_object_get(lag, "partitions"), i, p)
+            {
+                if (json_integer_value(json_object_get(p, "lag")) > 0)
+                    printf("%s%lld:%lld%s", shown++ ? " " : "  (partition:lag ",
+                           (long long)json_integer_value(json_object_get(p, "partition")),
+                           (long long)json_integer_value(json_object_get(p, "lag")),
+                           json_is_null(json_object_get(p, "committed")) ? "*" : "");
+            }
+            printf("%s\n", shown ? "; * never committed)" : "");
+        }
+        st_print_last("applier", v);
+    }
+    printf("\ndead letters\n");
+    json_t *dead = json_object_get(o, "dead_letters");
+    if (st_why(o, "dead_letters")) {
+        printf("  unknown (%s)\n", st_why(o, "dead_letters"));
+    } else if (!json_object_size(json_object_get(dead, "by_component"))) {
+        printf("  none\n");
+    } else {
+        json_object_foreach(json_object_get(dead, "by_component"), name, v)
+        {
+            const char *klass;
+            json_t *n;
+            printf("  %-18s", name);
+            json_object_foreach(v, klass, n)
+                printf(" %s %lld", klass, (long long)json_integer_value(n));
+            printf("\n");
+        }
+    }
+    json_t *budget = json_object_get(o, "budget"), *ms = json_object_get(budget, "mystore");
+    if (st_why(budget, "mystore"))
+        printf("\nbudget\n  mystore unknown (%s)\n", st_why(budget, "mystore"));
+    else
+        printf("\nbudget\n  mystore %lld of %lld requests in the last minute\n",
+               (long long)json_integer_value(json_object_get(ms, "used_last_minute")),
+               (long long)json_integer_value(json_object_get(ms, "limit_per_min")));
+}
+
+int status_main(int argc, char **argv)
+{
+    mo_config cfg;
+    char errstr[512];
+    int json = 0;
+    for (int i = 0; i < argc; i++) {
+        if (!strcmp(argv[i], "--json")) {
+            json = 1;
+        } else {
+            fprintf(stderr, "mosync: status: unknown option '%s' (only --json)\n", argv[i]);
+            return 2;
+        }
+    }
+    if (cfg_load(&cfg, CFG_NEED_KAFKA | CFG_NEED_REDIS, errstr, sizeof(errstr))) {
+        fprintf(stderr, "mosync: configuration error: %s\n", errstr);
+        return 2;
+    }
+    st_ctx c = {.cfg = &cfg, .now = time(NULL)};
+    c.rs = rs_open(cfg.redis_url, cfg.tenant, errstr, sizeof(errstr));
+    if (!c.rs) {
+        fprintf(stderr, "mosync: configuration error: %s\n", errstr);
+        cfg_free(&cfg);
+        return 2;
+    }
+    rs_set_retry_ms(c.rs, ST_REDIS_RETRY_MS);
+    if (rs_ping(c.rs, errstr, sizeof(errstr))) {
+        snprintf(c.redis_why, sizeof(c.redis_why), "redis unreachable: %s", errstr);
+        rs_close(c.rs);
+        c.rs = NULL;
+    }
+    json_t *o = st_collect(&c);
+    int rc = c.rs && !c.kafka_down ? 0 : 1;
+    if (!o) {
+        fprintf(stderr, "mosync: status: out of memory\n");
+        rc = 1;
+    } else if (json) {
+        char *s = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+        if (s) {
+            /* Last line of defence, as for the log: error texts came from
+             * APIs and were masked when written, but Redis is shared. */
+            lg_mask_secrets(s, strlen(s) + 1);
+            printf("%s\n", s);
+        }
+        free(s);
+    } else {
+        st_print(o);
+    }
+    fflush(stdout);
+    json_decref(o);
+    rs_close(c.rs);
+    cfg_free(&cfg);
+    return rc;
+}

@@ -1,0 +1,28 @@
+/* `mosync status [--json]`: is the sync healthy?  Per stream the cursor and
+ * its age, the lease holder; per flow the consumer group's lag per partition,
+ * the last success and last error of its applier and poller; dead letters by
+ * component and error class; the Mystore request budget used in the last
+ * minute.  Reads only Kafka and Redis, changes nothing. */
+#ifndef MO_STATUS_H
+#define MO_STATUS_H
+
+#include "config.h"
+
+#include <jansson.h>
+
+/* The command: argv holds what follows "status".  Exit 0 when both Kafka and
+ * Redis could be read, 1 when one could not (what could be read is still
+ * printed, the rest is null with the reason), 2 on bad usage or
+ * configuration. */
+int status_main(int argc, char **argv);
+
+/* Counts the tenant's dead letters in mosync.dlq by component and error class
+ * (the mosync.component and mosync.error.class headers), reading the topic
+ * to its current end without a consumer group; each Kafka request waits at
+ * most timeout_ms.  *out (new reference) is {"<component>": {"<class>": n}}.
+ * Every letter counts as open: the dead letters have no resolution state yet
+ * (this one function is where a state-aware count goes). */
+mo_err status_dlq_counts(const mo_config *cfg, int timeout_ms, json_t **out, char *errstr,
+                         size_t errstr_size);
+
+#endif
