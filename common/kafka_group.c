@@ -1,0 +1,277 @@
+/* A consumer group seen from outside its members (see kafka_group.h). */
+#include "kafka_group.h"
+#include "kafka.h"
+#include "log.h"
+#include "stop.h"
+
+#include <librdkafka/rdkafka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- rewind ---------------------------------------------------------- */
+
+/* After the first assignment, a cooperative rebalance may still hand out
+ * more in further steps: wait this long for them before counting. */
+#define KG_SETTLE_MS 1000
+
+struct kq_group {
+    rd_kafka_t *rk;
+    char group[256], topic[256], tenant[72];
+    int npartitions;
+    int subscribed;
+    int assigned;    /* partitions held now */
+    int assignments; /* assignment events seen */
+};
+
+/* Takes what the coordinator hands out and pauses it at once: this session
+ * only commits, it never consumes. */
+static void kg_rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                            rd_kafka_topic_partition_list_t *parts, void *opaque)
+{
+    kq_group *g = opaque;
+    int cooperative = !strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE");
+    if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+        if (cooperative) {
+            rd_kafka_error_t *e = rd_kafka_incremental_assign(rk, parts);
+            if (e) {
+                lg_error("kafka", g->tenant, "assign: %s", rd_kafka_error_string(e));
+                rd_kafka_error_destroy(e);
+                return;
+            }
+            g->assigned += parts->cnt;
+        } else {
+            if (rd_kafka_assign(rk, parts))
+                return;
+            g->assigned = parts->cnt;
+        }
+        rd_kafka_pause_partitions(rk, parts);
+        g->assignments++;
+        return;
+    }
+    if (cooperative) {
+        rd_kafka_error_t *e = rd_kafka_incremental_unassign(rk, parts);
+        if (e)
+            rd_kafka_error_destroy(e);
+        else
+            g->assigned -= parts->cnt;
+    } else {
+        rd_kafka_assign(rk, NULL);
+        g->assigned = 0;
+    }
+}
+
+/* Does a KAFKA_PROP_* set librdkafka property name? */
+static int kg_prop_set(const mo_config *cfg, const char *name)
+{
+    for (int i = 0; i < cfg->n_kafka_props; i++)
+        if (!strcmp(cfg->kafka_props[i].name, name))
+            return 1;
+    return 0;
+}
+
+kq_group *kq_group_open(const mo_config *cfg, const char *group, const char *topic, int timeout_ms,
+                        char *errstr, size_t errstr_size)
+{
+    kq_group *g = calloc(1, sizeof(*g));
+    rd_kafka_conf_t *conf = NULL;
+    rd_kafka_topic_t *rkt = NULL;
+    const struct rd_kafka_metadata *md = NULL;
+    if (!g) {
+        snprintf(errstr, errstr_size, "out of memory");
+        return NULL;
+    }
+    snprintf(g->group, sizeof(g->group), "%s", group);
+    snprintf(g->topic, sizeof(g->topic), "%s", topic);
+    snprintf(g->tenant, sizeof(g->tenant), "%s", cfg->tenant);
+    conf = kq_conf(cfg, group, errstr, errstr_size);
+    /* Nothing is committed but what kq_group_commit is given.  The session
+     * timeout is the appliers' (kafka.c), unless KAFKA_PROP sets one for
+     * both: the embedded broker holds a join after the last member left
+     * for that member's session timeout less 1 s, and drops a joiner whose
+     * own session is shorter than that wait. */
+    if (!conf || rd_kafka_conf_set(conf, "group.id", group, errstr, errstr_size) ||
+        (!kg_prop_set(cfg, "session.timeout.ms") &&
+         rd_kafka_conf_set(conf, "session.timeout.ms", "10000", errstr, errstr_size)) ||
+        (!kg_prop_set(cfg, "heartbeat.interval.ms") &&
+         rd_kafka_conf_set(conf, "heartbeat.interval.ms", "3000", errstr, errstr_size)) ||
+        rd_kafka_conf_set(conf, "enable.auto.commit", "false", errstr, errstr_size) ||
+        rd_kafka_conf_set(conf, "enable.auto.offset.store", "false", errstr, errstr_size))
+        goto fail;
+    rd_kafka_conf_set_rebalance_cb(conf, kg_rebalance_cb);
+    rd_kafka_conf_set_opaque(conf, g);
+    g->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, errstr_size);
+    if (!g->rk)
+        goto fail;
+    conf = NULL;
+    rd_kafka_poll_set_consumer(g->rk);
+    rkt = rd_kafka_topic_new(g->rk, topic, NULL);
+    rd_kafka_resp_err_t err =
+        rkt ? rd_kafka_metadata(g->rk, 0, rkt, &md, timeout_ms) : RD_KAFKA_RESP_ERR__INVALID_ARG;
+    if (err || md->topic_cnt != 1 || md->topics[0].err || md->topics[0].partition_cnt <= 0) {
+        snprintf(errstr, errstr_size, "topic %s: %s", topic,
+                 rd_kafka_err2str(err                 ? err
+                                  : md->topic_cnt < 1 ? RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART
+                                  : md->topics[0].err ? md->topics[0].err
+                                                      : RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART));
+        goto fail;
+    }
+    g->npartitions = md->topics[0].partition_cnt;
+    rd_kafka_metadata_destroy(md);
+    rd_kafka_topic_destroy(rkt);
+    return g;
+fail:
+    if (md)
+        rd_kafka_metadata_destroy(md);
+    if (rkt)
+        rd_kafka_topic_destroy(rkt);
+    if (conf)
+        rd_kafka_conf_destroy(conf);
+    if (g->rk)
+        rd_kafka_destroy(g->rk);
+    free(g);
+    return NULL;
+}
+
+int kq_group_partitions(const kq_group *g)
+{
+    return g->npartitions;
+}
+
+mo_err kq_group_join(kq_group *g, int timeout_ms, char *errstr, size_t errstr_size)
+{
+    rd_kafka_topic_partition_list_t *subs = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(subs, g->topic, RD_KAFKA_PARTITION_UA);
+    rd_kafka_resp_err_t err = rd_kafka_subscribe(g->rk, subs);
+    rd_kafka_topic_partition_list_destroy(subs);
+    if (err)
+        return mo_seterr(MO_ERR_TRANSIENT, errstr, errstr_size, "subscribe to %s: %s", g->topic,
+                         rd_kafka_err2str(err));
+    g->subscribed = 1;
+    long long start = mo_now_ms(), first = 0;
+    while (!mo_stop_requested()) {
+        long long now = mo_now_ms();
+        if (!first && g->assignments)
+            first = now;
+        if (first && now - first >= KG_SETTLE_MS)
+            break;
+        if (!first && now - start >= timeout_ms)
+            return mo_seterr(MO_ERR_TRANSIENT, errstr, errstr_size,
+                             "no assignment in consumer group %s within %d ms", g->group,
+                             timeout_ms);
+        /* Paused partitions hand out nothing; a message fetched before the
+         * pause took effect is dropped (nothing is stored or committed). */
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(g->rk, 100);
+        if (m)
+            rd_kafka_message_destroy(m);
+    }
+    if (mo_stop_requested())
+        return mo_seterr(MO_ERR_TRANSIENT, errstr, errstr_size, "stop requested");
+    if (g->assigned < g->npartitions) {
+        int others = g->npartitions - g->assigned;
+        rd_kafka_consumer_close(g->rk);
+        g->subscribed = 0;
+        return mo_seterr(MO_ERR_CONFIG, errstr, errstr_size,
+                         "consumer group %s is active (other members hold %d of the %d partitions "
+                         "of %s): stop its appliers first",
+                         g->group, others, g->npartitions, g->topic);
+    }
+    return MO_OK;
+}
+
+/* A list of every partition of the topic, each with offset. */
+static rd_kafka_topic_partition_list_t *kg_list(const kq_group *g, int64_t offset)
+{
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(g->npartitions);
+    for (int p = 0; p < g->npartitions; p++)
+        rd_kafka_topic_partition_list_add(l, g->topic, p)->offset = offset;
+    return l;
+}
+
+mo_err kq_group_committed(kq_group *g, int64_t *offsets, int timeout_ms, char *errstr,
+                          size_t errstr_size)
+{
+    rd_kafka_topic_partition_list_t *l = kg_list(g, RD_KAFKA_OFFSET_INVALID);
+    rd_kafka_resp_err_t err = rd_kafka_committed(g->rk, l, timeout_ms);
+    for (int i = 0; !err && i < l->cnt; i++) {
+        rd_kafka_topic_partition_t *tp = &l->elems[i];
+        if (tp->err)
+            err = tp->err;
+        else if (tp->partition >= 0 && tp->partition < g->npartitions)
+            offsets[tp->partition] = tp->offset >= 0 ? tp->offset : -1;
+    }
+    rd_kafka_topic_partition_list_destroy(l);
+    if (err)
+        return mo_seterr(MO_ERR_TRANSIENT, errstr, errstr_size, "committed offsets of group %s: %s",
+                         g->group, rd_kafka_err2str(err));
+    return MO_OK;
+}
+
+mo_err kq_group_watermarks(kq_group *g, int64_t *low, int64_t *high, int timeout_ms, char *errstr,
+                           size_t errstr_size)
+{
+    for (int p = 0; p < g->npartitions; p++) {
+        int64_t lo = 0, hi = 0;
+        rd_kafka_resp_err_t err =
+            rd_kafka_query_watermark_offsets(g->rk, g->topic, p, &lo, &hi, timeout_ms);
+        if (err)
+            return mo_seterr(MO_ERR_TRANSIENT, errstr, errstr_size, "offsets of %s [%d]: %s",
+                             g->topic, p, rd_kafka_err2str(err));
+        if (low)
+            low[p] = lo;
+        if (high)
+            high[p] = hi;
+    }
+    return MO_OK;
+}
+
+mo_err kq_group_offsets_at(kq_group *g, long long at_ms, int64_t *offsets, int timeout_ms,
+                           char *errstr, size_t errstr_size)
+{
+    int64_t *high = calloc((size_t)g->npartitions, sizeof(*high));
+    rd_kafka_topic_partition_list_t *l = kg_list(g, at_ms);
+    mo_err merr = high ? kq_group_watermarks(g, NULL, high, timeout_ms, errstr, errstr_size)
+                       : mo_seterr(MO_ERR_NOMEM, errstr, errstr_size, "out of memory");
+    rd_kafka_resp_err_t err =
+        merr ? RD_KAFKA_RESP_ERR_NO_ERROR : rd_kafka_offsets_for_times(g->rk, l, timeout_ms);
+    for (int i = 0; !merr && !err && i < l->cnt; i++) {
+        rd_kafka_topic_partition_t *tp = &l->elems[i];
+        if (tp->err)
+            err = tp->err;
+        else if (tp->partition >= 0 && tp->partition < g->npartitions)
+            /* No message that late: -1 (end), the replay starts past the last. */
+            offsets[tp->partition] = tp->offset >= 0 ? tp->offset : high[tp->partition];
+    }
+    if (!merr && err)
+        merr = mo_seterr(MO_ERR_TRANSIENT, errstr, errstr_size, "offsets by time of %s: %s",
+                         g->topic, rd_kafka_err2str(err));
+    rd_kafka_topic_partition_list_destroy(l);
+    free(high);
+    return merr;
+}
+
+mo_err kq_group_commit(kq_group *g, const int64_t *offsets, char *errstr, size_t errstr_size)
+{
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(g->npartitions);
+    for (int p = 0; p < g->npartitions; p++)
+        if (offsets[p] >= 0)
+            rd_kafka_topic_partition_list_add(l, g->topic, p)->offset = offsets[p];
+    rd_kafka_resp_err_t err = l->cnt ? rd_kafka_commit(g->rk, l, 0) : RD_KAFKA_RESP_ERR_NO_ERROR;
+    for (int i = 0; !err && i < l->cnt; i++)
+        err = l->elems[i].err;
+    rd_kafka_topic_partition_list_destroy(l);
+    if (err)
+        return mo_seterr(MO_ERR_TRANSIENT, errstr, errstr_size, "commit offsets of group %s: %s",
+                         g->group, rd_kafka_err2str(err));
+    return MO_OK;
+}
+
+void kq_group_close(kq_group *g)
+{
+    if (!g)
+        return;
+    if (g->subscribed)
+        rd_kafka_consumer_close(g->rk);
+    rd_kafka_destroy(g->rk);
+    free(g);
+}
