@@ -16,6 +16,7 @@
 #define KG_SETTLE_MS 1000
 
 struct kq_group {
+    const mo_config *cfg; /* borrowed: for the scanning handle */
     rd_kafka_t *rk;
     char group[256], topic[256], tenant[72];
     int npartitions;
@@ -81,6 +82,7 @@ kq_group *kq_group_open(const mo_config *cfg, const char *group, const char *top
         snprintf(errstr, errstr_size, "out of memory");
         return NULL;
     }
+    g->cfg = cfg;
     snprintf(g->group, sizeof(g->group), "%s", group);
     snprintf(g->topic, sizeof(g->topic), "%s", topic);
     snprintf(g->tenant, sizeof(g->tenant), "%s", cfg->tenant);
@@ -225,12 +227,91 @@ mo_err kq_group_watermarks(kq_group *g, int64_t *low, int64_t *high, int timeout
     return MO_OK;
 }
 
+/* Reads partitions from[p] up to upto[p] (from -1: skipped) with a handle
+ * of its own (not in the group), and sets found[p] to the first offset
+ * whose timestamp is at or after at_ms, upto[p] when none is. */
+static mo_err kg_scan(kq_group *g, const int64_t *from, const int64_t *upto, long long at_ms,
+                      int64_t *found, int timeout_ms, char *errstr, size_t errstr_size)
+{
+    mo_err err = MO_OK;
+    rd_kafka_t *rk = NULL;
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(g->npartitions);
+    unsigned char *done = calloc((size_t)g->npartitions, 1);
+    int left = 0;
+    rd_kafka_conf_t *conf = kq_conf(g->cfg, "mosync-scan", errstr, errstr_size);
+    if (!done || !conf ||
+        rd_kafka_conf_set(conf, "enable.auto.commit", "false", errstr, errstr_size) ||
+        /* librdkafka wants one for assign(); it is never joined or committed to. */
+        rd_kafka_conf_set(conf, "group.id", "mosync-scan", errstr, errstr_size)) {
+        err = done && !conf ? MO_ERR_CONFIG : MO_ERR_NOMEM;
+        goto out;
+    }
+    for (int p = 0; p < g->npartitions; p++) {
+        found[p] = upto[p];
+        done[p] = from[p] < 0 || from[p] >= upto[p];
+        if (!done[p]) {
+            rd_kafka_topic_partition_list_add(l, g->topic, p)->offset = from[p];
+            left++;
+        }
+    }
+    if (!left)
+        goto out;
+    rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, errstr_size);
+    if (!rk) {
+        err = MO_ERR_CONFIG;
+        goto out;
+    }
+    conf = NULL;
+    rd_kafka_poll_set_consumer(rk);
+    rd_kafka_resp_err_t aerr = rd_kafka_assign(rk, l);
+    if (aerr) {
+        err = mo_seterr(MO_ERR_TRANSIENT, errstr, errstr_size, "cannot read %s: %s", g->topic,
+                        rd_kafka_err2str(aerr));
+        goto out;
+    }
+    long long deadline = mo_now_ms() + timeout_ms;
+    while (left > 0 && !mo_stop_requested()) {
+        if (mo_now_ms() > deadline) {
+            err = mo_seterr(MO_ERR_TRANSIENT, errstr, errstr_size,
+                            "reading %s for message times took over %d ms", g->topic, timeout_ms);
+            break;
+        }
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 100);
+        if (!m)
+            continue;
+        int32_t p = m->partition;
+        if (!m->err && p >= 0 && p < g->npartitions && !done[p]) {
+            if (rd_kafka_message_timestamp(m, NULL) >= at_ms) {
+                found[p] = m->offset;
+                done[p] = 1;
+            } else if (m->offset + 1 >= upto[p]) {
+                done[p] = 1;
+            }
+            left -= done[p];
+        }
+        rd_kafka_message_destroy(m);
+    }
+out:
+    if (rk) {
+        rd_kafka_consumer_close(rk);
+        rd_kafka_destroy(rk);
+    }
+    if (conf)
+        rd_kafka_conf_destroy(conf);
+    if (err == MO_ERR_NOMEM)
+        snprintf(errstr, errstr_size, "out of memory");
+    rd_kafka_topic_partition_list_destroy(l);
+    free(done);
+    return err;
+}
+
 mo_err kq_group_offsets_at(kq_group *g, long long at_ms, int64_t *offsets, int timeout_ms,
                            char *errstr, size_t errstr_size)
 {
-    int64_t *high = calloc((size_t)g->npartitions, sizeof(*high));
+    int64_t *high = calloc((size_t)g->npartitions * 2, sizeof(*high));
+    int64_t *low = high ? high + g->npartitions : NULL;
     rd_kafka_topic_partition_list_t *l = kg_list(g, at_ms);
-    mo_err merr = high ? kq_group_watermarks(g, NULL, high, timeout_ms, errstr, errstr_size)
+    mo_err merr = high ? kq_group_watermarks(g, low, high, timeout_ms, errstr, errstr_size)
                        : mo_seterr(MO_ERR_NOMEM, errstr, errstr_size, "out of memory");
     rd_kafka_resp_err_t err =
         merr ? RD_KAFKA_RESP_ERR_NO_ERROR : rd_kafka_offsets_for_times(g->rk, l, timeout_ms);
@@ -239,12 +320,34 @@ mo_err kq_group_offsets_at(kq_group *g, long long at_ms, int64_t *offsets, int t
         if (tp->err)
             err = tp->err;
         else if (tp->partition >= 0 && tp->partition < g->npartitions)
-            /* No message that late: -1 (end), the replay starts past the last. */
-            offsets[tp->partition] = tp->offset >= 0 ? tp->offset : high[tp->partition];
+            offsets[tp->partition] = tp->offset;
     }
     if (!merr && err)
         merr = mo_seterr(MO_ERR_TRANSIENT, errstr, errstr_size, "offsets by time of %s: %s",
                          g->topic, rd_kafka_err2str(err));
+    /* "None at or after that time" (-1) is also what a broker without the
+     * time index answers (the embedded one): when the partition's last
+     * message is that late after all, its messages are read instead. */
+    int64_t *from = merr ? NULL : calloc((size_t)g->npartitions * 2, sizeof(*from));
+    int64_t *last = from ? from + g->npartitions : NULL;
+    if (!merr && !from)
+        merr = mo_seterr(MO_ERR_NOMEM, errstr, errstr_size, "out of memory");
+    for (int p = 0; !merr && p < g->npartitions; p++)
+        from[p] = offsets[p] < 0 && high[p] > 0 ? high[p] - 1 : -1;
+    if (!merr)
+        merr = kg_scan(g, from, high, at_ms, last, timeout_ms * 3, errstr, errstr_size);
+    for (int p = 0; !merr && p < g->npartitions; p++) {
+        if (offsets[p] < 0)
+            offsets[p] = high[p];
+        /* The last message is late enough: find the first that is. */
+        from[p] = from[p] >= 0 && last[p] < high[p] ? low[p] : -1;
+    }
+    if (!merr)
+        merr = kg_scan(g, from, high, at_ms, last, timeout_ms * 6, errstr, errstr_size);
+    for (int p = 0; !merr && p < g->npartitions; p++)
+        if (from[p] >= 0)
+            offsets[p] = last[p];
+    free(from);
     rd_kafka_topic_partition_list_destroy(l);
     free(high);
     return merr;
