@@ -244,8 +244,6 @@ static int rp_rewind(const mo_config *cfg, const rp_args *a, const char *topic,
     }
     rc = 0;
 out:
-    if (rc == 1 && g && strstr(errstr, "is active"))
-        lg_error("replay", cfg->tenant, "%s", errstr);
     kq_group_close(g);
     free(applied);
     free(end);
