@@ -333,7 +333,7 @@ mo_err kq_group_offsets_at(kq_group *g, long long at_ms, int64_t *offsets, int t
     if (!merr && !from)
         merr = mo_seterr(MO_ERR_NOMEM, errstr, errstr_size, "out of memory");
     for (int p = 0; !merr && p < g->npartitions; p++)
-        from[p] = offsets[p] < 0 && high[p] > 0 ? high[p] - 1 : -1;
+        from[p] = offsets[p] < 0 && high[p] > low[p] ? high[p] - 1 : -1;
     if (!merr)
         merr = kg_scan(g, from, high, at_ms, last, timeout_ms * 3, errstr, errstr_size);
     for (int p = 0; !merr && p < g->npartitions; p++) {
