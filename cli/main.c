@@ -12,6 +12,7 @@
 #include "map_order.h"
 #include "map_stock.h"
 #include "poll.h"
+#include "replay.h"
 #include "run.h"
 #include "status.h"
 #include "stop.h"
@@ -41,6 +42,8 @@ static void usage(FILE *f)
         "tracking\n"
         "  apply stock [...]                     ongoing.stock -> Mystore stock (STOCK_SYNC=on)\n"
         "  run                                   every enabled poller and consumer, one process\n"
+        "  replay <flow> --from-time T [--to-time T] | --from-offset N [--partition P]\n"
+        "         [--dry-run] [--force]       apply a range of a flow's topic again\n"
         "  dlq show [--once]                     print the dead letters (JSON lines)\n"
         "  tail <topic> [--once]                 print a topic's messages like dlq show\n"
         "                                        (topic without prefix: mystore.orders, ...)\n"
@@ -301,6 +304,8 @@ int main(int argc, char **argv)
             return rc;
         }
     }
+    if (!strcmp(cmd, "replay"))
+        return replay_main(argc - 2, argv + 2);
     if (!strcmp(cmd, "run")) {
         if (parse_opts(argc - 2, argv + 2, NULL, NULL, NULL, NULL))
             return 2;

@@ -118,6 +118,12 @@ fail:
     return NULL;
 }
 
+rd_kafka_conf_t *kq_conf(const mo_config *cfg, const char *client_id, char *errstr,
+                         size_t errstr_size)
+{
+    return kq_conf_new(cfg, client_id, NULL, NULL, errstr, errstr_size);
+}
+
 /* An integer property of conf (its effective value), or fallback. */
 static int kq_conf_int(const rd_kafka_conf_t *conf, const char *name, int fallback)
 {

@@ -20,6 +20,13 @@
 #define KQ_TOPIC_STOCK     "ongoing.stock"
 #define KQ_TOPIC_DLQ       "mosync.dlq"
 
+/* A new configuration with the brokers, client.id and every KAFKA_PROP_*
+ * applied (and the log callback), for code that builds its own handle
+ * (kafka_group.c).  The caller owns it (rd_kafka_new takes it).  NULL with
+ * errstr on a bad property. */
+rd_kafka_conf_t *kq_conf(const mo_config *cfg, const char *client_id, char *errstr,
+                         size_t errstr_size);
+
 /* ---- producer ---------------------------------------------------------- */
 
 typedef struct kq_producer kq_producer;

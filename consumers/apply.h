@@ -11,13 +11,28 @@
 #include "store.h"
 
 #include <jansson.h>
+#include <stdint.h>
 
 #include <librdkafka/rdkafka.h>
 
+/* A bounded run (mosync replay): each partition is consumed only below its
+ * stop offset; a message at or past it is dropped unhandled and unstored
+ * (the partition is done), and the loop ends when every partition is done. */
+typedef struct apply_range {
+    int npartitions;
+    const int64_t *stop; /* per partition; -1: nothing to consume there */
+    /* Called for each settled message (outcome as for apply_outcome, or
+     * "dead_lettered"); may be NULL. */
+    void (*settled)(void *opaque, int32_t partition, int64_t offset, const char *outcome);
+    void *opaque;
+    int incomplete; /* out: partitions not done when the loop ended */
+} apply_range;
+
 typedef struct apply_opts {
-    int once;          /* exit once the topic has been idle for idle_ms */
-    long idle_ms;      /* default 2000 */
-    const char *group; /* consumer group override (replay with a new group); NULL = default */
+    int once;           /* exit once the topic has been idle for idle_ms */
+    long idle_ms;       /* default 2000 */
+    const char *group;  /* consumer group override (replay with a new group); NULL = default */
+    apply_range *range; /* bounded run; NULL = unbounded */
 } apply_opts;
 
 /* Applies one message.  Returns:
@@ -92,6 +107,13 @@ mo_err apply_record_get(rs_store *rs, const char *flow, const char *entity, json
 mo_err apply_record_set(rs_store *rs, const char *flow, const char *entity, const char *version,
                         const char *hash, const char *state, const json_t *extra, long ttl_s,
                         char *errstr, size_t errstr_size);
+/* Does rec (borrowed, may be NULL) say this very request (hash) was
+ * applied?  The one place the flows skip an unchanged request; always 0
+ * after apply_force_set(1) (mosync replay --force re-sends them). */
+int apply_same_request(const json_t *rec, const char *hash);
+/* Process-wide: set before the appliers start. */
+void apply_force_set(int on);
+int apply_forced(void);
 /* SHA-256 of the canonical JSON (sorted keys, compact) of j into hex. */
 mo_err apply_hash(const json_t *j, char hex[65]);
 

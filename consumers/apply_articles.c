@@ -161,9 +161,8 @@ static mo_err aa_handle(void *vctx, const rd_kafka_message_t *msg, char *errstr,
         if ((err = apply_hash(a, hash)) ||
             (err = apply_record_get(c->rs, "articles", no, &rec, errstr, errstr_size)))
             goto out;
-        const char *rec_hash = json_string_value(json_object_get(rec, "hash"));
         const char *rec_version = json_string_value(json_object_get(rec, "version"));
-        int same = rec_hash && !strcmp(rec_hash, hash);
+        int same = apply_same_request(rec, hash);
         int stale = !same && rec_version && ev_version_older(version, rec_version);
         json_decref(rec);
         if (same || stale) {

@@ -215,7 +215,10 @@ static mo_err ad_handle(void *vctx, const rd_kafka_message_t *msg, char *errstr,
 
     if ((err = apply_record_get(c->rs, "deliveries", id, &rec, errstr, errstr_size)))
         goto out;
-    if (rec) { /* handled before: saves the calls below, decides nothing they would not */
+    /* Handled before: saves the calls below, decides nothing they would not.
+     * Forced (replay --force), the calls are made: an order already sent in
+     * Mystore is still found so below and left alone, never marked twice. */
+    if (rec && !apply_forced()) {
         c->duplicates++;
         apply_outcome(ev, "unchanged");
         if (c->cfg->dry_run)

@@ -441,6 +441,39 @@ out:
     return dead;
 }
 
+/* A bounded run (opts->range): is m past its partition's stop?  Then the
+ * partition is done and m is left alone, neither handled nor stored. */
+static int al_range_past(const apply_range *r, unsigned char *done, const rd_kafka_message_t *m)
+{
+    if (m->partition >= 0 && m->partition < r->npartitions && m->offset < r->stop[m->partition])
+        return 0;
+    if (m->partition >= 0 && m->partition < r->npartitions)
+        done[m->partition] = 1;
+    return 1;
+}
+
+/* After m was handled: a settled message (no failing head left on its
+ * partition) that was the last below the stop finishes the partition, and
+ * the range's caller hears the outcome.  Returns 1 when every partition is
+ * done. */
+static int al_range_after(al_state *st, apply_range *r, unsigned char *done, const char *topic,
+                          const rd_kafka_message_t *m, int dead)
+{
+    if (!al_find_partition(st, topic, m->partition)) {
+        if (r->settled)
+            r->settled(r->opaque, m->partition, m->offset,
+                       dead                ? "dead_lettered"
+                       : al_report.outcome ? al_report.outcome
+                                           : "unreported");
+        if (m->offset + 1 >= r->stop[m->partition])
+            done[m->partition] = 1;
+    }
+    for (int p = 0; p < r->npartitions; p++)
+        if (!done[p])
+            return 0;
+    return 1;
+}
+
 int apply_run(const mo_config *cfg, const apply_flow *flow, const apply_opts *opts,
               apply_counts *counts)
 {
@@ -452,8 +485,14 @@ int apply_run(const mo_config *cfg, const apply_flow *flow, const apply_opts *op
     kq_consumer *kc = NULL;
     int rc = 1;
 
-    if (!st)
+    apply_range *range = opts->range;
+    unsigned char *done = range ? calloc((size_t)range->npartitions + 1, 1) : NULL;
+    if (!st || (range && !done)) {
+        free(st);
         return 1;
+    }
+    for (int p = 0; range && p < range->npartitions; p++)
+        done[p] = range->stop[p] < 0;
     cfg_topic(cfg, opts->group ? opts->group : flow->group_base, group, sizeof(group));
     st->cfg = cfg;
     st->component = component;
@@ -487,7 +526,8 @@ int apply_run(const mo_config *cfg, const apply_flow *flow, const apply_opts *op
     unsigned long generation = kq_consumer_generation(kc);
     long idle_ms = opts->idle_ms > 0 ? opts->idle_ms : 2000;
     long long lag_at = 0;
-    while (!mo_stop_requested()) {
+    int all_done = range && !memchr(done, 0, (size_t)range->npartitions);
+    while (!all_done && !mo_stop_requested()) {
         if (mo_now_ms() - lag_at >= AL_LAG_EVERY_MS) {
             kq_consumer_lag(kc, AL_LAG_TIMEOUT_MS, al_lag, st);
             lag_at = mo_now_ms();
@@ -513,7 +553,14 @@ int apply_run(const mo_config *cfg, const apply_flow *flow, const apply_opts *op
             continue;
         }
         last_activity = mo_now_ms();
+        if (range && al_range_past(range, done, m)) {
+            all_done = !memchr(done, 0, (size_t)range->npartitions);
+            rd_kafka_message_destroy(m);
+            continue;
+        }
         int dead = al_handle(st, flow, kc, kp, topic, m, budget_ms);
+        if (range)
+            all_done = al_range_after(st, range, done, topic, m, dead);
         if (counts) {
             if (!counts->first_ms)
                 counts->first_ms = last_activity;
@@ -523,6 +570,9 @@ int apply_run(const mo_config *cfg, const apply_flow *flow, const apply_opts *op
         rd_kafka_message_destroy(m);
     }
 out:
+    for (int p = 0; range && p < range->npartitions; p++)
+        range->incomplete += !done[p];
+    free(done);
     kq_consumer_close(kc, AL_CLOSE_MS);
     kq_producer_free(kp);
     rs_close(st->rs);

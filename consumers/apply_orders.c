@@ -347,8 +347,7 @@ static mo_err ao_handle(void *vctx, const rd_kafka_message_t *msg, char *errstr,
     if ((err = apply_record_get(c->rs, "orders", id, &rec, errstr, errstr_size)))
         goto out;
     const char *rec_version = json_string_value(json_object_get(rec, "version"));
-    const char *rec_hash = json_string_value(json_object_get(rec, "hash"));
-    if (rec_hash && !strcmp(rec_hash, hash)) {
+    if (apply_same_request(rec, hash)) {
         c->duplicates++;
         apply_outcome(ev, "unchanged");
         if (c->cfg->dry_run)

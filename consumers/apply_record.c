@@ -34,6 +34,25 @@ mo_err apply_record_set(rs_store *rs, const char *flow, const char *entity, cons
     return err;
 }
 
+/* Set once by `mosync replay --force` before any applier runs. */
+static int apply_force_on;
+
+void apply_force_set(int on)
+{
+    apply_force_on = on;
+}
+
+int apply_forced(void)
+{
+    return apply_force_on;
+}
+
+int apply_same_request(const json_t *rec, const char *hash)
+{
+    const char *rec_hash = json_string_value(json_object_get(rec, "hash"));
+    return !apply_force_on && rec_hash && !strcmp(rec_hash, hash);
+}
+
 mo_err apply_hash(const json_t *j, char hex[65])
 {
     char *canon = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);

@@ -299,9 +299,8 @@ static mo_err as_handle(void *vctx, const rd_kafka_message_t *msg, char *errstr,
         (err = apply_record_get(c->rs, "stock", no, &rec, errstr, errstr_size)))
         goto out;
     const char *rec_version = json_string_value(json_object_get(rec, "version"));
-    const char *rec_hash = json_string_value(json_object_get(rec, "hash"));
     int stale = rec_version && ev_version_older(version, rec_version);
-    if (stale || (rec_hash && !strcmp(rec_hash, hash))) {
+    if (stale || apply_same_request(rec, hash)) {
         if (stale)
             c->stale++;
         else

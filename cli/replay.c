@@ -1,0 +1,383 @@
+/* `mosync replay <flow> --from-time T [--to-time T] | --from-offset N
+ * [--partition P] [--dry-run] [--force]`.
+ *
+ * 1. Join the flow's group as its only member (kafka_group.h: an applier
+ *    still running holds partitions, and the replay refuses).
+ * 2. Per partition: start at --from-time (offsets by time) or --from-offset;
+ *    end at --to-time, else at the group's committed offset: what was
+ *    applied before.  Later events are the regular appliers' to apply.
+ * 3. Commit the starts, leave, and run the flow's normal apply loop in that
+ *    same group, each partition stopping at its end (apply_range).  Applied
+ *    records skip what is unchanged (same request hash); --force sends it.
+ * 4. Join again and commit max(previous, reached) so the regular appliers
+ *    skip nothing and apply nothing twice.
+ * A dry run (--dry-run) does the same in the dry-run group
+ * (mosync-dryrun-<flow>) with DRY_RUN on, and restores that group's
+ * previous offsets: the flow's real group is only read. */
+#include "replay.h"
+#include "apply.h"
+#include "config.h"
+#include "event.h"
+#include "kafka.h"
+#include "kafka_group.h"
+#include "log.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define RP_BROKER_MS 10000 /* metadata, offsets, commits */
+#define RP_JOIN_MS   60000 /* a rebalance of an active group can take a while */
+
+typedef struct rp_flow {
+    const char *name, *topic_base, *group_base;
+    int need;
+    int (*apply)(const mo_config *cfg, const apply_opts *opts);
+} rp_flow;
+
+static const rp_flow rp_flows[] = {
+    {"orders", KQ_TOPIC_ORDERS, "mosync-apply-orders", CFG_NEED_ONGOING, apply_orders},
+    {"articles", KQ_TOPIC_PRODUCTS, "mosync-apply-articles", CFG_NEED_ONGOING, apply_articles},
+    {"deliveries", KQ_TOPIC_SHIPMENTS, "mosync-apply-deliveries", CFG_NEED_MYSTORE,
+     apply_deliveries},
+    {"stock", KQ_TOPIC_STOCK, "mosync-apply-stock", CFG_NEED_MYSTORE, apply_stock},
+};
+
+typedef struct rp_args {
+    const rp_flow *flow;
+    const char *from_time, *to_time;
+    long long from_ms, to_ms;
+    long long from_offset; /* -1: not given */
+    long partition;        /* -1: every partition */
+    int dry_run, force;
+    long idle_ms;
+} rp_args;
+
+/* Outcome counts per partition, filled by the apply loop. */
+typedef struct rp_tally {
+    json_t **outcomes; /* per partition: {"applied": n, ...} */
+} rp_tally;
+
+static void rp_settled(void *opaque, int32_t partition, int64_t offset, const char *outcome)
+{
+    rp_tally *t = opaque;
+    (void)offset;
+    json_t *o = t->outcomes[partition];
+    json_int_t n = json_integer_value(json_object_get(o, outcome));
+    json_object_set_new(o, outcome, json_integer(n + 1));
+}
+
+static int rp_usage(const char *msg)
+{
+    fprintf(stderr,
+            "mosync replay: %s\n"
+            "usage: mosync replay orders|articles|deliveries|stock\n"
+            "         --from-time YYYY-MM-DDTHH:MM:SS[.fff]Z [--to-time ...]\n"
+            "       | --from-offset N [--partition P]\n"
+            "         [--dry-run] [--force] [--idle-ms N]\n",
+            msg);
+    return 2;
+}
+
+/* A non-negative integer option; -1 when it is not one. */
+static long long rp_count(const char *s)
+{
+    char *end;
+    if (!*s || *s == '-' || *s == '+')
+        return -1;
+    long long v = strtoll(s, &end, 10);
+    return *end ? -1 : v;
+}
+
+static int rp_parse(int argc, char **argv, rp_args *a)
+{
+    char msg[512];
+    *a = (rp_args){.from_offset = -1, .partition = -1, .idle_ms = 5000};
+    if (argc < 1 || argv[0][0] == '-')
+        return rp_usage("which flow? (orders, articles, deliveries or stock)");
+    for (size_t i = 0; i < sizeof(rp_flows) / sizeof(rp_flows[0]); i++)
+        if (!strcmp(argv[0], rp_flows[i].name))
+            a->flow = &rp_flows[i];
+    if (!a->flow) {
+        snprintf(msg, sizeof(msg), "unknown flow '%.64s' (orders, articles, deliveries or stock)",
+                 argv[0]);
+        return rp_usage(msg);
+    }
+    for (int i = 1; i < argc; i++) {
+        const char *opt = argv[i];
+        int has_value = i + 1 < argc;
+        if (!strcmp(opt, "--dry-run")) {
+            a->dry_run = 1;
+        } else if (!strcmp(opt, "--force")) {
+            a->force = 1;
+        } else if (!strcmp(opt, "--from-time") && has_value) {
+            a->from_time = argv[++i];
+            if (ev_utc_parse(a->from_time, &a->from_ms)) {
+                snprintf(msg, sizeof(msg),
+                         "--from-time '%.64s' is not a UTC time YYYY-MM-DDTHH:MM:SS[.fff]Z",
+                         a->from_time);
+                return rp_usage(msg);
+            }
+        } else if (!strcmp(opt, "--to-time") && has_value) {
+            a->to_time = argv[++i];
+            if (ev_utc_parse(a->to_time, &a->to_ms)) {
+                snprintf(msg, sizeof(msg),
+                         "--to-time '%.64s' is not a UTC time YYYY-MM-DDTHH:MM:SS[.fff]Z",
+                         a->to_time);
+                return rp_usage(msg);
+            }
+        } else if (!strcmp(opt, "--from-offset") && has_value) {
+            a->from_offset = rp_count(argv[++i]);
+            if (a->from_offset < 0) {
+                snprintf(msg, sizeof(msg), "--from-offset '%.32s' is not an offset (0 or more)",
+                         argv[i]);
+                return rp_usage(msg);
+            }
+        } else if (!strcmp(opt, "--partition") && has_value) {
+            long long p = rp_count(argv[++i]);
+            if (p < 0 || p > 100000) {
+                snprintf(msg, sizeof(msg), "--partition '%.32s' is not a partition number",
+                         argv[i]);
+                return rp_usage(msg);
+            }
+            a->partition = (long)p;
+        } else if (!strcmp(opt, "--idle-ms") && has_value) {
+            long long v = rp_count(argv[++i]);
+            if (v <= 0 || v > 3600000)
+                return rp_usage("--idle-ms needs a positive number of milliseconds");
+            a->idle_ms = (long)v;
+        } else {
+            snprintf(msg, sizeof(msg), "unknown option or missing value: '%.64s'", opt);
+            return rp_usage(msg);
+        }
+    }
+    if (a->from_time && a->from_offset >= 0)
+        return rp_usage("--from-time and --from-offset exclude each other");
+    if (!a->from_time && a->from_offset < 0)
+        return rp_usage("where from? give --from-time or --from-offset");
+    if (a->partition >= 0 && a->from_offset < 0)
+        return rp_usage("--partition goes with --from-offset (--from-time takes every partition)");
+    if (a->to_time && a->from_time && a->to_ms <= a->from_ms)
+        return rp_usage("--to-time must be after --from-time");
+    return 0;
+}
+
+/* The committed offsets of group (read only: not joined). */
+static mo_err rp_committed_of(const mo_config *cfg, const char *group, const char *topic,
+                              int64_t *offsets, char *errstr, size_t errstr_size)
+{
+    kq_group *g = kq_group_open(cfg, group, topic, RP_BROKER_MS, NULL, errstr, errstr_size);
+    if (!g)
+        return MO_ERR_TRANSIENT;
+    mo_err err = kq_group_committed(g, offsets, RP_BROKER_MS, errstr, errstr_size);
+    kq_group_close(g);
+    return err;
+}
+
+/* Steps 1 and 2: joins the run group alone, computes the range into start
+ * and stop (stop -1: partition not replayed), keeps the run group's
+ * previous offsets in prev, commits the starts and leaves.  Returns the
+ * exit status (0 to go on). */
+static int rp_rewind(const mo_config *cfg, const rp_args *a, const char *topic,
+                     const char *real_group, const char *run_group, int *np, int64_t **start,
+                     int64_t **stop, int64_t **prev)
+{
+    char errstr[1024];
+    int rc = 1;
+    int64_t *applied = NULL, *end = NULL, *low = NULL, *high = NULL;
+    kq_group *g = kq_group_open(cfg, run_group, topic, RP_BROKER_MS, NULL, errstr, sizeof(errstr));
+    if (!g) {
+        fprintf(stderr, "mosync replay: %s\n", errstr);
+        return 1;
+    }
+    int n = *np = kq_group_partitions(g);
+    if (a->partition >= n) {
+        fprintf(stderr,
+                "mosync replay: --partition %ld is out of range: %s has %d partitions (0 to %d)\n",
+                a->partition, topic, n, n - 1);
+        rc = 2;
+        goto out;
+    }
+    *start = calloc((size_t)n, sizeof(int64_t));
+    *stop = calloc((size_t)n, sizeof(int64_t));
+    *prev = calloc((size_t)n, sizeof(int64_t));
+    applied = calloc((size_t)n, sizeof(int64_t));
+    end = calloc((size_t)n, sizeof(int64_t));
+    low = calloc((size_t)n, sizeof(int64_t));
+    high = calloc((size_t)n, sizeof(int64_t));
+    if (!*start || !*stop || !*prev || !applied || !end || !low || !high) {
+        fprintf(stderr, "mosync replay: out of memory\n");
+        goto out;
+    }
+    mo_err err = kq_group_join(g, RP_JOIN_MS, errstr, sizeof(errstr));
+    if (!err)
+        err = kq_group_committed(g, *prev, RP_BROKER_MS, errstr, sizeof(errstr));
+    if (!err && strcmp(real_group, run_group))
+        err = rp_committed_of(cfg, real_group, topic, applied, errstr, sizeof(errstr));
+    else if (!err)
+        memcpy(applied, *prev, (size_t)n * sizeof(int64_t));
+    if (!err)
+        err = kq_group_watermarks(g, low, high, RP_BROKER_MS, errstr, sizeof(errstr));
+    if (!err && a->from_time)
+        err = kq_group_offsets_at(g, a->from_ms, *start, RP_BROKER_MS, errstr, sizeof(errstr));
+    if (!err && a->to_time)
+        err = kq_group_offsets_at(g, a->to_ms, end, RP_BROKER_MS, errstr, sizeof(errstr));
+    if (err) {
+        fprintf(stderr, "mosync replay: %s\n", errstr);
+        goto out;
+    }
+    for (int p = 0; p < n; p++) {
+        if (a->from_offset >= 0) {
+            int64_t s = a->from_offset < low[p] ? low[p] : a->from_offset;
+            (*start)[p] = a->partition >= 0 && a->partition != p ? -1 : s;
+        }
+        if (!a->to_time)
+            end[p] = applied[p]; /* never committed: nothing applied, nothing to apply again */
+        (*stop)[p] = (*start)[p] >= 0 && end[p] > (*start)[p] ? end[p] : -1;
+        if ((*stop)[p] < 0)
+            (*start)[p] = -1;
+    }
+    if (kq_group_commit(g, *start, errstr, sizeof(errstr))) {
+        fprintf(stderr, "mosync replay: %s\n", errstr);
+        goto out;
+    }
+    rc = 0;
+out:
+    kq_group_close(g);
+    free(applied);
+    free(end);
+    free(low);
+    free(high);
+    return rc;
+}
+
+/* Step 4: commits max(previous, reached) (a dry run: the previous offsets
+ * back) for the replayed partitions. */
+static int rp_settle(const mo_config *cfg, const rp_args *a, const char *topic,
+                     const char *run_group, int n, const int64_t *stop, const int64_t *prev,
+                     int64_t *reached)
+{
+    char errstr[1024];
+    int rc = 1;
+    int64_t *final = calloc((size_t)n, sizeof(int64_t));
+    kq_group *g = kq_group_open(cfg, run_group, topic, RP_BROKER_MS, NULL, errstr, sizeof(errstr));
+    mo_err err = g ? MO_OK : MO_ERR_TRANSIENT;
+    if (!err && !final)
+        err = mo_seterr(MO_ERR_NOMEM, errstr, sizeof(errstr), "out of memory");
+    if (!err)
+        err = kq_group_join(g, RP_JOIN_MS, errstr, sizeof(errstr));
+    if (!err)
+        err = kq_group_committed(g, reached, RP_BROKER_MS, errstr, sizeof(errstr));
+    if (!err) {
+        for (int p = 0; p < n; p++) {
+            final[p] = -1;
+            if (stop[p] < 0)
+                continue;
+            if (a->dry_run)
+                final[p] = prev[p] >= 0 && prev[p] != reached[p] ? prev[p] : -1;
+            else if (prev[p] > reached[p])
+                final[p] = prev[p];
+        }
+        err = kq_group_commit(g, final, errstr, sizeof(errstr));
+        for (int p = 0; !err && p < n; p++)
+            if (final[p] >= 0)
+                reached[p] = final[p];
+    }
+    if (err)
+        fprintf(stderr, "mosync replay: offsets of %s not settled: %s\n", run_group, errstr);
+    else
+        rc = 0;
+    kq_group_close(g);
+    free(final);
+    return rc;
+}
+
+int replay_main(int argc, char **argv)
+{
+    rp_args a;
+    mo_config cfg;
+    char errstr[512], topic[256], real_group[256], run_group[256], run_base[64];
+    int n = 0, rc = rp_parse(argc, argv, &a);
+    int64_t *start = NULL, *stop = NULL, *prev = NULL, *reached = NULL;
+    rp_tally tally = {0};
+    json_t *summary = NULL;
+    if (rc)
+        return rc;
+    if (cfg_load(&cfg, CFG_NEED_KAFKA | CFG_NEED_REDIS | a.flow->need, errstr, sizeof(errstr))) {
+        fprintf(stderr, "mosync: configuration error: %s\n", errstr);
+        return 2;
+    }
+    if (a.dry_run)
+        cfg.dry_run = 1;
+    apply_force_set(a.force);
+    /* The dry-run group's name as apply_dry_wrap gives it. */
+    snprintf(run_base, sizeof(run_base), "%s%s", cfg.dry_run ? "mosync-dryrun-" : "",
+             cfg.dry_run ? a.flow->name : a.flow->group_base);
+    cfg_topic(&cfg, a.flow->topic_base, topic, sizeof(topic));
+    cfg_topic(&cfg, a.flow->group_base, real_group, sizeof(real_group));
+    cfg_topic(&cfg, run_base, run_group, sizeof(run_group));
+
+    rc = rp_rewind(&cfg, &a, topic, real_group, run_group, &n, &start, &stop, &prev);
+    if (rc)
+        goto out;
+    rc = 1;
+    reached = calloc((size_t)n, sizeof(int64_t));
+    tally.outcomes = calloc((size_t)n, sizeof(json_t *));
+    if (!reached || !tally.outcomes)
+        goto out;
+    int todo = 0;
+    for (int p = 0; p < n; p++) {
+        tally.outcomes[p] = json_object();
+        todo += stop[p] >= 0;
+    }
+    apply_range range = {.npartitions = n, .stop = stop, .settled = rp_settled, .opaque = &tally};
+    if (todo) {
+        lg_info("replay", cfg.tenant, "replaying %d partitions of %s in group %s%s", todo, topic,
+                run_group, a.force ? " (forced)" : "");
+        int arc = a.flow->apply(
+            &cfg,
+            &(apply_opts){.once = 1, .idle_ms = a.idle_ms, .group = run_base, .range = &range});
+        if (arc || range.incomplete)
+            fprintf(stderr,
+                    "mosync replay: the apply loop ended (exit %d) with %d partitions "
+                    "not at their end\n",
+                    arc, range.incomplete);
+        /* A complete run without --to-time committed exactly its ends, which
+         * were the group's offsets before: nothing is left to settle. */
+        for (int p = 0; p < n; p++)
+            reached[p] = stop[p];
+        if ((a.dry_run || a.to_time || arc || range.incomplete) &&
+            rp_settle(&cfg, &a, topic, run_group, n, stop, prev, reached))
+            goto out;
+        if (arc || range.incomplete)
+            goto report;
+    }
+    rc = 0;
+report:
+    summary = json_pack("{s:s, s:s, s:s, s:b, s:b, s:[]}", "replay", a.flow->name, "topic", topic,
+                        "group", run_group, "dry_run", a.dry_run, "force", a.force, "partitions");
+    for (int p = 0; summary && p < n; p++) {
+        if (stop[p] < 0)
+            continue;
+        json_t *o = json_pack("{s:i, s:I, s:I, s:I}", "partition", p, "from", (json_int_t)start[p],
+                              "to", (json_int_t)stop[p], "committed", (json_int_t)reached[p]);
+        json_object_update(o, tally.outcomes[p]);
+        json_array_append_new(json_object_get(summary, "partitions"), o);
+    }
+    char *s = summary ? json_dumps(summary, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+    if (s)
+        printf("%s\n", s);
+    free(s);
+out:
+    json_decref(summary);
+    for (int p = 0; tally.outcomes && p < n; p++)
+        json_decref(tally.outcomes[p]);
+    free(tally.outcomes);
+    free(start);
+    free(stop);
+    free(prev);
+    free(reached);
+    cfg_free(&cfg);
+    return rc;
+}

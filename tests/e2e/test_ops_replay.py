@@ -1,0 +1,278 @@
+"""Issue 8: `mosync replay <flow>` applies a range of a flow's topic again,
+through today's mapping, in the flow's own consumer group (which must be
+inactive).  Unchanged requests are skipped by their hash; --force sends them
+again.  Real processes, real Redis and Kafka, the simulators over HTTP."""
+
+import datetime
+import json
+import os
+import subprocess
+import time
+
+from harness import MOSYNC, TestFailure, check, env_for, eq, wait_until
+from seedgen import make_seed
+from test_consumer import log_text
+
+HH, BRING = "Helthjem", "Bring - Pakke i postkassen"
+NEW_MAP = {"SHIPPING_METHOD_MAP": json.dumps({HH: {"code": "HH-NY", "name": "Helthjem ny"}})}
+
+
+def seed_two_methods(n):
+    """n orders, even ones shipped with Helthjem, odd ones with Bring."""
+    seed = make_seed(orders=n, products=8, seed=88)
+    for i, o in enumerate(seed["orders"]):
+        o["attributes"]["shipping_method"] = HH if i % 2 == 0 else BRING
+    return seed
+
+
+def utc_now():
+    now = datetime.datetime.now(datetime.timezone.utc)
+    return now.strftime("%Y-%m-%dT%H:%M:%S.") + "%03dZ" % (now.microsecond // 1000)
+
+
+def touch(env, oid, address):
+    """A change in Mystore the next poll turns into a new event."""
+    order = env.mystore.get("/_sim/orders/%s" % oid)
+    order["attributes"]["shipping_address_address"] = address
+    order["attributes"].pop("updated_at", None)
+    env.mystore.put("/_sim/orders/%s" % oid, order)
+
+
+def written(env, since):
+    """Order numbers written to Ongoing after write seq `since`, in order."""
+    return [w["body"]["orderNumber"] for w in env.ongoing.order_writes(since)]
+
+
+def last_seq(env):
+    w = env.ongoing.writes()
+    return w[-1]["seq"] if w else 0
+
+
+def run_stdout(env, args, extra_env=None):
+    """Runs mosync to completion; returns (rc, all of its stdout): the flow's
+    summary, dry-run lines and the replay's summary."""
+    p = subprocess.run([MOSYNC] + args, env=dict(env.env, **(extra_env or {})),
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=300)
+    log = os.path.join(env.workdir, "%02d-run-stdout.log" % len(env.logs))
+    env.logs.append(log)
+    with open(log, "wb") as f:
+        f.write(p.stderr)
+    if p.returncode != 0:
+        raise TestFailure("mosync %s exited %s: %s" % (" ".join(args), p.returncode,
+                                                        p.stderr.decode()[-3000:]))
+    return p.returncode, p.stdout.decode()
+
+
+def replay(env, args, extra_env=None, expect_rc=0):
+    rc, summary, stderr = env.run(["replay", "orders"] + args, extra_env, expect_rc=expect_rc)
+    return summary, stderr
+
+
+def total(summary, outcome):
+    return sum(p.get(outcome, 0) for p in summary["partitions"])
+
+
+def test_replay_after_mapping_change():
+    """Orders applied, a time T, some orders changed and applied, then the
+    shipping-method mapping changes for Helthjem: a replay from T writes
+    exactly the changed Helthjem orders again (with the new wayOfDelivery),
+    skips the changed Bring orders as unchanged, and leaves every order from
+    before T alone.  The same replay again writes nothing.  A dry run before
+    it reports the differences, writes nothing and moves no offset of the
+    real group."""
+    seed = seed_two_methods(12)
+    ids = [o["id"] for o in seed["orders"]]
+    with env_for("replay-mapping", seed) as env:
+        env.poll_orders()
+        env.apply_orders()
+        eq(len(env.ongoing.orders()), 12, "orders in Ongoing")
+        time.sleep(0.05)  # broker timestamps are ms: T is strictly after every event so far
+        t = utc_now()
+        time.sleep(0.05)
+        later = ids[:6]  # three Helthjem (even), three Bring (odd)
+        for oid in later:
+            touch(env, oid, "Ny gate %s" % oid)
+        env.poll_orders()
+        seq = last_seq(env)
+        env.apply_orders()
+        eq(sorted(written(env, seq)), sorted(later), "the changed orders applied")
+        affected = [oid for i, oid in enumerate(ids) if i < 6 and i % 2 == 0]
+
+        # Dry run: the differences, no write, the real group untouched.
+        seq = last_seq(env)
+        rc, out = run_stdout(env, ["replay", "orders", "--from-time", t, "--dry-run"], NEW_MAP)
+        lines = [json.loads(l) for l in out.splitlines() if l.startswith("{")]
+        dry = {l["entity"]: l for l in lines if l.get("dry_run") == "orders"}
+        eq(sorted(dry), sorted(later), "entities the dry run looked at")
+        for oid in later:
+            if oid in affected:
+                check(any("wayOfDelivery" in d["field"] for d in dry[oid]["differences"]),
+                      "dry run names wayOfDelivery for %s: %r" % (oid, dry[oid]))
+            else:
+                eq(dry[oid]["outcome"], "duplicate", "dry-run outcome of unaffected %s" % oid)
+        eq(written(env, seq), [], "writes by the dry run")
+        _, s, _ = env.apply_orders()
+        eq(s["messages"], 0, "messages a regular applier finds after the dry run")
+
+        # The real replay: exactly the affected orders.
+        seq = last_seq(env)
+        summary, _ = replay(env, ["--from-time", t], NEW_MAP)
+        eq(sorted(written(env, seq)), sorted(affected), "orders the replay wrote")
+        for oid in affected:
+            eq(env.ongoing.order(oid)["wayOfDelivery"]["code"], "HH-NY",
+               "wayOfDelivery of %s" % oid)
+        for oid in ids[6:]:
+            check(env.ongoing.order(oid)["wayOfDelivery"]["code"] != "HH-NY",
+                  "order %s from before T untouched" % oid)
+        eq(total(summary, "applied"), 3, "applied in the summary: %r" % summary)
+        eq(total(summary, "unchanged"), 3, "unchanged in the summary: %r" % summary)
+        eq(sum(p["to"] - p["from"] for p in summary["partitions"]), 6, "range of the replay")
+
+        # Again, no change since: nothing is sent.
+        seq = last_seq(env)
+        summary, _ = replay(env, ["--from-time", t], NEW_MAP)
+        eq(written(env, seq), [], "writes of the second replay")
+        eq(total(summary, "unchanged"), 6, "unchanged in the second replay: %r" % summary)
+        # The group is back where it was: a regular applier has nothing to do.
+        _, s, _ = env.apply_orders(extra_env=NEW_MAP)
+        eq(s["messages"], 0, "messages a regular applier finds after the replays")
+
+
+def test_replay_refused_while_group_active():
+    """While `apply orders` runs in the group, replay refuses, saying the
+    group is active, and commits nothing; once it stops, the replay runs."""
+    seed = seed_two_methods(6)
+    with env_for("replay-active", seed) as env:
+        env.poll_orders()
+        env.apply_orders()
+        p = env.spawn(["apply", "orders"])
+        wait_until(lambda: "assigned " in log_text(p) or p.poll() is not None, 90,
+                   "the applier to get its partitions")
+        eq(p.poll(), None, "the applier running")
+        _, stderr = replay(env, ["--from-offset", "0"], expect_rc=1)
+        check("consumer group" in stderr and "is active" in stderr and
+              "stop its appliers first" in stderr, "the refusal says why: %s" % stderr[-2000:])
+        p.terminate()
+        p.wait(30)
+        # Nothing was rewound: a regular applier finds no message.
+        _, s, _ = env.apply_orders()
+        eq(s["messages"], 0, "messages after the refused replay")
+        summary, _ = replay(env, ["--from-offset", "0"])
+        eq(total(summary, "unchanged"), 6, "the replay after the applier stopped: %r" % summary)
+
+
+def test_replay_from_offset_and_force():
+    """--from-offset 0 --partition P replays only that partition; unchanged
+    orders send nothing; with --force they are sent again (a PUT of the same
+    order is idempotent in Ongoing)."""
+    seed = seed_two_methods(12)
+    with env_for("replay-offset", seed) as env:
+        env.poll_orders()
+        env.apply_orders()
+        seq = last_seq(env)
+        summary, _ = replay(env, ["--from-offset", "0"])
+        eq(written(env, seq), [], "writes of an unforced replay with no change")
+        parts = {p["partition"]: p for p in summary["partitions"]}
+        eq(sum(p["to"] - p["from"] for p in parts.values()), 12, "events replayed")
+        eq(total(summary, "unchanged"), 12, "unchanged: %r" % summary)
+        big = max(parts.values(), key=lambda p: p["to"] - p["from"])
+        check(big["to"] - big["from"] < 12, "the orders spread over partitions")
+
+        seq = last_seq(env)
+        summary, _ = replay(env, ["--from-offset", "0", "--partition", str(big["partition"]),
+                                  "--force"])
+        eq([p["partition"] for p in summary["partitions"]], [big["partition"]],
+           "partitions replayed")
+        w = written(env, seq)
+        eq(len(w), big["to"] - big["from"], "orders forced again: %r" % w)
+        eq(len(set(w)), len(w), "each order once")
+        eq(total(summary, "applied"), len(w), "applied in the summary")
+        eq(len(env.ongoing.orders()), 12, "orders in Ongoing (no duplicate)")
+        _, s, _ = env.apply_orders()
+        eq(s["messages"], 0, "messages a regular applier finds after the replay")
+
+
+def test_replay_bad_input():
+    """Bad input exits 2 with a message naming the option."""
+    seed = make_seed(orders=2, products=4, seed=89)
+    with env_for("replay-bad", seed) as env:
+        env.poll_orders()
+        cases = [
+            (["replay", "parcels", "--from-offset", "0"], "unknown flow"),
+            (["replay", "orders"], "--from-time or --from-offset"),
+            (["replay", "orders", "--from-time", "2026-01-01T00:00:00Z", "--from-offset", "0"],
+             "--from-time and --from-offset"),
+            (["replay", "orders", "--from-time", "yesterday"], "--from-time 'yesterday'"),
+            (["replay", "orders", "--from-time", "2026-01-02T00:00:00Z",
+              "--to-time", "2026-01-01T00:00:00Z"], "--to-time must be after --from-time"),
+            (["replay", "orders", "--from-offset", "-3"], "--from-offset '-3'"),
+            (["replay", "orders", "--from-offset", "0", "--partition", "4"],
+             "--partition 4 is out of range"),
+            (["replay", "orders", "--from-time", "2026-01-01T00:00:00Z", "--partition", "1"],
+             "--partition goes with --from-offset"),
+        ]
+        for args, want in cases:
+            rc, _, stderr = env.run(args, expect_rc=None)
+            eq(rc, 2, "exit status of %s" % " ".join(args))
+            check(want in stderr, "%s names the problem (%r): %s" % (" ".join(args), want, stderr))
+
+
+def test_replay_to_time_stops_there_and_keeps_the_group_ahead():
+    """--to-time ends the range: of the orders changed between T1 and T2 and
+    after T2, all Helthjem, only the first are written again after the
+    mapping change; the group's offsets stay where the regular appliers
+    left them (past T2), so they have nothing to do afterwards."""
+    seed = seed_two_methods(8)
+    ids = [o["id"] for o in seed["orders"]]
+    hh = [oid for i, oid in enumerate(ids) if i % 2 == 0]  # four Helthjem orders
+    with env_for("replay-to-time", seed) as env:
+        env.poll_orders()
+        env.apply_orders()
+        time.sleep(0.05)
+        t1 = utc_now()
+        time.sleep(0.05)
+        for oid in hh[:2]:
+            touch(env, oid, "Mellom %s" % oid)
+        env.poll_orders()
+        time.sleep(0.05)
+        t2 = utc_now()
+        time.sleep(0.05)
+        for oid in hh[2:]:
+            touch(env, oid, "Etter %s" % oid)
+        env.poll_orders()
+        env.apply_orders()
+
+        seq = last_seq(env)
+        summary, _ = replay(env, ["--from-time", t1, "--to-time", t2], NEW_MAP)
+        eq(sorted(written(env, seq)), sorted(hh[:2]), "orders written by the replay")
+        eq(total(summary, "applied"), 2, "applied: %r" % summary)
+        check(all(p["committed"] >= p["to"] for p in summary["partitions"]),
+              "offsets not behind the range: %r" % summary)
+        _, s, _ = env.apply_orders()
+        eq(s["messages"], 0, "messages a regular applier finds after the replay")
+
+
+def test_replay_force_of_deliveries_marks_nothing_twice():
+    """A forced replay of ongoing.shipments re-derives each delivery from
+    Mystore (the applied record is not trusted), finds the orders already
+    levert, and writes nothing: no second status row, no second tracking."""
+    seed = make_seed(orders=4, products=5, seed=90)
+    ids = [o["id"] for o in seed["orders"]]
+    with env_for("replay-deliveries", seed) as env:
+        env.poll_orders()
+        env.apply_orders()
+        for oid in ids:
+            env.ongoing.post("/_sim/orders/%s/ship" % oid, {"wayBill": "WB%s" % oid})
+        env.run(["poll", "ongoing-shipments", "--once"])
+        _, s, _ = env.run(["apply", "deliveries", "--once", "--idle-ms", "2500"])
+        eq(s["delivered"], 4, "delivered")
+        n = len([w for w in env.mystore.writes() if w["method"] != "GET"])
+        _, out = run_stdout(env, ["replay", "deliveries", "--from-offset", "0", "--force"])
+        lines = [json.loads(l) for l in out.splitlines() if l.startswith("{")]
+        flow, summary = lines[-2], lines[-1]
+        eq(sum(p["to"] - p["from"] for p in summary["partitions"]), 4, "events replayed")
+        eq(total(summary, "unchanged"), 4, "already levert: %r" % summary)
+        # Forced: found so in Mystore, not taken from the applied record.
+        eq((flow["already_sent"], flow["duplicates"]), (4, 0), "how it knew: %r" % flow)
+        eq(len([w for w in env.mystore.writes() if w["method"] != "GET"]), n,
+           "Mystore writes of the forced replay")
