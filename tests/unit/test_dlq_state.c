@@ -1,0 +1,135 @@
+/* The dead letters' model (common/dlq_state.c): headers into a letter, the
+ * folding of state records (latest wins, unknown ones ignored), the
+ * filters, ids, flows and classes an operator may name. */
+#include "unit.h"
+#include "common/dlq_state.h"
+#include "common/event.h"
+
+#include <jansson.h>
+#include <string.h>
+
+static void hdr(dlq_letter *l, const char *name, const char *value)
+{
+    dlq_letter_header(l, name, value, strlen(value));
+}
+
+static dlq_letter letter(int32_t p, int64_t o, const char *component, const char *key,
+                         const char *cls, const char *last)
+{
+    dlq_letter l;
+    memset(&l, 0, sizeof(l));
+    l.partition = p;
+    l.offset = o;
+    snprintf(l.id, sizeof(l.id), "%d:%lld", (int)p, (long long)o);
+    hdr(&l, "mosync.component", component);
+    hdr(&l, "mosync.key", key);
+    hdr(&l, "mosync.error.class", cls);
+    hdr(&l, "mosync.last.failure", last);
+    return l;
+}
+
+UT_TEST(dlq_state_headers_fill_a_letter)
+{
+    dlq_letter l;
+    memset(&l, 0, sizeof(l));
+    hdr(&l, "mosync.source", "e.mystore.orders");
+    hdr(&l, "mosync.partition", "3");
+    hdr(&l, "mosync.offset", "41");
+    hdr(&l, "mosync.attempts", "2");
+    hdr(&l, "mosync.component", "poll.mystore-products");
+    hdr(&l, "mosync.value.truncated", "true");
+    hdr(&l, "mosync.last.failure", "2026-11-28T10:00:00Z");
+    UT_CHECK(!strcmp(l.source, "e.mystore.orders"), "source %s", l.source);
+    UT_CHECK(l.src_partition == 3 && l.src_offset == 41, "place %d %lld", l.src_partition,
+             l.src_offset);
+    UT_CHECK(l.attempts == 2 && l.truncated, "attempts %d truncated %d", l.attempts, l.truncated);
+    UT_CHECK(!strcmp(l.flow, "articles"), "flow %s", l.flow);
+    UT_CHECK(l.time_ms == 1795860000000LL, "time %lld", l.time_ms);
+    hdr(&l, "mosync.partition", "-1");
+    UT_CHECK(l.src_partition == -1, "a poller's letter has no partition: %d", l.src_partition);
+}
+
+UT_TEST(dlq_state_fold_latest_record_wins)
+{
+    dlq_letters ls;
+    memset(&ls, 0, sizeof(ls));
+    /* Added out of order: the array stays sorted for the lookups. */
+    dlq_letter a = letter(1, 5, "apply.orders", "t1:1", "transient", "2026-11-28T10:00:00Z");
+    dlq_letter b = letter(0, 7, "apply.orders", "t1:2", "permanent", "2026-11-28T11:00:00Z");
+    UT_CHECK(dlq_letters_add(&ls, &a) == MO_OK && dlq_letters_add(&ls, &b) == MO_OK, "added");
+    UT_CHECK(ls.v[0].partition == 0 && ls.v[1].partition == 1, "sorted");
+    json_t *redriven =
+        json_pack("{s:s, s:s, s:s}", "state", "redriven", "at", "x", "by", "operator");
+    json_t *resolved = json_pack("{s:s, s:s}", "state", "resolved", "by", "apply.orders");
+    json_t *bogus = json_pack("{s:s}", "state", "eaten");
+    UT_CHECK(dlq_letters_fold(&ls, "1:5", redriven) == 1, "redriven applied");
+    UT_CHECK(dlq_letters_fold(&ls, "1:5", resolved) == 1, "resolved applied");
+    UT_CHECK(dlq_letters_fold(&ls, "1:5", bogus) == 0, "an unknown state is ignored");
+    UT_CHECK(dlq_letters_fold(&ls, "9:9", resolved) == 0, "an unknown letter is ignored");
+    UT_CHECK(dlq_letters_fold(&ls, "x", resolved) == 0, "a malformed id is ignored");
+    UT_CHECK(dlq_letters_find(&ls, 1, 5)->state == DLQ_RESOLVED, "latest wins: %s",
+             dlq_state_name(dlq_letters_find(&ls, 1, 5)->state));
+    UT_CHECK(!strcmp(dlq_letters_find(&ls, 1, 5)->state_by, "apply.orders"), "by");
+    UT_CHECK(dlq_letters_find(&ls, 0, 7)->state == DLQ_OPEN, "no record: open");
+    json_decref(redriven);
+    json_decref(resolved);
+    json_decref(bogus);
+    dlq_letters_free(&ls);
+}
+
+UT_TEST(dlq_state_filters)
+{
+    dlq_letter l = letter(0, 1, "apply.orders", "t1:1001", "transient", "2026-11-28T10:00:00Z");
+    long long t;
+    dlq_filter f = {.tenant = "t1"};
+    UT_CHECK(dlq_filter_match(&f, &l), "no filter matches");
+    f.flow = "orders";
+    UT_CHECK(dlq_filter_match(&f, &l), "flow");
+    f.flow = "apply.orders";
+    UT_CHECK(dlq_filter_match(&f, &l), "component");
+    f.flow = "articles";
+    UT_CHECK(!dlq_filter_match(&f, &l), "other flow");
+    f.flow = NULL;
+    f.entity = "1001";
+    UT_CHECK(dlq_filter_match(&f, &l), "entity alone");
+    f.entity = "t1:1001";
+    UT_CHECK(dlq_filter_match(&f, &l), "whole key");
+    f.entity = "100";
+    UT_CHECK(!dlq_filter_match(&f, &l), "a prefix is not the entity");
+    f.entity = NULL;
+    f.error_class = "permanent";
+    UT_CHECK(!dlq_filter_match(&f, &l), "class");
+    f.error_class = "transient";
+    ev_utc_parse("2026-11-28T10:00:00Z", &t);
+    f.since_ms = t;
+    UT_CHECK(dlq_filter_match(&f, &l), "since is inclusive");
+    f.until_ms = t;
+    UT_CHECK(!dlq_filter_match(&f, &l), "until is exclusive");
+    f.until_ms = 0;
+    f.states = 1 << DLQ_RESOLVED;
+    UT_CHECK(!dlq_filter_match(&f, &l), "state");
+    f.states |= 1 << DLQ_OPEN;
+    UT_CHECK(dlq_filter_match(&f, &l), "states");
+}
+
+UT_TEST(dlq_state_ids_flows_classes)
+{
+    int32_t p;
+    int64_t o;
+    UT_CHECK(dlq_id_parse("3:120", &p, &o) == MO_OK && p == 3 && o == 120, "id");
+    UT_CHECK(dlq_id_parse("3", &p, &o) != MO_OK, "no colon");
+    UT_CHECK(dlq_id_parse("-1:2", &p, &o) != MO_OK, "negative");
+    UT_CHECK(dlq_id_parse("1:2x", &p, &o) != MO_OK, "trailing text");
+    UT_CHECK(dlq_id_parse(":2", &p, &o) != MO_OK, "empty partition");
+    UT_CHECK(dlq_id_parse("99999999999:2", &p, &o) != MO_OK, "partition too large");
+    UT_CHECK(!strcmp(dlq_flow_of("poll.ongoing-shipments"), "deliveries"), "shipments");
+    UT_CHECK(!strcmp(dlq_flow_of("apply.stock"), "stock"), "stock");
+    UT_CHECK(!*dlq_flow_of("poll.other"), "unknown component");
+    UT_CHECK(dlq_flow_valid("orders") && dlq_flow_valid("poll.mystore-orders") &&
+                 !dlq_flow_valid("order"),
+             "flow names");
+    UT_CHECK(dlq_class_valid("transient") && dlq_class_valid("too_large") &&
+                 !dlq_class_valid("ok") && !dlq_class_valid("fatal"),
+             "classes");
+    UT_CHECK(dlq_state_parse("purged") == DLQ_PURGED && dlq_state_parse("gone") == -1, "states");
+}
