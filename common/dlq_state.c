@@ -251,6 +251,14 @@ static void ds_consumer_free(rd_kafka_t *rk)
     rd_kafka_destroy(rk);
 }
 
+/* When a read must be done: DS_READ_TIMEOUT, or the thread's deadline when
+ * sooner (an applier resolving letters is inside one message's budget). */
+static long long ds_deadline(void)
+{
+    long left = mo_deadline_left_ms();
+    return mo_now_ms() + (left < DS_READ_TIMEOUT ? left : DS_READ_TIMEOUT);
+}
+
 typedef int (*ds_msg_fn)(void *opaque, const rd_kafka_message_t *m);
 
 /* Reads topic (full name) from the start of every partition to its end,
@@ -265,11 +273,18 @@ static mo_err ds_read_topic(const mo_config *cfg, const char *topic, ds_msg_fn f
         return MO_ERR_CONFIG;
     const struct rd_kafka_metadata *md = NULL;
     rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topic, NULL);
+    long long deadline = ds_deadline();
     for (int tries = 0; tries < DS_META_TRIES && !mo_stop_requested(); tries++) {
         if (md)
             rd_kafka_metadata_destroy(md);
         md = NULL;
-        rd_kafka_resp_err_t e = rd_kafka_metadata(rk, 0, rkt, &md, 5000);
+        long long left = deadline - mo_now_ms();
+        if (left <= 0) {
+            ret = mo_seterr(MO_ERR_TRANSIENT, errstr, errstr_size, "metadata of %s: no time left",
+                            topic);
+            break;
+        }
+        rd_kafka_resp_err_t e = rd_kafka_metadata(rk, 0, rkt, &md, left < 5000 ? (int)left : 5000);
         if (e) {
             md = NULL;
             ret = mo_seterr(MO_ERR_TRANSIENT, errstr, errstr_size, "metadata of %s: %s", topic,
@@ -292,11 +307,10 @@ static mo_err ds_read_topic(const mo_config *cfg, const char *topic, ds_msg_fn f
     rd_kafka_assign(rk, parts);
     rd_kafka_topic_partition_list_destroy(parts);
     int eofs = 0;
-    long long deadline = mo_now_ms() + DS_READ_TIMEOUT;
     while (eofs < nparts) {
         if (mo_stop_requested() || mo_now_ms() > deadline) {
-            ret = mo_seterr(MO_ERR_TRANSIENT, errstr, errstr_size,
-                            "%s not read to its end within %d s", topic, DS_READ_TIMEOUT / 1000);
+            ret = mo_seterr(MO_ERR_TRANSIENT, errstr, errstr_size, "%s not read to its end in time",
+                            topic);
             break;
         }
         rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 500);
@@ -331,7 +345,7 @@ mo_err dlq_fetch_original(const mo_config *cfg, const char *topic, int partition
     rd_kafka_topic_partition_list_add(parts, topic, partition)->offset = offset;
     rd_kafka_assign(rk, parts);
     rd_kafka_topic_partition_list_destroy(parts);
-    long long deadline = mo_now_ms() + DS_READ_TIMEOUT;
+    long long deadline = ds_deadline();
     for (;;) {
         if (mo_stop_requested() || mo_now_ms() > deadline) {
             ret = mo_seterr(MO_ERR_TRANSIENT, errstr, errstr_size, "%s [%d] @%lld not read in time",

@@ -1,9 +1,13 @@
 /* The dead letters' model (common/dlq_state.c): headers into a letter, the
  * folding of state records (latest wins, unknown ones ignored), the
- * filters, ids, flows and classes an operator may name. */
+ * filters, ids, flows and classes an operator may name; and the letters
+ * read back from Kafka with their states (librdkafka's mock cluster). */
 #include "unit.h"
 #include "common/dlq_state.h"
+#include "common/dlq.h"
 #include "common/event.h"
+
+#include <librdkafka/rdkafka_mock.h>
 
 #include <jansson.h>
 #include <string.h>
@@ -132,4 +136,96 @@ UT_TEST(dlq_state_ids_flows_classes)
                  !dlq_class_valid("ok") && !dlq_class_valid("fatal"),
              "classes");
     UT_CHECK(dlq_state_parse("purged") == DLQ_PURGED && dlq_state_parse("gone") == -1, "states");
+}
+
+/* Through Kafka (librdkafka's mock cluster): letters sent by dlq_send are
+ * read back open; state records fold in, the latest per letter winning
+ * across two partitions of each topic; dlq_open_by_class counts what is
+ * still open. */
+UT_TEST(dlq_state_read_record_and_count_on_kafka)
+{
+    char errstr[512];
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    rd_kafka_conf_set(conf, "log_level", "0", errstr, sizeof(errstr));
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr));
+    if (!UT_CHECK(rk != NULL, "producer: %s", errstr))
+        return;
+    rd_kafka_mock_cluster_t *mc = rd_kafka_mock_cluster_new(rk, 1);
+    mo_config cfg;
+    memset(&cfg, 0, sizeof(cfg));
+    snprintf(cfg.tenant, sizeof(cfg.tenant), "t1");
+    snprintf(cfg.topic_prefix, sizeof(cfg.topic_prefix), "ut18.");
+    snprintf(cfg.kafka_brokers, sizeof(cfg.kafka_brokers), "%s",
+             rd_kafka_mock_cluster_bootstraps(mc));
+    rd_kafka_mock_topic_create(mc, "ut18.mosync.dlq", 2, 1);
+    rd_kafka_mock_topic_create(mc, "ut18.mosync.dlq.state", 2, 1);
+    kq_producer *kp = kq_producer_new(&cfg, "ut18", errstr, sizeof(errstr));
+    if (!UT_CHECK(kp != NULL, "kq_producer_new: %s", errstr))
+        goto out;
+    static const struct {
+        const char *key;
+        mo_err cls;
+    } sent[] = {{"t1:1", MO_ERR_TRANSIENT}, {"t1:2", MO_ERR_PERMANENT}, {"t1:3", MO_ERR_TRANSIENT}};
+    for (int i = 0; i < 3; i++) {
+        dlq_ctx d = {.component = "apply.orders",
+                     .source = "ut18.mystore.orders",
+                     .partition = 0,
+                     .offset = i,
+                     .key = sent[i].key,
+                     .error_class = sent[i].cls,
+                     .error = "no",
+                     .attempts = 2};
+        UT_CHECK(dlq_send(kp, &cfg, &d, "{}", 2, errstr, sizeof(errstr)) == MO_OK, "send: %s",
+                 errstr);
+    }
+    dlq_letters ls;
+    if (!UT_CHECK(dlq_letters_read(&cfg, &ls, errstr, sizeof(errstr)) == MO_OK, "read: %s", errstr))
+        goto out;
+    UT_CHECK(ls.n == 3, "%d letters", ls.n);
+    const char *id1 = NULL, *id2 = NULL;
+    char a[48] = "", b[48] = "";
+    for (int i = 0; i < ls.n; i++) {
+        UT_CHECK(ls.v[i].state == DLQ_OPEN && !strcmp(ls.v[i].flow, "orders") &&
+                     ls.v[i].src_offset >= 0 && ls.v[i].attempts == 2,
+                 "letter %s as sent", ls.v[i].id);
+        if (!strcmp(ls.v[i].key, "t1:1"))
+            snprintf(a, sizeof(a), "%s", ls.v[i].id);
+        if (!strcmp(ls.v[i].key, "t1:2"))
+            snprintf(b, sizeof(b), "%s", ls.v[i].id);
+    }
+    dlq_letters_free(&ls);
+    id1 = a;
+    id2 = b;
+    UT_CHECK(dlq_state_record(kp, &cfg, &id1, 1, DLQ_PURGED, "operator", NULL, errstr,
+                              sizeof(errstr)) == MO_OK,
+             "purge: %s", errstr);
+    json_t *by = NULL;
+    UT_CHECK(dlq_open_by_class(&cfg, &by, errstr, sizeof(errstr)) == MO_OK, "count: %s", errstr);
+    UT_CHECK(json_integer_value(json_object_get(by, "transient")) == 1 &&
+                 json_integer_value(json_object_get(by, "permanent")) == 1 &&
+                 json_object_size(by) == 2,
+             "open by class after a purge");
+    json_decref(by);
+    UT_CHECK(dlq_state_record(kp, &cfg, &id2, 1, DLQ_REDRIVEN, "operator", NULL, errstr,
+                              sizeof(errstr)) == MO_OK &&
+                 dlq_state_record(kp, &cfg, &id2, 1, DLQ_RESOLVED, "apply.orders", "applied x",
+                                  errstr, sizeof(errstr)) == MO_OK,
+             "redriven, resolved: %s", errstr);
+    UT_CHECK(dlq_letters_read(&cfg, &ls, errstr, sizeof(errstr)) == MO_OK, "read: %s", errstr);
+    for (int i = 0; i < ls.n; i++) {
+        dlq_state want = !strcmp(ls.v[i].id, a)   ? DLQ_PURGED
+                         : !strcmp(ls.v[i].id, b) ? DLQ_RESOLVED
+                                                  : DLQ_OPEN;
+        UT_CHECK(ls.v[i].state == want, "letter %s is %s, expected %s", ls.v[i].id,
+                 dlq_state_name(ls.v[i].state), dlq_state_name(want));
+    }
+    dlq_letters_free(&ls);
+    UT_CHECK(dlq_open_by_class(&cfg, &by, errstr, sizeof(errstr)) == MO_OK, "count: %s", errstr);
+    UT_CHECK(json_integer_value(json_object_get(by, "transient")) == 1 && json_object_size(by) == 1,
+             "open by class at the end");
+    json_decref(by);
+out:
+    kq_producer_free(kp);
+    rd_kafka_mock_cluster_destroy(mc);
+    rd_kafka_destroy(rk);
 }
