@@ -11,7 +11,7 @@ import json
 import os
 import subprocess
 
-from harness import MOSYNC, TENANT, check, env_for, eq
+from harness import MOSYNC, SHOP, TENANT, check, env_for, eq
 from seedgen import make_seed
 
 ORDER_PUT = {"method": "PUT", "path": "/wh/api/v1/orders"}
@@ -203,3 +203,46 @@ def test_dlq_redrive_refuses_without_filter_and_bad_input():
         check("0:99" in err and "no such dead letter" in err, "unknown id: %r" % err)
         _, out, _ = dlq(env, ["redrive", "--all"])
         check("no open dead letter matches" in out, "nothing to re-drive: %r" % out)
+
+
+def test_dlq_poller_letter_is_not_redriven_but_resolved():
+    """A poller's letter (Mystore answered 404 for the order's lines) has no
+    topic to go back to: `dlq redrive` says so for that letter, re-drives
+    the applier's letter beside it, and exits 1.  Once the shop answers and
+    the order changes, its new event is applied and resolves the poller's
+    letter too (same flow, same key)."""
+    seed = make_seed(orders=4, products=6, seed=85)
+    ids = sorted(o["id"] for o in seed["orders"])
+    polled, applied = ids[0], ids[1]
+    with env_for("dlq-poller", seed) as env:
+        env.mystore.post("/_sim/fault", {"method": "GET", "count": 100000, "status": 404,
+                                         "path": "/shops/%s/orders/%s/order-products" % (
+                                             SHOP, polled)})
+        refuse_order(env, applied)
+        _, s, _ = env.poll_orders()
+        eq(s["dead_lettered"], 1, "the poller's dead letters")
+        _, s, _ = env.apply_orders()
+        eq(s["dead_lettered"], 1, "the applier's dead letters")
+        by_key = {l["key"]: l for l in letters(env)}
+        eq({k: l["component"] for k, l in by_key.items()},
+           {TENANT + ":" + polled: "poll.mystore-orders", TENANT + ":" + applied: "apply.orders"},
+           "open letters and their components")
+        env.ongoing.call("DELETE", "/_sim/fault")
+
+        _, out, err = dlq(env, ["redrive", "--flow", "orders"], expect_rc=1)
+        poller_id = by_key[TENANT + ":" + polled]["id"]
+        check("cannot re-drive %s" % poller_id in err and "came from the API" in err,
+              "the poller's letter is named as not re-drivable: %r" % err)
+        check("1 re-driven, 1 failed" in out, "redrive summary: %r" % out)
+        eq({l["key"]: l["state"] for l in letters(env, "--all")},
+           {TENANT + ":" + polled: "open", TENANT + ":" + applied: "redriven"},
+           "states after the redrive")
+
+        env.mystore.call("DELETE", "/_sim/fault")
+        touch_order(env, polled)
+        env.poll_orders()
+        env.apply_orders()
+        eq({l["key"]: l["state"] for l in letters(env, "--all")},
+           {TENANT + ":" + polled: "resolved", TENANT + ":" + applied: "resolved"},
+           "states once both orders are applied")
+        eq(successful_puts(env).get(applied), 1, "the re-driven order applied once")
