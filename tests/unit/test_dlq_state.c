@@ -10,6 +10,7 @@
 #include <librdkafka/rdkafka_mock.h>
 
 #include <jansson.h>
+#include <stdlib.h>
 #include <string.h>
 
 static void hdr(dlq_letter *l, const char *name, const char *value)
@@ -224,6 +225,27 @@ UT_TEST(dlq_state_read_record_and_count_on_kafka)
     UT_CHECK(json_integer_value(json_object_get(by, "transient")) == 1 && json_object_size(by) == 1,
              "open by class at the end");
     json_decref(by);
+
+    /* The whole value of a cut letter comes from its source; a message
+     * retention removed (here: never written) is said to be gone. */
+    rd_kafka_mock_topic_create(mc, "ut18.src", 1, 1);
+    kq_batch batch;
+    kq_batch_begin(&batch);
+    UT_CHECK(kq_produce(kp, &batch, "ut18.src", "t1:1", "whole", 5, NULL, errstr, sizeof(errstr)) ==
+                     MO_OK &&
+                 kq_batch_wait(kp, &batch, 0, errstr, sizeof(errstr)) == MO_OK,
+             "source: %s", errstr);
+    void *whole = NULL;
+    size_t len = 0;
+    UT_CHECK(dlq_fetch_original(&cfg, "ut18.src", 0, 0, &whole, &len, errstr, sizeof(errstr)) ==
+                     MO_OK &&
+                 len == 5 && !memcmp(whole, "whole", 5),
+             "fetch: %s", errstr);
+    free(whole);
+    whole = NULL;
+    mo_err gone = dlq_fetch_original(&cfg, "ut18.src", 0, 7, &whole, &len, errstr, sizeof(errstr));
+    UT_CHECK(gone == MO_ERR_PERMANENT && strstr(errstr, "no longer in Kafka") && !whole,
+             "a missing offset: %s (%s)", mo_err_name(gone), errstr);
 out:
     kq_producer_free(kp);
     rd_kafka_mock_cluster_destroy(mc);
