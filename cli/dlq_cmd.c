@@ -171,7 +171,7 @@ static int dc_list(const mo_config *cfg, const dc_opts *o)
 {
     char errstr[512];
     dlq_letters ls;
-    if (dlq_letters_read(cfg, &ls, errstr, sizeof(errstr))) {
+    if (dlq_letters_read(cfg, &ls, 0, errstr, sizeof(errstr))) {
         fprintf(stderr, "mosync: %s\n", errstr);
         return 1;
     }
@@ -215,7 +215,7 @@ static int dc_show(const mo_config *cfg, const dc_opts *o)
         }
         return dlq_show(cfg, 0);
     }
-    if (dlq_letters_read(cfg, &ls, errstr, sizeof(errstr))) {
+    if (dlq_letters_read(cfg, &ls, 1, errstr, sizeof(errstr))) {
         fprintf(stderr, "mosync: %s\n", errstr);
         return 1;
     }
@@ -322,7 +322,7 @@ static int dc_act(const mo_config *cfg, const dc_opts *o, int redrive)
         return 2;
     }
     dlq_letters ls;
-    if (dlq_letters_read(cfg, &ls, errstr, sizeof(errstr))) {
+    if (dlq_letters_read(cfg, &ls, redrive, errstr, sizeof(errstr))) {
         fprintf(stderr, "mosync: %s\n", errstr);
         return 1;
     }

@@ -409,16 +409,18 @@ static int ds_on_letter(void *opaque, const rd_kafka_message_t *m)
     }
     if (!l.time_ms)
         l.time_ms = rd_kafka_message_timestamp(m, NULL);
-    l.value = malloc(m->len ? m->len : 1);
-    l.shown = dlq_message_json(m);
-    if (!l.value || !l.shown) {
-        free(l.value);
-        json_decref(l.shown);
-        return -1;
+    if (ls->with_values) {
+        l.value = malloc(m->len ? m->len : 1);
+        l.shown = dlq_message_json(m);
+        if (!l.value || !l.shown) {
+            free(l.value);
+            json_decref(l.shown);
+            return -1;
+        }
+        if (m->len)
+            memcpy(l.value, m->payload, m->len);
+        l.len = m->len;
     }
-    if (m->len)
-        memcpy(l.value, m->payload, m->len);
-    l.len = m->len;
     if (dlq_letters_add(ls, &l)) {
         free(l.value);
         json_decref(l.shown);
@@ -442,10 +444,12 @@ static int ds_on_state(void *opaque, const rd_kafka_message_t *m)
     return 0;
 }
 
-mo_err dlq_letters_read(const mo_config *cfg, dlq_letters *ls, char *errstr, size_t errstr_size)
+mo_err dlq_letters_read(const mo_config *cfg, dlq_letters *ls, int with_values, char *errstr,
+                        size_t errstr_size)
 {
     char topic[256];
     memset(ls, 0, sizeof(*ls));
+    ls->with_values = with_values;
     /* Letters first: every state record names a letter already written. */
     mo_err err = ds_read_topic(cfg, cfg_topic(cfg, KQ_TOPIC_DLQ, topic, sizeof(topic)),
                                ds_on_letter, ls, errstr, errstr_size);
@@ -520,7 +524,7 @@ mo_err dlq_open_by_class(const mo_config *cfg, json_t **out, char *errstr, size_
 {
     dlq_letters ls;
     *out = NULL;
-    mo_err err = dlq_letters_read(cfg, &ls, errstr, errstr_size);
+    mo_err err = dlq_letters_read(cfg, &ls, 0, errstr, errstr_size);
     if (err)
         return err;
     json_t *o = json_object();
@@ -634,7 +638,7 @@ static void ds_rebuild(dlq_resolver *r)
     if (present)
         return;
     dlq_letters ls;
-    if (dlq_letters_read(r->cfg, &ls, errstr, sizeof(errstr))) {
+    if (dlq_letters_read(r->cfg, &ls, 0, errstr, sizeof(errstr))) {
         lg_warn(r->component, r->cfg->tenant, "dead-letter index not rebuilt: %s", errstr);
         return;
     }
@@ -696,7 +700,7 @@ void dlq_resolver_applied(dlq_resolver *r, const char *topic, const rd_kafka_mes
     json_decref(out);
 
     dlq_letters ls;
-    if (dlq_letters_read(r->cfg, &ls, errstr, sizeof(errstr))) {
+    if (dlq_letters_read(r->cfg, &ls, 0, errstr, sizeof(errstr))) {
         lg_warn(r->component, r->cfg->tenant, "dead letters of %s not resolved: %s", key, errstr);
         return;
     }

@@ -49,14 +49,15 @@ typedef struct dlq_letter {
     dlq_state state;
     char state_at[32];
     char state_by[64];
-    void *value; /* owned: the (possibly cut) original bytes */
+    void *value; /* owned: the (possibly cut) original bytes; NULL unless read with values */
     size_t len;
-    json_t *shown; /* owned: the letter as `dlq show` prints it (dlq_message_json) */
+    json_t *shown; /* owned: as `dlq show` prints it (dlq_message_json); NULL likewise */
 } dlq_letter;
 
 typedef struct dlq_letters {
     dlq_letter *v; /* sorted by partition, then offset */
     int n, cap;
+    int with_values; /* keep each letter's value and shown */
 } dlq_letters;
 
 /* The flow of a component: "apply.orders" and "poll.mystore-orders" are
@@ -82,8 +83,12 @@ int dlq_letters_fold(dlq_letters *ls, const char *key, const json_t *rec);
 void dlq_letters_free(dlq_letters *ls);
 
 /* Reads every letter of mosync.dlq with its current state (from
- * mosync.dlq.state), both to their ends, without any group commit. */
-mo_err dlq_letters_read(const mo_config *cfg, dlq_letters *ls, char *errstr, size_t errstr_size);
+ * mosync.dlq.state), both to their ends, without any group commit.  The
+ * letters' values (up to message.max.bytes each) are kept only with
+ * with_values: counting and listing need none.  Free with dlq_letters_free
+ * (also after a failure). */
+mo_err dlq_letters_read(const mo_config *cfg, dlq_letters *ls, int with_values, char *errstr,
+                        size_t errstr_size);
 
 /* Reads the one message at topic (full name) [partition] @offset: *value
  * (new, free() it) and *len.  MO_ERR_PERMANENT when it is no longer there

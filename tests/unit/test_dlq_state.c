@@ -180,7 +180,8 @@ UT_TEST(dlq_state_read_record_and_count_on_kafka)
                  errstr);
     }
     dlq_letters ls;
-    if (!UT_CHECK(dlq_letters_read(&cfg, &ls, errstr, sizeof(errstr)) == MO_OK, "read: %s", errstr))
+    if (!UT_CHECK(dlq_letters_read(&cfg, &ls, 1, errstr, sizeof(errstr)) == MO_OK, "read: %s",
+                  errstr))
         goto out;
     UT_CHECK(ls.n == 3, "%d letters", ls.n);
     const char *id1 = NULL, *id2 = NULL;
@@ -212,7 +213,7 @@ UT_TEST(dlq_state_read_record_and_count_on_kafka)
                  dlq_state_record(kp, &cfg, &id2, 1, DLQ_RESOLVED, "apply.orders", "applied x",
                                   errstr, sizeof(errstr)) == MO_OK,
              "redriven, resolved: %s", errstr);
-    UT_CHECK(dlq_letters_read(&cfg, &ls, errstr, sizeof(errstr)) == MO_OK, "read: %s", errstr);
+    UT_CHECK(dlq_letters_read(&cfg, &ls, 1, errstr, sizeof(errstr)) == MO_OK, "read: %s", errstr);
     for (int i = 0; i < ls.n; i++) {
         dlq_state want = !strcmp(ls.v[i].id, a)   ? DLQ_PURGED
                          : !strcmp(ls.v[i].id, b) ? DLQ_RESOLVED
