@@ -268,3 +268,29 @@ def test_dlq_redrive_of_a_cut_letter_reads_the_source():
         env.apply_orders()
         eq(successful_puts(env, mark), {order: 1}, "the order applied from the whole value")
         eq([l["state"] for l in letters(env, "--all")], ["resolved"], "the letter's state")
+
+
+def test_dlq_redrive_starts_attempts_from_zero():
+    """The re-driven copy has a new offset, so its attempt count starts again:
+    re-driven while Ongoing still refuses it, it gets MAX_ATTEMPTS (2) new
+    attempts before its new letter, not one."""
+    seed = make_seed(orders=2, products=6, seed=87)
+    order = sorted(o["id"] for o in seed["orders"])[0]
+    attempts2 = {"MAX_ATTEMPTS": "2"}
+    with env_for("dlq-attempts", seed) as env:
+        refuse_order(env, order, status=503)
+        env.poll_orders()
+        env.apply_orders(extra_env=attempts2)
+        (first,) = letters(env)
+        eq(first["attempts"], 2, "attempts of the first letter")
+        dlq(env, ["redrive", "--entity", order])
+        mark = last_seq(env)
+        _, s, _ = env.apply_orders(extra_env=attempts2)
+        eq(s["dead_lettered"], 1, "the re-driven copy dead-lettered again")
+        eq(len([w for w in env.ongoing.order_writes(mark) if w["method"] == "PUT"]), 2,
+           "requests for the re-driven copy")
+        states = {l["id"]: (l["state"], l["attempts"]) for l in letters(env, "--all")}
+        second = [i for i in states if i != first["id"]]
+        eq(len(second), 1, "a second letter")
+        eq((states[first["id"]], states[second[0]]), (("redriven", 2), ("open", 2)),
+           "state and attempts of both letters")
