@@ -11,7 +11,7 @@ import json
 import os
 import subprocess
 
-from harness import MOSYNC, SHOP, TENANT, check, env_for, eq
+from harness import MOSYNC, SHOP, TENANT, WRAPPER, check, env_for, eq
 from seedgen import make_seed
 
 ORDER_PUT = {"method": "PUT", "path": "/wh/api/v1/orders"}
@@ -19,7 +19,7 @@ ORDER_PUT = {"method": "PUT", "path": "/wh/api/v1/orders"}
 
 def dlq(env, args, expect_rc=0):
     """Runs `mosync dlq <args>`; returns (rc, stdout, stderr) as text."""
-    p = subprocess.run([MOSYNC, "dlq"] + args, env=env.env, stdout=subprocess.PIPE,
+    p = subprocess.run(WRAPPER + [MOSYNC, "dlq"] + args, env=env.env, stdout=subprocess.PIPE,
                        stderr=subprocess.PIPE, timeout=180)
     out, err = p.stdout.decode(), p.stderr.decode()
     with open(os.path.join(env.workdir, "dlq-%s.log" % "-".join(args[:1])), "a") as f:
