@@ -461,6 +461,14 @@ mo_err dlq_letters_read(const mo_config *cfg, dlq_letters *ls, int with_values, 
     return err;
 }
 
+int dlq_letter_superseded(const dlq_letter *l, const char *topic, int32_t partition, int64_t offset,
+                          long long ts_ms)
+{
+    if (!strcmp(l->source, topic) && l->src_partition == partition)
+        return l->src_offset < offset;
+    return ts_ms > 0 && ts_ms >= l->time_ms;
+}
+
 int dlq_filter_match(const dlq_filter *f, const dlq_letter *l)
 {
     if (f->states && !(f->states & (1 << l->state)))
@@ -704,13 +712,20 @@ void dlq_resolver_applied(dlq_resolver *r, const char *topic, const rd_kafka_mes
         lg_warn(r->component, r->cfg->tenant, "dead letters of %s not resolved: %s", key, errstr);
         return;
     }
+    /* An older event of the key still waiting in another partition must
+     * not close a letter about a newer state. */
+    long long ts_ms = rd_kafka_message_timestamp(m, NULL);
     const char **ids = calloc((size_t)(ls.n ? ls.n : 1), sizeof(*ids));
-    int n = 0;
+    int n = 0, later = 0;
     for (int i = 0; ids && i < ls.n; i++) {
         const dlq_letter *l = &ls.v[i];
         if ((l->state == DLQ_OPEN || l->state == DLQ_REDRIVEN) && l->has_key &&
-            !strcmp(l->key, key) && !strcmp(l->flow, r->flow))
-            ids[n++] = l->id;
+            !strcmp(l->key, key) && !strcmp(l->flow, r->flow)) {
+            if (dlq_letter_superseded(l, topic, m->partition, m->offset, ts_ms))
+                ids[n++] = l->id;
+            else
+                later++;
+        }
     }
     mo_err err = ids ? MO_OK : mo_seterr(MO_ERR_NOMEM, errstr, sizeof(errstr), "out of memory");
     if (!err && n && !r->kp) {
@@ -725,12 +740,15 @@ void dlq_resolver_applied(dlq_resolver *r, const char *topic, const rd_kafka_mes
                                sizeof(errstr));
     if (err) {
         lg_warn(r->component, r->cfg->tenant, "dead letters of %s not resolved: %s", key, errstr);
-    } else {
-        for (int i = 0; i < n; i++)
-            lg_info(r->component, r->cfg->tenant, "dead letter %s of %s resolved: %s", ids[i], key,
-                    note);
-        /* Only when no letter came meanwhile (the counter is unchanged):
-         * a newer one stays indexed. */
+        goto out;
+    }
+    for (int i = 0; i < n; i++)
+        lg_info(r->component, r->cfg->tenant, "dead letter %s of %s resolved: %s", ids[i], key,
+                note);
+    /* The key leaves the index only when none of its letters is left open
+     * (one newer than this event stays), and only when no letter came
+     * meanwhile (the counter is unchanged). */
+    if (!later) {
         args[1] = seen;
         if (rs_eval(r->rs,
                     "if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then "
@@ -739,6 +757,7 @@ void dlq_resolver_applied(dlq_resolver *r, const char *topic, const rd_kafka_mes
             lg_warn(r->component, r->cfg->tenant, "dead-letter index: %s", errstr);
         json_decref(out);
     }
+out:
     free(ids);
     dlq_letters_free(&ls);
 }

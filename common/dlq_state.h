@@ -108,6 +108,13 @@ typedef struct dlq_filter {
 
 /* 1 when l passes every condition of f. */
 int dlq_filter_match(const dlq_filter *f, const dlq_letter *l);
+/* 1 when an event of the letter's key applied with success comes after the
+ * letter's failure, so it supersedes it: in the letter's own source
+ * partition, by offset (a re-driven copy always comes later); elsewhere
+ * (a poller's letter, another partition) by time: the event (Kafka
+ * timestamp ts_ms) was produced at or after the letter's last failure. */
+int dlq_letter_superseded(const dlq_letter *l, const char *topic, int32_t partition, int64_t offset,
+                          long long ts_ms);
 /* 1 when name is a known flow or a component of one ("apply.orders"). */
 int dlq_flow_valid(const char *name);
 /* 1 when name is an error class dead letters carry ("invalid", ...). */
@@ -138,8 +145,9 @@ typedef struct dlq_resolver dlq_resolver;
  * producer lazily.  NULL when out of memory. */
 dlq_resolver *dlq_resolver_new(const mo_config *cfg, const char *flow, const char *component);
 void dlq_resolver_free(dlq_resolver *r);
-/* Called after message m of topic was handled with success: when its key
- * has open (or re-driven) letters of the flow, records them "resolved".
+/* Called after message m of topic was handled with success: records
+ * "resolved" the open (or re-driven) letters of the flow with m's key that
+ * m supersedes (dlq_letter_superseded).
  * Also rebuilds the index when its marker is missing (checked at the first
  * call and then at most every DLQ_INDEX_CHECK_MS).  Never fails: Redis or
  * Kafka errors are logged and tried again with a later event. */

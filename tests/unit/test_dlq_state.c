@@ -252,3 +252,28 @@ out:
     rd_kafka_mock_cluster_destroy(mc);
     rd_kafka_destroy(rk);
 }
+
+UT_TEST(dlq_state_only_a_later_event_supersedes_a_letter)
+{
+    dlq_letter l = letter(0, 9, "apply.orders", "t1:1", "transient", "2026-11-28T10:00:00Z");
+    snprintf(l.source, sizeof(l.source), "e.mystore.orders");
+    l.src_partition = 2;
+    l.src_offset = 40;
+    UT_CHECK(dlq_letter_superseded(&l, "e.mystore.orders", 2, 41, 0), "later offset");
+    UT_CHECK(!dlq_letter_superseded(&l, "e.mystore.orders", 2, 40, 0), "the letter's own event");
+    UT_CHECK(!dlq_letter_superseded(&l, "e.mystore.orders", 2, 39, 1900000000000LL),
+             "an earlier offset of the same partition, whatever its time");
+    UT_CHECK(dlq_letter_superseded(&l, "e.mystore.orders", 1, 3, l.time_ms), "another partition, "
+                                                                             "same time");
+    UT_CHECK(!dlq_letter_superseded(&l, "e.mystore.orders", 1, 3, l.time_ms - 1),
+             "another partition, produced before the failure");
+    dlq_letter p = letter(0, 10, "poll.mystore-orders", "t1:1", "invalid", "2026-11-28T10:00:00Z");
+    snprintf(p.source, sizeof(p.source), "/shops/demo/orders");
+    p.src_partition = -1;
+    p.src_offset = -1;
+    UT_CHECK(dlq_letter_superseded(&p, "e.mystore.orders", 0, 0, p.time_ms + 1000),
+             "a poller's letter, by a later event");
+    UT_CHECK(!dlq_letter_superseded(&p, "e.mystore.orders", 0, 0, p.time_ms - 1000),
+             "a poller's letter, by an older event");
+    UT_CHECK(!dlq_letter_superseded(&p, "e.mystore.orders", 0, 0, 0), "unknown time");
+}
