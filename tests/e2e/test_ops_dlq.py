@@ -83,6 +83,10 @@ def test_dlq_redrive_after_outage():
         eq({(l["state"], l["flow"], l["error_class"]) for l in open_},
            {("open", "orders", "transient")}, "state, flow and class of the letters")
         eq(letters(env, "--flow", "articles"), [], "letters of another flow")
+        eq(letters(env, "--class", "permanent"), [], "letters of another class")
+        eq(letters(env, "--since", "2099-01-01T00:00:00Z"), [], "letters since a later time")
+        eq(len(letters(env, "--until", "2099-01-01T00:00:00Z", "--entity", ids[0])), 1,
+           "one order's letter before a later time")
 
         mark = last_seq(env)
         _, out, _ = dlq(env, ["redrive", "--flow", "orders"])
