@@ -107,9 +107,10 @@ demo: deps
 #   answers  API answer headers, Mystore list pages and resources, Ongoing lists
 #   config   the environment (cfg_load) and REDIS_URL
 #   text     secret masking, UTF-8 cuts, URL redaction, time and number parsers
+#   dlq      dead-letter headers, letter ids, records of mosync.dlq.state
 # each run FUZZ_SECONDS; a finding stops with the crashing input saved.
 FUZZ_SECONDS ?= 30
-FUZZ_TARGETS := events answers config text
+FUZZ_TARGETS := events answers config text dlq
 FUZZ_FLAGS   := -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
 fuzz:
 	$(MAKE) BUILD=build-fuzz CC=clang \

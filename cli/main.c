@@ -3,6 +3,7 @@
 #include "apply.h"
 #include "config.h"
 #include "dlq.h"
+#include "dlq_cmd.h"
 #include "doctor.h"
 #include "health.h"
 #include "kafka.h"
@@ -44,7 +45,12 @@ static void usage(FILE *f)
         "  run                                   every enabled poller and consumer, one process\n"
         "  replay <flow> --from-time T [--to-time T] | --from-offset N [--partition P]\n"
         "         [--dry-run] [--force]       apply a range of a flow's topic again\n"
-        "  dlq show [--once]                     print the dead letters (JSON lines)\n"
+        "  dlq show [--once [FILTERS]]           print the dead letters (JSON lines, with state)\n"
+        "  dlq list [FILTERS] [--state S|--all] [--json]\n"
+        "                                        the open dead letters (or those in state S)\n"
+        "  dlq redrive FILTERS|--id P:O...|--all put open letters back on their topics\n"
+        "  dlq purge FILTERS|--id P:O...|--all   close letters without re-driving them\n"
+        "      FILTERS: --flow F --entity E --class C --since ISO --until ISO\n"
         "  tail <topic> [--once]                 print a topic's messages like dlq show\n"
         "                                        (topic without prefix: mystore.orders, ...)\n"
         "  topics                                create the pipeline's topics\n"
@@ -316,14 +322,8 @@ int main(int argc, char **argv)
         cfg_free(&cfg);
         return rc;
     }
-    if (!strcmp(cmd, "dlq") && !strcmp(sub, "show")) {
-        if (parse_opts(argc - 3, argv + 3, &once, NULL, NULL, NULL))
-            return 2;
-        load_config(&cfg, CFG_NEED_KAFKA);
-        rc = dlq_show(&cfg, once);
-        cfg_free(&cfg);
-        return rc;
-    }
+    if (!strcmp(cmd, "dlq"))
+        return dlq_cmd_main(argc - 2, argv + 2);
     if (!strcmp(cmd, "tail") && *sub && sub[0] != '-') {
         if (parse_opts(argc - 3, argv + 3, &once, NULL, NULL, NULL))
             return 2;

@@ -7,6 +7,7 @@
  * that got no answer, so a dead broker costs one timeout, not one per flow. */
 #include "status.h"
 #include "dlq.h"
+#include "dlq_state.h"
 #include "kafka.h"
 #include "kafka_group.h"
 #include "lastrun.h"
@@ -25,7 +26,6 @@
 #define ST_KAFKA_TIMEOUT_MS 5000
 #define ST_REDIS_RETRY_MS   1000
 /* Reading mosync.dlq to its end may take this long in all. */
-#define ST_DLQ_READ_MS 15000
 
 /* The pollers: cursor key cursor:<name>, lease lease:<name>, component
  * poll.<name>.  Mystore's cursor is a shop-local time (M1), Ongoing's UTC
@@ -297,128 +297,11 @@ static json_t *st_lag(st_ctx *c, const char *topic_base, const char *group_base)
                      "partitions", parts);
 }
 
-/* The value of header name of m as a string in buf ("" when absent). */
-static const char *st_header(const rd_kafka_message_t *m, const char *name, char *buf, size_t size)
-{
-    rd_kafka_headers_t *hdrs = NULL;
-    const void *val = NULL;
-    size_t len = 0;
-    buf[0] = '\0';
-    if (!rd_kafka_message_headers(m, &hdrs) && !rd_kafka_header_get_last(hdrs, name, &val, &len) &&
-        val)
-        snprintf(buf, size, "%.*s", (int)len, (const char *)val);
-    return buf;
-}
-
 mo_err status_dlq_counts(const mo_config *cfg, int timeout_ms, json_t **out, char *errstr,
                          size_t errstr_size)
 {
-    char topic[256];
-    kg_lag *lags = NULL;
-    int n = 0;
-    *out = NULL;
-    cfg_topic(cfg, KQ_TOPIC_DLQ, topic, sizeof(topic));
-    /* The watermarks say where the end is now; the group is never committed
-     * (kg_group_lag's consumer commits nothing). */
-    mo_err err =
-        kg_group_lag(cfg, "mosync-status", topic, timeout_ms, &lags, &n, errstr, errstr_size);
-    if (err == MO_ERR_INVALID) { /* no such topic: nothing was ever dead-lettered */
-        free(lags);
-        *out = json_object();
-        return MO_OK;
-    }
-    if (err)
-        return err;
-    json_t *counts = json_object();
-    rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    char why[256];
-    rd_kafka_t *rk = NULL;
-    rd_kafka_topic_partition_list_t *parts = rd_kafka_topic_partition_list_new(n ? n : 1);
-    char *done = calloc((size_t)(n ? n : 1), 1);
-    int open = 0;
-    rd_kafka_conf_set(conf, "bootstrap.servers", cfg->kafka_brokers, why, sizeof(why));
-    for (int i = 0; i < cfg->n_kafka_props; i++)
-        rd_kafka_conf_set(conf, cfg->kafka_props[i].name, cfg->kafka_props[i].value, why,
-                          sizeof(why));
-    rd_kafka_conf_set(conf, "group.id", "mosync-status", why, sizeof(why));
-    rd_kafka_conf_set(conf, "enable.auto.commit", "false", why, sizeof(why));
-    rd_kafka_conf_set(conf, "enable.partition.eof", "true", why, sizeof(why));
-    rd_kafka_conf_set(conf, "log_level", "0", why, sizeof(why));
-    if (!done || !counts || !parts) {
-        rd_kafka_conf_destroy(conf);
-        err = mo_seterr(MO_ERR_NOMEM, errstr, errstr_size, "out of memory");
-        goto out;
-    }
-    rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, why, sizeof(why));
-    if (!rk) {
-        rd_kafka_conf_destroy(conf);
-        err = mo_seterr(MO_ERR_CONFIG, errstr, errstr_size, "kafka consumer: %s", why);
-        goto out;
-    }
-    for (int i = 0; i < n; i++) {
-        done[i] = lags[i].high <= lags[i].low;
-        if (!done[i]) {
-            rd_kafka_topic_partition_list_add(parts, topic, lags[i].partition)->offset =
-                lags[i].low;
-            open++;
-        }
-    }
-    /* Read each partition from its start up to its high watermark of now
-     * (letters that arrive meanwhile are left for the next status), or to
-     * its end when offsets before that are missing (control records). */
-    rd_kafka_assign(rk, parts);
-    long long deadline = mo_now_ms() + ST_DLQ_READ_MS;
-    while (open > 0 && mo_now_ms() < deadline && !mo_stop_requested()) {
-        rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 200);
-        if (!m)
-            continue;
-        int i = 0;
-        while (i < n && lags[i].partition != m->partition)
-            i++;
-        if (i == n || done[i]) {
-            rd_kafka_message_destroy(m);
-            continue;
-        }
-        if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF ||
-            (!m->err && m->offset + 1 >= lags[i].high)) {
-            done[i] = 1;
-            open--;
-        }
-        if (!m->err && m->offset < lags[i].high) {
-            char tenant[128], component[128], klass[64];
-            if (!strcmp(st_header(m, "mosync.tenant", tenant, sizeof(tenant)), cfg->tenant)) {
-                st_header(m, "mosync.component", component, sizeof(component));
-                st_header(m, "mosync.error.class", klass, sizeof(klass));
-                json_t *by = json_object_get(counts, *component ? component : "?");
-                if (!by) {
-                    by = json_object();
-                    json_object_set_new(counts, *component ? component : "?", by);
-                }
-                const char *k = *klass ? klass : "?";
-                json_object_set_new(by, k,
-                                    json_integer(json_integer_value(json_object_get(by, k)) + 1));
-            }
-        }
-        rd_kafka_message_destroy(m);
-    }
-    if (open > 0 && !mo_stop_requested())
-        err = mo_seterr(MO_ERR_TRANSIENT, errstr, errstr_size,
-                        "%s not read to its end within %d s (%d partitions left)", topic,
-                        ST_DLQ_READ_MS / 1000, open);
-out:
-    if (rk) {
-        rd_kafka_consumer_close(rk);
-        rd_kafka_destroy(rk);
-    }
-    if (parts)
-        rd_kafka_topic_partition_list_destroy(parts);
-    free(lags);
-    free(done);
-    if (err)
-        json_decref(counts);
-    else
-        *out = counts;
-    return err;
+    (void)timeout_ms; /* the letters are read within dlq_state's own bound */
+    return dlq_open_by_class(cfg, out, errstr, errstr_size);
 }
 
 static json_t *st_dead_letters(st_ctx *c)
@@ -434,8 +317,9 @@ static json_t *st_dead_letters(st_ctx *c)
     }
     if (err)
         return st_missing(errstr);
-    return json_pack("{s:o, s:s}", "by_component", counts, "note",
-                     "every letter in mosync.dlq counts as open (no resolution state yet)");
+    return json_pack(
+        "{s:o, s:s}", "by_component", counts, "note",
+        "open letters only: re-driven, resolved and purged ones are in `mosync dlq list --all`");
 }
 
 /* The whole report. */

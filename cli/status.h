@@ -16,12 +16,10 @@
  * configuration. */
 int status_main(int argc, char **argv);
 
-/* Counts the tenant's dead letters in mosync.dlq by component and error class
- * (the mosync.component and mosync.error.class headers), reading the topic
- * to its current end without a consumer group; each Kafka request waits at
- * most timeout_ms.  *out (new reference) is {"<component>": {"<class>": n}}.
- * Every letter counts as open: the dead letters have no resolution state yet
- * (this one function is where a state-aware count goes). */
+/* Counts the tenant's OPEN dead letters by component and error class (the
+ * letters of mosync.dlq with their states from mosync.dlq.state, read to
+ * their current ends without a consumer group: dlq_open_by_class).  *out
+ * (new reference) is {"<component>": {"<class>": n}}. */
 mo_err status_dlq_counts(const mo_config *cfg, int timeout_ms, json_t **out, char *errstr,
                          size_t errstr_size);
 

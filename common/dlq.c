@@ -1,4 +1,5 @@
 #include "dlq.h"
+#include "dlq_state.h"
 #include "event.h"
 #include "log.h"
 #include "sha256.h"
@@ -146,9 +147,12 @@ mo_err dlq_send(kq_producer *kp, const mo_config *cfg, const dlq_ctx *ctx, const
                     "(sha256 %s); the whole value stays in %s [%d] @%lld",
                     len, keep, sum, ctx->source ? ctx->source : "", ctx->partition, ctx->offset);
     }
-    if (!err)
+    if (!err) {
         lg_warn(ctx->component, cfg->tenant, "dead-lettered %s%s%s: %s", ctx->source,
                 ctx->key ? " key " : "", ctx->key ? ctx->key : "", error);
+        /* So that a later success of the entity resolves it (dlq_state.h). */
+        dlq_index_note(cfg, ctx->component, ctx->key);
+    }
     return err;
 }
 
@@ -211,14 +215,11 @@ static int dlq_set_text(json_t *o, const char *name, const char *name_base64, co
     return rc;
 }
 
-/* Prints one message as a JSON line: partition, offset, key (or key_base64
- * when it is not UTF-8), headers (those that are not UTF-8 in
- * headers_base64, under their name escaped), value_base64. */
-static void dlq_print(const rd_kafka_message_t *m)
+json_t *dlq_message_json(const rd_kafka_message_t *m)
 {
     rd_kafka_headers_t *hdrs = NULL;
     json_t *o = json_object(), *headers = json_object(), *headers64 = json_object();
-    char *b64 = NULL, *s = NULL;
+    char *b64 = NULL;
     int bad = !o || !headers || !headers64;
     if (!bad && !rd_kafka_message_headers(m, &hdrs)) {
         const char *name;
@@ -249,18 +250,26 @@ static void dlq_print(const rd_kafka_message_t *m)
         json_object_set(o, "headers", headers) ||
         (json_object_size(headers64) && json_object_set(o, "headers_base64", headers64)) ||
         json_object_set_new(o, "value_base64", json_string(b64))) {
-        fprintf(stderr, "mosync: out of memory printing partition %d offset %lld\n",
-                (int)m->partition, (long long)m->offset);
-        goto out;
+        json_decref(o);
+        o = NULL;
     }
-    s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
-    if (s)
-        printf("%s\n", s);
-out:
-    free(s);
     free(b64);
     json_decref(headers);
     json_decref(headers64);
+    return o;
+}
+
+/* Prints one message as a JSON line (dlq_message_json). */
+static void dlq_print(const rd_kafka_message_t *m)
+{
+    json_t *o = dlq_message_json(m);
+    char *s = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+    if (s)
+        printf("%s\n", s);
+    else
+        fprintf(stderr, "mosync: out of memory printing partition %d offset %lld\n",
+                (int)m->partition, (long long)m->offset);
+    free(s);
     json_decref(o);
 }
 

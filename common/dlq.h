@@ -1,6 +1,6 @@
 /* Dead letters: anything mosync cannot parse, map or apply for good goes to
  * the mosync.dlq topic with its original key and bytes and the context in
- * headers, so nothing is lost and `mosync replay` (later) can re-drive it.
+ * headers, so nothing is lost and `mosync dlq redrive` can re-drive it.
  *
  * Headers (all strings): mosync.source (original topic, or the API route a
  * poller read), mosync.partition, mosync.offset, mosync.key, mosync.tenant,
@@ -9,7 +9,10 @@
  * A value too large for Kafka with these headers is sent cut to fit, with
  * mosync.value.size (the whole size), mosync.value.sha256 (of the whole
  * value) and mosync.value.truncated=true; the whole value stays in the source
- * topic at mosync.partition / mosync.offset. */
+ * topic at mosync.partition / mosync.offset.
+ *
+ * Each letter also has a state (open until an operator re-drives or purges
+ * it, or a later event of its entity is applied): see dlq_state.h. */
 #ifndef MO_DLQ_H
 #define MO_DLQ_H
 
@@ -55,6 +58,8 @@ mo_err dlq_send_item(kq_producer *kp, const mo_config *cfg, const char *componen
  * Reads without a consumer group commit, so it changes nothing.  With once,
  * returns when the end of every partition is reached. */
 int dlq_show(const mo_config *cfg, int once);
+/* One message as dlq_show prints it (a new object), NULL when out of memory. */
+json_t *dlq_message_json(const rd_kafka_message_t *m);
 /* The same for any topic of the pipeline (base name, the prefix is added):
  * `mosync tail <topic>`.  group names the (never committed) group. */
 int dlq_show_topic(const mo_config *cfg, const char *topic_base, const char *group, int once);

@@ -910,7 +910,7 @@ void kq_consumer_close(kq_consumer *kc, int deadline_ms)
 /* ---- topics ------------------------------------------------------------- */
 
 static const char *kq_all_topics[] = {KQ_TOPIC_PRODUCTS, KQ_TOPIC_ORDERS, KQ_TOPIC_SHIPMENTS,
-                                      KQ_TOPIC_STOCK, KQ_TOPIC_DLQ};
+                                      KQ_TOPIC_STOCK,    KQ_TOPIC_DLQ,    KQ_TOPIC_DLQ_STATE};
 #define KQ_NTOPICS ((int)(sizeof(kq_all_topics) / sizeof(kq_all_topics[0])))
 
 mo_err kq_ensure_topics(const mo_config *cfg, char *errstr, size_t errstr_size)
@@ -926,9 +926,12 @@ mo_err kq_ensure_topics(const mo_config *cfg, char *errstr, size_t errstr_size)
     }
     rd_kafka_NewTopic_t *nt[KQ_NTOPICS];
     char name[256], why[256];
-    for (int i = 0; i < KQ_NTOPICS; i++)
+    for (int i = 0; i < KQ_NTOPICS; i++) {
         nt[i] = rd_kafka_NewTopic_new(cfg_topic(cfg, kq_all_topics[i], name, sizeof(name)),
                                       cfg->topic_partitions, -1, why, sizeof(why));
+        if (nt[i] && !strcmp(kq_all_topics[i], KQ_TOPIC_DLQ_STATE))
+            rd_kafka_NewTopic_set_config(nt[i], "cleanup.policy", "compact");
+    }
     rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
     rd_kafka_AdminOptions_t *opts = rd_kafka_AdminOptions_new(rk, RD_KAFKA_ADMIN_OP_CREATETOPICS);
     rd_kafka_AdminOptions_set_operation_timeout(opts, 10000, why, sizeof(why));

@@ -19,6 +19,8 @@
 #define KQ_TOPIC_SHIPMENTS "ongoing.shipments"
 #define KQ_TOPIC_STOCK     "ongoing.stock"
 #define KQ_TOPIC_DLQ       "mosync.dlq"
+/* The dead letters' states (common/dlq_state.h): compacted, key = letter id. */
+#define KQ_TOPIC_DLQ_STATE "mosync.dlq.state"
 
 /* A new configuration with the brokers, client.id and every KAFKA_PROP_*
  * applied (and the log callback), for code that builds its own handle
@@ -149,7 +151,8 @@ int kq_consumer_lag(kq_consumer *kc, int timeout_ms, kq_lag_fn fn, void *opaque)
 void kq_consumer_close(kq_consumer *kc, int deadline_ms);
 
 /* Creates the pipeline's topics with cfg->topic_partitions partitions (an
- * existing topic is left as it is). */
+ * existing topic is left as it is); mosync.dlq.state with
+ * cleanup.policy=compact (only the latest state of a letter matters). */
 mo_err kq_ensure_topics(const mo_config *cfg, char *errstr, size_t errstr_size);
 
 /* ---- development broker ------------------------------------------------ */

@@ -16,9 +16,13 @@
  * kept in Redis (mosync:{T}:attempts:<group>:<topic>:<partition>:<offset>,
  * expiring with the applied records), so they survive restarts and
  * rebalances; memory holds them only as a cache, one entry per partition
- * (only a partition's head message can be failing), dropped on revoke. */
+ * (only a partition's head message can be failing), dropped on revoke.
+ *
+ * A message applied with success resolves the open dead letters of its
+ * key in the flow (dlq_state.h). */
 #include "apply.h"
 #include "dlq.h"
+#include "dlq_state.h"
 #include "event.h"
 #include "kafka.h"
 #include "lastrun.h"
@@ -83,6 +87,7 @@ typedef struct al_state {
     al_failing *failing;
     int nfailing, capfailing;
     uint64_t rng;
+    dlq_resolver *resolver; /* marks the entity's dead letters resolved */
 } al_state;
 
 /* What the handler of the message in hand reported (apply_outcome): one per
@@ -393,6 +398,7 @@ static int al_handle(al_state *st, const apply_flow *flow, kq_consumer *kc, kq_p
 
     if (err == MO_OK) {
         al_settled(st, al_find(st, m), &tmp);
+        dlq_resolver_applied(st->resolver, topic, m);
         al_count(st, al_report.outcome ? al_report.outcome : "unreported");
         goto store;
     }
@@ -505,6 +511,7 @@ int apply_run(const mo_config *cfg, const apply_flow *flow, const apply_opts *op
         goto out;
     }
     rs_set_retry_ms(st->rs, AL_REDIS_RETRY_MS);
+    st->resolver = dlq_resolver_new(cfg, flow->name, component);
     kp = kq_producer_new(cfg, group, errstr, sizeof(errstr));
     if (!kp) {
         lg_error(component, cfg->tenant, "cannot start the dead-letter producer: %s", errstr);
@@ -576,6 +583,7 @@ out:
     kq_consumer_close(kc, AL_CLOSE_MS);
     kq_producer_free(kp);
     rs_close(st->rs);
+    dlq_resolver_free(st->resolver);
     free(st->failing);
     free(st);
     return rc;

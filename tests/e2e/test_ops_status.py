@@ -218,6 +218,14 @@ def test_status_dead_letters_and_without_kafka():
         eq(got, want, "dead letters by component and class")
         eq(st["flows"]["orders"]["last"]["error_class"], "permanent", "the last error's class")
 
+        # Only open letters count: one purged, one left.
+        letter = dlq_messages(env)[0]
+        env.run(["dlq", "purge", "--id", "%d:%d" % (letter["partition"], letter["offset"])])
+        _, st, _ = status(env)
+        got = collections.Counter({(c, k): n for c, by in st["dead_letters"]["by_component"].items()
+                                   for k, n in by.items()})
+        eq(sum(got.values()), 1, "open dead letters after a purge")
+
         env.kafka.stop()
         rc, st, _ = status(env, expect_rc=1)
         eq(st["kafka"]["reachable"], False, "kafka unreachable")
