@@ -572,16 +572,29 @@ static const char *ds_index_key(const char *flow, char *buf, size_t size)
     return buf;
 }
 
-/* HINCRBY of key's field in flow's index. */
-static mo_err ds_index_incr(rs_store *rs, const char *flow, const char *key, char *errstr,
-                            size_t errstr_size)
+/* The index expires after APPLIED_TTL_DAYS, as every record (0: never, for
+ * tests).  Each increment renews its hash, and the marker is set after the
+ * increments of a rebuild with the same TTL, so the marker never outlives
+ * the hashes it vouches for: when it is gone, the index is rebuilt. */
+static const char *ds_index_ttl(const mo_config *cfg, char *buf, size_t size)
 {
-    char suffix[64];
+    snprintf(buf, size, "%ld", cfg_applied_ttl_s(cfg));
+    return buf;
+}
+
+/* HINCRBY of key's field in flow's index, renewing the hash's expiry. */
+static mo_err ds_index_incr(rs_store *rs, const mo_config *cfg, const char *flow, const char *key,
+                            char *errstr, size_t errstr_size)
+{
+    char suffix[64], ttl[32];
     const char *keys[1] = {ds_index_key(flow, suffix, sizeof(suffix))};
-    const char *args[1] = {key};
+    const char *args[2] = {key, ds_index_ttl(cfg, ttl, sizeof(ttl))};
     json_t *out = NULL;
-    mo_err err = rs_eval(rs, "return redis.call('HINCRBY', KEYS[1], ARGV[1], 1)", 1, keys, 1, args,
-                         &out, errstr, errstr_size);
+    mo_err err = rs_eval(rs,
+                         "local n = redis.call('HINCRBY', KEYS[1], ARGV[1], 1) "
+                         "if tonumber(ARGV[2]) > 0 then redis.call('EXPIRE', KEYS[1], ARGV[2]) end "
+                         "return n",
+                         1, keys, 2, args, &out, errstr, errstr_size);
     json_decref(out);
     return err;
 }
@@ -598,7 +611,7 @@ void dlq_index_note(const mo_config *cfg, const char *component, const char *key
         return;
     }
     rs_set_retry_ms(rs, DS_REDIS_RETRY_MS);
-    if (ds_index_incr(rs, flow, key, errstr, sizeof(errstr)))
+    if (ds_index_incr(rs, cfg, flow, key, errstr, sizeof(errstr)))
         lg_warn(component, cfg->tenant,
                 "dead-letter index not updated (%s); it is rebuilt from Kafka when lost", errstr);
     rs_close(rs);
@@ -666,14 +679,19 @@ static void ds_rebuild(dlq_resolver *r)
     for (int i = 0; i < ls.n && !failed; i++) {
         const dlq_letter *l = &ls.v[i];
         if ((l->state == DLQ_OPEN || l->state == DLQ_REDRIVEN) && l->has_key && *l->flow) {
-            failed = ds_index_incr(r->rs, l->flow, l->key, errstr, sizeof(errstr)) != MO_OK;
+            failed = ds_index_incr(r->rs, r->cfg, l->flow, l->key, errstr, sizeof(errstr)) != MO_OK;
             n++;
         }
     }
     dlq_letters_free(&ls);
+    char ttl[32];
+    const char *args[1] = {ds_index_ttl(r->cfg, ttl, sizeof(ttl))};
     if (!failed)
-        failed = rs_eval(r->rs, "return redis.call('SET', KEYS[1], '1')", 1, marker, 0, NULL, &out,
-                         errstr, sizeof(errstr)) != MO_OK;
+        failed = rs_eval(r->rs,
+                         "if tonumber(ARGV[1]) > 0 then "
+                         "return redis.call('SET', KEYS[1], '1', 'EX', ARGV[1]) end "
+                         "return redis.call('SET', KEYS[1], '1')",
+                         1, marker, 1, args, &out, errstr, sizeof(errstr)) != MO_OK;
     else
         out = NULL;
     json_decref(out);
