@@ -5,53 +5,12 @@
 #include "stop.h"
 #include "store.h"
 #include "unit.h"
+#include "ut_net.h"
 
-#include <fcntl.h>
-#include <netinet/in.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
-static int ut_lr_free_port(void)
-{
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof(a);
-    int fd = socket(AF_INET, SOCK_STREAM, 0), port = 0;
-    if (fd >= 0 && !bind(fd, (struct sockaddr *)&a, sizeof(a)) &&
-        !getsockname(fd, (struct sockaddr *)&a, &len))
-        port = ntohs(a.sin_port);
-    if (fd >= 0)
-        close(fd);
-    return port;
-}
-
-static pid_t ut_lr_redis_start(char *url, size_t size)
-{
-    char port[16];
-    int p = ut_lr_free_port();
-    if (!p)
-        return -1;
-    snprintf(port, sizeof(port), "%d", p);
-    pid_t pid = fork();
-    if (pid == 0) {
-        int null = open("/dev/null", O_WRONLY);
-        if (null >= 0) {
-            dup2(null, 1);
-            dup2(null, 2);
-        }
-        execlp("redis-server", "redis-server", "--port", port, "--bind", "127.0.0.1", "--save", "",
-               "--appendonly", "no", (char *)NULL);
-        _exit(127);
-    }
-    snprintf(url, size, "redis://127.0.0.1:%d/0", p);
-    return pid;
-}
-
-/* The hash's field, "" when absent (into buf). */
 static const char *ut_lr_field(rs_store *rs, const char *component, const char *field, char *buf,
                                size_t size)
 {
@@ -74,11 +33,12 @@ static const char *ut_lr_field(rs_store *rs, const char *component, const char *
 UT_TEST(issue8_lastrun_masks_rate_limits_and_survives_redis_away)
 {
     char url[128], errstr[256] = "", buf[LR_ERROR_MAX + 64], text[LR_ERROR_MAX + 64];
-    pid_t pid = ut_lr_redis_start(url, sizeof(url));
-    if (pid < 0) {
+    ut_redis redis;
+    if (ut_redis_start(&redis, NULL)) {
         printf("    skipped: cannot start redis-server\n");
         return;
     }
+    snprintf(url, sizeof(url), "redis://127.0.0.1:%d/0", redis.port);
     mo_config cfg = {.applied_ttl_days = 1};
     snprintf(cfg.redis_url, sizeof(cfg.redis_url), "%s", url);
     snprintf(cfg.tenant, sizeof(cfg.tenant), "ut");
@@ -116,17 +76,12 @@ UT_TEST(issue8_lastrun_masks_rate_limits_and_survives_redis_away)
              "an error after a success is written at once, with the success");
 
     /* Redis away: returns after one short attempt. */
-    kill(pid, SIGTERM);
-    waitpid(pid, NULL, 0);
-    pid = -1;
+    ut_redis_stop(&redis);
     long long t = mo_now_ms();
     lr_note(&cfg, "ut.rate", MO_OK, NULL);
     lr_note(&cfg, "ut.rate", MO_ERR_TRANSIENT, "x");
     UT_CHECK(mo_now_ms() - t < 2000, "lr_note blocked %lld ms with Redis away", mo_now_ms() - t);
 out:
     rs_close(rs);
-    if (pid > 0) {
-        kill(pid, SIGTERM);
-        waitpid(pid, NULL, 0);
-    }
+    ut_redis_stop(&redis);
 }
