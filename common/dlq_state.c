@@ -286,7 +286,7 @@ static mo_err ds_read_topic(const mo_config *cfg, const char *topic, ds_msg_fn f
                             topic);
             break;
         }
-        rd_kafka_resp_err_t e = rd_kafka_metadata(rk, 0, rkt, &md, left < 5000 ? (int)left : 5000);
+        rd_kafka_resp_err_t e = rd_kafka_metadata(rk, 0, rkt, &md, left < 1000 ? (int)left : 1000);
         if (e) {
             md = NULL;
             ret = mo_seterr(MO_ERR_TRANSIENT, errstr, errstr_size, "metadata of %s: %s", topic,

@@ -439,15 +439,15 @@ out:
 }
 
 /* Logs a rebalance step with this instance's total afterwards, and what tells
- * the instances of one group apart (pid, member id): the partition counts of
- * all instances then add up to the topic's partitions once settled. */
+ * the instances of one group apart (pid, client name): the partition counts
+ * of all instances then add up to the topic's partitions once settled.  Not
+ * rd_kafka_memberid(): it waits, without a bound, for librdkafka's main
+ * thread, which during a close with the coordinator away never answers (a
+ * SIGTERM then hung; test_issue7_05_sigterm_exits_within_10s_while_kafka_is_gone). */
 static void kq_log_count(kq_consumer *kc, const char *what, int n)
 {
-    char *member = rd_kafka_memberid(kc->rk);
-    lg_info("kafka", kc->tenant, "%s %d partitions: %d in total (pid %d, member %s)", what, n,
-            kc->assigned, (int)getpid(), member ? member : "none");
-    if (member)
-        rd_kafka_mem_free(kc->rk, member);
+    lg_info("kafka", kc->tenant, "%s %d partitions: %d in total (pid %d, client %s)", what, n,
+            kc->assigned, (int)getpid(), rd_kafka_name(kc->rk));
 }
 
 /* Assignment: take the partitions and resume every one of them.  librdkafka
