@@ -1,4 +1,5 @@
 #include "dlq.h"
+#include "b64.h"
 #include "dlq_state.h"
 #include "event.h"
 #include "log.h"
@@ -177,30 +178,6 @@ mo_err dlq_send_item(kq_producer *kp, const mo_config *cfg, const char *componen
     return err;
 }
 
-/* Base64 of in (len bytes): a new string, NULL when out of memory. */
-static char *dlq_base64(const void *data, size_t len)
-{
-    static const char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    const unsigned char *in = data;
-    char *out = malloc(len / 3 * 4 + 8);
-    size_t o = 0;
-    if (!out)
-        return NULL;
-    for (size_t i = 0; i < len; i += 3) {
-        unsigned v = (unsigned)in[i] << 16;
-        if (i + 1 < len)
-            v |= (unsigned)in[i + 1] << 8;
-        if (i + 2 < len)
-            v |= in[i + 2];
-        out[o++] = tab[(v >> 18) & 63];
-        out[o++] = tab[(v >> 12) & 63];
-        out[o++] = i + 1 < len ? tab[(v >> 6) & 63] : '=';
-        out[o++] = i + 2 < len ? tab[v & 63] : '=';
-    }
-    out[o] = '\0';
-    return out;
-}
-
 /* Sets o[name] to the text (len bytes) when it is UTF-8, else sets
  * o[name_base64] to its base64: nothing is ever left out for its bytes.
  * Returns 0, or -1 when out of memory. */
@@ -209,7 +186,7 @@ static int dlq_set_text(json_t *o, const char *name, const char *name_base64, co
 {
     if (lg_utf8_valid(text, len))
         return json_object_set_new(o, name, json_stringn(text, len));
-    char *b64 = dlq_base64(text, len);
+    char *b64 = b64_encode(text, len);
     int rc = b64 ? json_object_set_new(o, name_base64, json_string(b64)) : -1;
     free(b64);
     return rc;
@@ -235,14 +212,14 @@ json_t *dlq_message_json(const rd_kafka_message_t *m)
                 bad |= json_object_set_new(headers, shown,
                                            json_stringn(val ? val : "", val ? size : 0));
             } else {
-                char *v64 = dlq_base64(val, size);
+                char *v64 = b64_encode(val, size);
                 bad |= !v64 || json_object_set_new(headers64, shown, json_string(v64));
                 free(v64);
             }
             free(shown);
         }
     }
-    b64 = bad ? NULL : dlq_base64(m->payload, m->len);
+    b64 = bad ? NULL : b64_encode(m->payload, m->len);
     if (bad || !b64 || json_object_set_new(o, "partition", json_integer(m->partition)) ||
         json_object_set_new(o, "offset", json_integer((json_int_t)m->offset)) ||
         dlq_set_text(o, "key", "key_base64", m->key ? (const char *)m->key : "",

@@ -1,4 +1,5 @@
 #include "http.h"
+#include "b64.h"
 #include "log.h"
 #include "metrics.h"
 #include "stop.h"
@@ -96,31 +97,17 @@ const char *hc_status_class(long status)
 /* Registers base64("user:password") with the log; -1 when out of memory. */
 static int hc_basic_secret(const char *user, const char *password)
 {
-    static const char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     size_t ulen = strlen(user), plen = strlen(password), len = ulen + 1 + plen;
-    unsigned char *in = malloc(len);
-    char *out = malloc(len / 3 * 4 + 8);
-    size_t o = 0;
+    char *in = malloc(len), *out = NULL;
     int rc = -1;
-    if (!in || !out)
-        goto out;
+    if (!in)
+        return -1;
     memcpy(in, user, ulen);
     in[ulen] = ':';
     memcpy(in + ulen + 1, password, plen);
-    for (size_t i = 0; i < len; i += 3) {
-        unsigned v = (unsigned)in[i] << 16;
-        if (i + 1 < len)
-            v |= (unsigned)in[i + 1] << 8;
-        if (i + 2 < len)
-            v |= in[i + 2];
-        out[o++] = tab[(v >> 18) & 63];
-        out[o++] = tab[(v >> 12) & 63];
-        out[o++] = i + 1 < len ? tab[(v >> 6) & 63] : '=';
-        out[o++] = i + 2 < len ? tab[v & 63] : '=';
-    }
-    out[o] = '\0';
-    rc = lg_add_secret(out) == -2 ? -1 : 0;
-out:
+    out = b64_encode(in, len);
+    if (out)
+        rc = lg_add_secret(out) == -2 ? -1 : 0;
     free(in);
     free(out);
     return rc;
