@@ -409,6 +409,15 @@ class Env:
             shutil.rmtree(self.workdir, ignore_errors=True)
 
 
+def topic_messages(env, topic):
+    """Every message of a pipeline topic, via `mosync tail <topic> --once`."""
+    p = subprocess.run([MOSYNC, "tail", topic, "--once"], env=env.env, stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, timeout=120)
+    if p.returncode != 0:
+        raise TestFailure("mosync tail failed: %s" % p.stderr.decode()[-2000:])
+    return [json.loads(l) for l in p.stdout.decode().splitlines() if l.startswith("{")]
+
+
 def dlq_messages(env):
     """Every dead letter of the test's topics, via `mosync dlq show --once`."""
     e = dict(env.env)

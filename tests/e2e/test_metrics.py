@@ -15,7 +15,7 @@ import urllib.request
 
 import promtext
 from harness import (MOSYNC, OG_PASSWORD, OG_USER, TENANT, TOKEN, TestFailure, check, dlq_messages,
-                     env_for, eq, free_port, wait_until)
+                     env_for, eq, free_port, topic_messages, wait_until)
 from seedgen import make_seed
 
 
@@ -114,15 +114,6 @@ def check_no_secrets(port):
     basic = base64.b64encode(("%s:%s" % (OG_USER, OG_PASSWORD)).encode()).decode()
     for secret in (TOKEN, OG_PASSWORD, basic):
         check(secret not in text, "a secret appears in /metrics or /readyz")
-
-
-def topic_messages(env, topic):
-    """Every message of a pipeline topic, via `mosync tail <topic> --once`."""
-    p = subprocess.run([MOSYNC, "tail", topic, "--once"], env=env.env, stdout=subprocess.PIPE,
-                       stderr=subprocess.PIPE, timeout=120)
-    if p.returncode != 0:
-        raise TestFailure("mosync tail failed: %s" % p.stderr.decode()[-2000:])
-    return [json.loads(l) for l in p.stdout.decode().splitlines() if l.startswith("{")]
 
 
 def stop(proc):

@@ -15,7 +15,7 @@ import signal
 import subprocess
 
 from harness import (MOSYNC, OG_PASSWORD, TOKEN, TestFailure, check, dlq_messages, env_for, eq,
-                     only_on_mock, wait_until)
+                     only_on_mock, topic_messages, wait_until)
 from seedgen import make_seed
 
 
@@ -36,15 +36,6 @@ def status(env, expect_rc=0, extra_env=None, human=False):
         raise TestFailure("mosync status exited %s (expected %s); stderr:\n%s\nstdout:\n%s" % (
             p.returncode, expect_rc, tail, out[-3000:]))
     return p.returncode, (out if human else json.loads(out)), out
-
-
-def topic_messages(env, topic):
-    """Every message of a pipeline topic, via `mosync tail <topic> --once`."""
-    p = subprocess.run([MOSYNC, "tail", topic, "--once"], env=env.env, stdout=subprocess.PIPE,
-                       stderr=subprocess.PIPE, timeout=120)
-    if p.returncode != 0:
-        raise TestFailure("mosync tail failed: %s" % p.stderr.decode()[-2000:])
-    return [json.loads(l) for l in p.stdout.decode().splitlines() if l.startswith("{")]
 
 
 def per_partition(messages):
