@@ -150,6 +150,14 @@ static int64_t ogs_now_ms(const ogs_state *st)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* sim_set_clock: the instant the Date header states while the clock is
+ * fixed, 0 (the server's own Date) otherwise. */
+static time_t ogs_clock(void *state)
+{
+    const ogs_state *st = state;
+    return st->clock_ms >= 0 ? (time_t)(st->clock_ms / 1000) : 0;
+}
+
 /* Formats ms as "2026-11-27T10:00:00.000Z" into buf. */
 static void ogs_time_format(int64_t ms, char *buf, size_t size)
 {
@@ -1590,6 +1598,7 @@ int main(int argc, char **argv)
     }
     if (seed)
         ogs_load_seed(&st, seed);
+    sim_set_clock(ogs_clock, &st);
     rc = sim_serve(&app, (int)port);
     ogs_state_free(&st);
     return rc;
