@@ -680,31 +680,41 @@ static mo_err rs_hash_fenced(rs_store *rs, const char *script, const char *suffi
 }
 
 mo_err rs_hset_fenced(rs_store *rs, const char *suffix, const char *const *fields,
-                      const char *const *values, int n, long ttl_s, const char *lease_suffix,
-                      const char *token, int *written, long long *len, char *errstr,
-                      size_t errstr_size)
+                      const char *const *values, int n, long long max_fields, long ttl_s,
+                      const char *lease_suffix, const char *token, int *written, long long *len,
+                      char *errstr, size_t errstr_size)
 {
     /* The check and the write in one script: nothing can take the lease in
-     * between (see rs_set_json_fenced). */
+     * between (see rs_set_json_fenced).  ARGV[3] is the cap. */
     static const char lua[] = "if redis.call('GET', KEYS[2]) ~= ARGV[1] then\n"
                               "  return {0, 0}\n"
                               "end\n"
-                              "if #ARGV > 2 then\n"
-                              "  redis.call('HSET', KEYS[1], unpack(ARGV, 3))\n"
+                              "local max = tonumber(ARGV[3])\n"
+                              "local n = redis.call('HLEN', KEYS[1])\n"
+                              "for i = 4, #ARGV, 2 do\n"
+                              "  if max <= 0 or redis.call('HEXISTS', KEYS[1], ARGV[i]) == 1 then\n"
+                              "    redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])\n"
+                              "  elseif n < max then\n"
+                              "    redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])\n"
+                              "    n = n + 1\n"
+                              "  end\n"
                               "end\n"
                               "if tonumber(ARGV[2]) > 0 then\n"
                               "  redis.call('EXPIRE', KEYS[1], ARGV[2])\n"
                               "end\n"
                               "return {1, redis.call('HLEN', KEYS[1])}\n";
-    const char **args = calloc((size_t)(2 * n) + 1, sizeof(*args));
+    char max[32];
+    const char **args = calloc((size_t)(2 * n) + 2, sizeof(*args));
     if (!args)
         return mo_seterr(MO_ERR_NOMEM, errstr, errstr_size, "out of memory");
+    snprintf(max, sizeof(max), "%lld", max_fields);
+    args[0] = max;
     for (int i = 0; i < n; i++) {
-        args[2 * i] = fields[i];
-        args[2 * i + 1] = values[i];
+        args[2 * i + 1] = fields[i];
+        args[2 * i + 2] = values[i];
     }
-    mo_err err = rs_hash_fenced(rs, lua, suffix, args, 2 * n, ttl_s, lease_suffix, token, written,
-                                len, errstr, errstr_size);
+    mo_err err = rs_hash_fenced(rs, lua, suffix, args, 2 * n + 1, ttl_s, lease_suffix, token,
+                                written, len, errstr, errstr_size);
     free(args);
     return err;
 }
@@ -716,8 +726,8 @@ mo_err rs_hdel_fenced(rs_store *rs, const char *suffix, const char *const *field
     static const char lua[] = "if redis.call('GET', KEYS[2]) ~= ARGV[1] then\n"
                               "  return {0, 0}\n"
                               "end\n"
-                              "if #ARGV > 2 then\n"
-                              "  redis.call('HDEL', KEYS[1], unpack(ARGV, 3))\n"
+                              "for i = 3, #ARGV do\n"
+                              "  redis.call('HDEL', KEYS[1], ARGV[i])\n"
                               "end\n"
                               "return {1, redis.call('HLEN', KEYS[1])}\n";
     return rs_hash_fenced(rs, lua, suffix, fields, n, 0, lease_suffix, token, written, NULL, errstr,

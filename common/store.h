@@ -117,12 +117,14 @@ mo_err rs_hmget(rs_store *rs, const char *suffix, const char *const *fields, int
                 char *errstr, size_t errstr_size);
 /* Sets fields[i] = values[i] (i < n) of the hash at <suffix> and renews its
  * expiry (ttl_s > 0), only while mosync:{T}:<lease_suffix> holds exactly
- * token, atomically (Lua).  *written: 1 when written, 0 when refused (then
- * MO_OK too).  *len (may be NULL): the hash's field count afterwards. */
+ * token, atomically (Lua).  A field the hash does not hold yet is added only
+ * while it has fewer than max_fields (<= 0: no cap).  *written: 1 when
+ * written, 0 when refused (then MO_OK too).  *len (may be NULL): the hash's
+ * field count afterwards. */
 mo_err rs_hset_fenced(rs_store *rs, const char *suffix, const char *const *fields,
-                      const char *const *values, int n, long ttl_s, const char *lease_suffix,
-                      const char *token, int *written, long long *len, char *errstr,
-                      size_t errstr_size);
+                      const char *const *values, int n, long long max_fields, long ttl_s,
+                      const char *lease_suffix, const char *token, int *written, long long *len,
+                      char *errstr, size_t errstr_size);
 /* Deletes fields[0..n) of the hash, fenced as rs_hset_fenced. */
 mo_err rs_hdel_fenced(rs_store *rs, const char *suffix, const char *const *fields, int n,
                       const char *lease_suffix, const char *token, int *written, char *errstr,

@@ -383,7 +383,6 @@ typedef struct pe_slot {
     char field[PE_ID_MAX + 2]; /* the seen field: the id, or "#<hash>" for a bad item */
     int bad;                   /* no usable id or time */
     int write;                 /* its seen entry is written after the page */
-    int new_entry;             /* the seen map had no entry for it */
     char *event;               /* produced, until the page's wait (owned) */
 } pe_slot;
 
@@ -493,7 +492,6 @@ static mo_err pe_page(pe_ctx *c, json_t *items, long long obs, char *errstr, siz
         pe_slot *s = &slot[i];
         pe_seen prev;
         pe_seen_parse(json_string_value(json_array_get(stored, i)), &prev);
-        s->new_entry = !prev.present;
         if (s->bad) {
             /* Dead-lettered once: seen keeps its hash while it is listed. */
             if (!prev.present || strcmp(prev.hash, s->it.hash)) {
@@ -612,7 +610,7 @@ static mo_err pe_page(pe_ctx *c, json_t *items, long long obs, char *errstr, siz
     int nw = 0;
     for (size_t i = 0; i < n; i++) {
         pe_slot *s = &slot[i];
-        if (!s->write || (s->new_entry && c->seen_full))
+        if (!s->write)
             continue;
         pe_seen_format(s->it.hash, s->it.updated, c->pass_tag, vbuf[nw], sizeof(vbuf[nw]));
         fields[nw] = s->field;
@@ -623,9 +621,10 @@ static mo_err pe_page(pe_ctx *c, json_t *items, long long obs, char *errstr, siz
         int written = 0;
         long long len = 0;
         char serr_text[256];
-        mo_err serr = rs_hset_fenced(
-            c->rs, c->seen_key, fields, values, nw, cfg_applied_ttl_s(c->cfg), ls_suffix(c->lease),
-            ls_token(c->lease), &written, &len, serr_text, sizeof(serr_text));
+        mo_err serr =
+            rs_hset_fenced(c->rs, c->seen_key, fields, values, nw, c->cfg->poll_seen_max,
+                           cfg_applied_ttl_s(c->cfg), ls_suffix(c->lease), ls_token(c->lease),
+                           &written, &len, serr_text, sizeof(serr_text));
         if (!serr && !written) {
             ls_lost(c->lease);
             serr = mo_seterr(MO_ERR_TRANSIENT, serr_text, sizeof(serr_text),
@@ -946,12 +945,12 @@ int pe_main(const mo_config *cfg, const char *stream, const poll_opts *opts)
     lg_info(component, cfg->tenant, "polling %s every %d s", src.noun,
             cfg_poll_interval(cfg, stream));
     rc = poll_loop(cfg, stream, opts, pe_cycle, &c, &c.failed_cycles);
-    json_t *sum = json_pack("{s:s+, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "command", "poll ",
-                            stream, "cycles", (json_int_t)c.cycles, "failed_cycles",
-                            (json_int_t)c.failed_cycles, "passes", (json_int_t)c.passes,
-                            "unconfirmed_cycles", (json_int_t)c.unconfirmed, "listed",
-                            (json_int_t)c.listed, "emitted", (json_int_t)c.emitted,
-                            "dead_lettered", (json_int_t)c.dead_lettered);
+    json_t *sum =
+        json_pack("{s:s+, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "command", "poll ", stream, "cycles",
+                  (json_int_t)c.cycles, "failed_cycles", (json_int_t)c.failed_cycles, "passes",
+                  (json_int_t)c.passes, "unconfirmed_cycles", (json_int_t)c.unconfirmed, "listed",
+                  (json_int_t)c.listed, "emitted", (json_int_t)c.emitted, "dead_lettered",
+                  (json_int_t)c.dead_lettered);
     char key[96];
     if (sum) {
         snprintf(key, sizeof(key), "%s_listed", src.noun);
