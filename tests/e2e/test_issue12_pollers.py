@@ -137,6 +137,28 @@ def test_issue12_02_list_reordered_and_shrunk_while_paged_loses_nothing():
             check(g not in existing_ids(env), "order %s was deleted" % g)
 
 
+def test_issue12_02_failing_order_a_shifted_scan_did_not_list_is_not_dropped():
+    """10004's totals fail once (it is counted as failing); the next complete
+    scan does not list it (the list shifted: the simulator leaves it out).
+    It is read by id and emitted, not dropped and lost: its updated_at is
+    older than the next window."""
+    seed = make_seed(orders=6, products=10, seed=134, base_time="2026-11-27 06:00:00")
+    with env_for("i12-02-failing", seed) as env:
+        clock(env, "2026-11-27 10:00:00")
+        env.mystore.post("/_sim/fault", {"method": "GET", "count": 6, "status": 500,
+                                         "path": "%s/10004/order-totals" % ORDERS})
+        env.poll_orders()
+        check("10004" in cursor(env)["failing"], "10004 counted as failing")
+        check("10004" not in emitted_ids(env), "10004 not emitted yet")
+        env.mystore.post("/_sim/lists", {"hide_orders": ["10004"], "hide_pages": 4})
+        clock(env, "2026-11-27 12:30:00")
+        env.poll_orders()
+        check("10004" in emitted_ids(env), "10004 emitted although the scan did not list it")
+        check("10004" not in cursor(env)["failing"], "10004 no longer failing")
+        env.apply_orders()
+        eq(len(env.ongoing.orders()), 6, "orders in Ongoing")
+
+
 # ---- item 3: one event over Kafka's size limit --------------------------------
 
 def test_issue12_03_event_too_large_for_kafka_is_dead_lettered_alone():
@@ -417,6 +439,14 @@ def test_issue12_08_seen_map_capped_and_cursor_small():
         _, p2, _ = env.run(["poll", "mystore-products", "--once"])
         eq(p2["products_emitted"], 0, "products emitted by the second scan")
         eq(len(emitted_ids(env, "mystore.products")), 300, "products on the topic")
+        # Hours later, with nothing changed: the entries the next window
+        # cannot list again are forgotten; Redis does not grow with the
+        # catalogue.
+        clock(env, "2030-01-01 12:00:00")
+        env.run(["poll", "mystore-products", "--once"])
+        env.run(["poll", "mystore-products", "--once"])
+        eq(env.redis.cmd("HLEN", "mosync:{%s}:seen:mystore-products" % TENANT), 0,
+           "seen entries after the window moved past every product")
 
 
 # ---- Must show: the hostile first scan ---------------------------------------

@@ -45,6 +45,8 @@ typedef struct ms_state {
     long reshuffle;
     json_t *delete_orders;
     long delete_after;
+    json_t *hide_orders; /* left out of the next hide_pages pages of GET orders */
+    long hide_pages;
 } ms_state;
 
 /* The scrambled order's salt (0 = the stable order of M2); the simulator
@@ -1022,6 +1024,9 @@ static json_t *ms_variant_resource(json_t *variant, const void *ctx)
     return resource;
 }
 
+/* Ids a list answer leaves out (POST /_sim/lists hide_orders), or NULL. */
+static json_t *ms_hidden_ids;
+
 /* Answers a list: the items of `items` that pass the filter (NULL = all), in
  * scrambled order, one page of them built by `build`, with links. */
 static void ms_answer_list(const sim_req *req, sim_resp *resp, json_t *items,
@@ -1041,7 +1046,8 @@ static void ms_answer_list(const sim_req *req, sim_resp *resp, json_t *items,
     }
     json_array_foreach(items, i, item)
     {
-        if (filter == NULL || ms_filter_match(filter, item))
+        if ((filter == NULL || ms_filter_match(filter, item)) &&
+            !(ms_hidden_ids && json_object_get(ms_hidden_ids, ms_id(item))))
             kept[count++] = item;
     }
     qsort(kept, count, sizeof *kept, ms_scramble_cmp);
@@ -1108,7 +1114,11 @@ static void ms_get_filtered(ms_state *st, const sim_req *req, sim_resp *resp, js
 
     if (ms_filter_parse(req, &filter, resp) != 0)
         return;
+    ms_hidden_ids = items == st->orders && st->hide_pages > 0 ? st->hide_orders : NULL;
     ms_answer_list(req, resp, items, &filter, build, ctx);
+    ms_hidden_ids = NULL;
+    if (resp->status == 200 && items == st->orders && st->hide_pages > 0)
+        st->hide_pages--;
     if (resp->status == 200)
         ms_list_turn(st, items == st->orders);
 }
@@ -1883,6 +1893,25 @@ static void ms_test_lists(ms_state *st, const sim_req *req, sim_resp *resp)
     if (body == NULL)
         return;
     json_t *n = json_object_get(body, "reshuffle"), *seed = json_object_get(body, "seed");
+    json_t *hide = json_object_get(body, "hide_orders"),
+           *hpages = json_object_get(body, "hide_pages");
+    if ((hide && !json_is_array(hide)) || (hpages && !json_is_integer(hpages))) {
+        ms_fail(resp, 400, "lists: hide_orders is an array of ids, hide_pages an integer");
+        json_decref(body);
+        return;
+    }
+    if (hide) {
+        json_decref(st->hide_orders);
+        st->hide_orders = json_object();
+        size_t k;
+        json_t *h;
+        json_array_foreach(hide, k, h)
+        {
+            if (json_is_string(h))
+                json_object_set_new(st->hide_orders, json_string_value(h), json_true());
+        }
+        st->hide_pages = hpages ? (long)json_integer_value(hpages) : 1;
+    }
     json_t *del = json_object_get(body, "delete_orders"),
            *after = json_object_get(body, "delete_after_pages");
     if ((n && !json_is_integer(n)) || (seed && !json_is_integer(seed)) ||
@@ -2079,5 +2108,6 @@ int main(int argc, char **argv)
     json_decref(st.options);
     json_decref(st.option_values);
     json_decref(st.delete_orders);
+    json_decref(st.hide_orders);
     return status;
 }
