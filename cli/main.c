@@ -45,6 +45,8 @@ static void usage(FILE *f)
         "  run                                   every enabled poller and consumer, one process\n"
         "  replay <flow> --from-time T [--to-time T] | --from-offset N [--partition P]\n"
         "         [--dry-run] [--force]       apply a range of a flow's topic again\n"
+        "  resync orders|articles|deliveries|stock <id>...\n"
+        "                                        read entities again from the source, emit them\n"
         "  dlq show [--once [FILTERS]]           print the dead letters (JSON lines, with state)\n"
         "  dlq list [FILTERS] [--state S|--all] [--json]\n"
         "                                        the open dead letters (or those in state S)\n"
@@ -312,6 +314,20 @@ int main(int argc, char **argv)
     }
     if (!strcmp(cmd, "replay"))
         return replay_main(argc - 2, argv + 2);
+    if (!strcmp(cmd, "resync")) {
+        /* Mystore is read for orders and articles, Ongoing for the others. */
+        int mystore = !strcmp(sub, "orders") || !strcmp(sub, "articles");
+        int ongoing = !strcmp(sub, "deliveries") || !strcmp(sub, "stock");
+        if ((!mystore && !ongoing) || argc < 4 || argv[3][0] == '-') {
+            fprintf(stderr, "usage: mosync resync orders|articles|deliveries|stock <id>...\n");
+            return 2;
+        }
+        load_config(&cfg, CFG_NEED_KAFKA | CFG_NEED_REDIS |
+                              (mystore ? CFG_NEED_MYSTORE : CFG_NEED_ONGOING));
+        rc = poll_resync(&cfg, sub, argv + 3, argc - 3);
+        cfg_free(&cfg);
+        return rc;
+    }
     if (!strcmp(cmd, "run")) {
         if (parse_opts(argc - 2, argv + 2, NULL, NULL, NULL, NULL))
             return 2;

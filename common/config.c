@@ -459,6 +459,7 @@ mo_err cfg_load(mo_config *cfg, int need, char *errstr, size_t errstr_size)
     INT("MAX_ATTEMPTS", 10, 1, 1000, max_attempts);
     INT("APPLIED_TTL_DAYS", 35, 1, 3650, applied_ttl_days);
     INT("LEASE_TTL_S", 15, 2, 3600, lease_ttl_s);
+    INT("POLL_SEEN_MAX", 200000, 10, 10000000, poll_seen_max);
     if ((err = cfg_onoff("DRY_RUN", "off", &cfg->dry_run, errstr, errstr_size)))
         goto fail;
     INT("DRY_RUN_TTL_DAYS", 7, 1, 365, dry_run_ttl_days);

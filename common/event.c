@@ -102,6 +102,30 @@ json_t *ev_new(const char *type, const char *tenant, const char *entity_id,
                      "source_version", source_version, "observed_at", observed, "data", data);
 }
 
+void ev_set_fence(json_t *ev, long long fence)
+{
+    json_object_set_new(ev, "fence", json_integer((json_int_t)(fence < 0 ? 0 : fence)));
+}
+
+long long ev_fence(const json_t *ev)
+{
+    json_t *f = json_object_get(ev, "fence");
+    return json_is_integer(f) ? (long long)json_integer_value(f) : -1;
+}
+
+int ev_stale(const json_t *ev, const char *applied_version, long long applied_fence)
+{
+    const char *version = json_string_value(json_object_get(ev, "source_version"));
+    if (!applied_version || !version)
+        return 0;
+    if (ev_version_older(version, applied_version))
+        return 1;
+    long long fence = ev_fence(ev);
+    /* Neither older: the same version. */
+    return !ev_version_older(applied_version, version) && fence >= 0 && applied_fence >= 0 &&
+           fence < applied_fence;
+}
+
 mo_err ev_parse(const void *buf, size_t len, const char *expect_type, json_t **out, char *errstr,
                 size_t errstr_size)
 {
@@ -139,6 +163,12 @@ mo_err ev_parse(const void *buf, size_t len, const char *expect_type, json_t **o
         json_decref(ev);
         return mo_seterr(MO_ERR_INVALID, errstr, errstr_size,
                          "event field 'data' is not an object");
+    }
+    json_t *fence = json_object_get(ev, "fence");
+    if (fence && (!json_is_integer(fence) || json_integer_value(fence) < 0)) {
+        json_decref(ev);
+        return mo_seterr(MO_ERR_INVALID, errstr, errstr_size,
+                         "event field 'fence' is not an integer >= 0");
     }
     const char *type = json_string_value(json_object_get(ev, "type"));
     if (expect_type && strcmp(type, expect_type)) {

@@ -7,7 +7,9 @@
  * tz_local_to_utc_observed), or the time the poller observed the entity.
  * The id is deterministic: type, tenant, entity id, source version and the
  * SHA-256 of the data's canonical JSON (sorted keys), so the same change
- * captured twice has the same id and two contents never share one. */
+ * captured twice has the same id and two contents never share one.
+ * A poller adds "fence": its lease's fence number (lease.h), so a consumer
+ * can drop what a poller that lost its lease still emits (ev_stale). */
 #ifndef MO_EVENT_H
 #define MO_EVENT_H
 
@@ -22,6 +24,19 @@
  * allocation failure. */
 json_t *ev_new(const char *type, const char *tenant, const char *entity_id,
                const char *source_version, json_t *data);
+
+/* Sets the envelope's "fence" (>= 0). */
+void ev_set_fence(json_t *ev, long long fence);
+/* The envelope's fence, or -1 when it has none (events of an older mosync,
+ * written by hand). */
+long long ev_fence(const json_t *ev);
+
+/* Is event ev (parsed) older than what was applied: its source version older
+ * than applied_version (ev_version_older), or the same version emitted under
+ * a lower fence than applied_fence (a poller that had lost its lease emitted
+ * it after the new holder emitted the same version; -1 = unknown, never
+ * older)?  applied_version may be NULL (nothing applied). */
+int ev_stale(const json_t *ev, const char *applied_version, long long applied_fence);
 
 /* Parses and validates an envelope from raw bytes.  expect_type may be NULL.
  * On success *out is a new reference; MO_ERR_INVALID names what is wrong. */

@@ -40,7 +40,16 @@ typedef struct kq_acct {
     int produced, delivered, failed;
     rd_kafka_resp_err_t first_err;
     char first_error[256];
+    int ntagged;
+    int tag[KQ_BATCH_TAGS_MAX];
+    rd_kafka_resp_err_t tag_err[KQ_BATCH_TAGS_MAX];
 } kq_acct;
+
+/* One message in flight: its batch's record and its tag (the opaque). */
+typedef struct kq_msg {
+    kq_acct *acct;
+    int tag;
+} kq_msg;
 
 typedef struct kq_waiting {
     char topic[256];
@@ -149,9 +158,10 @@ static void kq_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 {
     (void)rk;
     (void)opaque;
-    kq_acct *a = m->_private;
-    if (!a)
+    kq_msg *msg = m->_private;
+    if (!msg)
         return;
+    kq_acct *a = msg->acct;
     if (m->err) {
         if (!a->failed) {
             a->first_err = m->err;
@@ -159,9 +169,14 @@ static void kq_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
                      rd_kafka_topic_name(m->rkt), m->partition, rd_kafka_err2str(m->err));
         }
         a->failed++;
+        if (msg->tag >= 0 && a->ntagged < KQ_BATCH_TAGS_MAX) {
+            a->tag[a->ntagged] = msg->tag;
+            a->tag_err[a->ntagged++] = m->err;
+        }
     } else {
         a->delivered++;
     }
+    free(msg);
     kq_acct_release(a);
 }
 
@@ -169,7 +184,12 @@ kq_producer *kq_producer_new(const mo_config *cfg, const char *client_id, char *
                              size_t errstr_size)
 {
     static const kq_prop defaults[] = {
-        {"linger.ms", "5"}, {"message.timeout.ms", "30000"}, {NULL, NULL}};
+        {"linger.ms", "5"},
+        {"message.timeout.ms", "30000"},
+        /* Snapshots are repetitive JSON: a fraction of the bytes on the wire
+         * and on the brokers' disks, and far from message.max.bytes. */
+        {"compression.codec", "lz4"},
+        {NULL, NULL}};
     /* The cursor moves only after delivery, and re-sent events must not be
      * doubled by the broker's retries: idempotence stays on. */
     static const kq_prop forced[] = {{"enable.idempotence", "true"}, {NULL, NULL}};
@@ -249,6 +269,13 @@ mo_err kq_produce(kq_producer *kp, kq_batch *batch, const char *topic, const cha
                   const void *value, size_t len, rd_kafka_headers_t *headers, char *errstr,
                   size_t errstr_size)
 {
+    return kq_produce_tagged(kp, batch, topic, key, value, len, headers, -1, errstr, errstr_size);
+}
+
+mo_err kq_produce_tagged(kq_producer *kp, kq_batch *batch, const char *topic, const char *key,
+                         const void *value, size_t len, rd_kafka_headers_t *headers, int tag,
+                         char *errstr, size_t errstr_size)
+{
     if (!batch->acct) {
         batch->acct = calloc(1, sizeof(*batch->acct));
         if (!batch->acct) {
@@ -259,11 +286,19 @@ mo_err kq_produce(kq_producer *kp, kq_batch *batch, const char *topic, const cha
         batch->acct->refs = 1; /* the waiter's */
     }
     kq_acct *a = batch->acct;
+    kq_msg *msg = malloc(sizeof(*msg));
+    if (!msg) {
+        if (headers)
+            rd_kafka_headers_destroy(headers);
+        return mo_seterr(MO_ERR_NOMEM, errstr, errstr_size, "out of memory");
+    }
+    msg->acct = a;
+    msg->tag = tag;
     for (int tries = 0;; tries++) {
         rd_kafka_resp_err_t err = rd_kafka_producev(
             kp->rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(key, key ? strlen(key) : 0),
             RD_KAFKA_V_VALUE((void *)value, len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-            RD_KAFKA_V_HEADERS(headers), RD_KAFKA_V_OPAQUE(a), RD_KAFKA_V_END);
+            RD_KAFKA_V_HEADERS(headers), RD_KAFKA_V_OPAQUE(msg), RD_KAFKA_V_END);
         if (!err) {
             a->refs++;
             a->produced++;
@@ -271,6 +306,7 @@ mo_err kq_produce(kq_producer *kp, kq_batch *batch, const char *topic, const cha
             return MO_OK;
         }
         if (err == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE) {
+            free(msg);
             if (headers)
                 rd_kafka_headers_destroy(headers);
             return mo_seterr(MO_ERR_TOO_LARGE, errstr, errstr_size,
@@ -278,6 +314,7 @@ mo_err kq_produce(kq_producer *kp, kq_batch *batch, const char *topic, const cha
                              rd_kafka_err2str(err), len, kp->max_msg_bytes);
         }
         if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL || tries == 100 || mo_stop_requested()) {
+            free(msg);
             if (headers)
                 rd_kafka_headers_destroy(headers);
             return mo_seterr(MO_ERR_TRANSIENT, errstr, errstr_size, "produce to %s: %s", topic,
@@ -319,6 +356,9 @@ mo_err kq_batch_wait(kq_producer *kp, kq_batch *batch, int timeout_ms, char *err
     batch->failed = a->failed;
     batch->first_err = a->first_err;
     snprintf(batch->first_error, sizeof(batch->first_error), "%s", a->first_error);
+    batch->ntagged = a->ntagged;
+    memcpy(batch->tag, a->tag, sizeof(batch->tag));
+    memcpy(batch->tag_err, a->tag_err, sizeof(batch->tag_err));
     kq_batch_end(batch);
     if (batch->failed)
         return mo_seterr(MO_ERR_TRANSIENT, errstr, errstr_size, "%d of %d not delivered: %s",

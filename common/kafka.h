@@ -42,17 +42,24 @@ typedef struct kq_producer kq_producer;
  * into is a separate heap record (acct) that the waiter and every message of
  * the batch still in flight own together, so a report that comes after the
  * wait gave up (or after the caller returned) writes into live memory. */
+#define KQ_BATCH_TAGS_MAX 64 /* failed tagged messages a batch names (a poller's page: 50) */
 typedef struct kq_batch {
     int produced;                  /* messages handed to librdkafka */
     int delivered;                 /* successful delivery reports */
     int failed;                    /* failed delivery reports */
     rd_kafka_resp_err_t first_err; /* error of the first failed report */
     char first_error[256];
+    /* The tags (kq_produce_tagged) of failed messages and their errors, the
+     * first KQ_BATCH_TAGS_MAX of them: which entity of a page failed. */
+    int ntagged;
+    int tag[KQ_BATCH_TAGS_MAX];
+    rd_kafka_resp_err_t tag_err[KQ_BATCH_TAGS_MAX];
     struct kq_acct *acct; /* internal: shared with the messages in flight */
 } kq_batch;
 
-/* Creates the producer: idempotent, linger.ms 5 and message.timeout.ms 30000
- * unless KAFKA_PROP_* says otherwise (idempotence cannot be turned off).
+/* Creates the producer: idempotent, linger.ms 5, message.timeout.ms 30000 and
+ * compression.codec lz4 unless KAFKA_PROP_* says otherwise (idempotence
+ * cannot be turned off).
  * NULL with errstr on a bad property.  Free with kq_producer_free.  One
  * thread at a time uses a producer. */
 kq_producer *kq_producer_new(const mo_config *cfg, const char *client_id, char *errstr,
@@ -80,6 +87,13 @@ void kq_batch_begin(kq_batch *batch);
 mo_err kq_produce(kq_producer *kp, kq_batch *batch, const char *topic, const char *key,
                   const void *value, size_t len, rd_kafka_headers_t *headers, char *errstr,
                   size_t errstr_size);
+/* The same, tagging the message with tag (>= 0; -1 = untagged): when its
+ * delivery report fails, kq_batch_wait lists the tag and the error in
+ * batch->tag / batch->tag_err, so a caller can tell which message failed (a
+ * broker that refuses one event as too large). */
+mo_err kq_produce_tagged(kq_producer *kp, kq_batch *batch, const char *topic, const char *key,
+                         const void *value, size_t len, rd_kafka_headers_t *headers, int tag,
+                         char *errstr, size_t errstr_size);
 /* Waits until every message of the batch has its delivery report, at least
  * message.timeout.ms + KQ_REPORT_MARGIN_MS (or timeout_ms if longer), so the
  * outcome is known; returns early only when a stop is requested.  Then ends

@@ -30,7 +30,11 @@ struct ls_lease {
 };
 
 /* KEYS: lease, fence counter.  ARGV: "<nonce> <holder>", ttl ms, our token or "".
- * Returns {1, token} when ours, {0, their token, pttl} when another holds it. */
+ * Returns {1, token} when ours, {0, their token, pttl} when another holds it.
+ * A new holder's fence is the counter plus one, but never less than Redis's
+ * clock in ms: the fences stay increasing when Redis lost the counter (a
+ * restart without persistence, a FLUSHALL), since events carry the fence and
+ * consumers drop an equal-version event of a lower one (poll.c). */
 static const char ls_acquire_lua[] = "local v = redis.call('GET', KEYS[1])\n"
                                      "if v then\n"
                                      "  if v == ARGV[3] then\n"
@@ -39,7 +43,15 @@ static const char ls_acquire_lua[] = "local v = redis.call('GET', KEYS[1])\n"
                                      "  end\n"
                                      "  return {0, v, redis.call('PTTL', KEYS[1])}\n"
                                      "end\n"
-                                     "local tok = redis.call('INCR', KEYS[2]) .. ' ' .. ARGV[1]\n"
+                                     "local f = redis.call('INCR', KEYS[2])\n"
+                                     "local t = redis.call('TIME')\n"
+                                     "local ms = tonumber(t[1]) * 1000 + "
+                                     "math.floor(tonumber(t[2]) / 1000)\n"
+                                     "if f < ms then\n"
+                                     "  f = ms\n"
+                                     "  redis.call('SET', KEYS[2], string.format('%.0f', f))\n"
+                                     "end\n"
+                                     "local tok = string.format('%.0f', f) .. ' ' .. ARGV[1]\n"
                                      "redis.call('SET', KEYS[1], tok, 'PX', ARGV[2])\n"
                                      "return {1, tok}\n";
 

@@ -2,8 +2,9 @@
  *
  * The lease is the Redis key mosync:{T}:lease:<stream> holding the token
  * "<fence> <nonce> <holder>", with a TTL (LEASE_TTL_S).  The fence comes from
- * INCR mosync:{T}:lease:<stream>:fence, so every new holder gets a larger
- * one; the nonce makes the token unique even if Redis lost that counter;
+ * INCR mosync:{T}:lease:<stream>:fence, raised to Redis's clock in ms when
+ * that is larger, so every new holder gets a larger one, also after Redis
+ * lost the counter; the nonce makes the token unique in any case;
  * <holder> is the process's User-Agent "mosync/<version> (<host>:<pid>)", for
  * the logs of the replicas standing by.
  *
@@ -14,7 +15,8 @@
  * holder paused past its TTL (SIGSTOP, swapping, a stuck VM) knows at once
  * that it lost it.  Cursor writes go through rs_set_json_fenced with the
  * token, so even a holder that has not noticed yet can never move the new
- * holder's cursor back.
+ * holder's cursor back; and every event carries the fence, so a consumer
+ * drops what such a holder still emits (an equal version of a lower fence).
  *
  * A lease is used by one poller thread; ls_held may be called from it while
  * the keeper runs. */

@@ -1,6 +1,7 @@
 #include "mystore.h"
 #include "http.h"
 #include "log.h"
+#include "stop.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -132,11 +133,29 @@ mo_err ms_list_doc(const json_t *doc, json_t **items, json_t **meta, int *has_ne
     return MO_OK;
 }
 
-mo_err ms_list_page_meta(ms_client *ms, const char *path, const char *query, int page,
-                         json_t **items, json_t **meta, int *has_next, char *errstr,
+long ms_links_last(const json_t *doc)
+{
+    const char *last = json_string_value(json_object_get(json_object_get(doc, "links"), "last"));
+    static const char *const names[] = {"page[number]=", "page%5Bnumber%5D=", "page%5bnumber%5d="};
+    for (size_t i = 0; last && i < sizeof(names) / sizeof(names[0]); i++) {
+        const char *p = strstr(last, names[i]);
+        if (!p)
+            continue;
+        p += strlen(names[i]);
+        long n = 0;
+        int digits = 0;
+        for (; *p >= '0' && *p <= '9' && digits < 9; p++, digits++)
+            n = n * 10 + (*p - '0');
+        return digits && (!*p || *p == '&') && n > 0 ? n : 0;
+    }
+    return 0;
+}
+
+mo_err ms_list_page_last(ms_client *ms, const char *path, const char *query, int page,
+                         json_t **items, json_t **meta, int *has_next, long *last, char *errstr,
                          size_t errstr_size)
 {
-    char rel[2048];
+    char rel[2048], shown[1024];
     json_t *doc = NULL;
     long status = 0;
     mo_err err = MO_OK;
@@ -145,30 +164,40 @@ mo_err ms_list_page_meta(ms_client *ms, const char *path, const char *query, int
     *has_next = 0;
     if (meta)
         *meta = NULL;
+    if (last)
+        *last = 0;
     snprintf(rel, sizeof(rel), "%s?%s%spage%%5Bnumber%%5D=%d&page%%5Bsize%%5D=%d", path,
              query ? query : "", query && *query ? "&" : "", page, MS_PAGE_SIZE);
     /* A page that parses as JSON but is not a JSON:API list is as broken as a
-     * truncated one: ask again, within the same attempt budget. */
+     * truncated one, and a 404 for a page the previous one named as next is
+     * no proof that the list ended (a list that shrank meanwhile, or a
+     * passing fault): ask again, within the same attempt budget, and then
+     * fail transiently.  Only links.next absent ends a list. */
     for (int attempt = 0; attempt < ms->retry.max_attempts; attempt++) {
+        if (attempt)
+            mo_stop_sleep_ms(hc_backoff_ms(&ms->retry, attempt - 1, -1));
         err = ms_call(ms, "GET", rel, NULL, &doc, &status, errstr, errstr_size);
         if (err == MO_ERR_PERMANENT && status == 404 && page > 1) {
             json_decref(doc);
-            *items = json_array();
-            if (meta)
-                *meta = json_object();
-            return MO_OK;
+            doc = NULL;
+            err = mo_seterr(MO_ERR_TRANSIENT, errstr, errstr_size,
+                            "GET %s: page %d answered 404 although page %d named it as next",
+                            hc_url_redact(rel, shown, sizeof(shown)), page, page - 1);
+            lg_warn("mystore", NULL, "%s; asking again", errstr);
+            continue;
         }
         if (err) {
             json_decref(doc); /* a 4xx answer's error body */
             return err;
         }
         if (ms_list_doc(doc, items, meta, has_next) == MO_OK) {
+            if (last)
+                *last = ms_links_last(doc);
             json_decref(doc);
             return MO_OK;
         }
         json_decref(doc);
         doc = NULL;
-        char shown[1024];
         err = mo_seterr(MO_ERR_TRANSIENT, errstr, errstr_size,
                         "GET %s: answer is not a JSON:API list",
                         hc_url_redact(rel, shown, sizeof(shown)));
@@ -177,49 +206,102 @@ mo_err ms_list_page_meta(ms_client *ms, const char *path, const char *query, int
     return err;
 }
 
+mo_err ms_list_page_meta(ms_client *ms, const char *path, const char *query, int page,
+                         json_t **items, json_t **meta, int *has_next, char *errstr,
+                         size_t errstr_size)
+{
+    return ms_list_page_last(ms, path, query, page, items, meta, has_next, NULL, errstr,
+                             errstr_size);
+}
+
 mo_err ms_list_page(ms_client *ms, const char *path, const char *query, int page, json_t **items,
                     int *has_next, char *errstr, size_t errstr_size)
 {
     return ms_list_page_meta(ms, path, query, page, items, NULL, has_next, errstr, errstr_size);
 }
 
+/* 1 when some item of items (an array of resources) has an id already in
+ * ids (an object used as a set), adding each id to ids. */
+static int ms_ids_repeat(json_t *ids, const json_t *items)
+{
+    size_t i;
+    json_t *it;
+    int repeat = 0;
+    json_array_foreach(items, i, it)
+    {
+        const char *id = json_string_value(json_object_get(it, "id"));
+        if (!id)
+            continue;
+        if (json_object_get(ids, id))
+            repeat = 1;
+        else
+            json_object_set_new(ids, id, json_true());
+    }
+    return repeat;
+}
+
 mo_err ms_list_all_meta(ms_client *ms, const char *path, const char *meta_key, json_t **items,
                         json_t **meta, char *errstr, size_t errstr_size)
 {
-    json_t *all = json_array(), *all_meta = json_array();
+    json_t *all = NULL, *all_meta = NULL, *ids = NULL;
     size_t bytes = 0;
     mo_err err = MO_OK;
-    if (!all || !all_meta) {
-        err = mo_seterr(MO_ERR_NOMEM, errstr, errstr_size, "out of memory");
-        goto out;
-    }
-    for (int page = 1;; page++) {
-        json_t *part, *m;
-        int has_next;
-        if (page > MS_LIST_MAX_PAGES) {
-            err = mo_seterr(MO_ERR_TOO_LARGE, errstr, errstr_size,
-                            "GET %s: list longer than %d pages", path, MS_LIST_MAX_PAGES);
+    /* A list of several pages can shift while it is read (M2): an item seen
+     * twice says so, and the whole list is read again rather than kept cut
+     * or doubled. */
+    for (int round = 0; round < MS_LIST_ROUNDS; round++) {
+        json_decref(all);
+        json_decref(all_meta);
+        json_decref(ids);
+        all = json_array();
+        all_meta = json_array();
+        ids = json_object();
+        bytes = 0;
+        if (!all || !all_meta || !ids) {
+            err = mo_seterr(MO_ERR_NOMEM, errstr, errstr_size, "out of memory");
             goto out;
         }
-        err = ms_list_page_meta(ms, path, NULL, page, &part, &m, &has_next, errstr, errstr_size);
-        if (err)
-            goto out;
-        bytes += hc_last_body_len(ms->hc);
-        json_array_extend(all, part);
-        if (meta_key && json_is_array(json_object_get(m, meta_key)))
-            json_array_extend(all_meta, json_object_get(m, meta_key));
-        json_decref(part);
-        json_decref(m);
-        if (bytes > MS_LIST_MAX_BYTES) {
-            err = mo_seterr(MO_ERR_TOO_LARGE, errstr, errstr_size,
-                            "GET %s: list larger than %u MiB after %d pages", path,
-                            MS_LIST_MAX_BYTES >> 20, page);
-            goto out;
+        int repeated = 0;
+        long first_last = 0;
+        for (int page = 1;; page++) {
+            json_t *part, *m;
+            int has_next;
+            long last;
+            if (page > MS_LIST_MAX_PAGES) {
+                err = mo_seterr(MO_ERR_TOO_LARGE, errstr, errstr_size,
+                                "GET %s: list longer than %d pages", path, MS_LIST_MAX_PAGES);
+                goto out;
+            }
+            err = ms_list_page_last(ms, path, NULL, page, &part, &m, &has_next, &last, errstr,
+                                    errstr_size);
+            if (err)
+                goto out;
+            bytes += hc_last_body_len(ms->hc);
+            if (page == 1)
+                first_last = last;
+            repeated |= ms_ids_repeat(ids, part) || (last && first_last && last != first_last);
+            json_array_extend(all, part);
+            if (meta_key && json_is_array(json_object_get(m, meta_key)))
+                json_array_extend(all_meta, json_object_get(m, meta_key));
+            json_decref(part);
+            json_decref(m);
+            if (bytes > MS_LIST_MAX_BYTES) {
+                err = mo_seterr(MO_ERR_TOO_LARGE, errstr, errstr_size,
+                                "GET %s: list larger than %u MiB after %d pages", path,
+                                MS_LIST_MAX_BYTES >> 20, page);
+                goto out;
+            }
+            if (!has_next)
+                break;
         }
-        if (!has_next)
-            break;
+        if (!repeated)
+            goto out;
+        err = mo_seterr(MO_ERR_TRANSIENT, errstr, errstr_size,
+                        "GET %s: the list changed while it was read", path);
+        lg_warn("mystore", NULL, "%s; reading it again", errstr);
     }
 out:
+    json_decref(ids);
     if (err) {
         json_decref(all);
         json_decref(all_meta);

@@ -26,8 +26,10 @@ mo_err ms_get(ms_client *ms, const char *path, json_t **doc, long *status, char 
 
 /* One page of a list: GET {path}?{query}&page[number]=page&page[size]=50.
  * Checks the JSON:API shape: *items is the "data" array (new reference),
- * *has_next says whether links.next is present.  A page past the end (404)
- * gives an empty array.  A malformed page is retried like a transient error. */
+ * *has_next says whether links.next is present.  Only links.next absent ends
+ * a list: a 404 for a page past the first (the previous page named it as
+ * next) and a malformed page are asked again within the attempt budget,
+ * then MO_ERR_TRANSIENT (never an empty page that would cut the list). */
 mo_err ms_list_page(ms_client *ms, const char *path, const char *query, int page, json_t **items,
                     int *has_next, char *errstr, size_t errstr_size);
 /* The JSON:API list check of one page's answer (pure; the fuzz target and
@@ -43,6 +45,15 @@ mo_err ms_list_page_meta(ms_client *ms, const char *path, const char *query, int
                          json_t **items, json_t **meta, int *has_next, char *errstr,
                          size_t errstr_size);
 
+/* The same, also returning the page's top-level "meta" (may be NULL) and in
+ * *last the last page number its links.last names (0 when it names none). */
+mo_err ms_list_page_last(ms_client *ms, const char *path, const char *query, int page,
+                         json_t **items, json_t **meta, int *has_next, long *last, char *errstr,
+                         size_t errstr_size);
+/* The page number links.last of a list answer names (page[number]=N, the
+ * brackets encoded or not), 0 when none (pure). */
+long ms_links_last(const json_t *doc);
+
 /* Every item of a (small, related) list, all pages: *items new reference.
  * meta_key (may be NULL) names an array in the pages' top-level "meta" to
  * collect too ("product_variants"): *meta (new reference) concatenates it.
@@ -50,6 +61,9 @@ mo_err ms_list_page_meta(ms_client *ms, const char *path, const char *query, int
  * answers is MO_ERR_TOO_LARGE (never returned cut short). */
 #define MS_LIST_MAX_PAGES 200                 /* 10,000 items */
 #define MS_LIST_MAX_BYTES (32u * 1024 * 1024) /* answer bytes of all pages */
+/* A list that shifted while it was read (an id on two pages, links.last
+ * moved) is read again, this many times in all, then MO_ERR_TRANSIENT. */
+#define MS_LIST_ROUNDS 3
 mo_err ms_list_all(ms_client *ms, const char *path, json_t **items, char *errstr,
                    size_t errstr_size);
 mo_err ms_list_all_meta(ms_client *ms, const char *path, const char *meta_key, json_t **items,

@@ -129,3 +129,14 @@ void mo_crash_point(const char *name)
     if (atomic_fetch_add(&hits, 1) + 1 == atoi_safe(spec + n + 1))
         raise(SIGKILL);
 }
+
+void mo_pause_point(const char *name)
+{
+    static atomic_int hits;
+    const char *spec = getenv("MOSYNC_PAUSE_AT");
+    size_t n = strlen(name);
+    if (!spec || strncmp(spec, name, n) || spec[n] != ':')
+        return;
+    if (atomic_fetch_add(&hits, 1) + 1 == atoi_safe(spec + n + 1))
+        raise(SIGSTOP);
+}

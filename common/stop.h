@@ -46,5 +46,10 @@ int mo_usr_signal_take(void);
  * itself with SIGKILL, exactly like `kill -9` at that spot.  Unset (always in
  * production) it costs one getenv per call. */
 void mo_crash_point(const char *name);
+/* Pause points for the zombie tests: when MOSYNC_PAUSE_AT is "<name>:<n>",
+ * the n-th time the process passes mo_pause_point(name) it stops itself
+ * with SIGSTOP, exactly like a host pausing it there (the test continues it
+ * with SIGCONT).  Unset, it costs one getenv per call. */
+void mo_pause_point(const char *name);
 
 #endif

@@ -601,3 +601,176 @@ mo_err rs_set_json_fenced(rs_store *rs, const char *suffix, const json_t *value,
     json_decref(r);
     return err;
 }
+
+/* ---- hashes, for the pollers' seen maps ---------------------------------- */
+
+/* Runs argv (argc entries, argv[0] the command) and returns the reply as JSON
+ * (rs_reply_json) in *out (new reference). */
+static mo_err rs_cmd_json(rs_store *rs, int argc, const char **argv, json_t **out, char *errstr,
+                          size_t errstr_size)
+{
+    redisReply *r;
+    *out = NULL;
+    mo_err err = rs_cmd(rs, &r, argc, argv, NULL, errstr, errstr_size);
+    if (err)
+        return err;
+    *out = rs_reply_json(r);
+    freeReplyObject(r);
+    return *out ? MO_OK : mo_seterr(MO_ERR_NOMEM, errstr, errstr_size, "out of memory");
+}
+
+mo_err rs_hmget(rs_store *rs, const char *suffix, const char *const *fields, int n, json_t **values,
+                char *errstr, size_t errstr_size)
+{
+    char key[RS_KEY_SIZE];
+    *values = NULL;
+    if (n <= 0) {
+        *values = json_array();
+        return *values ? MO_OK : mo_seterr(MO_ERR_NOMEM, errstr, errstr_size, "out of memory");
+    }
+    const char **argv = calloc((size_t)n + 2, sizeof(*argv));
+    if (!argv)
+        return mo_seterr(MO_ERR_NOMEM, errstr, errstr_size, "out of memory");
+    argv[0] = "HMGET";
+    argv[1] = rs_key(rs, suffix, key, sizeof(key));
+    for (int i = 0; i < n; i++)
+        argv[i + 2] = fields[i];
+    mo_err err = rs_cmd_json(rs, n + 2, argv, values, errstr, errstr_size);
+    free(argv);
+    if (!err && (!json_is_array(*values) || json_array_size(*values) != (size_t)n)) {
+        json_decref(*values);
+        *values = NULL;
+        err = mo_seterr(MO_ERR_TRANSIENT, errstr, errstr_size, "redis HMGET: unexpected reply");
+    }
+    return err;
+}
+
+/* A fenced hash command: KEYS = hash, lease; ARGV = token, ttl, then the
+ * command's own arguments. */
+static mo_err rs_hash_fenced(rs_store *rs, const char *script, const char *suffix,
+                             const char *const *args, int nargs, long ttl_s,
+                             const char *lease_suffix, const char *token, int *written,
+                             long long *len, char *errstr, size_t errstr_size)
+{
+    char key[RS_KEY_SIZE], lease_key[RS_KEY_SIZE], ttl[32];
+    *written = 0;
+    const char **argv = calloc((size_t)nargs + 7, sizeof(*argv));
+    if (!argv)
+        return mo_seterr(MO_ERR_NOMEM, errstr, errstr_size, "out of memory");
+    snprintf(ttl, sizeof(ttl), "%ld", ttl_s);
+    argv[0] = "EVAL";
+    argv[1] = script;
+    argv[2] = "2";
+    argv[3] = rs_key(rs, suffix, key, sizeof(key));
+    argv[4] = rs_key(rs, lease_suffix, lease_key, sizeof(lease_key));
+    argv[5] = token;
+    argv[6] = ttl;
+    for (int i = 0; i < nargs; i++)
+        argv[i + 7] = args[i];
+    json_t *r = NULL;
+    mo_err err = rs_cmd_json(rs, nargs + 7, argv, &r, errstr, errstr_size);
+    free(argv);
+    if (!err) {
+        *written = json_integer_value(json_array_get(r, 0)) == 1;
+        if (len)
+            *len = json_integer_value(json_array_get(r, 1));
+    }
+    json_decref(r);
+    return err;
+}
+
+mo_err rs_hset_fenced(rs_store *rs, const char *suffix, const char *const *fields,
+                      const char *const *values, int n, long long max_fields, long ttl_s,
+                      const char *lease_suffix, const char *token, int *written, long long *len,
+                      char *errstr, size_t errstr_size)
+{
+    /* The check and the write in one script: nothing can take the lease in
+     * between (see rs_set_json_fenced).  ARGV[3] is the cap. */
+    static const char lua[] = "if redis.call('GET', KEYS[2]) ~= ARGV[1] then\n"
+                              "  return {0, 0}\n"
+                              "end\n"
+                              "local max = tonumber(ARGV[3])\n"
+                              "local n = redis.call('HLEN', KEYS[1])\n"
+                              "for i = 4, #ARGV, 2 do\n"
+                              "  if max <= 0 or redis.call('HEXISTS', KEYS[1], ARGV[i]) == 1 then\n"
+                              "    redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])\n"
+                              "  elseif n < max then\n"
+                              "    redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])\n"
+                              "    n = n + 1\n"
+                              "  end\n"
+                              "end\n"
+                              "if tonumber(ARGV[2]) > 0 then\n"
+                              "  redis.call('EXPIRE', KEYS[1], ARGV[2])\n"
+                              "end\n"
+                              "return {1, redis.call('HLEN', KEYS[1])}\n";
+    char max[32];
+    const char **args = calloc((size_t)(2 * n) + 2, sizeof(*args));
+    if (!args)
+        return mo_seterr(MO_ERR_NOMEM, errstr, errstr_size, "out of memory");
+    snprintf(max, sizeof(max), "%lld", max_fields);
+    args[0] = max;
+    for (int i = 0; i < n; i++) {
+        args[2 * i + 1] = fields[i];
+        args[2 * i + 2] = values[i];
+    }
+    mo_err err = rs_hash_fenced(rs, lua, suffix, args, 2 * n + 1, ttl_s, lease_suffix, token,
+                                written, len, errstr, errstr_size);
+    free(args);
+    return err;
+}
+
+mo_err rs_hdel_fenced(rs_store *rs, const char *suffix, const char *const *fields, int n,
+                      const char *lease_suffix, const char *token, int *written, char *errstr,
+                      size_t errstr_size)
+{
+    static const char lua[] = "if redis.call('GET', KEYS[2]) ~= ARGV[1] then\n"
+                              "  return {0, 0}\n"
+                              "end\n"
+                              "for i = 3, #ARGV do\n"
+                              "  redis.call('HDEL', KEYS[1], ARGV[i])\n"
+                              "end\n"
+                              "return {1, redis.call('HLEN', KEYS[1])}\n";
+    return rs_hash_fenced(rs, lua, suffix, fields, n, 0, lease_suffix, token, written, NULL, errstr,
+                          errstr_size);
+}
+
+mo_err rs_hscan(rs_store *rs, const char *suffix, const char *cursor, int count, char *next,
+                json_t **page, char *errstr, size_t errstr_size)
+{
+    char key[RS_KEY_SIZE], cnt[32];
+    json_t *r = NULL;
+    *page = NULL;
+    snprintf(next, 32, "0");
+    snprintf(cnt, sizeof(cnt), "%d", count);
+    const char *argv[5] = {"HSCAN", rs_key(rs, suffix, key, sizeof(key)), cursor, "COUNT", cnt};
+    mo_err err = rs_cmd_json(rs, 5, argv, &r, errstr, errstr_size);
+    if (err)
+        return err;
+    const char *nc = json_string_value(json_array_get(r, 0));
+    json_t *flat = json_array_get(r, 1);
+    if (!nc || strlen(nc) >= 32 || !json_is_array(flat) || json_array_size(flat) % 2) {
+        json_decref(r);
+        return mo_seterr(MO_ERR_TRANSIENT, errstr, errstr_size, "redis HSCAN: unexpected reply");
+    }
+    snprintf(next, 32, "%s", nc);
+    *page = json_object();
+    for (size_t i = 0; *page && i + 1 < json_array_size(flat); i += 2) {
+        const char *f = json_string_value(json_array_get(flat, i));
+        json_t *v = json_array_get(flat, i + 1);
+        if (f && json_is_string(v))
+            json_object_set(*page, f, v);
+    }
+    json_decref(r);
+    return *page ? MO_OK : mo_seterr(MO_ERR_NOMEM, errstr, errstr_size, "out of memory");
+}
+
+mo_err rs_hlen(rs_store *rs, const char *suffix, long long *len, char *errstr, size_t errstr_size)
+{
+    char key[RS_KEY_SIZE];
+    json_t *r = NULL;
+    const char *argv[2] = {"HLEN", rs_key(rs, suffix, key, sizeof(key))};
+    mo_err err = rs_cmd_json(rs, 2, argv, &r, errstr, errstr_size);
+    *len = err ? 0 : (long long)json_integer_value(r);
+    json_decref(r);
+    return err;
+}

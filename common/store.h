@@ -76,8 +76,6 @@ mo_err rs_budget_wait(rs_store *rs, const char *api, int per_min, char *errstr, 
 /* Round-trips a PING (for health checks and tests). */
 mo_err rs_ping(rs_store *rs, char *errstr, size_t errstr_size);
 
-#endif
-
 /* A short mutual-exclusion lock mosync:{T}:lock:<name> shared by every process
  * (Ongoing asks for one write at a time per goods owner).  Blocks until taken
  * or until wait_ms passed or the thread's deadline came (MO_ERR_TRANSIENT).
@@ -108,3 +106,35 @@ mo_err rs_eval(rs_store *rs, const char *script, int nkeys, const char *const *k
 mo_err rs_set_json_fenced(rs_store *rs, const char *suffix, const json_t *value,
                           const char *lease_suffix, const char *token, int *written, char *errstr,
                           size_t errstr_size);
+
+/* ---- hashes, for the pollers' seen maps (producers/poll.c) --------------
+ * A seen map is one hash per stream, written a page at a time (never
+ * rewritten whole), each write fenced by the stream's lease like the cursor. */
+
+/* HMGET mosync:{T}:<suffix> fields[0..n): *values (new reference) is an
+ * array of n strings, null where the field is absent. */
+mo_err rs_hmget(rs_store *rs, const char *suffix, const char *const *fields, int n, json_t **values,
+                char *errstr, size_t errstr_size);
+/* Sets fields[i] = values[i] (i < n) of the hash at <suffix> and renews its
+ * expiry (ttl_s > 0), only while mosync:{T}:<lease_suffix> holds exactly
+ * token, atomically (Lua).  A field the hash does not hold yet is added only
+ * while it has fewer than max_fields (<= 0: no cap).  *written: 1 when
+ * written, 0 when refused (then MO_OK too).  *len (may be NULL): the hash's
+ * field count afterwards. */
+mo_err rs_hset_fenced(rs_store *rs, const char *suffix, const char *const *fields,
+                      const char *const *values, int n, long long max_fields, long ttl_s,
+                      const char *lease_suffix, const char *token, int *written, long long *len,
+                      char *errstr, size_t errstr_size);
+/* Deletes fields[0..n) of the hash, fenced as rs_hset_fenced. */
+mo_err rs_hdel_fenced(rs_store *rs, const char *suffix, const char *const *fields, int n,
+                      const char *lease_suffix, const char *token, int *written, char *errstr,
+                      size_t errstr_size);
+/* One HSCAN step from cursor ("0" to start): *page (new reference) is an
+ * object field -> value, next (>= 32 bytes) the cursor to go on with, "0"
+ * when the scan is over. */
+mo_err rs_hscan(rs_store *rs, const char *suffix, const char *cursor, int count, char *next,
+                json_t **page, char *errstr, size_t errstr_size);
+/* HLEN: *len fields (0 when the hash does not exist). */
+mo_err rs_hlen(rs_store *rs, const char *suffix, long long *len, char *errstr, size_t errstr_size);
+
+#endif

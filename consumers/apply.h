@@ -107,12 +107,26 @@ mo_err apply_record_get(rs_store *rs, const char *flow, const char *entity, json
 mo_err apply_record_set(rs_store *rs, const char *flow, const char *entity, const char *version,
                         const char *hash, const char *state, const json_t *extra, long ttl_s,
                         char *errstr, size_t errstr_size);
+/* The same, recording the fence of the event applied (ev_fence; -1 = none):
+ * an equal version of a lower fence is then stale (apply_stale). */
+mo_err apply_record_set_fenced(rs_store *rs, const char *flow, const char *entity,
+                               const char *version, long long fence, const char *hash,
+                               const char *state, const json_t *extra, long ttl_s, char *errstr,
+                               size_t errstr_size);
+/* Is event ev (parsed) older than what rec (borrowed, may be NULL) says was
+ * applied: an older source version, or the same version from a poller with a
+ * lower fence (one that had lost its lease: ev_stale)? */
+int apply_stale(const json_t *ev, const json_t *rec);
 /* Does rec (borrowed, may be NULL) say this very request (hash) was
  * applied?  The one place the flows skip an unchanged request; always 0
- * after apply_force_set(1) (mosync replay --force re-sends them). */
+ * while forced (mosync replay --force, or a message of mosync resync). */
 int apply_same_request(const json_t *rec, const char *hash);
 /* Process-wide: set before the appliers start. */
 void apply_force_set(int on);
+/* For the message in hand only (the loop sets it from the message's
+ * mosync.resync header and clears it after); per thread. */
+void apply_force_message(int on);
+/* 1 while either force is on. */
 int apply_forced(void);
 /* SHA-256 of the canonical JSON (sorted keys, compact) of j into hex. */
 mo_err apply_hash(const json_t *j, char hex[65]);

@@ -161,9 +161,8 @@ static mo_err aa_handle(void *vctx, const rd_kafka_message_t *msg, char *errstr,
         if ((err = apply_hash(a, hash)) ||
             (err = apply_record_get(c->rs, "articles", no, &rec, errstr, errstr_size)))
             goto out;
-        const char *rec_version = json_string_value(json_object_get(rec, "version"));
         int same = apply_same_request(rec, hash);
-        int stale = !same && rec_version && ev_version_older(version, rec_version);
+        int stale = !same && apply_stale(ev, rec);
         json_decref(rec);
         if (same || stale) {
             if (same)
@@ -189,8 +188,9 @@ static mo_err aa_handle(void *vctx, const rd_kafka_message_t *msg, char *errstr,
             }
             c->written++;
             wrote++;
-            if ((err = apply_record_set(c->rs, "articles", no, version, hash, "written", NULL,
-                                        cfg_applied_ttl_s(c->cfg), errstr, errstr_size)))
+            if ((err = apply_record_set_fenced(c->rs, "articles", no, version, ev_fence(ev), hash,
+                                               "written", NULL, cfg_applied_ttl_s(c->cfg), errstr,
+                                               errstr_size)))
                 goto out;
         }
         if (c->cfg->dry_run)

@@ -376,6 +376,18 @@ static long al_budget(al_state *st, int interval_ms, int msg_timeout_ms)
     return budget;
 }
 
+/* 1 when m is an event `mosync resync` emitted (header mosync.resync): the
+ * operator asked for it to be sent whatever the applied records say. */
+static int al_resync(const rd_kafka_message_t *m)
+{
+    rd_kafka_headers_t *hdrs = NULL;
+    const void *val = NULL;
+    size_t size = 0;
+    return !rd_kafka_message_headers(m, &hdrs) &&
+           !rd_kafka_header_get_last(hdrs, "mosync.resync", &val, &size) && size == 1 && val &&
+           *(const char *)val == '1';
+}
+
 /* Handles one message: apply, then settle by class.  Returns 1 when it was
  * dead-lettered, else 0. */
 static int al_handle(al_state *st, const apply_flow *flow, kq_consumer *kc, kq_producer *kp,
@@ -393,7 +405,9 @@ static int al_handle(al_state *st, const apply_flow *flow, kq_consumer *kc, kq_p
     errstr[0] = '\0';
     al_report.outcome = NULL;
     al_report.observed_ms = 0;
+    apply_force_message(al_resync(m));
     mo_err err = flow->handle(flow->ctx, m, errstr, sizeof(errstr));
+    apply_force_message(0);
     long hint_ms = mo_retry_hint_take();
 
     if (err == MO_OK) {

@@ -54,8 +54,8 @@ static mo_err ao_record(ao_ctx *c, const char *id, const char *version, const ch
     json_t *extra = NULL;
     if (ongoing_status >= 0)
         extra = json_pack("{s:i}", "ongoing_status", ongoing_status);
-    mo_err err = apply_record_set(c->rs, "orders", id, version, hash, state, extra,
-                                  cfg_applied_ttl_s(c->cfg), errstr, errstr_size);
+    mo_err err = apply_record_set_fenced(c->rs, "orders", id, version, ev_fence(c->ev), hash, state,
+                                         extra, cfg_applied_ttl_s(c->cfg), errstr, errstr_size);
     json_decref(extra);
     return err;
 }
@@ -355,11 +355,12 @@ static mo_err ao_handle(void *vctx, const rd_kafka_message_t *msg, char *errstr,
                                    NULL, errstr, errstr_size);
         goto out;
     }
-    if (rec_version && ev_version_older(version, rec_version)) {
+    if (apply_stale(ev, rec)) {
         c->stale++;
         apply_outcome(ev, "stale");
-        lg_info(COMPONENT, c->cfg->tenant, "order %s: version %s is older than applied %s; skipped",
-                id, version, rec_version);
+        lg_info(COMPONENT, c->cfg->tenant,
+                "order %s: version %s (fence %lld) is older than applied %s; skipped", id, version,
+                ev_fence(ev), rec_version);
         if (c->cfg->dry_run)
             err = apply_dry_report(c->cfg, c->rs, "orders", id, version, "stale", NULL, NULL, NULL,
                                    errstr, errstr_size);

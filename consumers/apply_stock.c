@@ -298,8 +298,7 @@ static mo_err as_handle(void *vctx, const rd_kafka_message_t *msg, char *errstr,
     if ((err = apply_hash(mapped, hash)) ||
         (err = apply_record_get(c->rs, "stock", no, &rec, errstr, errstr_size)))
         goto out;
-    const char *rec_version = json_string_value(json_object_get(rec, "version"));
-    int stale = rec_version && ev_version_older(version, rec_version);
+    int stale = apply_stale(ev, rec);
     if (stale || apply_same_request(rec, hash)) {
         if (stale)
             c->stale++;
@@ -333,8 +332,8 @@ static mo_err as_handle(void *vctx, const rd_kafka_message_t *msg, char *errstr,
         goto out;
     c->written++;
     apply_outcome(ev, "applied");
-    err = apply_record_set(c->rs, "stock", no, version, hash, "written", mapped,
-                           cfg_applied_ttl_s(c->cfg), errstr, errstr_size);
+    err = apply_record_set_fenced(c->rs, "stock", no, version, ev_fence(ev), hash, "written",
+                                  mapped, cfg_applied_ttl_s(c->cfg), errstr, errstr_size);
     goto out;
 unknown:
     if (!err) {

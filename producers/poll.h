@@ -1,6 +1,13 @@
 /* The pollers: each reads one source's changes since its cursor and emits one
  * event per changed entity, advancing the cursor only after Kafka
- * acknowledged every event of a page. */
+ * acknowledged every event and only once the scan is proven complete.
+ *
+ * One engine (poll.c) serves every stream: the window and the source's clock,
+ * paging, the seen map, the lease and its fence, entity failures, producing
+ * and the cursor.  A source (poll_mystore.c with poll_orders.c and
+ * poll_products.c; poll_ongoing.c) plugs in what differs: how to list a page,
+ * what an item's id, time and fingerprint are, and how to build the snapshot
+ * of one item. */
 #ifndef MO_POLL_H
 #define MO_POLL_H
 
@@ -24,40 +31,135 @@ int poll_mystore_products(const mo_config *cfg, const poll_opts *opts);
 int poll_ongoing_shipments(const mo_config *cfg, const poll_opts *opts);
 int poll_ongoing_stock(const mo_config *cfg, const poll_opts *opts);
 
-/* ---- the Mystore poller engine (poll_mystore.c) -------------------------
- * One engine serves every Mystore list: the cursor, the overlap window and its
- * seen-set (M1, M2), paging, producing, the cursor save after delivery, dead
- * letters for unusable items.  A stream says what to list and how to turn one
- * listed item into the snapshot it emits. */
-typedef struct pm_stream {
-    const char *name;       /* "mystore-orders": cursor key, component, client id */
+/* `mosync resync <flow> <id>...`: reads each named entity again from its
+ * source and emits the event its poller would emit, after forgetting what
+ * the poller's seen map and the flow's applied record knew of it, so the
+ * applier sends it whatever Redis said (flow: orders, articles, deliveries,
+ * stock).  Returns the exit status: 0 all emitted, 1 when one could not be
+ * (named on stderr; the others go on), 2 for bad usage. */
+int poll_resync(const mo_config *cfg, const char *flow, char **ids, int nids);
+
+/* ---- the engine's plug-in interface ------------------------------------- */
+
+#define PE_ID_MAX   80 /* an entity id (event key, seen field) */
+#define PE_HASH_HEX 16 /* hex digits of an item's fingerprint kept in `seen` */
+#define PE_NO_TIME  (-1LL)
+
+/* What the engine needs to know of one listed item (pe_source.describe). */
+typedef struct pe_item {
+    char id[PE_ID_MAX];
+    /* The source's own change time of the item as a UTC instant (seconds),
+     * resolved by when its page was observed (M1), or PE_NO_TIME when the
+     * source has none (Ongoing lists, a product Mystore never stamped). */
+    long long updated;
+    /* What decides "changed": the item, or what a consumer reads of it. */
+    char hash[PE_HASH_HEX + 1];
+    char updated_text[32]; /* the change time as the source wrote it (logs), "" when none */
+} pe_item;
+
+/* The first PE_HASH_HEX hex digits of the SHA-256 of v's canonical JSON
+ * (sorted keys): a source's fingerprint of an item.  MO_ERR_NOMEM. */
+mo_err pe_fingerprint(const json_t *v, char out[PE_HASH_HEX + 1]);
+
+/* Where paging through one list stands; zeroed at the start of every pass. */
+typedef struct pe_pos {
+    long long next; /* the next page number (from 1) or the next id to ask from */
+    long last;      /* the last page number the first page named (links.last), 0 unknown */
+    int moved;      /* the list said it changed while paged (links.last moved) */
+    int stuck;      /* a full page that does not let paging go on: the scan fails after it */
+} pe_pos;
+
+/* A source: one stream of one API.  The callbacks get `state`. */
+typedef struct pe_source {
+    const char *stream;     /* "mystore-orders": cursor and seen keys, component, client id */
+    const char *flow;       /* "orders": the flow its events feed (resync, dead letters) */
     const char *noun;       /* "orders": summary keys */
-    const char *list_path;  /* "orders" */
     const char *event_type; /* "mystore.order" */
     const char *topic_base; /* KQ_TOPIC_ORDERS */
-    int all_without_cursor; /* M14: 1 = start from the beginning, 0 = lookback hours */
-    void *state;            /* the stream's own, passed to the callbacks */
+    const char *route;      /* "GET orders": the source of the poller's dead letters */
+    const char *api;        /* "mystore" or "ongoing" (credential records, logs) */
+    int overlap_s;          /* how far each window reaches back before the last scan's start */
+    /* 1 when paging is by id (keyset): an item cannot be skipped by others
+     * moving, so a pass needs no confirmation; 0 for page numbers (M2). */
+    int stable_paging;
+    int nlists; /* lists per scan (shipments: shipped, status changed) */
+    void *state;
+
+    /* The source's clock (UTC seconds) from its last answer; 0 before any. */
+    long long (*server_now)(void *state);
+    /* One cheap request, to learn the source's clock before the first window. */
+    mo_err (*probe_clock)(void *state, char *errstr, size_t errstr_size);
+    /* Seconds the first scan reaches back without a cursor, or -1: everything
+     * (M14, O6). */
+    long (*lookback_s)(void *state);
     /* Called at the start of each cycle (may be NULL). */
-    mo_err (*begin_cycle)(void *state, ms_client *ms, char *errstr, size_t errstr_size);
-    /* The snapshot of one listed item (new reference in *snapshot).
-     * MO_ERR_INVALID dead-letters the item; other errors end the cycle. */
-    mo_err (*snapshot)(void *state, ms_client *ms, const char *id, json_t *item, json_t **snapshot,
-                       char *errstr, size_t errstr_size);
-} pm_stream;
+    mo_err (*begin_cycle)(void *state, char *errstr, size_t errstr_size);
+    /* One page of list `which` (0 .. nlists-1) of the items changed at or
+     * after `from` (UTC seconds; -1: every item), after *pos (updated by the
+     * call).  *items: new reference (an array); *more: another page follows.
+     * `now` is the source's clock at the scan's start.  Errors end the cycle. */
+    mo_err (*list_page)(void *state, int which, long long from, long long now, pe_pos *pos,
+                        json_t **items, int *more, char *errstr, size_t errstr_size);
+    /* Fills *out from one listed item, observed at `obs`.  MO_ERR_INVALID
+     * (with why) for an item without a usable id or time: dead-lettered once
+     * (keyed by out->id when the id was usable, else without a key). */
+    mo_err (*describe)(void *state, const json_t *item, long long obs, pe_item *out, char *why,
+                       size_t why_size);
+    /* The snapshot event data of one listed item (new reference).  Errors go
+     * through the engine's entity-failure rules (poll.c pe_entity_failed). */
+    mo_err (*snapshot)(void *state, const char *id, json_t *item, json_t **snapshot, char *errstr,
+                       size_t errstr_size);
+    /* The item as its list shows it, read by id (resync, and to tell a
+     * failing entity that is gone): *item new reference, NULL when the source
+     * has no such entity. */
+    mo_err (*fetch_one)(void *state, const char *id, json_t **item, char *errstr,
+                        size_t errstr_size);
+    /* The HTTP status of the last answer (0 none), and whether the API
+     * answered since since_ms (monotonic): the failure rules ask both. */
+    long (*last_status)(void *state);
+    int (*up_since)(void *state, long long since_ms);
+    /* Requests sent (for the summary). */
+    unsigned long (*requests)(void *state);
+    /* Adds the source's own figures to the summary object (may be NULL). */
+    void (*summary)(void *state, json_t *sum);
+    /* Frees state and the source's clients (pe_source_close). */
+    void (*close)(void *state);
+} pe_source;
 
-int poll_mystore(const mo_config *cfg, const pm_stream *stream, const poll_opts *opts);
+/* Opens the source of a stream ("mystore-orders", "mystore-products",
+ * "ongoing-shipments", "ongoing-stock") with its own API client, which uses
+ * rs (borrowed) for the shared budget and locks: *src is filled, to be
+ * closed with pe_source_close.  MO_ERR_CONFIG for an unknown stream. */
+mo_err pe_source_open(const mo_config *cfg, const char *stream, rs_store *rs, pe_source *src,
+                      char *errstr, size_t errstr_size);
+void pe_source_close(pe_source *src);
+/* The same per API (poll_mystore.c, poll_ongoing.c); pe_source_open picks. */
+mo_err pm_source_open(const mo_config *cfg, const char *stream, rs_store *rs, pe_source *src,
+                      char *errstr, size_t errstr_size);
+mo_err pg_source_open(const mo_config *cfg, const char *stream, rs_store *rs, pe_source *src,
+                      char *errstr, size_t errstr_size);
 
-/* The loop every poller shares.  It runs a cycle only while it holds the
- * stream's lease (lease.h: one active poller per tenant and stream): a replica
- * that finds the lease held stands by (logged once) and takes over as soon as
- * it expires, within LEASE_TTL_S of the holder's death.  Cycles run until a
- * stop is requested, the stream's interval (POLL_INTERVAL_S, or
- * POLL_INTERVAL_S_<STREAM>) apart, or once with opts->once (which waits up to
- * one TTL for the lease, then fails).  A failed cycle is logged and counted
- * (its cursor was not advanced); MO_ERR_INVALID (a malformed cursor) ends the
- * loop.  A cycle gets the lease to check (poll_lease_check) before each
- * request and to write its cursor with (poll_cursor_save).  Returns the exit
- * status. */
+/* Runs the poller of a stream until stopped (or one cycle with opts->once)
+ * and prints its JSON summary.  Returns the exit status. */
+int pe_main(const mo_config *cfg, const char *stream, const poll_opts *opts);
+
+/* Emits the current snapshot of one entity of src (resync): fetch_one,
+ * describe, snapshot, produce, wait.  *found = 0 when the source has no such
+ * entity (nothing emitted).  The event carries the stream's current fence. */
+mo_err pe_emit_one(const mo_config *cfg, pe_source *src, rs_store *rs, const char *id, int *found,
+                   char *errstr, size_t errstr_size);
+
+/* ---- the loop every poller shares ---------------------------------------
+ * It runs a cycle only while it holds the stream's lease (lease.h: one active
+ * poller per tenant and stream): a replica that finds the lease held stands
+ * by (logged once) and takes over as soon as it expires, within LEASE_TTL_S
+ * of the holder's death.  Cycles run until a stop is requested, the stream's
+ * interval (POLL_INTERVAL_S, or POLL_INTERVAL_S_<STREAM>) apart, or once with
+ * opts->once (which waits up to one TTL for the lease, then fails).  A failed
+ * cycle is logged and counted (its cursor was not advanced); MO_ERR_INVALID
+ * (a malformed cursor) ends the loop.  A cycle gets the lease to check
+ * (poll_lease_check) before each request and each produce, and to write its
+ * cursor and seen map with.  Returns the exit status. */
 typedef mo_err (*poll_cycle_fn)(void *ctx, ls_lease *lease, char *errstr, size_t errstr_size);
 int poll_loop(const mo_config *cfg, const char *stream, const poll_opts *opts, poll_cycle_fn cycle,
               void *ctx, unsigned long *failed_cycles);
@@ -78,5 +180,28 @@ mo_err poll_cursor_save(rs_store *rs, ls_lease *lease, const char *suffix, const
 
 /* Mystore ids are used in URLs: only plain tokens [A-Za-z0-9_-]{1,64} pass. */
 int pm_id_ok(const char *id);
+
+/* ---- the Mystore streams (poll_orders.c, poll_products.c) --------------
+ * What a Mystore stream adds to its source (poll_mystore.c): the list path,
+ * and how to turn one listed item into its snapshot. */
+typedef struct pm_stream {
+    const char *name;       /* "mystore-orders" */
+    const char *flow;       /* "orders" */
+    const char *noun;       /* "orders" */
+    const char *list_path;  /* "orders" */
+    const char *event_type; /* "mystore.order" */
+    const char *topic_base; /* KQ_TOPIC_ORDERS */
+    int all_without_cursor; /* M14: 1 = start from the beginning, 0 = lookback hours */
+    void *state;            /* the stream's own, passed to the callbacks */
+    mo_err (*begin_cycle)(void *state, ms_client *ms, char *errstr, size_t errstr_size);
+    /* MO_ERR_INVALID: Mystore's answer makes no sense for this entity. */
+    mo_err (*snapshot)(void *state, ms_client *ms, const char *id, json_t *item, json_t **snapshot,
+                       char *errstr, size_t errstr_size);
+    void (*free_state)(void *state);
+} pm_stream;
+
+/* Fill *st (state allocated; freed by st->free_state).  MO_ERR_NOMEM. */
+mo_err pm_orders_stream(pm_stream *st);
+mo_err pm_products_stream(pm_stream *st);
 
 #endif

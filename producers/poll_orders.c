@@ -6,6 +6,7 @@
 #include "poll.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 
 typedef struct po_state {
     json_t *statuses; /* order-status resources by id, refreshed each cycle */
@@ -83,19 +84,29 @@ out:
     return err;
 }
 
-int poll_mystore_orders(const mo_config *cfg, const poll_opts *opts)
+static void po_free(void *state)
 {
-    po_state s = {0};
-    pm_stream st = {.name = "mystore-orders",
-                    .noun = "orders",
-                    .list_path = "orders",
-                    .event_type = "mystore.order",
-                    .topic_base = KQ_TOPIC_ORDERS,
-                    .all_without_cursor = 0,
-                    .state = &s,
-                    .begin_cycle = po_begin_cycle,
-                    .snapshot = po_snapshot};
-    int rc = poll_mystore(cfg, &st, opts);
-    json_decref(s.statuses);
-    return rc;
+    po_state *s = state;
+    if (s)
+        json_decref(s->statuses);
+    free(s);
+}
+
+mo_err pm_orders_stream(pm_stream *st)
+{
+    po_state *s = calloc(1, sizeof(*s));
+    if (!s)
+        return MO_ERR_NOMEM;
+    *st = (pm_stream){.name = "mystore-orders",
+                      .flow = "orders",
+                      .noun = "orders",
+                      .list_path = "orders",
+                      .event_type = "mystore.order",
+                      .topic_base = KQ_TOPIC_ORDERS,
+                      .all_without_cursor = 0,
+                      .state = s,
+                      .begin_cycle = po_begin_cycle,
+                      .snapshot = po_snapshot,
+                      .free_state = po_free};
+    return MO_OK;
 }

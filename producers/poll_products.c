@@ -152,20 +152,33 @@ out:
     return err;
 }
 
-int poll_mystore_products(const mo_config *cfg, const poll_opts *opts)
+static void pp_free(void *state)
 {
-    pp_state s = {.cache = json_object()};
-    pm_stream st = {.name = "mystore-products",
-                    .noun = "products",
-                    .list_path = "products",
-                    .event_type = "mystore.product",
-                    .topic_base = KQ_TOPIC_PRODUCTS,
-                    .all_without_cursor = 1,
-                    .state = &s,
-                    .snapshot = pp_snapshot};
-    int rc = poll_mystore(cfg, &st, opts);
-    lg_info("poll.mystore-products", cfg->tenant, "option name cache: %lu hits, %lu misses", s.hits,
-            s.misses);
-    json_decref(s.cache);
-    return rc;
+    pp_state *s = state;
+    if (!s)
+        return;
+    lg_debug("poll.mystore-products", NULL, "option name cache: %lu hits, %lu misses", s->hits,
+             s->misses);
+    json_decref(s->cache);
+    free(s);
+}
+
+mo_err pm_products_stream(pm_stream *st)
+{
+    pp_state *s = calloc(1, sizeof(*s));
+    if (!s || !(s->cache = json_object())) {
+        free(s);
+        return MO_ERR_NOMEM;
+    }
+    *st = (pm_stream){.name = "mystore-products",
+                      .flow = "articles",
+                      .noun = "products",
+                      .list_path = "products",
+                      .event_type = "mystore.product",
+                      .topic_base = KQ_TOPIC_PRODUCTS,
+                      .all_without_cursor = 1,
+                      .state = s,
+                      .snapshot = pp_snapshot,
+                      .free_state = pp_free};
+    return MO_OK;
 }

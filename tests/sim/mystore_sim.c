@@ -38,7 +38,20 @@ typedef struct ms_state {
     json_t *options;
     json_t *option_values;
     long history_seq; /* last order-status-history id handed out */
+    /* Hostile lists (POST /_sim/lists): while reshuffle > 0, every page of
+     * GET orders or GET products answered changes the scrambled order of
+     * every list for the pages after it; delete_orders are deleted once
+     * delete_after more pages of GET orders have been answered. */
+    long reshuffle;
+    json_t *delete_orders;
+    long delete_after;
+    json_t *hide_orders; /* left out of the next hide_pages pages of GET orders */
+    long hide_pages;
 } ms_state;
+
+/* The scrambled order's salt (0 = the stable order of M2); the simulator
+ * answers one request at a time, under the framework's lock. */
+static uint32_t ms_salt;
 
 /* ---- strings ---- */
 
@@ -523,13 +536,25 @@ static uint32_t ms_hash(const char *id)
     return hash;
 }
 
-/* qsort comparator: by hash of the id, then by id. */
+/* An id's place in the scrambled order: its hash, mixed with the salt. */
+static uint32_t ms_place(const char *id)
+{
+    uint32_t h = ms_hash(id) ^ ms_salt;
+    h ^= h >> 16;
+    h *= 0x7feb352du;
+    h ^= h >> 15;
+    h *= 0x846ca68bu;
+    h ^= h >> 16;
+    return ms_salt ? h : ms_hash(id);
+}
+
+/* qsort comparator: by place of the id, then by id. */
 static int ms_scramble_cmp(const void *a, const void *b)
 {
     const char *id_a = ms_id(*(json_t *const *)a);
     const char *id_b = ms_id(*(json_t *const *)b);
-    uint32_t hash_a = ms_hash(id_a);
-    uint32_t hash_b = ms_hash(id_b);
+    uint32_t hash_a = ms_place(id_a);
+    uint32_t hash_b = ms_place(id_b);
 
     if (hash_a != hash_b)
         return hash_a < hash_b ? -1 : 1;
@@ -999,6 +1024,9 @@ static json_t *ms_variant_resource(json_t *variant, const void *ctx)
     return resource;
 }
 
+/* Ids a list answer leaves out (POST /_sim/lists hide_orders), or NULL. */
+static json_t *ms_hidden_ids;
+
 /* Answers a list: the items of `items` that pass the filter (NULL = all), in
  * scrambled order, one page of them built by `build`, with links. */
 static void ms_answer_list(const sim_req *req, sim_resp *resp, json_t *items,
@@ -1018,7 +1046,8 @@ static void ms_answer_list(const sim_req *req, sim_resp *resp, json_t *items,
     }
     json_array_foreach(items, i, item)
     {
-        if (filter == NULL || ms_filter_match(filter, item))
+        if ((filter == NULL || ms_filter_match(filter, item)) &&
+            !(ms_hidden_ids && json_object_get(ms_hidden_ids, ms_id(item))))
             kept[count++] = item;
     }
     qsort(kept, count, sizeof *kept, ms_scramble_cmp);
@@ -1040,15 +1069,58 @@ static void ms_answer_one(sim_resp *resp, int status, json_t *resource)
 
 /* ---- read routes ---- */
 
+/* Deletes the order with that id; 0 when there was one. */
+static int ms_delete_order(ms_state *st, const char *id)
+{
+    size_t i;
+    json_t *o;
+    json_array_foreach(st->orders, i, o)
+    {
+        if (strcmp(ms_id(o), id) == 0) {
+            json_array_remove(st->orders, i);
+            return 0;
+        }
+    }
+    return -1;
+}
+
+/* After a page of GET orders or GET products: the hostile list's turns
+ * (POST /_sim/lists). */
+static void ms_list_turn(ms_state *st, int orders)
+{
+    if (st->reshuffle > 0) {
+        st->reshuffle--;
+        ms_salt = ms_salt * 1664525u + 1013904223u;
+        if (!ms_salt)
+            ms_salt = 1;
+    }
+    if (orders && st->delete_after > 0 && --st->delete_after == 0) {
+        size_t i;
+        json_t *id;
+        json_array_foreach(st->delete_orders, i, id)
+        {
+            if (json_is_string(id))
+                ms_delete_order(st, json_string_value(id));
+        }
+        json_array_clear(st->delete_orders);
+    }
+}
+
 /* GET orders and GET products: lists with the updated_at filter. */
-static void ms_get_filtered(const sim_req *req, sim_resp *resp, json_t *items, ms_build_fn build,
-                            const void *ctx)
+static void ms_get_filtered(ms_state *st, const sim_req *req, sim_resp *resp, json_t *items,
+                            ms_build_fn build, const void *ctx)
 {
     ms_filter filter;
 
     if (ms_filter_parse(req, &filter, resp) != 0)
         return;
+    ms_hidden_ids = items == st->orders && st->hide_pages > 0 ? st->hide_orders : NULL;
     ms_answer_list(req, resp, items, &filter, build, ctx);
+    ms_hidden_ids = NULL;
+    if (resp->status == 200 && items == st->orders && st->hide_pages > 0)
+        st->hide_pages--;
+    if (resp->status == 200)
+        ms_list_turn(st, items == st->orders);
 }
 
 /* GET products/{id}/product-variants: the variants, plus
@@ -1487,7 +1559,7 @@ static void ms_route(ms_state *st, const sim_req *req, sim_resp *resp, char **se
 
     if (count == 1 && ms_eq(kind, "orders")) {
         if (get)
-            ms_get_filtered(req, resp, st->orders, ms_order_resource, st);
+            ms_get_filtered(st, req, resp, st->orders, ms_order_resource, st);
     } else if (count == 2 && ms_eq(kind, "orders")) {
         if (get)
             ms_answer_one(resp, 200, ms_order_resource(item, st));
@@ -1517,7 +1589,7 @@ static void ms_route(ms_state *st, const sim_req *req, sim_resp *resp, char **se
             ms_post_history(st, req, resp);
     } else if (count == 1 && ms_eq(kind, "products")) {
         if (get)
-            ms_get_filtered(req, resp, st->products, ms_product_resource, NULL);
+            ms_get_filtered(st, req, resp, st->products, ms_product_resource, NULL);
     } else if (count == 2 && ms_eq(kind, "products")) {
         if (get)
             ms_answer_one(resp, 200, ms_product_resource(item, NULL));
@@ -1813,6 +1885,60 @@ out:
     json_decref(body);
 }
 
+/* POST /_sim/lists {"reshuffle": N, "seed": S, "delete_orders": [ids],
+ * "delete_after_pages": K}: see ms_state. */
+static void ms_test_lists(ms_state *st, const sim_req *req, sim_resp *resp)
+{
+    json_t *body = ms_test_body(req, resp);
+    if (body == NULL)
+        return;
+    json_t *n = json_object_get(body, "reshuffle"), *seed = json_object_get(body, "seed");
+    json_t *hide = json_object_get(body, "hide_orders"),
+           *hpages = json_object_get(body, "hide_pages");
+    if ((hide && !json_is_array(hide)) || (hpages && !json_is_integer(hpages))) {
+        ms_fail(resp, 400, "lists: hide_orders is an array of ids, hide_pages an integer");
+        json_decref(body);
+        return;
+    }
+    if (hide) {
+        json_decref(st->hide_orders);
+        st->hide_orders = json_object();
+        size_t k;
+        json_t *h;
+        json_array_foreach(hide, k, h)
+        {
+            if (json_is_string(h))
+                json_object_set_new(st->hide_orders, json_string_value(h), json_true());
+        }
+        st->hide_pages = hpages ? (long)json_integer_value(hpages) : 1;
+    }
+    json_t *del = json_object_get(body, "delete_orders"),
+           *after = json_object_get(body, "delete_after_pages");
+    if ((n && !json_is_integer(n)) || (seed && !json_is_integer(seed)) ||
+        (del && !json_is_array(del)) ||
+        (after && (!json_is_integer(after) || json_integer_value(after) < 1))) {
+        ms_fail(resp, 400,
+                "lists: reshuffle, seed and delete_after_pages (>= 1) are integers, "
+                "delete_orders an array of ids");
+        json_decref(body);
+        return;
+    }
+    if (n)
+        st->reshuffle = (long)json_integer_value(n);
+    if (seed)
+        ms_salt = (uint32_t)json_integer_value(seed);
+    if (del) {
+        json_decref(st->delete_orders);
+        st->delete_orders = json_incref(del);
+        st->delete_after = after ? (long)json_integer_value(after) : 1;
+    }
+    sim_resp_json(resp, 200,
+                  json_pack("{s:I, s:I, s:I}", "reshuffle", (json_int_t)st->reshuffle,
+                            "delete_after_pages", (json_int_t)st->delete_after, "salt",
+                            (json_int_t)ms_salt));
+    json_decref(body);
+}
+
 /* sim_app.handle_test: the Mystore test endpoints under /_sim/. */
 static void ms_handle_test(void *state, const sim_req *req, sim_resp *resp)
 {
@@ -1827,6 +1953,13 @@ static void ms_handle_test(void *state, const sim_req *req, sim_resp *resp)
 
     if (count == 2 && ms_eq(segs[1], "clock") && post) {
         ms_test_clock(st, req, resp);
+    } else if (count == 2 && ms_eq(segs[1], "lists") && post) {
+        ms_test_lists(st, req, resp);
+    } else if (count == 3 && ms_eq(segs[1], "orders") && ms_eq(req->method, "DELETE")) {
+        if (ms_delete_order(st, segs[2]) != 0)
+            ms_fail(resp, 404, "no order %s", segs[2]);
+        else
+            sim_resp_json(resp, 200, json_pack("{s:s}", "deleted", segs[2]));
     } else if (count == 3 && ms_eq(segs[1], "orders") && put) {
         ms_test_put_order(st, req, resp, segs[2]);
     } else if (count == 3 && ms_eq(segs[1], "products") && put) {
@@ -1974,5 +2107,7 @@ int main(int argc, char **argv)
     json_decref(st.products);
     json_decref(st.options);
     json_decref(st.option_values);
+    json_decref(st.delete_orders);
+    json_decref(st.hide_orders);
     return status;
 }

@@ -73,7 +73,8 @@ typedef struct ogs_state {
     ogs_order *orders;
     size_t norders, orders_cap;
     json_int_t next_article_id, next_order_id, next_line_id, next_parcel_id;
-    int64_t clock_ms; /* fixed clock (POST /_sim/clock), -1 = real time */
+    int64_t clock_ms;  /* fixed clock (POST /_sim/clock), -1 = real time */
+    int64_t offset_ms; /* a running clock this far from real time (POST /_sim/clock offset_s) */
     /* Raw JSON items added to every GET /orders and GET /articles list answer
      * (POST /_sim/raw-items): malformed entries for the pollers' tests.
      * Owned arrays, NULL when none. */
@@ -147,7 +148,15 @@ static int64_t ogs_now_ms(const ogs_state *st)
     if (st->clock_ms >= 0)
         return st->clock_ms;
     clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 + st->offset_ms;
+}
+
+/* sim_set_clock: the instant the Date header states while the clock is
+ * fixed, 0 (the server's own Date) otherwise. */
+static time_t ogs_clock(void *state)
+{
+    const ogs_state *st = state;
+    return st->clock_ms >= 0 || st->offset_ms ? (time_t)(ogs_now_ms(st) / 1000) : 0;
 }
 
 /* Formats ms as "2026-11-27T10:00:00.000Z" into buf. */
@@ -1173,18 +1182,24 @@ static void ogs_test_article_stock(ogs_state *st, ogs_article *a, const json_t *
     sim_resp_json(resp, 200, ogs_article_to_sim(a));
 }
 
-/* POST /_sim/clock {"now": "2026-11-27T10:00:00Z"} or {"now": null}. */
+/* POST /_sim/clock {"now": "2026-11-27T10:00:00Z"} (fixed), {"offset_s": -600}
+ * (running, that far from real time) or {"now": null} (real time). */
 static void ogs_test_clock(ogs_state *st, const json_t *body, sim_resp *resp)
 {
-    json_t *now = json_object_get(body, "now");
+    json_t *now = json_object_get(body, "now"), *offset = json_object_get(body, "offset_s");
     int64_t ms;
 
-    if (json_is_null(now)) {
+    if (json_is_integer(offset) && !now) {
         st->clock_ms = -1;
+        st->offset_ms = (int64_t)json_integer_value(offset) * 1000;
+    } else if (json_is_null(now)) {
+        st->clock_ms = -1;
+        st->offset_ms = 0;
     } else if (json_is_string(now) && ogs_time_parse(json_string_value(now), &ms) == 0) {
         st->clock_ms = ms;
+        st->offset_ms = 0;
     } else {
-        ogs_error(resp, 400, "now must be a time or null");
+        ogs_error(resp, 400, "now must be a time or null, or offset_s an integer");
         return;
     }
     sim_resp_json(resp, 200, json_pack("{s:o}", "now", ogs_time_json(ogs_now_ms(st))));
@@ -1590,6 +1605,7 @@ int main(int argc, char **argv)
     }
     if (seed)
         ogs_load_seed(&st, seed);
+    sim_set_clock(ogs_clock, &st);
     rc = sim_serve(&app, (int)port);
     ogs_state_free(&st);
     return rc;

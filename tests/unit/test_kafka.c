@@ -769,3 +769,47 @@ UT_TEST(kafka_issue6_12_dead_letter_error_masked_before_cut)
 out:
     tk_mock_stop(&m);
 }
+
+/* Issue 12.3: a broker that refuses one event of a poller's page as too large
+ * must cost that entity a dead letter, not the stream its progress: the
+ * batch names which message's report failed (its tag) and why, and the
+ * others of the batch count as delivered. */
+UT_TEST(kafka_issue12_03_failed_report_names_its_message)
+{
+    char errstr[512], topic[256];
+    tk_mock m;
+    UT_CHECK(!tk_mock_start(&m, 1), "mock cluster");
+    mo_config cfg;
+    tk_cfg(&cfg, &m);
+    cfg_topic(&cfg, KQ_TOPIC_ORDERS, topic, sizeof(topic));
+    rd_kafka_mock_topic_create(m.mc, topic, 1, 1);
+    kq_producer *kp = kq_producer_new(&cfg, "t12", errstr, sizeof(errstr));
+    UT_CHECK(kp != NULL, "producer: %s", errstr);
+    if (!kp)
+        goto out;
+    kq_batch batch;
+    kq_batch_begin(&batch);
+    UT_CHECK(kq_produce_tagged(kp, &batch, topic, "t1:1", "a", 1, NULL, 0, errstr,
+                               sizeof(errstr)) == MO_OK,
+             "warm-up: %s", errstr);
+    UT_CHECK(kq_batch_wait(kp, &batch, 0, errstr, sizeof(errstr)) == MO_OK &&
+                 batch.delivered == 1 && batch.ntagged == 0,
+             "the first message is delivered: %s", errstr);
+    rd_kafka_mock_push_request_errors(m.mc, 0 /* Produce */, 1,
+                                      RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE);
+    kq_batch_begin(&batch);
+    UT_CHECK(kq_produce_tagged(kp, &batch, topic, "t1:7", "big", 3, NULL, 7, errstr,
+                               sizeof(errstr)) == MO_OK,
+             "produce: %s", errstr);
+    mo_err err = kq_batch_wait(kp, &batch, 0, errstr, sizeof(errstr));
+    UT_CHECK(err == MO_ERR_TRANSIENT && batch.failed == 1, "the refused message fails (%d)",
+             batch.failed);
+    UT_CHECK(batch.ntagged == 1 && batch.tag[0] == 7 &&
+                 batch.tag_err[0] == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE,
+             "the failed report is named: %d tags, first %d (%s)", batch.ntagged,
+             batch.ntagged ? batch.tag[0] : -1,
+             batch.ntagged ? rd_kafka_err2str(batch.tag_err[0]) : "");
+    kq_producer_free(kp);
+out:
+    tk_mock_stop(&m);
+}

@@ -136,3 +136,46 @@ out:
     rs_close(rs);
     ut_redis_stop(pid);
 }
+
+/* Issue 12.7: events carry the lease's fence and consumers keep the equal
+ * version of the larger one, so fences must keep growing when Redis lost
+ * the counter (a restart without persistence, a FLUSHALL): a holder after
+ * the loss gets a larger fence than every holder before it. */
+UT_TEST(issue12_07_fence_grows_after_redis_lost_its_counter)
+{
+    char url[128], errstr[256] = "", holder[128];
+    int held = 0;
+    long wait_ms;
+    pid_t pid = ut_redis_start(url, sizeof(url));
+    if (pid < 0) {
+        printf("    skipped: cannot start redis-server\n");
+        return;
+    }
+    rs_store *rs = rs_open(url, "ut", errstr, sizeof(errstr));
+    ls_lease *a = ls_new(url, "ut", "mystore-orders", 5, errstr, sizeof(errstr));
+    ls_lease *b = ls_new(url, "ut", "mystore-orders", 5, errstr, sizeof(errstr));
+    UT_CHECK(rs && a && b && rs_ping(rs, errstr, sizeof(errstr)) == MO_OK, "setup: %s", errstr);
+    if (!rs || !a || !b)
+        goto out;
+    UT_CHECK(ls_acquire(a, &held, holder, sizeof(holder), &wait_ms, errstr, sizeof(errstr)) ==
+                     MO_OK &&
+                 held,
+             "A takes the lease: %s", errstr);
+    json_t *r = NULL;
+    UT_CHECK(rs_eval(rs, "return redis.call('FLUSHALL')", 0, NULL, 0, NULL, &r, errstr,
+                     sizeof(errstr)) == MO_OK,
+             "FLUSHALL: %s", errstr);
+    json_decref(r);
+    usleep(5 * 1000); /* the fence follows Redis's clock in ms */
+    UT_CHECK(ls_acquire(b, &held, holder, sizeof(holder), &wait_ms, errstr, sizeof(errstr)) ==
+                     MO_OK &&
+                 held,
+             "B takes the emptied lease: %s", errstr);
+    UT_CHECK(ls_fence(b) > ls_fence(a), "fence after the loss %lld, before %lld", ls_fence(b),
+             ls_fence(a));
+out:
+    ls_free(a);
+    ls_free(b);
+    rs_close(rs);
+    ut_redis_stop(pid);
+}

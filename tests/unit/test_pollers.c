@@ -61,3 +61,41 @@ UT_TEST(issue6_04_event_id_differs_for_different_content)
     json_decref(b);
     json_decref(c);
 }
+
+/* Issue 12.7: a poller that lost its lease (paused past its TTL) may still
+ * emit its old snapshot with the version the new holder emitted newer
+ * content under: the lower fence makes it stale; an older version is stale
+ * whatever its fence; an event without a fence (an older mosync) never is by
+ * fence alone. */
+UT_TEST(issue12_07_equal_version_lower_fence_is_stale)
+{
+    json_t *ev = ev_new("mystore.order", "t1", "10001", "2026-11-27T09:00:00Z",
+                        json_pack("{s:s}", "address", "Gammel gate 1"));
+    UT_CHECK(ev && ev_fence(ev) == -1, "no fence before one is set");
+    ev_set_fence(ev, 100);
+    UT_CHECK(ev_fence(ev) == 100, "fence %lld", ev_fence(ev));
+    UT_CHECK(ev_stale(ev, "2026-11-27T09:00:00Z", 200), "equal version, lower fence");
+    UT_CHECK(!ev_stale(ev, "2026-11-27T09:00:00Z", 100), "equal version, equal fence");
+    UT_CHECK(!ev_stale(ev, "2026-11-27T09:00:00Z", 50), "equal version, higher fence");
+    UT_CHECK(!ev_stale(ev, "2026-11-27T09:00:00Z", -1), "applied without a fence");
+    UT_CHECK(!ev_stale(ev, "2026-11-27T08:59:59Z", 999), "newer version, lower fence");
+    UT_CHECK(ev_stale(ev, "2026-11-27T09:00:01Z", 1), "older version, higher fence");
+    UT_CHECK(!ev_stale(ev, NULL, 200), "nothing applied");
+    char *bytes = json_dumps(ev, JSON_COMPACT);
+    json_t *back = NULL;
+    char errstr[256];
+    UT_CHECK(bytes &&
+                 ev_parse(bytes, strlen(bytes), "mystore.order", &back, errstr, sizeof(errstr)) ==
+                     MO_OK &&
+                 ev_fence(back) == 100,
+             "the fence survives the wire: %s", errstr);
+    json_decref(back);
+    free(bytes);
+    json_object_set_new(ev, "fence", json_string("7"));
+    bytes = json_dumps(ev, JSON_COMPACT);
+    UT_CHECK(bytes && ev_parse(bytes, strlen(bytes), NULL, &back, errstr, sizeof(errstr)) ==
+                          MO_ERR_INVALID,
+             "a fence that is not an integer is refused");
+    free(bytes);
+    json_decref(ev);
+}
