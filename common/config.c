@@ -470,6 +470,7 @@ mo_err cfg_load(mo_config *cfg, int need, char *errstr, size_t errstr_size)
     if ((err = cfg_onoff("STOCK_SYNC", "off", &cfg->stock_sync, errstr, errstr_size)))
         goto fail;
     INT("HTTP_TIMEOUT_MS", 30000, 100, 600000, http_timeout_ms);
+    INT("RETRY_AFTER_MAX_S", 900, 1, 86400, retry_after_max_s);
     INT("MAX_ATTEMPTS", 10, 1, 1000, max_attempts);
     INT("APPLIED_TTL_DAYS", 35, 1, 3650, applied_ttl_days);
     INT("LEASE_TTL_S", 15, 2, 3600, lease_ttl_s);

@@ -60,6 +60,7 @@ typedef struct mo_config {
     int allow_insecure_http; /* ALLOW_INSECURE_HTTP=on: http:// API URLs to other hosts than
                                 loopback */
     int http_timeout_ms;     /* HTTP_TIMEOUT_MS: one request's total time, both APIs */
+    int retry_after_max_s;   /* RETRY_AFTER_MAX_S: the longest Retry-After obeyed */
     int max_attempts; /* MAX_ATTEMPTS: transient failures of one message before its dead letter */
     int applied_ttl_days;    /* APPLIED_TTL_DAYS: expiry of applied records and look-up caches */
     int lease_ttl_s;         /* LEASE_TTL_S: a poller's lease; a standby takes over within it */

@@ -121,6 +121,8 @@ hc_client *hc_new(const hc_opts *opts)
     if (!hc)
         return NULL;
     hc->opts = *opts;
+    if (hc->opts.retry_after_max_s <= 0)
+        hc->opts.retry_after_max_s = HC_RETRY_AFTER_CAP_DEFAULT_S;
     if (!hc->opts.connect_timeout_ms)
         hc->opts.connect_timeout_ms = 5000;
     if (!hc->opts.total_timeout_ms)
@@ -317,6 +319,22 @@ const char *hc_url_redact(const char *url, char *out, size_t size)
     return out;
 }
 
+/* An answer asking for a longer wait than RETRY_AFTER_MAX_S: waited only
+ * that long (a poller asleep for a day holds its lease the whole day), and
+ * said, since an API that asks for it is broken or angry: someone should
+ * know. */
+static void hc_retry_after_cap(hc_client *hc, const char *method, const char *shown, hc_resp *resp)
+{
+    lg_error("http", hc->tenant,
+             "%s %s: %s answered %ld asking to wait %d s (Retry-After); waiting "
+             "RETRY_AFTER_MAX_S=%d s at most",
+             method, shown, hc->api ? hc->api : "the API", resp->status, resp->retry_after,
+             hc->opts.retry_after_max_s);
+    if (hc->api)
+        mt_add("mosync_retry_after_capped_total", 1, "api", hc->api, "tenant", hc->tenant, NULL);
+    resp->retry_after = hc->opts.retry_after_max_s;
+}
+
 mo_err hc_request(hc_client *hc, const char *method, const char *url, const char *content_type,
                   const char *body, hc_resp *resp, char *errstr, size_t errstr_size)
 {
@@ -421,6 +439,8 @@ mo_err hc_request(hc_client *hc, const char *method, const char *url, const char
             long long secs = heads.retry_after_date - from;
             resp->retry_after = secs < 0 ? 0 : secs > 86400 ? 86400 : (int)secs;
         }
+        if (resp->retry_after > hc->opts.retry_after_max_s)
+            hc_retry_after_cap(hc, method, shown, resp);
         if (!resp->body) {
             resp->body = calloc(1, 1);
             if (!resp->body)

@@ -69,6 +69,11 @@ static const mt_def mt_defs[] = {
      "HTTP requests to an API, by api, method and status class (2xx, 3xx, 4xx, 5xx, or none "
      "when no answer came).",
      {0}},
+    {"mosync_retry_after_capped_total",
+     MT_COUNTER,
+     "Answers whose Retry-After asked for a longer wait than RETRY_AFTER_MAX_S (waited only "
+     "that long), by api.",
+     {0}},
     {"mosync_rate_limit_waits_total",
      MT_COUNTER,
      "Requests that waited for the shared API budget, by api.",

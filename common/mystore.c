@@ -26,6 +26,7 @@ ms_client *ms_new(const mo_config *cfg, rs_store *rs, int max_attempts)
     hc_opts opts = {.accept = ms_media_type,
                     .bearer = cfg->mystore_token,
                     .total_timeout_ms = cfg->http_timeout_ms,
+                    .retry_after_max_s = cfg->retry_after_max_s,
                     .api = "mystore",
                     .tenant = cfg->tenant};
     ms->hc = hc_new(&opts);

@@ -32,6 +32,7 @@ og_client *og_new(const mo_config *cfg, rs_store *rs, int max_attempts)
     hc_opts opts = {.basic_user = cfg->ongoing_user,
                     .basic_password = cfg->ongoing_password,
                     .total_timeout_ms = cfg->http_timeout_ms,
+                    .retry_after_max_s = cfg->retry_after_max_s,
                     .api = "ongoing",
                     .tenant = cfg->tenant};
     og->hc = hc_new(&opts);

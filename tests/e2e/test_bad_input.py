@@ -14,7 +14,8 @@ import time
 import urllib.error
 import urllib.request
 
-from harness import MOSYNC, TestFailure, check, env_for, eq, free_port, wait_until
+from harness import (MOSYNC, TENANT, TestFailure, check, env_for, eq, free_port, topic_messages,
+                     wait_until)
 from seedgen import make_seed
 
 
@@ -130,3 +131,22 @@ def test_issue12_17_metrics_port_survives_a_flood_of_half_sent_requests():
             status, body = http_get(port, "/healthz", timeout=5)
             eq(status, 200, "/healthz at the end of the flood (%s)" % body)
         eq(proc.poll(), None, "the applier still runs")
+
+
+def test_issue12_19_poller_waits_at_most_retry_after_max_s():
+    """Mystore answers one list request with `Retry-After: 86400`: the poller
+    logs an error naming RETRY_AFTER_MAX_S, waits that long (2 s here) instead
+    of a day holding its lease, and then polls and emits every order.  Before
+    the fix it slept the whole day."""
+    seed = make_seed(orders=3, products=3, seed=1219)
+    with env_for("retry-after-cap", seed) as env:
+        env.mystore.post("/_sim/fault", {"method": "GET", "path": "/shops/demo/orders",
+                                         "count": 1, "status": 429, "retry_after": 86400})
+        env.spawn(["poll", "mystore-orders"], {"RETRY_AFTER_MAX_S": "2"})
+        wait_until(lambda: env.mystore.stats()["faults_served"] == 1, 30, "the 429 answered")
+        wanted = {"%s:%s" % (TENANT, o["id"]) for o in seed["orders"]}
+        wait_until(lambda: wanted <= {m.get("key") for m in topic_messages(env, "mystore.orders")},
+                   30, "every order emitted after the capped wait")
+        logs = env.all_logs()
+        check('"level":"error"' in logs and "86400" in logs and "RETRY_AFTER_MAX_S=2" in logs,
+              "an error names the asked wait and the setting")
