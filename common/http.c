@@ -335,12 +335,14 @@ static void hc_retry_after_cap(hc_client *hc, const char *method, const char *sh
     resp->retry_after = hc->opts.retry_after_max_s;
 }
 
-mo_err hc_request(hc_client *hc, const char *method, const char *url, const char *content_type,
-                  const char *body, hc_resp *resp, char *errstr, size_t errstr_size)
+/* hc_request with an answer cap of its own (max_body bytes). */
+static mo_err hc_perform(hc_client *hc, const char *method, const char *url,
+                         const char *content_type, const char *body, size_t max_body, hc_resp *resp,
+                         char *errstr, size_t errstr_size)
 {
     struct curl_slist *headers = NULL, *h;
     char ctype[128], shown[1024];
-    hc_sink sink = {.resp = resp, .max = hc->opts.max_body};
+    hc_sink sink = {.resp = resp, .max = max_body};
     hc_heads heads = {.resp = resp};
     mo_err err = MO_OK;
     CURL *c = hc->curl;
@@ -411,7 +413,8 @@ mo_err hc_request(hc_client *hc, const char *method, const char *url, const char
     CURLcode rc = curl_easy_perform(c);
     if (rc == CURLE_WRITE_ERROR && sink.too_large) {
         err = mo_seterr(MO_ERR_TOO_LARGE, errstr, errstr_size,
-                        "%s %s: answer larger than %zu bytes", method, shown, hc->opts.max_body);
+                        "%s %s: answer larger than %zu bytes, the most this call accepts", method,
+                        shown, max_body);
     } else if (rc == CURLE_ABORTED_BY_CALLBACK) {
         err = mo_seterr(MO_ERR_TRANSIENT, errstr, errstr_size, "%s %s: aborted, stopping", method,
                         shown);
@@ -456,6 +459,13 @@ mo_err hc_request(hc_client *hc, const char *method, const char *url, const char
                hc_status_class(resp->status), "tenant", hc->tenant, NULL);
     curl_slist_free_all(headers);
     return err;
+}
+
+mo_err hc_request(hc_client *hc, const char *method, const char *url, const char *content_type,
+                  const char *body, hc_resp *resp, char *errstr, size_t errstr_size)
+{
+    return hc_perform(hc, method, url, content_type, body, hc->opts.max_body, resp, errstr,
+                      errstr_size);
 }
 
 long long hc_server_now(const hc_client *hc)
@@ -551,6 +561,15 @@ mo_err hc_call_json(hc_client *hc, const hc_retry *retry, const hc_hooks *hooks,
                     const char *url, const char *content_type, const char *body, long *status,
                     json_t **doc, int *attempts, char *errstr, size_t errstr_size)
 {
+    return hc_call_json_capped(hc, retry, hooks, method, url, content_type, body, 0, status, doc,
+                               attempts, errstr, errstr_size);
+}
+
+mo_err hc_call_json_capped(hc_client *hc, const hc_retry *retry, const hc_hooks *hooks,
+                           const char *method, const char *url, const char *content_type,
+                           const char *body, size_t max_body, long *status, json_t **doc,
+                           int *attempts, char *errstr, size_t errstr_size)
+{
     char shown[1024];
     mo_err err = MO_ERR_TRANSIENT;
     *doc = NULL;
@@ -567,7 +586,8 @@ mo_err hc_call_json(hc_client *hc, const hc_retry *retry, const hc_hooks *hooks,
             return err;
         if (attempts)
             (*attempts)++;
-        err = hc_request(hc, method, url, content_type, body, &resp, errstr, errstr_size);
+        err = hc_perform(hc, method, url, content_type, body,
+                         max_body ? max_body : hc->opts.max_body, &resp, errstr, errstr_size);
         if (hooks && hooks->after)
             hooks->after(hooks->ctx);
         if (err == MO_OK) {

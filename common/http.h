@@ -21,7 +21,8 @@ typedef struct hc_client hc_client;
 typedef struct hc_opts {
     long connect_timeout_ms; /* default 5000 */
     long total_timeout_ms;   /* default 30000 */
-    size_t max_body;         /* answer body cap, default 16 MiB */
+    size_t max_body;         /* answer body cap of hc_request, default 16 MiB; hc_call_json
+                                takes each call's own */
     const char *accept;      /* Accept header, default application/json */
     /* Exactly one of these (or none): */
     const char *bearer;     /* Authorization: Bearer <token>; copied */
@@ -174,3 +175,12 @@ typedef struct hc_hooks {
 mo_err hc_call_json(hc_client *hc, const hc_retry *retry, const hc_hooks *hooks, const char *method,
                     const char *url, const char *content_type, const char *body, long *status,
                     json_t **doc, int *attempts, char *errstr, size_t errstr_size);
+/* The same with an answer cap of its own: max_body bytes (0: the client's
+ * max_body).  A JSON answer costs jansson up to ~80 times its bytes (small
+ * objects), so each call is capped by what it asks for (a page of 50, one
+ * resource), not by one cap for everything; an answer over it is
+ * MO_ERR_TOO_LARGE naming the call and the cap, and is not retried. */
+mo_err hc_call_json_capped(hc_client *hc, const hc_retry *retry, const hc_hooks *hooks,
+                           const char *method, const char *url, const char *content_type,
+                           const char *body, size_t max_body, long *status, json_t **doc,
+                           int *attempts, char *errstr, size_t errstr_size);

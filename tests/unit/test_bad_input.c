@@ -9,6 +9,7 @@
 #include "common/log.h"
 #include "common/metrics.h"
 #include "common/mystore.h"
+#include "common/ongoing.h"
 #include "common/stop.h"
 #include "common/store.h"
 
@@ -120,4 +121,212 @@ UT_TEST(issue12_19_retry_after_of_a_day_is_capped)
 out:
     ut_http_stop(s);
     ut_redis_stop(&r);
+}
+
+/* A whole HTTP 200 answer whose JSON body is head, then count copies of item
+ * joined by commas, then tail. */
+static char *repeated_answer(const char *head, const char *item, size_t count, const char *tail)
+{
+    size_t ilen = strlen(item), blen = strlen(head) + count * (ilen + 1) + strlen(tail);
+    char *a = malloc(blen + 256);
+    if (!a)
+        return NULL;
+    int n = snprintf(
+        a, 256,
+        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n\r\n%s",
+        blen - (count ? 1 : 0), head);
+    char *p = a + n;
+    for (size_t i = 0; i < count; i++) {
+        if (i)
+            *p++ = ',';
+        memcpy(p, item, ilen);
+        p += ilen;
+    }
+    memcpy(p, tail, strlen(tail) + 1);
+    return a;
+}
+
+/* An item of about n bytes: {"id":"..","v":"xxxx"}. */
+static char *item_of(size_t n)
+{
+    char *s = malloc(n + 32);
+    int k = snprintf(s, 32, "{\"id\":\"1\",\"v\":\"");
+    memset(s + k, 'x', n);
+    snprintf(s + k + n, 32, "\"}");
+    return s;
+}
+
+typedef struct og_call_t {
+    mo_config cfg;
+    rs_store *rs;
+    og_client *og;
+    const char *path, *query, *number;
+    mo_err err;
+    size_t items;
+    char errstr[512];
+} og_call_t;
+
+static void og_call_run(void *arg)
+{
+    og_call_t *c = arg;
+    json_t *doc = NULL;
+    if (c->number) {
+        c->err = og_order_get(c->og, c->number, &doc, c->errstr, sizeof(c->errstr));
+    } else {
+        c->err = og_list(c->og, c->path, c->query, &doc, c->errstr, sizeof(c->errstr));
+        c->items = json_array_size(doc);
+    }
+    json_decref(doc);
+}
+
+typedef struct page_call {
+    ms_client *ms;
+    mo_err err;
+    size_t items;
+    char errstr[512];
+} page_call;
+
+static void page_call_run(void *arg)
+{
+    page_call *c = arg;
+    json_t *items = NULL;
+    int has_next;
+    c->err =
+        ms_list_page(c->ms, "orders", NULL, 1, &items, &has_next, c->errstr, sizeof(c->errstr));
+    c->items = json_array_size(items);
+    json_decref(items);
+}
+
+UT_TEST(issue12_19_answer_cap_by_what_the_call_asks)
+{
+    ut_redis r;
+    if (!UT_CHECK(ut_redis_start(&r, NULL) == 0, "redis-server did not start"))
+        return;
+    ut_http *s = ut_http_start(NULL);
+    ms_call *c = ms_call_new(&r, ut_http_port(s), "ut-cap");
+    if (!c)
+        goto out;
+
+    /* A page of 50 asked; 3 MiB of empty objects came (jansson would build
+     * ~80 bytes for each 3): refused, naming the call. */
+    char *flood = repeated_answer("{\"data\":[", "{}", (3u << 20) / 3, "]}");
+    ut_http_set_response(s, flood);
+    free(flood);
+    page_call *pc = calloc(1, sizeof(*pc));
+    pc->ms = c->ms;
+    UT_CHECK(ut_run_bounded(page_call_run, pc, 60000), "page call did not return");
+    UT_CHECK(pc->err == MO_ERR_TOO_LARGE && strstr(pc->errstr, "orders"),
+             "3 MiB for a page of 50: %s with %zu items (%s)", mo_err_name(pc->err), pc->items,
+             pc->errstr);
+
+    /* A big real page still passes: 50 orders of 24 KiB each. */
+    char *item = item_of(24 * 1024);
+    char *big = repeated_answer("{\"data\":[", item, 50, "],\"links\":{}}");
+    ut_http_set_response(s, big);
+    free(big);
+    free(item);
+    memset(pc, 0, sizeof(*pc));
+    pc->ms = c->ms;
+    UT_CHECK(ut_run_bounded(page_call_run, pc, 60000), "page call did not return");
+    UT_CHECK(pc->err == MO_OK && pc->items == 50, "a page of 50 items of 24 KiB: %s (%s)",
+             mo_err_name(pc->err), pc->errstr);
+    free(pc);
+
+    /* One resource asked; 1 MiB came. */
+    item = item_of(1u << 20);
+    char *one = repeated_answer("{\"data\":", item, 1, "}");
+    ut_http_set_response(s, one);
+    free(one);
+    free(item);
+    snprintf(c->path, sizeof(c->path), "products/7");
+    UT_CHECK(ut_run_bounded(ms_call_run, c, 60000), "resource call did not return");
+    UT_CHECK(c->err == MO_ERR_TOO_LARGE && strstr(c->errstr, "products/7"),
+             "1 MiB for one product: %s (%s)", mo_err_name(c->err), c->errstr);
+
+    /* Ongoing: a look-up of one order answered with 3 MiB; a page of 200
+     * asked and 6 MiB (200 orders of 30 KiB) came, then 9 MiB. */
+    og_call_t *oc = calloc(1, sizeof(*oc));
+    char url[128], errstr[256];
+    oc->cfg = c->cfg;
+    oc->cfg.shipping_methods = NULL;
+    snprintf(oc->cfg.ongoing_url, sizeof(oc->cfg.ongoing_url), "http://127.0.0.1:%d/wh",
+             ut_http_port(s));
+    snprintf(oc->cfg.ongoing_user, sizeof(oc->cfg.ongoing_user), "u");
+    snprintf(oc->cfg.ongoing_password, sizeof(oc->cfg.ongoing_password), "cap-password-1");
+    oc->cfg.ongoing_goods_owner = 1;
+    snprintf(url, sizeof(url), "redis://127.0.0.1:%d/0", r.port);
+    oc->rs = rs_open(url, "ut-cap", errstr, sizeof(errstr));
+    oc->og = og_new(&oc->cfg, oc->rs, 1);
+    item = item_of(3u << 20);
+    char *lookup = repeated_answer("[", item, 1, "]");
+    ut_http_set_response(s, lookup);
+    free(lookup);
+    free(item);
+    oc->number = "10001";
+    UT_CHECK(ut_run_bounded(og_call_run, oc, 60000), "look-up did not return");
+    UT_CHECK(oc->err == MO_ERR_TOO_LARGE && strstr(oc->errstr, "orders"),
+             "3 MiB for one order: %s (%s)", mo_err_name(oc->err), oc->errstr);
+    oc->number = NULL;
+    oc->path = "orders";
+    oc->query = "orderIdFrom=1&maxOrdersToGet=200";
+    static const struct {
+        size_t item_kib;
+        mo_err want;
+    } pages[] = {{30, MO_OK}, {45, MO_ERR_TOO_LARGE}};
+    for (size_t i = 0; i < sizeof(pages) / sizeof(pages[0]); i++) {
+        item = item_of(pages[i].item_kib * 1024);
+        char *page = repeated_answer("[", item, 200, "]");
+        ut_http_set_response(s, page);
+        free(page);
+        free(item);
+        UT_CHECK(ut_run_bounded(og_call_run, oc, 60000), "page did not return");
+        UT_CHECK(oc->err == pages[i].want, "a page of 200 orders of %zu KiB: %s (%s)",
+                 pages[i].item_kib, mo_err_name(oc->err), oc->errstr);
+    }
+    og_free(oc->og);
+    rs_close(oc->rs);
+    free(oc);
+    ms_call_free(c);
+out:
+    ut_http_stop(s);
+    ut_redis_stop(&r);
+}
+
+UT_TEST(issue12_19_answer_caps_read_the_page_size_asked)
+{
+    static const struct {
+        const char *path;
+        size_t cap;
+    } ms[] = {
+        {"orders?page%5Bnumber%5D=2&page%5Bsize%5D=50", MS_ANSWER_BASE + 50 * MS_ANSWER_ITEM},
+        {"orders?page%5Bsize%5D=100&page%5Bnumber%5D=1", MS_ANSWER_BASE + 100 * MS_ANSWER_ITEM},
+        {"order-status?page[size]=1", MS_ANSWER_BASE + MS_ANSWER_ITEM},
+        {"orders?xpage%5Bsize%5D=50", MS_ANSWER_ONE},
+        {"orders?page%5Bsize%5D=abc", MS_ANSWER_ONE},
+        {"orders?page%5Bsize%5D=99999999999", MS_ANSWER_BASE + 1000 * MS_ANSWER_ITEM},
+        {"products/7", MS_ANSWER_ONE},
+        {"orders/1/order-products", MS_ANSWER_ONE},
+    };
+    for (size_t i = 0; i < sizeof(ms) / sizeof(ms[0]); i++)
+        UT_CHECK(ms_answer_cap(ms[i].path) == ms[i].cap, "ms_answer_cap(%s) = %zu, expected %zu",
+                 ms[i].path, ms_answer_cap(ms[i].path), ms[i].cap);
+    static const struct {
+        const char *path;
+        size_t cap;
+    } og[] = {
+        {"orders?goodsOwnerId=1&orderIdFrom=5&maxOrdersToGet=200",
+         OG_ANSWER_BASE + 200 * OG_ANSWER_ITEM},
+        {"articles?goodsOwnerId=1&maxArticlesToGet=1", OG_ANSWER_BASE + OG_ANSWER_ITEM},
+        {"orders?goodsOwnerId=1&orderNumber=10001", OG_ANSWER_ONE},
+        {"orders?goodsOwnerId=1&xmaxOrdersToGet=200", OG_ANSWER_ONE},
+        {"orders/statuses", OG_ANSWER_ONE},
+    };
+    for (size_t i = 0; i < sizeof(og) / sizeof(og[0]); i++)
+        UT_CHECK(og_answer_cap(og[i].path) == og[i].cap, "og_answer_cap(%s) = %zu, expected %zu",
+                 og[i].path, og_answer_cap(og[i].path), og[i].cap);
+    /* The pollers' pages stay well under what a process can afford: at
+     * worst ~80 bytes of jansson per byte of answer. */
+    UT_CHECK(ms_answer_cap("orders?page%5Bsize%5D=50") <= (3u << 20) &&
+                 og_answer_cap("orders?maxOrdersToGet=200") <= (8u << 20),
+             "page caps grew past 3 MiB (Mystore) or 8 MiB (Ongoing)");
 }
