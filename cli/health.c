@@ -20,8 +20,6 @@
 #define HEALTH_READY_BUDGET_MS 8000
 #define HEALTH_KAFKA_MS        3000
 #define HEALTH_REDIS_RETRY_MS  500
-/* A reason shown in /readyz is cut to this, so four fit the server's buffer. */
-#define HEALTH_WHY_MAX 200
 /* `mosync healthcheck`: the whole GET, above HEALTH_READY_BUDGET_MS. */
 #define HEALTH_CHECK_TIMEOUT_MS 15000
 
@@ -34,15 +32,23 @@ struct health_server {
     og_client *og;   /* NULL when Ongoing is not configured */
 };
 
-/* Sets checks[name] to "ok", or "down: <why>" cut to HEALTH_WHY_MAX. */
-static void health_set(json_t *checks, const char *name, int ok, const char *why)
+/* checks[name] = "ok" or "down: <why cut at a character>" (see health.h). */
+void health_check_set(json_t *checks, const char *name, int ok, const char *why)
 {
     char text[HEALTH_WHY_MAX + 8];
-    if (ok)
+    if (ok) {
         snprintf(text, sizeof(text), "ok");
-    else
-        snprintf(text, sizeof(text), "down: %.*s", HEALTH_WHY_MAX, why);
-    json_object_set_new(checks, name, json_string(text));
+    } else {
+        /* Cut at a character boundary: json_string refuses text that is not
+         * UTF-8, and the check would vanish from the answer. */
+        size_t len = strlen(why);
+        int keep = (int)lg_utf8_cut(why, len, HEALTH_WHY_MAX);
+        snprintf(text, sizeof(text), "down: %.*s", keep, why);
+    }
+    json_t *v = json_string(text);
+    if (!v) /* bytes that are not UTF-8 inside the reason itself */
+        v = json_string("down: (reason not UTF-8)");
+    json_object_set_new(checks, name, v);
 }
 
 /* Shares one API's state with the tenant's other processes (best effort:
@@ -76,14 +82,14 @@ static int health_api(health_server *hs, const char *api, json_t *checks)
     long long last = hc_api_last_up_ms(api);
     if (last && mo_now_ms() - last < HEALTH_API_FRESH_MS) {
         health_share(hs, api, 1, "ok");
-        health_set(checks, api, 1, NULL);
+        health_check_set(checks, api, 1, NULL);
         return 1;
     }
     snprintf(suffix, sizeof(suffix), "health:%s", api);
     if (rs_get_json(hs->rs, suffix, &rec, errstr, sizeof(errstr)) == MO_OK && rec) {
         int ok = json_is_true(json_object_get(rec, "ok"));
         const char *why = json_string_value(json_object_get(rec, "why"));
-        health_set(checks, api, ok, why ? why : "(no reason shared)");
+        health_check_set(checks, api, ok, why ? why : "(no reason shared)");
         json_decref(rec);
         return ok;
     }
@@ -96,7 +102,7 @@ static int health_api(health_server *hs, const char *api, json_t *checks)
         err = og_get(hs->og, "orders/statuses", &doc, &status, errstr, sizeof(errstr));
     json_decref(doc);
     health_share(hs, api, err == MO_OK, err == MO_OK ? "ok" : errstr);
-    health_set(checks, api, err == MO_OK, errstr);
+    health_check_set(checks, api, err == MO_OK, errstr);
     return err == MO_OK;
 }
 
@@ -118,11 +124,11 @@ static int health_ready(void *ctx, char *why, size_t why_size)
         hs->kp = kq_producer_new(hs->cfg, "mosync-health", errstr, sizeof(errstr));
     mo_err err =
         hs->kp ? kq_producer_ping(hs->kp, HEALTH_KAFKA_MS, errstr, sizeof(errstr)) : MO_ERR_CONFIG;
-    health_set(checks, "kafka", !err, errstr);
+    health_check_set(checks, "kafka", !err, errstr);
     ok &= !err;
 
     err = rs_ping(hs->rs, errstr, sizeof(errstr));
-    health_set(checks, "redis", !err, errstr);
+    health_check_set(checks, "redis", !err, errstr);
     ok &= !err;
 
     ok &= health_api(hs, "mystore", checks);

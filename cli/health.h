@@ -22,6 +22,7 @@
 #include "config.h"
 #include "err.h"
 
+#include <jansson.h>
 #include <stddef.h>
 
 /* A 2xx answer younger than this proves the API up without a request. */
@@ -31,7 +32,16 @@
 #define HEALTH_API_SHARE_S      60
 #define HEALTH_API_SHARE_DOWN_S 10
 
+/* A reason shown in /readyz is cut to this, so four fit the server's buffer. */
+#define HEALTH_WHY_MAX 200
+
 typedef struct health_server health_server;
+
+/* Sets checks[name] (borrowed object) to "ok", or to "down: <why>" with why
+ * cut to at most HEALTH_WHY_MAX bytes at a UTF-8 character boundary (a cut
+ * inside a character made the check vanish from /readyz); a why that is not
+ * UTF-8 at all still gives a "down" check. */
+void health_check_set(json_t *checks, const char *name, int ok, const char *why);
 
 /* Starts the server on cfg->metrics_listen, cfg->metrics_port for command ("apply orders": the
  * mosync_info label); cfg is borrowed and must outlive the server.  *out is

@@ -5,6 +5,7 @@
  * seen failing before its fix. */
 #include "unit.h"
 #include "ut_net.h"
+#include "cli/health.h"
 #include "common/config.h"
 #include "common/log.h"
 #include "common/metrics.h"
@@ -329,4 +330,37 @@ UT_TEST(issue12_19_answer_caps_read_the_page_size_asked)
     UT_CHECK(ms_answer_cap("orders?page%5Bsize%5D=50") <= (3u << 20) &&
                  og_answer_cap("orders?maxOrdersToGet=200") <= (8u << 20),
              "page caps grew past 3 MiB (Mystore) or 8 MiB (Ongoing)");
+}
+
+UT_TEST(issue12_19_readyz_reason_cut_inside_a_character_keeps_the_check)
+{
+    /* A reason of Norwegian text whose HEALTH_WHY_MAX-byte cut falls inside
+     * "ø" (two bytes): the check must still be there, down, in valid UTF-8. */
+    for (int shift = 0; shift < 3; shift++) {
+        char why[512];
+        size_t n = 0;
+        for (int i = 0; i < shift; i++)
+            why[n++] = 'x';
+        while (n + 2 < sizeof(why) - 1) {
+            why[n++] = (char)0xc3; /* ø */
+            why[n++] = (char)0xb8;
+        }
+        why[n] = '\0';
+        json_t *checks = json_object();
+        health_check_set(checks, "ongoing", 0, why);
+        const char *v = json_string_value(json_object_get(checks, "ongoing"));
+        UT_CHECK(v && !strncmp(v, "down: ", 6), "shift %d: the failing check was dropped: %s",
+                 shift, v ? v : "(none)");
+        UT_CHECK(v && lg_utf8_valid(v, strlen(v)) && strlen(v) <= 6 + HEALTH_WHY_MAX,
+                 "shift %d: %zu bytes", shift, v ? strlen(v) : 0);
+        health_check_set(checks, "kafka", 1, NULL);
+        UT_CHECK(json_is_string(json_object_get(checks, "kafka")), "an ok check");
+        json_decref(checks);
+    }
+    /* Not UTF-8 at all (a reason quoting raw bytes): still a failing check. */
+    json_t *checks = json_object();
+    health_check_set(checks, "mystore", 0, "HTTP 400 \xff\xfe");
+    const char *v = json_string_value(json_object_get(checks, "mystore"));
+    UT_CHECK(v && !strncmp(v, "down: ", 6), "a reason that is not UTF-8 dropped the check");
+    json_decref(checks);
 }
