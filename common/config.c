@@ -1,6 +1,7 @@
 #include "config.h"
 #include "log.h"
 #include "store.h"
+#include "tz.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -11,7 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/stat.h>
 
 extern char **environ;
 
@@ -236,17 +236,17 @@ static mo_err cfg_check_tenant(const char *t, char *errstr, size_t errstr_size)
     return MO_OK;
 }
 
+/* MYSTORE_TIMEZONE must name a real zone (a TZif file): "Europe" (a
+ * directory) or "zone.tab" (a table) passed a check for a path and then ran
+ * everything silently in UTC. */
 static mo_err cfg_check_timezone(const char *tz, char *errstr, size_t errstr_size)
 {
-    char path[256];
-    struct stat st;
-    if (!*tz || strstr(tz, "..") || tz[0] == '/')
+    char why[384];
+    if (tz_check_zone(tz, why, sizeof(why)))
         return mo_seterr(MO_ERR_CONFIG, errstr, errstr_size,
-                         "MYSTORE_TIMEZONE '%s' is not a zone name", tz);
-    snprintf(path, sizeof(path), "/usr/share/zoneinfo/%s", tz);
-    if (stat("/usr/share/zoneinfo", &st) == 0 && stat(path, &st) != 0)
-        return mo_seterr(MO_ERR_CONFIG, errstr, errstr_size,
-                         "MYSTORE_TIMEZONE '%s' is not a known time zone", tz);
+                         "MYSTORE_TIMEZONE '%s' is not a time zone (%s); use a name such as "
+                         "Europe/Oslo",
+                         tz, why);
     return MO_OK;
 }
 
