@@ -7,6 +7,7 @@
 #include <ctype.h>
 #include <librdkafka/rdkafka.h>
 #include <errno.h>
+#include <stddef.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -287,6 +288,14 @@ static mo_err cfg_editable(mo_config *cfg, char *errstr, size_t errstr_size)
     return MO_OK;
 }
 
+/* Is the librdkafka property (dotted name) a credential?  Not the paths of
+ * key files, such as ssl.key.location. */
+static int cfg_kafka_prop_secret(const char *dotted)
+{
+    return strstr(dotted, "password") || strstr(dotted, "secret") ||
+           !strcmp(dotted, "ssl.key.pem") || !strcmp(dotted, "sasl.oauthbearer.config");
+}
+
 /* KAFKA_PROP_<name> passes any librdkafka property; underscores become dots
  * (KAFKA_PROP_security_protocol=SASL_SSL → security.protocol). */
 static mo_err cfg_kafka_props(mo_config *cfg, char *errstr, size_t errstr_size)
@@ -312,10 +321,7 @@ static mo_err cfg_kafka_props(mo_config *cfg, char *errstr, size_t errstr_size)
             dst[i] = name[i] == '_' ? '.' : (char)tolower((unsigned char)name[i]);
         dst[nlen] = '\0';
         memcpy(cfg->kafka_props[cfg->n_kafka_props].value, eq + 1, strlen(eq + 1) + 1);
-        /* The librdkafka properties that hold credentials (not the paths
-         * of key files, such as ssl.key.location). */
-        if (strstr(dst, "password") || strstr(dst, "secret") || !strcmp(dst, "ssl.key.pem") ||
-            !strcmp(dst, "sasl.oauthbearer.config")) {
+        if (cfg_kafka_prop_secret(dst)) {
             char var[160];
             snprintf(var, sizeof(var), "KAFKA_PROP_%.*s", (int)nlen, name);
             mo_err err = cfg_secret(var, eq + 1, errstr, errstr_size);
@@ -506,6 +512,157 @@ void cfg_free(mo_config *cfg)
 {
     json_decref(cfg->shipping_methods);
     cfg->shipping_methods = NULL;
+}
+
+/* ---- mosync config ------------------------------------------------------ */
+
+typedef enum {
+    CFG_SHOW_STR,    /* a char array */
+    CFG_SHOW_INT,    /* an int */
+    CFG_SHOW_PORT,   /* an int, 0 = unset (null) */
+    CFG_SHOW_LONG,   /* a long, 0 = unset (null) */
+    CFG_SHOW_ONOFF,  /* an int switch, shown true or false */
+    CFG_SHOW_SECRET, /* a char array, shown "(set)" or "(unset)" */
+    CFG_SHOW_OTHER,  /* its own code in cfg_describe_other */
+} cfg_show;
+
+/* Every variable, in the order of README.md's table, and where cfg_load put
+ * it.  A variable read but missing here is caught by
+ * test_issue12_19_config_prints_every_setting. */
+static const struct cfg_var {
+    const char *name;
+    cfg_show show;
+    size_t offset;
+} cfg_vars[] = {
+    {"KAFKA_BROKERS", CFG_SHOW_STR, offsetof(mo_config, kafka_brokers)},
+    {"KAFKA_TOPIC_PREFIX", CFG_SHOW_STR, offsetof(mo_config, topic_prefix)},
+    {"KAFKA_TOPIC_PARTITIONS", CFG_SHOW_INT, offsetof(mo_config, topic_partitions)},
+    {"KAFKA_PROP_", CFG_SHOW_OTHER, 0},
+    {"REDIS_URL", CFG_SHOW_OTHER, 0},
+    {"MOSYNC_TENANT", CFG_SHOW_STR, offsetof(mo_config, tenant)},
+    {"MYSTORE_API_URL", CFG_SHOW_STR, offsetof(mo_config, mystore_url)},
+    {"MYSTORE_SHOP", CFG_SHOW_STR, offsetof(mo_config, mystore_shop)},
+    {"MYSTORE_TOKEN", CFG_SHOW_SECRET, offsetof(mo_config, mystore_token)},
+    {"MYSTORE_TIMEZONE", CFG_SHOW_STR, offsetof(mo_config, mystore_timezone)},
+    {"MYSTORE_LANGUAGE", CFG_SHOW_STR, offsetof(mo_config, mystore_language)},
+    {"MYSTORE_WEIGHT_UNIT", CFG_SHOW_OTHER, 0},
+    {"MYSTORE_STATUS_SENT", CFG_SHOW_STR, offsetof(mo_config, mystore_status_sent)},
+    {"MYSTORE_STATUS_CANCELLED", CFG_SHOW_STR, offsetof(mo_config, mystore_status_cancelled)},
+    {"MYSTORE_RATE_LIMIT_PER_MIN", CFG_SHOW_INT, offsetof(mo_config, mystore_rate_per_min)},
+    {"MYSTORE_INITIAL_LOOKBACK_H", CFG_SHOW_INT, offsetof(mo_config, mystore_lookback_h)},
+    {"SHIPPING_METHOD_MAP", CFG_SHOW_OTHER, 0},
+    {"ONGOING_API_URL", CFG_SHOW_STR, offsetof(mo_config, ongoing_url)},
+    {"ONGOING_USER", CFG_SHOW_STR, offsetof(mo_config, ongoing_user)},
+    {"ONGOING_PASSWORD", CFG_SHOW_SECRET, offsetof(mo_config, ongoing_password)},
+    {"ONGOING_GOODS_OWNER_ID", CFG_SHOW_LONG, offsetof(mo_config, ongoing_goods_owner)},
+    {"ONGOING_EDITABLE_STATUSES", CFG_SHOW_OTHER, 0},
+    {"ONGOING_INITIAL_LOOKBACK_H", CFG_SHOW_INT, offsetof(mo_config, ongoing_lookback_h)},
+    {"STOCK_SYNC", CFG_SHOW_ONOFF, offsetof(mo_config, stock_sync)},
+    {"HTTP_TIMEOUT_MS", CFG_SHOW_INT, offsetof(mo_config, http_timeout_ms)},
+    {"RETRY_AFTER_MAX_S", CFG_SHOW_INT, offsetof(mo_config, retry_after_max_s)},
+    {"MAX_ATTEMPTS", CFG_SHOW_INT, offsetof(mo_config, max_attempts)},
+    {"APPLIED_TTL_DAYS", CFG_SHOW_INT, offsetof(mo_config, applied_ttl_days)},
+    {"DRY_RUN", CFG_SHOW_ONOFF, offsetof(mo_config, dry_run)},
+    {"DRY_RUN_TTL_DAYS", CFG_SHOW_INT, offsetof(mo_config, dry_run_ttl_days)},
+    {"LEASE_TTL_S", CFG_SHOW_INT, offsetof(mo_config, lease_ttl_s)},
+    {"ALLOW_INSECURE_HTTP", CFG_SHOW_ONOFF, offsetof(mo_config, allow_insecure_http)},
+    {"POLL_INTERVAL_S", CFG_SHOW_INT, offsetof(mo_config, poll_interval_s)},
+    {"POLL_INTERVAL_S_", CFG_SHOW_OTHER, 0},
+    {"METRICS_PORT", CFG_SHOW_PORT, offsetof(mo_config, metrics_port)},
+    {"METRICS_LISTEN", CFG_SHOW_STR, offsetof(mo_config, metrics_listen)},
+    {"LOG_LEVEL", CFG_SHOW_STR, offsetof(mo_config, log_level)},
+};
+
+/* The variables shown by code of their own into o (see cfg_vars). */
+static int cfg_describe_other(const mo_config *cfg, const char *name, json_t *o)
+{
+    if (!strcmp(name, "KAFKA_PROP_")) {
+        for (int i = 0; i < cfg->n_kafka_props; i++) {
+            char var[160];
+            const char *dotted = cfg->kafka_props[i].name;
+            size_t n = strlen(dotted);
+            snprintf(var, sizeof(var), "KAFKA_PROP_%s", dotted);
+            for (size_t k = 0; k < n; k++) /* as written: dots were underscores */
+                if (var[11 + k] == '.')
+                    var[11 + k] = '_';
+            if (json_object_set_new(o, var,
+                                    json_string(cfg_kafka_prop_secret(dotted)
+                                                    ? "(set)"
+                                                    : cfg->kafka_props[i].value)))
+                return -1;
+        }
+        return 0;
+    }
+    if (!strcmp(name, "REDIS_URL")) {
+        rs_url u;
+        char why[256];
+        if (rs_url_parse(cfg->redis_url, &u, why, sizeof(why)))
+            return json_object_set_new(o, name, json_string("(unreadable)"));
+        return json_object_set_new(o, name,
+                                   json_pack("{s:s, s:i, s:i, s:s, s:s}", "host", u.host, "port",
+                                             u.port, "db", u.db, "user", u.user, "password",
+                                             *u.password ? "(set)" : "(unset)"));
+    }
+    if (!strcmp(name, "MYSTORE_WEIGHT_UNIT"))
+        return json_object_set_new(o, name, json_string(cfg->mystore_weight_kg ? "kg" : "g"));
+    if (!strcmp(name, "SHIPPING_METHOD_MAP"))
+        return json_object_set_new(
+            o, name, cfg->shipping_methods ? json_deep_copy(cfg->shipping_methods) : json_null());
+    if (!strcmp(name, "ONGOING_EDITABLE_STATUSES")) {
+        json_t *a = json_array();
+        for (int i = 0; a && i < cfg->n_ongoing_editable; i++)
+            json_array_append_new(a, json_integer(cfg->ongoing_editable[i]));
+        return json_object_set_new(o, name, a);
+    }
+    if (!strcmp(name, "POLL_INTERVAL_S_")) { /* each stream's interval in force */
+        for (int i = 0; i < 4; i++)
+            if (json_object_set_new(o, cfg_stream_vars[i],
+                                    json_integer(cfg_poll_interval(cfg, cfg_streams[i]))))
+                return -1;
+        return 0;
+    }
+    return -1;
+}
+
+json_t *cfg_describe(const mo_config *cfg)
+{
+    json_t *o = json_object();
+    for (size_t i = 0; o && i < sizeof(cfg_vars) / sizeof(cfg_vars[0]); i++) {
+        const struct cfg_var *v = &cfg_vars[i];
+        const char *field = (const char *)cfg + v->offset;
+        json_t *value = NULL;
+        int rc = 0;
+        switch (v->show) {
+        case CFG_SHOW_STR:
+            value = json_string(field);
+            break;
+        case CFG_SHOW_INT:
+            value = json_integer(*(const int *)field);
+            break;
+        case CFG_SHOW_PORT:
+            value = *(const int *)field ? json_integer(*(const int *)field) : json_null();
+            break;
+        case CFG_SHOW_LONG:
+            value = *(const long *)field ? json_integer(*(const long *)field) : json_null();
+            break;
+        case CFG_SHOW_ONOFF:
+            value = json_boolean(*(const int *)field);
+            break;
+        case CFG_SHOW_SECRET:
+            value = json_string(*field ? "(set)" : "(unset)");
+            break;
+        case CFG_SHOW_OTHER:
+            rc = cfg_describe_other(cfg, v->name, o);
+            break;
+        }
+        if (v->show != CFG_SHOW_OTHER)
+            rc = json_object_set_new(o, v->name, value);
+        if (rc) {
+            json_decref(o);
+            return NULL;
+        }
+    }
+    return o;
 }
 
 const char *const cfg_streams[4] = {"mystore-orders", "mystore-products", "ongoing-shipments",

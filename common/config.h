@@ -88,6 +88,15 @@ int cfg_poll_interval(const mo_config *cfg, const char *stream);
 mo_err cfg_load(mo_config *cfg, int need, char *errstr, size_t errstr_size);
 void cfg_free(mo_config *cfg);
 
+/* `mosync config`: every setting that changes behaviour, keyed by its
+ * variable's name, as cfg_load understood it (defaults filled in, values
+ * parsed): new object, caller owns it; NULL when out of memory.  Secrets
+ * (MYSTORE_TOKEN, ONGOING_PASSWORD, REDIS_URL's password, the secret
+ * KAFKA_PROP_* values) only as "(set)" or "(unset)"; REDIS_URL as its parts.
+ * The one table of variables in config.c drives it; a test compares it with
+ * the variables config.c reads and with README.md's configuration table. */
+json_t *cfg_describe(const mo_config *cfg);
+
 /* The full topic name for a base name ("mystore.orders") into buf. */
 const char *cfg_topic(const mo_config *cfg, const char *base, char *buf, size_t size);
 /* SHIPPING_METHOD_MAP: Ongoing's wayOfDelivery {code, name} for a Mystore

@@ -150,3 +150,52 @@ def test_issue12_19_poller_waits_at_most_retry_after_max_s():
         logs = env.all_logs()
         check('"level":"error"' in logs and "86400" in logs and "RETRY_AFTER_MAX_S=2" in logs,
               "an error names the asked wait and the setting")
+
+
+def _compose_check():
+    """tests/compose-check as a module: its readers of config.c and README.md."""
+    import importlib.machinery
+    import importlib.util
+    path = os.path.join(os.path.dirname(__file__), "..", "compose-check")
+    loader = importlib.machinery.SourceFileLoader("compose_check", path)
+    spec = importlib.util.spec_from_loader("compose_check", loader)
+    mod = importlib.util.module_from_spec(spec)
+    loader.exec_module(mod)
+    return mod
+
+
+def test_issue12_19_config_prints_every_setting():
+    """`mosync config` prints every variable common/config.c reads and every
+    one of README.md's configuration table, by name, and nothing else; the
+    secrets only as set or unset.  Before the fix it left out DRY_RUN,
+    LOG_LEVEL, the weight unit, the status names, SHIPPING_METHOD_MAP, the
+    editable statuses, the lookbacks and intervals."""
+    cc = _compose_check()
+    read = cc.config_variables()
+    documented = cc.readme_variables(cc.README)
+    secret = "cfg-secret-value-91f3"
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+           "MYSTORE_TOKEN": secret + "a", "ONGOING_PASSWORD": secret + "b",
+           "REDIS_URL": "redis://:%sc@127.0.0.1:6390/2" % secret,
+           "KAFKA_PROP_sasl_password": secret + "d", "KAFKA_PROP_client_id": "cfg-client",
+           "SHIPPING_METHOD_MAP": '{"Posten": "P1"}', "DRY_RUN": "on"}
+    p = subprocess.run([MOSYNC, "config"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                       timeout=60)
+    eq(p.returncode, 0, "mosync config exit (%s)" % p.stderr.decode())
+    shown = json.loads(p.stdout)
+    keys = set(shown)
+    prefixes = {n for n in read | documented if n.endswith("_")}
+    plain = lambda names: {n for n in names if not n.endswith("_")}
+    missing = sorted(plain(read | documented) - keys)
+    check(not missing, "mosync config leaves out %s" % ", ".join(missing))
+    unknown = sorted(k for k in keys if k not in documented
+                     and not any(k.startswith(pre) for pre in prefixes))
+    check(not unknown, "mosync config prints what README.md's table does not have: %s" % unknown)
+    eq(shown["KAFKA_PROP_client_id"], "cfg-client", "a Kafka property's value")
+    eq(shown["KAFKA_PROP_sasl_password"], "(set)", "a secret Kafka property")
+    eq(shown["MYSTORE_TOKEN"], "(set)", "the token")
+    eq(shown["ONGOING_PASSWORD"], "(set)", "the password")
+    eq(shown["DRY_RUN"], True, "DRY_RUN")
+    eq(shown["SHIPPING_METHOD_MAP"], {"Posten": "P1"}, "SHIPPING_METHOD_MAP")
+    check(secret not in p.stdout.decode() and secret not in p.stderr.decode(),
+          "a secret in mosync config's output")
