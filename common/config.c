@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 
 extern char **environ;
 
@@ -224,6 +225,64 @@ static mo_err cfg_redis_url(const char *url, char *errstr, size_t errstr_size)
     return MO_OK;
 }
 
+/* Reads the secret file `path` (named by variable var) into buf: one line,
+ * one trailing "\n" or "\r\n" dropped, at most size - 1 bytes. */
+static mo_err cfg_read_secret_file(const char *var, const char *path, char *buf, size_t size,
+                                   char *errstr, size_t errstr_size)
+{
+    struct stat st;
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return mo_seterr(MO_ERR_CONFIG, errstr, errstr_size, "%s: cannot read %s: %s", var, path,
+                         strerror(errno));
+    if (fstat(fileno(f), &st) || !S_ISREG(st.st_mode)) {
+        fclose(f);
+        return mo_seterr(MO_ERR_CONFIG, errstr, errstr_size, "%s: %s is not a file", var, path);
+    }
+    size_t n = fread(buf, 1, size, f);
+    fclose(f);
+    if (n == size)
+        return mo_seterr(MO_ERR_CONFIG, errstr, errstr_size, "%s: %s is longer than %zu bytes", var,
+                         path, size - 1);
+    buf[n] = '\0';
+    if (n && buf[n - 1] == '\n')
+        buf[--n] = '\0';
+    if (n && buf[n - 1] == '\r')
+        buf[--n] = '\0';
+    if (!n)
+        return mo_seterr(MO_ERR_CONFIG, errstr, errstr_size, "%s: %s is empty", var, path);
+    if (memchr(buf, '\n', n) || memchr(buf, '\r', n) || strlen(buf) != n) {
+        buf[0] = '\0'; /* never left half-read */
+        return mo_seterr(MO_ERR_CONFIG, errstr, errstr_size,
+                         "%s: %s must hold the value on one line", var, path);
+    }
+    return MO_OK;
+}
+
+/* A secret setting: NAME, or the file NAME_FILE names (see config.h), or the
+ * default.  file (file_size) receives NAME_FILE's path, "" when not used. */
+static mo_err cfg_secret_str(const char *name, const char *def, int required, char *buf,
+                             size_t size, char *file, size_t file_size, char *errstr,
+                             size_t errstr_size)
+{
+    char var[96];
+    snprintf(var, sizeof(var), "%s_FILE", name);
+    const char *v = getenv(name), *path = getenv(var);
+    file[0] = '\0';
+    if (path && *path) {
+        if (v && *v)
+            return mo_seterr(MO_ERR_CONFIG, errstr, errstr_size,
+                             "%s and %s are both set: set one of them", name, var);
+        if (strlen(path) >= file_size)
+            return mo_seterr(MO_ERR_CONFIG, errstr, errstr_size, "%s is too long", var);
+        memcpy(file, path, strlen(path) + 1);
+        return cfg_read_secret_file(var, path, buf, size, errstr, errstr_size);
+    }
+    if (required && !def && (!v || !*v))
+        return mo_seterr(MO_ERR_CONFIG, errstr, errstr_size, "%s is not set (nor %s)", name, var);
+    return cfg_str(name, def, 0, buf, size, errstr, errstr_size);
+}
+
 /* The tenant names Redis keys and Kafka keys, so it is kept to a safe alphabet. */
 static mo_err cfg_check_tenant(const char *t, char *errstr, size_t errstr_size)
 {
@@ -300,7 +359,7 @@ static int cfg_kafka_prop_secret(const char *dotted)
  * (KAFKA_PROP_security_protocol=SASL_SSL → security.protocol). */
 static mo_err cfg_kafka_props(mo_config *cfg, char *errstr, size_t errstr_size)
 {
-    static const char prefix[] = "KAFKA_PROP_";
+    static const char prefix[] = "KAFKA_PROP_", suffix[] = "_FILE";
     cfg->n_kafka_props = 0;
     for (char **e = environ; *e; e++) {
         if (strncmp(*e, prefix, sizeof(prefix) - 1))
@@ -310,32 +369,50 @@ static mo_err cfg_kafka_props(mo_config *cfg, char *errstr, size_t errstr_size)
         if (!eq || eq == name)
             continue;
         size_t nlen = (size_t)(eq - name);
+        /* KAFKA_PROP_<name>_FILE (upper case: property names are lower
+         * case): the value is the file's contents. */
+        int from_file = nlen > sizeof(suffix) - 1 &&
+                        !memcmp(eq - (sizeof(suffix) - 1), suffix, sizeof(suffix) - 1);
+        if (from_file)
+            nlen -= sizeof(suffix) - 1;
+        char var[160];
+        snprintf(var, sizeof(var), "KAFKA_PROP_%.*s", (int)nlen, name);
         if (cfg->n_kafka_props == CFG_MAX_KAFKA_PROPS)
             return mo_seterr(MO_ERR_CONFIG, errstr, errstr_size, "too many KAFKA_PROP_ variables");
         if (nlen >= sizeof(cfg->kafka_props[0].name) ||
-            strlen(eq + 1) >= sizeof(cfg->kafka_props[0].value))
-            return mo_seterr(MO_ERR_CONFIG, errstr, errstr_size, "KAFKA_PROP_%.*s is too long",
-                             (int)nlen, name);
+            (!from_file && strlen(eq + 1) >= sizeof(cfg->kafka_props[0].value)))
+            return mo_seterr(MO_ERR_CONFIG, errstr, errstr_size, "%s is too long", var);
+        char *value = cfg->kafka_props[cfg->n_kafka_props].value;
+        if (from_file) {
+            const char *plain = getenv(var);
+            char fvar[176];
+            snprintf(fvar, sizeof(fvar), "%s_FILE", var);
+            if (plain && *plain)
+                return mo_seterr(MO_ERR_CONFIG, errstr, errstr_size,
+                                 "%s and %s are both set: set one of them", var, fvar);
+            mo_err err = cfg_read_secret_file(
+                fvar, eq + 1, value, sizeof(cfg->kafka_props[0].value), errstr, errstr_size);
+            if (err)
+                return err;
+        } else {
+            memcpy(value, eq + 1, strlen(eq + 1) + 1);
+        }
         char *dst = cfg->kafka_props[cfg->n_kafka_props].name;
         for (size_t i = 0; i < nlen; i++)
             dst[i] = name[i] == '_' ? '.' : (char)tolower((unsigned char)name[i]);
         dst[nlen] = '\0';
-        memcpy(cfg->kafka_props[cfg->n_kafka_props].value, eq + 1, strlen(eq + 1) + 1);
         if (cfg_kafka_prop_secret(dst)) {
-            char var[160];
-            snprintf(var, sizeof(var), "KAFKA_PROP_%.*s", (int)nlen, name);
-            mo_err err = cfg_secret(var, eq + 1, errstr, errstr_size);
+            mo_err err = cfg_secret(var, value, errstr, errstr_size);
             if (err)
                 return err;
         }
         /* Ask librdkafka now, so a typo stops the start with the variable's name. */
         char why[256];
         rd_kafka_conf_t *probe = rd_kafka_conf_new();
-        rd_kafka_conf_res_t res = rd_kafka_conf_set(probe, dst, eq + 1, why, sizeof(why));
+        rd_kafka_conf_res_t res = rd_kafka_conf_set(probe, dst, value, why, sizeof(why));
         rd_kafka_conf_destroy(probe);
         if (res != RD_KAFKA_CONF_OK)
-            return mo_seterr(MO_ERR_CONFIG, errstr, errstr_size, "KAFKA_PROP_%.*s: %s", (int)nlen,
-                             name, why);
+            return mo_seterr(MO_ERR_CONFIG, errstr, errstr_size, "%s: %s", var, why);
         cfg->n_kafka_props++;
     }
     return MO_OK;
@@ -356,6 +433,13 @@ mo_err cfg_load(mo_config *cfg, int need, char *errstr, size_t errstr_size)
 #define STR(var, def, req, field)                                                                  \
     do {                                                                                           \
         err = cfg_str(var, def, req, cfg->field, sizeof(cfg->field), errstr, errstr_size);         \
+        if (err)                                                                                   \
+            goto fail;                                                                             \
+    } while (0)
+#define SECRET(var, def, req, field, file)                                                         \
+    do {                                                                                           \
+        err = cfg_secret_str(var, def, req, cfg->field, sizeof(cfg->field), cfg->file,             \
+                             sizeof(cfg->file), errstr, errstr_size);                              \
         if (err)                                                                                   \
             goto fail;                                                                             \
     } while (0)
@@ -383,7 +467,7 @@ mo_err cfg_load(mo_config *cfg, int need, char *errstr, size_t errstr_size)
     if ((err = cfg_kafka_props(cfg, errstr, errstr_size)))
         goto fail;
 
-    STR("REDIS_URL", "redis://127.0.0.1:6379/0", 0, redis_url);
+    SECRET("REDIS_URL", "redis://127.0.0.1:6379/0", 0, redis_url, redis_url_file);
     if ((err = cfg_redis_url(cfg->redis_url, errstr, errstr_size)))
         goto fail;
 
@@ -410,7 +494,7 @@ mo_err cfg_load(mo_config *cfg, int need, char *errstr, size_t errstr_size)
                         "MYSTORE_SHOP must be the shop's store name, not '.' or '..'");
         goto fail;
     }
-    STR("MYSTORE_TOKEN", NULL, need & CFG_NEED_MYSTORE, mystore_token);
+    SECRET("MYSTORE_TOKEN", NULL, need & CFG_NEED_MYSTORE, mystore_token, mystore_token_file);
     if ((err = cfg_secret("MYSTORE_TOKEN", cfg->mystore_token, errstr, errstr_size)))
         goto fail;
     STR("MYSTORE_TIMEZONE", "Europe/Oslo", 0, mystore_timezone);
@@ -457,7 +541,8 @@ mo_err cfg_load(mo_config *cfg, int need, char *errstr, size_t errstr_size)
                                             cfg->allow_insecure_http, errstr, errstr_size)))
         goto fail;
     STR("ONGOING_USER", NULL, need & CFG_NEED_ONGOING, ongoing_user);
-    STR("ONGOING_PASSWORD", NULL, need & CFG_NEED_ONGOING, ongoing_password);
+    SECRET("ONGOING_PASSWORD", NULL, need & CFG_NEED_ONGOING, ongoing_password,
+           ongoing_password_file);
     if ((err = cfg_secret("ONGOING_PASSWORD", cfg->ongoing_password, errstr, errstr_size)))
         goto fail;
     const char *owner = getenv("ONGOING_GOODS_OWNER_ID");
@@ -501,6 +586,7 @@ mo_err cfg_load(mo_config *cfg, int need, char *errstr, size_t errstr_size)
         cfg->poll_interval_stream_s[i] = (int)n;
     }
 #undef STR
+#undef SECRET
 #undef INT
     return MO_OK;
 fail:
@@ -523,6 +609,7 @@ typedef enum {
     CFG_SHOW_LONG,   /* a long, 0 = unset (null) */
     CFG_SHOW_ONOFF,  /* an int switch, shown true or false */
     CFG_SHOW_SECRET, /* a char array, shown "(set)" or "(unset)" */
+    CFG_SHOW_FILE,   /* a char array, "" = unset (null) */
     CFG_SHOW_OTHER,  /* its own code in cfg_describe_other */
 } cfg_show;
 
@@ -539,10 +626,12 @@ static const struct cfg_var {
     {"KAFKA_TOPIC_PARTITIONS", CFG_SHOW_INT, offsetof(mo_config, topic_partitions)},
     {"KAFKA_PROP_", CFG_SHOW_OTHER, 0},
     {"REDIS_URL", CFG_SHOW_OTHER, 0},
+    {"REDIS_URL_FILE", CFG_SHOW_FILE, offsetof(mo_config, redis_url_file)},
     {"MOSYNC_TENANT", CFG_SHOW_STR, offsetof(mo_config, tenant)},
     {"MYSTORE_API_URL", CFG_SHOW_STR, offsetof(mo_config, mystore_url)},
     {"MYSTORE_SHOP", CFG_SHOW_STR, offsetof(mo_config, mystore_shop)},
     {"MYSTORE_TOKEN", CFG_SHOW_SECRET, offsetof(mo_config, mystore_token)},
+    {"MYSTORE_TOKEN_FILE", CFG_SHOW_FILE, offsetof(mo_config, mystore_token_file)},
     {"MYSTORE_TIMEZONE", CFG_SHOW_STR, offsetof(mo_config, mystore_timezone)},
     {"MYSTORE_LANGUAGE", CFG_SHOW_STR, offsetof(mo_config, mystore_language)},
     {"MYSTORE_WEIGHT_UNIT", CFG_SHOW_OTHER, 0},
@@ -554,6 +643,7 @@ static const struct cfg_var {
     {"ONGOING_API_URL", CFG_SHOW_STR, offsetof(mo_config, ongoing_url)},
     {"ONGOING_USER", CFG_SHOW_STR, offsetof(mo_config, ongoing_user)},
     {"ONGOING_PASSWORD", CFG_SHOW_SECRET, offsetof(mo_config, ongoing_password)},
+    {"ONGOING_PASSWORD_FILE", CFG_SHOW_FILE, offsetof(mo_config, ongoing_password_file)},
     {"ONGOING_GOODS_OWNER_ID", CFG_SHOW_LONG, offsetof(mo_config, ongoing_goods_owner)},
     {"ONGOING_EDITABLE_STATUSES", CFG_SHOW_OTHER, 0},
     {"ONGOING_INITIAL_LOOKBACK_H", CFG_SHOW_INT, offsetof(mo_config, ongoing_lookback_h)},
@@ -650,6 +740,9 @@ json_t *cfg_describe(const mo_config *cfg)
             break;
         case CFG_SHOW_SECRET:
             value = json_string(*field ? "(set)" : "(unset)");
+            break;
+        case CFG_SHOW_FILE:
+            value = *field ? json_string(field) : json_null();
             break;
         case CFG_SHOW_OTHER:
             rc = cfg_describe_other(cfg, v->name, o);

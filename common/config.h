@@ -34,6 +34,11 @@ typedef struct mo_config {
     int n_kafka_props;
 
     char redis_url[512];
+    /* <NAME>_FILE of the secret settings (Docker secrets): the file the value
+     * was read from, "" when it came from NAME itself (or is unset). */
+    char redis_url_file[256];
+    char mystore_token_file[256];
+    char ongoing_password_file[256];
 
     char mystore_url[512];
     char mystore_shop[128];
@@ -84,7 +89,14 @@ int cfg_poll_interval(const mo_config *cfg, const char *stream);
 
 /* Reads and validates the environment into cfg.  `need` is a mask of CFG_NEED_*.
  * Returns MO_ERR_CONFIG with a message that names the variable. Registers the
- * secrets with the log so they are never printed. Free with cfg_free(). */
+ * secrets with the log so they are never printed. Free with cfg_free().
+ *
+ * Every secret setting (MYSTORE_TOKEN, ONGOING_PASSWORD, REDIS_URL, and each
+ * KAFKA_PROP_<name>) may instead name a file in <NAME>_FILE, the Docker
+ * secrets convention (MYSTORE_TOKEN_FILE=/run/secrets/mystore_token): its
+ * contents, without one trailing newline, are the value.  Both set, a file
+ * that cannot be read, an empty one or one of more than a line is a
+ * configuration error naming the variable and the path, never the value. */
 mo_err cfg_load(mo_config *cfg, int need, char *errstr, size_t errstr_size);
 void cfg_free(mo_config *cfg);
 

@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* A Mystore client of cfg (loaded from the environment) against a loopback
  * server and a private Redis (the request budget). */
@@ -363,4 +364,110 @@ UT_TEST(issue12_19_readyz_reason_cut_inside_a_character_keeps_the_check)
     const char *v = json_string_value(json_object_get(checks, "mystore"));
     UT_CHECK(v && !strncmp(v, "down: ", 6), "a reason that is not UTF-8 dropped the check");
     json_decref(checks);
+}
+
+/* Writes text to a new temporary file; its path into path (size 64). */
+static void secret_file(char *path, const char *text)
+{
+    snprintf(path, 64, "/tmp/mosync-ut-secret-XXXXXX");
+    int fd = mkstemp(path);
+    if (fd >= 0) {
+        if (write(fd, text, strlen(text)) < 0)
+            path[0] = '\0';
+        close(fd);
+    }
+}
+
+UT_TEST(issue12_19_secrets_from_files)
+{
+    static const char *const vars[] = {"MYSTORE_TOKEN",
+                                       "MYSTORE_TOKEN_FILE",
+                                       "ONGOING_PASSWORD",
+                                       "ONGOING_PASSWORD_FILE",
+                                       "REDIS_URL",
+                                       "REDIS_URL_FILE",
+                                       "KAFKA_PROP_sasl_password",
+                                       "KAFKA_PROP_sasl_password_FILE"};
+    char token[64], password[64], url[64], kafka[64], errstr[512];
+    mo_config cfg;
+    for (size_t i = 0; i < sizeof(vars) / sizeof(vars[0]); i++)
+        unsetenv(vars[i]);
+    /* Docker secrets end with a newline more often than not. */
+    secret_file(token, "file-token-5c1e\n");
+    secret_file(password, "file-password-77ab\r\n");
+    secret_file(url, "redis://:file-redis-9d0f@127.0.0.1:6399/3\n");
+    secret_file(kafka, "file-kafka-4e2a");
+    setenv("MYSTORE_TOKEN_FILE", token, 1);
+    setenv("ONGOING_PASSWORD_FILE", password, 1);
+    setenv("REDIS_URL_FILE", url, 1);
+    setenv("KAFKA_PROP_sasl_password_FILE", kafka, 1);
+    mo_err err = cfg_load(&cfg, 0, errstr, sizeof(errstr));
+    UT_CHECK(err == MO_OK, "secrets from files: %s", errstr);
+    if (err == MO_OK) {
+        UT_CHECK(!strcmp(cfg.mystore_token, "file-token-5c1e"), "MYSTORE_TOKEN_FILE: '%s'",
+                 cfg.mystore_token);
+        UT_CHECK(!strcmp(cfg.ongoing_password, "file-password-77ab"), "ONGOING_PASSWORD_FILE: '%s'",
+                 cfg.ongoing_password);
+        UT_CHECK(!strcmp(cfg.redis_url, "redis://:file-redis-9d0f@127.0.0.1:6399/3"),
+                 "REDIS_URL_FILE: '%s'", cfg.redis_url);
+        int found = 0;
+        for (int i = 0; i < cfg.n_kafka_props; i++)
+            found |= !strcmp(cfg.kafka_props[i].name, "sasl.password") &&
+                     !strcmp(cfg.kafka_props[i].value, "file-kafka-4e2a");
+        UT_CHECK(found, "KAFKA_PROP_sasl_password_FILE did not set sasl.password");
+        /* Secrets from files are masked like any other. */
+        char line[] = "file-token-5c1e file-password-77ab file-redis-9d0f file-kafka-4e2a";
+        lg_mask_secrets(line, sizeof(line));
+        UT_CHECK(!strstr(line, "file-"), "a secret from a file is not masked: %s", line);
+        cfg_free(&cfg);
+    }
+
+    /* Both the variable and its file: refused, naming both. */
+    setenv("MYSTORE_TOKEN", "env-token-12345", 1);
+    err = cfg_load(&cfg, 0, errstr, sizeof(errstr));
+    UT_CHECK(err == MO_ERR_CONFIG && strstr(errstr, "MYSTORE_TOKEN_FILE") && strstr(errstr, "both"),
+             "MYSTORE_TOKEN and MYSTORE_TOKEN_FILE: %s", err ? errstr : "accepted");
+    unsetenv("MYSTORE_TOKEN");
+    setenv("KAFKA_PROP_sasl_password", "env-kafka-12345", 1);
+    err = cfg_load(&cfg, 0, errstr, sizeof(errstr));
+    UT_CHECK(err == MO_ERR_CONFIG && strstr(errstr, "KAFKA_PROP_sasl_password"),
+             "KAFKA_PROP_sasl_password and its _FILE: %s", err ? errstr : "accepted");
+    unsetenv("KAFKA_PROP_sasl_password");
+
+    /* A file that cannot be read, or is empty: refused, naming the variable
+     * and the path, never showing a secret. */
+    setenv("ONGOING_PASSWORD_FILE", "/nonexistent/mosync-secret", 1);
+    err = cfg_load(&cfg, 0, errstr, sizeof(errstr));
+    UT_CHECK(err == MO_ERR_CONFIG && strstr(errstr, "ONGOING_PASSWORD_FILE") &&
+                 strstr(errstr, "/nonexistent/mosync-secret"),
+             "unreadable ONGOING_PASSWORD_FILE: %s", err ? errstr : "accepted");
+    char empty[64];
+    secret_file(empty, "");
+    setenv("ONGOING_PASSWORD_FILE", empty, 1);
+    err = cfg_load(&cfg, 0, errstr, sizeof(errstr));
+    UT_CHECK(err == MO_ERR_CONFIG && strstr(errstr, "ONGOING_PASSWORD_FILE"),
+             "empty ONGOING_PASSWORD_FILE: %s", err ? errstr : "accepted");
+    setenv("ONGOING_PASSWORD_FILE", "/tmp", 1);
+    err = cfg_load(&cfg, 0, errstr, sizeof(errstr));
+    UT_CHECK(err == MO_ERR_CONFIG && strstr(errstr, "ONGOING_PASSWORD_FILE"),
+             "a directory as ONGOING_PASSWORD_FILE: %s", err ? errstr : "accepted");
+    UT_CHECK(!strstr(errstr, "file-"), "an error shows a secret: %s", errstr);
+    if (err == MO_OK)
+        cfg_free(&cfg);
+
+    /* Required and given only as a file: enough for a poller. */
+    setenv("ONGOING_PASSWORD_FILE", password, 1);
+    setenv("MYSTORE_SHOP", "demo", 1);
+    err = cfg_load(&cfg, CFG_NEED_MYSTORE, errstr, sizeof(errstr));
+    UT_CHECK(err == MO_OK, "MYSTORE_TOKEN_FILE for a poller: %s", errstr);
+    if (err == MO_OK)
+        cfg_free(&cfg);
+    unsetenv("MYSTORE_SHOP");
+    for (size_t i = 0; i < sizeof(vars) / sizeof(vars[0]); i++)
+        unsetenv(vars[i]);
+    unlink(token);
+    unlink(password);
+    unlink(url);
+    unlink(kafka);
+    unlink(empty);
 }
