@@ -7,6 +7,8 @@
 #include "ut_net.h"
 #include "cli/health.h"
 #include "common/config.h"
+#include "common/lastrun.h"
+#include "common/lease.h"
 #include "common/log.h"
 #include "common/metrics.h"
 #include "common/mystore.h"
@@ -470,4 +472,56 @@ UT_TEST(issue12_19_secrets_from_files)
     unlink(url);
     unlink(kafka);
     unlink(empty);
+}
+
+/* What mosync reads back from Redis is outside input too (a cache that
+ * anyone with access can write): the lease token and the last-run record
+ * are shown by `mosync status` whatever bytes they hold. */
+UT_TEST(issue12_19_redis_read_backs_lease_token_and_lastrun)
+{
+    char holder[64];
+    long long fence;
+    ls_token_parse("17 3fa9c2e1 mosync/0.1.0 (host:4711)", &fence, holder, sizeof(holder));
+    UT_CHECK(fence == 17 && !strcmp(holder, "mosync/0.1.0 (host:4711)"), "token: %lld '%s'", fence,
+             holder);
+    ls_token_parse("garbage", &fence, holder, sizeof(holder));
+    UT_CHECK(fence == 0 && !strcmp(holder, "?"), "garbage token: %lld '%s'", fence, holder);
+    ls_token_parse("99999999999999999999999 x y", &fence, holder, sizeof(holder));
+    UT_CHECK(fence == 0, "a fence out of range read as %lld", fence);
+    ls_token_parse("1 n \xff\xfe host", &fence, holder, sizeof(holder));
+    UT_CHECK(lg_utf8_valid(holder, strlen(holder)) && strstr(holder, "host"),
+             "a holder that is not UTF-8: '%s'", holder);
+    char tok[600];
+    int n = snprintf(tok, sizeof(tok), "2 n ");
+    while (n + 2 < (int)sizeof(tok) - 1) {
+        tok[n++] = (char)0xc3;
+        tok[n++] = (char)0xb8;
+    }
+    tok[n] = '\0';
+    ls_token_parse(tok, &fence, holder, 8);
+    UT_CHECK(lg_utf8_valid(holder, strlen(holder)) && strlen(holder) <= 7,
+             "a long holder cut inside a character: %zu bytes", strlen(holder));
+
+    /* A last-run record whose error is cut inside a character, and fields
+     * that are not what lr_note writes. */
+    char err[800];
+    n = snprintf(err, sizeof(err), "x"); /* so the 300-byte cut falls inside a character */
+    while (n + 2 < (int)sizeof(err) - 1) {
+        err[n++] = (char)0xc3;
+        err[n++] = (char)0xb8;
+    }
+    err[n] = '\0';
+    json_t *fields =
+        json_pack("[s, s, s, s, s, s, s, i, s, s]", "error", err, "ok_at", "2026-11-28T12:00:00Z",
+                  "error_at", "2026-13-45T99:99:99Z", "error_class", 7, "ok_age_s", "5");
+    json_t *v = lr_view(fields, 1795867200LL + 42); /* 42 s after 2026-11-28T12:00:00Z */
+    const char *shown = json_string_value(json_object_get(v, "error"));
+    UT_CHECK(shown && strlen(shown) <= LR_ERROR_MAX && lg_utf8_valid(shown, strlen(shown)),
+             "the error cut inside a character was dropped or not cut");
+    UT_CHECK(json_integer_value(json_object_get(v, "ok_age_s")) == 42, "ok_age_s: %lld",
+             (long long)json_integer_value(json_object_get(v, "ok_age_s")));
+    UT_CHECK(json_is_null(json_object_get(v, "error_age_s")), "an impossible date has an age");
+    UT_CHECK(json_is_null(json_object_get(v, "error_class")), "a number as error_class shown");
+    json_decref(v);
+    json_decref(fields);
 }
