@@ -101,12 +101,18 @@ static void tz_rule_changes(const tz_rule *r, long long y, long long *on, long l
     *off = tz_date_local(&r->end, y) - r->dst_off;
 }
 
+/* Instants further than this from the epoch (some 31,000 years) are read as
+ * at this bound: the year arithmetic below stays far from overflowing, and
+ * no shop's timestamp lies there. */
+#define TZ_FAR_S 1000000000000LL
+
 static long tz_rule_offset(const tz_rule *r, long long t)
 {
     long long y, on, off;
     int m, d;
     if (!r->has_dst)
         return r->std_off;
+    t = t > TZ_FAR_S ? TZ_FAR_S : t < -TZ_FAR_S ? -TZ_FAR_S : t;
     tz_civil_from_days((t >= 0 ? t : t - 86399) / 86400, &y, &m, &d);
     tz_rule_changes(r, y, &on, &off);
     if (on < off) /* northern: DST inside the year */
@@ -607,6 +613,8 @@ mo_err tz_utc_to_local(const char *zone, time_t t, char out[TZ_LOCAL_SIZE])
     mo_err err = tz_zone_get(zone, &z, errstr, sizeof(errstr));
     if (err)
         return err;
+    if ((long long)t > TZ_FAR_S || (long long)t < -TZ_FAR_S)
+        return MO_ERR_INVALID;
     time_t local = (time_t)((long long)t + tz_zone_offset(z, (long long)t));
     if (!gmtime_r(&local, &tm))
         return MO_ERR_INVALID;
