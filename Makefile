@@ -108,9 +108,14 @@ demo: deps
 #   config   the environment (cfg_load) and REDIS_URL
 #   text     secret masking, UTF-8 cuts, URL redaction, time and number parsers
 #   dlq      dead-letter headers, letter ids, records of mosync.dlq.state
+#   redis    what mosync reads back from Redis: lease tokens, applied and
+#            last-run records
+#   doctor   `mosync doctor`'s JWT scopes, rate-limit headers, list links
+#   replay   `mosync replay`'s options (--from-time, --to-time, ...)
+#   tz       TZif zone files and POSIX TZ rules
 # each run FUZZ_SECONDS; a finding stops with the crashing input saved.
 FUZZ_SECONDS ?= 30
-FUZZ_TARGETS := events answers config text dlq
+FUZZ_TARGETS := events answers config text dlq redis doctor replay tz
 FUZZ_FLAGS   := -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
 fuzz:
 	$(MAKE) BUILD=build-fuzz CC=clang \

@@ -1878,3 +1878,26 @@ out:
     cfg_free(&cfg);
     return rc;
 }
+
+/* ---- pure parsers, for the fuzz target (see doctor.h) ------------------- */
+
+json_t *doctor_token_scopes(const char *token)
+{
+    return dr_token_scopes(token);
+}
+
+void doctor_rate_headers(const char *line, size_t len, char limit[32], char remaining[32],
+                         char retry_after[32])
+{
+    dr_headers h;
+    memset(&h, 0, sizeof(h));
+    dr_header_cb((char *)line, 1, len, &h);
+    memcpy(limit, h.limit, 32);
+    memcpy(remaining, h.remaining, 32);
+    memcpy(retry_after, h.retry_after, 32);
+}
+
+long doctor_link_size(const json_t *doc, const char *which)
+{
+    return dr_link_size(doc, which);
+}

@@ -20,8 +20,6 @@
 #define HEALTH_READY_BUDGET_MS 8000
 #define HEALTH_KAFKA_MS        3000
 #define HEALTH_REDIS_RETRY_MS  500
-/* A reason shown in /readyz is cut to this, so four fit the server's buffer. */
-#define HEALTH_WHY_MAX 200
 /* `mosync healthcheck`: the whole GET, above HEALTH_READY_BUDGET_MS. */
 #define HEALTH_CHECK_TIMEOUT_MS 15000
 
@@ -34,15 +32,23 @@ struct health_server {
     og_client *og;   /* NULL when Ongoing is not configured */
 };
 
-/* Sets checks[name] to "ok", or "down: <why>" cut to HEALTH_WHY_MAX. */
-static void health_set(json_t *checks, const char *name, int ok, const char *why)
+/* checks[name] = "ok" or "down: <why cut at a character>" (see health.h). */
+void health_check_set(json_t *checks, const char *name, int ok, const char *why)
 {
     char text[HEALTH_WHY_MAX + 8];
-    if (ok)
+    if (ok) {
         snprintf(text, sizeof(text), "ok");
-    else
-        snprintf(text, sizeof(text), "down: %.*s", HEALTH_WHY_MAX, why);
-    json_object_set_new(checks, name, json_string(text));
+    } else {
+        /* Cut at a character boundary: json_string refuses text that is not
+         * UTF-8, and the check would vanish from the answer. */
+        size_t len = strlen(why);
+        int keep = (int)lg_utf8_cut(why, len, HEALTH_WHY_MAX);
+        snprintf(text, sizeof(text), "down: %.*s", keep, why);
+    }
+    json_t *v = json_string(text);
+    if (!v) /* bytes that are not UTF-8 inside the reason itself */
+        v = json_string("down: (reason not UTF-8)");
+    json_object_set_new(checks, name, v);
 }
 
 /* Shares one API's state with the tenant's other processes (best effort:
@@ -76,14 +82,14 @@ static int health_api(health_server *hs, const char *api, json_t *checks)
     long long last = hc_api_last_up_ms(api);
     if (last && mo_now_ms() - last < HEALTH_API_FRESH_MS) {
         health_share(hs, api, 1, "ok");
-        health_set(checks, api, 1, NULL);
+        health_check_set(checks, api, 1, NULL);
         return 1;
     }
     snprintf(suffix, sizeof(suffix), "health:%s", api);
     if (rs_get_json(hs->rs, suffix, &rec, errstr, sizeof(errstr)) == MO_OK && rec) {
         int ok = json_is_true(json_object_get(rec, "ok"));
         const char *why = json_string_value(json_object_get(rec, "why"));
-        health_set(checks, api, ok, why ? why : "(no reason shared)");
+        health_check_set(checks, api, ok, why ? why : "(no reason shared)");
         json_decref(rec);
         return ok;
     }
@@ -96,7 +102,7 @@ static int health_api(health_server *hs, const char *api, json_t *checks)
         err = og_get(hs->og, "orders/statuses", &doc, &status, errstr, sizeof(errstr));
     json_decref(doc);
     health_share(hs, api, err == MO_OK, err == MO_OK ? "ok" : errstr);
-    health_set(checks, api, err == MO_OK, errstr);
+    health_check_set(checks, api, err == MO_OK, errstr);
     return err == MO_OK;
 }
 
@@ -118,11 +124,11 @@ static int health_ready(void *ctx, char *why, size_t why_size)
         hs->kp = kq_producer_new(hs->cfg, "mosync-health", errstr, sizeof(errstr));
     mo_err err =
         hs->kp ? kq_producer_ping(hs->kp, HEALTH_KAFKA_MS, errstr, sizeof(errstr)) : MO_ERR_CONFIG;
-    health_set(checks, "kafka", !err, errstr);
+    health_check_set(checks, "kafka", !err, errstr);
     ok &= !err;
 
     err = rs_ping(hs->rs, errstr, sizeof(errstr));
-    health_set(checks, "redis", !err, errstr);
+    health_check_set(checks, "redis", !err, errstr);
     ok &= !err;
 
     ok &= health_api(hs, "mystore", checks);
@@ -185,13 +191,14 @@ mo_err health_start(const mo_config *cfg, const char *command, health_server **o
     if (hs->ms) /* what a dashboard divides the requests by */
         mt_set("mosync_api_budget_per_minute", cfg->mystore_rate_per_min, "api", "mystore",
                "tenant", cfg->tenant, NULL);
-    hs->srv = mt_server_start(cfg->metrics_port, health_ready, hs, errstr, errstr_size);
+    hs->srv = mt_server_start(cfg->metrics_listen, cfg->metrics_port, health_ready, hs, errstr,
+                              errstr_size);
     if (!hs->srv) {
         health_stop(hs);
         return MO_ERR_CONFIG;
     }
-    lg_info("metrics", cfg->tenant, "serving /metrics, /healthz and /readyz on port %d",
-            cfg->metrics_port);
+    lg_info("metrics", cfg->tenant, "serving /metrics, /healthz and /readyz on %s port %d",
+            cfg->metrics_listen, cfg->metrics_port);
     *out = hs;
     return MO_OK;
 nomem:
@@ -199,10 +206,23 @@ nomem:
     return mo_seterr(MO_ERR_NOMEM, errstr, errstr_size, "out of memory");
 }
 
+/* The URL of /readyz on the server of this configuration: the address it
+ * listens on, or loopback when it listens on every address. */
+void health_readyz_url(const char *listen, int port, char *url, size_t size)
+{
+    const char *host = listen;
+    int v6 = strchr(listen, ':') != NULL;
+    if (!strcmp(listen, "0.0.0.0"))
+        host = "127.0.0.1";
+    else if (!strcmp(listen, "::"))
+        host = "::1";
+    snprintf(url, size, "http://%s%s%s:%d/readyz", v6 ? "[" : "", host, v6 ? "]" : "", port);
+}
+
 int health_check_main(int argc, char **argv)
 {
     mo_config cfg;
-    char errstr[512], url[64];
+    char errstr[512], url[128];
     hc_resp resp;
     (void)argv;
     if (argc > 0) {
@@ -214,6 +234,7 @@ int health_check_main(int argc, char **argv)
         return 2;
     }
     int port = cfg.metrics_port;
+    health_readyz_url(cfg.metrics_listen, port, url, sizeof(url));
     cfg_free(&cfg);
     if (!port) {
         fprintf(stderr,
@@ -226,7 +247,6 @@ int health_check_main(int argc, char **argv)
         fprintf(stderr, "mosync: healthcheck: out of memory\n");
         return 1;
     }
-    snprintf(url, sizeof(url), "http://127.0.0.1:%d/readyz", port);
     mo_err err = hc_request(hc, "GET", url, NULL, NULL, &resp, errstr, sizeof(errstr));
     int rc = 1;
     if (err) {

@@ -22,6 +22,7 @@
 #include "config.h"
 #include "err.h"
 
+#include <jansson.h>
 #include <stddef.h>
 
 /* A 2xx answer younger than this proves the API up without a request. */
@@ -31,9 +32,18 @@
 #define HEALTH_API_SHARE_S      60
 #define HEALTH_API_SHARE_DOWN_S 10
 
+/* A reason shown in /readyz is cut to this, so four fit the server's buffer. */
+#define HEALTH_WHY_MAX 200
+
 typedef struct health_server health_server;
 
-/* Starts the server on cfg->metrics_port for command ("apply orders": the
+/* Sets checks[name] (borrowed object) to "ok", or to "down: <why>" with why
+ * cut to at most HEALTH_WHY_MAX bytes at a UTF-8 character boundary (a cut
+ * inside a character made the check vanish from /readyz); a why that is not
+ * UTF-8 at all still gives a "down" check. */
+void health_check_set(json_t *checks, const char *name, int ok, const char *why);
+
+/* Starts the server on cfg->metrics_listen, cfg->metrics_port for command ("apply orders": the
  * mosync_info label); cfg is borrowed and must outlive the server.  *out is
  * NULL when METRICS_PORT is not set (then nothing is started: MO_OK).
  * MO_ERR_CONFIG naming METRICS_PORT when the port cannot be bound. */
@@ -42,9 +52,14 @@ mo_err health_start(const mo_config *cfg, const char *command, health_server **o
 /* Stops the server and frees it; NULL is ignored. */
 void health_stop(health_server *hs);
 
-/* `mosync healthcheck` (argv after the command name): GET /readyz on
- * 127.0.0.1:METRICS_PORT, for container health checks (the image has no
- * curl).  Prints the answer; exit 0 when ready, 1 when not or when nothing
+/* The URL of /readyz of a server listening on listen (METRICS_LISTEN) and
+ * port: that address, or loopback (127.0.0.1, ::1) for 0.0.0.0 and ::; an
+ * IPv6 address in brackets.  Always NUL-terminates url. */
+void health_readyz_url(const char *listen, int port, char *url, size_t size);
+
+/* `mosync healthcheck` (argv after the command name): GET /readyz where the
+ * server of METRICS_LISTEN and METRICS_PORT listens, for container health
+ * checks (the image has no curl).  Prints the answer; exit 0 when ready, 1 when not or when nothing
  * answers, 2 for bad usage or METRICS_PORT unset. */
 int health_check_main(int argc, char **argv);
 

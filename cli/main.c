@@ -127,42 +127,13 @@ static int parse_opts(int argc, char **argv, int *once, long *idle_ms, long *par
     return 0;
 }
 
-/* `mosync config`: validates the environment and prints it as JSON.  Nothing
- * secret is printed: secrets only as set or unset, REDIS_URL as its parts
- * without the password, the API URLs (which the configuration keeps free of
- * credentials and queries) as they are, Kafka properties by name only (their
- * values may be credentials). */
+/* `mosync config`: validates the environment and prints every setting as
+ * JSON, keyed by variable (cfg_describe: secrets only as set or unset). */
 static int cmd_config(void)
 {
     mo_config cfg;
-    char errstr[512];
-    rs_url redis;
     load_config(&cfg, 0);
-    if (rs_url_parse(cfg.redis_url, &redis, errstr, sizeof(errstr))) {
-        fprintf(stderr, "mosync: configuration error: %s\n", errstr);
-        cfg_free(&cfg);
-        return 2;
-    }
-    json_t *props = json_array();
-    for (int i = 0; props && i < cfg.n_kafka_props; i++)
-        json_array_append_new(props, json_string(cfg.kafka_props[i].name));
-    json_t *o = json_pack(
-        "{s:s, s:s, s:s, s:o, s:{s:s, s:i, s:i, s:s, s:s}, s:s, s:s, s:s, s:s, s:i, s:i, s:s, "
-        "s:s, s:s, s:I, s:b, s:b, s:i, s:i, s:i, s:i, s:i, s:i, s:i}",
-        "tenant", cfg.tenant, "kafka_brokers", cfg.kafka_brokers, "topic_prefix", cfg.topic_prefix,
-        "kafka_props", props ? props : json_array(), "redis", "host", redis.host, "port",
-        redis.port, "db", redis.db, "user", redis.user, "password",
-        *redis.password ? "(set)" : "(unset)", "mystore_api_url", cfg.mystore_url, "mystore_shop",
-        cfg.mystore_shop, "mystore_token", *cfg.mystore_token ? "(set)" : "(unset)",
-        "mystore_timezone", cfg.mystore_timezone, "mystore_rate_limit_per_min",
-        cfg.mystore_rate_per_min, "mystore_initial_lookback_h", cfg.mystore_lookback_h,
-        "ongoing_api_url", cfg.ongoing_url, "ongoing_user", cfg.ongoing_user, "ongoing_password",
-        *cfg.ongoing_password ? "(set)" : "(unset)", "ongoing_goods_owner_id",
-        (json_int_t)cfg.ongoing_goods_owner, "stock_sync", cfg.stock_sync, "allow_insecure_http",
-        cfg.allow_insecure_http, "http_timeout_ms", cfg.http_timeout_ms, "max_attempts",
-        cfg.max_attempts, "applied_ttl_days", cfg.applied_ttl_days, "lease_ttl_s", cfg.lease_ttl_s,
-        "poll_interval_s", cfg.poll_interval_s, "topic_partitions", cfg.topic_partitions,
-        "metrics_port", cfg.metrics_port);
+    json_t *o = cfg_describe(&cfg);
     char *s = o ? json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
     if (s) {
         /* Last line of defence, as for the log. */

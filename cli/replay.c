@@ -381,3 +381,9 @@ out:
     cfg_free(&cfg);
     return rc;
 }
+
+int replay_args_check(int argc, char **argv)
+{
+    rp_args a;
+    return rp_parse(argc, argv, &a);
+}

@@ -9,4 +9,9 @@
  * configuration. */
 int replay_main(int argc, char **argv);
 
+/* The option parsing of replay_main alone (the flow, --from-time, --to-time,
+ * --from-offset, ...), pure but for its usage message on stderr: 0 when
+ * argv is a valid request, 2 when not.  For the fuzz target. */
+int replay_args_check(int argc, char **argv);
+
 #endif

@@ -11,6 +11,7 @@
 #include "kafka.h"
 #include "kafka_group.h"
 #include "lastrun.h"
+#include "lease.h"
 #include "log.h"
 #include "stop.h"
 #include "store.h"
@@ -99,22 +100,6 @@ static void st_iso(time_t t, char *buf, size_t size)
     strftime(buf, size, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
-/* Seconds since an ISO time "YYYY-MM-DDTHH:MM:SSZ" (as lastrun writes it),
- * or -1 when it is not one. */
-static long long st_age_iso(const st_ctx *c, const char *iso)
-{
-    struct tm tm = {0};
-    char z = 0;
-    if (!iso ||
-        sscanf(iso, "%4d-%2d-%2dT%2d:%2d:%2d%c", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour,
-               &tm.tm_min, &tm.tm_sec, &z) != 7 ||
-        z != 'Z')
-        return -1;
-    tm.tm_year -= 1900;
-    tm.tm_mon -= 1;
-    return (long long)(c->now - timegm(&tm));
-}
-
 /* The last success and last error of component: {ok_at, ok_age_s, error_at,
  * error_age_s, error_class, error}, each null when there was none. */
 static json_t *st_last(st_ctx *c, const char *component)
@@ -128,29 +113,7 @@ static json_t *st_last(st_ctx *c, const char *component)
                          errstr, sizeof(errstr));
     if (err)
         return st_missing(errstr);
-    json_t *o = json_pack("{s:n, s:n, s:n, s:n, s:n, s:n}", "ok_at", "ok_age_s", "error_at",
-                          "error_age_s", "error_class", "error");
-    for (size_t i = 0; o && i + 1 < json_array_size(reply); i += 2) {
-        const char *k = json_string_value(json_array_get(reply, i));
-        json_t *v = json_array_get(reply, i + 1);
-        if (!k || !json_is_string(v) || !json_object_get(o, k) || strstr(k, "_age_s"))
-            continue;
-        if (!strcmp(k, "error")) {
-            /* Masked when written; again here, with this process's secrets. */
-            char text[LR_ERROR_MAX + 1];
-            snprintf(text, sizeof(text), "%s", json_string_value(v));
-            lg_mask_secrets(text, sizeof(text));
-            json_object_set_new(o, k, json_string(text));
-            continue;
-        }
-        json_object_set(o, k, v);
-        if (!strcmp(k, "ok_at") || !strcmp(k, "error_at")) {
-            char age[32];
-            snprintf(age, sizeof(age), "%.*s_age_s", (int)(strlen(k) - 3), k);
-            long long a = st_age_iso(c, json_string_value(v));
-            json_object_set_new(o, age, a >= 0 ? json_integer(a) : json_null());
-        }
-    }
+    json_t *o = lr_view(reply, (long long)c->now);
     json_decref(reply);
     return o;
 }
@@ -213,13 +176,11 @@ static json_t *st_lease(st_ctx *c, const char *stream)
     const char *tok = json_string_value(json_array_get(reply, 0));
     json_t *o = json_null();
     if (tok) {
-        /* "<fence> <nonce> <holder>" (lease.h). */
-        long long fence = strtoll(tok, NULL, 10);
-        const char *sp = strchr(tok, ' ');
-        const char *holder = sp ? strchr(sp + 1, ' ') : NULL;
-        o = json_pack("{s:s, s:I, s:I}", "holder", holder ? holder + 1 : "?", "fence",
-                      (json_int_t)fence, "expires_in_ms",
-                      (json_int_t)json_integer_value(json_array_get(reply, 1)));
+        char holder[256];
+        long long fence;
+        ls_token_parse(tok, &fence, holder, sizeof(holder));
+        o = json_pack("{s:s, s:I, s:I}", "holder", holder, "fence", (json_int_t)fence,
+                      "expires_in_ms", (json_int_t)json_integer_value(json_array_get(reply, 1)));
     }
     json_decref(reply);
     return o;

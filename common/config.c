@@ -1,10 +1,13 @@
 #include "config.h"
 #include "log.h"
 #include "store.h"
+#include "tz.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <librdkafka/rdkafka.h>
 #include <errno.h>
+#include <stddef.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -222,6 +225,64 @@ static mo_err cfg_redis_url(const char *url, char *errstr, size_t errstr_size)
     return MO_OK;
 }
 
+/* Reads the secret file `path` (named by variable var) into buf: one line,
+ * one trailing "\n" or "\r\n" dropped, at most size - 1 bytes. */
+static mo_err cfg_read_secret_file(const char *var, const char *path, char *buf, size_t size,
+                                   char *errstr, size_t errstr_size)
+{
+    struct stat st;
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return mo_seterr(MO_ERR_CONFIG, errstr, errstr_size, "%s: cannot read %s: %s", var, path,
+                         strerror(errno));
+    if (fstat(fileno(f), &st) || !S_ISREG(st.st_mode)) {
+        fclose(f);
+        return mo_seterr(MO_ERR_CONFIG, errstr, errstr_size, "%s: %s is not a file", var, path);
+    }
+    size_t n = fread(buf, 1, size, f);
+    fclose(f);
+    if (n == size)
+        return mo_seterr(MO_ERR_CONFIG, errstr, errstr_size, "%s: %s is longer than %zu bytes", var,
+                         path, size - 1);
+    buf[n] = '\0';
+    if (n && buf[n - 1] == '\n')
+        buf[--n] = '\0';
+    if (n && buf[n - 1] == '\r')
+        buf[--n] = '\0';
+    if (!n)
+        return mo_seterr(MO_ERR_CONFIG, errstr, errstr_size, "%s: %s is empty", var, path);
+    if (memchr(buf, '\n', n) || memchr(buf, '\r', n) || strlen(buf) != n) {
+        buf[0] = '\0'; /* never left half-read */
+        return mo_seterr(MO_ERR_CONFIG, errstr, errstr_size,
+                         "%s: %s must hold the value on one line", var, path);
+    }
+    return MO_OK;
+}
+
+/* A secret setting: NAME, or the file NAME_FILE names (see config.h), or the
+ * default.  file (file_size) receives NAME_FILE's path, "" when not used. */
+static mo_err cfg_secret_str(const char *name, const char *def, int required, char *buf,
+                             size_t size, char *file, size_t file_size, char *errstr,
+                             size_t errstr_size)
+{
+    char var[96];
+    snprintf(var, sizeof(var), "%s_FILE", name);
+    const char *v = getenv(name), *path = getenv(var);
+    file[0] = '\0';
+    if (path && *path) {
+        if (v && *v)
+            return mo_seterr(MO_ERR_CONFIG, errstr, errstr_size,
+                             "%s and %s are both set: set one of them", name, var);
+        if (strlen(path) >= file_size)
+            return mo_seterr(MO_ERR_CONFIG, errstr, errstr_size, "%s is too long", var);
+        memcpy(file, path, strlen(path) + 1);
+        return cfg_read_secret_file(var, path, buf, size, errstr, errstr_size);
+    }
+    if (required && !def && (!v || !*v))
+        return mo_seterr(MO_ERR_CONFIG, errstr, errstr_size, "%s is not set (nor %s)", name, var);
+    return cfg_str(name, def, 0, buf, size, errstr, errstr_size);
+}
+
 /* The tenant names Redis keys and Kafka keys, so it is kept to a safe alphabet. */
 static mo_err cfg_check_tenant(const char *t, char *errstr, size_t errstr_size)
 {
@@ -235,18 +296,31 @@ static mo_err cfg_check_tenant(const char *t, char *errstr, size_t errstr_size)
     return MO_OK;
 }
 
+/* MYSTORE_TIMEZONE must name a real zone (a TZif file): "Europe" (a
+ * directory) or "zone.tab" (a table) passed a check for a path and then ran
+ * everything silently in UTC. */
 static mo_err cfg_check_timezone(const char *tz, char *errstr, size_t errstr_size)
 {
-    char path[256];
-    struct stat st;
-    if (!*tz || strstr(tz, "..") || tz[0] == '/')
+    char why[384];
+    if (tz_check_zone(tz, why, sizeof(why)))
         return mo_seterr(MO_ERR_CONFIG, errstr, errstr_size,
-                         "MYSTORE_TIMEZONE '%s' is not a zone name", tz);
-    snprintf(path, sizeof(path), "/usr/share/zoneinfo/%s", tz);
-    if (stat("/usr/share/zoneinfo", &st) == 0 && stat(path, &st) != 0)
-        return mo_seterr(MO_ERR_CONFIG, errstr, errstr_size,
-                         "MYSTORE_TIMEZONE '%s' is not a known time zone", tz);
+                         "MYSTORE_TIMEZONE '%s' is not a time zone (%s); use a name such as "
+                         "Europe/Oslo",
+                         tz, why);
     return MO_OK;
+}
+
+/* METRICS_LISTEN: an IPv4 or IPv6 address literal (a name would need a
+ * resolver at start and could mean several addresses). */
+static mo_err cfg_check_listen(const char *addr, char *errstr, size_t errstr_size)
+{
+    unsigned char buf[sizeof(struct in6_addr)];
+    if (inet_pton(AF_INET, addr, buf) == 1 || inet_pton(AF_INET6, addr, buf) == 1)
+        return MO_OK;
+    return mo_seterr(MO_ERR_CONFIG, errstr, errstr_size,
+                     "METRICS_LISTEN must be an IPv4 or IPv6 address (127.0.0.1, 0.0.0.0, ::), "
+                     "not '%s'",
+                     addr);
 }
 
 static mo_err cfg_editable(mo_config *cfg, char *errstr, size_t errstr_size)
@@ -273,11 +347,19 @@ static mo_err cfg_editable(mo_config *cfg, char *errstr, size_t errstr_size)
     return MO_OK;
 }
 
+/* Is the librdkafka property (dotted name) a credential?  Not the paths of
+ * key files, such as ssl.key.location. */
+static int cfg_kafka_prop_secret(const char *dotted)
+{
+    return strstr(dotted, "password") || strstr(dotted, "secret") ||
+           !strcmp(dotted, "ssl.key.pem") || !strcmp(dotted, "sasl.oauthbearer.config");
+}
+
 /* KAFKA_PROP_<name> passes any librdkafka property; underscores become dots
  * (KAFKA_PROP_security_protocol=SASL_SSL → security.protocol). */
 static mo_err cfg_kafka_props(mo_config *cfg, char *errstr, size_t errstr_size)
 {
-    static const char prefix[] = "KAFKA_PROP_";
+    static const char prefix[] = "KAFKA_PROP_", suffix[] = "_FILE";
     cfg->n_kafka_props = 0;
     for (char **e = environ; *e; e++) {
         if (strncmp(*e, prefix, sizeof(prefix) - 1))
@@ -287,35 +369,50 @@ static mo_err cfg_kafka_props(mo_config *cfg, char *errstr, size_t errstr_size)
         if (!eq || eq == name)
             continue;
         size_t nlen = (size_t)(eq - name);
+        /* KAFKA_PROP_<name>_FILE (upper case: property names are lower
+         * case): the value is the file's contents. */
+        int from_file = nlen > sizeof(suffix) - 1 &&
+                        !memcmp(eq - (sizeof(suffix) - 1), suffix, sizeof(suffix) - 1);
+        if (from_file)
+            nlen -= sizeof(suffix) - 1;
+        char var[160];
+        snprintf(var, sizeof(var), "KAFKA_PROP_%.*s", (int)nlen, name);
         if (cfg->n_kafka_props == CFG_MAX_KAFKA_PROPS)
             return mo_seterr(MO_ERR_CONFIG, errstr, errstr_size, "too many KAFKA_PROP_ variables");
         if (nlen >= sizeof(cfg->kafka_props[0].name) ||
-            strlen(eq + 1) >= sizeof(cfg->kafka_props[0].value))
-            return mo_seterr(MO_ERR_CONFIG, errstr, errstr_size, "KAFKA_PROP_%.*s is too long",
-                             (int)nlen, name);
+            (!from_file && strlen(eq + 1) >= sizeof(cfg->kafka_props[0].value)))
+            return mo_seterr(MO_ERR_CONFIG, errstr, errstr_size, "%s is too long", var);
+        char *value = cfg->kafka_props[cfg->n_kafka_props].value;
+        if (from_file) {
+            const char *plain = getenv(var);
+            char fvar[176];
+            snprintf(fvar, sizeof(fvar), "%s_FILE", var);
+            if (plain && *plain)
+                return mo_seterr(MO_ERR_CONFIG, errstr, errstr_size,
+                                 "%s and %s are both set: set one of them", var, fvar);
+            mo_err err = cfg_read_secret_file(
+                fvar, eq + 1, value, sizeof(cfg->kafka_props[0].value), errstr, errstr_size);
+            if (err)
+                return err;
+        } else {
+            memcpy(value, eq + 1, strlen(eq + 1) + 1);
+        }
         char *dst = cfg->kafka_props[cfg->n_kafka_props].name;
         for (size_t i = 0; i < nlen; i++)
             dst[i] = name[i] == '_' ? '.' : (char)tolower((unsigned char)name[i]);
         dst[nlen] = '\0';
-        memcpy(cfg->kafka_props[cfg->n_kafka_props].value, eq + 1, strlen(eq + 1) + 1);
-        /* The librdkafka properties that hold credentials (not the paths
-         * of key files, such as ssl.key.location). */
-        if (strstr(dst, "password") || strstr(dst, "secret") || !strcmp(dst, "ssl.key.pem") ||
-            !strcmp(dst, "sasl.oauthbearer.config")) {
-            char var[160];
-            snprintf(var, sizeof(var), "KAFKA_PROP_%.*s", (int)nlen, name);
-            mo_err err = cfg_secret(var, eq + 1, errstr, errstr_size);
+        if (cfg_kafka_prop_secret(dst)) {
+            mo_err err = cfg_secret(var, value, errstr, errstr_size);
             if (err)
                 return err;
         }
         /* Ask librdkafka now, so a typo stops the start with the variable's name. */
         char why[256];
         rd_kafka_conf_t *probe = rd_kafka_conf_new();
-        rd_kafka_conf_res_t res = rd_kafka_conf_set(probe, dst, eq + 1, why, sizeof(why));
+        rd_kafka_conf_res_t res = rd_kafka_conf_set(probe, dst, value, why, sizeof(why));
         rd_kafka_conf_destroy(probe);
         if (res != RD_KAFKA_CONF_OK)
-            return mo_seterr(MO_ERR_CONFIG, errstr, errstr_size, "KAFKA_PROP_%.*s: %s", (int)nlen,
-                             name, why);
+            return mo_seterr(MO_ERR_CONFIG, errstr, errstr_size, "%s: %s", var, why);
         cfg->n_kafka_props++;
     }
     return MO_OK;
@@ -336,6 +433,13 @@ mo_err cfg_load(mo_config *cfg, int need, char *errstr, size_t errstr_size)
 #define STR(var, def, req, field)                                                                  \
     do {                                                                                           \
         err = cfg_str(var, def, req, cfg->field, sizeof(cfg->field), errstr, errstr_size);         \
+        if (err)                                                                                   \
+            goto fail;                                                                             \
+    } while (0)
+#define SECRET(var, def, req, field, file)                                                         \
+    do {                                                                                           \
+        err = cfg_secret_str(var, def, req, cfg->field, sizeof(cfg->field), cfg->file,             \
+                             sizeof(cfg->file), errstr, errstr_size);                              \
         if (err)                                                                                   \
             goto fail;                                                                             \
     } while (0)
@@ -363,7 +467,7 @@ mo_err cfg_load(mo_config *cfg, int need, char *errstr, size_t errstr_size)
     if ((err = cfg_kafka_props(cfg, errstr, errstr_size)))
         goto fail;
 
-    STR("REDIS_URL", "redis://127.0.0.1:6379/0", 0, redis_url);
+    SECRET("REDIS_URL", "redis://127.0.0.1:6379/0", 0, redis_url, redis_url_file);
     if ((err = cfg_redis_url(cfg->redis_url, errstr, errstr_size)))
         goto fail;
 
@@ -390,7 +494,7 @@ mo_err cfg_load(mo_config *cfg, int need, char *errstr, size_t errstr_size)
                         "MYSTORE_SHOP must be the shop's store name, not '.' or '..'");
         goto fail;
     }
-    STR("MYSTORE_TOKEN", NULL, need & CFG_NEED_MYSTORE, mystore_token);
+    SECRET("MYSTORE_TOKEN", NULL, need & CFG_NEED_MYSTORE, mystore_token, mystore_token_file);
     if ((err = cfg_secret("MYSTORE_TOKEN", cfg->mystore_token, errstr, errstr_size)))
         goto fail;
     STR("MYSTORE_TIMEZONE", "Europe/Oslo", 0, mystore_timezone);
@@ -437,7 +541,8 @@ mo_err cfg_load(mo_config *cfg, int need, char *errstr, size_t errstr_size)
                                             cfg->allow_insecure_http, errstr, errstr_size)))
         goto fail;
     STR("ONGOING_USER", NULL, need & CFG_NEED_ONGOING, ongoing_user);
-    STR("ONGOING_PASSWORD", NULL, need & CFG_NEED_ONGOING, ongoing_password);
+    SECRET("ONGOING_PASSWORD", NULL, need & CFG_NEED_ONGOING, ongoing_password,
+           ongoing_password_file);
     if ((err = cfg_secret("ONGOING_PASSWORD", cfg->ongoing_password, errstr, errstr_size)))
         goto fail;
     const char *owner = getenv("ONGOING_GOODS_OWNER_ID");
@@ -456,6 +561,7 @@ mo_err cfg_load(mo_config *cfg, int need, char *errstr, size_t errstr_size)
     if ((err = cfg_onoff("STOCK_SYNC", "off", &cfg->stock_sync, errstr, errstr_size)))
         goto fail;
     INT("HTTP_TIMEOUT_MS", 30000, 100, 600000, http_timeout_ms);
+    INT("RETRY_AFTER_MAX_S", 900, 1, 86400, retry_after_max_s);
     INT("MAX_ATTEMPTS", 10, 1, 1000, max_attempts);
     INT("APPLIED_TTL_DAYS", 35, 1, 3650, applied_ttl_days);
     INT("LEASE_TTL_S", 15, 2, 3600, lease_ttl_s);
@@ -467,6 +573,12 @@ mo_err cfg_load(mo_config *cfg, int need, char *errstr, size_t errstr_size)
     /* Unset or empty: no metrics server (0); port 0 is not offered, since an
      * ephemeral port nobody knows cannot be scraped. */
     INT("METRICS_PORT", 0, 1, 65535, metrics_port);
+    /* Loopback unless told: /metrics shows the shop's volumes and every
+     * connection costs the process a descriptor (compose sets 0.0.0.0, since
+     * Prometheus scrapes from another container). */
+    STR("METRICS_LISTEN", "127.0.0.1", 0, metrics_listen);
+    if ((err = cfg_check_listen(cfg->metrics_listen, errstr, errstr_size)))
+        goto fail;
 
     INT("POLL_INTERVAL_S", 30, 1, 86400, poll_interval_s);
     for (int i = 0; i < 4; i++) {
@@ -475,6 +587,7 @@ mo_err cfg_load(mo_config *cfg, int need, char *errstr, size_t errstr_size)
         cfg->poll_interval_stream_s[i] = (int)n;
     }
 #undef STR
+#undef SECRET
 #undef INT
     return MO_OK;
 fail:
@@ -486,6 +599,165 @@ void cfg_free(mo_config *cfg)
 {
     json_decref(cfg->shipping_methods);
     cfg->shipping_methods = NULL;
+}
+
+/* ---- mosync config ------------------------------------------------------ */
+
+typedef enum {
+    CFG_SHOW_STR,    /* a char array */
+    CFG_SHOW_INT,    /* an int */
+    CFG_SHOW_PORT,   /* an int, 0 = unset (null) */
+    CFG_SHOW_LONG,   /* a long, 0 = unset (null) */
+    CFG_SHOW_ONOFF,  /* an int switch, shown true or false */
+    CFG_SHOW_SECRET, /* a char array, shown "(set)" or "(unset)" */
+    CFG_SHOW_FILE,   /* a char array, "" = unset (null) */
+    CFG_SHOW_OTHER,  /* its own code in cfg_describe_other */
+} cfg_show;
+
+/* Every variable, in the order of README.md's table, and where cfg_load put
+ * it.  A variable read but missing here is caught by
+ * test_issue12_19_config_prints_every_setting. */
+static const struct cfg_var {
+    const char *name;
+    cfg_show show;
+    size_t offset;
+} cfg_vars[] = {
+    {"KAFKA_BROKERS", CFG_SHOW_STR, offsetof(mo_config, kafka_brokers)},
+    {"KAFKA_TOPIC_PREFIX", CFG_SHOW_STR, offsetof(mo_config, topic_prefix)},
+    {"KAFKA_TOPIC_PARTITIONS", CFG_SHOW_INT, offsetof(mo_config, topic_partitions)},
+    {"KAFKA_PROP_", CFG_SHOW_OTHER, 0},
+    {"REDIS_URL", CFG_SHOW_OTHER, 0},
+    {"REDIS_URL_FILE", CFG_SHOW_FILE, offsetof(mo_config, redis_url_file)},
+    {"MOSYNC_TENANT", CFG_SHOW_STR, offsetof(mo_config, tenant)},
+    {"MYSTORE_API_URL", CFG_SHOW_STR, offsetof(mo_config, mystore_url)},
+    {"MYSTORE_SHOP", CFG_SHOW_STR, offsetof(mo_config, mystore_shop)},
+    {"MYSTORE_TOKEN", CFG_SHOW_SECRET, offsetof(mo_config, mystore_token)},
+    {"MYSTORE_TOKEN_FILE", CFG_SHOW_FILE, offsetof(mo_config, mystore_token_file)},
+    {"MYSTORE_TIMEZONE", CFG_SHOW_STR, offsetof(mo_config, mystore_timezone)},
+    {"MYSTORE_LANGUAGE", CFG_SHOW_STR, offsetof(mo_config, mystore_language)},
+    {"MYSTORE_WEIGHT_UNIT", CFG_SHOW_OTHER, 0},
+    {"MYSTORE_STATUS_SENT", CFG_SHOW_STR, offsetof(mo_config, mystore_status_sent)},
+    {"MYSTORE_STATUS_CANCELLED", CFG_SHOW_STR, offsetof(mo_config, mystore_status_cancelled)},
+    {"MYSTORE_RATE_LIMIT_PER_MIN", CFG_SHOW_INT, offsetof(mo_config, mystore_rate_per_min)},
+    {"MYSTORE_INITIAL_LOOKBACK_H", CFG_SHOW_INT, offsetof(mo_config, mystore_lookback_h)},
+    {"SHIPPING_METHOD_MAP", CFG_SHOW_OTHER, 0},
+    {"ONGOING_API_URL", CFG_SHOW_STR, offsetof(mo_config, ongoing_url)},
+    {"ONGOING_USER", CFG_SHOW_STR, offsetof(mo_config, ongoing_user)},
+    {"ONGOING_PASSWORD", CFG_SHOW_SECRET, offsetof(mo_config, ongoing_password)},
+    {"ONGOING_PASSWORD_FILE", CFG_SHOW_FILE, offsetof(mo_config, ongoing_password_file)},
+    {"ONGOING_GOODS_OWNER_ID", CFG_SHOW_LONG, offsetof(mo_config, ongoing_goods_owner)},
+    {"ONGOING_EDITABLE_STATUSES", CFG_SHOW_OTHER, 0},
+    {"ONGOING_INITIAL_LOOKBACK_H", CFG_SHOW_INT, offsetof(mo_config, ongoing_lookback_h)},
+    {"STOCK_SYNC", CFG_SHOW_ONOFF, offsetof(mo_config, stock_sync)},
+    {"HTTP_TIMEOUT_MS", CFG_SHOW_INT, offsetof(mo_config, http_timeout_ms)},
+    {"RETRY_AFTER_MAX_S", CFG_SHOW_INT, offsetof(mo_config, retry_after_max_s)},
+    {"MAX_ATTEMPTS", CFG_SHOW_INT, offsetof(mo_config, max_attempts)},
+    {"APPLIED_TTL_DAYS", CFG_SHOW_INT, offsetof(mo_config, applied_ttl_days)},
+    {"DRY_RUN", CFG_SHOW_ONOFF, offsetof(mo_config, dry_run)},
+    {"DRY_RUN_TTL_DAYS", CFG_SHOW_INT, offsetof(mo_config, dry_run_ttl_days)},
+    {"LEASE_TTL_S", CFG_SHOW_INT, offsetof(mo_config, lease_ttl_s)},
+    {"POLL_SEEN_MAX", CFG_SHOW_INT, offsetof(mo_config, poll_seen_max)},
+    {"ALLOW_INSECURE_HTTP", CFG_SHOW_ONOFF, offsetof(mo_config, allow_insecure_http)},
+    {"POLL_INTERVAL_S", CFG_SHOW_INT, offsetof(mo_config, poll_interval_s)},
+    {"POLL_INTERVAL_S_", CFG_SHOW_OTHER, 0},
+    {"METRICS_PORT", CFG_SHOW_PORT, offsetof(mo_config, metrics_port)},
+    {"METRICS_LISTEN", CFG_SHOW_STR, offsetof(mo_config, metrics_listen)},
+    {"LOG_LEVEL", CFG_SHOW_STR, offsetof(mo_config, log_level)},
+};
+
+/* The variables shown by code of their own into o (see cfg_vars). */
+static int cfg_describe_other(const mo_config *cfg, const char *name, json_t *o)
+{
+    if (!strcmp(name, "KAFKA_PROP_")) {
+        for (int i = 0; i < cfg->n_kafka_props; i++) {
+            char var[160];
+            const char *dotted = cfg->kafka_props[i].name;
+            size_t n = strlen(dotted);
+            snprintf(var, sizeof(var), "KAFKA_PROP_%s", dotted);
+            for (size_t k = 0; k < n; k++) /* as written: dots were underscores */
+                if (var[11 + k] == '.')
+                    var[11 + k] = '_';
+            if (json_object_set_new(o, var,
+                                    json_string(cfg_kafka_prop_secret(dotted)
+                                                    ? "(set)"
+                                                    : cfg->kafka_props[i].value)))
+                return -1;
+        }
+        return 0;
+    }
+    if (!strcmp(name, "REDIS_URL")) {
+        rs_url u;
+        char why[256];
+        if (rs_url_parse(cfg->redis_url, &u, why, sizeof(why)))
+            return json_object_set_new(o, name, json_string("(unreadable)"));
+        return json_object_set_new(o, name,
+                                   json_pack("{s:s, s:i, s:i, s:s, s:s}", "host", u.host, "port",
+                                             u.port, "db", u.db, "user", u.user, "password",
+                                             *u.password ? "(set)" : "(unset)"));
+    }
+    if (!strcmp(name, "MYSTORE_WEIGHT_UNIT"))
+        return json_object_set_new(o, name, json_string(cfg->mystore_weight_kg ? "kg" : "g"));
+    if (!strcmp(name, "SHIPPING_METHOD_MAP"))
+        return json_object_set_new(
+            o, name, cfg->shipping_methods ? json_deep_copy(cfg->shipping_methods) : json_null());
+    if (!strcmp(name, "ONGOING_EDITABLE_STATUSES")) {
+        json_t *a = json_array();
+        for (int i = 0; a && i < cfg->n_ongoing_editable; i++)
+            json_array_append_new(a, json_integer(cfg->ongoing_editable[i]));
+        return json_object_set_new(o, name, a);
+    }
+    if (!strcmp(name, "POLL_INTERVAL_S_")) { /* each stream's interval in force */
+        for (int i = 0; i < 4; i++)
+            if (json_object_set_new(o, cfg_stream_vars[i],
+                                    json_integer(cfg_poll_interval(cfg, cfg_streams[i]))))
+                return -1;
+        return 0;
+    }
+    return -1;
+}
+
+json_t *cfg_describe(const mo_config *cfg)
+{
+    json_t *o = json_object();
+    for (size_t i = 0; o && i < sizeof(cfg_vars) / sizeof(cfg_vars[0]); i++) {
+        const struct cfg_var *v = &cfg_vars[i];
+        const char *field = (const char *)cfg + v->offset;
+        json_t *value = NULL;
+        int rc = 0;
+        switch (v->show) {
+        case CFG_SHOW_STR:
+            value = json_string(field);
+            break;
+        case CFG_SHOW_INT:
+            value = json_integer(*(const int *)field);
+            break;
+        case CFG_SHOW_PORT:
+            value = *(const int *)field ? json_integer(*(const int *)field) : json_null();
+            break;
+        case CFG_SHOW_LONG:
+            value = *(const long *)field ? json_integer(*(const long *)field) : json_null();
+            break;
+        case CFG_SHOW_ONOFF:
+            value = json_boolean(*(const int *)field);
+            break;
+        case CFG_SHOW_SECRET:
+            value = json_string(*field ? "(set)" : "(unset)");
+            break;
+        case CFG_SHOW_FILE:
+            value = *field ? json_string(field) : json_null();
+            break;
+        case CFG_SHOW_OTHER:
+            rc = cfg_describe_other(cfg, v->name, o);
+            break;
+        }
+        if (v->show != CFG_SHOW_OTHER)
+            rc = json_object_set_new(o, v->name, value);
+        if (rc) {
+            json_decref(o);
+            return NULL;
+        }
+    }
+    return o;
 }
 
 const char *const cfg_streams[4] = {"mystore-orders", "mystore-products", "ongoing-shipments",

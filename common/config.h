@@ -34,6 +34,11 @@ typedef struct mo_config {
     int n_kafka_props;
 
     char redis_url[512];
+    /* <NAME>_FILE of the secret settings (Docker secrets): the file the value
+     * was read from, "" when it came from NAME itself (or is unset). */
+    char redis_url_file[256];
+    char mystore_token_file[256];
+    char ongoing_password_file[256];
 
     char mystore_url[512];
     char mystore_shop[128];
@@ -60,13 +65,15 @@ typedef struct mo_config {
     int allow_insecure_http; /* ALLOW_INSECURE_HTTP=on: http:// API URLs to other hosts than
                                 loopback */
     int http_timeout_ms;     /* HTTP_TIMEOUT_MS: one request's total time, both APIs */
+    int retry_after_max_s;   /* RETRY_AFTER_MAX_S: the longest Retry-After obeyed */
     int max_attempts; /* MAX_ATTEMPTS: transient failures of one message before its dead letter */
-    int applied_ttl_days; /* APPLIED_TTL_DAYS: expiry of applied records and look-up caches */
-    int lease_ttl_s;      /* LEASE_TTL_S: a poller's lease; a standby takes over within it */
-    int poll_seen_max;    /* POLL_SEEN_MAX: entries of one stream's seen map (producers/poll.c) */
-    int dry_run;          /* DRY_RUN=on: appliers compare and record, and send nothing */
-    int dry_run_ttl_days; /* DRY_RUN_TTL_DAYS: expiry of the dry-run records */
-    int metrics_port;     /* METRICS_PORT: /metrics, /healthz, /readyz; 0 = no server */
+    int applied_ttl_days;    /* APPLIED_TTL_DAYS: expiry of applied records and look-up caches */
+    int lease_ttl_s;         /* LEASE_TTL_S: a poller's lease; a standby takes over within it */
+    int poll_seen_max;       /* POLL_SEEN_MAX: entries of one stream's seen map (producers/poll.c) */
+    int dry_run;             /* DRY_RUN=on: appliers compare and record, and send nothing */
+    int dry_run_ttl_days;    /* DRY_RUN_TTL_DAYS: expiry of the dry-run records */
+    int metrics_port;        /* METRICS_PORT: /metrics, /healthz, /readyz; 0 = no server */
+    char metrics_listen[64]; /* METRICS_LISTEN: the address it binds (IPv4 or IPv6 literal) */
     int poll_interval_s;
     /* POLL_INTERVAL_S_<STREAM> overrides, 0 = POLL_INTERVAL_S; in the order of cfg_streams. */
     int poll_interval_stream_s[4];
@@ -83,9 +90,25 @@ int cfg_poll_interval(const mo_config *cfg, const char *stream);
 
 /* Reads and validates the environment into cfg.  `need` is a mask of CFG_NEED_*.
  * Returns MO_ERR_CONFIG with a message that names the variable. Registers the
- * secrets with the log so they are never printed. Free with cfg_free(). */
+ * secrets with the log so they are never printed. Free with cfg_free().
+ *
+ * Every secret setting (MYSTORE_TOKEN, ONGOING_PASSWORD, REDIS_URL, and each
+ * KAFKA_PROP_<name>) may instead name a file in <NAME>_FILE, the Docker
+ * secrets convention (MYSTORE_TOKEN_FILE=/run/secrets/mystore_token): its
+ * contents, without one trailing newline, are the value.  Both set, a file
+ * that cannot be read, an empty one or one of more than a line is a
+ * configuration error naming the variable and the path, never the value. */
 mo_err cfg_load(mo_config *cfg, int need, char *errstr, size_t errstr_size);
 void cfg_free(mo_config *cfg);
+
+/* `mosync config`: every setting that changes behaviour, keyed by its
+ * variable's name, as cfg_load understood it (defaults filled in, values
+ * parsed): new object, caller owns it; NULL when out of memory.  Secrets
+ * (MYSTORE_TOKEN, ONGOING_PASSWORD, REDIS_URL's password, the secret
+ * KAFKA_PROP_* values) only as "(set)" or "(unset)"; REDIS_URL as its parts.
+ * The one table of variables in config.c drives it; a test compares it with
+ * the variables config.c reads and with README.md's configuration table. */
+json_t *cfg_describe(const mo_config *cfg);
 
 /* The full topic name for a base name ("mystore.orders") into buf. */
 const char *cfg_topic(const mo_config *cfg, const char *base, char *buf, size_t size);

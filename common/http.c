@@ -121,6 +121,8 @@ hc_client *hc_new(const hc_opts *opts)
     if (!hc)
         return NULL;
     hc->opts = *opts;
+    if (hc->opts.retry_after_max_s <= 0)
+        hc->opts.retry_after_max_s = HC_RETRY_AFTER_CAP_DEFAULT_S;
     if (!hc->opts.connect_timeout_ms)
         hc->opts.connect_timeout_ms = 5000;
     if (!hc->opts.total_timeout_ms)
@@ -317,12 +319,30 @@ const char *hc_url_redact(const char *url, char *out, size_t size)
     return out;
 }
 
-mo_err hc_request(hc_client *hc, const char *method, const char *url, const char *content_type,
-                  const char *body, hc_resp *resp, char *errstr, size_t errstr_size)
+/* An answer asking for a longer wait than RETRY_AFTER_MAX_S: waited only
+ * that long (a poller asleep for a day holds its lease the whole day), and
+ * said, since an API that asks for it is broken or angry: someone should
+ * know. */
+static void hc_retry_after_cap(hc_client *hc, const char *method, const char *shown, hc_resp *resp)
+{
+    lg_error("http", hc->tenant,
+             "%s %s: %s answered %ld asking to wait %d s (Retry-After); waiting "
+             "RETRY_AFTER_MAX_S=%d s at most",
+             method, shown, hc->api ? hc->api : "the API", resp->status, resp->retry_after,
+             hc->opts.retry_after_max_s);
+    if (hc->api)
+        mt_add("mosync_retry_after_capped_total", 1, "api", hc->api, "tenant", hc->tenant, NULL);
+    resp->retry_after = hc->opts.retry_after_max_s;
+}
+
+/* hc_request with an answer cap of its own (max_body bytes). */
+static mo_err hc_perform(hc_client *hc, const char *method, const char *url,
+                         const char *content_type, const char *body, size_t max_body, hc_resp *resp,
+                         char *errstr, size_t errstr_size)
 {
     struct curl_slist *headers = NULL, *h;
     char ctype[128], shown[1024];
-    hc_sink sink = {.resp = resp, .max = hc->opts.max_body};
+    hc_sink sink = {.resp = resp, .max = max_body};
     hc_heads heads = {.resp = resp};
     mo_err err = MO_OK;
     CURL *c = hc->curl;
@@ -393,7 +413,8 @@ mo_err hc_request(hc_client *hc, const char *method, const char *url, const char
     CURLcode rc = curl_easy_perform(c);
     if (rc == CURLE_WRITE_ERROR && sink.too_large) {
         err = mo_seterr(MO_ERR_TOO_LARGE, errstr, errstr_size,
-                        "%s %s: answer larger than %zu bytes", method, shown, hc->opts.max_body);
+                        "%s %s: answer larger than %zu bytes, the most this call accepts", method,
+                        shown, max_body);
     } else if (rc == CURLE_ABORTED_BY_CALLBACK) {
         err = mo_seterr(MO_ERR_TRANSIENT, errstr, errstr_size, "%s %s: aborted, stopping", method,
                         shown);
@@ -421,6 +442,8 @@ mo_err hc_request(hc_client *hc, const char *method, const char *url, const char
             long long secs = heads.retry_after_date - from;
             resp->retry_after = secs < 0 ? 0 : secs > 86400 ? 86400 : (int)secs;
         }
+        if (resp->retry_after > hc->opts.retry_after_max_s)
+            hc_retry_after_cap(hc, method, shown, resp);
         if (!resp->body) {
             resp->body = calloc(1, 1);
             if (!resp->body)
@@ -436,6 +459,13 @@ mo_err hc_request(hc_client *hc, const char *method, const char *url, const char
                hc_status_class(resp->status), "tenant", hc->tenant, NULL);
     curl_slist_free_all(headers);
     return err;
+}
+
+mo_err hc_request(hc_client *hc, const char *method, const char *url, const char *content_type,
+                  const char *body, hc_resp *resp, char *errstr, size_t errstr_size)
+{
+    return hc_perform(hc, method, url, content_type, body, hc->opts.max_body, resp, errstr,
+                      errstr_size);
 }
 
 long long hc_server_now(const hc_client *hc)
@@ -531,6 +561,15 @@ mo_err hc_call_json(hc_client *hc, const hc_retry *retry, const hc_hooks *hooks,
                     const char *url, const char *content_type, const char *body, long *status,
                     json_t **doc, int *attempts, char *errstr, size_t errstr_size)
 {
+    return hc_call_json_capped(hc, retry, hooks, method, url, content_type, body, 0, status, doc,
+                               attempts, errstr, errstr_size);
+}
+
+mo_err hc_call_json_capped(hc_client *hc, const hc_retry *retry, const hc_hooks *hooks,
+                           const char *method, const char *url, const char *content_type,
+                           const char *body, size_t max_body, long *status, json_t **doc,
+                           int *attempts, char *errstr, size_t errstr_size)
+{
     char shown[1024];
     mo_err err = MO_ERR_TRANSIENT;
     *doc = NULL;
@@ -547,7 +586,8 @@ mo_err hc_call_json(hc_client *hc, const hc_retry *retry, const hc_hooks *hooks,
             return err;
         if (attempts)
             (*attempts)++;
-        err = hc_request(hc, method, url, content_type, body, &resp, errstr, errstr_size);
+        err = hc_perform(hc, method, url, content_type, body,
+                         max_body ? max_body : hc->opts.max_body, &resp, errstr, errstr_size);
         if (hooks && hooks->after)
             hooks->after(hooks->ctx);
         if (err == MO_OK) {

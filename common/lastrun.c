@@ -134,3 +134,54 @@ void lr_note(const mo_config *cfg, const char *component, mo_err err, const char
     }
     pthread_mutex_unlock(&s->mu);
 }
+
+/* Seconds from an ISO time "YYYY-MM-DDTHH:MM:SSZ" (as lr_note writes it) to
+ * now, or -1 when it is not one. */
+static long long lr_age(const char *iso, long long now)
+{
+    struct tm tm = {0};
+    char z = 0;
+    int n = 0;
+    if (!iso ||
+        sscanf(iso, "%4d-%2d-%2dT%2d:%2d:%2d%c%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
+               &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &z, &n) != 7 ||
+        z != 'Z' || iso[n] || tm.tm_mon < 1 || tm.tm_mon > 12 || tm.tm_mday < 1 ||
+        tm.tm_mday > 31 || tm.tm_hour > 23 || tm.tm_min > 59 || tm.tm_sec > 60)
+        return -1;
+    tm.tm_year -= 1900;
+    tm.tm_mon -= 1;
+    time_t t = timegm(&tm);
+    return t == (time_t)-1 ? -1 : now - (long long)t;
+}
+
+json_t *lr_view(const json_t *fields, long long now)
+{
+    json_t *o = json_pack("{s:n, s:n, s:n, s:n, s:n, s:n}", "ok_at", "ok_age_s", "error_at",
+                          "error_age_s", "error_class", "error");
+    for (size_t i = 0; o && i + 1 < json_array_size(fields); i += 2) {
+        const char *k = json_string_value(json_array_get(fields, i));
+        json_t *v = json_array_get(fields, i + 1);
+        if (!k || !json_is_string(v) || !json_object_get(o, k) || strstr(k, "_age_s"))
+            continue;
+        if (!strcmp(k, "error")) {
+            /* Masked when written; again here, with this process's secrets,
+             * then cut where a character ends (json_string wants UTF-8). */
+            char text[LR_ERROR_MAX + 1];
+            const char *e = json_string_value(v);
+            size_t keep = lg_utf8_cut(e, strlen(e), LR_ERROR_MAX);
+            memcpy(text, e, keep);
+            text[keep] = '\0';
+            lg_mask_secrets(text, sizeof(text));
+            json_object_set_new(o, k, json_string(text));
+            continue;
+        }
+        json_object_set(o, k, v);
+        if (!strcmp(k, "ok_at") || !strcmp(k, "error_at")) {
+            char age[32];
+            snprintf(age, sizeof(age), "%.*s_age_s", (int)(strlen(k) - 3), k);
+            long long a = lr_age(json_string_value(v), now);
+            json_object_set_new(o, age, a >= 0 ? json_integer(a) : json_null());
+        }
+    }
+    return o;
+}

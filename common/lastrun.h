@@ -13,6 +13,7 @@
 #include "config.h"
 #include "err.h"
 
+#include <jansson.h>
 /* The longest error text kept (bytes, before the NUL). */
 #define LR_ERROR_MAX 300
 /* Writes of one component are at least this far apart, unless the outcome
@@ -35,5 +36,14 @@ void lr_note(const mo_config *cfg, const char *component, mo_err err, const char
 
 /* The hash's key suffix ("lastrun:<component>") into buf. */
 const char *lr_suffix(const char *component, char *buf, size_t size);
+
+/* What `mosync status` shows of one record, read back from Redis as the
+ * field, value list of HGETALL (fields, borrowed: an array of strings, any
+ * content): a new object {ok_at, ok_age_s, error_at, error_age_s,
+ * error_class, error}, each null when absent or unreadable; ages in seconds
+ * before now (UTC seconds); the error masked again with this process's
+ * secrets and cut to LR_ERROR_MAX bytes at a character boundary.  NULL when
+ * out of memory.  Pure (the fuzz target). */
+json_t *lr_view(const json_t *fields, long long now);
 
 #endif

@@ -4,6 +4,7 @@
 #include "log.h"
 #include "stop.h"
 
+#include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -154,6 +155,27 @@ static void ls_stop_keeper(ls_lease *ls)
     atomic_store(&ls->stop, 0);
 }
 
+void ls_token_parse(const char *tok, long long *fence, char *holder, size_t holder_size)
+{
+    char *end;
+    errno = 0;
+    long long f = strtoll(tok, &end, 10);
+    *fence = end != tok && !errno ? f : 0;
+    const char *sp = strchr(tok, ' ');
+    const char *name = sp ? strchr(sp + 1, ' ') : NULL;
+    if (!name || !name[1]) {
+        snprintf(holder, holder_size, "?");
+        return;
+    }
+    name++;
+    char *clean = lg_utf8_escape(name, strlen(name));
+    const char *shown = clean ? clean : "?";
+    size_t keep = lg_utf8_cut(shown, strlen(shown), holder_size - 1);
+    memcpy(holder, shown, keep);
+    holder[keep] = '\0';
+    free(clean);
+}
+
 mo_err ls_acquire(ls_lease *ls, int *held, char *holder, size_t holder_size, long *wait_ms,
                   char *errstr, size_t errstr_size)
 {
@@ -181,11 +203,9 @@ mo_err ls_acquire(ls_lease *ls, int *held, char *holder, size_t holder_size, lon
         return mo_seterr(MO_ERR_TRANSIENT, errstr, errstr_size, "unexpected lease answer");
     }
     if (json_integer_value(json_array_get(r, 0)) != 1) {
-        /* The holder's name is what follows "<fence> <nonce> ". */
-        const char *name = strchr(tok, ' ');
-        name = name ? strchr(name + 1, ' ') : NULL;
+        long long their_fence;
         if (holder && holder_size)
-            snprintf(holder, holder_size, "%s", name ? name + 1 : tok);
+            ls_token_parse(tok, &their_fence, holder, holder_size);
         json_int_t pttl = json_integer_value(json_array_get(r, 2));
         *wait_ms = pttl > 0 ? (long)pttl : 0;
         json_decref(r);

@@ -52,6 +52,15 @@ int ls_held(ls_lease *ls);
 /* Records that the lease was lost (a fenced write was refused). */
 void ls_lost(ls_lease *ls);
 
+/* Reads a lease token "<fence> <nonce> <holder>" as Redis holds it: any
+ * bytes (Redis is a cache anyone with access can write).  *fence is the
+ * leading number (0 when none); holder (holder_size > 0) receives the name
+ * after the second space ("?" when there is none), bytes that are not UTF-8
+ * escaped as \xNN, cut at a character boundary to fit.  The nonce is never
+ * copied out: with it anyone could write the cursor as the holder.  Pure
+ * (the fuzz target; lease.c and `mosync status` read tokens with it). */
+void ls_token_parse(const char *tok, long long *fence, char *holder, size_t holder_size);
+
 /* The token to pass to rs_set_json_fenced (borrowed; "" before it is held),
  * the lease key's suffix ("lease:<stream>") and its fence number. */
 const char *ls_token(const ls_lease *ls);

@@ -3,12 +3,16 @@
 #include "log.h"
 #include "stop.h"
 
+#include <arpa/inet.h>
 #include <microhttpd.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <time.h>
 
 /* libmicrohttpd 0.9.71 turned the callbacks' int results into enum MHD_Result. */
 #if MHD_VERSION < 0x00097002
@@ -64,6 +68,11 @@ static const mt_def mt_defs[] = {
      MT_COUNTER,
      "HTTP requests to an API, by api, method and status class (2xx, 3xx, 4xx, 5xx, or none "
      "when no answer came).",
+     {0}},
+    {"mosync_retry_after_capped_total",
+     MT_COUNTER,
+     "Answers whose Retry-After asked for a longer wait than RETRY_AFTER_MAX_S (waited only "
+     "that long), by api.",
      {0}},
     {"mosync_rate_limit_waits_total",
      MT_COUNTER,
@@ -381,19 +390,52 @@ char *mt_render(void)
     return b.p;
 }
 
-/* ---- the HTTP server ------------------------------------------------------ */
+/* ---- the HTTP server ------------------------------------------------------
+ *
+ * One libmicrohttpd polling thread (epoll) serves every connection, so a
+ * client that opens many costs descriptors up to the limits below, never a
+ * thread each.  Two helper threads never touch a socket's data: the prober
+ * runs the readiness check (seconds when an API is slow) while the /readyz
+ * requests that wait for it are suspended, so /healthz and /metrics are
+ * never queued behind it; the reaper closes a connection whose request has
+ * not arrived within MT_REQUEST_MS of its start, however slowly it trickles
+ * in (libmicrohttpd's own timeout restarts on every byte). */
 
 #define MT_READY_CACHE_MS 5000
+#define MT_REAP_EVERY_MS  250
+
+/* One TCP connection, for the reaper (socket_context of libmicrohttpd). */
+typedef struct mt_conn {
+    struct mt_conn *prev, *next;
+    int fd;
+    long long deadline_ms; /* monotonic: shut down when passed */
+    int cut;               /* shut down already */
+} mt_conn;
 
 struct mt_server {
     struct MHD_Daemon *mhd;
     int port;
     mt_ready_fn ready;
     void *ctx;
-    pthread_mutex_t lock; /* the cached readiness below */
-    long long ready_at_ms;
+    pthread_t prober, reaper;
+    int prober_started, reaper_started;
+
+    /* The readiness cache, the requests waiting for a probe, and the stop
+     * flag: all under lock. */
+    pthread_mutex_t lock;
+    pthread_cond_t probe_cv; /* a probe is wanted, or stopping */
+    pthread_cond_t reap_cv;  /* stopping */
+    int stopping;
+    int probe_wanted, probing;
+    long long ready_at_ms; /* 0: never probed */
     int ready_ok;
     char ready_why[1024];
+    struct MHD_Connection *waiting[MT_CONN_MAX]; /* suspended /readyz requests */
+    size_t n_waiting;
+
+    /* Open connections, under conn_lock (never held with lock). */
+    pthread_mutex_t conn_lock;
+    mt_conn *conns;
 };
 
 static mt_mhd_result mt_reply(struct MHD_Connection *conn, unsigned int status,
@@ -420,6 +462,173 @@ static char *mt_strdup(const char *s)
     return p;
 }
 
+/* Moves the deadline of the connection that carries conn (libmicrohttpd
+ * threads only). */
+static void mt_conn_deadline(mt_server *srv, struct MHD_Connection *conn, long ms)
+{
+    const union MHD_ConnectionInfo *info =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    mt_conn *c = info ? info->socket_context : NULL;
+    if (!c)
+        return;
+    pthread_mutex_lock(&srv->conn_lock);
+    c->deadline_ms = mo_now_ms() + ms;
+    pthread_mutex_unlock(&srv->conn_lock);
+}
+
+/* MHD_OPTION_NOTIFY_CONNECTION: tracks every connection for the reaper.  The
+ * node leaves the list here, before libmicrohttpd closes the descriptor, so
+ * the reaper (which shuts descriptors down under conn_lock) can never touch
+ * a descriptor that was closed and reused. */
+static void mt_on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+                             enum MHD_ConnectionNotificationCode toe)
+{
+    mt_server *srv = cls;
+    mt_conn *c = *socket_context;
+    if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+        const union MHD_ConnectionInfo *info =
+            MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+        c = calloc(1, sizeof(*c));
+        if (!c || !info) { /* untracked: the idle timeout still applies */
+            free(c);
+            return;
+        }
+        c->fd = info->connect_fd;
+        c->deadline_ms = mo_now_ms() + MT_REQUEST_MS;
+        pthread_mutex_lock(&srv->conn_lock);
+        c->next = srv->conns;
+        if (srv->conns)
+            srv->conns->prev = c;
+        srv->conns = c;
+        pthread_mutex_unlock(&srv->conn_lock);
+        *socket_context = c;
+        return;
+    }
+    if (!c)
+        return;
+    pthread_mutex_lock(&srv->conn_lock);
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        srv->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    pthread_mutex_unlock(&srv->conn_lock);
+    free(c);
+    *socket_context = NULL;
+}
+
+/* MHD_OPTION_NOTIFY_COMPLETED: a kept-alive connection has MT_REQUEST_MS for
+ * its next request, as a new one has. */
+static void mt_on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                            enum MHD_RequestTerminationCode toe)
+{
+    (void)con_cls;
+    (void)toe;
+    mt_conn_deadline(cls, conn, MT_REQUEST_MS);
+}
+
+/* The reaper thread: shuts down each connection past its deadline
+ * (libmicrohttpd then sees the end of the stream and closes it). */
+static void *mt_reaper(void *arg)
+{
+    mt_server *srv = arg;
+    pthread_mutex_lock(&srv->lock);
+    while (!srv->stopping) {
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_nsec += MT_REAP_EVERY_MS * 1000000L;
+        if (until.tv_nsec >= 1000000000L) {
+            until.tv_sec++;
+            until.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&srv->reap_cv, &srv->lock, &until);
+        pthread_mutex_unlock(&srv->lock);
+        long long now = mo_now_ms();
+        pthread_mutex_lock(&srv->conn_lock);
+        for (mt_conn *c = srv->conns; c; c = c->next) {
+            if (!c->cut && now > c->deadline_ms) {
+                shutdown(c->fd, SHUT_RDWR);
+                c->cut = 1;
+            }
+        }
+        pthread_mutex_unlock(&srv->conn_lock);
+        pthread_mutex_lock(&srv->lock);
+    }
+    pthread_mutex_unlock(&srv->lock);
+    return NULL;
+}
+
+/* The prober thread: runs the readiness check when a /readyz request found
+ * the cache stale, then resumes every request that waited for it. */
+static void *mt_prober(void *arg)
+{
+    mt_server *srv = arg;
+    char why[sizeof(srv->ready_why)];
+    pthread_mutex_lock(&srv->lock);
+    for (;;) {
+        while (!srv->probe_wanted && !srv->stopping)
+            pthread_cond_wait(&srv->probe_cv, &srv->lock);
+        if (srv->stopping)
+            break;
+        srv->probe_wanted = 0;
+        srv->probing = 1;
+        pthread_mutex_unlock(&srv->lock);
+        why[0] = '\0';
+        int ok = srv->ready(srv->ctx, why, sizeof(why));
+        pthread_mutex_lock(&srv->lock);
+        srv->probing = 0;
+        srv->ready_ok = ok;
+        memcpy(srv->ready_why, why, sizeof(why));
+        srv->ready_at_ms = mo_now_ms();
+        for (size_t i = 0; i < srv->n_waiting; i++)
+            MHD_resume_connection(srv->waiting[i]);
+        srv->n_waiting = 0;
+    }
+    /* Stopping: nothing may stay suspended when the daemon stops. */
+    for (size_t i = 0; i < srv->n_waiting; i++)
+        MHD_resume_connection(srv->waiting[i]);
+    srv->n_waiting = 0;
+    pthread_mutex_unlock(&srv->lock);
+    return NULL;
+}
+
+/* /readyz: from the cache when fresh; else the request is suspended until the
+ * prober has checked (*con_cls marks a request that waited once: it is then
+ * answered with what the probe found). */
+static mt_mhd_result mt_readyz(mt_server *srv, struct MHD_Connection *conn, void **con_cls)
+{
+    char text[sizeof(srv->ready_why) + 64];
+    int ok;
+    pthread_mutex_lock(&srv->lock);
+    if (!srv->ready) {
+        ok = 1;
+        snprintf(text, sizeof(text), "{\"ready\":true,\"checks\":{}}\n");
+    } else {
+        int fresh = srv->ready_at_ms && mo_now_ms() - srv->ready_at_ms <= MT_READY_CACHE_MS;
+        if (!fresh && !*con_cls && !srv->stopping && srv->n_waiting < MT_CONN_MAX) {
+            srv->waiting[srv->n_waiting++] = conn;
+            if (!srv->probing) {
+                srv->probe_wanted = 1;
+                pthread_cond_signal(&srv->probe_cv);
+            }
+            *con_cls = srv;
+            /* Under the lock: the prober cannot resume it before it is suspended. */
+            MHD_suspend_connection(conn);
+            pthread_mutex_unlock(&srv->lock);
+            return MHD_YES;
+        }
+        ok = srv->ready_at_ms && srv->ready_ok;
+        snprintf(text, sizeof(text), "{\"ready\":%s,\"checks\":%s}\n", ok ? "true" : "false",
+                 srv->ready_at_ms ? srv->ready_why : "{\"server\":\"not checked\"}");
+    }
+    pthread_mutex_unlock(&srv->lock);
+    char *t = mt_strdup(text);
+    return t ? mt_reply(conn, ok ? MHD_HTTP_OK : MHD_HTTP_SERVICE_UNAVAILABLE, "application/json",
+                        t)
+             : MHD_NO;
+}
+
 static mt_mhd_result mt_handle(void *cls, struct MHD_Connection *conn, const char *url,
                                const char *method, const char *version, const char *upload,
                                size_t *upload_size, void **con_cls)
@@ -428,7 +637,10 @@ static mt_mhd_result mt_handle(void *cls, struct MHD_Connection *conn, const cha
     (void)version;
     (void)upload;
     (void)upload_size;
-    (void)con_cls;
+    /* The request has arrived: its answer (a readiness check included) has
+     * MT_ANSWER_MS. */
+    if (!*con_cls)
+        mt_conn_deadline(srv, conn, MT_ANSWER_MS);
     if (strcmp(method, "GET") && strcmp(method, "HEAD")) {
         char *t = mt_strdup("only GET\n");
         return t ? mt_reply(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "text/plain", t) : MHD_NO;
@@ -442,32 +654,46 @@ static mt_mhd_result mt_handle(void *cls, struct MHD_Connection *conn, const cha
         char *t = mt_strdup("{\"status\":\"ok\"}\n");
         return t ? mt_reply(conn, MHD_HTTP_OK, "application/json", t) : MHD_NO;
     }
-    if (!strcmp(url, "/readyz")) {
-        char text[1100];
-        int ok;
-        pthread_mutex_lock(&srv->lock);
-        if (!srv->ready_at_ms || mo_now_ms() - srv->ready_at_ms > MT_READY_CACHE_MS) {
-            srv->ready_ok =
-                srv->ready ? srv->ready(srv->ctx, srv->ready_why, sizeof(srv->ready_why)) : 1;
-            if (!srv->ready)
-                snprintf(srv->ready_why, sizeof(srv->ready_why), "{}");
-            srv->ready_at_ms = mo_now_ms();
-        }
-        ok = srv->ready_ok;
-        snprintf(text, sizeof(text), "{\"ready\":%s,\"checks\":%s}\n", ok ? "true" : "false",
-                 srv->ready_why);
-        pthread_mutex_unlock(&srv->lock);
-        char *t = mt_strdup(text);
-        return t ? mt_reply(conn, ok ? MHD_HTTP_OK : MHD_HTTP_SERVICE_UNAVAILABLE,
-                            "application/json", t)
-                 : MHD_NO;
-    }
+    if (!strcmp(url, "/readyz"))
+        return mt_readyz(srv, conn, con_cls);
     char *t = mt_strdup("not found: /metrics, /healthz, /readyz\n");
     return t ? mt_reply(conn, MHD_HTTP_NOT_FOUND, "text/plain", t) : MHD_NO;
 }
 
-mt_server *mt_server_start(int port, mt_ready_fn ready, void *ctx, char *errstr, size_t errstr_size)
+/* The address to bind: an IPv4 or IPv6 literal into *ss; 0, or -1 when it is
+ * neither. */
+static int mt_sockaddr(const char *addr, int port, struct sockaddr_storage *ss, int *v6)
 {
+    struct sockaddr_in *in4 = (struct sockaddr_in *)ss;
+    struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)ss;
+    memset(ss, 0, sizeof(*ss));
+    *v6 = 0;
+    if (inet_pton(AF_INET, addr, &in4->sin_addr) == 1) {
+        in4->sin_family = AF_INET;
+        in4->sin_port = htons((uint16_t)port);
+        return 0;
+    }
+    if (inet_pton(AF_INET6, addr, &in6->sin6_addr) == 1) {
+        in6->sin6_family = AF_INET6;
+        in6->sin6_port = htons((uint16_t)port);
+        *v6 = 1;
+        return 0;
+    }
+    return -1;
+}
+
+mt_server *mt_server_start(const char *addr, int port, mt_ready_fn ready, void *ctx, char *errstr,
+                           size_t errstr_size)
+{
+    struct sockaddr_storage ss;
+    int v6;
+    if (!addr)
+        addr = "127.0.0.1";
+    if (mt_sockaddr(addr, port, &ss, &v6)) {
+        mo_seterr(MO_ERR_CONFIG, errstr, errstr_size,
+                  "METRICS_LISTEN '%s' is not an IPv4 or IPv6 address", addr);
+        return NULL;
+    }
     mt_server *srv = calloc(1, sizeof(*srv));
     if (!srv) {
         mo_seterr(MO_ERR_NOMEM, errstr, errstr_size, "out of memory");
@@ -476,18 +702,48 @@ mt_server *mt_server_start(int port, mt_ready_fn ready, void *ctx, char *errstr,
     srv->ready = ready;
     srv->ctx = ctx;
     pthread_mutex_init(&srv->lock, NULL);
-    srv->mhd = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION,
-                                (uint16_t)port, NULL, NULL, mt_handle, srv,
-                                MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)30, MHD_OPTION_END);
+    pthread_mutex_init(&srv->conn_lock, NULL);
+    pthread_cond_init(&srv->probe_cv, NULL);
+    pthread_cond_init(&srv->reap_cv, NULL);
+    unsigned int flags = MHD_USE_AUTO | MHD_USE_INTERNAL_POLLING_THREAD | MHD_ALLOW_SUSPEND_RESUME;
+    if (v6)
+        flags |= MHD_USE_IPv6;
+    srv->mhd = MHD_start_daemon(
+        flags, (uint16_t)port, NULL, NULL, mt_handle, srv, MHD_OPTION_SOCK_ADDR,
+        (struct sockaddr *)&ss, MHD_OPTION_CONNECTION_LIMIT, (unsigned int)MT_CONN_MAX,
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned int)MT_CONN_PER_IP,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)(MT_REQUEST_MS / 1000),
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)MT_CONN_MEMORY, MHD_OPTION_NOTIFY_CONNECTION,
+        mt_on_connection, srv, MHD_OPTION_NOTIFY_COMPLETED, mt_on_completed, srv, MHD_OPTION_END);
     if (!srv->mhd) {
-        mo_seterr(MO_ERR_CONFIG, errstr, errstr_size, "cannot listen on METRICS_PORT %d", port);
-        pthread_mutex_destroy(&srv->lock);
-        free(srv);
-        return NULL;
+        mo_seterr(MO_ERR_CONFIG, errstr, errstr_size,
+                  "cannot listen on %s%s%s:%d (METRICS_LISTEN, METRICS_PORT): taken, or not an "
+                  "address of this host",
+                  v6 ? "[" : "", addr, v6 ? "]" : "", port);
+        goto fail;
     }
     const union MHD_DaemonInfo *info = MHD_get_daemon_info(srv->mhd, MHD_DAEMON_INFO_BIND_PORT);
     srv->port = info ? info->port : port;
+    if (pthread_create(&srv->reaper, NULL, mt_reaper, srv))
+        goto nothread;
+    srv->reaper_started = 1;
+    if (srv->ready) {
+        if (pthread_create(&srv->prober, NULL, mt_prober, srv))
+            goto nothread;
+        srv->prober_started = 1;
+    }
     return srv;
+nothread:
+    mo_seterr(MO_ERR_NOMEM, errstr, errstr_size, "cannot start the metrics server's threads");
+    mt_server_stop(srv);
+    return NULL;
+fail:
+    pthread_cond_destroy(&srv->probe_cv);
+    pthread_cond_destroy(&srv->reap_cv);
+    pthread_mutex_destroy(&srv->conn_lock);
+    pthread_mutex_destroy(&srv->lock);
+    free(srv);
+    return NULL;
 }
 
 int mt_server_port(const mt_server *srv)
@@ -499,7 +755,22 @@ void mt_server_stop(mt_server *srv)
 {
     if (!srv)
         return;
+    pthread_mutex_lock(&srv->lock);
+    srv->stopping = 1; /* from now on no request is suspended */
+    pthread_cond_broadcast(&srv->probe_cv);
+    pthread_cond_broadcast(&srv->reap_cv);
+    pthread_mutex_unlock(&srv->lock);
+    /* The prober finishes a check in progress and resumes every waiter:
+     * libmicrohttpd must not stop with a suspended connection. */
+    if (srv->prober_started)
+        pthread_join(srv->prober, NULL);
+    if (srv->reaper_started)
+        pthread_join(srv->reaper, NULL);
     MHD_stop_daemon(srv->mhd);
+    /* Every connection closed, each notified: the list is empty. */
+    pthread_cond_destroy(&srv->probe_cv);
+    pthread_cond_destroy(&srv->reap_cv);
+    pthread_mutex_destroy(&srv->conn_lock);
     pthread_mutex_destroy(&srv->lock);
     free(srv);
 }

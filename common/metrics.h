@@ -53,17 +53,35 @@ unsigned long mt_misuse(void);
 
 /* Readiness: fills why (a short JSON object text, e.g.
  * {"kafka":"ok","redis":"ok","mystore":"ok","ongoing":"down: ..."}) and returns
- * 1 when ready.  Called from the server's thread; it must use its own
- * connections. */
+ * 1 when ready.  Called from the server's prober thread, one call at a
+ * time; it must use its own connections. */
 typedef int (*mt_ready_fn)(void *ctx, char *why, size_t why_size);
 
 typedef struct mt_server mt_server;
 
+/* What one client can take of the server (issue 12 item 17): connections at
+ * once in all and from one address (Prometheus and a health check need one
+ * or two each); a request's headers must arrive within MT_REQUEST_MS of the
+ * connection's start (or of the previous answer on a kept-alive one),
+ * however slowly they trickle, and its answer, a readiness check included,
+ * must be done within MT_ANSWER_MS; MT_CONN_MEMORY bytes of buffer per
+ * connection.  Connections past a limit are closed at once. */
+#define MT_CONN_MAX    64
+#define MT_CONN_PER_IP 8
+#define MT_REQUEST_MS  5000
+#define MT_ANSWER_MS   15000
+#define MT_CONN_MEMORY (16 * 1024)
+
 /* Serves /metrics, /healthz (200 while the process runs) and /readyz (200 or
  * 503 from ready, cached for a few seconds so a scraper cannot make it hammer
- * the APIs) on 0.0.0.0:port (port 0: an ephemeral port).  ctx is borrowed.
- * NULL with errstr when the port cannot be bound. */
-mt_server *mt_server_start(int port, mt_ready_fn ready, void *ctx, char *errstr,
+ * the APIs) on addr:port.  addr is an IPv4 or IPv6 literal (METRICS_LISTEN;
+ * NULL: 127.0.0.1); port 0: an ephemeral port.  One polling thread serves
+ * every connection; ready runs in a thread of its own (one check at a time)
+ * while the /readyz requests that wait for it are suspended, so /healthz
+ * and /metrics never wait for a readiness check.  ctx is borrowed.  NULL
+ * with errstr (MO_ERR_CONFIG naming METRICS_LISTEN) when addr:port cannot be
+ * bound. */
+mt_server *mt_server_start(const char *addr, int port, mt_ready_fn ready, void *ctx, char *errstr,
                            size_t errstr_size);
 /* The port it listens on. */
 int mt_server_port(const mt_server *srv);

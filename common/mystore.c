@@ -27,6 +27,7 @@ ms_client *ms_new(const mo_config *cfg, rs_store *rs, int max_attempts)
     hc_opts opts = {.accept = ms_media_type,
                     .bearer = cfg->mystore_token,
                     .total_timeout_ms = cfg->http_timeout_ms,
+                    .retry_after_max_s = cfg->retry_after_max_s,
                     .api = "mystore",
                     .tenant = cfg->tenant};
     ms->hc = hc_new(&opts);
@@ -70,6 +71,30 @@ static mo_err ms_take_budget(void *ctx, char *errstr, size_t errstr_size)
     return rs_budget_wait(ms->rs, "mystore", ms->per_min, errstr, errstr_size);
 }
 
+/* The N of a page[size]=N argument in query (raw or percent-encoded), or 0. */
+static long ms_page_size_asked(const char *query)
+{
+    static const char *const names[] = {"page%5Bsize%5D=", "page[size]="};
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        for (const char *p = strstr(query, names[i]); p; p = strstr(p + 1, names[i])) {
+            if (p != query && p[-1] != '&')
+                continue;
+            char *end;
+            long n = strtol(p + strlen(names[i]), &end, 10);
+            if (end != p + strlen(names[i]) && n > 0)
+                return n > 1000 ? 1000 : n;
+        }
+    }
+    return 0;
+}
+
+size_t ms_answer_cap(const char *path)
+{
+    const char *query = strchr(path, '?');
+    long n = query ? ms_page_size_asked(query + 1) : 0;
+    return n ? MS_ANSWER_BASE + (size_t)n * MS_ANSWER_ITEM : MS_ANSWER_ONE;
+}
+
 static mo_err ms_call(ms_client *ms, const char *method, const char *path, const char *body,
                       json_t **doc, long *status, char *errstr, size_t errstr_size)
 {
@@ -77,8 +102,10 @@ static mo_err ms_call(ms_client *ms, const char *method, const char *path, const
     long st;
     hc_hooks hooks = {.before = ms_take_budget, .ctx = ms};
     snprintf(url, sizeof(url), "%s%s", ms->base, path);
-    mo_err err = hc_call_json(ms->hc, &ms->retry, &hooks, method, url, body ? ms_media_type : NULL,
-                              body, status ? status : &st, doc, NULL, errstr, errstr_size);
+    size_t cap = body ? MS_ANSWER_ONE : ms_answer_cap(path);
+    mo_err err =
+        hc_call_json_capped(ms->hc, &ms->retry, &hooks, method, url, body ? ms_media_type : NULL,
+                            body, cap, status ? status : &st, doc, NULL, errstr, errstr_size);
     ms->last_status = status ? *status : st;
     return err;
 }

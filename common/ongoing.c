@@ -32,6 +32,7 @@ og_client *og_new(const mo_config *cfg, rs_store *rs, int max_attempts)
     hc_opts opts = {.basic_user = cfg->ongoing_user,
                     .basic_password = cfg->ongoing_password,
                     .total_timeout_ms = cfg->http_timeout_ms,
+                    .retry_after_max_s = cfg->retry_after_max_s,
                     .api = "ongoing",
                     .tenant = cfg->tenant};
     og->hc = hc_new(&opts);
@@ -98,6 +99,24 @@ static void og_after(void *ctx)
     a->locked = 0;
 }
 
+size_t og_answer_cap(const char *path)
+{
+    static const char *const names[] = {"maxOrdersToGet=", "maxArticlesToGet="};
+    const char *query = strchr(path, '?');
+    for (size_t i = 0; query && i < sizeof(names) / sizeof(names[0]); i++) {
+        for (const char *p = strstr(query + 1, names[i]); p; p = strstr(p + 1, names[i])) {
+            if (p[-1] != '&' && p[-1] != '?')
+                continue;
+            char *end;
+            long n = strtol(p + strlen(names[i]), &end, 10);
+            if (end == p + strlen(names[i]) || n <= 0)
+                continue;
+            return OG_ANSWER_BASE + (size_t)(n > 1000 ? 1000 : n) * OG_ANSWER_ITEM;
+        }
+    }
+    return OG_ANSWER_ONE;
+}
+
 /* One call with retries.  Each attempt of a write holds the goods owner's
  * write lock only while the request is in flight (never while backing off),
  * and the lock outlives the HTTP timeout by a little, so a process killed
@@ -116,9 +135,10 @@ static mo_err og_call(og_client *og, const char *method, const char *path, const
     snprintf(url, sizeof(url), "%s%s", og->base, path);
     if (body && !(s = json_dumps(body, JSON_COMPACT)))
         return mo_seterr(MO_ERR_NOMEM, errstr, errstr_size, "out of memory");
+    size_t cap = attempt.write ? OG_ANSWER_ONE : og_answer_cap(path);
     mo_err err =
-        hc_call_json(og->hc, &og->retry, &hooks, method, url, s ? "application/json" : NULL, s,
-                     status, &answer, NULL, errstr, errstr_size);
+        hc_call_json_capped(og->hc, &og->retry, &hooks, method, url, s ? "application/json" : NULL,
+                            s, cap, status, &answer, NULL, errstr, errstr_size);
     free(s);
     if (err == MO_ERR_PERMANENT) {
         const char *msg = json_string_value(json_object_get(answer, "message"));

@@ -13,6 +13,21 @@
 
 typedef struct og_client og_client;
 
+/* The answer caps, by what a call asks for (issue 12 item 19; see
+ * mystore.h for why):
+ *   a page (maxOrdersToGet=N or maxArticlesToGet=N): OG_ANSWER_BASE +
+ *     N * OG_ANSWER_ITEM, 8 MiB for the pollers' pages of 200 (an order with
+ *     its lines and parcels is a few KB, an article less);
+ *   anything else (a look-up by order or article number, the statuses, a
+ *     write's answer): OG_ANSWER_ONE, an order of thousands of lines.
+ * An answer over its cap is MO_ERR_TOO_LARGE naming the call (not retried). */
+#define OG_ANSWER_BASE ((size_t)64 * 1024)
+#define OG_ANSWER_ITEM ((size_t)40 * 1024)
+#define OG_ANSWER_ONE  ((size_t)2 * 1024 * 1024)
+
+/* The answer cap of GET path (path with its query), as above.  Pure. */
+size_t og_answer_cap(const char *path);
+
 /* rs is borrowed (the write lock lives there). */
 og_client *og_new(const mo_config *cfg, rs_store *rs, int max_attempts);
 void og_free(og_client *og);

@@ -62,6 +62,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             break;
         }
         hc_header_parse(p, nl ? n + 1 : n, &retry_after, &retry_date, &server_date);
+        /* The line as a request path: the answer cap it would get. */
+        char path[512];
+        size_t plen = n < sizeof(path) - 1 ? n : sizeof(path) - 1;
+        memcpy(path, p, plen);
+        path[plen] = '\0';
+        (void)ms_answer_cap(path);
+        (void)og_answer_cap(path);
         p += nl ? n + 1 : n;
     }
 
