@@ -29,8 +29,8 @@
 /* Reading mosync.dlq to its end may take this long in all. */
 
 /* The pollers: cursor key cursor:<name>, lease lease:<name>, component
- * poll.<name>.  Mystore's cursor is a shop-local time (M1), Ongoing's UTC
- * seconds. */
+ * poll.<name>.  A cursor's ts is UTC seconds; a Mystore cursor of mosync 0.1
+ * held a shop-local time (M1). */
 static const struct {
     const char *name;
     int local_time;
@@ -135,15 +135,19 @@ static json_t *st_cursor(st_ctx *c, const char *stream, int local_time)
         json_pack("{s:s, s:n, s:n, s:n}", "key", suffix, "position", "position_utc", "age_s");
     time_t t = 0;
     int known = 0;
-    if (local_time && json_is_string(ts) && *json_string_value(ts)) {
+    if (json_is_integer(ts)) {
+        /* Every stream's cursor (producers/poll.c): UTC seconds on the
+         * source's clock. */
+        t = (time_t)json_integer_value(ts);
+        st_iso(t, utc, sizeof(utc));
+        json_object_set_new(o, "position", json_string(utc));
+        known = 1;
+        json_object_set_new(o, "zone", json_string("UTC"));
+    } else if (local_time && json_is_string(ts) && *json_string_value(ts)) {
+        /* A Mystore cursor of mosync 0.1: shop-local (M1). */
         json_object_set(o, "position", ts);
         known = !tz_local_to_utc(c->cfg->mystore_timezone, json_string_value(ts), &t);
         json_object_set_new(o, "zone", json_string(c->cfg->mystore_timezone));
-    } else if (!local_time && json_is_integer(ts)) {
-        json_object_set(o, "position", ts);
-        t = (time_t)json_integer_value(ts);
-        known = 1;
-        json_object_set_new(o, "zone", json_string("UTC"));
     } else if (cur) {
         json_object_set_new(o, "position_why", json_string("the cursor has no readable ts"));
     } else {
