@@ -40,6 +40,8 @@ typedef struct kq_acct {
     int produced, delivered, failed;
     rd_kafka_resp_err_t first_err;
     char first_error[256];
+    int32_t partition; /* of the last delivered message, -1 before any */
+    int64_t offset;
 } kq_acct;
 
 typedef struct kq_waiting {
@@ -161,6 +163,8 @@ static void kq_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
         a->failed++;
     } else {
         a->delivered++;
+        a->partition = m->partition;
+        a->offset = m->offset;
     }
     kq_acct_release(a);
 }
@@ -237,6 +241,8 @@ mo_err kq_producer_ping(kq_producer *kp, int timeout_ms, char *errstr, size_t er
 void kq_batch_begin(kq_batch *batch)
 {
     memset(batch, 0, sizeof(*batch));
+    batch->last_partition = -1;
+    batch->last_offset = -1;
 }
 
 void kq_batch_end(kq_batch *batch)
@@ -257,6 +263,8 @@ mo_err kq_produce(kq_producer *kp, kq_batch *batch, const char *topic, const cha
             return mo_seterr(MO_ERR_NOMEM, errstr, errstr_size, "out of memory");
         }
         batch->acct->refs = 1; /* the waiter's */
+        batch->acct->partition = -1;
+        batch->acct->offset = -1;
     }
     kq_acct *a = batch->acct;
     for (int tries = 0;; tries++) {
@@ -319,6 +327,8 @@ mo_err kq_batch_wait(kq_producer *kp, kq_batch *batch, int timeout_ms, char *err
     batch->failed = a->failed;
     batch->first_err = a->first_err;
     snprintf(batch->first_error, sizeof(batch->first_error), "%s", a->first_error);
+    batch->last_partition = a->partition;
+    batch->last_offset = a->offset;
     kq_batch_end(batch);
     if (batch->failed)
         return mo_seterr(MO_ERR_TRANSIENT, errstr, errstr_size, "%d of %d not delivered: %s",

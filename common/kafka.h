@@ -48,7 +48,9 @@ typedef struct kq_batch {
     int failed;                    /* failed delivery reports */
     rd_kafka_resp_err_t first_err; /* error of the first failed report */
     char first_error[256];
-    struct kq_acct *acct; /* internal: shared with the messages in flight */
+    int32_t last_partition; /* where the last delivered message went (a batch of */
+    int64_t last_offset;    /* one: that message's place), -1 before any */
+    struct kq_acct *acct;   /* internal: shared with the messages in flight */
 } kq_batch;
 
 /* Creates the producer: idempotent, linger.ms 5 and message.timeout.ms 30000
