@@ -777,8 +777,9 @@ mo_err dlq_open_by_class(const mo_config *cfg, json_t **out, char *errstr, size_
 
 #define DS_MARKER "dlq:index"
 #define DS_LOCK   "dlq-rebuild"
-/* Entries one Redis call of a rebuild adds (rs_eval takes 16 arguments). */
-#define DS_BATCH 6
+/* The bytes of entries one Redis call of a rebuild adds (a call per entry
+ * made a rebuild of 100,000 letters take 25 s). */
+#define DS_PACK_MAX (64 * 1024)
 /* Ids one call takes out of a key's entries. */
 #define DS_REMOVE_BATCH 13
 /* A rebuild that failed (Kafka or Redis away) is tried again after this;
@@ -900,40 +901,62 @@ void dlq_open_entry_of(const dlq_letter *l, dlq_open_entry *e)
         snprintf(e->version, sizeof(e->version), "%s", l->version);
 }
 
-/* Adds entries[i] to fields[i] of flow's index (n <= DS_BATCH), each id
- * once; *full counts those that did not fit DLQ_OPEN_VALUE_MAX. */
-static mo_err ds_index_add_many(rs_store *rs, const mo_config *cfg, const char *flow,
-                                const char *const *fields, const char *const *entries, int n,
-                                int *full, char *errstr, size_t errstr_size)
+/* Entries for one call of ds_index_add_packed: "<n>:<field><n>:<entry>"
+ * pairs (lengths in decimal), so a key may hold any byte but NUL. */
+typedef struct ds_pack {
+    char buf[DS_PACK_MAX + 1024];
+    size_t len;
+} ds_pack;
+
+/* Appends field and entry to p; -1 when they would pass DS_PACK_MAX (send
+ * p first) or cannot fit at all. */
+static int ds_pack_add(ds_pack *p, const char *field, const char *entry)
+{
+    size_t fl = strlen(field), el = strlen(entry);
+    if (p->len && p->len + fl + el + 48 > DS_PACK_MAX)
+        return -1;
+    int n =
+        snprintf(p->buf + p->len, sizeof(p->buf) - p->len, "%zu:%s%zu:%s", fl, field, el, entry);
+    if (n < 0 || (size_t)n >= sizeof(p->buf) - p->len)
+        return -1;
+    p->len += (size_t)n;
+    return 0;
+}
+
+/* Adds the packed entries to flow's index, each id once per key; *full
+ * counts those that did not fit DLQ_OPEN_VALUE_MAX. */
+static mo_err ds_index_add_packed(rs_store *rs, const mo_config *cfg, const char *flow,
+                                  const ds_pack *p, int *full, char *errstr, size_t errstr_size)
 {
     char suffix[64], ttl[32], cap[32];
     const char *keys[1] = {ds_index_key(flow, suffix, sizeof(suffix))};
-    const char *args[2 + 2 * DS_BATCH];
     json_t *out = NULL;
-    args[0] = ds_index_ttl(cfg, ttl, sizeof(ttl));
     snprintf(cap, sizeof(cap), "%d", DLQ_OPEN_VALUE_MAX);
-    args[1] = cap;
-    for (int i = 0; i < n; i++) {
-        args[2 + 2 * i] = fields[i];
-        args[3 + 2 * i] = entries[i];
-    }
+    const char *args[3] = {ds_index_ttl(cfg, ttl, sizeof(ttl)), cap, p->buf};
     /* The id test is on ";<id>," so "3:1" never matches "13:1" or "3:10". */
     mo_err err = rs_eval(rs,
-                         "local full = 0 "
-                         "for i = 3, #ARGV, 2 do "
-                         "  local v = redis.call('HGET', KEYS[1], ARGV[i]) "
-                         "  local id = string.match(ARGV[i + 1], '^[^,]*') "
-                         "  if not v then redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) "
+                         "local s, i, full = ARGV[3], 1, 0 "
+                         "local function take() "
+                         "  local c = string.find(s, ':', i, true) "
+                         "  local n = tonumber(string.sub(s, i, c - 1)) "
+                         "  i = c + n + 1 "
+                         "  return string.sub(s, c + 1, c + n) "
+                         "end "
+                         "while i <= #s do "
+                         "  local f = take() "
+                         "  local e = take() "
+                         "  local v = redis.call('HGET', KEYS[1], f) "
+                         "  local id = string.match(e, '^[^,]*') "
+                         "  if not v then redis.call('HSET', KEYS[1], f, e) "
                          "  elseif not string.find(';' .. v, ';' .. id .. ',', 1, true) then "
-                         "    if #v + #ARGV[i + 1] + 1 > tonumber(ARGV[2]) then full = full + 1 "
-                         "    else redis.call('HSET', KEYS[1], ARGV[i], v .. ';' .. ARGV[i + 1]) "
-                         "    end "
+                         "    if #v + #e + 1 > tonumber(ARGV[2]) then full = full + 1 "
+                         "    else redis.call('HSET', KEYS[1], f, v .. ';' .. e) end "
                          "  end "
                          "end "
                          "if tonumber(ARGV[1]) > 0 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end "
                          "return full",
-                         1, keys, 2 + 2 * n, args, &out, errstr, errstr_size);
-    if (!err && full)
+                         1, keys, 3, args, &out, errstr, errstr_size);
+    if (!err)
         *full += (int)json_integer_value(out);
     json_decref(out);
     return err;
@@ -944,12 +967,18 @@ mo_err dlq_index_add(rs_store *rs, const mo_config *cfg, const char *flow, const
 {
     char entry[160];
     int none = 0;
-    if (dlq_open_format(e, entry, sizeof(entry)) < 0)
-        return mo_seterr(MO_ERR_INVALID, errstr, errstr_size, "dead letter %s: not an index entry",
-                         e->id);
-    const char *fields[1] = {key}, *entries[1] = {entry};
-    return ds_index_add_many(rs, cfg, flow, fields, entries, 1, full ? full : &none, errstr,
-                             errstr_size);
+    ds_pack *p = malloc(sizeof(*p));
+    if (!p)
+        return mo_seterr(MO_ERR_NOMEM, errstr, errstr_size, "out of memory");
+    p->len = 0;
+    mo_err err = MO_OK;
+    if (dlq_open_format(e, entry, sizeof(entry)) < 0 || ds_pack_add(p, key, entry))
+        err = mo_seterr(MO_ERR_INVALID, errstr, errstr_size, "dead letter %s: not an index entry",
+                        e->id);
+    else
+        err = ds_index_add_packed(rs, cfg, flow, p, full ? full : &none, errstr, errstr_size);
+    free(p);
+    return err;
 }
 
 mo_err dlq_index_remove(rs_store *rs, const mo_config *cfg, const char *flow, const char *key,
@@ -1180,9 +1209,10 @@ static int ds_marker_exists(const dlq_resolver *r, rs_store *rs)
     return exists;
 }
 
-/* Sets the marker, expiring no later than any of the four hashes (their
- * expiry only grows afterwards: every write renews it), so the marker never
- * vouches for a hash that expired. */
+/* Sets the marker, expiring a second before the first of the four hashes
+ * (their expiry only grows afterwards: every write renews it; the second
+ * covers Redis reading its clock twice), so the marker never vouches for a
+ * hash that expired. */
 static mo_err ds_marker_set(const dlq_resolver *r, rs_store *rs, char *errstr, size_t errstr_size)
 {
     char ttl[32], suffix[DS_NFLOW_NAMES][64];
@@ -1198,6 +1228,7 @@ static mo_err ds_marker_set(const dlq_resolver *r, rs_store *rs, char *errstr, s
                          "  local t = redis.call('PTTL', KEYS[i]) "
                          "  if t >= 0 and t < px then px = t end "
                          "end "
+                         "px = px - 1000 "
                          "if px <= 0 then return 0 end "
                          "return redis.call('SET', KEYS[1], '1', 'PX', px)",
                          1 + DS_NFLOW_NAMES, keys, 1, args, &out, errstr, errstr_size);
@@ -1217,16 +1248,13 @@ static int ds_rebuild(const dlq_resolver *r, rs_store *rs)
         lg_warn(r->component, r->cfg->tenant, "dead-letter index not rebuilt: %s", errstr);
         return -1;
     }
-    struct {
-        const char *fields[DS_BATCH], *entries[DS_BATCH];
-        char buf[DS_BATCH][160];
-        int n;
-    } b[DS_NFLOW_NAMES];
-    memset(b, 0, sizeof(b));
+    /* One pack per flow, sent when full. */
+    ds_pack *packs = calloc(DS_NFLOW_NAMES, sizeof(*packs));
     int n = 0, full = 0;
-    mo_err err = MO_OK;
+    mo_err err = packs ? MO_OK : mo_seterr(MO_ERR_NOMEM, errstr, sizeof(errstr), "out of memory");
     for (int i = 0; i < ls.n && !err; i++) {
         const dlq_letter *l = &ls.v[i];
+        char entry[160];
         int f = 0;
         while (f < DS_NFLOW_NAMES && strcmp(ds_flow_names[f], l->flow))
             f++;
@@ -1235,21 +1263,22 @@ static int ds_rebuild(const dlq_resolver *r, rs_store *rs)
             continue;
         dlq_open_entry e;
         dlq_open_entry_of(l, &e);
-        if (dlq_open_format(&e, b[f].buf[b[f].n], sizeof(b[f].buf[0])) < 0)
+        if (dlq_open_format(&e, entry, sizeof(entry)) < 0)
             continue;
-        b[f].fields[b[f].n] = l->key;
-        b[f].entries[b[f].n] = b[f].buf[b[f].n];
-        n++;
-        if (++b[f].n == DS_BATCH) {
-            err = ds_index_add_many(rs, r->cfg, ds_flow_names[f], b[f].fields, b[f].entries, b[f].n,
-                                    &full, errstr, sizeof(errstr));
-            b[f].n = 0;
+        if (ds_pack_add(&packs[f], l->key, entry)) {
+            err = ds_index_add_packed(rs, r->cfg, ds_flow_names[f], &packs[f], &full, errstr,
+                                      sizeof(errstr));
+            packs[f].len = 0;
+            if (!err && ds_pack_add(&packs[f], l->key, entry))
+                continue; /* cannot fit alone: a key of some 64 KB, never ours */
         }
+        n++;
     }
     for (int f = 0; f < DS_NFLOW_NAMES && !err; f++)
-        if (b[f].n)
-            err = ds_index_add_many(rs, r->cfg, ds_flow_names[f], b[f].fields, b[f].entries, b[f].n,
-                                    &full, errstr, sizeof(errstr));
+        if (packs[f].len)
+            err = ds_index_add_packed(rs, r->cfg, ds_flow_names[f], &packs[f], &full, errstr,
+                                      sizeof(errstr));
+    free(packs);
     int letters = ls.n;
     dlq_letters_free(&ls);
     if (!err)
