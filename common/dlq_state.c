@@ -367,10 +367,11 @@ int dlq_letters_fold(dlq_letters *ls, const char *key, const json_t *rec)
         return 0;
     /* A record's text is short (it names a time and who); a long one from
      * elsewhere is cut, as the headers are. */
-    char cut[64];
-    const char *at_c = ds_dup(ls, at ? at : "");
-    snprintf(cut, sizeof(cut), "%s", by ? by : "");
-    const char *by_c = ds_intern(ls, cut);
+    char at_cut[40], by_cut[64];
+    snprintf(at_cut, sizeof(at_cut), "%s", at ? at : "");
+    snprintf(by_cut, sizeof(by_cut), "%s", by ? by : "");
+    const char *at_c = ds_dup(ls, at_cut);
+    const char *by_c = ds_intern(ls, by_cut);
     if (!at_c || !by_c)
         return 0;
     l->state = (dlq_state)state;
