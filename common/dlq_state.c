@@ -776,7 +776,11 @@ mo_err dlq_open_by_class(const mo_config *cfg, json_t **out, char *errstr, size_
 
 /* ---- the index ------------------------------------------------------------ */
 
-#define DS_MARKER "dlq:index"
+/* The marker of the index.  "v2": the hashes hold each key's letters (issue
+ * 12 item 14), where an older mosync kept a counter under "dlq:index"; its
+ * index is therefore rebuilt once, and its counters are dropped as the
+ * entries of their keys are taken out (dlq_index_remove). */
+#define DS_MARKER "dlq:index:v2"
 #define DS_LOCK   "dlq-rebuild"
 /* The bytes of entries one Redis call of a rebuild adds (a call per entry
  * made a rebuild of 100,000 letters take 25 s). */
@@ -1002,7 +1006,8 @@ mo_err dlq_index_remove(rs_store *rs, const mo_config *cfg, const char *flow, co
                              "for i = 3, #ARGV do drop[ARGV[i]] = true end "
                              "local keep, n = {}, 0 "
                              "for e in string.gmatch(v, '[^;]+') do "
-                             "  if drop[string.match(e, '^[^,]*')] then n = n + 1 "
+                             "  if drop[string.match(e, '^[^,]*')] or "
+                             "     not string.find(e, ',', 1, true) then n = n + 1 "
                              "  else keep[#keep + 1] = e end "
                              "end "
                              "if n == 0 then return 0 end "

@@ -12,7 +12,7 @@
  * = that key's open and re-driven letters with their ids, places and source
  * versions, see dlq_open_parse) is a cache: written when a letter is sent,
  * re-driven, purged or resolved, and rebuilt from the two topics, in the
- * background, whenever its marker mosync:{T}:dlq:index is missing.  An
+ * background, whenever its marker mosync:{T}:dlq:index:v2 is missing.  An
  * applier decides from one Redis call per message and never reads the
  * topics on the message path. */
 #ifndef MO_DLQ_STATE_H
@@ -235,7 +235,8 @@ void dlq_open_entry_of(const dlq_letter *l, dlq_open_entry *e);
  * it did not fit DLQ_OPEN_VALUE_MAX. */
 mo_err dlq_index_add(rs_store *rs, const mo_config *cfg, const char *flow, const char *key,
                      const dlq_open_entry *e, int *full, char *errstr, size_t errstr_size);
-/* Removes the letters ids[0..n) from key's entries in flow's index. */
+/* Removes the letters ids[0..n) from key's entries in flow's index (and
+ * what is no entry at all: the counter an older mosync kept there). */
 mo_err dlq_index_remove(rs_store *rs, const mo_config *cfg, const char *flow, const char *key,
                         const char *const *ids, int n, char *errstr, size_t errstr_size);
 

@@ -114,7 +114,7 @@ def main():
 
         # The appliers' index: its marker gone (as in a new Redis), the
         # next applier rebuilds it from the topics in the background.
-        env.redis.cmd("DEL", "mosync:{%s}:dlq:index" % TENANT)
+        env.redis.cmd("DEL", "mosync:{%s}:dlq:index:v2" % TENANT)
         touch_all(env, ids, "Ny gate 1")
         per, n, rss, err = apply_round(env, "apply-rebuild")
         m = re.search(r"index rebuilt from Kafka: (\d+) open letter\(s\) of (\d+), in (\d+) ms", err)

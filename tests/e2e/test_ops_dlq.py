@@ -181,7 +181,7 @@ def test_dlq_state_survives_lost_redis():
         eq({l["key"]: l["state"] for l in letters(env, "--all")},
            {TENANT + ":" + gone: "purged", TENANT + ":" + kept: "resolved"},
            "states after the later success")
-        eq(env.redis.cmd("EXISTS", "mosync:{%s}:dlq:index" % TENANT), 1, "index rebuilt")
+        eq(env.redis.cmd("EXISTS", "mosync:{%s}:dlq:index:v2" % TENANT), 1, "index rebuilt")
 
 
 def test_dlq_redrive_refuses_without_filter_and_bad_input():
@@ -359,7 +359,7 @@ def test_issue12_14_applier_does_not_wait_for_index_rebuild():
     seed = make_seed(orders=4, products=6, seed=141)
     ids = sorted(o["id"] for o in seed["orders"])
     fixed = ids[0]
-    marker = "mosync:{%s}:dlq:index" % TENANT
+    marker = "mosync:{%s}:dlq:index:v2" % TENANT
     index = "mosync:{%s}:dlq:open:orders" % TENANT
     with env_for("issue12-14", seed, partitions=12) as env:
         refuse_order(env, fixed)

@@ -376,7 +376,8 @@ static int ut_ids(rs_store *rs, const char *key, char ids[][32], int max)
 
 /* The resolver end to end on a real Redis and the mock cluster: dlq_send
  * notes each letter (with its id from the delivery report and its version)
- * in the index; a re-driven copy resolves its own letter only; with the
+ * in the index; the index an older mosync kept (counters) is rebuilt; a
+ * re-driven copy resolves its own letter only; with the
  * marker gone and another process holding the rebuild lock, a success
  * waits in the queue and the call returns (no topic read); when the lock is
  * free the resolver's thread rebuilds the index, sets the marker (expiring
@@ -454,10 +455,18 @@ UT_TEST(issue12_14_resolver_decides_from_the_index_and_rebuilds_in_the_backgroun
                  !strcmp(e[1].version, "2026-11-28T09:30:00Z") && e[0].src_offset == off1,
              "the index has each letter's version and place");
 
-    /* The marker is there: a re-driven copy of letter 1 resolves it alone. */
+    /* What an older mosync keeps instead: its marker, and a counter for
+     * order 1's two letters. */
     UT_CHECK(ut_redis_cmd(&redis, NULL,
-                          (const char *[]){"SET", "mosync:{t1}:dlq:index", "1", NULL}) == 0,
-             "marker");
+                          (const char *[]){"SET", "mosync:{t1}:dlq:index", "1", NULL}) == 0 &&
+                 ut_redis_cmd(&redis, NULL,
+                              (const char *[]){"HSET", "mosync:{t1}:dlq:open:orders", "t1:1", "2",
+                                               NULL}) == 0,
+             "an older index");
+
+    /* The index of this mosync is not there yet (the older one's marker
+     * does not vouch for it): rebuilt, then a re-driven copy of letter 1
+     * resolves it alone. */
     r = dlq_resolver_new(&cfg, "orders", "apply.orders");
     UT_CHECK(ut_event(kp, "1", "2026-11-28T09:00:00Z", ids[0], &off) == 0 &&
                  ut_fetch(&cfg, "ut.mystore.orders", 0, off, &f) == 0,
@@ -465,11 +474,26 @@ UT_TEST(issue12_14_resolver_decides_from_the_index_and_rebuilds_in_the_backgroun
     dlq_resolver_applied(r, "ut.mystore.orders", f.m);
     ut_fetched_free(&f);
     memset(&f, 0, sizeof(f));
-    UT_CHECK(dlq_resolver_pending(r) == 0, "decided at once");
+    long long t0 = mo_now_ms();
+    while (dlq_resolver_pending(r) && mo_now_ms() - t0 < 30000)
+        mo_stop_sleep_ms(50);
     UT_CHECK(ut_state(&cfg, ids[0]) == DLQ_RESOLVED && ut_state(&cfg, ids[1]) == DLQ_OPEN,
              "letter 1 resolved, letter 2 open");
-    UT_CHECK(ut_ids(rs, "t1:1", ids + 2, 2) == 1 && !strcmp(ids[2], ids[1]),
-             "letter 1 left the index");
+    json_t *v = ut_cmd(rs, "HGET", "dlq:open:orders", "t1:1");
+    UT_CHECK(ut_ids(rs, "t1:1", ids + 2, 2) == 1 && !strcmp(ids[2], ids[1]) && json_is_string(v) &&
+                 json_string_value(v)[0] != '2',
+             "letter 1 and the old counter left the index: %s", json_string_value(v));
+    json_decref(v);
+    /* Now the index is there: decided at once.  An older version of order 2
+     * than its letter's leaves the letter open. */
+    UT_CHECK(ut_event(kp, "2", "2026-11-28T07:00:00Z", NULL, &off) == 0 &&
+                 ut_fetch(&cfg, "ut.mystore.orders", 0, off, &f) == 0,
+             "order 2, older");
+    dlq_resolver_applied(r, "ut.mystore.orders", f.m);
+    ut_fetched_free(&f);
+    memset(&f, 0, sizeof(f));
+    UT_CHECK(dlq_resolver_pending(r) == 0, "decided at once");
+    UT_CHECK(ut_ids(rs, "t1:2", ids + 2, 2) == 1, "order 2's letter stays");
 
     /* Redis emptied; another process holds the rebuild lock. */
     UT_CHECK(ut_redis_cmd(&redis, NULL, (const char *[]){"FLUSHALL", NULL}) == 0 &&
@@ -494,14 +518,14 @@ UT_TEST(issue12_14_resolver_decides_from_the_index_and_rebuilds_in_the_backgroun
     UT_CHECK(ut_redis_cmd(&redis, NULL,
                           (const char *[]){"DEL", "mosync:{t1}:lock:dlq-rebuild", NULL}) == 0,
              "lock freed");
-    long long t0 = mo_now_ms();
+    t0 = mo_now_ms();
     while (dlq_resolver_pending(r) && mo_now_ms() - t0 < 30000)
         mo_stop_sleep_ms(50);
     UT_CHECK(dlq_resolver_pending(r) == 0, "the waiting successes were checked");
     /* Both expiries read at one instant (one script); order 2's letter
      * keeps the hash there. */
     json_t *ttls = NULL;
-    const char *keys[2] = {"dlq:index", "dlq:open:orders"};
+    const char *keys[2] = {"dlq:index:v2", "dlq:open:orders"};
     rs_eval(rs, "return {redis.call('PTTL', KEYS[1]), redis.call('PTTL', KEYS[2])}", 2, keys, 0,
             NULL, &ttls, errstr, sizeof(errstr));
     long long marker = json_integer_value(json_array_get(ttls, 0));
