@@ -1,13 +1,16 @@
-/* `mosync dlq list|show|redrive|purge` (see dlq_cmd.h).  Only Kafka is
- * needed: the states live in mosync.dlq.state; the appliers' Redis index
- * of open letters drops a re-driven or purged letter's key by itself the
- * next time that key is applied. */
+/* `mosync dlq list|show|redrive|purge` (see dlq_cmd.h).  Kafka is what is
+ * needed: the states live in mosync.dlq.state.  redrive and purge also keep
+ * the appliers' Redis index of open letters in step (dlq_state.h), best
+ * effort: without Redis they say so, and the index may then resolve a purged
+ * letter later, or miss a re-driven one until its next rebuild. */
 #include "dlq_cmd.h"
 #include "config.h"
 #include "dlq.h"
 #include "dlq_state.h"
 #include "event.h"
 #include "kafka.h"
+#include "log.h"
+#include "store.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -309,6 +312,45 @@ static int dc_redrive_one(kq_producer *kp, const mo_config *cfg, const dlq_lette
     return 0;
 }
 
+/* Keeps the appliers' index in step with what the command did to l: a
+ * re-driven letter is in it (so its copy resolves it, even when the index
+ * lost it), a purged one leaves it.  *rs is opened on first use; a failure
+ * is said on stderr and changes nothing else. */
+static void dc_index(rs_store **rs, int *broken, const mo_config *cfg, const dlq_letter *l,
+                     int redrive)
+{
+    char errstr[512];
+    mo_err err = MO_OK;
+    if (!l->has_key || !*l->flow || *broken)
+        return;
+    if (!*rs) {
+        *rs = rs_open(cfg->redis_url, cfg->tenant, errstr, sizeof(errstr));
+        if (!*rs) {
+            fprintf(stderr,
+                    "mosync: note: the appliers' index of open letters is not updated: %s\n",
+                    errstr);
+            *broken = 1;
+            return;
+        }
+        rs_set_retry_ms(*rs, 2000);
+    }
+    if (redrive) {
+        dlq_open_entry e;
+        dlq_open_entry_of(l, &e);
+        err = dlq_index_add(*rs, cfg, l->flow, l->key, &e, NULL, errstr, sizeof(errstr));
+    } else {
+        err = dlq_index_remove(*rs, cfg, l->flow, l->key, &l->id, 1, errstr, sizeof(errstr));
+    }
+    if (err) {
+        fprintf(stderr,
+                "mosync: note: the appliers' index of open letters is not updated (%s): %s\n",
+                errstr,
+                redrive ? "the re-driven copy resolves its letter only after the index is rebuilt"
+                        : "a later success of the key may mark the purged letter resolved");
+        *broken = err == MO_ERR_TRANSIENT; /* Redis away: do not wait for it again */
+    }
+}
+
 /* `dlq redrive` and `dlq purge`. */
 static int dc_act(const mo_config *cfg, const dc_opts *o, int redrive)
 {
@@ -332,7 +374,8 @@ static int dc_act(const mo_config *cfg, const dc_opts *o, int redrive)
         dlq_letters_free(&ls);
         return 1;
     }
-    int done = 0, failed = 0;
+    int done = 0, failed = 0, broken = 0;
+    rs_store *rs = NULL;
     /* Letters named by --id must exist and be open (a re-driven letter may
      * still be purged). */
     for (int i = 0; i < o->nids; i++) {
@@ -356,10 +399,12 @@ static int dc_act(const mo_config *cfg, const dc_opts *o, int redrive)
         if (!dlq_filter_match(&f, l) || !dc_named(o, l))
             continue;
         if (redrive) {
-            if (dc_redrive_one(kp, cfg, l))
+            if (dc_redrive_one(kp, cfg, l)) {
                 failed++;
-            else
+            } else {
                 done++;
+                dc_index(&rs, &broken, cfg, l, 1);
+            }
             continue;
         }
         const char *id = l->id;
@@ -371,6 +416,7 @@ static int dc_act(const mo_config *cfg, const dc_opts *o, int redrive)
             printf("purged %s (%s, key %s)\n", id, *l->flow ? l->flow : l->component,
                    l->has_key ? l->key : "-");
             done++;
+            dc_index(&rs, &broken, cfg, l, 0);
         }
     }
     if (!done && !failed)
@@ -378,9 +424,103 @@ static int dc_act(const mo_config *cfg, const dc_opts *o, int redrive)
     else
         printf("%d %s, %d failed\n", done, redrive ? "re-driven" : "purged", failed);
     fflush(stdout);
+    rs_close(rs);
     kq_producer_free(kp);
     dlq_letters_free(&ls);
     return failed ? 1 : 0;
+}
+
+/* The most letters one `dlq dev-fill` writes. */
+#define DC_FILL_MAX 10000000
+
+/* `mosync dlq dev-fill N [--offset K] [--pad B]`: N dead letters of N
+ * made-up orders (keys "<tenant>:bench-<K+i>") on mosync.dlq, with exactly
+ * the headers a letter of apply.orders carries (dlq_letter_headers) and an
+ * event with B bytes of padding (default 900: about 1 KB, an order's size)
+ * as the value, produced in one batch.  For the dead-letter benchmark
+ * (tests/bench/dlq.py) and the tests that need many letters; not in the
+ * usage text, since it writes letters nobody needs.  Touches no Redis: the
+ * appliers find these letters by rebuilding their index. */
+static int dc_dev_fill(const mo_config *cfg, int argc, char **argv)
+{
+    char errstr[512], topic[256], source[256], now[32], key[128], value[1536], pad[1025];
+    long long n = 0, first = 0, padding = 900;
+    char *end;
+    for (int i = 0; i < argc; i++) {
+        if (!strcmp(argv[i], "--offset") && i + 1 < argc) {
+            first = strtoll(argv[++i], &end, 10);
+            if (*end || first < 0) {
+                fprintf(stderr, "mosync: --offset: not a number >= 0\n");
+                return 2;
+            }
+        } else if (!strcmp(argv[i], "--pad") && i + 1 < argc) {
+            padding = strtoll(argv[++i], &end, 10);
+            if (*end || padding < 0 || padding >= (long long)sizeof(pad)) {
+                fprintf(stderr, "mosync: --pad: 0..%d\n", (int)sizeof(pad) - 1);
+                return 2;
+            }
+        } else {
+            n = strtoll(argv[i], &end, 10);
+            if (*end || n <= 0 || n > DC_FILL_MAX) {
+                fprintf(stderr, "mosync: dlq dev-fill: N must be 1..%d\n", DC_FILL_MAX);
+                return 2;
+            }
+        }
+    }
+    if (!n) {
+        fprintf(stderr, "mosync: dlq dev-fill needs N\n");
+        return 2;
+    }
+    kq_producer *kp = kq_producer_new(cfg, "mosync-dlq-fill", errstr, sizeof(errstr));
+    if (!kp) {
+        fprintf(stderr, "mosync: %s\n", errstr);
+        return 1;
+    }
+    cfg_topic(cfg, KQ_TOPIC_DLQ, topic, sizeof(topic));
+    cfg_topic(cfg, KQ_TOPIC_ORDERS, source, sizeof(source));
+    ev_utc_now(now, sizeof(now));
+    memset(pad, 'x', (size_t)padding);
+    pad[padding] = '\0';
+    kq_batch batch;
+    kq_batch_begin(&batch);
+    mo_err err = MO_OK;
+    for (long long i = first; i < first + n && !err; i++) {
+        snprintf(key, sizeof(key), "%s:bench-%lld", cfg->tenant, i);
+        int len = snprintf(value, sizeof(value),
+                           "{\"type\":\"mystore.order\",\"version\":1,\"id\":\"bench-%lld\","
+                           "\"tenant\":\"%s\",\"entity_id\":\"bench-%lld\","
+                           "\"source_version\":\"2026-01-01T00:00:00Z\",\"observed_at\":\"%s\","
+                           "\"data\":{\"padding\":\"%s\"}}",
+                           i, cfg->tenant, i, now, pad);
+        dlq_ctx d = {.component = "apply.orders",
+                     .source = source,
+                     .partition =
+                         (int)(i % (cfg->topic_partitions > 0 ? cfg->topic_partitions : 1)),
+                     .offset = i,
+                     .key = key,
+                     .error_class = MO_ERR_PERMANENT,
+                     .error = "bench: a made-up letter (mosync dlq dev-fill)",
+                     .attempts = 1};
+        rd_kafka_headers_t *h = dlq_letter_headers(cfg, &d, d.error, now, "2026-01-01T00:00:00Z");
+        if (!h || len < 0 || (size_t)len >= sizeof(value)) {
+            if (h)
+                rd_kafka_headers_destroy(h);
+            err = mo_seterr(MO_ERR_NOMEM, errstr, sizeof(errstr), "out of memory");
+            break;
+        }
+        err = kq_produce(kp, &batch, topic, key, value, (size_t)len, h, errstr, sizeof(errstr));
+    }
+    if (err)
+        kq_batch_end(&batch);
+    else
+        err = kq_batch_wait(kp, &batch, 0, errstr, sizeof(errstr));
+    kq_producer_free(kp);
+    if (err) {
+        fprintf(stderr, "mosync: dlq dev-fill: %s\n", errstr);
+        return 1;
+    }
+    printf("%lld letters written to %s\n", n, topic);
+    return 0;
 }
 
 int dlq_cmd_main(int argc, char **argv)
@@ -390,6 +530,15 @@ int dlq_cmd_main(int argc, char **argv)
     char errstr[512];
     const char *sub = argc > 0 ? argv[0] : "";
     int rc;
+    if (!strcmp(sub, "dev-fill")) {
+        if (cfg_load(&cfg, CFG_NEED_KAFKA, errstr, sizeof(errstr))) {
+            fprintf(stderr, "mosync: configuration error: %s\n", errstr);
+            return 2;
+        }
+        rc = dc_dev_fill(&cfg, argc - 1, argv + 1);
+        cfg_free(&cfg);
+        return rc;
+    }
     if (strcmp(sub, "list") && strcmp(sub, "show") && strcmp(sub, "redrive") &&
         strcmp(sub, "purge")) {
         fprintf(stderr, "mosync: dlq needs list, show, redrive or purge\n");

@@ -24,13 +24,11 @@ static void dlq_header(rd_kafka_headers_t *h, const char *name, const char *valu
         rd_kafka_header_add(h, name, -1, value, -1);
 }
 
-/* The context headers of a dead letter (see dlq.h); a new list, NULL when
- * out of memory.  error is already masked. */
-static rd_kafka_headers_t *dlq_headers(const mo_config *cfg, const dlq_ctx *ctx, const char *error,
-                                       const char *now)
+rd_kafka_headers_t *dlq_letter_headers(const mo_config *cfg, const dlq_ctx *ctx, const char *error,
+                                       const char *now, const char *version)
 {
     char num[32], off[32], att[16];
-    rd_kafka_headers_t *h = rd_kafka_headers_new(14);
+    rd_kafka_headers_t *h = rd_kafka_headers_new(15);
     if (!h)
         return NULL;
     snprintf(num, sizeof(num), "%d", ctx->partition);
@@ -47,7 +45,22 @@ static rd_kafka_headers_t *dlq_headers(const mo_config *cfg, const dlq_ctx *ctx,
     dlq_header(h, "mosync.attempts", att);
     dlq_header(h, "mosync.first.failure", ctx->first_failure ? ctx->first_failure : now);
     dlq_header(h, "mosync.last.failure", now);
+    if (version && *version)
+        dlq_header(h, "mosync.source.version", version);
     return h;
+}
+
+void dlq_source_version(const dlq_ctx *ctx, const void *value, size_t len, char *buf, size_t size)
+{
+    buf[0] = '\0';
+    /* A poller's letter holds an API item, not an event: no version. */
+    if (ctx->partition < 0 || !value)
+        return;
+    json_t *ev = json_loadb(value, len, 0, NULL);
+    const char *v = json_string_value(json_object_get(ev, "source_version"));
+    if (v && dlq_version_valid(v, strlen(v)) && strlen(v) < size)
+        snprintf(buf, size, "%s", v);
+    json_decref(ev);
 }
 
 /* Bytes the headers take (names and values). */
@@ -63,10 +76,11 @@ static size_t dlq_headers_size(const rd_kafka_headers_t *h)
 
 /* Produces one dead letter (headers h stolen) and waits for its report.
  * *too_large: 1 when librdkafka refused it at produce time as larger than
- * message.max.bytes, 2 when the broker's report said so, else 0. */
+ * message.max.bytes, 2 when the broker's report said so, else 0.  Once
+ * delivered, place->id is the letter's id. */
 static mo_err dlq_produce_wait(kq_producer *kp, const char *topic, const char *key,
                                const void *value, size_t len, rd_kafka_headers_t *h, int *too_large,
-                               char *errstr, size_t errstr_size)
+                               dlq_open_entry *place, char *errstr, size_t errstr_size)
 {
     kq_batch batch;
     kq_batch_begin(&batch);
@@ -81,6 +95,10 @@ static mo_err dlq_produce_wait(kq_producer *kp, const char *topic, const char *k
         err = kq_batch_wait(kp, &batch, 0, errstr, errstr_size);
         if (err && batch.first_err == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE)
             *too_large = 2;
+        /* The letter's id is its place, which only its delivery report knows. */
+        if (!err && batch.last_partition >= 0)
+            snprintf(place->id, sizeof(place->id), "%d:%lld", (int)batch.last_partition,
+                     (long long)batch.last_offset);
     } else {
         kq_batch_end(&batch);
     }
@@ -90,22 +108,33 @@ static mo_err dlq_produce_wait(kq_producer *kp, const char *topic, const char *k
 mo_err dlq_send(kq_producer *kp, const mo_config *cfg, const dlq_ctx *ctx, const void *value,
                 size_t len, char *errstr, size_t errstr_size)
 {
-    char topic[256], now[32], error[1024];
+    char topic[256], now[32], error[1024], version[DLQ_VERSION_MAX + 1];
     int too_large = 0;
+    long long now_ms = 0;
+    dlq_open_entry place;
 
     ev_utc_now(now, sizeof(now));
+    ev_utc_parse(now, &now_ms);
+    /* The entity's version lets a later success resolve exactly the letters
+     * it supersedes (dlq_resolves). */
+    dlq_source_version(ctx, value, len, version, sizeof(version));
+    memset(&place, 0, sizeof(place));
+    place.src_partition = ctx->partition >= 0 && ctx->offset >= 0 ? ctx->partition : -1;
+    place.src_offset = place.src_partition >= 0 ? ctx->offset : -1;
+    place.time_ms = now_ms;
+    snprintf(place.version, sizeof(place.version), "%s", version);
     /* Masked whole, then cut at a character boundary (a secret cut in two
      * would no longer be recognised). */
     const char *why = ctx->error ? ctx->error : "";
     lg_quote(why, strlen(why), sizeof(error) - 1, error, sizeof(error));
     cfg_topic(cfg, KQ_TOPIC_DLQ, topic, sizeof(topic));
 
-    rd_kafka_headers_t *h = dlq_headers(cfg, ctx, error, now);
+    rd_kafka_headers_t *h = dlq_letter_headers(cfg, ctx, error, now, version);
     if (!h)
         return mo_seterr(MO_ERR_NOMEM, errstr, errstr_size, "out of memory");
     size_t hsize = dlq_headers_size(h);
-    mo_err err =
-        dlq_produce_wait(kp, topic, ctx->key, value, len, h, &too_large, errstr, errstr_size);
+    mo_err err = dlq_produce_wait(kp, topic, ctx->key, value, len, h, &too_large, &place, errstr,
+                                  errstr_size);
 
     /* Too large for Kafka with our headers added: a letter that can never be
      * sent would block its partition for good.  Send the value cut to fit,
@@ -128,13 +157,13 @@ mo_err dlq_send(kq_producer *kp, const mo_config *cfg, const dlq_ctx *ctx, const
         if (keep >= len)
             keep = len ? len - 1 : 0;
         for (int i = 0; too_large && i <= DLQ_MAX_SHRINKS; i++) {
-            h = dlq_headers(cfg, ctx, error, now);
+            h = dlq_letter_headers(cfg, ctx, error, now, version);
             if (!h)
                 return mo_seterr(MO_ERR_NOMEM, errstr, errstr_size, "out of memory");
             dlq_header(h, "mosync.value.size", size);
             dlq_header(h, "mosync.value.sha256", sum);
             dlq_header(h, "mosync.value.truncated", "true");
-            err = dlq_produce_wait(kp, topic, ctx->key, value, keep, h, &too_large, errstr,
+            err = dlq_produce_wait(kp, topic, ctx->key, value, keep, h, &too_large, &place, errstr,
                                    errstr_size);
             if (too_large) {
                 if (!keep)
@@ -152,7 +181,8 @@ mo_err dlq_send(kq_producer *kp, const mo_config *cfg, const dlq_ctx *ctx, const
         lg_warn(ctx->component, cfg->tenant, "dead-lettered %s%s%s: %s", ctx->source,
                 ctx->key ? " key " : "", ctx->key ? ctx->key : "", error);
         /* So that a later success of the entity resolves it (dlq_state.h). */
-        dlq_index_note(cfg, ctx->component, ctx->key);
+        if (*place.id)
+            dlq_index_note(cfg, ctx->component, ctx->key, &place);
     }
     return err;
 }

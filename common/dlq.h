@@ -5,7 +5,10 @@
  * Headers (all strings): mosync.source (original topic, or the API route a
  * poller read), mosync.partition, mosync.offset, mosync.key, mosync.tenant,
  * mosync.component, mosync.error.class, mosync.error, mosync.attempts,
- * mosync.first.failure, mosync.last.failure.  Secrets are masked in the text.
+ * mosync.first.failure, mosync.last.failure, and mosync.source.version (the
+ * event envelope's source_version, when the value is an event that parses;
+ * absent for a poller's letter or a value that does not parse).  Secrets are
+ * masked in the text.
  * A value too large for Kafka with these headers is sent cut to fit, with
  * mosync.value.size (the whole size), mosync.value.sha256 (of the whole
  * value) and mosync.value.truncated=true; the whole value stays in the source
@@ -39,6 +42,18 @@ typedef struct dlq_ctx {
  * Never fails for the letter's size (see above). */
 mo_err dlq_send(kq_producer *kp, const mo_config *cfg, const dlq_ctx *ctx, const void *value,
                 size_t len, char *errstr, size_t errstr_size);
+
+/* The context headers of a letter (see above): a new list, NULL when out of
+ * memory.  error is already masked; now is the failure time (UTC); version
+ * may be NULL or "" (no mosync.source.version).  For dlq_send and for the
+ * dead-letter benchmark (`mosync dlq dev-fill`), whose letters must carry
+ * exactly what real ones do. */
+rd_kafka_headers_t *dlq_letter_headers(const mo_config *cfg, const dlq_ctx *ctx, const char *error,
+                                       const char *now, const char *version);
+/* The source version of a letter's value into buf ("" when none): the
+ * envelope's source_version when ctx is a message from Kafka and value
+ * parses as an event with a version dlq_version_valid accepts. */
+void dlq_source_version(const dlq_ctx *ctx, const void *value, size_t len, char *buf, size_t size);
 
 #endif
 

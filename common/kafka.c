@@ -43,6 +43,8 @@ typedef struct kq_acct {
     int ntagged;
     int tag[KQ_BATCH_TAGS_MAX];
     rd_kafka_resp_err_t tag_err[KQ_BATCH_TAGS_MAX];
+    int32_t partition; /* of the last delivered message, -1 before any */
+    int64_t offset;
 } kq_acct;
 
 /* One message in flight: its batch's record and its tag (the opaque). */
@@ -175,6 +177,8 @@ static void kq_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
         }
     } else {
         a->delivered++;
+        a->partition = m->partition;
+        a->offset = m->offset;
     }
     free(msg);
     kq_acct_release(a);
@@ -257,6 +261,8 @@ mo_err kq_producer_ping(kq_producer *kp, int timeout_ms, char *errstr, size_t er
 void kq_batch_begin(kq_batch *batch)
 {
     memset(batch, 0, sizeof(*batch));
+    batch->last_partition = -1;
+    batch->last_offset = -1;
 }
 
 void kq_batch_end(kq_batch *batch)
@@ -284,6 +290,8 @@ mo_err kq_produce_tagged(kq_producer *kp, kq_batch *batch, const char *topic, co
             return mo_seterr(MO_ERR_NOMEM, errstr, errstr_size, "out of memory");
         }
         batch->acct->refs = 1; /* the waiter's */
+        batch->acct->partition = -1;
+        batch->acct->offset = -1;
     }
     kq_acct *a = batch->acct;
     kq_msg *msg = malloc(sizeof(*msg));
@@ -359,6 +367,8 @@ mo_err kq_batch_wait(kq_producer *kp, kq_batch *batch, int timeout_ms, char *err
     batch->ntagged = a->ntagged;
     memcpy(batch->tag, a->tag, sizeof(batch->tag));
     memcpy(batch->tag_err, a->tag_err, sizeof(batch->tag_err));
+    batch->last_partition = a->partition;
+    batch->last_offset = a->offset;
     kq_batch_end(batch);
     if (batch->failed)
         return mo_seterr(MO_ERR_TRANSIENT, errstr, errstr_size, "%d of %d not delivered: %s",

@@ -54,7 +54,9 @@ typedef struct kq_batch {
     int ntagged;
     int tag[KQ_BATCH_TAGS_MAX];
     rd_kafka_resp_err_t tag_err[KQ_BATCH_TAGS_MAX];
-    struct kq_acct *acct; /* internal: shared with the messages in flight */
+    int32_t last_partition; /* where the last delivered message went (a batch of */
+    int64_t last_offset;    /* one: that message's place), -1 before any */
+    struct kq_acct *acct;   /* internal: shared with the messages in flight */
 } kq_batch;
 
 /* Creates the producer: idempotent, linger.ms 5, message.timeout.ms 30000 and

@@ -11,8 +11,9 @@ import json
 import os
 import subprocess
 
-from harness import MOSYNC, SHOP, TENANT, WRAPPER, check, env_for, eq
+from harness import MOSYNC, SHOP, TENANT, WRAPPER, check, env_for, eq, wait_until
 from seedgen import make_seed
+from test_ops_status import status
 
 ORDER_PUT = {"method": "PUT", "path": "/wh/api/v1/orders"}
 
@@ -60,6 +61,12 @@ def touch_order(env, order_id):
     o["attributes"]["shipping_address_address"] = "Ny gate 7"
     o["attributes"].pop("updated_at", None)
     env.mystore.put("/_sim/orders/%s" % order_id, o)
+
+
+def ongoing_address(env, order_id):
+    """The order's consignee address in Ongoing, None while Ongoing has no such order."""
+    status, body = env.ongoing.call("GET", "/_sim/orders/%s" % order_id)
+    return body["consignee"]["address1"] if status == 200 else None
 
 
 def test_dlq_redrive_after_outage():
@@ -174,7 +181,7 @@ def test_dlq_state_survives_lost_redis():
         eq({l["key"]: l["state"] for l in letters(env, "--all")},
            {TENANT + ":" + gone: "purged", TENANT + ":" + kept: "resolved"},
            "states after the later success")
-        eq(env.redis.cmd("EXISTS", "mosync:{%s}:dlq:index" % TENANT), 1, "index rebuilt")
+        eq(env.redis.cmd("EXISTS", "mosync:{%s}:dlq:index:v2" % TENANT), 1, "index rebuilt")
 
 
 def test_dlq_redrive_refuses_without_filter_and_bad_input():
@@ -298,3 +305,84 @@ def test_dlq_redrive_starts_attempts_from_zero():
         eq(len(second), 1, "a second letter")
         eq((states[first["id"]], states[second[0]]), (("redriven", 2), ("open", 2)),
            "state and attempts of both letters")
+
+
+def test_issue12_12_redrive_of_older_letter_leaves_newer_open():
+    """Issue 12 item 12.  Two versions of one order are both refused (two
+    letters).  Re-driving letter 1 applies version 1 and resolves letter 1
+    only: letter 2 (a newer version) stays open, although the re-driven copy
+    sits at a later offset than both.  Re-driving letter 2 then applies
+    version 2 and resolves it, and Ongoing ends with version 2's address."""
+    seed = make_seed(orders=2, products=6, seed=121)
+    order = sorted(o["id"] for o in seed["orders"])[0]
+    with env_for("issue12-12", seed) as env:
+        refuse_order(env, order)
+        env.poll_orders()
+        touch_order(env, order)
+        env.poll_orders()
+        _, s, _ = env.apply_orders()
+        eq(s["dead_lettered"], 2, "both versions dead-lettered")
+        both = letters(env)
+        eq(len(both), 2, "open letters of the order")
+        first, second = sorted(both, key=lambda l: l["source_offset"])
+        eq(first["source_partition"], second["source_partition"], "one partition per order")
+        env.ongoing.call("DELETE", "/_sim/fault")
+
+        _, out, _ = dlq(env, ["redrive", "--id", first["id"]])
+        check("1 re-driven, 0 failed" in out, "redrive summary: %r" % out)
+        env.apply_orders()
+        eq({l["id"]: l["state"] for l in letters(env, "--all")},
+           {first["id"]: "resolved", second["id"]: "open"},
+           "re-driving letter 1 resolves letter 1 only")
+        check(env.ongoing.order(order)["consignee"]["address1"] != "Ny gate 7",
+              "Ongoing holds version 1 after its re-drive")
+
+        _, out, _ = dlq(env, ["redrive", "--id", second["id"]])
+        check("1 re-driven, 0 failed" in out, "redrive summary: %r" % out)
+        env.apply_orders()
+        eq({l["id"]: l["state"] for l in letters(env, "--all")},
+           {first["id"]: "resolved", second["id"]: "resolved"},
+           "re-driving letter 2 resolves it")
+        eq(env.ongoing.order(order)["consignee"]["address1"], "Ny gate 7",
+           "Ongoing ends with version 2's address")
+
+
+def test_issue12_14_applier_does_not_wait_for_index_rebuild():
+    """Issue 12 item 14.  40,000 letters of other orders lie on mosync.dlq
+    and Redis is emptied (the index marker is gone).  The applier still
+    applies the next events at once: the topics are read in the
+    background, never on the message path (before, the first success waited
+    for a full read of both topics, the messages behind it with it, and an
+    order with letters for another read).  The marker gets set, expiring no
+    later than the index it vouches for; the changed order's letter, applied
+    meanwhile, is resolved; the 40,000 others stay open."""
+    seed = make_seed(orders=4, products=6, seed=141)
+    ids = sorted(o["id"] for o in seed["orders"])
+    fixed = ids[0]
+    marker = "mosync:{%s}:dlq:index:v2" % TENANT
+    index = "mosync:{%s}:dlq:open:orders" % TENANT
+    with env_for("issue12-14", seed, partitions=12) as env:
+        refuse_order(env, fixed)
+        env.poll_orders()
+        _, s, _ = env.apply_orders()
+        eq(s["dead_lettered"], 1, "the refused order's letter")
+        env.run(["dlq", "dev-fill", "40000", "--pad", "100"])
+        env.ongoing.call("DELETE", "/_sim/fault")
+        for oid in ids[:3]:
+            touch_order(env, oid)
+        env.poll_orders()
+        env.redis.cmd("FLUSHALL")
+
+        env.spawn(["apply", "orders"])
+        wait_until(lambda: all(ongoing_address(env, oid) == "Ny gate 7" for oid in ids[:3]), 30,
+                   "the three changed orders applied while the index is rebuilt")
+        wait_until(lambda: env.redis.cmd("EXISTS", marker) == 1, 60, "the index marker set")
+        ttls = env.redis.cmd("EVAL", "return {redis.call('PTTL', KEYS[1]), "
+                             "redis.call('PTTL', KEYS[2])}", 2, marker, index)  # one instant
+        check(0 < ttls[0] <= ttls[1], "the marker expires no later than the index: %r" % ttls)
+        wait_until(lambda: [l["state"] for l in letters(env, "--all", "--entity", fixed)] ==
+                   ["resolved"], 30, "the changed order's letter resolved")
+        eq(env.redis.cmd("HLEN", index), 40000, "keys with open letters in the index")
+        _, st, _ = status(env, expect_rc=None)
+        eq(st["dead_letters"]["by_component"], {"apply.orders": {"permanent": 40000}},
+           "open letters in mosync status")

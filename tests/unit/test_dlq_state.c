@@ -13,30 +13,29 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void hdr(dlq_letter *l, const char *name, const char *value)
+static void hdr(dlq_draft *d, const char *name, const char *value)
 {
-    dlq_letter_header(l, name, value, strlen(value));
+    dlq_letter_header(d, name, value, strlen(value));
 }
 
-static dlq_letter letter(int32_t p, int64_t o, const char *component, const char *key,
-                         const char *cls, const char *last)
+static dlq_draft letter(int32_t p, int64_t o, const char *component, const char *key,
+                        const char *cls, const char *last)
 {
-    dlq_letter l;
-    memset(&l, 0, sizeof(l));
-    l.partition = p;
-    l.offset = o;
-    snprintf(l.id, sizeof(l.id), "%d:%lld", (int)p, (long long)o);
-    hdr(&l, "mosync.component", component);
-    hdr(&l, "mosync.key", key);
-    hdr(&l, "mosync.error.class", cls);
-    hdr(&l, "mosync.last.failure", last);
-    return l;
+    dlq_draft d;
+    dlq_draft_init(&d, p, o);
+    hdr(&d, "mosync.component", component);
+    hdr(&d, "mosync.key", key);
+    hdr(&d, "mosync.error.class", cls);
+    hdr(&d, "mosync.last.failure", last);
+    return d;
 }
 
 UT_TEST(dlq_state_headers_fill_a_letter)
 {
-    dlq_letter l;
-    memset(&l, 0, sizeof(l));
+    dlq_draft l;
+    dlq_letters ls;
+    memset(&ls, 0, sizeof(ls));
+    dlq_draft_init(&l, 0, 0);
     hdr(&l, "mosync.source", "e.mystore.orders");
     hdr(&l, "mosync.partition", "3");
     hdr(&l, "mosync.offset", "41");
@@ -48,10 +47,21 @@ UT_TEST(dlq_state_headers_fill_a_letter)
     UT_CHECK(l.src_partition == 3 && l.src_offset == 41, "place %d %lld", l.src_partition,
              l.src_offset);
     UT_CHECK(l.attempts == 2 && l.truncated, "attempts %d truncated %d", l.attempts, l.truncated);
-    UT_CHECK(!strcmp(l.flow, "articles"), "flow %s", l.flow);
     UT_CHECK(l.time_ms == 1795860000000LL, "time %lld", l.time_ms);
+    hdr(&l, "mosync.source.version", "2026-11-28T09:59:58.120Z");
+    UT_CHECK(!strcmp(l.version, "2026-11-28T09:59:58.120Z"), "version %s", l.version);
     hdr(&l, "mosync.partition", "-1");
     UT_CHECK(l.src_partition == -1, "a poller's letter has no partition: %d", l.src_partition);
+    UT_CHECK(dlq_letters_add(&ls, &l) == MO_OK, "added");
+    UT_CHECK(!strcmp(ls.v[0].flow, "articles"), "flow %s", ls.v[0].flow);
+    UT_CHECK(!strcmp(ls.v[0].source, "e.mystore.orders") && ls.v[0].truncated &&
+                 !strcmp(ls.v[0].version, "2026-11-28T09:59:58.120Z") && !strcmp(ls.v[0].id, "0:0"),
+             "the letter keeps what its headers said");
+    dlq_draft bad;
+    dlq_draft_init(&bad, 0, 1);
+    hdr(&bad, "mosync.source.version", "2026;11,28");
+    UT_CHECK(!*bad.version, "a version with the index's separators is no version: %s", bad.version);
+    dlq_letters_free(&ls);
 }
 
 UT_TEST(dlq_state_fold_latest_record_wins)
@@ -59,9 +69,10 @@ UT_TEST(dlq_state_fold_latest_record_wins)
     dlq_letters ls;
     memset(&ls, 0, sizeof(ls));
     /* Added out of order: the array stays sorted for the lookups. */
-    dlq_letter a = letter(1, 5, "apply.orders", "t1:1", "transient", "2026-11-28T10:00:00Z");
-    dlq_letter b = letter(0, 7, "apply.orders", "t1:2", "permanent", "2026-11-28T11:00:00Z");
+    dlq_draft a = letter(1, 5, "apply.orders", "t1:1", "transient", "2026-11-28T10:00:00Z");
+    dlq_draft b = letter(0, 7, "apply.orders", "t1:2", "permanent", "2026-11-28T11:00:00Z");
     UT_CHECK(dlq_letters_add(&ls, &a) == MO_OK && dlq_letters_add(&ls, &b) == MO_OK, "added");
+    dlq_letters_sort(&ls);
     UT_CHECK(ls.v[0].partition == 0 && ls.v[1].partition == 1, "sorted");
     json_t *redriven =
         json_pack("{s:s, s:s, s:s}", "state", "redriven", "at", "x", "by", "operator");
@@ -84,7 +95,12 @@ UT_TEST(dlq_state_fold_latest_record_wins)
 
 UT_TEST(dlq_state_filters)
 {
-    dlq_letter l = letter(0, 1, "apply.orders", "t1:1001", "transient", "2026-11-28T10:00:00Z");
+    dlq_letters ls;
+    memset(&ls, 0, sizeof(ls));
+    dlq_draft d = letter(0, 1, "apply.orders", "t1:1001", "transient", "2026-11-28T10:00:00Z");
+    if (!UT_CHECK(dlq_letters_add(&ls, &d) == MO_OK, "added"))
+        return;
+    const dlq_letter l = ls.v[0];
     long long t;
     dlq_filter f = {.tenant = "t1"};
     UT_CHECK(dlq_filter_match(&f, &l), "no filter matches");
@@ -115,6 +131,7 @@ UT_TEST(dlq_state_filters)
     UT_CHECK(!dlq_filter_match(&f, &l), "state");
     f.states |= 1 << DLQ_OPEN;
     UT_CHECK(dlq_filter_match(&f, &l), "states");
+    dlq_letters_free(&ls);
 }
 
 UT_TEST(dlq_state_ids_flows_classes)
@@ -258,27 +275,44 @@ out:
     rd_kafka_destroy(rk);
 }
 
-UT_TEST(dlq_state_only_a_later_event_supersedes_a_letter)
+/* The fallback of dlq_resolves for a letter without a source version (its
+ * payload did not parse, or a poller read it): by place in its own source
+ * partition, else by time.  (Was dlq_letter_superseded, which judged every
+ * letter so; issue 12 item 12 moved the others to their versions.) */
+static dlq_open_entry entry(const char *id, int p, long long o, const char *last,
+                            const char *version)
 {
-    dlq_letter l = letter(0, 9, "apply.orders", "t1:1", "transient", "2026-11-28T10:00:00Z");
-    snprintf(l.source, sizeof(l.source), "e.mystore.orders");
-    l.src_partition = 2;
-    l.src_offset = 40;
-    UT_CHECK(dlq_letter_superseded(&l, "e.mystore.orders", 2, 41, 0), "later offset");
-    UT_CHECK(!dlq_letter_superseded(&l, "e.mystore.orders", 2, 40, 0), "the letter's own event");
-    UT_CHECK(!dlq_letter_superseded(&l, "e.mystore.orders", 2, 39, 1900000000000LL),
-             "an earlier offset of the same partition, whatever its time");
-    UT_CHECK(dlq_letter_superseded(&l, "e.mystore.orders", 1, 3, l.time_ms), "another partition, "
-                                                                             "same time");
-    UT_CHECK(!dlq_letter_superseded(&l, "e.mystore.orders", 1, 3, l.time_ms - 1),
-             "another partition, produced before the failure");
-    dlq_letter p = letter(0, 10, "poll.mystore-orders", "t1:1", "invalid", "2026-11-28T10:00:00Z");
-    snprintf(p.source, sizeof(p.source), "/shops/demo/orders");
-    p.src_partition = -1;
-    p.src_offset = -1;
-    UT_CHECK(dlq_letter_superseded(&p, "e.mystore.orders", 0, 0, p.time_ms + 1000),
-             "a poller's letter, by a later event");
-    UT_CHECK(!dlq_letter_superseded(&p, "e.mystore.orders", 0, 0, p.time_ms - 1000),
-             "a poller's letter, by an older event");
-    UT_CHECK(!dlq_letter_superseded(&p, "e.mystore.orders", 0, 0, 0), "unknown time");
+    dlq_open_entry e;
+    memset(&e, 0, sizeof(e));
+    snprintf(e.id, sizeof(e.id), "%s", id);
+    e.src_partition = p;
+    e.src_offset = o;
+    ev_utc_parse(last, &e.time_ms);
+    snprintf(e.version, sizeof(e.version), "%s", version);
+    return e;
+}
+
+UT_TEST(dlq_state_a_letter_without_version_falls_back_to_its_place)
+{
+    dlq_open_entry l = entry("0:9", 2, 40, "2026-11-28T10:00:00Z", "");
+    dlq_applied a = {.version = "2026-11-28T10:00:00Z", .partition = 2, .offset = 41};
+    UT_CHECK(dlq_resolves(&l, &a), "later offset");
+    a.offset = 40;
+    UT_CHECK(dlq_resolves(&l, &a), "the letter's own event, applied after all");
+    a.offset = 39;
+    a.ts_ms = 1900000000000LL;
+    UT_CHECK(!dlq_resolves(&l, &a), "an earlier offset of the same partition, whatever its time");
+    a.partition = 1;
+    a.offset = 3;
+    a.ts_ms = l.time_ms;
+    UT_CHECK(dlq_resolves(&l, &a), "another partition, same time");
+    a.ts_ms = l.time_ms - 1;
+    UT_CHECK(!dlq_resolves(&l, &a), "another partition, produced before the failure");
+    dlq_open_entry p = entry("0:10", -1, -1, "2026-11-28T10:00:00Z", "");
+    dlq_applied b = {.version = "2026-11-28T11:00:00Z", .partition = 0, .ts_ms = p.time_ms + 1000};
+    UT_CHECK(dlq_resolves(&p, &b), "a poller's letter, by a later event");
+    b.ts_ms = p.time_ms - 1000;
+    UT_CHECK(!dlq_resolves(&p, &b), "a poller's letter, by an older event");
+    b.ts_ms = 0;
+    UT_CHECK(!dlq_resolves(&p, &b), "unknown time");
 }
