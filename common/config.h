@@ -67,12 +67,12 @@ typedef struct mo_config {
     int http_timeout_ms;     /* HTTP_TIMEOUT_MS: one request's total time, both APIs */
     int retry_after_max_s;   /* RETRY_AFTER_MAX_S: the longest Retry-After obeyed */
     int max_attempts; /* MAX_ATTEMPTS: transient failures of one message before its dead letter */
-    int applied_ttl_days;    /* APPLIED_TTL_DAYS: expiry of applied records and look-up caches */
-    int lease_ttl_s;         /* LEASE_TTL_S: a poller's lease; a standby takes over within it */
-    int poll_seen_max;       /* POLL_SEEN_MAX: entries of one stream's seen map (producers/poll.c) */
-    int dry_run;             /* DRY_RUN=on: appliers compare and record, and send nothing */
-    int dry_run_ttl_days;    /* DRY_RUN_TTL_DAYS: expiry of the dry-run records */
-    int metrics_port;        /* METRICS_PORT: /metrics, /healthz, /readyz; 0 = no server */
+    int applied_ttl_days; /* APPLIED_TTL_DAYS: expiry of applied records and look-up caches */
+    int lease_ttl_s;      /* LEASE_TTL_S: a poller's lease; a standby takes over within it */
+    int poll_seen_max;    /* POLL_SEEN_MAX: entries of one stream's seen map (producers/poll.c) */
+    int dry_run;          /* DRY_RUN=on: appliers compare and record, and send nothing */
+    int dry_run_ttl_days; /* DRY_RUN_TTL_DAYS: expiry of the dry-run records */
+    int metrics_port;     /* METRICS_PORT: /metrics, /healthz, /readyz; 0 = no server */
     char metrics_listen[64]; /* METRICS_LISTEN: the address it binds (IPv4 or IPv6 literal) */
     int poll_interval_s;
     /* POLL_INTERVAL_S_<STREAM> overrides, 0 = POLL_INTERVAL_S; in the order of cfg_streams. */
