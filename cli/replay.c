@@ -252,8 +252,13 @@ out:
     return rc;
 }
 
-/* Step 4: commits max(previous, reached) (a dry run: the previous offsets
- * back) for the replayed partitions. */
+/* Step 4: commits max(previous, reached) for the replayed partitions.  A
+ * dry run puts the dry-run group back where it was instead: its previous
+ * offset, or, on a partition where it had none, the partition's start (low
+ * watermark).  That is where a group without an offset starts
+ * (auto.offset.reset earliest), so a later DRY_RUN=on applier sees every
+ * event as it would have; the offset itself cannot be taken back, since
+ * the embedded broker does not answer OffsetDelete. */
 static int rp_settle(const mo_config *cfg, const rp_args *a, const char *topic,
                      const char *run_group, int n, const int64_t *stop, const int64_t *prev,
                      int64_t *reached)
@@ -261,23 +266,28 @@ static int rp_settle(const mo_config *cfg, const rp_args *a, const char *topic,
     char errstr[1024];
     int rc = 1;
     int64_t *final = calloc((size_t)n, sizeof(int64_t));
+    int64_t *low = calloc((size_t)n, sizeof(int64_t));
     kq_group *g = kq_group_open(cfg, run_group, topic, RP_BROKER_MS, NULL, errstr, sizeof(errstr));
     mo_err err = g ? MO_OK : MO_ERR_TRANSIENT;
-    if (!err && !final)
+    if (!err && (!final || !low))
         err = mo_seterr(MO_ERR_NOMEM, errstr, sizeof(errstr), "out of memory");
     if (!err)
         err = kq_group_join(g, RP_JOIN_MS, errstr, sizeof(errstr));
     if (!err)
         err = kq_group_committed(g, reached, RP_BROKER_MS, errstr, sizeof(errstr));
+    if (!err && a->dry_run)
+        err = kq_group_watermarks(g, low, NULL, RP_BROKER_MS, errstr, sizeof(errstr));
     if (!err) {
         for (int p = 0; p < n; p++) {
             final[p] = -1;
             if (stop[p] < 0)
                 continue;
             if (a->dry_run)
-                final[p] = prev[p] >= 0 && prev[p] != reached[p] ? prev[p] : -1;
-            else if (prev[p] > reached[p])
+                final[p] = prev[p] >= 0 ? prev[p] : low[p];
+            else
                 final[p] = prev[p];
+            if (final[p] == reached[p] || (!a->dry_run && final[p] < reached[p]))
+                final[p] = -1;
         }
         err = kq_group_commit(g, final, errstr, sizeof(errstr));
         for (int p = 0; !err && p < n; p++)
@@ -290,6 +300,7 @@ static int rp_settle(const mo_config *cfg, const rp_args *a, const char *topic,
         rc = 0;
     kq_group_close(g);
     free(final);
+    free(low);
     return rc;
 }
 
@@ -308,8 +319,11 @@ int replay_main(int argc, char **argv)
         fprintf(stderr, "mosync: configuration error: %s\n", errstr);
         return 2;
     }
+    /* --dry-run and DRY_RUN=on are one switch: either runs the replay dry,
+     * in the dry-run group, and says so. */
     if (a.dry_run)
         cfg.dry_run = 1;
+    a.dry_run = cfg.dry_run;
     apply_force_set(a.force);
     /* The dry-run group's name as apply_dry_wrap gives it. */
     snprintf(run_base, sizeof(run_base), "%s%s", cfg.dry_run ? "mosync-dryrun-" : "",

@@ -276,3 +276,58 @@ def test_replay_force_of_deliveries_marks_nothing_twice():
         eq((flow["already_sent"], flow["duplicates"]), (4, 0), "how it knew: %r" % flow)
         eq(len([w for w in env.mystore.writes() if w["method"] != "GET"]), n,
            "Mystore writes of the forced replay")
+
+
+# ---- issue 12 ------------------------------------------------------------------
+
+DRY = {"DRY_RUN": "on"}
+
+
+def pause():
+    """Broker timestamps are milliseconds: a time taken between two pauses is
+    strictly after every event before it and before every event after it."""
+    time.sleep(0.05)
+
+
+def replay_summary(out):
+    return [json.loads(l) for l in out.splitlines() if l.startswith('{"replay"')][-1]
+
+
+def test_issue12_16_dry_run_replay_restores_a_group_that_had_no_offsets():
+    """`replay --dry-run` in a dry-run group that never consumed (no offsets)
+    leaves it as it found it: a later `DRY_RUN=on mosync apply orders` still
+    sees every order, and nothing is written."""
+    seed = seed_two_methods(6)
+    with env_for("i12-16-restore", seed) as env:
+        env.poll_orders()
+        env.apply_orders()
+        seq = last_seq(env)
+        _, out = run_stdout(env, ["replay", "orders", "--from-offset", "0", "--dry-run"], NEW_MAP)
+        summary = replay_summary(out)
+        eq(summary["dry_run"], True, "the summary says dry run")
+        eq(sum(p["to"] - p["from"] for p in summary["partitions"]), 6, "events replayed")
+        _, s, _ = env.apply_orders(extra_env=DRY)
+        eq(s["messages"], 6, "orders a later dry run sees")
+        eq(written(env, seq), [], "writes")
+
+
+def test_issue12_16_dry_run_from_the_environment_says_so():
+    """DRY_RUN=on in the environment and no --dry-run: the replay runs dry
+    and says so ("dry_run": true), writes nothing although the mapping
+    changed, and leaves both the dry-run group and the real group where
+    they were."""
+    seed = seed_two_methods(6)
+    with env_for("i12-16-env", seed) as env:
+        env.poll_orders()
+        env.apply_orders()
+        _, s, _ = env.apply_orders(extra_env=DRY)
+        eq(s["messages"], 6, "the dry run before")
+        seq = last_seq(env)
+        summary, _ = replay(env, ["--from-offset", "0"], dict(NEW_MAP, **DRY))
+        eq(summary["dry_run"], True, "the summary says dry run: %r" % summary)
+        eq(summary["group"], env.prefix + "mosync-dryrun-orders", "the group it ran in")
+        eq(written(env, seq), [], "writes")
+        _, s, _ = env.apply_orders(extra_env=DRY)
+        eq(s["messages"], 0, "the dry-run group where it was")
+        _, s, _ = env.apply_orders()
+        eq(s["messages"], 0, "the real group where it was")
