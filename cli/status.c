@@ -199,11 +199,10 @@ static json_t *st_cursor(st_ctx *c, const char *stream)
         json_object_set_new(o, "zone", json_string(zone));
         json_object_set_new(o, "position_utc", json_string(utc));
         json_object_set_new(o, "age_s", json_integer((json_int_t)(c->now - t)));
+    } else if (cur) {
+        json_object_set_new(o, "position_why", json_string("the cursor has no readable ts"));
     } else {
-        json_object_set_new(o, "position_why",
-                            json_string(cur ? "the cursor has no readable ts"
-                                            : "no cursor yet: no scan "
-                                              "completed"));
+        json_object_set_new(o, "position_why", json_string("no cursor yet: no scan completed"));
     }
     json_decref(cur);
     return o;
