@@ -18,9 +18,9 @@
  *    records there it is unchanged and sends nothing.
  * 5. Join again and commit max(previous, reached) so the regular appliers
  *    skip nothing and apply nothing twice.
- * A dry run (--dry-run) does the same in the dry-run group
- * (mosync-dryrun-<flow>) with DRY_RUN on, and restores that group's
- * previous offsets: the flow's real group is only read. */
+ * A dry run (--dry-run, or DRY_RUN=on) does the same in the dry-run group
+ * (mosync-dryrun-<flow>) and puts that group back where it was (step 5):
+ * the flow's real group is only read. */
 #include "replay.h"
 #include "apply.h"
 #include "config.h"
