@@ -11,7 +11,13 @@
  * ms_filter_updated_since, ms_filter_sku, cfg_ongoing_editable), and says:
  *   confirmed     what was read agrees with the assumption;
  *   contradicted  what was read disagrees (the evidence says how);
- *   unknown       nothing read could tell (too few orders, no overlap, ...).
+ *   unknown       nothing read could tell (too few orders, no overlap, ...),
+ *                 or a read the check needs failed: then it "could not
+ *                 read", and the evidence names the request and the answer
+ *                 (HTTP status).  A read that failed is never taken for an
+ *                 empty list: 0 products read is not 0 products.
+ * Exit status: 1 when a check is contradicted, else 3 when a check could
+ * not read, else 0 (2: usage or configuration).
  * Nothing is written anywhere but stdout and the shared Mystore budget. */
 #include "doctor.h"
 #include "config.h"
@@ -87,6 +93,7 @@ static const struct {
 typedef struct dr_check {
     dr_status status;
     int set;
+    int unread; /* unknown because a read it needs failed */
     char evidence[DR_EVIDENCE];
 } dr_check;
 
@@ -100,12 +107,20 @@ typedef struct dr_ctx {
     dr_check checks[DR_NCHECKS];
     unsigned long raw_requests;
 
+    /* A read that failed keeps why (the request and the answer) in its
+     * *_why, "" when it answered, and the HTTP status (0: no answer). */
     int ms_up;        /* Mystore answered the order statuses */
     char ms_why[512]; /* why not */
-    json_t *statuses; /* order-status resources */
-    json_t *orders;   /* the first page of orders (50) */
-    int orders_more;  /* the shop has more orders than that page */
-    json_t *products; /* the first page of products (50) */
+    long ms_status;
+    char orders_why[512], products_why[512];
+    long orders_status, products_status;
+    char variants_why[512]; /* a product's variants */
+    char lines_why[512];    /* no order's lines, or the chosen line's options */
+    char totals_why[512];   /* the totals of the order with lines */
+    json_t *statuses;       /* order-status resources */
+    json_t *orders;         /* the first page of orders (50) */
+    int orders_more;        /* the shop has more orders than that page */
+    json_t *products;       /* the first page of products (50) */
     int products_more;
     json_t *variants;        /* {"<product id>": [variant resources]} for up to DR_VARIANTS */
     json_t *lines;           /* order-products of one order with lines, NULL if none read */
@@ -114,10 +129,13 @@ typedef struct dr_ctx {
     json_t *totals;          /* order-totals of that order */
     json_t *included;        /* the "included" of orders/{id}?include=order-products, or NULL */
     int include_answered;    /* that request answered */
-    char related_why[256];   /* a related URL that did not answer, "" when all did */
+    char related_why[512];   /* a related URL answered 404: it is not there */
 
     int og_up;
     char og_why[512];
+    long og_status;
+    char og_orders_why[512];
+    long og_orders_status;
     json_t *og_statuses; /* orderStatuses [{number, text}] */
     json_t *og_articles; /* up to DR_OG_ARTICLES articles */
     json_t *og_orders;   /* up to DR_OG_ORDERS orders */
@@ -126,23 +144,67 @@ typedef struct dr_ctx {
 /* ---- small helpers ---------------------------------------------------------- */
 
 /* Sets check `id` (once: the first judgement stands) with its evidence,
- * secrets masked. */
+ * secrets masked; unread: unknown because a read it needs failed. */
+static void dr_vset(dr_ctx *d, const char *id, dr_status status, int unread, const char *prefix,
+                    const char *fmt, va_list ap)
+{
+    for (size_t i = 0; i < DR_NCHECKS; i++) {
+        dr_check *c = &d->checks[i];
+        if (strcmp(dr_model[i].id, id) || c->set)
+            continue;
+        size_t n = (size_t)snprintf(c->evidence, sizeof(c->evidence), "%s", prefix);
+        vsnprintf(c->evidence + n, sizeof(c->evidence) - n, fmt, ap);
+        lg_mask_secrets(c->evidence, sizeof(c->evidence));
+        c->status = status;
+        c->unread = unread;
+        c->set = 1;
+        return;
+    }
+}
+
 static void dr_set(dr_ctx *d, const char *id, dr_status status, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 static void dr_set(dr_ctx *d, const char *id, dr_status status, const char *fmt, ...)
 {
-    for (size_t i = 0; i < DR_NCHECKS; i++) {
-        if (strcmp(dr_model[i].id, id) || d->checks[i].set)
-            continue;
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(d->checks[i].evidence, sizeof(d->checks[i].evidence), fmt, ap);
-        va_end(ap);
-        lg_mask_secrets(d->checks[i].evidence, sizeof(d->checks[i].evidence));
-        d->checks[i].status = status;
-        d->checks[i].set = 1;
-        return;
-    }
+    va_list ap;
+    va_start(ap, fmt);
+    dr_vset(d, id, status, 0, "", fmt, ap);
+    va_end(ap);
+}
+
+/* Check `id` could not read what it needs: unknown, the evidence saying so. */
+static void dr_unread(dr_ctx *d, const char *id, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void dr_unread(dr_ctx *d, const char *id, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    dr_vset(d, id, DR_UNKNOWN, 1, "could not read: ", fmt, ap);
+    va_end(ap);
+}
+
+/* The reads check `id` needs (their *_why, NULL-terminated): when one
+ * failed, the check could not read (dr_unread, naming the first) and 1 is
+ * returned, so the check judges nothing from what it did not read. */
+static int dr_needs(dr_ctx *d, const char *id, ...)
+{
+    const char *why, *failed = NULL;
+    va_list ap;
+    va_start(ap, id);
+    while ((why = va_arg(ap, const char *)))
+        if (!failed && *why)
+            failed = why;
+    va_end(ap);
+    if (failed)
+        dr_unread(d, id, "%s", failed);
+    return failed != NULL;
+}
+
+/* Does an answer with this HTTP status refuse the credential or name a
+ * resource that is not there (rather than fail for now)? */
+static int dr_refused(long status)
+{
+    return status == 400 || status == 401 || status == 403 || status == 404;
 }
 
 static const json_t *dr_attr(const json_t *resource, const char *name)
@@ -249,11 +311,47 @@ static const json_t *dr_variant_line(const json_t *lines)
     return NULL;
 }
 
+/* A list read from Mystore into *list (new reference; NULL when it failed),
+ * with whether it has a next page; a failure (or an answer that is not a
+ * list) is kept in why and status. */
+static void dr_ms_list(dr_ctx *d, const char *path, json_t **list, int *more, char *why,
+                       size_t why_size, long *status)
+{
+    json_t *doc;
+    char err[512];
+    *list = NULL;
+    if (dr_ms_get(d, path, &doc, status, err, sizeof(err))) {
+        snprintf(why, why_size, "%s", err);
+        return;
+    }
+    if (!dr_data(doc)) {
+        snprintf(why, why_size, "GET %s: the answer (HTTP %ld) has no \"data\" list", path,
+                 *status);
+    } else {
+        *list = json_incref(dr_data(doc));
+        if (more)
+            *more = dr_has_next(doc);
+    }
+    json_decref(doc);
+}
+
+/* A related URL that failed: one answering 404 is not there (M11);
+ * anything else is kept in why (the first one) for the checks that need
+ * what it would have read. */
+static void dr_related_failed(dr_ctx *d, const char *path, const char *err, long status, char *why,
+                              size_t why_size)
+{
+    if (status == 404 && !*d->related_why)
+        snprintf(d->related_why, sizeof(d->related_why), "GET %s: %s", path, err);
+    if (!*why)
+        snprintf(why, why_size, "%s", err);
+}
+
 /* Reads the statuses, a page of orders and of products, a few products'
  * variants, and one order's lines, options, totals and include answer. */
 static void dr_read_mystore(dr_ctx *d)
 {
-    char why[512], path[512];
+    char why[512], path[512], lines_why[512] = "";
     json_t *doc;
     long status;
     size_t i;
@@ -261,24 +359,17 @@ static void dr_read_mystore(dr_ctx *d)
 
     if (dr_ms_get(d, "order-status?page%5Bsize%5D=50", &doc, &status, why, sizeof(why))) {
         snprintf(d->ms_why, sizeof(d->ms_why), "%s", why);
+        d->ms_status = status;
         return;
     }
     d->ms_up = 1;
     d->statuses = json_incref(dr_data(doc) ? dr_data(doc) : json_array());
     json_decref(doc);
 
-    if (!dr_ms_get(d, "orders?page%5Bsize%5D=50&page%5Bnumber%5D=1", &doc, &status, why,
-                   sizeof(why))) {
-        d->orders = json_incref(dr_data(doc));
-        d->orders_more = dr_has_next(doc);
-        json_decref(doc);
-    }
-    if (!dr_ms_get(d, "products?page%5Bsize%5D=50&page%5Bnumber%5D=1", &doc, &status, why,
-                   sizeof(why))) {
-        d->products = json_incref(dr_data(doc));
-        d->products_more = dr_has_next(doc);
-        json_decref(doc);
-    }
+    dr_ms_list(d, "orders?page%5Bsize%5D=50&page%5Bnumber%5D=1", &d->orders, &d->orders_more,
+               d->orders_why, sizeof(d->orders_why), &d->orders_status);
+    dr_ms_list(d, "products?page%5Bsize%5D=50&page%5Bnumber%5D=1", &d->products, &d->products_more,
+               d->products_why, sizeof(d->products_why), &d->products_status);
 
     d->variants = json_object();
     json_array_foreach(d->products, i, item)
@@ -287,12 +378,13 @@ static void dr_read_mystore(dr_ctx *d)
             break;
         snprintf(path, sizeof(path), "products/%s/product-variants?page%%5Bsize%%5D=50",
                  dr_id(item));
-        if (dr_ms_get(d, path, &doc, &status, why, sizeof(why))) {
-            snprintf(d->related_why, sizeof(d->related_why), "GET %s: %s", path, why);
+        json_t *vs;
+        dr_ms_list(d, path, &vs, NULL, why, sizeof(why), &status);
+        if (!vs) {
+            dr_related_failed(d, path, why, status, d->variants_why, sizeof(d->variants_why));
             continue;
         }
-        json_object_set(d->variants, dr_id(item), dr_data(doc) ? dr_data(doc) : json_array());
-        json_decref(doc);
+        json_object_set_new(d->variants, dr_id(item), vs);
     }
 
     /* One order with lines, one of a variant if any of the first five has
@@ -302,42 +394,46 @@ static void dr_read_mystore(dr_ctx *d)
         if (!mp_is_id(dr_id(item)) || i >= 5)
             continue;
         snprintf(path, sizeof(path), "orders/%s/order-products", dr_id(item));
-        if (dr_ms_get(d, path, &doc, &status, why, sizeof(why))) {
-            snprintf(d->related_why, sizeof(d->related_why), "GET %s: %s", path, why);
+        json_t *lines;
+        dr_ms_list(d, path, &lines, NULL, why, sizeof(why), &status);
+        if (!lines) {
+            dr_related_failed(d, path, why, status, lines_why, sizeof(lines_why));
             continue;
         }
-        int variant = dr_variant_line(dr_data(doc)) != NULL;
-        if (json_array_size(dr_data(doc)) && (!d->lines || variant)) {
+        int variant = dr_variant_line(lines) != NULL;
+        if (json_array_size(lines) && (!d->lines || variant)) {
             json_decref(d->lines);
-            d->lines = json_incref(dr_data(doc));
+            d->lines = json_incref(lines);
             d->lines_order = dr_id(item);
         }
-        json_decref(doc);
+        json_decref(lines);
         if (variant)
             break;
     }
-    if (!d->lines)
+    if (!d->lines) {
+        /* Only when no order's lines could be read does M6 lack them. */
+        snprintf(d->lines_why, sizeof(d->lines_why), "%s", lines_why);
         return;
+    }
     d->options = json_array();
     const json_t *line = dr_variant_line(d->lines);
     if (!line)
         line = json_array_get(d->lines, 0);
     if (mp_is_id(dr_id(line))) {
         snprintf(path, sizeof(path), "order-products/%s/order-product-attributes", dr_id(line));
-        if (dr_ms_get(d, path, &doc, &status, why, sizeof(why))) {
-            snprintf(d->related_why, sizeof(d->related_why), "GET %s: %s", path, why);
+        json_t *options;
+        dr_ms_list(d, path, &options, NULL, why, sizeof(why), &status);
+        if (!options) {
+            dr_related_failed(d, path, why, status, d->lines_why, sizeof(d->lines_why));
         } else {
-            json_array_extend(d->options, dr_data(doc) ? dr_data(doc) : json_array());
-            json_decref(doc);
+            json_array_extend(d->options, options);
+            json_decref(options);
         }
     }
     snprintf(path, sizeof(path), "orders/%s/order-totals", d->lines_order);
-    if (!dr_ms_get(d, path, &doc, &status, why, sizeof(why))) {
-        d->totals = json_incref(dr_data(doc));
-        json_decref(doc);
-    } else {
-        snprintf(d->related_why, sizeof(d->related_why), "GET %s: %s", path, why);
-    }
+    dr_ms_list(d, path, &d->totals, NULL, why, sizeof(why), &status);
+    if (!d->totals)
+        dr_related_failed(d, path, why, status, d->totals_why, sizeof(d->totals_why));
     snprintf(path, sizeof(path), "orders/%s?include=order-products", d->lines_order);
     if (!dr_ms_get(d, path, &doc, &status, why, sizeof(why))) {
         d->include_answered = 1;
@@ -347,18 +443,44 @@ static void dr_read_mystore(dr_ctx *d)
     }
 }
 
-/* A1: the statuses answered. */
+/* A1 and A2: an API answers the credential when every read of it did;
+ * an answer refusing it (401, 403, a 404 or 400 naming the shop or goods
+ * owner) contradicts, a read that failed otherwise (5xx, no answer) could
+ * not tell.  reads: {why, status} pairs, why NULL-terminated.  Returns 1
+ * when the check was set. */
+static int dr_access(dr_ctx *d, const char *id, ...)
+{
+    const char *why, *failed = NULL;
+    va_list ap;
+    va_start(ap, id);
+    while ((why = va_arg(ap, const char *))) {
+        long status = va_arg(ap, long);
+        if (*why && dr_refused(status)) {
+            dr_set(d, id, DR_CONTRADICTED, "%s", why);
+            va_end(ap);
+            return 1;
+        }
+        if (*why && !failed)
+            failed = why;
+    }
+    va_end(ap);
+    if (failed)
+        dr_unread(d, id, "%s", failed);
+    return failed != NULL;
+}
+
+/* A1: the statuses, orders and products answered. */
 static void dr_a1(dr_ctx *d)
 {
-    if (d->ms_up)
-        dr_set(d, "A1", DR_CONFIRMED,
-               "shop '%s' answered: %zu order statuses, %s%zu orders, %s%zu "
-               "products",
-               d->cfg->mystore_shop, json_array_size(d->statuses),
-               d->orders_more ? "more than " : "", json_array_size(d->orders),
-               d->products_more ? "more than " : "", json_array_size(d->products));
-    else
-        dr_set(d, "A1", DR_CONTRADICTED, "GET order-status: %s", d->ms_why);
+    if (dr_access(d, "A1", d->ms_why, d->ms_status, d->orders_why, d->orders_status,
+                  d->products_why, d->products_status, (const char *)NULL))
+        return;
+    dr_set(d, "A1", DR_CONFIRMED,
+           "shop '%s' answered: %zu order statuses, %s%zu orders, %s%zu "
+           "products",
+           d->cfg->mystore_shop, json_array_size(d->statuses), d->orders_more ? "more than " : "",
+           json_array_size(d->orders), d->products_more ? "more than " : "",
+           json_array_size(d->products));
 }
 
 /* Base64url (JWT) decoding of src into a NUL-terminated dst; 0 on bad input. */
@@ -488,9 +610,9 @@ static void dr_a3(dr_ctx *d)
             snprintf(hidden + strlen(hidden), sizeof(hidden) - strlen(hidden), " variant %s", f);
         }
     }
-    if (!d->ms_up)
-        dr_set(d, "A3", DR_UNKNOWN, "Mystore did not answer");
-    else if (*hidden)
+    if (dr_needs(d, "A3", d->products_why, d->variants_why, (const char *)NULL)) {
+        /* nothing is judged from what was not read */
+    } else if (*hidden)
         dr_set(d, "A3", DR_CONTRADICTED,
                "%sthese attributes are missing from every resource read:%s (a hide scope drops "
                "them silently: no cost means no article price, no quantity no stock)",
@@ -512,6 +634,8 @@ static void dr_m1(dr_ctx *d)
     json_t *item;
     struct tm tm;
 
+    if (dr_needs(d, "M1", d->orders_why, d->products_why, (const char *)NULL))
+        return;
     for (int l = 0; l < 2; l++)
         json_array_foreach(lists[l], i, item) for (const char *const *f = names; *f; f++)
         {
@@ -573,12 +697,16 @@ static void dr_m2(dr_ctx *d)
     long prev = -1;
     const char *dup = NULL;
 
+    if (dr_needs(d, "M2", d->orders_why, (const char *)NULL)) {
+        json_decref(seen);
+        return;
+    }
     for (int page = 1; page <= DR_PAGES_PROBE && !dup; page++) {
         snprintf(path, sizeof(path), "orders?page%%5Bsize%%5D=%d&page%%5Bnumber%%5D=%d",
                  DR_PAGE_PROBE, page);
         if (dr_ms_get(d, path, &doc, &status, why, sizeof(why))) {
-            if (page == 1)
-                dr_set(d, "M2", DR_UNKNOWN, "GET %s: %s", path, why);
+            /* A page that failed leaves paging unproven, whichever it was. */
+            dr_unread(d, "M2", "%s", why);
             break;
         }
         pages++;
@@ -641,6 +769,8 @@ static void dr_m3(dr_ctx *d)
     json_t *vs, *v;
     size_t i, n = 0;
 
+    if (dr_needs(d, "M3", d->products_why, d->variants_why, (const char *)NULL))
+        return;
     json_object_foreach(d->variants, pid, vs)
     {
         const char *p_at = NULL;
@@ -728,6 +858,9 @@ static void dr_weights(dr_ctx *d)
     size_t i;
     json_t *a;
 
+    if (dr_needs(d, "M4", d->products_why, d->variants_why, (const char *)NULL) |
+        dr_needs(d, "O3", d->products_why, d->variants_why, (const char *)NULL))
+        return;
     json_array_foreach(d->og_articles, i, a)
     {
         const char *no = json_string_value(json_object_get(a, "articleNumber"));
@@ -830,6 +963,8 @@ static void dr_m5(dr_ctx *d)
     char seen[256] = "", why[256];
     size_t i, n = 0;
     json_t *o;
+    if (dr_needs(d, "M5", d->orders_why, (const char *)NULL))
+        return;
     json_array_foreach(d->orders, i, o)
     {
         const char *country = dr_sattr(o, "shipping_address_country"), *iso;
@@ -875,9 +1010,10 @@ static void dr_m6(dr_ctx *d)
     static const char *const option_fields[] = {"option_name", "value_name", "option_id",
                                                 "value_id", NULL};
     char missing[256] = "";
+    if (dr_needs(d, "M6", d->orders_why, d->lines_why, (const char *)NULL))
+        return;
     if (!d->lines) {
-        dr_set(d, "M6", DR_UNKNOWN, "no order with lines read%s%s", *d->related_why ? ": " : "",
-               d->related_why);
+        dr_set(d, "M6", DR_UNKNOWN, "no order with lines read");
         return;
     }
     dr_missing(d->lines, line_fields, 0, missing, sizeof(missing));
@@ -903,6 +1039,8 @@ static void dr_m7(dr_ctx *d)
     size_t i;
     json_t *t;
     const json_t *total = NULL;
+    if (dr_needs(d, "M7", d->orders_why, d->lines_why, d->totals_why, (const char *)NULL))
+        return;
     if (!json_array_size(d->totals)) {
         dr_set(d, "M7", DR_UNKNOWN, "no order totals read");
         return;
@@ -1021,6 +1159,8 @@ static void dr_m9(dr_ctx *d)
     long status;
     int read = 0;
 
+    if (dr_needs(d, "M9", d->orders_why, (const char *)NULL))
+        return;
     json_array_foreach(d->orders, i, o) tracked += dr_attr(o, "tracking_number") != NULL;
     if (json_array_size(d->orders) && !tracked) {
         dr_set(d, "M9", DR_CONTRADICTED,
@@ -1042,7 +1182,7 @@ static void dr_m9(dr_ctx *d)
         snprintf(path, sizeof(path), "orders/%s/order-status-history?page%%5Bsize%%5D=50",
                  dr_id(o));
         if (dr_ms_get(d, path, &doc, &status, why, sizeof(why))) {
-            dr_set(d, "M9", DR_UNKNOWN, "GET %s: %s", path, why);
+            dr_unread(d, "M9", "%s", why);
             return;
         }
         const json_t *newest = NULL;
@@ -1089,6 +1229,8 @@ static void dr_m10(dr_ctx *d)
     const char *pid;
     json_t *vs, *v, *p;
     size_t i, with = 0, without = 0, nv = 0, qv = 0, qp = 0;
+    if (dr_needs(d, "M10", d->products_why, d->variants_why, (const char *)NULL))
+        return;
     json_object_foreach(d->variants, pid, vs)
     {
         if (json_array_size(vs)) {
@@ -1142,7 +1284,10 @@ static void dr_m11(dr_ctx *d)
     }
     if (*d->related_why)
         dr_set(d, "M11", DR_CONTRADICTED, "%s; %s", d->related_why, inc);
-    else if (!d->lines && !json_object_size(d->variants))
+    else if (dr_needs(d, "M11", d->orders_why, d->products_why, d->variants_why, d->lines_why,
+                      d->totals_why, (const char *)NULL)) {
+        /* nothing is judged from what was not read */
+    } else if (!d->lines && !json_object_size(d->variants))
         dr_set(d, "M11", DR_UNKNOWN, "no related resource read; %s", inc);
     else
         dr_set(d, "M11", DR_CONFIRMED,
@@ -1250,11 +1395,13 @@ static void dr_m12(dr_ctx *d)
     memset(&h, 0, sizeof(h));
     long status = 0;
     if (dr_header_probe(d, &h, &status, why, sizeof(why))) {
-        dr_set(d, "M12", DR_UNKNOWN, "%s", why);
+        dr_unread(d, "M12", "%s", why);
         return;
     }
     long limit = *h.limit ? strtol(h.limit, NULL, 10) : 0;
-    if (limit <= 0)
+    if (limit <= 0 && status >= 400)
+        dr_unread(d, "M12", "GET order-status (for its X-RateLimit-Limit): HTTP %ld", status);
+    else if (limit <= 0)
         dr_set(d, "M12", DR_UNKNOWN,
                "the answer (HTTP %ld) carries no X-RateLimit-Limit; MYSTORE_RATE_LIMIT_PER_MIN is "
                "%d, and a 429 with Retry-After is honoured when it comes",
@@ -1278,7 +1425,7 @@ static void dr_m13(dr_ctx *d)
     long status;
     if (dr_ms_get(d, "orders?page%5Bsize%5D=100&page%5Bnumber%5D=1", &doc, &status, why,
                   sizeof(why))) {
-        dr_set(d, "M13", DR_UNKNOWN, "GET orders with page[size]=100: %s", why);
+        dr_unread(d, "M13", "%s", why);
         return;
     }
     size_t n = json_array_size(dr_data(doc));
@@ -1308,6 +1455,10 @@ static void dr_m14(dr_ctx *d)
     size_t i, n;
     long status;
 
+    if (dr_needs(d, "M14", d->orders_why, (const char *)NULL)) {
+        json_decref(times);
+        return;
+    }
     json_array_foreach(d->orders, i, o) if (dr_sattr(o, "updated_at"))
         json_array_append_new(times, json_string(dr_sattr(o, "updated_at")));
     n = json_array_size(times);
@@ -1335,7 +1486,11 @@ static void dr_m14(dr_ctx *d)
         expect += strcmp(json_string_value(json_array_get(times, i)), at) >= 0;
     snprintf(path, sizeof(path), "orders?%s&page%%5Bsize%%5D=50", query);
     if (dr_ms_get(d, path, &doc, &status, why, sizeof(why))) {
-        dr_set(d, "M14", DR_CONTRADICTED, "the updated_at filter was refused: %s", why);
+        /* A 400 refuses the filter; anything else could not tell. */
+        if (status == 400)
+            dr_set(d, "M14", DR_CONTRADICTED, "the updated_at filter was refused: %s", why);
+        else
+            dr_unread(d, "M14", "%s", why);
         json_decref(times);
         return;
     }
@@ -1382,7 +1537,11 @@ static void dr_sku(dr_ctx *d, const char *id, const char *list, const char *sku,
     }
     snprintf(path, sizeof(path), "%s?%s&page%%5Bsize%%5D=50", list, query);
     if (dr_ms_get(d, path, &doc, &status, why, sizeof(why))) {
-        dr_set(d, id, DR_CONTRADICTED, "GET %s by SKU '%s': %s", list, sku, why);
+        /* A 400 refuses the filter; anything else could not tell. */
+        if (status == 400)
+            dr_set(d, id, DR_CONTRADICTED, "GET %s by SKU '%s': %s", list, sku, why);
+        else
+            dr_unread(d, id, "%s", why);
         return;
     }
     json_array_foreach(dr_data(doc), i, x)
@@ -1422,6 +1581,8 @@ static void dr_m16_m17(dr_ctx *d)
     const char *pid;
     json_t *vs;
     const char *psku = NULL, *pwant = NULL, *vsku = NULL, *vwant = NULL;
+    int m16 = !dr_needs(d, "M16", d->products_why, (const char *)NULL);
+    int m17 = !dr_needs(d, "M17", d->products_why, d->variants_why, (const char *)NULL);
     json_array_foreach(d->products, i, p) if (!psku && dr_sattr(p, "sku") && *dr_sattr(p, "sku"))
     {
         psku = dr_sattr(p, "sku");
@@ -1433,11 +1594,11 @@ static void dr_m16_m17(dr_ctx *d)
         vsku = dr_sattr(v, "sku");
         vwant = dr_id(v);
     }
-    if (psku && pwant)
+    if (m16 && psku && pwant)
         dr_sku(d, "M16", "products", psku, pwant);
     else
         dr_set(d, "M16", DR_UNKNOWN, "no product with a SKU read");
-    if (vsku)
+    if (m17 && vsku)
         dr_sku(d, "M17", "product-variants", vsku, vwant);
     else
         dr_set(d, "M17", DR_UNKNOWN, "no variant with a SKU read");
@@ -1445,28 +1606,54 @@ static void dr_m16_m17(dr_ctx *d)
 
 /* ---- Ongoing probes ------------------------------------------------------------ */
 
+/* GET {path}?goodsOwnerId=..&{query} on Ongoing: a list answer into *items
+ * (new reference), as og_list, with the HTTP status (0: no answer) that
+ * og_list does not tell; why masked. */
+static mo_err dr_og_list(dr_ctx *d, const char *path, const char *query, json_t **items,
+                         long *status, char *why, size_t why_size)
+{
+    char rel[1024];
+    snprintf(rel, sizeof(rel), "%s?goodsOwnerId=%ld%s%s", path, d->cfg->ongoing_goods_owner,
+             *query ? "&" : "", query);
+    *items = NULL;
+    mo_err err = og_get(d->og, rel, items, status, why, why_size);
+    if (!err && !json_is_array(*items))
+        err = mo_seterr(MO_ERR_TRANSIENT, why, why_size,
+                        "GET %s: the answer (HTTP %ld) is not a JSON array", path, *status);
+    if (err) {
+        json_decref(*items);
+        *items = NULL;
+        lg_mask_secrets(why, why_size);
+    }
+    return err;
+}
+
 static void dr_read_ongoing(dr_ctx *d)
 {
     char why[512], query[128];
     json_t *doc;
-    long status;
-    if (og_get(d->og, "orders/statuses", &doc, &status, why, sizeof(why))) {
+    if (og_get(d->og, "orders/statuses", &doc, &d->og_status, why, sizeof(why))) {
         lg_mask_secrets(why, sizeof(why));
         snprintf(d->og_why, sizeof(d->og_why), "GET orders/statuses: %s", why);
         return;
     }
     d->og_statuses = json_incref(json_object_get(doc, "orderStatuses"));
     json_decref(doc);
+    if (!json_is_array(d->og_statuses)) {
+        snprintf(d->og_why, sizeof(d->og_why),
+                 "GET orders/statuses: the answer (HTTP %ld) has no orderStatuses list",
+                 d->og_status);
+        return;
+    }
     snprintf(query, sizeof(query), "maxArticlesToGet=%d", DR_OG_ARTICLES);
-    if (og_list(d->og, "articles", query, &d->og_articles, why, sizeof(why))) {
-        lg_mask_secrets(why, sizeof(why));
-        snprintf(d->og_why, sizeof(d->og_why), "GET articles: %s", why);
+    if (dr_og_list(d, "articles", query, &d->og_articles, &d->og_status, why, sizeof(why))) {
+        snprintf(d->og_why, sizeof(d->og_why), "%s", why);
         return;
     }
     d->og_up = 1;
     snprintf(query, sizeof(query), "orderIdFrom=1&maxOrdersToGet=%d", DR_OG_ORDERS);
-    if (og_list(d->og, "orders", query, &d->og_orders, why, sizeof(why)))
-        d->og_orders = NULL;
+    if (dr_og_list(d, "orders", query, &d->og_orders, &d->og_orders_status, why, sizeof(why)))
+        snprintf(d->og_orders_why, sizeof(d->og_orders_why), "%s", why);
 }
 
 /* A2: statuses and articles answered for this goods owner. */
@@ -1479,9 +1666,10 @@ static void dr_a2(dr_ctx *d)
         json_t *id = json_object_get(json_object_get(a, "goodsOwner"), "id");
         other += json_is_integer(id) && json_integer_value(id) != d->cfg->ongoing_goods_owner;
     }
-    if (!d->og_up)
-        dr_set(d, "A2", DR_CONTRADICTED, "%s", d->og_why);
-    else if (other)
+    if (dr_access(d, "A2", d->og_why, d->og_status, d->og_orders_why, d->og_orders_status,
+                  (const char *)NULL))
+        return;
+    if (other)
         dr_set(d, "A2", DR_CONTRADICTED, "%zu articles answered belong to another goods owner",
                other);
     else
@@ -1532,6 +1720,8 @@ static void dr_o2(dr_ctx *d)
     size_t i, n = 0, same = 0;
     json_t *a;
     char example[256] = "";
+    if (dr_needs(d, "O2", d->products_why, d->variants_why, (const char *)NULL))
+        return;
     json_array_foreach(d->og_articles, i, a)
     {
         const char *no = json_string_value(json_object_get(a, "articleNumber"));
@@ -1568,6 +1758,8 @@ static void dr_o4(dr_ctx *d)
     json_t *o, *l, *a;
     const char *known =
         json_string_value(json_object_get(json_array_get(d->og_articles, 0), "articleNumber"));
+    if (dr_needs(d, "O4", d->og_orders_why, (const char *)NULL))
+        return;
     json_array_foreach(d->og_orders, i, o)
         json_array_foreach(json_object_get(o, "orderLines"), j, l)
     {
@@ -1597,9 +1789,9 @@ static void dr_o4(dr_ctx *d)
             continue;
         snprintf(query, sizeof(query), "articleNumber=%s", esc);
         json_t *items = NULL;
-        if (og_list(d->og, "articles", query, &items, why, sizeof(why))) {
-            lg_mask_secrets(why, sizeof(why));
-            dr_set(d, "O4", DR_UNKNOWN, "GET articles by number: %s", why);
+        long status;
+        if (dr_og_list(d, "articles", query, &items, &status, why, sizeof(why))) {
+            dr_unread(d, "O4", "%s", why);
             return;
         }
         size_t hits = 0;
@@ -1666,9 +1858,9 @@ static void dr_o5(dr_ctx *d)
     int hours = d->cfg->ongoing_lookback_h > 24 ? d->cfg->ongoing_lookback_h : 24;
     og_time((now ? now : (long long)time(NULL)) - hours * 3600LL, from, sizeof(from));
     snprintf(query, sizeof(query), "shippedTimeFrom=%s&maxOrdersToGet=100", from);
-    if (og_list(d->og, "orders", query, &items, why, sizeof(why))) {
-        lg_mask_secrets(why, sizeof(why));
-        dr_set(d, "O5", DR_UNKNOWN, "GET orders shipped since %s: %s", from, why);
+    long status;
+    if (dr_og_list(d, "orders", query, &items, &status, why, sizeof(why))) {
+        dr_unread(d, "O5", "%s", why);
         return;
     }
     json_array_foreach(items, i, o)
@@ -1702,12 +1894,13 @@ static void dr_o6(dr_ctx *d)
         json_t *items = NULL;
         og_time(now - (k ? 25 : 23) * 3600LL, from, sizeof(from));
         snprintf(query, sizeof(query), "stockInfoChangedFrom=%s&maxArticlesToGet=1", from);
+        long status;
         why[k][0] = '\0';
-        mo_err err = og_list(d->og, "articles", query, &items, why[k], sizeof(why[k]));
+        mo_err err = dr_og_list(d, "articles", query, &items, &status, why[k], sizeof(why[k]));
         json_decref(items);
-        lg_mask_secrets(why[k], sizeof(why[k]));
-        if (err != MO_OK && err != MO_ERR_PERMANENT) {
-            dr_set(d, "O6", DR_UNKNOWN, "GET articles with stockInfoChangedFrom: %s", why[k]);
+        /* Only a 400 refuses the window; anything else could not tell. */
+        if (err != MO_OK && status != 400) {
+            dr_unread(d, "O6", "%s", why[k]);
             return;
         }
         ok[k] = err == MO_OK;
@@ -1729,32 +1922,40 @@ static void dr_o6(dr_ctx *d)
 
 /* ---- the report -------------------------------------------------------------- */
 
+/* Prints the report; returns the exit status (see the top of the file). */
 static int dr_report(dr_ctx *d, int json_out)
 {
-    int count[3] = {0, 0, 0};
+    int count[3] = {0, 0, 0}, unread = 0;
     for (size_t i = 0; i < DR_NCHECKS; i++) {
-        if (!d->checks[i].set) {
-            d->checks[i].status = DR_UNKNOWN;
-            snprintf(d->checks[i].evidence, sizeof(d->checks[i].evidence), "not probed:%s%s",
-                     d->ms_up ? "" : " Mystore did not answer;",
-                     d->og_up ? "" : " Ongoing did not answer;");
+        dr_check *c = &d->checks[i];
+        if (!c->set) {
+            /* Left out because the API it probes did not answer at all. */
+            c->status = DR_UNKNOWN;
+            c->unread = 1;
+            snprintf(c->evidence, sizeof(c->evidence), "could not read: %s%s%s",
+                     d->ms_up ? "" : d->ms_why, !d->ms_up && !d->og_up ? "; " : "",
+                     d->og_up ? "" : d->og_why);
+            lg_mask_secrets(c->evidence, sizeof(c->evidence));
         }
-        count[d->checks[i].status]++;
+        count[c->status]++;
+        unread += c->unread;
     }
     if (json_out) {
         json_t *checks = json_array();
         for (size_t i = 0; i < DR_NCHECKS; i++)
-            json_array_append_new(checks, json_pack("{s:s, s:s, s:s, s:s}", "id", dr_model[i].id,
-                                                    "assumption", dr_model[i].assumption, "status",
-                                                    dr_status_names[d->checks[i].status],
-                                                    "evidence", d->checks[i].evidence));
+            json_array_append_new(
+                checks, json_pack("{s:s, s:s, s:s, s:b, s:s}", "id", dr_model[i].id, "assumption",
+                                  dr_model[i].assumption, "status",
+                                  dr_status_names[d->checks[i].status], "could_not_read",
+                                  d->checks[i].unread, "evidence", d->checks[i].evidence));
         json_t *out = json_pack(
-            "{s:s, s:{s:s, s:s, s:I}, s:{s:s, s:I, s:I}, s:o, s:i, s:i, s:i}", "tenant",
+            "{s:s, s:{s:s, s:s, s:I}, s:{s:s, s:I, s:I}, s:o, s:i, s:i, s:i, s:i}", "tenant",
             d->cfg->tenant, "mystore", "url", d->cfg->mystore_url, "shop", d->cfg->mystore_shop,
             "requests", (json_int_t)(ms_requests(d->ms) + d->raw_requests), "ongoing", "url",
             d->cfg->ongoing_url, "goods_owner", (json_int_t)d->cfg->ongoing_goods_owner, "requests",
             (json_int_t)og_requests(d->og), "checks", checks, "confirmed", count[DR_CONFIRMED],
-            "contradicted", count[DR_CONTRADICTED], "unknown", count[DR_UNKNOWN]);
+            "contradicted", count[DR_CONTRADICTED], "unknown", count[DR_UNKNOWN], "could_not_read",
+            unread);
         char *s = out ? json_dumps(out, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
         if (s)
             printf("%s\n", s);
@@ -1771,9 +1972,13 @@ static int dr_report(dr_ctx *d, int json_out)
                "%lu to Ongoing)\n",
                count[DR_CONFIRMED], count[DR_CONTRADICTED], count[DR_UNKNOWN],
                ms_requests(d->ms) + d->raw_requests, og_requests(d->og));
+        if (unread)
+            printf("%d checks could not read what they need (see \"could not read\" above): the "
+                   "report is incomplete\n",
+                   unread);
     }
     fflush(stdout);
-    return count[DR_CONTRADICTED] ? 1 : 0;
+    return count[DR_CONTRADICTED] ? 1 : unread ? 3 : 0;
 }
 
 int doctor_main(int argc, char **argv)

@@ -11,8 +11,10 @@
 
 /* `mosync doctor [--json] [--known-weight SKU=<n>g|<n>kg]` with argv after
  * the command name.  Loads the configuration itself.  Returns the exit
- * status: 0 when nothing is contradicted, 1 otherwise, 2 for bad usage or
- * configuration. */
+ * status: 0 when every check read what it needs and nothing is
+ * contradicted, 1 when something is contradicted, 3 when nothing is but a
+ * check could not read (an API answered 5xx or not at all), 2 for bad usage
+ * or configuration. */
 int doctor_main(int argc, char **argv);
 
 /* The parsers of what the probes read, pure, for the fuzz target

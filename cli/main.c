@@ -64,6 +64,7 @@ static void usage(FILE *f)
         "  healthcheck                           GET /readyz on METRICS_PORT: exit 0 ready, 1 not\n"
         "  doctor [--json] [--known-weight SKU=<n>g]\n"
         "                                        probe the API model's assumptions, read-only\n"
+        "                                        (exit 3: some could not be read)\n"
         "  map order|article|delivery|stock < snapshot.json\n"
         "                                        run one mapping on one snapshot\n"
         "  version\n"

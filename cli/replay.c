@@ -9,11 +9,18 @@
  * 3. Commit the starts, leave, and run the flow's normal apply loop in that
  *    same group, each partition stopping at its end (apply_range).  Applied
  *    records skip what is unchanged (same request hash); --force sends it.
- * 4. Join again and commit max(previous, reached) so the regular appliers
+ * 4. A range that ends before what was applied (--to-time) may have put an
+ *    older event's effect over a newer one when Redis lost the records that
+ *    tell stale events (a restarted Redis, FLUSHALL, expiry).  So the
+ *    latest event of each key the range touched, between its end and the
+ *    group's committed offset, is applied once more, in the same run right
+ *    after the range (found in step 2, before anything changes).  With the
+ *    records there it is unchanged and sends nothing.
+ * 5. Join again and commit max(previous, reached) so the regular appliers
  *    skip nothing and apply nothing twice.
- * A dry run (--dry-run) does the same in the dry-run group
- * (mosync-dryrun-<flow>) with DRY_RUN on, and restores that group's
- * previous offsets: the flow's real group is only read. */
+ * A dry run (--dry-run, or DRY_RUN=on) does the same in the dry-run group
+ * (mosync-dryrun-<flow>) and puts that group back where it was (step 5):
+ * the flow's real group is only read. */
 #include "replay.h"
 #include "apply.h"
 #include "config.h"
@@ -29,6 +36,14 @@
 
 #define RP_BROKER_MS 10000 /* metadata, offsets, commits */
 #define RP_JOIN_MS   60000 /* a rebalance of an active group can take a while */
+#define RP_SCAN_MS   30000 /* reading the topic for step 4: the wait for a next message */
+/* Keys a --to-time range may touch (step 4 keeps each with an offset, about
+ * 150 bytes): a month of a busy shop's orders is some 30,000; a range wider
+ * than this is refused (replay it without --to-time). */
+#define RP_KEYS_MAX 500000
+/* A message key is followed by its first RP_KEY_MAX bytes; the pipeline's
+ * keys ({tenant}:{id}) are far shorter. */
+#define RP_KEY_MAX 1024
 
 typedef struct rp_flow {
     const char *name, *topic_base, *group_base;
@@ -54,18 +69,47 @@ typedef struct rp_args {
     long idle_ms;
 } rp_args;
 
-/* Outcome counts per partition, filled by the apply loop. */
+/* Step 4: per partition, the offsets of the latest event of each key the
+ * range touched, past the range's end and below the flow group's committed
+ * offset. */
+typedef struct rp_latest {
+    int64_t *stop;     /* one past the last of them; -1: none */
+    int64_t **offsets; /* ascending */
+    size_t *count;
+} rp_latest;
+
+/* What the apply loop applies past the range, and the outcome counts per
+ * partition it fills. */
 typedef struct rp_tally {
-    json_t **outcomes; /* per partition: {"applied": n, ...} */
+    const int64_t *stop;      /* the range's end */
+    const rp_latest *latest;  /* step 4's events past it */
+    json_t **outcomes;        /* per partition: {"applied": n, ...} of the range */
+    json_t **latest_outcomes; /* the same of step 4's events */
 } rp_tally;
 
 static void rp_settled(void *opaque, int32_t partition, int64_t offset, const char *outcome)
 {
     rp_tally *t = opaque;
-    (void)offset;
-    json_t *o = t->outcomes[partition];
+    json_t *o = (offset < t->stop[partition] ? t->outcomes : t->latest_outcomes)[partition];
     json_int_t n = json_integer_value(json_object_get(o, outcome));
     json_object_set_new(o, outcome, json_integer(n + 1));
+}
+
+static int rp_cmp_offset(const void *x, const void *y)
+{
+    int64_t a = *(const int64_t *)x, b = *(const int64_t *)y;
+    return a < b ? -1 : a > b;
+}
+
+/* apply_range.want: is offset in the range, or step 4's latest event of a
+ * key the range touched? */
+static int rp_wanted(void *opaque, int32_t partition, int64_t offset)
+{
+    const rp_tally *t = opaque;
+    const rp_latest *l = t->latest;
+    return offset < t->stop[partition] ||
+           (l->count[partition] && bsearch(&offset, l->offsets[partition], l->count[partition],
+                                           sizeof(int64_t), rp_cmp_offset) != NULL);
 }
 
 static int rp_usage(const char *msg)
@@ -175,13 +219,116 @@ static mo_err rp_committed_of(const mo_config *cfg, const char *group, const cha
     return err;
 }
 
+/* What reading the topic for step 4 keeps. */
+typedef struct rp_scan {
+    const int64_t *stop; /* the range's end per partition */
+    json_t **keys;       /* per partition: key -> offset of its latest event past the range, -1 */
+    size_t nkeys;
+    int too_many; /* more than RP_KEYS_MAX keys in the range */
+} rp_scan;
+
+/* kq_scan_fn: a key in the range is remembered; past the range, a
+ * remembered key's event becomes its latest. */
+static int rp_scan_msg(void *opaque, const rd_kafka_message_t *m)
+{
+    rp_scan *s = opaque;
+    char key[RP_KEY_MAX + 1];
+    snprintf(key, sizeof(key), "%.*s", (int)(m->key_len < RP_KEY_MAX ? m->key_len : RP_KEY_MAX),
+             m->key ? (const char *)m->key : "");
+    json_t *keys = s->keys[m->partition], *latest = json_object_get(keys, key);
+    if (m->offset >= s->stop[m->partition]) {
+        if (latest)
+            json_integer_set(latest, m->offset);
+        return 0;
+    }
+    if (latest)
+        return 0;
+    if (s->nkeys >= RP_KEYS_MAX || json_object_set_new(keys, key, json_integer(-1))) {
+        s->too_many = 1;
+        return 1;
+    }
+    s->nkeys++;
+    return 0;
+}
+
+/* Step 4, found before anything changes: reads each replayed partition
+ * from start to upto (the flow group's committed offset) and fills l with
+ * the latest event past stop of each key seen before stop.  Returns the
+ * exit status (0 to go on). */
+static int rp_find_latest(kq_group *g, int n, const int64_t *start, const int64_t *stop,
+                          const int64_t *upto, rp_latest *l)
+{
+    char errstr[1024];
+    int rc = 1;
+    rp_scan s = {.stop = stop, .keys = calloc((size_t)n, sizeof(json_t *))};
+    int64_t *from = calloc((size_t)n, sizeof(int64_t));
+    l->stop = calloc((size_t)n, sizeof(int64_t));
+    l->offsets = calloc((size_t)n, sizeof(int64_t *));
+    l->count = calloc((size_t)n, sizeof(size_t));
+    if (!s.keys || !from || !l->stop || !l->offsets || !l->count) {
+        fprintf(stderr, "mosync replay: out of memory\n");
+        goto out;
+    }
+    for (int p = 0; p < n; p++) {
+        l->stop[p] = -1;
+        from[p] = stop[p] >= 0 && upto[p] > stop[p] ? start[p] : -1;
+        if (from[p] >= 0 && !(s.keys[p] = json_object())) {
+            fprintf(stderr, "mosync replay: out of memory\n");
+            goto out;
+        }
+    }
+    if (kq_group_scan(g, from, upto, rp_scan_msg, &s, RP_SCAN_MS, errstr, sizeof(errstr))) {
+        fprintf(stderr, "mosync replay: %s\n", errstr);
+        goto out;
+    }
+    if (s.too_many) {
+        fprintf(stderr,
+                "mosync replay: the range touches more than %d entities, too many to apply "
+                "each one's latest event after it: replay a shorter range, or without "
+                "--to-time\n",
+                RP_KEYS_MAX);
+        goto out;
+    }
+    for (int p = 0; p < n; p++) {
+        const char *key;
+        json_t *v;
+        if (!s.keys[p] || !json_object_size(s.keys[p]))
+            continue;
+        if (!(l->offsets[p] = calloc(json_object_size(s.keys[p]), sizeof(int64_t)))) {
+            fprintf(stderr, "mosync replay: out of memory\n");
+            goto out;
+        }
+        json_object_foreach(s.keys[p], key, v) if (json_integer_value(v) >= 0)
+            l->offsets[p][l->count[p]++] = json_integer_value(v);
+        qsort(l->offsets[p], l->count[p], sizeof(int64_t), rp_cmp_offset);
+        if (l->count[p])
+            l->stop[p] = l->offsets[p][l->count[p] - 1] + 1;
+    }
+    rc = 0;
+out:
+    for (int p = 0; s.keys && p < n; p++)
+        json_decref(s.keys[p]);
+    free(s.keys);
+    free(from);
+    return rc;
+}
+
+static void rp_latest_free(rp_latest *l, int n)
+{
+    for (int p = 0; l->offsets && p < n; p++)
+        free(l->offsets[p]);
+    free(l->offsets);
+    free(l->stop);
+    free(l->count);
+}
+
 /* Steps 1 and 2: joins the run group alone, computes the range into start
  * and stop (stop -1: partition not replayed), keeps the run group's
- * previous offsets in prev, commits the starts and leaves.  Returns the
- * exit status (0 to go on). */
+ * previous offsets in prev, finds step 4's events (--to-time) into latest,
+ * commits the starts and leaves.  Returns the exit status (0 to go on). */
 static int rp_rewind(const mo_config *cfg, const rp_args *a, const char *topic,
                      const char *real_group, const char *run_group, int *np, int64_t **start,
-                     int64_t **stop, int64_t **prev)
+                     int64_t **stop, int64_t **prev, rp_latest *latest)
 {
     char errstr[1024];
     int rc = 1;
@@ -238,6 +385,8 @@ static int rp_rewind(const mo_config *cfg, const rp_args *a, const char *topic,
         if ((*stop)[p] < 0)
             (*start)[p] = -1;
     }
+    if (a->to_time && rp_find_latest(g, n, *start, *stop, applied, latest))
+        goto out;
     if (kq_group_commit(g, *start, errstr, sizeof(errstr))) {
         fprintf(stderr, "mosync replay: %s\n", errstr);
         goto out;
@@ -252,8 +401,13 @@ out:
     return rc;
 }
 
-/* Step 4: commits max(previous, reached) (a dry run: the previous offsets
- * back) for the replayed partitions. */
+/* Step 5: commits max(previous, reached) for the replayed partitions.  A
+ * dry run puts the dry-run group back where it was instead: its previous
+ * offset, or, on a partition where it had none, the partition's start (low
+ * watermark).  That is where a group without an offset starts
+ * (auto.offset.reset earliest), so a later DRY_RUN=on applier sees every
+ * event as it would have; the offset itself cannot be taken back, since
+ * the embedded broker does not answer OffsetDelete. */
 static int rp_settle(const mo_config *cfg, const rp_args *a, const char *topic,
                      const char *run_group, int n, const int64_t *stop, const int64_t *prev,
                      int64_t *reached)
@@ -261,23 +415,28 @@ static int rp_settle(const mo_config *cfg, const rp_args *a, const char *topic,
     char errstr[1024];
     int rc = 1;
     int64_t *final = calloc((size_t)n, sizeof(int64_t));
+    int64_t *low = calloc((size_t)n, sizeof(int64_t));
     kq_group *g = kq_group_open(cfg, run_group, topic, RP_BROKER_MS, NULL, errstr, sizeof(errstr));
     mo_err err = g ? MO_OK : MO_ERR_TRANSIENT;
-    if (!err && !final)
+    if (!err && (!final || !low))
         err = mo_seterr(MO_ERR_NOMEM, errstr, sizeof(errstr), "out of memory");
     if (!err)
         err = kq_group_join(g, RP_JOIN_MS, errstr, sizeof(errstr));
     if (!err)
         err = kq_group_committed(g, reached, RP_BROKER_MS, errstr, sizeof(errstr));
+    if (!err && a->dry_run)
+        err = kq_group_watermarks(g, low, NULL, RP_BROKER_MS, errstr, sizeof(errstr));
     if (!err) {
         for (int p = 0; p < n; p++) {
             final[p] = -1;
             if (stop[p] < 0)
                 continue;
             if (a->dry_run)
-                final[p] = prev[p] >= 0 && prev[p] != reached[p] ? prev[p] : -1;
-            else if (prev[p] > reached[p])
+                final[p] = prev[p] >= 0 ? prev[p] : low[p];
+            else
                 final[p] = prev[p];
+            if (final[p] == reached[p] || (!a->dry_run && final[p] < reached[p]))
+                final[p] = -1;
         }
         err = kq_group_commit(g, final, errstr, sizeof(errstr));
         for (int p = 0; !err && p < n; p++)
@@ -290,6 +449,7 @@ static int rp_settle(const mo_config *cfg, const rp_args *a, const char *topic,
         rc = 0;
     kq_group_close(g);
     free(final);
+    free(low);
     return rc;
 }
 
@@ -299,8 +459,9 @@ int replay_main(int argc, char **argv)
     mo_config cfg;
     char errstr[512], topic[256], real_group[256], run_group[256], run_base[64];
     int n = 0, rc = rp_parse(argc, argv, &a);
-    int64_t *start = NULL, *stop = NULL, *prev = NULL, *reached = NULL;
-    rp_tally tally = {0};
+    int64_t *start = NULL, *stop = NULL, *prev = NULL, *reached = NULL, *run_stop = NULL;
+    rp_latest latest = {0};
+    rp_tally tally = {.latest = &latest};
     json_t *summary = NULL;
     if (rc)
         return rc;
@@ -308,8 +469,18 @@ int replay_main(int argc, char **argv)
         fprintf(stderr, "mosync: configuration error: %s\n", errstr);
         return 2;
     }
+    if (!strcmp(a.flow->name, "stock") && !cfg.stock_sync) {
+        /* apply stock would apply nothing, and the rewound group stay behind. */
+        fprintf(stderr, "mosync replay: stock sync is off (STOCK_SYNC is not 'on'): nothing to "
+                        "replay\n");
+        cfg_free(&cfg);
+        return 2;
+    }
+    /* --dry-run and DRY_RUN=on are one switch: either runs the replay dry,
+     * in the dry-run group, and says so. */
     if (a.dry_run)
         cfg.dry_run = 1;
+    a.dry_run = cfg.dry_run;
     apply_force_set(a.force);
     /* The dry-run group's name as apply_dry_wrap gives it. */
     snprintf(run_base, sizeof(run_base), "%s%s", cfg.dry_run ? "mosync-dryrun-" : "",
@@ -318,27 +489,40 @@ int replay_main(int argc, char **argv)
     cfg_topic(&cfg, a.flow->group_base, real_group, sizeof(real_group));
     cfg_topic(&cfg, run_base, run_group, sizeof(run_group));
 
-    rc = rp_rewind(&cfg, &a, topic, real_group, run_group, &n, &start, &stop, &prev);
+    rc = rp_rewind(&cfg, &a, topic, real_group, run_group, &n, &start, &stop, &prev, &latest);
     if (rc)
         goto out;
     rc = 1;
     reached = calloc((size_t)n, sizeof(int64_t));
+    run_stop = calloc((size_t)n, sizeof(int64_t));
     tally.outcomes = calloc((size_t)n, sizeof(json_t *));
-    if (!reached || !tally.outcomes)
+    tally.latest_outcomes = calloc((size_t)n, sizeof(json_t *));
+    if (!reached || !run_stop || !tally.outcomes || !tally.latest_outcomes)
         goto out;
-    int todo = 0;
+    tally.stop = stop;
+    int todo = 0, todo_latest = 0;
     for (int p = 0; p < n; p++) {
         tally.outcomes[p] = json_object();
+        tally.latest_outcomes[p] = json_object();
         todo += stop[p] >= 0;
+        todo_latest += latest.stop && latest.stop[p] >= 0;
+        /* The run goes on past the range to step 4's last event. */
+        run_stop[p] = latest.stop && latest.stop[p] > stop[p] ? latest.stop[p] : stop[p];
     }
-    apply_range range = {.npartitions = n, .stop = stop, .settled = rp_settled, .opaque = &tally};
+    apply_range range = {.npartitions = n,
+                         .stop = run_stop,
+                         .settled = rp_settled,
+                         .want = todo_latest ? rp_wanted : NULL,
+                         .opaque = &tally};
     if (todo) {
-        lg_info("replay", cfg.tenant, "replaying %d partitions of %s in group %s%s", todo, topic,
-                run_group, a.force ? " (forced)" : "");
+        lg_info("replay", cfg.tenant, "replaying %d partitions of %s in group %s%s%s", todo, topic,
+                run_group, a.force ? " (forced)" : "",
+                todo_latest ? ", then the latest event of each entity it touched" : "");
         int arc = a.flow->apply(
             &cfg,
             &(apply_opts){.once = 1, .idle_ms = a.idle_ms, .group = run_base, .range = &range});
-        if (arc || range.incomplete)
+        int failed = arc || range.incomplete;
+        if (failed)
             fprintf(stderr,
                     "mosync replay: the apply loop ended (exit %d) with %d partitions "
                     "not at their end\n",
@@ -347,10 +531,10 @@ int replay_main(int argc, char **argv)
          * were the group's offsets before: nothing is left to settle. */
         for (int p = 0; p < n; p++)
             reached[p] = stop[p];
-        if ((a.dry_run || a.to_time || arc || range.incomplete) &&
+        if ((a.dry_run || a.to_time || failed) &&
             rp_settle(&cfg, &a, topic, run_group, n, stop, prev, reached))
             goto out;
-        if (arc || range.incomplete)
+        if (failed)
             goto report;
     }
     rc = 0;
@@ -363,6 +547,12 @@ report:
         json_t *o = json_pack("{s:i, s:I, s:I, s:I}", "partition", p, "from", (json_int_t)start[p],
                               "to", (json_int_t)stop[p], "committed", (json_int_t)reached[p]);
         json_object_update(o, tally.outcomes[p]);
+        if (latest.stop && latest.stop[p] >= 0) {
+            /* Step 4 on this partition: how many latest events, and what became of them. */
+            json_t *l = json_pack("{s:I}", "events", (json_int_t)latest.count[p]);
+            json_object_update(l, tally.latest_outcomes[p]);
+            json_object_set_new(o, "latest", l);
+        }
         json_array_append_new(json_object_get(summary, "partitions"), o);
     }
     char *s = summary ? json_dumps(summary, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
@@ -371,9 +561,16 @@ report:
     free(s);
 out:
     json_decref(summary);
-    for (int p = 0; tally.outcomes && p < n; p++)
-        json_decref(tally.outcomes[p]);
+    for (int p = 0; p < n; p++) {
+        if (tally.outcomes)
+            json_decref(tally.outcomes[p]);
+        if (tally.latest_outcomes)
+            json_decref(tally.latest_outcomes[p]);
+    }
     free(tally.outcomes);
+    free(tally.latest_outcomes);
+    free(run_stop);
+    rp_latest_free(&latest, n);
     free(start);
     free(stop);
     free(prev);

@@ -4,7 +4,10 @@
  * down and needs none of their credentials.  Each part is read on its own:
  * a part that cannot be read is null with the reason beside it ("why"), and
  * the rest is still shown.  Kafka is given up on after its first request
- * that got no answer, so a dead broker costs one timeout, not one per flow. */
+ * that got no answer, so a dead broker costs one timeout, not one per flow,
+ * and is said once: one line naming the brokers and why (librdkafka's own
+ * log lines go to the log at debug level only).  Every time is printed
+ * with its zone: UTC with Z, a shop-local time with the zone's name. */
 #include "status.h"
 #include "dlq.h"
 #include "dlq_state.h"
@@ -29,17 +32,9 @@
 /* Reading mosync.dlq to its end may take this long in all. */
 
 /* The pollers: cursor key cursor:<name>, lease lease:<name>, component
- * poll.<name>.  A cursor's ts is UTC seconds; a Mystore cursor of mosync 0.1
- * held a shop-local time (M1). */
-static const struct {
-    const char *name;
-    int local_time;
-} st_streams[] = {
-    {"mystore-orders", 1},
-    {"mystore-products", 1},
-    {"ongoing-shipments", 0},
-    {"ongoing-stock", 0},
-};
+ * poll.<name> (the cursor's formats: st_cursor_time). */
+static const char *const st_streams[] = {"mystore-orders", "mystore-products", "ongoing-shipments",
+                                         "ongoing-stock"};
 
 /* The appliers: topic, group (both with the prefix), component, the poller
  * that feeds the topic. */
@@ -54,6 +49,9 @@ static const struct {
 };
 
 #define ST_N(a) (sizeof(a) / sizeof((a)[0]))
+
+/* Why a Kafka part is missing once kafka.why has said why Kafka is. */
+#define ST_KAFKA_DOWN "kafka unreachable: see kafka.why"
 
 typedef struct st_ctx {
     mo_config *cfg;
@@ -118,11 +116,44 @@ static json_t *st_last(st_ctx *c, const char *component)
     return o;
 }
 
-/* A stream's cursor: {key, position, position_utc, age_s}; null position
- * when the poller has not completed a scan yet. */
-static json_t *st_cursor(st_ctx *c, const char *stream, int local_time)
+/* The one place that reads a cursor's position (the "ts" the pollers
+ * keep): UTC epoch seconds (producers/poll.c), or a shop-local
+ * "YYYY-MM-DD HH:MM:SS" in MYSTORE_TIMEZONE (a Mystore cursor of mosync
+ * 0.1, M1).  *t: the instant; shown: the position as status prints it, with
+ * its zone: a Mystore stream's in shop time, the time Mystore stamps its
+ * changes in ("2026-11-28 13:34:57 Europe/Oslo"), an Ongoing stream's in UTC
+ * ("2026-11-28T12:34:57Z"); zone: the zone's name.  Returns 0 when ts is one
+ * of those. */
+static int st_cursor_time(const st_ctx *c, const char *stream, const json_t *ts, time_t *t,
+                          char *shown, size_t size, const char **zone)
 {
-    char errstr[512], suffix[128], utc[32];
+    char local[TZ_LOCAL_SIZE];
+    if (json_is_string(ts)) {
+        *zone = c->cfg->mystore_timezone;
+        if (tz_local_to_utc(*zone, json_string_value(ts), t))
+            return -1;
+        snprintf(shown, size, "%s %s", json_string_value(ts), *zone);
+        return 0;
+    }
+    if (!json_is_integer(ts))
+        return -1;
+    *t = (time_t)json_integer_value(ts);
+    if (!strncmp(stream, "mystore-", 8) &&
+        !tz_utc_to_local(c->cfg->mystore_timezone, *t, local)) {
+        *zone = c->cfg->mystore_timezone;
+        snprintf(shown, size, "%s %s", local, *zone);
+        return 0;
+    }
+    *zone = "UTC";
+    st_iso(*t, shown, size);
+    return 0;
+}
+
+/* A stream's cursor: {key, position, zone, position_utc, age_s}; null
+ * position when the poller has not completed a scan yet. */
+static json_t *st_cursor(st_ctx *c, const char *stream)
+{
+    char errstr[512], suffix[128], utc[32], shown[160];
     json_t *cur = NULL;
     if (!c->rs)
         return st_missing(c->redis_why);
@@ -130,33 +161,20 @@ static json_t *st_cursor(st_ctx *c, const char *stream, int local_time)
     mo_err err = rs_get_json(c->rs, suffix, &cur, errstr, sizeof(errstr));
     if (err)
         return st_missing(errstr);
-    json_t *ts = json_object_get(cur, "ts");
     json_t *o =
         json_pack("{s:s, s:n, s:n, s:n}", "key", suffix, "position", "position_utc", "age_s");
     time_t t = 0;
-    int known = 0;
-    if (json_is_integer(ts)) {
-        /* Every stream's cursor (producers/poll.c): UTC seconds on the
-         * source's clock. */
-        t = (time_t)json_integer_value(ts);
+    const char *zone = NULL;
+    if (!st_cursor_time(c, stream, json_object_get(cur, "ts"), &t, shown, sizeof(shown), &zone)) {
         st_iso(t, utc, sizeof(utc));
-        json_object_set_new(o, "position", json_string(utc));
-        known = 1;
-        json_object_set_new(o, "zone", json_string("UTC"));
-    } else if (local_time && json_is_string(ts) && *json_string_value(ts)) {
-        /* A Mystore cursor of mosync 0.1: shop-local (M1). */
-        json_object_set(o, "position", ts);
-        known = !tz_local_to_utc(c->cfg->mystore_timezone, json_string_value(ts), &t);
-        json_object_set_new(o, "zone", json_string(c->cfg->mystore_timezone));
+        json_object_set_new(o, "position", json_string(shown));
+        json_object_set_new(o, "zone", json_string(zone));
+        json_object_set_new(o, "position_utc", json_string(utc));
+        json_object_set_new(o, "age_s", json_integer((json_int_t)(c->now - t)));
     } else if (cur) {
         json_object_set_new(o, "position_why", json_string("the cursor has no readable ts"));
     } else {
         json_object_set_new(o, "position_why", json_string("no cursor yet: no scan completed"));
-    }
-    if (known) {
-        st_iso(t, utc, sizeof(utc));
-        json_object_set_new(o, "position_utc", json_string(utc));
-        json_object_set_new(o, "age_s", json_integer((json_int_t)(c->now - t)));
     }
     json_decref(cur);
     return o;
@@ -223,6 +241,27 @@ static json_t *st_budget(st_ctx *c)
     return b;
 }
 
+/* Kafka did not answer (err: the request's error): said once, in
+ * kafka_why, as "kafka unreachable at <brokers>: <reason>", the reason
+ * being librdkafka's first complaint without its thread and broker
+ * prefixes ("Connect to ipv4#127.0.0.1:9092 failed: Connection refused"),
+ * else err. */
+static void st_kafka_down(st_ctx *c, const char *err)
+{
+    char first[512];
+    kq_log_first_complaint(first, sizeof(first));
+    const char *r = *first ? first : err, *end;
+    if (r[0] == '[' && (end = strstr(r, "]: ")))
+        r = end + 3; /* "[thrd:host:port/bootstrap]: " */
+    end = strstr(r, ": ");
+    if (end && memchr(r, '/', (size_t)(end - r)) && !memchr(r, ' ', (size_t)(end - r)))
+        r = end + 2; /* "host:port/bootstrap: " */
+    c->kafka_down = 1;
+    snprintf(c->kafka_why, sizeof(c->kafka_why), "kafka unreachable at %s: %s",
+             c->cfg->kafka_brokers, r);
+    lg_mask_secrets(c->kafka_why, sizeof(c->kafka_why));
+}
+
 /* A flow's consumer-group lag: {topic, group, total, partitions: [...]}. */
 static json_t *st_lag(st_ctx *c, const char *topic_base, const char *group_base)
 {
@@ -230,15 +269,14 @@ static json_t *st_lag(st_ctx *c, const char *topic_base, const char *group_base)
     kg_lag *lags = NULL;
     int n = 0;
     if (c->kafka_down)
-        return st_missing(c->kafka_why);
+        return st_missing(ST_KAFKA_DOWN);
     cfg_topic(c->cfg, topic_base, topic, sizeof(topic));
     cfg_topic(c->cfg, group_base, group, sizeof(group));
     mo_err err =
         kg_group_lag(c->cfg, group, topic, ST_KAFKA_TIMEOUT_MS, &lags, &n, errstr, sizeof(errstr));
     if (err == MO_ERR_TRANSIENT) {
-        c->kafka_down = 1;
-        snprintf(c->kafka_why, sizeof(c->kafka_why), "kafka unreachable: %s", errstr);
-        return st_missing(c->kafka_why);
+        st_kafka_down(c, errstr);
+        return st_missing(ST_KAFKA_DOWN);
     }
     if (err)
         return st_missing(errstr);
@@ -274,11 +312,11 @@ static json_t *st_dead_letters(st_ctx *c)
     char errstr[512];
     json_t *counts = NULL;
     if (c->kafka_down)
-        return st_missing(c->kafka_why);
+        return st_missing(ST_KAFKA_DOWN);
     mo_err err = status_dlq_counts(c->cfg, ST_KAFKA_TIMEOUT_MS, &counts, errstr, sizeof(errstr));
-    if (err == MO_ERR_TRANSIENT && !c->kafka_why[0]) {
-        c->kafka_down = 1;
-        snprintf(c->kafka_why, sizeof(c->kafka_why), "kafka unreachable: %s", errstr);
+    if (err == MO_ERR_TRANSIENT) {
+        st_kafka_down(c, errstr);
+        return st_missing(ST_KAFKA_DOWN);
     }
     if (err)
         return st_missing(errstr);
@@ -295,11 +333,11 @@ static json_t *st_collect(st_ctx *c)
     json_t *streams = json_object(), *flows = json_object();
     for (size_t i = 0; i < ST_N(st_streams); i++) {
         json_t *s = json_object();
-        snprintf(component, sizeof(component), "poll.%s", st_streams[i].name);
-        st_put(s, "cursor", st_cursor(c, st_streams[i].name, st_streams[i].local_time));
-        st_put(s, "lease", st_lease(c, st_streams[i].name));
+        snprintf(component, sizeof(component), "poll.%s", st_streams[i]);
+        st_put(s, "cursor", st_cursor(c, st_streams[i]));
+        st_put(s, "lease", st_lease(c, st_streams[i]));
         st_put(s, "last", st_last(c, component));
-        json_object_set_new(streams, st_streams[i].name, s);
+        json_object_set_new(streams, st_streams[i], s);
     }
     for (size_t i = 0; i < ST_N(st_flows); i++) {
         json_t *f = json_object();
@@ -361,6 +399,13 @@ static void st_print_last(const char *label, json_t *parent)
     printf("\n");
 }
 
+/* A missing part's reason as the table prints it: Kafka's is on its own
+ * line above. */
+static const char *st_why_text(const char *why)
+{
+    return strcmp(why, ST_KAFKA_DOWN) ? why : "kafka unreachable: see above";
+}
+
 static void st_print(json_t *o)
 {
     char a[32];
@@ -381,14 +426,8 @@ static void st_print(json_t *o)
     {
         json_t *cur = json_object_get(v, "cursor"), *lease = json_object_get(v, "lease");
         json_t *pos = json_object_get(cur, "position");
-        char posbuf[64];
-        if (json_is_integer(pos))
-            snprintf(posbuf, sizeof(posbuf), "%s",
-                     json_string_value(json_object_get(cur, "position_utc")));
-        else
-            snprintf(posbuf, sizeof(posbuf), "%s",
-                     json_is_string(pos) ? json_string_value(pos) : "-");
-        printf("  %-18s cursor %-20s age %-5s lease ", name, posbuf,
+        printf("  %-18s cursor %-32s age %-5s lease ", name,
+               json_is_string(pos) ? json_string_value(pos) : "-",
                json_is_integer(json_object_get(cur, "age_s"))
                    ? st_age_text(json_object_get(cur, "age_s"), a, sizeof(a))
                    : "-");
@@ -407,7 +446,7 @@ static void st_print(json_t *o)
         json_t *lag = json_object_get(v, "lag"), *p;
         size_t i;
         if (st_why(v, "lag")) {
-            printf("  %-18s lag unknown (%s)\n", name, st_why(v, "lag"));
+            printf("  %-18s lag unknown (%s)\n", name, st_why_text(st_why(v, "lag")));
         } else {
             printf("  %-18s lag %lld", name,
                    (long long)json_integer_value(json_object_get(lag, "total")));
@@ -427,7 +466,7 @@ static void st_print(json_t *o)
     printf("\ndead letters\n");
     json_t *dead = json_object_get(o, "dead_letters");
     if (st_why(o, "dead_letters")) {
-        printf("  unknown (%s)\n", st_why(o, "dead_letters"));
+        printf("  unknown (%s)\n", st_why_text(st_why(o, "dead_letters")));
     } else if (!json_object_size(json_object_get(dead, "by_component"))) {
         printf("  none\n");
     } else {
@@ -468,6 +507,7 @@ int status_main(int argc, char **argv)
         return 2;
     }
     st_ctx c = {.cfg = &cfg, .now = time(NULL)};
+    kq_log_quiet(); /* Kafka down is said once, by status itself */
     c.rs = rs_open(cfg.redis_url, cfg.tenant, errstr, sizeof(errstr));
     if (!c.rs) {
         fprintf(stderr, "mosync: configuration error: %s\n", errstr);

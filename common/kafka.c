@@ -74,15 +74,39 @@ struct kq_consumer {
     long long close_deadline_ms; /* set while closing: commits stop there */
 };
 
+/* kq_log_quiet: set before the first handle exists (so librdkafka's threads
+ * see it), never cleared; the first complaint it keeps, under the lock. */
+static int kq_log_quiet_on;
+static pthread_mutex_t kq_log_mu = PTHREAD_MUTEX_INITIALIZER;
+static char kq_log_first[512];
+
 /* librdkafka's own logs, as JSON lines like everything else. */
 static void kq_log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
 {
     (void)rk;
-    lg_log(level <= 3   ? LG_ERROR
-           : level <= 4 ? LG_WARN
-           : level <= 6 ? LG_INFO
-                        : LG_DEBUG,
-           "kafka", NULL, "%s: %s", fac, buf);
+    lg_level lv = level <= 3 ? LG_ERROR : level <= 4 ? LG_WARN : level <= 6 ? LG_INFO : LG_DEBUG;
+    if (kq_log_quiet_on) {
+        if (lv >= LG_WARN) {
+            pthread_mutex_lock(&kq_log_mu);
+            if (!kq_log_first[0])
+                snprintf(kq_log_first, sizeof(kq_log_first), "%s", buf);
+            pthread_mutex_unlock(&kq_log_mu);
+        }
+        lv = LG_DEBUG;
+    }
+    lg_log(lv, "kafka", NULL, "%s: %s", fac, buf);
+}
+
+void kq_log_quiet(void)
+{
+    kq_log_quiet_on = 1;
+}
+
+void kq_log_first_complaint(char *buf, size_t size)
+{
+    pthread_mutex_lock(&kq_log_mu);
+    snprintf(buf, size, "%s", kq_log_first);
+    pthread_mutex_unlock(&kq_log_mu);
 }
 
 typedef struct kq_prop {

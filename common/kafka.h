@@ -29,6 +29,15 @@
 rd_kafka_conf_t *kq_conf(const mo_config *cfg, const char *client_id, char *errstr,
                          size_t errstr_size);
 
+/* For a command that reports Kafka's state itself (mosync status): from now
+ * on librdkafka's own log lines are written at debug level only, and the
+ * first warning or error among them is kept for kq_log_first_complaint (it
+ * says why a broker did not answer: "Connect to ipv4#10.0.0.5:9092 failed:
+ * Connection refused").  Call before creating any Kafka handle. */
+void kq_log_quiet(void);
+/* That first complaint ("" when none), as librdkafka wrote it, into buf. */
+void kq_log_first_complaint(char *buf, size_t size);
+
 /* ---- producer ---------------------------------------------------------- */
 
 typedef struct kq_producer kq_producer;

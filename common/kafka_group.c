@@ -233,11 +233,8 @@ mo_err kq_group_watermarks(kq_group *g, int64_t *low, int64_t *high, int timeout
     return MO_OK;
 }
 
-/* Reads partitions from[p] up to upto[p] (from -1: skipped) with a handle
- * of its own (not in the group), and sets found[p] to the first offset
- * whose timestamp is at or after at_ms, upto[p] when none is. */
-static mo_err kg_scan(kq_group *g, const int64_t *from, const int64_t *upto, long long at_ms,
-                      int64_t *found, int timeout_ms, char *errstr, size_t errstr_size)
+mo_err kq_group_scan(kq_group *g, const int64_t *from, const int64_t *upto, kq_scan_fn fn,
+                     void *opaque, int timeout_ms, char *errstr, size_t errstr_size)
 {
     mo_err err = MO_OK;
     rd_kafka_t *rk = NULL;
@@ -247,13 +244,15 @@ static mo_err kg_scan(kq_group *g, const int64_t *from, const int64_t *upto, lon
     rd_kafka_conf_t *conf = kq_conf(g->cfg, "mosync-scan", errstr, errstr_size);
     if (!done || !conf ||
         rd_kafka_conf_set(conf, "enable.auto.commit", "false", errstr, errstr_size) ||
+        /* The end of a partition ends its reading: the last offsets below
+         * upto may hold no message (a transaction marker, deleted records). */
+        rd_kafka_conf_set(conf, "enable.partition.eof", "true", errstr, errstr_size) ||
         /* librdkafka wants one for assign(); it is never joined or committed to. */
         rd_kafka_conf_set(conf, "group.id", "mosync-scan", errstr, errstr_size)) {
         err = done && !conf ? MO_ERR_CONFIG : MO_ERR_NOMEM;
         goto out;
     }
     for (int p = 0; p < g->npartitions; p++) {
-        found[p] = upto[p];
         done[p] = from[p] < 0 || from[p] >= upto[p];
         if (!done[p]) {
             rd_kafka_topic_partition_list_add(l, g->topic, p)->offset = from[p];
@@ -275,28 +274,32 @@ static mo_err kg_scan(kq_group *g, const int64_t *from, const int64_t *upto, lon
                         rd_kafka_err2str(aerr));
         goto out;
     }
+    /* A bound on waiting for the next message, not on the whole read: a long
+     * range takes as long as it takes while messages keep coming. */
     long long deadline = mo_now_ms() + timeout_ms;
     while (left > 0 && !mo_stop_requested()) {
         if (mo_now_ms() > deadline) {
             err = mo_seterr(MO_ERR_TRANSIENT, errstr, errstr_size,
-                            "reading %s for message times took over %d ms", g->topic, timeout_ms);
+                            "reading %s: no message for %d ms", g->topic, timeout_ms);
             break;
         }
         rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 100);
         if (!m)
             continue;
         int32_t p = m->partition;
-        if (!m->err && p >= 0 && p < g->npartitions && !done[p]) {
-            if (rd_kafka_message_timestamp(m, NULL) >= at_ms) {
-                found[p] = m->offset;
+        if (p >= 0 && p < g->npartitions && !done[p] &&
+            (!m->err || m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF)) {
+            deadline = mo_now_ms() + timeout_ms;
+            if (m->err || m->offset >= upto[p])
                 done[p] = 1;
-            } else if (m->offset + 1 >= upto[p]) {
-                done[p] = 1;
-            }
+            else
+                done[p] = fn(opaque, m) || m->offset + 1 >= upto[p];
             left -= done[p];
         }
         rd_kafka_message_destroy(m);
     }
+    if (!err && mo_stop_requested())
+        err = mo_seterr(MO_ERR_TRANSIENT, errstr, errstr_size, "stop requested");
 out:
     if (rk) {
         rd_kafka_consumer_close(rk);
@@ -309,6 +312,34 @@ out:
     rd_kafka_topic_partition_list_destroy(l);
     free(done);
     return err;
+}
+
+/* kg_scan's state: the first offset per partition whose timestamp is at or
+ * after at_ms. */
+typedef struct kg_at {
+    long long at_ms;
+    int64_t *found;
+} kg_at;
+
+static int kg_at_msg(void *opaque, const rd_kafka_message_t *m)
+{
+    kg_at *s = opaque;
+    if (rd_kafka_message_timestamp(m, NULL) < s->at_ms)
+        return 0;
+    s->found[m->partition] = m->offset;
+    return 1;
+}
+
+/* Reads partitions from[p] up to upto[p] (from -1: skipped), and sets
+ * found[p] to the first offset whose timestamp is at or after at_ms, upto[p]
+ * when none is. */
+static mo_err kg_scan(kq_group *g, const int64_t *from, const int64_t *upto, long long at_ms,
+                      int64_t *found, int timeout_ms, char *errstr, size_t errstr_size)
+{
+    kg_at s = {.at_ms = at_ms, .found = found};
+    for (int p = 0; p < g->npartitions; p++)
+        found[p] = upto[p];
+    return kq_group_scan(g, from, upto, kg_at_msg, &s, timeout_ms, errstr, errstr_size);
 }
 
 mo_err kq_group_offsets_at(kq_group *g, long long at_ms, int64_t *offsets, int timeout_ms,

@@ -9,6 +9,8 @@
 
 #include <stdint.h>
 
+#include <librdkafka/rdkafka.h>
+
 /* ---- rewind ----------------------------------------------------------- *
  * A session on one group and one topic (full names).  Opened, it reads the
  * group's committed offsets and the topic's offsets; joined (kq_group_join),
@@ -46,6 +48,16 @@ mo_err kq_group_watermarks(kq_group *g, int64_t *low, int64_t *high, int timeout
  * after at_ms (ms since the epoch); the high watermark when there is none. */
 mo_err kq_group_offsets_at(kq_group *g, long long at_ms, int64_t *offsets, int timeout_ms,
                            char *errstr, size_t errstr_size);
+/* Reads partitions from[p] up to upto[p] (from -1, or not below upto:
+ * skipped) with a handle of its own that neither joins the group nor
+ * commits, and calls fn(opaque, m) for each message below upto[p] (m
+ * borrowed), in offset order within a partition; fn returns non-zero when
+ * it needs no more of m's partition.  A partition's end (high watermark)
+ * ends its reading too.  MO_ERR_TRANSIENT when no message came for
+ * timeout_ms (or a stop is requested), MO_ERR_CONFIG, MO_ERR_NOMEM. */
+typedef int (*kq_scan_fn)(void *opaque, const rd_kafka_message_t *m);
+mo_err kq_group_scan(kq_group *g, const int64_t *from, const int64_t *upto, kq_scan_fn fn,
+                     void *opaque, int timeout_ms, char *errstr, size_t errstr_size);
 /* Commits offsets for the group (partitions with -1 are left alone),
  * synchronously.  Only after kq_group_join succeeded. */
 mo_err kq_group_commit(kq_group *g, const int64_t *offsets, char *errstr, size_t errstr_size);

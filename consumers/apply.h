@@ -24,7 +24,11 @@ typedef struct apply_range {
     /* Called for each settled message (outcome as for apply_outcome, or
      * "dead_lettered"); may be NULL. */
     void (*settled)(void *opaque, int32_t partition, int64_t offset, const char *outcome);
-    void *opaque;
+    /* Which messages below the stop to apply; the others are passed over,
+     * unhandled but stored (mosync replay: past its range, only the latest
+     * event of each key the range touched).  NULL: every message. */
+    int (*want)(void *opaque, int32_t partition, int64_t offset);
+    void *opaque;   /* of settled and want */
     int incomplete; /* out: partitions not done when the loop ended */
 } apply_range;
 

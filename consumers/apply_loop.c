@@ -472,6 +472,20 @@ static int al_range_past(const apply_range *r, unsigned char *done, const rd_kaf
     return 1;
 }
 
+/* A bounded run that applies only some messages (range->want): is m one to
+ * pass over?  Then it is stored (mosync replay passes over what the regular
+ * appliers applied before), and may finish its partition. */
+static int al_range_unwanted(const apply_range *r, unsigned char *done, kq_consumer *kc,
+                             const rd_kafka_message_t *m)
+{
+    if (!r->want || r->want(r->opaque, m->partition, m->offset))
+        return 0;
+    kq_consumer_store(kc, m);
+    if (m->offset + 1 >= r->stop[m->partition])
+        done[m->partition] = 1;
+    return 1;
+}
+
 /* After m was handled: a settled message (no failing head left on its
  * partition) that was the last below the stop finishes the partition, and
  * the range's caller hears the outcome.  Returns 1 when every partition is
@@ -574,7 +588,7 @@ int apply_run(const mo_config *cfg, const apply_flow *flow, const apply_opts *op
             continue;
         }
         last_activity = mo_now_ms();
-        if (range && al_range_past(range, done, m)) {
+        if (range && (al_range_past(range, done, m) || al_range_unwanted(range, done, kc, m))) {
             all_done = !memchr(done, 0, (size_t)range->npartitions);
             rd_kafka_message_destroy(m);
             continue;

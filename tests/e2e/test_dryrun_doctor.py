@@ -516,3 +516,51 @@ def test_doctor_names_timestamps_in_another_zone():
         rc, checks, _ = s.doctor(expect_rc=1)
         eq(contradicted(checks), ["M1"], "contradicted")
         check("ahead" in checks["M1"]["evidence"], "M1: %s" % checks["M1"]["evidence"])
+
+
+# Which checks need which Mystore list: a check whose list could not be read
+# cannot be confirmed (nor contradicted) by what it did not read.
+NEEDS_PRODUCTS = ["A3", "M1", "M3", "M4", "M10", "M11", "M16", "M17", "O2", "O3"]
+NEEDS_ORDERS = ["M1", "M2", "M5", "M6", "M7", "M9", "M11", "M13", "M14"]
+
+
+def test_issue12_18_doctor_says_unknown_when_it_could_not_read():
+    """Products answering 403 or 500, or orders answering 500 (every request
+    of that list, as a simulator fault): the checks that need that list are
+    "unknown", their evidence naming the HTTP status and what was asked;
+    nothing of that list is "confirmed"; the doctor exits non-zero (3 when
+    nothing is contradicted, 1 when the 403 refuses the token access, A1);
+    the human report says it too."""
+    cases = [("products", 403, NEEDS_PRODUCTS, "contradicted", 1),
+             ("products", 500, NEEDS_PRODUCTS, "unknown", 3),
+             ("orders", 500, NEEDS_ORDERS, "unknown", 3)]
+    failures = []
+    for what, status, needs, a1, want_rc in cases:
+        with doctor_shop("doctor-%s-%d" % (what, status)) as s:
+            s.mystore.post("/_sim/fault", {"method": "GET", "path": "/shops/%s/%s" % (SHOP, what),
+                                           "status": status, "count": 100000})
+            rc, checks, report = s.doctor()
+            name = "%s %d" % (what, status)
+            if rc != want_rc:
+                failures.append("%s: exit %s, want %s" % (name, rc, want_rc))
+            if checks["A1"]["status"] != a1 or str(status) not in checks["A1"]["evidence"]:
+                failures.append("%s: A1 %s: %s" % (name, checks["A1"]["status"],
+                                                   checks["A1"]["evidence"]))
+            for i in needs:
+                c = checks[i]
+                if c["status"] != "unknown" or str(status) not in c["evidence"] or \
+                        what not in c["evidence"]:
+                    failures.append("%s: %s %s: %s" % (name, i, c["status"], c["evidence"]))
+            others = [i for i in ALL_CHECKS if i not in needs + ["A1"]]
+            if any(checks[i]["status"] != "confirmed" for i in others):
+                failures.append("%s: checks that do not need %s are still confirmed: %s" % (
+                    name, what, json.dumps({i: checks[i] for i in others
+                                            if checks[i]["status"] != "confirmed"})))
+            if report["unknown"] != len(needs) + (a1 == "unknown"):
+                failures.append("%s: %d unknown" % (name, report["unknown"]))
+            p = subprocess.run([MOSYNC, "doctor"], env=s.env, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, timeout=120)
+            out = p.stdout.decode()
+            if p.returncode != want_rc or "HTTP %d" % status not in out:
+                failures.append("%s: human report exit %s: %s" % (name, p.returncode, out[-1500:]))
+    check(not failures, "\n".join(failures))

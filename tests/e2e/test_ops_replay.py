@@ -11,6 +11,7 @@ import time
 
 from harness import MOSYNC, TestFailure, check, env_for, eq, wait_until
 from seedgen import make_seed
+from test_flows import catalogue, shop
 from test_consumer import log_text
 
 HH, BRING = "Helthjem", "Bring - Pakke i postkassen"
@@ -276,3 +277,138 @@ def test_replay_force_of_deliveries_marks_nothing_twice():
         eq((flow["already_sent"], flow["duplicates"]), (4, 0), "how it knew: %r" % flow)
         eq(len([w for w in env.mystore.writes() if w["method"] != "GET"]), n,
            "Mystore writes of the forced replay")
+
+
+# ---- issue 12 ------------------------------------------------------------------
+
+STOCK_ON = {"STOCK_SYNC": "on"}
+DRY = {"DRY_RUN": "on"}
+
+
+def pause():
+    """Broker timestamps are milliseconds: a time taken between two pauses is
+    strictly after every event before it and before every event after it."""
+    time.sleep(0.05)
+
+
+def replay_summary(out):
+    return [json.loads(l) for l in out.splitlines() if l.startswith('{"replay"')][-1]
+
+
+def test_issue12_15_bounded_replay_after_flushall_leaves_the_newest_order():
+    """Orders applied, then one changed and applied again; Redis loses every
+    record (FLUSHALL); a replay bounded by --to-time to the first events
+    sends the older version again, and must not leave it there: the order
+    ends with its newest address in Ongoing, and the regular applier has
+    nothing left to do."""
+    seed = seed_two_methods(4)
+    ids = [o["id"] for o in seed["orders"]]
+    with env_for("i12-15-orders", seed) as env:
+        pause()
+        a = utc_now()
+        pause()
+        env.poll_orders()
+        env.apply_orders()
+        pause()
+        b = utc_now()
+        pause()
+        touch(env, ids[0], "Nyeste gate 1")
+        env.poll_orders()
+        env.apply_orders()
+        eq(env.ongoing.order(ids[0])["consignee"]["address1"], "Nyeste gate 1", "applied")
+        env.redis.cmd("FLUSHALL")
+        seq = last_seq(env)
+        summary, _ = replay(env, ["--from-time", a, "--to-time", b])
+        eq(sum(p["to"] - p["from"] for p in summary["partitions"]), 4, "range: the first events")
+        eq(env.ongoing.order(ids[0])["consignee"]["address1"], "Nyeste gate 1",
+           "order %s after the bounded replay (summary %r)" % (ids[0], summary))
+        for oid in ids[1:]:
+            eq(env.ongoing.order(oid)["consignee"]["address1"],
+               seed["orders"][ids.index(oid)]["attributes"]["shipping_address_address"],
+               "order %s" % oid)
+        eq(written(env, seq)[-1], ids[0], "the newest version written last")
+        eq(sum(p.get("latest", {}).get("applied", 0) for p in summary["partitions"]), 1,
+           "latest events applied: %r" % summary)
+        _, s, _ = env.apply_orders()
+        eq(s["messages"], 0, "messages a regular applier finds after the replay")
+
+
+def test_issue12_15_bounded_replay_after_flushall_leaves_the_newest_stock():
+    """Stock 10 applied, then 3 for one article; FLUSHALL; a replay bounded
+    by --to-time to the first stock events writes 10 again, and must not
+    leave it there: Mystore ends with 3, what Ongoing sells, and the other
+    article keeps its 10."""
+    prods, options, values = catalogue(plain=2, sized=0, coloured=0)
+    skus = [p["attributes"]["sku"] for p in prods]
+    articles = [{"articleNumber": sku, "articleName": "Vare %s" % sku,
+                 "inventoryInfo": {"numberOfItems": 20, "sellableNumberOfItems": 10}}
+                for sku in skus]
+
+    def quantity(env, n):
+        return env.mystore.get("/_sim/products/%s" % prods[n]["id"])["attributes"]["quantity"]
+
+    with env_for("i12-15-stock", shop(products=(prods, options, values)),
+                 ongoing_seed={"articles": articles}) as env:
+        pause()
+        a = utc_now()
+        pause()
+        env.run(["poll", "ongoing-stock", "--once"], extra_env=STOCK_ON)
+        env.run(["apply", "stock", "--once", "--idle-ms", "2500"], extra_env=STOCK_ON)
+        eq([quantity(env, 0), quantity(env, 1)], [10, 10], "stock applied")
+        pause()
+        b = utc_now()
+        pause()
+        env.ongoing.post("/_sim/articles/%s/stock" % skus[0],
+                         {"numberOfItems": 20, "sellableNumberOfItems": 3})
+        _, p, _ = env.run(["poll", "ongoing-stock", "--once"], extra_env=STOCK_ON)
+        eq(p["emitted"], 1, "the change emitted")
+        env.run(["apply", "stock", "--once", "--idle-ms", "2500"], extra_env=STOCK_ON)
+        eq(quantity(env, 0), 3, "the new stock applied")
+        env.redis.cmd("FLUSHALL")
+        _, summary, _ = env.run(["replay", "stock", "--from-time", a, "--to-time", b],
+                                extra_env=STOCK_ON)
+        eq(sum(p["to"] - p["from"] for p in summary["partitions"]), 2, "range: the first events")
+        eq([quantity(env, 0), quantity(env, 1)], [3, 10],
+           "Mystore stock after the bounded replay (summary %r)" % summary)
+        eq(sum(p.get("latest", {}).get("events", 0) for p in summary["partitions"]), 1,
+           "latest events: the one change: %r" % summary)
+
+
+def test_issue12_16_dry_run_replay_restores_a_group_that_had_no_offsets():
+    """`replay --dry-run` in a dry-run group that never consumed (no offsets)
+    leaves it as it found it: a later `DRY_RUN=on mosync apply orders` still
+    sees every order, and nothing is written."""
+    seed = seed_two_methods(6)
+    with env_for("i12-16-restore", seed) as env:
+        env.poll_orders()
+        env.apply_orders()
+        seq = last_seq(env)
+        _, out = run_stdout(env, ["replay", "orders", "--from-offset", "0", "--dry-run"], NEW_MAP)
+        summary = replay_summary(out)
+        eq(summary["dry_run"], True, "the summary says dry run")
+        eq(sum(p["to"] - p["from"] for p in summary["partitions"]), 6, "events replayed")
+        _, s, _ = env.apply_orders(extra_env=DRY)
+        eq(s["messages"], 6, "orders a later dry run sees")
+        eq(written(env, seq), [], "writes")
+
+
+def test_issue12_16_dry_run_from_the_environment_says_so():
+    """DRY_RUN=on in the environment and no --dry-run: the replay runs dry
+    and says so ("dry_run": true), writes nothing although the mapping
+    changed, and leaves both the dry-run group and the real group where
+    they were."""
+    seed = seed_two_methods(6)
+    with env_for("i12-16-env", seed) as env:
+        env.poll_orders()
+        env.apply_orders()
+        _, s, _ = env.apply_orders(extra_env=DRY)
+        eq(s["messages"], 6, "the dry run before")
+        seq = last_seq(env)
+        summary, _ = replay(env, ["--from-offset", "0"], dict(NEW_MAP, **DRY))
+        eq(summary["dry_run"], True, "the summary says dry run: %r" % summary)
+        eq(summary["group"], env.prefix + "mosync-dryrun-orders", "the group it ran in")
+        eq(written(env, seq), [], "writes")
+        _, s, _ = env.apply_orders(extra_env=DRY)
+        eq(s["messages"], 0, "the dry-run group where it was")
+        _, s, _ = env.apply_orders()
+        eq(s["messages"], 0, "the real group where it was")

@@ -123,7 +123,8 @@ def test_status_reports_cursor_lease_budget_and_errors():
         _, st, _ = status(env, extra_env={"MYSTORE_RATE_LIMIT_PER_MIN": "500"})
         cur = st["streams"]["mystore-orders"]["cursor"]
         check(cur is not None and isinstance(cur["position"], str), "cursor position: %r" % cur)
-        check(re.match(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d$", cur["position"]), "shop-local time")
+        check(re.match(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d Europe/Oslo$", cur["position"]),
+              "shop-local time with its zone: %r" % cur["position"])
         check(cur["position_utc"].endswith("Z"), "its UTC instant")
         # The cursor is the scan's start minus nothing: a few seconds old at most.
         check(0 <= cur["age_s"] < 120, "cursor age %r" % cur["age_s"])
@@ -275,3 +276,95 @@ def test_scaling_three_four_three():
             if w["method"] == "PUT" and 200 <= w["status"] < 300)
         eq(sorted(created), numbers, "every order created")
         eq([n for n, c in created.items() if c != 1], [], "orders created more than once")
+
+
+# ---- issue 12 item 20: what a first-time operator trips on ----------------------
+
+# A date and time as status prints one, and the zone right after it: "Z", or a
+# space and a zone name ("Europe/Oslo", "UTC").
+TIME = re.compile(r"\d{4}-\d\d-\d\d[ T]\d\d:\d\d(?::\d\d(?:\.\d+)?)?"
+                  r"(?P<zone>Z|[+-]\d\d:?\d\d| UTC| [A-Za-z_]+/[A-Za-z0-9_+/-]+)?")
+
+
+def times_without_zone(text):
+    return [m.group(0) for m in TIME.finditer(text) if not m.group("zone")]
+
+
+def json_strings(v):
+    if isinstance(v, dict):
+        for x in v.values():
+            yield from json_strings(x)
+    elif isinstance(v, list):
+        for x in v:
+            yield from json_strings(x)
+    elif isinstance(v, str):
+        yield v
+
+
+def test_issue12_20_status_shows_every_time_with_its_zone():
+    """Every time `mosync status` prints, in the table and in JSON, carries
+    its zone: UTC with Z, the Mystore cursor (shop time) with the zone's
+    name; and that shop time is the instant status gives in UTC."""
+    import datetime
+    import zoneinfo
+    seed = make_seed(orders=3, products=3, seed=66)
+    with env_for("i12-20-zones", seed) as env:
+        env.poll_orders()
+        env.run(["poll", "ongoing-shipments", "--once"])
+        _, text, _ = status(env, human=True)
+        eq(times_without_zone(text), [], "times without a zone in the table:\n" + text)
+        line = [l for l in text.splitlines() if l.strip().startswith("mystore-orders")][0]
+        check("Europe/Oslo" in line, "the shop-local cursor names its zone: %r" % line)
+        _, st, out = status(env)
+        bare = [s for s in json_strings(st) if TIME.match(s) and not TIME.match(s).group("zone")]
+        eq(bare, [], "times without a zone in the JSON")
+        cur = st["streams"]["mystore-orders"]["cursor"]
+        m = re.match(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d) (\S+)$", cur["position"])
+        check(m and m.group(2) == "Europe/Oslo", "position with its zone: %r" % cur)
+        local = datetime.datetime.strptime(m.group(1), "%Y-%m-%d %H:%M:%S").replace(
+            tzinfo=zoneinfo.ZoneInfo(m.group(2)))
+        eq(local.astimezone(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+           cur["position_utc"], "the shop time and the UTC instant agree")
+        check(st["streams"]["ongoing-shipments"]["cursor"]["position_utc"].endswith("Z"),
+              "the Ongoing cursor in UTC: %r" % st["streams"]["ongoing-shipments"])
+
+
+def test_issue12_20_status_without_kafka_says_so_once():
+    """With the broker stopped: one clear line names Kafka, where it was
+    looked for and why it did not answer; the flow rows and dead letters
+    say unknown without repeating that error; none of librdkafka's own log
+    lines reach stdout or stderr; exit 1.  In JSON too."""
+    only_on_mock("takes the broker down")
+    seed = make_seed(orders=3, products=3, seed=67)
+    with env_for("i12-20-nokafka", seed) as env:
+        env.poll_orders()
+        env.kafka.stop()
+        brokers = env.env["KAFKA_BROKERS"]
+        for human in (True, False):
+            e = dict(env.env)
+            p = subprocess.run([MOSYNC, "status"] + ([] if human else ["--json"]), env=e,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=120)
+            out, err = p.stdout.decode(), p.stderr.decode()
+            what = "status%s" % ("" if human else " --json")
+            eq(p.returncode, 1, "%s exit status" % what)
+            rd = [l for l in (out + err).splitlines()
+                  if '"component":"kafka"' in l or l.startswith("%")]
+            eq(rd, [], "%s: librdkafka's own lines on the terminal" % what)
+            if human:
+                named = [l for l in out.splitlines() if brokers in l]
+                eq(len(named), 1, "lines naming the brokers:\n" + out)
+                check(re.match(r"^kafka\s+kafka unreachable at %s: \S" % re.escape(brokers),
+                               named[0]), "the Kafka line: %r" % named[0])
+                reason = named[0].split(brokers + ": ", 1)[1]
+                eq([l for l in out.splitlines() if reason in l], named,
+                   "the reason once, not on every flow:\n" + out)
+                for flow in ("orders", "articles", "deliveries", "stock"):
+                    row = [l for l in out.splitlines() if l.strip().startswith(flow + " ")][0]
+                    check("lag unknown" in row, "%s row: %r" % (flow, row))
+            else:
+                st = json.loads(out)
+                check(st["kafka"]["why"].startswith("kafka unreachable at %s: " % brokers),
+                      "kafka.why: %r" % st["kafka"]["why"])
+                for flow, f in st["flows"].items():
+                    check(f["lag"] is None and "kafka unreachable" in f["lag_why"] and
+                          st["kafka"]["why"] not in f["lag_why"], "%s: %r" % (flow, f))
