@@ -16,7 +16,8 @@ PKGS     := rdkafka libcurl jansson hiredis libmicrohttpd
 SIMPKGS  := libmicrohttpd jansson
 DEB_PKGS := build-essential pkg-config librdkafka-dev libcurl4-openssl-dev \
             libjansson-dev libhiredis-dev libmicrohttpd-dev redis-server \
-            tzdata clang-format clang maven openjdk-17-jre-headless python3 valgrind
+            tzdata clang-format clang maven openjdk-17-jre-headless python3 valgrind \
+            python3-jsonschema
 
 OPT      ?= -O2 -g
 WARN     := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-unused-parameter \
