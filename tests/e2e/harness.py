@@ -1,6 +1,12 @@
 """End-to-end test harness: real Redis, real Kafka (the embedded mock cluster
 or a real Apache Kafka broker), the two simulators over real HTTP, and the
-mosync binary as separate processes.  Python standard library only.
+mosync binary as separate processes.  Python standard library, and
+python3-jsonschema for the event schemas (eventschema.py).
+
+It checks itself: a wait (wait_until), a mosync command (Env.run) or a topic
+read fails at once with InfraDied when the broker, Redis or a simulator the
+test started has died (not when the test stopped it), and every event read
+from a pipeline topic, and every dead letter's headers, must match schemas/.
 
 A test is a function `test_<name>(env)` in a tests/e2e/test_*.py module; `env`
 is a fresh Env with its own Redis, simulators and topics (see run.py).
