@@ -457,9 +457,9 @@ def run(args, rng, seed, planted, workdir, env, redis, settle_s, t0):
                 broker.restart()
                 broker_restarts += 1
             elif what == "sigstop-poller":
-                later = pause_lease_holder(fleet, redis, disrupted)
-                if later:
-                    plan.append((now + later, "sigcont-poller"))
+                nxt = pause_lease_holder(fleet, redis, disrupted)
+                if nxt:
+                    plan.append((now + nxt[1], nxt[0]))
             elif what == "sigcont-poller":
                 name = disrupted["paused"]
                 holder = redis.cmd("GET", "mosync:{%s}:lease:mystore-orders" % TENANT)
@@ -515,8 +515,10 @@ def run(args, rng, seed, planted, workdir, env, redis, settle_s, t0):
 
 def pause_lease_holder(fleet, redis, disrupted):
     """SIGSTOPs the poller that holds the mystore-orders lease (its value names the
-    holder as host:pid), for three lease TTLs; returns that time, or None when no
-    poller of ours holds it now (then the disruption is tried again a little later)."""
+    holder as host:pid), for three lease TTLs.  Returns what to plan next and in how
+    many seconds: its SIGCONT, or, when no poller of ours holds the lease just now
+    (Redis emptied, a holder just killed), this disruption again 2 s later; None
+    after 30 tries (the check on the disruption then fails)."""
     key = "mosync:{%s}:lease:mystore-orders" % TENANT
     holder = redis.cmd("GET", key)
     pids = [int(w) for w in re.findall(r"[0-9]+", holder or "")]
@@ -524,12 +526,12 @@ def pause_lease_holder(fleet, redis, disrupted):
     if name is None or not name.startswith("poll-mystore-orders"):
         disrupted["sigstop_tries"] = disrupted.get("sigstop_tries", 0) + 1
         log("no poller of ours holds %s (%r); trying again" % (key, holder))
-        return 2 if disrupted["sigstop_tries"] < 30 else None
+        return ("sigstop-poller", 2) if disrupted["sigstop_tries"] < 30 else None
     fleet.pause(name)
     disrupted.update(paused=name, holder=holder)
     log("SIGSTOP %s, the holder of %s (%r), for %d s (LEASE_TTL_S=%d)"
         % (name, key, holder, 3 * LEASE_TTL_S, LEASE_TTL_S))
-    return 3 * LEASE_TTL_S
+    return ("sigcont-poller", 3 * LEASE_TTL_S)
 
 
 def restart_redis_loading(redis, disrupted):
