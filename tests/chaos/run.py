@@ -44,6 +44,7 @@ import json
 import os
 import random
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -398,8 +399,10 @@ def main():
     if args.kafka == "real":
         subprocess.run([MOSYNC, "topics"], env=env.env, check=True)
 
+    rc = 1
     try:
-        return run(args, rng, seed, planted, workdir, env, redis, settle_s, t0)
+        rc = run(args, rng, seed, planted, workdir, env, redis, settle_s, t0)
+        return rc
     except harness.InfraDied as e:
         # The suite's own infrastructure is gone: nothing after this would mean anything.
         print("infrastructure died: %s" % e, flush=True)
@@ -418,6 +421,8 @@ def main():
             sim.stop()
         broker.stop()
         redis.close()
+        if rc == 0:  # a failed run keeps its logs (and says where)
+            shutil.rmtree(workdir, ignore_errors=True)
 
 
 def run(args, rng, seed, planted, workdir, env, redis, settle_s, t0):

@@ -14,6 +14,7 @@ import concurrent.futures
 import importlib
 import io
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -93,6 +94,8 @@ def main():
     finally:
         if broker_dir:
             subprocess.run([os.path.join(harness.ROOT, "tests", "kafka", "stop"), broker_dir])
+            # Its data and log are the tests' topics: of no use once they have run.
+            shutil.rmtree(broker_dir, ignore_errors=True)
     if skipped:
         print("# %d skipped on this Kafka kind" % skipped, flush=True)
     print("%d passed, %d failed" % (passed, failed), flush=True)
