@@ -6,7 +6,7 @@
 #   make test       install missing packages, build, run every test
 #   make asan       the same tests under AddressSanitizer + UBSan (build-asan/)
 #   make valgrind   the end-to-end subset under valgrind
-#   make chaos      the chaos suite (kills, outages, API faults)
+#   make chaos      the chaos suite (kills, outages, API faults; real Kafka)
 #   make format-check
 
 SHELL    := /bin/bash
@@ -16,7 +16,8 @@ PKGS     := rdkafka libcurl jansson hiredis libmicrohttpd
 SIMPKGS  := libmicrohttpd jansson
 DEB_PKGS := build-essential pkg-config librdkafka-dev libcurl4-openssl-dev \
             libjansson-dev libhiredis-dev libmicrohttpd-dev redis-server \
-            tzdata clang-format clang maven openjdk-17-jre-headless python3 valgrind
+            tzdata clang-format clang maven openjdk-17-jre-headless python3 valgrind \
+            python3-jsonschema
 
 OPT      ?= -O2 -g
 WARN     := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-unused-parameter \
@@ -146,9 +147,12 @@ valgrind: all
 	MOSYNC_WRAPPER="$(VALGRIND)" python3 tests/e2e/run.py -j 2 $(VALGRIND_TESTS)
 
 # The chaos suite (tests/chaos/run.py): every flow under kills, Redis and
-# broker restarts and injected API faults; MOSYNC_TEST_KAFKA=real for a real broker.
+# broker restarts, a paused lease holder, a wrong password, a Redis loading its
+# data and injected API faults, on a real Apache Kafka broker (tests/kafka/);
+# CHAOS_KAFKA=mock for the embedded one.
+CHAOS_KAFKA ?= real
 chaos: all
-	python3 tests/chaos/run.py
+	python3 tests/chaos/run.py --kafka $(CHAOS_KAFKA)
 
 FORMAT_SRC = $(shell find cli common producers consumers tests -name '*.[ch]')
 format:

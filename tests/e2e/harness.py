@@ -1,6 +1,12 @@
 """End-to-end test harness: real Redis, real Kafka (the embedded mock cluster
 or a real Apache Kafka broker), the two simulators over real HTTP, and the
-mosync binary as separate processes.  Python standard library only.
+mosync binary as separate processes.  Python standard library, and
+python3-jsonschema for the event schemas (eventschema.py).
+
+It checks itself: a wait (wait_until), a mosync command (Env.run) or a topic
+read fails at once with InfraDied when the broker, Redis or a simulator the
+test started has died (not when the test stopped it), and every event read
+from a pipeline topic, and every dead letter's headers, must match schemas/.
 
 A test is a function `test_<name>(env)` in a tests/e2e/test_*.py module; `env`
 is a fresh Env with its own Redis, simulators and topics (see run.py).
@@ -15,10 +21,13 @@ import signal
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
+
+import eventschema
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 BUILD = os.path.join(ROOT, os.environ.get("BUILD", "build"))
@@ -49,6 +58,115 @@ def only_on_mock(why):
         raise Skip(why)
 
 
+class InfraDied(TestFailure):
+    """A process of the test's infrastructure (the broker, Redis, a simulator)
+    that the harness started is gone without being stopped on purpose."""
+
+
+def _signal_name(n):
+    try:
+        return signal.Signals(n).name
+    except ValueError:
+        return "signal %d" % n
+
+
+def _tail(path, lines=15, limit=3000):
+    """The last lines of a log, for a failure message."""
+    try:
+        with open(path, "rb") as f:
+            f.seek(0, os.SEEK_END)
+            f.seek(max(0, f.tell() - 64 * 1024))
+            text = f.read().decode(errors="replace")
+    except OSError as e:
+        return "(cannot read %s: %s)" % (path, e)
+    text = "\n".join(text.rstrip("\n").splitlines()[-lines:])[-limit:]
+    return text if text.strip() else "(empty)"
+
+
+def died(what, pid, how, log):
+    """The InfraDied for a process: which one, how it ended, the tail of its log."""
+    return InfraDied("%s (pid %s) is gone: %s; last lines of %s:\n%s"
+                     % (what, pid, how, log, _tail(log)))
+
+
+def popen_died(what, proc, log):
+    """InfraDied when the child proc has ended, else None."""
+    rc = proc.poll()
+    if rc is None:
+        return None
+    how = ("killed by %s" % _signal_name(-rc)) if rc < 0 else "exited with status %d" % rc
+    return died(what, proc.pid, how, log)
+
+
+def pid_alive(pid):
+    """Is pid a running process (not a zombie)?  For processes that are not our
+    children, such as the real broker tests/kafka/start leaves running."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
+# What the harness watches: each thread (one test) its own list, plus what all
+# tests share (the real broker run.py started).  A watched thing has
+# check_alive(), which raises InfraDied when it died without stop().
+_watched = threading.local()
+_shared = []
+
+
+def watch(thing, shared=False):
+    if shared:
+        _shared.append(thing)
+    else:
+        if not hasattr(_watched, "things"):
+            _watched.things = []
+        _watched.things.append(thing)
+
+
+def unwatch(thing):
+    for lst in (_shared, getattr(_watched, "things", [])):
+        if thing in lst:
+            lst.remove(thing)
+
+
+def forget_watched():
+    """A new test starts on this thread: what an earlier one left is not its own."""
+    _watched.things = []
+
+
+def check_infra():
+    """Raises InfraDied when the broker, a Redis or a simulator that this test
+    (or the run) started is gone.  Cheap: called on every turn of a wait."""
+    for thing in _shared + list(getattr(_watched, "things", [])):
+        thing.check_alive()
+
+
+class RealBroker:
+    """The Apache Kafka broker tests/kafka/start runs in a work directory: not
+    our child, so it is watched through its pid file and /proc."""
+
+    def __init__(self, workdir):
+        self.dir = workdir
+        self.stopped = False
+
+    def pid(self):
+        try:
+            with open(os.path.join(self.dir, "kafka.pid")) as f:
+                return int(f.read().strip())
+        except (OSError, ValueError):
+            return None
+
+    def check_alive(self):
+        if self.stopped:
+            return
+        pid = self.pid()
+        if pid is None or not pid_alive(pid):
+            raise died("the Apache Kafka broker of %s" % self.dir, pid,
+                       "no longer running (not stopped by the suite)",
+                       os.path.join(self.dir, "kafka.log"))
+
+
 def check(cond, msg="check failed"):
     if not cond:
         raise TestFailure(msg)
@@ -66,14 +184,50 @@ def free_port():
 
 
 def wait_until(pred, timeout, what, interval=0.1):
-    """Waits for pred() to be true; a bound on waiting, never a measurement."""
+    """Waits for pred() to be true; a bound on waiting, never a measurement.
+    Fails at once (InfraDied) when the broker, Redis or a simulator the test
+    started died meanwhile, instead of waiting out the bound."""
     end = time.time() + timeout
     while time.time() < end:
-        v = pred()
+        try:
+            v = pred()
+        except Exception:
+            check_infra()  # a dead process explains the error better
+            raise
         if v:
             return v
+        check_infra()
         time.sleep(interval)
+    check_infra()
     raise TestFailure("timed out after %ss waiting for %s" % (timeout, what))
+
+
+def run_checked(argv, env, timeout, what, stdin=None, stderr=None):
+    """Runs argv to completion like subprocess.run (stdout captured; stderr to
+    the file stderr or captured), checking the infrastructure while it runs: a
+    command that waits for a dead broker or Redis is killed and InfraDied
+    raised.  Returns (returncode, stdout bytes, stderr bytes or None)."""
+    p = subprocess.Popen(argv, env=env, stdin=subprocess.PIPE if stdin is not None else None,
+                         stdout=subprocess.PIPE,
+                         stderr=stderr if stderr is not None else subprocess.PIPE)
+    end = time.time() + timeout
+    data = stdin
+    while True:
+        try:
+            out, err = p.communicate(input=data, timeout=0.5)
+            return p.returncode, out, err
+        except subprocess.TimeoutExpired:
+            data = None  # communicate() keeps sending what it had started
+        try:
+            check_infra()
+        except InfraDied as e:
+            p.kill()
+            p.communicate()
+            raise InfraDied("%s\n(while `%s` ran; it was killed)" % (e, what))
+        if time.time() > end:
+            p.kill()
+            p.communicate()
+            raise subprocess.TimeoutExpired(argv, timeout)
 
 
 def read_marker(proc, prefix, timeout, what):
@@ -99,25 +253,45 @@ class Redis:
         os.makedirs(self.dir, exist_ok=True)
         self.port = free_port()
         self.proc = None
+        self.log = os.path.join(self.dir, "redis.log")
+        self.loading_seen = False  # a PING was answered LOADING (set by ping)
+        watch(self)
         self.start()
 
-    def start(self):
+    def start(self, extra_args=(), timeout=10):
+        """Starts redis-server on its port and directory (its AOF is loaded
+        again), with extra_args (e.g. a load delay), and waits until it answers."""
         self.proc = subprocess.Popen(
             ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--dir", self.dir,
              "--appendonly", "yes", "--appendfsync", "always", "--save", "", "--daemonize", "no",
-             "--logfile", os.path.join(self.dir, "redis.log")],
+             "--logfile", self.log] + list(extra_args),
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        wait_until(self.ping, 10, "redis to answer")
+        wait_until(self.ping, timeout, "redis to answer")
+
+    def check_alive(self):
+        if self.proc is not None:  # None: stopped on purpose
+            e = popen_died("redis-server on port %d" % self.port, self.proc, self.log)
+            if e:
+                raise e
 
     def ping(self):
         try:
             return self.cmd("PING") == "PONG"
-        except (OSError, TestFailure):  # not up yet, or still loading its AOF
+        except InfraDied:
+            raise
+        except (OSError, TestFailure) as e:  # not up yet, or still loading its AOF
+            if "LOADING" in str(e):
+                self.loading_seen = True
             return False
 
     def cmd(self, *args):
         """One command over RESP; returns the decoded reply (strings, ints, lists, None)."""
-        with socket.create_connection(("127.0.0.1", self.port), timeout=5) as s:
+        try:
+            s = socket.create_connection(("127.0.0.1", self.port), timeout=5)
+        except OSError:
+            self.check_alive()  # refused because it died: say so
+            raise
+        with s:
             out = b"*%d\r\n" % len(args)
             for a in args:
                 a = a if isinstance(a, bytes) else str(a).encode()
@@ -156,16 +330,31 @@ class Redis:
             self.proc.wait(10)
         self.proc = None
 
+    def close(self):
+        """Stopped for good: no longer watched."""
+        self.stop()
+        unwatch(self)
+
 
 class Sim:
     """One simulator process; HTTP helpers for its API and /_sim/ endpoints."""
 
     def __init__(self, binary, args, workdir, name):
-        self.log = open(os.path.join(workdir, name + ".log"), "wb")
+        self.name = name
+        self.log_path = os.path.join(workdir, name + ".log")
+        self.log = open(self.log_path, "wb")
+        self.stopped = False
         self.proc = subprocess.Popen([os.path.join(BUILD, binary)] + args, stdout=subprocess.PIPE,
                                      stderr=self.log)
         self.port = int(read_marker(self.proc, "PORT=", 10, binary))
         self.base = "http://127.0.0.1:%d" % self.port
+        watch(self)
+
+    def check_alive(self):
+        if not self.stopped:
+            e = popen_died("the %s simulator" % self.name, self.proc, self.log_path)
+            if e:
+                raise e
 
     def call(self, method, path, body=None, headers=None):
         data = None if body is None else json.dumps(body).encode()
@@ -184,6 +373,14 @@ class Sim:
                 return e.code, json.loads(raw) if raw else None
             except ValueError:
                 return e.code, raw
+        except OSError:
+            # No answer: if it is dying, give it a moment to be gone, and say so.
+            try:
+                self.proc.wait(1)
+            except subprocess.TimeoutExpired:
+                pass
+            self.check_alive()
+            raise
 
     def get(self, path):
         status, body = self.call("GET", path)
@@ -207,6 +404,8 @@ class Sim:
         return self.get("/_sim/stats")
 
     def stop(self):
+        self.stopped = True
+        unwatch(self)
         if self.proc.poll() is None:
             self.proc.terminate()
             try:
@@ -283,16 +482,30 @@ class Kafka:
     def __init__(self, workdir, prefix, partitions=4):
         self.kind = os.environ.get("MOSYNC_TEST_KAFKA", "mock")
         self.proc = None
+        self.stopped = False
         if self.kind == "real":
-            self.bootstrap = os.environ["MOSYNC_TEST_BOOTSTRAP"]
+            self.bootstrap = os.environ["MOSYNC_TEST_BOOTSTRAP"]  # watched by run.py
         else:
-            self.log = open(os.path.join(workdir, "dev-broker.log"), "wb")
+            self.log_path = os.path.join(workdir, "dev-broker.log")
+            self.log = open(self.log_path, "wb")
             env = dict(os.environ, KAFKA_TOPIC_PREFIX=prefix, LOG_LEVEL="warn")
             self.proc = subprocess.Popen([MOSYNC, "dev-broker", "--partitions", str(partitions)], env=env,
                                          stdout=subprocess.PIPE, stderr=self.log)
             self.bootstrap = read_marker(self.proc, "BOOTSTRAP=", 15, "dev-broker")
+            watch(self)
+
+    def check_alive(self):
+        """librdkafka's mock cluster can die on its own assertion (issue 12
+        item 21): a test must say so instead of waiting for a broker."""
+        if self.proc is not None and not self.stopped:
+            e = popen_died("the embedded Kafka broker (mosync dev-broker)", self.proc,
+                           self.log_path)
+            if e:
+                raise e
 
     def stop(self):
+        self.stopped = True
+        unwatch(self)
         if self.proc and self.proc.poll() is None:
             self.proc.terminate()
             try:
@@ -352,19 +565,19 @@ class Env:
         env = dict(self.env, **(extra_env or {}))
         logpath = self._log(args[0] + "-" + (args[1] if len(args) > 1 else ""))
         with open(logpath, "wb") as err:
-            p = subprocess.run(WRAPPER + [MOSYNC] + args, env=env, stdout=subprocess.PIPE, stderr=err,
-                               timeout=timeout)
+            rc, out, _ = run_checked(WRAPPER + [MOSYNC] + args, env, timeout,
+                                     "mosync " + " ".join(args), stderr=err)
         with open(logpath, "rb") as f:
             stderr = f.read().decode(errors="replace")
         summary = None
-        for line in p.stdout.decode().splitlines()[::-1]:
+        for line in out.decode().splitlines()[::-1]:
             if line.startswith("{"):
                 summary = json.loads(line)
                 break
-        if expect_rc is not None and p.returncode != expect_rc:
+        if expect_rc is not None and rc != expect_rc:
             raise TestFailure("mosync %s exited %s (expected %s); stderr tail:\n%s" % (
-                " ".join(args), p.returncode, expect_rc, stderr[-3000:]))
-        return p.returncode, summary, stderr
+                " ".join(args), rc, expect_rc, stderr[-3000:]))
+        return rc, summary, stderr
 
     def spawn(self, args, extra_env=None):
         """Starts mosync in the background; returns the Popen (stdout piped)."""
@@ -404,35 +617,76 @@ class Env:
         self.mystore.stop()
         self.ongoing.stop()
         self.kafka.stop()
-        self.redis.stop()
+        self.redis.close()
         if not keep:
             shutil.rmtree(self.workdir, ignore_errors=True)
 
 
+def check_event(topic, m, tenant=TENANT):
+    """Checks one message of a pipeline topic (as `mosync tail` prints it)
+    against schemas/ (issue 12 item 22): the envelope, the data of its type,
+    the type its topic carries, and the key {tenant}:{entity_id}.  Raises
+    TestFailure naming the message and the schema path; returns the event."""
+    what = "event %s[%s]@%s (key %r)" % (topic, m.get("partition"), m.get("offset"), m.get("key"))
+    try:
+        event = json.loads(base64.b64decode(m.get("value_base64", "")))
+    except ValueError as e:
+        raise TestFailure("%s is not a JSON event: %s" % (what, e))
+    if isinstance(event, dict):
+        what += " id %s type %s" % (event.get("id"), event.get("type"))
+    try:
+        eventschema.validate_event(event, what, eventschema.TOPIC_TYPES[topic])
+    except eventschema.SchemaError as e:
+        raise TestFailure(str(e))
+    if m.get("key") != "%s:%s" % (event["tenant"], event["entity_id"]):
+        raise TestFailure("%s: the key is not {tenant}:{entity_id} (%s:%s)"
+                          % (what, event["tenant"], event["entity_id"]))
+    return event
+
+
+def check_dead_letter(m):
+    """Checks a dead letter's headers (as `mosync dlq show` prints them)
+    against schemas/mosync.dlq.headers.schema.json."""
+    what = "dead letter %s@%s (key %r)" % (m.get("partition"), m.get("offset"), m.get("key"))
+    bad = [n for n in (m.get("headers_base64") or {}) if n.startswith("mosync.")]
+    if bad:
+        raise TestFailure("%s: headers %s are not UTF-8" % (what, bad))
+    try:
+        eventschema.validate(eventschema.DLQ_HEADERS, m.get("headers"), what)
+    except eventschema.SchemaError as e:
+        raise TestFailure(str(e))
+
+
 def topic_messages(env, topic):
-    """Every message of a pipeline topic, via `mosync tail <topic> --once`."""
-    p = subprocess.run([MOSYNC, "tail", topic, "--once"], env=env.env, stdout=subprocess.PIPE,
-                       stderr=subprocess.PIPE, timeout=120)
-    if p.returncode != 0:
-        raise TestFailure("mosync tail failed: %s" % p.stderr.decode()[-2000:])
-    return [json.loads(l) for l in p.stdout.decode().splitlines() if l.startswith("{")]
+    """Every message of a pipeline topic, via `mosync tail <topic> --once`.
+    Each event of mystore.* / ongoing.* is checked against its schema, and
+    comes with "event" (the parsed value)."""
+    rc, out, err = run_checked([MOSYNC, "tail", topic, "--once"], env.env, 120, "mosync tail " + topic)
+    if rc != 0:
+        raise TestFailure("mosync tail failed: %s" % err.decode()[-2000:])
+    msgs = [json.loads(l) for l in out.decode().splitlines() if l.startswith("{")]
+    if topic in eventschema.TOPIC_TYPES:
+        for m in msgs:
+            m["event"] = check_event(topic, m)
+    return msgs
 
 
 def dlq_messages(env):
-    """Every dead letter of the test's topics, via `mosync dlq show --once`."""
-    e = dict(env.env)
-    p = subprocess.run([MOSYNC, "dlq", "show", "--once"], env=e, stdout=subprocess.PIPE,
-                       stderr=subprocess.PIPE, timeout=120)
-    if p.returncode != 0:
-        raise TestFailure("mosync dlq show failed: %s" % p.stderr.decode()[-2000:])
-    out = []
-    for line in p.stdout.decode().splitlines():
+    """Every dead letter of the test's topics, via `mosync dlq show --once`;
+    the headers of each are checked against their schema."""
+    rc, out, err = run_checked([MOSYNC, "dlq", "show", "--once"], dict(env.env), 120,
+                               "mosync dlq show")
+    if rc != 0:
+        raise TestFailure("mosync dlq show failed: %s" % err.decode()[-2000:])
+    res = []
+    for line in out.decode().splitlines():
         if line.startswith("{"):
             m = json.loads(line)
+            check_dead_letter(m)
             if "value_base64" in m:
                 m["value"] = base64.b64decode(m["value_base64"])
-            out.append(m)
-    return out
+            res.append(m)
+    return res
 
 
 class env_for:

@@ -14,6 +14,7 @@ import concurrent.futures
 import importlib
 import io
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -42,6 +43,7 @@ def run_one(name, fn, kind):
     """Runs one test; returns (True, False or None for skipped, the lines to print)."""
     out = io.StringIO()
     t0 = time.time()
+    harness.forget_watched()  # this thread's processes of an earlier test are not this one's
     try:
         fn()
         out.write("ok   %s [%s] (%.1fs)\n" % (name, kind, time.time() - t0))
@@ -70,6 +72,8 @@ def main():
         out = subprocess.run([os.path.join(harness.ROOT, "tests", "kafka", "start"), broker_dir],
                              stdout=subprocess.PIPE, check=True).stdout.decode().strip().splitlines()
         os.environ["MOSYNC_TEST_BOOTSTRAP"] = out[-1].split("=", 1)[1]
+        # Every test fails at once, naming it, if the shared broker dies.
+        harness.watch(harness.RealBroker(broker_dir), shared=True)
         print("# real Kafka broker at %s" % os.environ["MOSYNC_TEST_BOOTSTRAP"], flush=True)
     jobs = int(os.environ.get("MOSYNC_TEST_JOBS", "5"))
     if args[:1] == ["-j"]:
@@ -90,6 +94,8 @@ def main():
     finally:
         if broker_dir:
             subprocess.run([os.path.join(harness.ROOT, "tests", "kafka", "stop"), broker_dir])
+            # Its data and log are the tests' topics: of no use once they have run.
+            shutil.rmtree(broker_dir, ignore_errors=True)
     if skipped:
         print("# %d skipped on this Kafka kind" % skipped, flush=True)
     print("%d passed, %d failed" % (passed, failed), flush=True)
