@@ -6,7 +6,9 @@
  * each configured API answer, each checked with connections of its own:
  *   kafka    a metadata request (KAFKA_PROP_* applied, so credentials count);
  *   redis    PING;
- *   mystore  a 2xx answer this process got within HEALTH_API_FRESH_MS, else
+ *   mystore  down when the API refused this process's credential (401/403)
+ *            within HEALTH_API_FRESH_MS and accepted it not since; else up
+ *            on a 2xx answer this process got within HEALTH_API_FRESH_MS, else
  *   ongoing  the result another process of the tenant shared in Redis
  *            (mosync:{T}:health:<api>, expiring), else one GET of its own
  *            (Mystore: from the shared request budget), whose result it

@@ -327,7 +327,8 @@ int apply_deliveries(const mo_config *cfg, const apply_opts *opts)
                        .group_base = "mosync-apply-deliveries",
                        .handle = ad_handle,
                        .ctx = &c,
-                       .api_up_since = ad_api_up};
+                       .api_up_since = ad_api_up,
+                       .api = "mystore"};
     apply_dry dry;
     apply_dry_wrap(&flow, &dry, cfg, c.rs);
     int rc = apply_run(cfg, &flow, opts, &c.counts);

@@ -31,6 +31,7 @@
  * "<updated_at>"}}) are read: ts then only widens the first window, and an
  * entry whose updated_at still matches counts as emitted. */
 #include "poll.h"
+#include "credential.h"
 #include "dlq.h"
 #include "event.h"
 #include "kafka.h"
@@ -215,8 +216,7 @@ static mo_err pm_entity_failed(pm_ctx *c, const json_t *item, const char *id, co
     long status = ms_last_status(c->ms);
     mo_err err;
     *done = 0;
-    if (failure == MO_ERR_NOMEM || mo_stop_requested() ||
-        (failure == MO_ERR_PERMANENT && (status == 401 || status == 403)) ||
+    if (failure == MO_ERR_NOMEM || mo_stop_requested() || failure == MO_ERR_CREDENTIAL ||
         (failure == MO_ERR_TRANSIENT && !ms_up_since(c->ms, failed_at)))
         return mo_seterr(failure, errstr, errstr_size, "%s", why);
     if (failure == MO_ERR_INVALID || failure == MO_ERR_TOO_LARGE ||
@@ -688,10 +688,19 @@ int poll_loop(const mo_config *cfg, const char *stream, const poll_opts *opts, p
             continue;
         }
         lr_note(cfg, component, err, errstr); /* for `mosync status` */
+        /* The stream's API ("mystore-orders": mystore): a refused credential
+         * is the tenant's, logged once a minute and shown by status. */
+        char api[16];
+        snprintf(api, sizeof(api), "%.*s", (int)strcspn(stream, "-"), stream);
+        if (err == MO_ERR_CREDENTIAL)
+            cr_refused(cfg, component, api, errstr);
+        else if (!err)
+            cr_accepted(cfg, component, api);
         if (err) {
             (*failed_cycles)++;
-            lg_error(component, cfg->tenant, "cycle failed (%s): %s; cursor kept", mo_err_name(err),
-                     errstr);
+            if (err != MO_ERR_CREDENTIAL)
+                lg_error(component, cfg->tenant, "cycle failed (%s): %s; cursor kept",
+                         mo_err_name(err), errstr);
         }
         /* A malformed cursor needs a person: stop instead of failing forever. */
         if (opts->once || err == MO_ERR_INVALID) {

@@ -12,12 +12,15 @@
 Real processes, a real redis-server, Kafka, the simulators over HTTP."""
 
 import collections
+import datetime
 import json
 import os
 import signal
 import subprocess
+import urllib.error
+import urllib.request
 
-from harness import (MOSYNC, TENANT, TestFailure, check, dlq_messages, eq, env_for, wait_until)
+from harness import (MOSYNC, TestFailure, check, dlq_messages, env_for, eq, free_port, wait_until)
 from seedgen import make_seed
 
 
@@ -56,6 +59,10 @@ def lag_total(env, flow):
 def order_puts(env):
     return collections.Counter(w["body"]["orderNumber"] for w in env.ongoing.writes()
                                if w["method"] == "PUT" and w["path"].endswith("/api/v1/orders"))
+
+
+def dead_letter_keys(env):
+    return [m["key"] for m in dlq_messages(env)]
 
 
 def redis_error(env, *args):
@@ -113,7 +120,7 @@ def check_all_applied_once(env, ids, applier):
     stop(applier)
     eq(sorted(o["orderNumber"] for o in env.ongoing.orders()), ids, "orders in Ongoing")
     eq(order_puts(env), collections.Counter({i: 1 for i in ids}), "PUT /orders per order")
-    eq(dlq_messages(env), [], "dead letters")
+    eq(dead_letter_keys(env), [], "dead letters")
     eq(lag_total(env, "orders"), 0, "lag once all is applied")
 
 
@@ -133,7 +140,7 @@ def test_issue12_10_orders_wait_while_redis_is_loading():
         eq(applier.poll(), None, "the applier runs")
         eq(env.ongoing.writes(), [], "Ongoing writes while Redis loads")
         eq(lag_total(env, "orders"), 6, "lag while Redis loads (no offset moved)")
-        eq(dlq_messages(env), [], "dead letters while Redis loads")
+        eq(dead_letter_keys(env), [], "dead letters while Redis loads")
         finish_loading(env)
         check_all_applied_once(env, ids, applier)
 
@@ -156,6 +163,145 @@ def test_issue12_10_orders_wait_while_redis_is_out_of_memory():
         eq(applier.poll(), None, "the applier runs")
         eq(env.ongoing.writes(), [], "Ongoing writes while Redis is full")
         eq(lag_total(env, "orders"), 6, "lag while Redis is full (no offset moved)")
-        eq(dlq_messages(env), [], "dead letters while Redis is full")
+        eq(dead_letter_keys(env), [], "dead letters while Redis is full")
         env.redis.cmd("CONFIG", "SET", "maxmemory", "0")
         check_all_applied_once(env, ids, applier)
+
+
+# ---------------------------------------------------------------- item 11
+
+def http_get(port, path):
+    """(status, body text) of GET http://127.0.0.1:port/path; (None, why) when nothing answers."""
+    try:
+        with urllib.request.urlopen("http://127.0.0.1:%d%s" % (port, path), timeout=30) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()
+    except OSError as e:
+        return None, str(e)
+
+
+def log_records(p):
+    return [json.loads(l) for l in log_text(p).splitlines() if l.startswith("{")]
+
+
+def check_refusal_logged_once_a_minute(p, refused):
+    """The error lines about the refused credential: at least one, and at most
+    one a minute by the process's own clock (its log times), while the API
+    refused `refused` requests (more than that)."""
+    lines = [r for r in log_records(p)
+             if r["level"] == "error" and "refused the credential" in r["msg"]]
+    check(lines, "no error line about the refused credential")
+    first = lines[0]["ts"][:19]
+    last = log_records(p)[-1]["ts"][:19]
+    span = (datetime.datetime.fromisoformat(last) - datetime.datetime.fromisoformat(first)).seconds
+    check(len(lines) <= 1 + span // 60, "%d error lines about the refusal in %d s" % (len(lines), span))
+    check(refused > len(lines), "%d refused requests, %d error lines" % (refused, len(lines)))
+
+
+def credential_line(text, api):
+    return [l for l in text.splitlines() if l.startswith("%s refused the credential since" % api)]
+
+
+def test_issue12_11_refused_ongoing_password_pauses_then_applies_all():
+    """20 orders, and Ongoing refuses ONGOING_PASSWORD (401): nothing is
+    dead-lettered, no offset moves, /readyz names Ongoing down, `mosync
+    status` says since when and exits non-zero, one error line a minute.
+    Once the warehouse accepts the password, the same applier applies all
+    20 once by itself, and the refusal is gone from status and /readyz."""
+    seed = make_seed(orders=20, products=10, seed=1220)
+    ids = sorted(o["id"] for o in seed["orders"])
+    wrong = "wrong-og-password-77x"
+    with env_for("issue12-11-ongoing", seed) as env:
+        _, poll, _ = env.poll_orders()
+        eq(poll["orders_emitted"], 20, "orders emitted")
+        port = free_port()
+        applier = env.spawn(["apply", "orders"], {"ONGOING_PASSWORD": wrong,
+                                                  "METRICS_PORT": str(port)})
+        # Each partition's head met the refusal, and was tried again.
+        wait_until(lambda: env.ongoing.stats()["requests"] >= 12 or applier.poll() is not None,
+                   60, "Ongoing to refuse a dozen requests")
+        eq(applier.poll(), None, "the applier runs")
+        eq(dead_letter_keys(env), [], "dead letters")
+        eq(env.ongoing.orders(), [], "orders in Ongoing")
+
+        code, body = http_get(port, "/readyz")
+        eq(code, 503, "/readyz while the password is refused: %s" % body)
+        ongoing = json.loads(body)["checks"]["ongoing"]
+        check(ongoing.startswith("down") and "401" in ongoing, "ongoing check: %r" % ongoing)
+
+        rc, st = status(env)
+        check(rc != 0, "status exit while Ongoing refuses the credential: %d" % rc)
+        eq(st["flows"]["orders"]["lag"]["total"], 20, "lag (no offset moved)")
+        refusal = st["credentials"]["ongoing"]
+        check(refusal and refusal["refused_since"] and refusal["by"] == "apply.orders"
+              and "401" in refusal["error"], "status credentials: %r" % st["credentials"])
+        eq(st["credentials"]["mystore"], None, "Mystore is not refused")
+        rc, text = status(env, human=True)
+        check(rc != 0 and len(credential_line(text, "Ongoing")) == 1,
+              "status says Ongoing refused the credential:\n%s" % text)
+        check_refusal_logged_once_a_minute(applier, env.ongoing.stats()["requests"])
+
+        # The warehouse accepts the password: the backlog applies by itself,
+        # once, with no restart and no re-drive.
+        env.ongoing.post("/_sim/credentials", {"password": wrong})
+        wait_until(lambda: len(env.ongoing.orders()) == 20, 60, "every order in Ongoing")
+        wait_until(lambda: http_get(port, "/readyz")[0] == 200, 30, "/readyz ready again")
+        stop(applier)
+        check("Ongoing accepts the credential again" in log_text(applier), "the end is logged")
+        eq(sorted(o["orderNumber"] for o in env.ongoing.orders()), ids, "orders in Ongoing")
+        eq(order_puts(env), collections.Counter({i: 1 for i in ids}), "PUT /orders per order")
+        eq(dead_letter_keys(env), [], "dead letters")
+        rc, st = status(env)
+        eq((rc, st["credentials"], st["flows"]["orders"]["lag"]["total"]),
+           (0, {"mystore": None, "ongoing": None}, 0), "status once the password is accepted")
+        check(wrong not in env.all_logs() + json.dumps(st) + text, "the password is shown")
+
+
+def test_issue12_11_refused_mystore_token_pauses_deliveries_and_polls():
+    """Mystore refuses the token (403 "Token has expired or is invalid"):
+    a poller's cycle and the deliveries applier stop for it, status says so,
+    nothing is dead-lettered; with the right token every order turns
+    "levert" once and the refusal is gone."""
+    seed = make_seed(orders=4, products=5, seed=1221)
+    ids = sorted(o["id"] for o in seed["orders"])
+    wrong = "refused-token-5x9q"
+    key = "mosync:{t1}:refused:mystore"
+    with env_for("issue12-11-mystore", seed) as env:
+        env.poll_orders()
+        env.apply_orders()
+        for oid in ids:
+            env.ongoing.post("/_sim/orders/%s/ship" % oid, {"wayBill": "WB%s" % oid})
+        env.run(["poll", "ongoing-shipments", "--once"])
+
+        # A poller records the refusal too, and an accepted cycle ends it.
+        env.poll_orders(extra_env={"MYSTORE_TOKEN": wrong}, expect_rc=1)
+        eq(env.redis.cmd("HGET", key, "by"), "poll.mystore-orders", "refused by")
+        env.poll_orders()
+        eq(env.redis.cmd("EXISTS", key), 0, "the refusal after an accepted poll")
+
+        before = env.mystore.stats()["requests"]
+        applier = env.spawn(["apply", "deliveries"], {"MYSTORE_TOKEN": wrong})
+        wait_until(lambda: env.mystore.stats()["requests"] >= before + 4 or applier.poll() is not None,
+                   60, "Mystore to refuse four requests")
+        eq(applier.poll(), None, "the applier runs")
+        eq(dead_letter_keys(env), [], "dead letters")
+        rc, text = status(env, human=True)
+        check(rc != 0 and len(credential_line(text, "Mystore")) == 1
+              and "apply.deliveries" in credential_line(text, "Mystore")[0]
+              and "403" in credential_line(text, "Mystore")[0],
+              "status says Mystore refused the credential:\n%s" % text)
+        check_refusal_logged_once_a_minute(applier, env.mystore.stats()["requests"] - before)
+        stop(applier)
+        check(all(env.mystore.get("/_sim/orders/%s" % oid)["status_id"] == "1" for oid in ids),
+              "no order marked with a refused token")
+
+        _, s, _ = env.run(["apply", "deliveries", "--once", "--idle-ms", "2500"])
+        eq((s["delivered"], s["dead_lettered"]), (4, 0), "delivered, dead-lettered")
+        for oid in ids:
+            eq(env.mystore.get("/_sim/orders/%s" % oid)["status_id"], "3", "order %s levert" % oid)
+        eq(dead_letter_keys(env), [], "dead letters")
+        rc, st = status(env)
+        eq((rc, st["credentials"]["mystore"], st["flows"]["deliveries"]["lag"]["total"]),
+           (0, None, 0), "status once the token is accepted")
+        check(wrong not in env.all_logs() + text, "the token is shown")
