@@ -47,6 +47,16 @@ def status(env, extra_env=None, human=False):
     return p.returncode, (out if human else json.loads(out))
 
 
+def run_out(env, args, extra_env=None):
+    """Runs mosync to its end; (exit status, stdout).  Exit 0 expected."""
+    p = subprocess.run([MOSYNC] + args, env=dict(env.env, **(extra_env or {})),
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=180)
+    with open(os.path.join(env.workdir, "%s-%d.log" % (args[0], len(env.logs))), "wb") as f:
+        f.write(p.stderr)  # kept with the logs of a failed test
+    eq(p.returncode, 0, "exit status of mosync %s" % " ".join(args))
+    return p.returncode, p.stdout.decode()
+
+
 def lag_total(env, flow):
     """The flow's lag as `mosync status` reads it from Kafka: the messages
     after the group's committed offsets."""
@@ -267,11 +277,7 @@ def test_issue12_11_refused_mystore_token_pauses_deliveries_and_polls():
     ids = sorted(o["id"] for o in seed["orders"])
     wrong = "refused-token-5x9q"
     key = "mosync:{t1}:refused:mystore"
-    with env_for("issue12-11-mystore", seed) as env:
-        env.poll_orders()
-        env.apply_orders()
-        for oid in ids:
-            env.ongoing.post("/_sim/orders/%s/ship" % oid, {"wayBill": "WB%s" % oid})
+    with env_for("issue12-11-mystore", seed, ongoing_seed=shipped_in_ongoing(seed)) as env:
         env.run(["poll", "ongoing-shipments", "--once"])
 
         # A poller records the refusal too, and an accepted cycle ends it.
@@ -305,3 +311,71 @@ def test_issue12_11_refused_mystore_token_pauses_deliveries_and_polls():
         eq((rc, st["credentials"]["mystore"], st["flows"]["deliveries"]["lag"]["total"]),
            (0, None, 0), "status once the token is accepted")
         check(wrong not in env.all_logs() + text, "the token is shown")
+
+
+# ---------------------------------------------------------------- item 13
+
+def levert_rows(env, oid):
+    """The order's status-history rows with the "levert" status (id 3 in the seed)."""
+    rows = env.mystore.api_all("orders/%s/order-status-history" % oid)
+    return [r for r in rows
+            if ((r.get("relationships") or {}).get("order-status") or {}).get("data", {}).get("id") == "3"]
+
+
+def shipped_in_ongoing(seed):
+    """An Ongoing seed holding the shop's orders, each shipped with a waybill
+    (as the order flow, or the integration mosync replaces, put them there)."""
+    orders = seed["orders"]
+    skus = sorted({l["attributes"]["sku"] for o in orders for l in o["lines"]})
+    return {"articles": [{"articleNumber": sku, "articleName": "Vare %s" % sku} for sku in skus],
+            "orders": [{"orderNumber": o["id"], "referenceNumber": o["attributes"]["reference"],
+                        "deliveryDate": "2026-11-27T10:00:00Z", "consignee": {"name": "Kunde"},
+                        "orderLines": [{"rowNumber": str(n + 1), "articleNumber": l["attributes"]["sku"],
+                                        "numberOfItems": 1} for n, l in enumerate(o["lines"])],
+                        "status": 450, "wayBill": "WB%s" % o["id"]} for o in orders]}
+
+
+def mystore_writes(env):
+    return [w for w in env.mystore.writes() if w["method"] != "GET"]
+
+
+def test_issue12_13_levert_never_twice_after_the_shop_moved_the_order_on():
+    """Orders delivered ("levert"), then set to "Returnert" by the shop: a
+    forced replay of the deliveries, and a FLUSHALL with a new poll and
+    apply, find the "levert" row in each order's status history and write
+    nothing; a dry run reports them as already sent."""
+    seed = make_seed(orders=3, products=5, seed=1213)
+    ids = sorted(o["id"] for o in seed["orders"])
+    with env_for("issue12-13-levert", seed, ongoing_seed=shipped_in_ongoing(seed)) as env:
+        env.run(["poll", "ongoing-shipments", "--once"])
+        _, s, _ = env.run(["apply", "deliveries", "--once", "--idle-ms", "2500"])
+        eq(s["delivered"], 3, "delivered")
+        for oid in ids:
+            eq(len(levert_rows(env, oid)), 1, "levert rows of %s after the delivery" % oid)
+            env.mystore.post("/_sim/orders/%s/status" % oid, {"status_id": "6"})  # Returnert
+        writes = len(mystore_writes(env))
+
+        _, out = run_out(env, ["replay", "deliveries", "--from-offset", "0", "--force"])
+        flow = [json.loads(l) for l in out.splitlines() if l.startswith("{")][-2]
+        eq((flow["delivered"], flow["already_sent"]), (0, 3), "forced replay: %r" % flow)
+        eq(mystore_writes(env)[writes:], [], "Mystore writes of the forced replay")
+
+        # Redis lost every record: a dry run, then the real run, read each
+        # order's history.
+        eq(env.redis.cmd("FLUSHALL"), "OK", "FLUSHALL")
+        env.run(["poll", "ongoing-shipments", "--once"])
+        _, out = run_out(env, ["apply", "deliveries", "--once", "--idle-ms", "2500"],
+                         {"DRY_RUN": "on"})
+        reports = collections.defaultdict(set)
+        for l in out.splitlines():
+            if l.startswith("{") and "dry_run" in l:
+                r = json.loads(l)
+                reports[r["entity"]].add(r["outcome"])
+        eq(dict(reports), {oid: {"already_sent"} for oid in ids}, "dry-run outcomes")
+        _, s, _ = env.run(["apply", "deliveries", "--once", "--idle-ms", "2500"])
+        eq((s["delivered"], s["already_sent"], s["dead_lettered"]), (0, 3, 0),
+           "after FLUSHALL: delivered, already sent, dead-lettered")
+        for oid in ids:
+            eq(len(levert_rows(env, oid)), 1, "levert rows of %s" % oid)
+            eq(env.mystore.get("/_sim/orders/%s" % oid)["status_id"], "6", "%s stays Returnert" % oid)
+        eq(mystore_writes(env)[writes:], [], "Mystore writes in all")
