@@ -12,7 +12,8 @@
  *     (Redis is a cache); the first process that sees the API accept its
  *     credential deletes it;
  *   - the gauge mosync_credential_refused{api}: 1 while refused, 0 after.
- * One hash per API and tenant, whatever the scale.  Thread-safe; never fails
+ * One hash per API and tenant, whatever the scale; the process state is per
+ * API, for the one tenant a process serves (cfg->tenant).  Thread-safe; never fails
  * (Redis away costs the record, never the caller).  Call it outside a
  * message's deadline (stop.h), as lr_note. */
 #ifndef MO_CREDENTIAL_H

@@ -181,12 +181,13 @@ UT_TEST(issue12_10_redis_oom_is_an_outage_retried_then_transient)
 
 /* A redis-server restarted on data_dir's dump.rdb that loads it slowly
  * (key-load-delay, a debug setting of Redis 7, per key; events served every
- * 1 KiB so clients get -LOADING instead of waiting): it stays LOADING until
- * the test sets key-load-delay to 0.  0 on success. */
+ * 1 KiB so clients get -LOADING instead of waiting): 100,000 keys at 200 us
+ * keep it LOADING for 20 s at least, unless the test sets key-load-delay to 0
+ * first.  0 on success. */
 static int ut_redis_start_loading(ut_redis *r, const char *data_dir)
 {
     const char *extra[] = {
-        "--dir", data_dir, "--key-load-delay", "100", "--loading-process-events-interval-bytes",
+        "--dir", data_dir, "--key-load-delay", "200", "--loading-process-events-interval-bytes",
         "1024",  NULL};
     return ut_redis_start(r, extra);
 }
@@ -196,7 +197,7 @@ UT_TEST(issue12_10_redis_loading_is_an_outage_retried_then_transient)
     ut_redis first, r;
     char url[128], errstr[256], data_dir[128], dump[192];
     const char *fill[] = {"EVAL",
-                          "for i = 1, 200000 do redis.call('SET', 'filler:' .. i, 'x') end "
+                          "for i = 1, 100000 do redis.call('SET', 'filler:' .. i, 'x') end "
                           "redis.call('SET', 'mosync:{t1}:k', '\"kept\"') return 1",
                           "0", NULL};
     const char *save[] = {"SAVE", NULL};
