@@ -26,6 +26,15 @@ struct rs_store {
 
 #define RS_IO_TIMEOUT_MS 2000 /* connect and one command, when no deadline is nearer */
 
+/* When any store of this process last met Redis away or unable to serve
+ * (monotonic ms; 0 = never): see rs_outage_since. */
+static atomic_llong rs_outage_at;
+
+int rs_outage_since(long long since_ms)
+{
+    return atomic_load(&rs_outage_at) >= since_ms && atomic_load(&rs_outage_at) > 0;
+}
+
 static int rs_hex(int c)
 {
     if (c >= '0' && c <= '9')
@@ -347,6 +356,7 @@ static mo_err rs_cmd(rs_store *rs, redisReply **out, int argc, const char **argv
             redisFree(rs->c);
             rs->c = NULL;
         }
+        atomic_store(&rs_outage_at, mo_now_ms());
         if (!warned) {
             lg_warn("redis", rs->tenant, "redis unavailable (%s); retrying", why);
             warned = 1;

@@ -83,6 +83,12 @@ mo_err rs_budget_wait(rs_store *rs, const char *api, int per_min, char *errstr, 
  * command).  Pure. */
 mo_err rs_error_class(const char *reply);
 
+/* Did any store of this process meet Redis away or unable to serve (a lost
+ * connection, an outage reply) at or after since_ms (monotonic, mo_now_ms)?
+ * A consumer asks before it dead-letters a message that kept failing: a
+ * failure while Redis was down is the service's, not the message's. */
+int rs_outage_since(long long since_ms);
+
 /* Round-trips a PING (for health checks and tests). */
 mo_err rs_ping(rs_store *rs, char *errstr, size_t errstr_size);
 

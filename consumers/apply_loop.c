@@ -7,9 +7,10 @@
  *                     and full jitter, never shorter than a Retry-After the
  *                     API asked for; the other partitions go on.  After
  *                     cfg->max_attempts attempts the message is dead-lettered,
- *                     but only when its API answered others since its latest
- *                     attempt began: during an outage it waits (the flow
- *                     pauses, the backlog is not dead-lettered);
+ *                     but only when its API answered others and Redis served
+ *                     since its latest attempt began: during an outage of
+ *                     either it waits (the flow pauses, the backlog is not
+ *                     dead-lettered);
  *   MO_ERR_CREDENTIAL the API refused the credential: the tenant's fault, not
  *                     the message's.  The partition pauses with a backoff
  *                     of its own (AL_REFUSED_*), the attempt is not counted
@@ -446,7 +447,10 @@ static int al_handle(al_state *st, const apply_flow *flow, kq_consumer *kc, kq_p
     f->attempts++;
     f->attempt_start_ms = started;
     if (err == MO_ERR_TRANSIENT) {
-        int up = f->attempts >= st->cfg->max_attempts &&
+        /* The service's fault, not the message's, while Redis was away or
+         * could not serve (LOADING, OOM...) during the attempt. */
+        int redis_down = rs_outage_since(f->attempt_start_ms);
+        int up = f->attempts >= st->cfg->max_attempts && !redis_down &&
                  (!flow->api_up_since || flow->api_up_since(flow->ctx, f->attempt_start_ms));
         if (!up) {
             long delay = al_backoff(st, f->attempts, hint_ms);
@@ -454,7 +458,9 @@ static int al_handle(al_state *st, const apply_flow *flow, kq_consumer *kc, kq_p
             lg_warn(st->component, st->cfg->tenant,
                     "%s [%d] @%lld failed (attempt %d%s): %s; retry in %ld ms", topic, m->partition,
                     (long long)m->offset, f->attempts,
-                    f->attempts >= st->cfg->max_attempts ? ", its API is down: waiting" : "",
+                    f->attempts < st->cfg->max_attempts ? ""
+                    : redis_down                        ? ", Redis is down: waiting"
+                                                        : ", its API is down: waiting",
                     errstr, delay);
             kq_consumer_retry_later(kc, m, delay);
             al_count_retry(st);

@@ -135,18 +135,19 @@ def check_all_applied_once(env, ids, applier):
 
 
 def test_issue12_10_orders_wait_while_redis_is_loading():
-    """Redis restarted with data on disk answers -LOADING for a while: the
-    applier waits (nothing dead-lettered, no offset moved, no write), and
-    every order lands once when Redis has loaded."""
+    """Redis restarted with data on disk answers -LOADING for longer than
+    MAX_ATTEMPTS attempts take, while Ongoing answers: the applier waits
+    (nothing dead-lettered, no offset moved, no write), and every order
+    lands once when Redis has loaded."""
     seed = make_seed(orders=6, products=6, seed=1210)
     ids = sorted(o["id"] for o in seed["orders"])
     with env_for("issue12-10-loading", seed) as env:
         _, poll, _ = env.poll_orders()
         eq(poll["orders_emitted"], 6, "orders emitted")
         restart_redis_loading(env)
-        applier = env.spawn(["apply", "orders"])
-        wait_until(lambda: "LOADING" in log_text(applier) or applier.poll() is not None, 60,
-                   "the applier to meet LOADING")
+        applier = env.spawn(["apply", "orders"], SHORT_ATTEMPTS)
+        wait_until(lambda: met_max_attempts(applier), 60, "MAX_ATTEMPTS while Redis loads")
+        check("LOADING" in log_text(applier), "the applier met LOADING")
         eq(applier.poll(), None, "the applier runs")
         eq(env.ongoing.writes(), [], "Ongoing writes while Redis loads")
         eq(lag_total(env, "orders"), 6, "lag while Redis loads (no offset moved)")
@@ -155,9 +156,24 @@ def test_issue12_10_orders_wait_while_redis_is_loading():
         check_all_applied_once(env, ids, applier)
 
 
+# A message gets 5 s (AL_BUDGET_MIN_MS: max.poll.interval.ms leaves no more),
+# so an attempt gives up on Redis within 5 s, and its first failure is
+# already MAX_ATTEMPTS: the applier decides at once whether to dead-letter.
+SHORT_ATTEMPTS = {"MAX_ATTEMPTS": "1", "KAFKA_PROP_session_timeout_ms": "6000",
+                  "KAFKA_PROP_max_poll_interval_ms": "10000"}
+
+
+def met_max_attempts(applier):
+    """The applier has failed a message MAX_ATTEMPTS times (and waits, or
+    dead-lettered it), or has exited."""
+    text = log_text(applier)
+    return "Redis is down: waiting" in text or "dead-lettered" in text or applier.poll() is not None
+
+
 def test_issue12_10_orders_wait_while_redis_is_out_of_memory():
     """Redis at maxmemory under noeviction (the compose setting) refuses
-    writes with -OOM: the applier waits (nothing dead-lettered, no offset
+    writes with -OOM for longer than MAX_ATTEMPTS attempts take, while
+    Ongoing answers: the applier waits (nothing dead-lettered, no offset
     moved, no write to Ongoing), and every order lands once Redis has room."""
     seed = make_seed(orders=6, products=6, seed=1211)
     ids = sorted(o["id"] for o in seed["orders"])
@@ -167,9 +183,9 @@ def test_issue12_10_orders_wait_while_redis_is_out_of_memory():
         env.redis.cmd("CONFIG", "SET", "maxmemory-policy", "noeviction")
         env.redis.cmd("CONFIG", "SET", "maxmemory", "1")
         check("OOM" in (redis_error(env, "SET", "probe", "1") or ""), "Redis refuses writes")
-        applier = env.spawn(["apply", "orders"])
-        wait_until(lambda: "OOM" in log_text(applier) or applier.poll() is not None, 60,
-                   "the applier to meet OOM")
+        applier = env.spawn(["apply", "orders"], SHORT_ATTEMPTS)
+        wait_until(lambda: met_max_attempts(applier), 60, "MAX_ATTEMPTS under OOM")
+        check("OOM" in log_text(applier), "the applier met OOM")
         eq(applier.poll(), None, "the applier runs")
         eq(env.ongoing.writes(), [], "Ongoing writes while Redis is full")
         eq(lag_total(env, "orders"), 6, "lag while Redis is full (no offset moved)")

@@ -141,7 +141,11 @@ UT_TEST(issue12_10_redis_oom_is_an_outage_retried_then_transient)
     rs_store *rs = rs_open(url, "t1", errstr, sizeof(errstr));
     rs_set_retry_ms(rs, 300);
     json_t *v = json_string("v"), *out = NULL;
+    long long t0 = mo_now_ms();
+    UT_CHECK(!rs_outage_since(t0 + 1), "an outage noted in the future");
     mo_err err = rs_set_json(rs, "k", v, 60, errstr, sizeof(errstr));
+    /* What a consumer asks before it dead-letters a message that failed. */
+    UT_CHECK(rs_outage_since(t0), "the OOM is not noted as an outage of Redis");
     UT_CHECK(err == MO_ERR_TRANSIENT && strstr(errstr, "OOM"), "SET under OOM: %s: %s",
              mo_err_name(err), errstr);
     err = rs_lock(rs, "w", 1000, 1000, token, errstr, sizeof(errstr));
