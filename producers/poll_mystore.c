@@ -199,7 +199,8 @@ static json_t *pm_seen_entry(const pm_ctx *c, const char *hash, const char *upd)
 
 /* Decides what a failed snapshot of entity id means.
  *   401/403 (the token), 429 or a transient error while Mystore does not
- *   answer at all (an outage, the budget), a stop: the whole API is unusable;
+ *   answer at all (an outage, the budget) or Redis was away or could not
+ *   serve (LOADING, OOM...), a stop: the whole API is unusable;
  *   returns the error, which ends the cycle and counts against no entity.
  *   MO_ERR_INVALID (Mystore's answer makes no sense for this entity), 404/410
  *   (a sub-resource that is gone) and an answer too large: permanent for this
@@ -217,7 +218,8 @@ static mo_err pm_entity_failed(pm_ctx *c, const json_t *item, const char *id, co
     mo_err err;
     *done = 0;
     if (failure == MO_ERR_NOMEM || mo_stop_requested() || failure == MO_ERR_CREDENTIAL ||
-        (failure == MO_ERR_TRANSIENT && !ms_up_since(c->ms, failed_at)))
+        (failure == MO_ERR_TRANSIENT &&
+         (rs_outage_since(failed_at) || !ms_up_since(c->ms, failed_at))))
         return mo_seterr(failure, errstr, errstr_size, "%s", why);
     if (failure == MO_ERR_INVALID || failure == MO_ERR_TOO_LARGE ||
         (failure == MO_ERR_PERMANENT && (status == 404 || status == 410))) {
