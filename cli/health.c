@@ -93,6 +93,7 @@ static int health_api(health_server *hs, const char *api, json_t *checks)
     }
     if (last && mo_now_ms() - last < HEALTH_API_FRESH_MS) {
         health_share(hs, api, 1, "ok");
+        cr_accepted(hs->cfg, "health", api); /* an accepted request ends a refusal */
         health_set(checks, api, 1, NULL);
         return 1;
     }
@@ -113,6 +114,8 @@ static int health_api(health_server *hs, const char *api, json_t *checks)
         err = og_get(hs->og, "orders/statuses", &doc, &status, errstr, sizeof(errstr));
     json_decref(doc);
     health_share(hs, api, err == MO_OK, err == MO_OK ? "ok" : errstr);
+    if (err == MO_OK)
+        cr_accepted(hs->cfg, "health", api);
     health_set(checks, api, err == MO_OK, errstr);
     return err == MO_OK;
 }

@@ -12,7 +12,8 @@
  *   ongoing  the result another process of the tenant shared in Redis
  *            (mosync:{T}:health:<api>, expiring), else one GET of its own
  *            (Mystore: from the shared request budget), whose result it
- *            shares there.  A scraper therefore costs the tenant at most one
+ *            shares there.  An accepted answer ends a refused credential
+ *            (credential.h).  A scraper therefore costs the tenant at most one
  *            API request per HEALTH_API_SHARE_S, and none while any process
  *            of the tenant works with that API.
  * An API whose settings are not all present (a poller of Mystore started
