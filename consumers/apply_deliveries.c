@@ -133,8 +133,8 @@ static json_t *ad_history_body(const char *id, const char *tracking, const char 
 /* Has order id ever had the "sent" status (M8, M15)?  A shop may have moved
  * a delivered order on (to "Returnert"), so the current status does not
  * tell; its status history does (M9: every status set is a row).  Read
- * whole, every page: ms_list_all never returns a cut list (a list too long
- * is an error).  A row's status is its order-status relationship. */
+ * whole, every page, with ms_list_all, which fails rather than cut a list
+ * too long to hold.  A row's status is its order-status relationship. */
 static mo_err ad_sent_before(ad_ctx *c, const char *id, int *sent, char *errstr, size_t errstr_size)
 {
     char path[128];
