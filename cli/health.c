@@ -1,6 +1,7 @@
 /* The metrics server of the long-running commands, its readiness probe, and
  * `mosync healthcheck` (see health.h). */
 #include "health.h"
+#include "credential.h"
 #include "event.h"
 #include "http.h"
 #include "kafka.h"
@@ -80,8 +81,25 @@ static int health_api(health_server *hs, const char *api, json_t *checks)
         return 1;
     }
     long long last = hc_api_last_up_ms(api);
+    long refused_status = 0;
+    long long refused = hc_api_refused_ms(api, &refused_status);
+    if (refused > last && mo_now_ms() - refused < HEALTH_API_FRESH_MS) {
+        /* This process's own credential refused, lately: down without a
+         * request, whatever another process shared. */
+        char why[160], since[32];
+        long long ago = (mo_now_ms() - refused) / 1000;
+        if (cr_since(api, since, sizeof(since)))
+            snprintf(why, sizeof(why), "%s refused the credential since %s (HTTP %ld, %lld s ago)",
+                     cr_api_title(api), since, refused_status, ago);
+        else
+            snprintf(why, sizeof(why), "%s refused the credential (HTTP %ld, %lld s ago)",
+                     cr_api_title(api), refused_status, ago);
+        health_check_set(checks, api, 0, why);
+        return 0;
+    }
     if (last && mo_now_ms() - last < HEALTH_API_FRESH_MS) {
         health_share(hs, api, 1, "ok");
+        cr_accepted(hs->cfg, "health", api); /* an accepted request ends a refusal */
         health_check_set(checks, api, 1, NULL);
         return 1;
     }
@@ -102,6 +120,8 @@ static int health_api(health_server *hs, const char *api, json_t *checks)
         err = og_get(hs->og, "orders/statuses", &doc, &status, errstr, sizeof(errstr));
     json_decref(doc);
     health_share(hs, api, err == MO_OK, err == MO_OK ? "ok" : errstr);
+    if (err == MO_OK)
+        cr_accepted(hs->cfg, "health", api);
     health_check_set(checks, api, err == MO_OK, errstr);
     return err == MO_OK;
 }

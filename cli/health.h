@@ -6,11 +6,14 @@
  * each configured API answer, each checked with connections of its own:
  *   kafka    a metadata request (KAFKA_PROP_* applied, so credentials count);
  *   redis    PING;
- *   mystore  a 2xx answer this process got within HEALTH_API_FRESH_MS, else
+ *   mystore  down when the API refused this process's credential (401/403)
+ *            within HEALTH_API_FRESH_MS and accepted it not since; else up
+ *            on a 2xx answer this process got within HEALTH_API_FRESH_MS, else
  *   ongoing  the result another process of the tenant shared in Redis
  *            (mosync:{T}:health:<api>, expiring), else one GET of its own
  *            (Mystore: from the shared request budget), whose result it
- *            shares there.  A scraper therefore costs the tenant at most one
+ *            shares there.  An accepted answer ends a refused credential
+ *            (credential.h).  A scraper therefore costs the tenant at most one
  *            API request per HEALTH_API_SHARE_S, and none while any process
  *            of the tenant works with that API.
  * An API whose settings are not all present (a poller of Mystore started

@@ -9,8 +9,10 @@
  * log lines go to the log at debug level only).  Every time is printed
  * with its zone: UTC with Z, a shop-local time with the zone's name. */
 #include "status.h"
+#include "credential.h"
 #include "dlq.h"
 #include "dlq_state.h"
+#include "event.h"
 #include "kafka.h"
 #include "kafka_group.h"
 #include "lastrun.h"
@@ -138,8 +140,7 @@ static int st_cursor_time(const st_ctx *c, const char *stream, const json_t *ts,
     if (!json_is_integer(ts))
         return -1;
     *t = (time_t)json_integer_value(ts);
-    if (!strncmp(stream, "mystore-", 8) &&
-        !tz_utc_to_local(c->cfg->mystore_timezone, *t, local)) {
+    if (!strncmp(stream, "mystore-", 8) && !tz_utc_to_local(c->cfg->mystore_timezone, *t, local)) {
         *zone = c->cfg->mystore_timezone;
         snprintf(shown, size, "%s %s", local, *zone);
         return 0;
@@ -325,8 +326,43 @@ static json_t *st_dead_letters(st_ctx *c)
         "open letters only: re-driven, resolved and purged ones are in `mosync dlq list --all`");
 }
 
+/* The refused credentials (credential.h): {"mystore": null or {refused_since,
+ * last_refused_at, by, error}, "ongoing": ...}; *refused counts the refused. */
+static json_t *st_credentials(st_ctx *c, int *refused)
+{
+    char errstr[512];
+    if (!c->rs)
+        return st_missing(c->redis_why);
+    json_t *o = json_object();
+    for (int i = 0; o && i < CR_NAPIS; i++) {
+        json_t *rec = NULL;
+        if (cr_read(c->rs, cr_apis[i], &rec, errstr, sizeof(errstr))) {
+            json_decref(o);
+            return st_missing(errstr);
+        }
+        json_t *error = json_object_get(rec, "error");
+        if (json_is_string(error)) {
+            /* Masked when written; again here, with this process's secrets. */
+            char text[512];
+            snprintf(text, sizeof(text), "%s", json_string_value(error));
+            lg_mask_secrets(text, sizeof(text));
+            json_object_set_new(rec, "error", json_string(text));
+        }
+        long long at_ms;
+        if (rec &&
+            !ev_utc_parse(json_string_value(json_object_get(rec, "last_refused_at")), &at_ms))
+            json_object_set_new(rec, "last_refused_age_s",
+                                json_integer((json_int_t)(c->now - at_ms / 1000)));
+        else if (rec)
+            json_object_set_new(rec, "last_refused_age_s", json_null());
+        *refused += rec != NULL;
+        json_object_set_new(o, cr_apis[i], rec ? rec : json_null());
+    }
+    return o;
+}
+
 /* The whole report. */
-static json_t *st_collect(st_ctx *c)
+static json_t *st_collect(st_ctx *c, int *refused)
 {
     char at[32], component[64];
     st_iso(c->now, at, sizeof(at));
@@ -356,6 +392,7 @@ static json_t *st_collect(st_ctx *c)
     json_object_set_new(o, "kafka",
                         json_pack("{s:b, s:o}", "reachable", !c->kafka_down, "why",
                                   c->kafka_down ? json_string(c->kafka_why) : json_null()));
+    st_put(o, "credentials", st_credentials(c, refused));
     json_object_set_new(o, "streams", streams);
     json_object_set_new(o, "flows", flows);
     st_put(o, "dead_letters", dead);
@@ -421,6 +458,25 @@ static void st_print(json_t *o)
                    ? "ok"
                    : json_string_value(json_object_get(p, "why")));
     }
+    const char *api;
+    json_t *cred;
+    json_object_foreach(json_object_get(o, "credentials"), api, cred)
+    {
+        if (!json_is_object(cred))
+            continue;
+        json_t *age = json_object_get(cred, "last_refused_age_s");
+        printf("%s refused the credential since %s (last %s%s, %s: %s)\n", cr_api_title(api),
+               json_string_value(json_object_get(cred, "refused_since")),
+               st_age_text(age, a, sizeof(a)), json_is_integer(age) ? " ago" : "",
+               json_is_string(json_object_get(cred, "by"))
+                   ? json_string_value(json_object_get(cred, "by"))
+                   : "?",
+               json_is_string(json_object_get(cred, "error"))
+                   ? json_string_value(json_object_get(cred, "error"))
+                   : "");
+    }
+    if (st_why(o, "credentials"))
+        printf("credentials unknown (%s)\n", st_why(o, "credentials"));
     printf("\nstreams\n");
     json_object_foreach(json_object_get(o, "streams"), name, v)
     {
@@ -520,8 +576,9 @@ int status_main(int argc, char **argv)
         rs_close(c.rs);
         c.rs = NULL;
     }
-    json_t *o = st_collect(&c);
-    int rc = c.rs && !c.kafka_down ? 0 : 1;
+    int refused = 0;
+    json_t *o = st_collect(&c, &refused);
+    int rc = c.rs && !c.kafka_down && !refused ? 0 : 1;
     if (!o) {
         fprintf(stderr, "mosync: status: out of memory\n");
         rc = 1;

@@ -1,6 +1,7 @@
 /* `mosync status [--json]`: is the sync healthy?  Per stream the cursor and
  * its age, the lease holder; per flow the consumer group's lag per partition,
- * the last success and last error of its applier and poller; dead letters by
+ * the last success and last error of its applier and poller; a credential an
+ * API refuses, since when and who met it; dead letters by
  * component and error class; the Mystore request budget used in the last
  * minute.  Reads only Kafka and Redis, changes nothing. */
 #ifndef MO_STATUS_H
@@ -11,9 +12,9 @@
 #include <jansson.h>
 
 /* The command: argv holds what follows "status".  Exit 0 when both Kafka and
- * Redis could be read, 1 when one could not (what could be read is still
- * printed, the rest is null with the reason), 2 on bad usage or
- * configuration. */
+ * Redis could be read and no API refuses the tenant's credential
+ * (credential.h), 1 otherwise (what could be read is still printed, the rest
+ * is null with the reason), 2 on bad usage or configuration. */
 int status_main(int argc, char **argv);
 
 /* Counts the tenant's OPEN dead letters by component and error class (the

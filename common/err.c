@@ -20,6 +20,8 @@ const char *mo_err_name(mo_err err)
         return "config";
     case MO_ERR_NOMEM:
         return "nomem";
+    case MO_ERR_CREDENTIAL:
+        return "credential";
     }
     return "unknown";
 }

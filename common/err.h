@@ -11,7 +11,10 @@
  *   MO_ERR_TOO_LARGE  a capped buffer would overflow (distinct from INVALID so
  *                     the message says so)
  *   MO_ERR_CONFIG     a bad configuration value
- *   MO_ERR_NOMEM      allocation failed */
+ *   MO_ERR_NOMEM      allocation failed
+ *   MO_ERR_CREDENTIAL the API refused our credential (401/403): the tenant
+ *                     must act, not the entity; the flow waits until the
+ *                     credential is accepted, nothing is dead-lettered */
 #ifndef MO_ERR_H
 #define MO_ERR_H
 
@@ -27,9 +30,11 @@ typedef enum {
     MO_ERR_TOO_LARGE,
     MO_ERR_CONFIG,
     MO_ERR_NOMEM,
+    MO_ERR_CREDENTIAL,
 } mo_err;
 
-/* A short stable name ("invalid", "transient", ...) for logs and dead-letter headers. */
+/* A short stable name ("invalid", "transient", ..., "credential") for logs,
+ * `mosync status` and dead-letter headers. */
 const char *mo_err_name(mo_err err);
 
 /* snprintf into errstr when errstr is not NULL; returns err so callers can

@@ -54,27 +54,54 @@ unsigned long hc_requests_total(void)
     return atomic_load(&hc_total);
 }
 
-/* The last "up" answer per API name, process-wide.  A handful of names
- * (mystore, ongoing): a small fixed table, no allocation. */
+/* The last "up" answer and the last refused credential per API name,
+ * process-wide.  A handful of names (mystore, ongoing): a small fixed table,
+ * no allocation. */
 #define HC_APIS 8
 static pthread_mutex_t hc_api_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct {
     char name[32];
     long long up_ms;
+    long long refused_ms;
+    long refused_status;
 } hc_apis[HC_APIS];
 
-static void hc_api_up(const char *api, long long now_ms)
+/* Notes an answer of api at now_ms: a 2xx (up), or a 401/403 (the
+ * credential refused); other statuses change nothing. */
+static void hc_api_note(const char *api, long status, long long now_ms)
 {
+    int up = status >= 200 && status < 300;
+    if (!up && hc_classify(status) != MO_ERR_CREDENTIAL)
+        return;
     pthread_mutex_lock(&hc_api_lock);
     for (int i = 0; i < HC_APIS; i++) {
         if (!hc_apis[i].name[0])
             snprintf(hc_apis[i].name, sizeof(hc_apis[i].name), "%s", api);
         if (!strcmp(hc_apis[i].name, api)) {
-            hc_apis[i].up_ms = now_ms;
+            if (up) {
+                hc_apis[i].up_ms = now_ms;
+            } else {
+                hc_apis[i].refused_ms = now_ms;
+                hc_apis[i].refused_status = status;
+            }
             break;
         }
     }
     pthread_mutex_unlock(&hc_api_lock);
+}
+
+long long hc_api_refused_ms(const char *api, long *status)
+{
+    long long ms = 0;
+    pthread_mutex_lock(&hc_api_lock);
+    for (int i = 0; i < HC_APIS && hc_apis[i].name[0]; i++)
+        if (!strcmp(hc_apis[i].name, api)) {
+            ms = hc_apis[i].refused_ms;
+            if (status)
+                *status = hc_apis[i].refused_status;
+        }
+    pthread_mutex_unlock(&hc_api_lock);
+    return ms;
 }
 
 long long hc_api_last_up_ms(const char *api)
@@ -427,11 +454,13 @@ static mo_err hc_perform(hc_client *hc, const char *method, const char *url,
     } else {
         curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &resp->status);
         hc->last_body_len = resp->len;
-        if (hc_classify(resp->status) != MO_ERR_TRANSIENT)
+        /* Up for this tenant: it answered, and not only to refuse the credential. */
+        mo_err klass = hc_classify(resp->status);
+        if (klass == MO_OK || klass == MO_ERR_PERMANENT)
             hc->last_up_ms = mo_now_ms();
         /* Readiness wants more than an answer: a 401 answers too. */
-        if (hc->api && resp->status >= 200 && resp->status < 300)
-            hc_api_up(hc->api, mo_now_ms());
+        if (hc->api)
+            hc_api_note(hc->api, resp->status, mo_now_ms());
         if (resp->server_date) {
             hc->server_date = resp->server_date;
             hc->server_date_at_ms = mo_now_ms();
@@ -491,6 +520,10 @@ mo_err hc_classify(long status)
         return MO_OK;
     if (status == 408 || status == 429 || status >= 500 || status == 0)
         return MO_ERR_TRANSIENT;
+    /* The credential, not the request: Ongoing answers 401 to a wrong
+     * password, Mystore 403 "Token has expired or is invalid" (MODEL.md). */
+    if (status == 401 || status == 403)
+        return MO_ERR_CREDENTIAL;
     return MO_ERR_PERMANENT;
 }
 
@@ -601,7 +634,7 @@ mo_err hc_call_json_capped(hc_client *hc, const hc_retry *retry, const hc_hooks 
                                 resp.status, jerr.text);
             } else if (err == MO_OK) {
                 *doc = j;
-            } else if (err == MO_ERR_PERMANENT) {
+            } else if (err == MO_ERR_PERMANENT || err == MO_ERR_CREDENTIAL) {
                 char quoted[256];
                 *doc = j;
                 /* The body may echo a credential: masked whole, then cut. */

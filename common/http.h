@@ -86,7 +86,9 @@ void hc_header_parse(const char *buf, size_t n, int *retry_after, long long *ret
                      long long *server_date);
 
 /* The retry class of an HTTP status: MO_OK for 2xx, MO_ERR_TRANSIENT for 408,
- * 429 and 5xx, MO_ERR_PERMANENT for every other status. */
+ * 429 and 5xx (and 0: no answer), MO_ERR_CREDENTIAL for 401 and 403 (the
+ * credential is refused: the tenant must act, not the request's entity),
+ * MO_ERR_PERMANENT for every other status. */
 mo_err hc_classify(long status);
 
 /* url as error texts show it: without user-info, and with "?..." in place of
@@ -100,8 +102,9 @@ mo_err hc_escape(const char *s, char *out, size_t size);
 /* Bytes of the body of the last answer this client received (0 when none). */
 size_t hc_last_body_len(const hc_client *hc);
 
-/* When this client last got an answer that was not a transient failure (2xx,
- * or a 4xx other than 408 and 429: the API is up), in monotonic ms; 0 = never. */
+/* When this client last got an answer that was not a transient failure nor a
+ * refused credential (2xx, or a 4xx other than 401, 403, 408 and 429: the API
+ * is up for this tenant), in monotonic ms; 0 = never. */
 long long hc_last_up_ms(const hc_client *hc);
 
 /* The server's clock as its last Date header told it (UTC seconds), moved on
@@ -122,6 +125,12 @@ unsigned long hc_requests_total(void);
  * 0 = never.  /readyz asks this first, so a busy process proves an API up
  * without spending a request of its budget. */
 long long hc_api_last_up_ms(const char *api);
+
+/* When any client of this process with hc_opts.api == api last got a 401 or
+ * 403 (the credential refused), monotonic ms; 0 = never.  *status (may be
+ * NULL) receives that status.  Compared with hc_api_last_up_ms it tells
+ * whether the credential is refused now. */
+long long hc_api_refused_ms(const char *api, long *status);
 
 /* "2xx", "3xx", "4xx", "5xx" for an HTTP status, "none" for 0 (no answer)
  * and anything outside 100..599: the status_class label. */
@@ -168,10 +177,10 @@ typedef struct hc_hooks {
  * GET, PUT, PATCH and DELETE are idempotent here and retried.
  *
  * On 2xx returns MO_OK and *doc (new reference; NULL for an empty body).  On
- * another 4xx returns MO_ERR_PERMANENT with *status set and *doc the parsed
- * error body when it is JSON.  When attempts or time run out returns
- * MO_ERR_TRANSIENT.  *attempts (may be NULL) receives the number of requests
- * sent.  hooks may be NULL. */
+ * 401/403 returns MO_ERR_CREDENTIAL, on another 4xx MO_ERR_PERMANENT, both
+ * with *status set and *doc the parsed error body when it is JSON.  When attempts or time run out
+ * returns MO_ERR_TRANSIENT.  *attempts (may be NULL) receives the number of requests sent.  hooks
+ * may be NULL. */
 mo_err hc_call_json(hc_client *hc, const hc_retry *retry, const hc_hooks *hooks, const char *method,
                     const char *url, const char *content_type, const char *body, long *status,
                     json_t **doc, int *attempts, char *errstr, size_t errstr_size);

@@ -92,6 +92,11 @@ static const mt_def mt_defs[] = {
      "(MYSTORE_RATE_LIMIT_PER_MIN).",
      {0}},
     {"mosync_lease_held", MT_GAUGE, "1 while this process holds a poller's lease, by stream.", {0}},
+    {"mosync_credential_refused",
+     MT_GAUGE,
+     "1 while an API refuses this process's credential (HTTP 401/403; its flows wait), 0 once "
+     "it accepts it again, by api.",
+     {0}},
     {"mosync_last_success_timestamp_seconds",
      MT_GAUGE,
      "When a flow last finished a message (applied, unchanged, refused, stale or skipped) or a "

@@ -121,8 +121,8 @@ size_t og_answer_cap(const char *path)
  * write lock only while the request is in flight (never while backing off),
  * and the lock outlives the HTTP timeout by a little, so a process killed
  * mid-write blocks the others for at most HTTP_TIMEOUT_MS + OG_LOCK_MARGIN_MS.  For a permanent
- * error the answer's "message" replaces the raw body in errstr, so dead
- * letters say what Ongoing said. */
+ * error (or a refused credential) the answer's "message" replaces the raw
+ * body in errstr, so dead letters and status say what Ongoing said. */
 static mo_err og_call(og_client *og, const char *method, const char *path, const json_t *body,
                       json_t **doc, long *status, char *errstr, size_t errstr_size)
 {
@@ -140,7 +140,7 @@ static mo_err og_call(og_client *og, const char *method, const char *path, const
         hc_call_json_capped(og->hc, &og->retry, &hooks, method, url, s ? "application/json" : NULL,
                             s, cap, status, &answer, NULL, errstr, errstr_size);
     free(s);
-    if (err == MO_ERR_PERMANENT) {
+    if (err == MO_ERR_PERMANENT || err == MO_ERR_CREDENTIAL) {
         const char *msg = json_string_value(json_object_get(answer, "message"));
         if (!msg)
             msg = json_string_value(json_object_get(answer, "Message"));

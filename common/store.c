@@ -26,6 +26,15 @@ struct rs_store {
 
 #define RS_IO_TIMEOUT_MS 2000 /* connect and one command, when no deadline is nearer */
 
+/* When any store of this process last met Redis away or unable to serve
+ * (monotonic ms; 0 = never): see rs_outage_since. */
+static atomic_llong rs_outage_at;
+
+int rs_outage_since(long long since_ms)
+{
+    return atomic_load(&rs_outage_at) >= since_ms && atomic_load(&rs_outage_at) > 0;
+}
+
 static int rs_hex(int c)
 {
     if (c >= '0' && c <= '9')
@@ -270,9 +279,39 @@ fail:
     return -1;
 }
 
-/* Runs one command, reconnecting with a capped backoff while Redis is away.
- * *out is a reply to free with freeReplyObject().  An error reply from Redis
- * (a bug or a wrong-type key, not an outage) is MO_ERR_PERMANENT. */
+/* Error replies that say the server cannot serve now, not that the record
+ * is bad.  Each is an outage of the service, or our own configuration
+ * (NOAUTH, WRONGPASS: the password), never the fault of the entity in hand.
+ * Matched on the reply's first word, which Redis 7 also passes through from
+ * a command a script called (test_redis_errors.c: OOM from EVAL). */
+static const char *const rs_outage_codes[] = {
+    "LOADING",     /* restarted with data on disk, still reading it */
+    "OOM",         /* maxmemory reached under noeviction */
+    "READONLY",    /* a replica: failover, or the wrong host */
+    "MASTERDOWN",  /* a replica that lost its master */
+    "BUSY",        /* a script or module runs too long */
+    "TRYAGAIN",    /* cluster: slot being migrated */
+    "CLUSTERDOWN", /* cluster: not all slots served */
+    "MISCONF",     /* cannot persist (stop-writes-on-bgsave-error) */
+    "NOREPLICAS",  /* min-replicas-to-write not met */
+    "NOAUTH",      /* a password is needed and none was sent */
+    "WRONGPASS",   /* the password (or ACL user) is refused */
+};
+
+mo_err rs_error_class(const char *reply)
+{
+    size_t n = reply ? strcspn(reply, " ") : 0;
+    for (size_t i = 0; i < sizeof(rs_outage_codes) / sizeof(rs_outage_codes[0]); i++)
+        if (n == strlen(rs_outage_codes[i]) && !strncmp(reply, rs_outage_codes[i], n))
+            return MO_ERR_TRANSIENT;
+    return MO_ERR_PERMANENT;
+}
+
+/* Runs one command, reconnecting with a capped backoff while Redis is away
+ * or answers with an outage (rs_error_class), within retry_ms and the
+ * thread's deadline; then MO_ERR_TRANSIENT.  *out is a reply to free with
+ * freeReplyObject().  Any other error reply (WRONGTYPE: the record itself is
+ * bad) is MO_ERR_PERMANENT at once. */
 static mo_err rs_cmd(rs_store *rs, redisReply **out, int argc, const char **argv,
                      const size_t *argvlen, char *errstr, size_t errstr_size)
 {
@@ -294,22 +333,30 @@ static mo_err rs_cmd(rs_store *rs, redisReply **out, int argc, const char **argv
                 rs->timeout_ms = timeout;
             }
             redisReply *r = redisCommandArgv(rs->c, argc, argv, argvlen);
-            if (r) {
-                if (r->type == REDIS_REPLY_ERROR) {
-                    mo_err e = mo_seterr(MO_ERR_PERMANENT, errstr, errstr_size, "redis %s: %s",
-                                         argv[0], r->str);
-                    freeReplyObject(r);
-                    return e;
-                }
+            if (r && r->type == REDIS_REPLY_ERROR && rs_error_class(r->str) != MO_ERR_TRANSIENT) {
+                mo_err e = mo_seterr(MO_ERR_PERMANENT, errstr, errstr_size, "redis %s: %s", argv[0],
+                                     r->str);
+                freeReplyObject(r);
+                return e;
+            }
+            if (r && r->type != REDIS_REPLY_ERROR) {
                 if (warned)
                     lg_info("redis", rs->tenant, "redis is back");
                 *out = r;
                 return MO_OK;
             }
-            snprintf(why, sizeof(why), "%s", rs->c->errstr);
+            /* No answer, or an outage answer: the next attempt connects
+             * afresh (after a failover the name may lead elsewhere). */
+            if (r)
+                snprintf(why, sizeof(why), "%s: %s", argv[0], r->str);
+            else
+                snprintf(why, sizeof(why), "%s", rs->c->errstr);
+            if (r)
+                freeReplyObject(r);
             redisFree(rs->c);
             rs->c = NULL;
         }
+        atomic_store(&rs_outage_at, mo_now_ms());
         if (!warned) {
             lg_warn("redis", rs->tenant, "redis unavailable (%s); retrying", why);
             warned = 1;

@@ -2,10 +2,12 @@
  * small maps, all under keys hash-tagged by tenant (mosync:{T}:...) so Redis
  * Cluster keeps one tenant's keys together.
  *
- * Every call reconnects by itself: when Redis is away it retries with a capped
- * backoff for up to retry_ms (default 60 s), until the calling thread's
- * deadline or until a stop is requested, and then returns MO_ERR_TRANSIENT.  A store is used by one
- * thread at a time. */
+ * Every call reconnects by itself: when Redis is away, or answers that it
+ * cannot serve now (rs_error_class: LOADING, OOM, READONLY, ...), it retries
+ * with a capped backoff for up to retry_ms (default 60 s), until the calling
+ * thread's deadline or until a stop is requested, and then returns
+ * MO_ERR_TRANSIENT.  Any other error reply (WRONGTYPE: the record itself is
+ * bad) is MO_ERR_PERMANENT.  A store is used by one thread at a time. */
 #ifndef MO_STORE_H
 #define MO_STORE_H
 
@@ -73,6 +75,20 @@ mo_err rs_budget_take(rs_store *rs, const char *api, int per_min, long *wait_ms,
  * wait is left with mo_retry_hint_set()). */
 mo_err rs_budget_wait(rs_store *rs, const char *api, int per_min, char *errstr, size_t errstr_size);
 
+/* Whose fault is a Redis error reply (the text after '-')?  MO_ERR_TRANSIENT
+ * for an outage of the service or our own configuration, which every caller
+ * waits out: LOADING, OOM, READONLY, MASTERDOWN, BUSY, TRYAGAIN, CLUSTERDOWN,
+ * MISCONF, NOREPLICAS, NOAUTH, WRONGPASS (by the reply's first word);
+ * MO_ERR_PERMANENT for anything else (WRONGTYPE, ERR ...: the record or the
+ * command).  Pure. */
+mo_err rs_error_class(const char *reply);
+
+/* Did any store of this process meet Redis away or unable to serve (a lost
+ * connection, an outage reply) at or after since_ms (monotonic, mo_now_ms)?
+ * A consumer asks before it dead-letters a message that kept failing: a
+ * failure while Redis was down is the service's, not the message's. */
+int rs_outage_since(long long since_ms);
+
 /* Round-trips a PING (for health checks and tests). */
 mo_err rs_ping(rs_store *rs, char *errstr, size_t errstr_size);
 
@@ -93,8 +109,9 @@ mo_err rs_unlock(rs_store *rs, const char *name, const char *token, char *errstr
 /* Runs a Lua script with EVAL.  Keys are given as suffixes (mosync:{T}:<suffix>,
  * so one tenant's keys stay in one Redis Cluster slot); nkeys + nargs <= 16.
  * *out (new reference) is the reply as JSON: an integer, a string (also a
- * status reply), null for nil, an array of those.  A Redis error reply is
- * MO_ERR_PERMANENT. */
+ * status reply), null for nil, an array of those.  An error reply is handled
+ * as for every command (an outage is retried, then MO_ERR_TRANSIENT; any
+ * other is MO_ERR_PERMANENT). */
 mo_err rs_eval(rs_store *rs, const char *script, int nkeys, const char *const *key_suffixes,
                int nargs, const char *const *args, json_t **out, char *errstr, size_t errstr_size);
 

@@ -40,10 +40,12 @@ typedef struct apply_opts {
 } apply_opts;
 
 /* Applies one message.  Returns:
- *   MO_OK            applied, skipped as duplicate or stale, or refused for a
- *                    business reason and recorded: the offset moves on;
- *   MO_ERR_TRANSIENT try again later (the partition pauses, others go on);
- *   anything else    dead-letter the message with errstr, then move on. */
+ *   MO_OK             applied, skipped as duplicate or stale, or refused for
+ *                     a business reason and recorded: the offset moves on;
+ *   MO_ERR_TRANSIENT  try again later (the partition pauses, others go on);
+ *   MO_ERR_CREDENTIAL the API refused the credential: try again later, never
+ *                     counted against the message (the tenant must act);
+ *   anything else     dead-letter the message with errstr, then move on. */
 typedef mo_err (*apply_fn)(void *ctx, const rd_kafka_message_t *msg, char *errstr,
                            size_t errstr_size);
 
@@ -85,10 +87,16 @@ typedef struct apply_flow {
      * waits instead (an outage pauses the flow, it does not dead-letter the
      * backlog).  NULL: always 1. */
     int (*api_up_since)(void *ctx, long long since_ms);
+    /* The API the flow writes to, as hc_opts.api names it ("ongoing",
+     * "mystore"): its refused credential is recorded for the tenant
+     * (common/credential.h). */
+    const char *api;
 } apply_flow;
 
 /* Runs the consumer loop of flow until a stop is requested (or, with
- * opts->once, until idle).  counts may be NULL.  Returns the exit status. */
+ * opts->once, until idle, or until the API refuses the credential: exit 1,
+ * nothing stored past the message).  counts may be NULL.  Returns the exit
+ * status. */
 int apply_run(const mo_config *cfg, const apply_flow *flow, const apply_opts *opts,
               apply_counts *counts);
 

@@ -248,7 +248,8 @@ int apply_articles(const mo_config *cfg, const apply_opts *opts)
                        .group_base = "mosync-apply-articles",
                        .handle = aa_handle,
                        .ctx = &c,
-                       .api_up_since = aa_api_up};
+                       .api_up_since = aa_api_up,
+                       .api = "ongoing"};
     apply_dry dry;
     apply_dry_wrap(&flow, &dry, cfg, c.rs);
     int rc = apply_run(cfg, &flow, opts, &c.counts);

@@ -14,6 +14,9 @@
  *   - already sent or cancelled in Mystore → recorded, not written, so a lost
  *     record (Redis emptied, restored, replaced) never means a second "levert"
  *     and a second customer notice;
+ *   - sent before, and moved on by the shop since ("Returnert"): its status
+ *     history holds a "levert" row → recorded as already sent, not written.
+ *     One more GET, made only when the current status does not answer;
  *   - else PATCH orders/{id} {tracking_number} when there is one, then POST
  *     order-status-history with the "levert" status (M9). */
 #include "apply.h"
@@ -125,6 +128,36 @@ static json_t *ad_history_body(const char *id, const char *tracking, const char 
                      "type", "order-status-history", "attributes", "comments", comment,
                      "customer_notified", 1, "relationships", "order", "data", "type", "orders",
                      "id", id, "order-status", "data", "type", "order-status", "id", sent_id);
+}
+
+/* Has order id ever had the "sent" status (M8, M15)?  A shop may have moved
+ * a delivered order on (to "Returnert"), so the current status does not
+ * tell; its status history does (M9: every status set is a row).  Read
+ * whole, every page, with ms_list_all, which fails rather than cut a list
+ * too long to hold.  A row's status is its order-status relationship. */
+static mo_err ad_sent_before(ad_ctx *c, const char *id, int *sent, char *errstr, size_t errstr_size)
+{
+    char path[128];
+    json_t *rows = NULL, *row;
+    size_t i;
+    *sent = 0;
+    snprintf(path, sizeof(path), "orders/%s/order-status-history", id);
+    mo_err err = ms_list_all(c->ms, path, &rows, errstr, errstr_size);
+    if (err)
+        return err;
+    json_array_foreach(rows, i, row)
+    {
+        const char *sid = json_string_value(json_object_get(
+            json_object_get(json_object_get(json_object_get(row, "relationships"), "order-status"),
+                            "data"),
+            "id"));
+        if (sid && ad_status_is(c, sid, c->cfg->mystore_status_sent)) {
+            *sent = 1;
+            break;
+        }
+    }
+    json_decref(rows);
+    return MO_OK;
 }
 
 /* The two Mystore writes of M9. */
@@ -276,6 +309,19 @@ static mo_err ad_handle(void *vctx, const rd_kafka_message_t *msg, char *errstr,
         err = ad_record(c, id, version, "cancelled_in_mystore", NULL, errstr, errstr_size);
         goto out;
     }
+    int sent_before = 0;
+    if ((err = ad_sent_before(c, id, &sent_before, errstr, errstr_size)))
+        goto out;
+    if (sent_before) {
+        c->already_sent++;
+        apply_outcome(ev, "unchanged");
+        lg_info(COMPONENT, c->cfg->tenant,
+                "order %s was marked '%s' before (its status history) and the shop has moved it "
+                "on since; not marked again",
+                id, c->cfg->mystore_status_sent);
+        err = ad_record(c, id, version, "already_sent", NULL, errstr, errstr_size);
+        goto out;
+    }
     const char *sent_id = ad_status_id(c, c->cfg->mystore_status_sent);
     if (!sent_id) {
         err = mo_seterr(MO_ERR_PERMANENT, errstr, errstr_size,
@@ -327,7 +373,8 @@ int apply_deliveries(const mo_config *cfg, const apply_opts *opts)
                        .group_base = "mosync-apply-deliveries",
                        .handle = ad_handle,
                        .ctx = &c,
-                       .api_up_since = ad_api_up};
+                       .api_up_since = ad_api_up,
+                       .api = "mystore"};
     apply_dry dry;
     apply_dry_wrap(&flow, &dry, cfg, c.rs);
     int rc = apply_run(cfg, &flow, opts, &c.counts);

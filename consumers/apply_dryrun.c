@@ -83,8 +83,8 @@ static mo_err apply_dry_handle(void *vctx, const rd_kafka_message_t *msg, char *
     char entity[256], why[1024], e2[256];
     mo_err err = dry->handle(dry->ctx, msg, errstr, errstr_size);
 
-    if (err == MO_OK || err == MO_ERR_TRANSIENT)
-        return err;
+    if (err == MO_OK || err == MO_ERR_TRANSIENT || err == MO_ERR_CREDENTIAL)
+        return err; /* tried again: a dry run reports only what the flow would do */
     /* The key is {tenant}:{entity id}; without one, the offset names it. */
     const char *key = msg->key ? (const char *)msg->key : "";
     size_t n = msg->key ? msg->key_len : 0;

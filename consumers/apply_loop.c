@@ -7,9 +7,17 @@
  *                     and full jitter, never shorter than a Retry-After the
  *                     API asked for; the other partitions go on.  After
  *                     cfg->max_attempts attempts the message is dead-lettered,
- *                     but only when its API answered others since its latest
- *                     attempt began: during an outage it waits (the flow
- *                     pauses, the backlog is not dead-lettered);
+ *                     but only when its API answered others and Redis served
+ *                     since its latest attempt began: during an outage of
+ *                     either it waits (the flow pauses, the backlog is not
+ *                     dead-lettered);
+ *   MO_ERR_CREDENTIAL the API refused the credential: the tenant's fault, not
+ *                     the message's.  The partition pauses with a backoff
+ *                     of its own (AL_REFUSED_*), the attempt is not counted
+ *                     and the message is never dead-lettered; the refusal
+ *                     is logged once a minute and recorded for `mosync
+ *                     status` (credential.h).  The first accepted request
+ *                     ends it: the backlog then applies by itself;
  *   anything else     dead letter at once.
  *
  * The attempt count and the first failure time of a failing message are
@@ -21,9 +29,11 @@
  * A message applied with success resolves the open dead letters of its
  * key in the flow (dlq_state.h). */
 #include "apply.h"
+#include "credential.h"
 #include "dlq.h"
 #include "dlq_state.h"
 #include "event.h"
+#include "http.h"
 #include "kafka.h"
 #include "lastrun.h"
 #include "log.h"
@@ -62,6 +72,11 @@
 #define AL_CLOSE_MS 5000
 /* One consumer's partitions with a failing head (the table grows to this). */
 #define AL_FAILING_CAP 100000
+/* The pause after a refused credential: half the time the refusal has lasted
+ * (in this loop), at least BASE and at most MAX, with jitter.  A person fixes
+ * a password in minutes: two requests a minute per partition notice it. */
+#define AL_REFUSED_BASE_MS 1000
+#define AL_REFUSED_MAX_MS  30000
 /* The consumer lag metric is refreshed this often; a partition never
  * committed costs a broker request (kq_consumer_lag), bounded by the timeout. */
 #define AL_LAG_EVERY_MS   5000
@@ -88,6 +103,7 @@ typedef struct al_state {
     int nfailing, capfailing;
     uint64_t rng;
     dlq_resolver *resolver; /* marks the entity's dead letters resolved */
+    long long refused_ms;   /* monotonic: first refused credential since a success; 0 = none */
 } al_state;
 
 /* What the handler of the message in hand reported (apply_outcome): one per
@@ -168,6 +184,17 @@ static long al_backoff(al_state *st, int n, long hint_ms)
     if (delay < AL_RETRY_FLOOR_MS)
         delay = AL_RETRY_FLOOR_MS;
     return delay < hint_ms ? hint_ms : delay;
+}
+
+/* The pause after a refused credential (AL_REFUSED_*): in [3/4, 1] of it, so
+ * the partitions of one consumer do not all ask again at the same moment. */
+static long al_refused_backoff(al_state *st)
+{
+    long long lasted = mo_now_ms() - st->refused_ms;
+    long delay = lasted / 2 < AL_REFUSED_BASE_MS  ? AL_REFUSED_BASE_MS
+                 : lasted / 2 > AL_REFUSED_MAX_MS ? AL_REFUSED_MAX_MS
+                                                  : (long)(lasted / 2);
+    return delay - (long)(al_rand(st) % (uint64_t)(delay / 4 + 1));
 }
 
 /* "attempts:<group>:<topic>:<partition>:<offset>" into buf. */
@@ -410,7 +437,21 @@ static int al_handle(al_state *st, const apply_flow *flow, kq_consumer *kc, kq_p
     apply_force_message(0);
     long hint_ms = mo_retry_hint_take();
 
+    if (err == MO_ERR_CREDENTIAL) {
+        /* Not this message's fault: no attempt counted, no dead letter. */
+        if (!st->refused_ms)
+            st->refused_ms = started;
+        long delay = al_refused_backoff(st);
+        lg_debug(st->component, st->cfg->tenant, "%s [%d] @%lld: %s; retry in %ld ms", topic,
+                 m->partition, (long long)m->offset, errstr, delay);
+        kq_consumer_retry_later(kc, m, delay);
+        al_count_retry(st);
+        goto out;
+    }
     if (err == MO_OK) {
+        /* A message that needed no request proves nothing about the credential. */
+        if (st->refused_ms && hc_api_last_up_ms(flow->api ? flow->api : "") > st->refused_ms)
+            st->refused_ms = 0;
         al_settled(st, al_find(st, m), &tmp);
         dlq_resolver_applied(st->resolver, topic, m);
         al_count(st, al_report.outcome ? al_report.outcome : "unreported");
@@ -420,7 +461,10 @@ static int al_handle(al_state *st, const apply_flow *flow, kq_consumer *kc, kq_p
     f->attempts++;
     f->attempt_start_ms = started;
     if (err == MO_ERR_TRANSIENT) {
-        int up = f->attempts >= st->cfg->max_attempts &&
+        /* The service's fault, not the message's, while Redis was away or
+         * could not serve (LOADING, OOM...) during the attempt. */
+        int redis_down = rs_outage_since(f->attempt_start_ms);
+        int up = f->attempts >= st->cfg->max_attempts && !redis_down &&
                  (!flow->api_up_since || flow->api_up_since(flow->ctx, f->attempt_start_ms));
         if (!up) {
             long delay = al_backoff(st, f->attempts, hint_ms);
@@ -428,7 +472,9 @@ static int al_handle(al_state *st, const apply_flow *flow, kq_consumer *kc, kq_p
             lg_warn(st->component, st->cfg->tenant,
                     "%s [%d] @%lld failed (attempt %d%s): %s; retry in %ld ms", topic, m->partition,
                     (long long)m->offset, f->attempts,
-                    f->attempts >= st->cfg->max_attempts ? ", its API is down: waiting" : "",
+                    f->attempts < st->cfg->max_attempts ? ""
+                    : redis_down                        ? ", Redis is down: waiting"
+                                                        : ", its API is down: waiting",
                     errstr, delay);
             kq_consumer_retry_later(kc, m, delay);
             al_count_retry(st);
@@ -458,6 +504,10 @@ store:
 out:
     mo_deadline_clear();
     lr_note(st->cfg, st->component, err, errstr); /* after: a timed-out message is recorded too */
+    if (err == MO_ERR_CREDENTIAL)
+        cr_refused(st->cfg, st->component, flow->api, errstr);
+    else if (err == MO_OK)
+        cr_accepted(st->cfg, st->component, flow->api);
     return dead;
 }
 
@@ -594,6 +644,16 @@ int apply_run(const mo_config *cfg, const apply_flow *flow, const apply_opts *op
             continue;
         }
         int dead = al_handle(st, flow, kc, kp, topic, m, budget_ms);
+        if (opts->once && st->refused_ms) {
+            /* A bounded run cannot end while the credential is refused:
+             * say so instead of waiting for a person. */
+            lg_error(component, cfg->tenant,
+                     "%s refused the credential; stopping (--once), nothing stored past it",
+                     cr_api_title(flow->api ? flow->api : "the API"));
+            rc = 1;
+            rd_kafka_message_destroy(m);
+            break;
+        }
         if (range)
             all_done = al_range_after(st, range, done, topic, m, dead);
         if (counts) {

@@ -426,7 +426,8 @@ int apply_orders(const mo_config *cfg, const apply_opts *opts)
                        .group_base = "mosync-apply-orders",
                        .handle = ao_handle,
                        .ctx = &c,
-                       .api_up_since = ao_api_up};
+                       .api_up_since = ao_api_up,
+                       .api = "ongoing"};
     apply_dry dry;
     apply_dry_wrap(&flow, &dry, cfg, c.rs);
     int rc = apply_run(cfg, &flow, opts, &c.counts);

@@ -383,7 +383,8 @@ int apply_stock(const mo_config *cfg, const apply_opts *opts)
                        .group_base = "mosync-apply-stock",
                        .handle = as_handle,
                        .ctx = &c,
-                       .api_up_since = as_api_up};
+                       .api_up_since = as_api_up,
+                       .api = "mystore"};
     apply_dry dry;
     apply_dry_wrap(&flow, &dry, cfg, c.rs);
     int rc = apply_run(cfg, &flow, opts, &c.counts);

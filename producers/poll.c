@@ -54,6 +54,7 @@
  * still emits its old snapshot is dropped by the consumers, which keep the
  * equal version of the larger fence (ev_stale). */
 #include "poll.h"
+#include "credential.h"
 #include "dlq.h"
 #include "event.h"
 #include "kafka.h"
@@ -307,12 +308,15 @@ static mo_err pe_entity_failed(pe_ctx *c, const json_t *item, const pe_item *it,
     *outcome = PE_RETRY;
     if (hint > 0)
         mo_retry_hint_set(hint); /* for poll_loop: wait that long before the next cycle */
-    /* The service or the tenant: no entity is to blame. */
-    if (failure == MO_ERR_NOMEM || mo_stop_requested() || status == 401 || status == 403 ||
-        status == 429 || hint > 0 ||
-        (failure == MO_ERR_TRANSIENT && !src->up_since(src->state, failed_at)))
-        return mo_seterr(failure == MO_ERR_NOMEM ? failure : MO_ERR_TRANSIENT, errstr, errstr_size,
-                         "%s", why);
+    /* The tenant (a refused credential: kept as such, for status and the
+     * logs) or the service (the budget, an outage of the API or of Redis):
+     * no entity is to blame. */
+    if (failure == MO_ERR_NOMEM || failure == MO_ERR_CREDENTIAL)
+        return mo_seterr(failure, errstr, errstr_size, "%s", why);
+    if (mo_stop_requested() || status == 401 || status == 403 || status == 429 || hint > 0 ||
+        (failure == MO_ERR_TRANSIENT &&
+         (rs_outage_since(failed_at) || !src->up_since(src->state, failed_at))))
+        return mo_seterr(MO_ERR_TRANSIENT, errstr, errstr_size, "%s", why);
     /* The entity's answer makes no sense, or can never fit: its own fault. */
     if (failure == MO_ERR_INVALID || failure == MO_ERR_TOO_LARGE) {
         if ((err = pe_dead_letter_item(c, item, it->id, failure, 1, NULL, why)))
@@ -1234,10 +1238,19 @@ int poll_loop(const mo_config *cfg, const char *stream, const poll_opts *opts, p
             continue;
         }
         lr_note(cfg, component, err, errstr); /* for `mosync status` */
+        /* The stream's API ("mystore-orders": mystore): a refused credential
+         * is the tenant's, logged once a minute and shown by status. */
+        char api[16];
+        snprintf(api, sizeof(api), "%.*s", (int)strcspn(stream, "-"), stream);
+        if (err == MO_ERR_CREDENTIAL)
+            cr_refused(cfg, component, api, errstr);
+        else if (!err)
+            cr_accepted(cfg, component, api);
         if (err) {
             (*failed_cycles)++;
-            lg_error(component, cfg->tenant, "cycle failed (%s): %s; cursor kept", mo_err_name(err),
-                     errstr);
+            if (err != MO_ERR_CREDENTIAL)
+                lg_error(component, cfg->tenant, "cycle failed (%s): %s; cursor kept",
+                         mo_err_name(err), errstr);
         }
         /* A malformed cursor needs a person: stop instead of failing forever. */
         if (opts->once || err == MO_ERR_INVALID) {

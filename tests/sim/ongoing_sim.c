@@ -65,6 +65,7 @@ typedef struct ogs_order {
 typedef struct ogs_state {
     const char *user;
     const char *password;
+    char *user_set, *password_set; /* owned: set by POST /_sim/credentials, NULL before */
     json_int_t goods_owner;
     int editable[OG_MAX_EDITABLE];
     size_t neditable;
@@ -1205,6 +1206,32 @@ static void ogs_test_clock(ogs_state *st, const json_t *body, sim_resp *resp)
     sim_resp_json(resp, 200, json_pack("{s:o}", "now", ogs_time_json(ogs_now_ms(st))));
 }
 
+/* POST /_sim/credentials {"user": "u", "password": "p"} (either or both):
+ * the Basic credentials accepted from now on, as when the warehouse changes
+ * (or restores) the API user's password.  The password is not echoed. */
+static void ogs_test_credentials(ogs_state *st, const json_t *body, sim_resp *resp)
+{
+    json_t *user = json_object_get(body, "user"), *password = json_object_get(body, "password");
+    if ((!user && !password) || (user && !json_is_string(user)) ||
+        (password && !json_is_string(password)) || (user && !*json_string_value(user))) {
+        ogs_error(resp, 400, "need {\"user\": non-empty string, \"password\": string}");
+        return;
+    }
+    if (user) {
+        free(st->user_set);
+        st->user = st->user_set = strdup(json_string_value(user));
+    }
+    if (password) {
+        free(st->password_set);
+        st->password = st->password_set = strdup(json_string_value(password));
+    }
+    if (!st->user || !st->password) {
+        ogs_error(resp, 500, "out of memory");
+        return;
+    }
+    sim_resp_json(resp, 200, json_pack("{s:s}", "user", st->user));
+}
+
 /* POST /_sim/raw-items {"list": "orders"|"articles", "items": [...]} adds raw
  * items to every later list answer of GET /orders or GET /articles (those
  * without an orderNumber / articleNumber filter); DELETE clears both. */
@@ -1356,6 +1383,11 @@ static void ogs_handle_test(void *state, const sim_req *req, sim_resp *resp)
         json_t *body = ogs_parse_test_body(req, resp);
         if (body)
             ogs_test_clock(st, body, resp);
+        json_decref(body);
+    } else if (strcmp(path, "/credentials") == 0 && strcmp(req->method, "POST") == 0) {
+        json_t *body = ogs_parse_test_body(req, resp);
+        if (body)
+            ogs_test_credentials(st, body, resp);
         json_decref(body);
     } else if (strcmp(path, "/raw-items") == 0 &&
                (strcmp(req->method, "POST") == 0 || strcmp(req->method, "DELETE") == 0)) {

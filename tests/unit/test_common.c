@@ -148,9 +148,10 @@ UT_TEST(http_classify_and_escape)
     UT_CHECK(hc_classify(408) == MO_ERR_TRANSIENT && hc_classify(429) == MO_ERR_TRANSIENT &&
                  hc_classify(500) == MO_ERR_TRANSIENT && hc_classify(503) == MO_ERR_TRANSIENT,
              "transient");
-    UT_CHECK(hc_classify(400) == MO_ERR_PERMANENT && hc_classify(403) == MO_ERR_PERMANENT &&
-                 hc_classify(404) == MO_ERR_PERMANENT,
+    UT_CHECK(hc_classify(400) == MO_ERR_PERMANENT && hc_classify(404) == MO_ERR_PERMANENT,
              "permanent");
+    UT_CHECK(hc_classify(401) == MO_ERR_CREDENTIAL && hc_classify(403) == MO_ERR_CREDENTIAL,
+             "credential (issue 12 item 11)");
     char out[64];
     UT_CHECK(hc_escape("2026-11-20 10:16:12", out, sizeof(out)) == MO_OK &&
                  !strcmp(out, "2026-11-20%2010%3A16%3A12"),

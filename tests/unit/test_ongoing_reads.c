@@ -166,7 +166,7 @@ UT_TEST(og_reads_for_the_dry_run_and_the_doctor)
     json_set_alloc_funcs(counting_malloc, counting_free);
     mo_err err = og_get(og, "orders/statuses", &doc, &status, errstr, sizeof(errstr));
     json_set_alloc_funcs(malloc, free);
-    UT_CHECK(err == MO_ERR_PERMANENT && status == 401 && doc == NULL && live == 0,
+    UT_CHECK(err == MO_ERR_CREDENTIAL && status == 401 && doc == NULL && live == 0,
              "refused: %s, status %ld, %ld allocations left", mo_err_name(err), status, live);
     og_free(og);
     canned_stop(&c);

@@ -1,0 +1,2 @@
+build-merge/common/err.o: common/err.c common/err.h
+common/err.h:
