@@ -196,17 +196,14 @@ static int cmd_map(const char *what)
     json_t *data = json_object_get(in, "data") ? json_object_get(in, "data") : in;
     long owner = cfg.ongoing_goods_owner ? cfg.ongoing_goods_owner : 1;
     if (!strcmp(what, "order")) {
-        mp_order_conf conf = {.goods_owner_id = owner,
-                              .timezone = cfg.mystore_timezone,
-                              .language = cfg.mystore_language,
-                              .status_sent = cfg.mystore_status_sent,
-                              .status_cancelled = cfg.mystore_status_cancelled,
-                              .shipping_methods = cfg.shipping_methods};
+        mp_order_conf conf;
+        apply_order_conf(&cfg, &conf);
+        conf.goods_owner_id = owner;
         err = mp_order_map(data, &conf, &out, errstr, sizeof(errstr));
     } else if (!strcmp(what, "article")) {
-        mp_article_conf conf = {.goods_owner_id = owner,
-                                .language = cfg.mystore_language,
-                                .weight_kg = cfg.mystore_weight_kg};
+        mp_article_conf conf;
+        apply_article_conf(&cfg, &conf);
+        conf.goods_owner_id = owner;
         err = mp_article_map(data, &conf, &out, errstr, sizeof(errstr));
     } else if (!strcmp(what, "delivery")) {
         err = mp_delivery_map(data, &out, errstr, sizeof(errstr));

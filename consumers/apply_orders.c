@@ -400,16 +400,21 @@ static int ao_api_up(void *vctx, long long since_ms)
     return og_up_since(c->og, since_ms);
 }
 
+void apply_order_conf(const mo_config *cfg, mp_order_conf *conf)
+{
+    *conf = (mp_order_conf){.goods_owner_id = cfg->ongoing_goods_owner,
+                            .timezone = cfg->mystore_timezone,
+                            .language = cfg->mystore_language,
+                            .status_sent = cfg->mystore_status_sent,
+                            .status_cancelled = cfg->mystore_status_cancelled,
+                            .shipping_methods = cfg->shipping_methods};
+}
+
 int apply_orders(const mo_config *cfg, const apply_opts *opts)
 {
     char errstr[512];
     ao_ctx c = {.cfg = cfg};
-    c.mconf = (mp_order_conf){.goods_owner_id = cfg->ongoing_goods_owner,
-                              .timezone = cfg->mystore_timezone,
-                              .language = cfg->mystore_language,
-                              .status_sent = cfg->mystore_status_sent,
-                              .status_cancelled = cfg->mystore_status_cancelled,
-                              .shipping_methods = cfg->shipping_methods};
+    apply_order_conf(cfg, &c.mconf);
     c.rs = rs_open(cfg->redis_url, cfg->tenant, errstr, sizeof(errstr));
     if (!c.rs) {
         lg_error(COMPONENT, cfg->tenant, "%s", errstr);
