@@ -62,7 +62,10 @@ static mo_err ao_record(ao_ctx *c, const char *id, const char *version, const ch
 
 /* O4: Ongoing refuses order lines whose article it does not know, so every
  * line's article is made to exist first.  Articles already known (created by
- * us or found in Ongoing) are remembered in mosync:{T}:known:article:<no>. */
+ * us or found in Ongoing) are remembered in mosync:{T}:known:article:<no>.
+ * A forced message (a resync, replay --force) asks Ongoing whatever the mark
+ * says: it is sent because the target may have lost what Redis remembers
+ * (mosync reconcile --fix after the warehouse deleted the article). */
 static mo_err ao_ensure_articles(ao_ctx *c, const json_t *articles, char *errstr,
                                  size_t errstr_size)
 {
@@ -82,10 +85,11 @@ static mo_err ao_ensure_articles(ao_ctx *c, const json_t *articles, char *errstr
         if ((err = rs_get_json(c->rs, suffix, &known, errstr, errstr_size)) &&
             err != MO_ERR_INVALID)
             return err;
-        if (known) {
+        if (known && !apply_forced()) {
             json_decref(known);
             continue;
         }
+        json_decref(known);
         if ((err = og_article_exists(c->og, no, &exists, errstr, errstr_size)))
             return err;
         if (!exists) {
