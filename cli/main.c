@@ -13,6 +13,7 @@
 #include "map_order.h"
 #include "map_stock.h"
 #include "poll.h"
+#include "reconcile.h"
 #include "replay.h"
 #include "run.h"
 #include "status.h"
@@ -47,6 +48,9 @@ static void usage(FILE *f)
         "         [--dry-run] [--force]       apply a range of a flow's topic again\n"
         "  resync orders|articles|deliveries|stock <id>...\n"
         "                                        read entities again from the source, emit them\n"
+        "  reconcile orders|articles|deliveries|stock [--since T] [--fix] [--json]\n"
+        "                                        what the target misses or holds differently;\n"
+        "                                        --fix emits those again (read-only without)\n"
         "  dlq show [--once [FILTERS]]           print the dead letters (JSON lines, with state)\n"
         "  dlq list [FILTERS] [--state S|--all] [--json]\n"
         "                                        the open dead letters (or those in state S)\n"
@@ -311,6 +315,8 @@ int main(int argc, char **argv)
     }
     if (!strcmp(cmd, "replay"))
         return replay_main(argc - 2, argv + 2);
+    if (!strcmp(cmd, "reconcile"))
+        return reconcile_main(argc - 2, argv + 2);
     if (!strcmp(cmd, "resync")) {
         /* Mystore is read for orders and articles, Ongoing for the others. */
         int mystore = !strcmp(sub, "orders") || !strcmp(sub, "articles");
