@@ -185,6 +185,26 @@ def test_issue12_23_reconcile_finds_what_was_removed_behind_mosyncs_back_and_fix
 
 
 
+def test_issue12_23_reconcile_reads_a_list_that_shifts_while_paged_to_its_end():
+    """Nothing synced yet, so every Mystore order is missing in Ongoing.  The
+    order list (3 pages, M2: no order promised) is reordered after each of
+    its first two pages and 3 orders are deleted after page 1: reconcile
+    reads the list again until it holds still and lists every order that
+    exists as missing, and calls its scan complete."""
+    seed = make_seed(orders=130, products=10, seed=232)
+    gone = [o["id"] for o in seed["orders"][40:43]]
+    with env_for("i12-23-shift", seed) as env:
+        env.mystore.post("/_sim/lists", {"reshuffle": 2, "seed": 5, "delete_orders": gone,
+                                         "delete_after_pages": 1})
+        doc = reconcile(env, "orders", expect_rc=1)
+        exists = {o["id"] for o in seed["orders"]} - set(gone)
+        found = problems(doc)
+        eq(sorted(exists - set(found)), [], "existing orders not listed")
+        eq({found[i][0] for i in exists}, {"missing"}, "what is listed of them")
+        check(set(found) <= exists | set(gone), "only orders of the shop: %r" % sorted(found))
+        eq(doc["complete"], True, "the scan is complete")
+
+
 def test_issue12_23_reconcile_bad_usage_exits_2_naming_the_option():
     """Bad flows and options exit 2 with a message naming them, before any
     configuration or connection is needed."""
