@@ -15,9 +15,9 @@
  *
  * Per flow (MODEL.md's rules):
  *   orders      every Mystore order changed since T that the mapping sends
- *               (upsert): missing in Ongoing, different, or different while
- *               Ongoing no longer allows an update (O1: not fixable); a
- *               cancelled one Ongoing still holds open;
+ *               (upsert): missing in Ongoing, cancelled there, different, or
+ *               different while Ongoing no longer allows an update (O1: not
+ *               fixable); a cancelled one Ongoing still holds open;
  *   articles    every article of every product changed since T: missing or
  *               different;
  *   deliveries  every Ongoing order shipped since T (O5) that is a Mystore
@@ -207,6 +207,14 @@ static mo_err rc_check_order(rc_ctx *c, const char *id, json_t *item, char *errs
     if (!strcmp(action, "upsert")) {
         if (!order) {
             err = rc_problem(c, id, "order", "missing", NULL, id, 1, NULL, errstr, errstr_size);
+            goto out;
+        }
+        if (st == MP_ONGOING_STATUS_CANCELLED) {
+            /* Open in Mystore, cancelled in the warehouse: it will not ship,
+             * and no update reopens it (O1). */
+            err = rc_problem(c, id, "order", "cancelled_in_ongoing", NULL, id, 0,
+                             "open in Mystore but cancelled in Ongoing, which no update reopens",
+                             errstr, errstr_size);
             goto out;
         }
         if ((err = mp_diff_order(json_object_get(mapped, "order"), order, &diffs, errstr,

@@ -70,7 +70,8 @@ def test_issue12_23_reconcile_finds_what_was_removed_behind_mosyncs_back_and_fix
     Reconcile lists exactly those with their reasons and exits 1, writing
     nothing (no API write, no Redis key); --fix emits them again, the appliers
     repair them, and reconcile then finds nothing.  An update Ongoing no
-    longer allows (O1) is listed as such and --fix leaves it; `mosync resync`
+    longer allows (O1), and an open order the warehouse cancelled, are listed
+    as such and --fix leaves them; `mosync resync`
     of an order cancelled in Mystore cancels it in Ongoing."""
     seed = make_seed(orders=8, products=10, seed=231)
     with env_for("i12-23", seed) as env:
@@ -174,14 +175,19 @@ def test_issue12_23_reconcile_finds_what_was_removed_behind_mosyncs_back_and_fix
         eq(env.mystore.get("/_sim/orders/10005")["status_id"], "3", "10005 levert again")
         eq(env.mystore.get("/_sim/orders/10006")["status_id"], "6", "10006 left Returnert")
 
-        # O1: an order Ongoing no longer lets be updated is listed, not fixed.
+        # O1: an order Ongoing no longer lets be updated, and one the
+        # warehouse cancelled while the shop keeps it open, are listed, not
+        # fixed.
         body = request_body(env.ongoing.order("10003"))
         body["consignee"]["city"] = "Vardø"
         og_put(env, "orders", body)
         env.ongoing.post("/_sim/orders/10003/status", {"status": 300})
+        env.ongoing.post("/_sim/orders/10002/status", {"status": 1000})
         doc = reconcile(env, "orders", "--fix", expect_rc=1)
-        eq(problems(doc), {"10003": ("not_editable", ["consignee.city"])}, "not editable (O1)")
-        eq((doc["fixed"], doc["problems"][0]["fix"]), (0, "not_fixable"), "the O1 order's fix")
+        eq(problems(doc), {"10003": ("not_editable", ["consignee.city"]),
+                           "10002": ("cancelled_in_ongoing", [])}, "not fixable (O1)")
+        eq((doc["fixed"], {p["fix"] for p in doc["problems"]}), (0, {"not_fixable"}),
+           "the fix of what mosync cannot change")
 
 
 
