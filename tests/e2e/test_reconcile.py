@@ -8,23 +8,21 @@ differently, and with --fix emits those entities again as the pollers would
 (a resync), so the appliers repair them.  Real processes, real Redis and
 Kafka, the simulators over HTTP."""
 
-import json
-
 from harness import TestFailure, check, env_for, eq, request_body
 from seedgen import make_seed
-from test_dryrun_doctor import og_put, run_out
+from test_dryrun_doctor import og_put
 
 FLOWS = ("articles", "orders", "deliveries", "stock")
 IDLE = ["--once", "--idle-ms", "2000"]
 
 
 def reconcile(env, flow, *opts, expect_rc=0):
-    """Runs `mosync reconcile <flow> --json [opts]`; returns its one document."""
-    rc, out = run_out(env, ["reconcile", flow, "--json"] + list(opts), expect_rc=expect_rc)
-    docs = [json.loads(l) for l in out.splitlines() if l.startswith("{")]
-    eq(len(docs), 1, "JSON documents printed by reconcile %s" % flow)
-    eq(docs[0]["flow"], flow, "the document's flow")
-    return docs[0]
+    """Runs `mosync reconcile <flow> --json [opts]` (under MOSYNC_WRAPPER, as
+    every command of the harness); returns its document."""
+    _, doc, _ = env.run(["reconcile", flow, "--json"] + list(opts), expect_rc=expect_rc)
+    check(doc is not None, "reconcile %s printed no JSON document" % flow)
+    eq(doc["flow"], flow, "the document's flow")
+    return doc
 
 
 def problems(doc):
