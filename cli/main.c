@@ -13,6 +13,7 @@
 #include "map_order.h"
 #include "map_stock.h"
 #include "poll.h"
+#include "reconcile.h"
 #include "replay.h"
 #include "run.h"
 #include "status.h"
@@ -47,6 +48,9 @@ static void usage(FILE *f)
         "         [--dry-run] [--force]       apply a range of a flow's topic again\n"
         "  resync orders|articles|deliveries|stock <id>...\n"
         "                                        read entities again from the source, emit them\n"
+        "  reconcile orders|articles|deliveries|stock [--since T] [--fix] [--json]\n"
+        "                                        what the target misses or holds differently;\n"
+        "                                        --fix emits those again (read-only without)\n"
         "  dlq show [--once [FILTERS]]           print the dead letters (JSON lines, with state)\n"
         "  dlq list [FILTERS] [--state S|--all] [--json]\n"
         "                                        the open dead letters (or those in state S)\n"
@@ -168,17 +172,14 @@ static int cmd_map(const char *what)
     json_t *data = json_object_get(in, "data") ? json_object_get(in, "data") : in;
     long owner = cfg.ongoing_goods_owner ? cfg.ongoing_goods_owner : 1;
     if (!strcmp(what, "order")) {
-        mp_order_conf conf = {.goods_owner_id = owner,
-                              .timezone = cfg.mystore_timezone,
-                              .language = cfg.mystore_language,
-                              .status_sent = cfg.mystore_status_sent,
-                              .status_cancelled = cfg.mystore_status_cancelled,
-                              .shipping_methods = cfg.shipping_methods};
+        mp_order_conf conf;
+        apply_order_conf(&cfg, &conf);
+        conf.goods_owner_id = owner;
         err = mp_order_map(data, &conf, &out, errstr, sizeof(errstr));
     } else if (!strcmp(what, "article")) {
-        mp_article_conf conf = {.goods_owner_id = owner,
-                                .language = cfg.mystore_language,
-                                .weight_kg = cfg.mystore_weight_kg};
+        mp_article_conf conf;
+        apply_article_conf(&cfg, &conf);
+        conf.goods_owner_id = owner;
         err = mp_article_map(data, &conf, &out, errstr, sizeof(errstr));
     } else if (!strcmp(what, "delivery")) {
         err = mp_delivery_map(data, &out, errstr, sizeof(errstr));
@@ -286,6 +287,8 @@ int main(int argc, char **argv)
     }
     if (!strcmp(cmd, "replay"))
         return replay_main(argc - 2, argv + 2);
+    if (!strcmp(cmd, "reconcile"))
+        return reconcile_main(argc - 2, argv + 2);
     if (!strcmp(cmd, "resync")) {
         /* Mystore is read for orders and articles, Ongoing for the others. */
         int mystore = !strcmp(sub, "orders") || !strcmp(sub, "articles");

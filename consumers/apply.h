@@ -8,6 +8,9 @@
 
 #include "config.h"
 #include "err.h"
+#include "map_article.h"
+#include "map_order.h"
+#include "mystore.h"
 #include "store.h"
 
 #include <jansson.h>
@@ -187,6 +190,26 @@ mo_err apply_dry_report(const mo_config *cfg, rs_store *rs, const char *flow, co
                         const char *version, const char *outcome, const json_t *requests,
                         const json_t *differences, const char *error, char *errstr,
                         size_t errstr_size);
+
+/* ---- what the appliers decide, for `mosync reconcile` -------------------
+ * reconcile compares what mosync would send with what the target holds, so
+ * it builds the mappings' settings and finds stock targets exactly as the
+ * appliers do, through these. */
+
+/* The order mapping's settings from the configuration (cfg borrowed: the
+ * strings in *conf point into it). */
+void apply_order_conf(const mo_config *cfg, mp_order_conf *conf);
+/* The article mapping's settings from the configuration. */
+void apply_article_conf(const mo_config *cfg, mp_article_conf *conf);
+/* Where the stock of Ongoing article `no` goes in Mystore when neither its
+ * free decimal 2 nor the article map says: the stock applier's look-up by
+ * SKU (M16, M17), through its not-found cache.  *entry: a map entry
+ * ({"product_id", "variant_id"}, new reference) or NULL when Mystore has no
+ * writable target.  remember 1: the answer fills the map or the not-found
+ * cache, as the applier does; 0: read-only (nothing written to Redis).  cfg,
+ * rs and ms borrowed. */
+mo_err apply_stock_lookup(const mo_config *cfg, rs_store *rs, ms_client *ms, const char *no,
+                          int remember, json_t **entry, char *errstr, size_t errstr_size);
 
 /* `mosync apply orders|articles|deliveries|stock`. */
 int apply_orders(const mo_config *cfg, const apply_opts *opts);

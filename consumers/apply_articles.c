@@ -225,13 +225,18 @@ static int aa_api_up(void *vctx, long long since_ms)
     return og_up_since(c->og, since_ms);
 }
 
+void apply_article_conf(const mo_config *cfg, mp_article_conf *conf)
+{
+    *conf = (mp_article_conf){.goods_owner_id = cfg->ongoing_goods_owner,
+                              .language = cfg->mystore_language,
+                              .weight_kg = cfg->mystore_weight_kg};
+}
+
 int apply_articles(const mo_config *cfg, const apply_opts *opts)
 {
     char errstr[512];
     aa_ctx c = {.cfg = cfg};
-    c.mconf = (mp_article_conf){.goods_owner_id = cfg->ongoing_goods_owner,
-                                .language = cfg->mystore_language,
-                                .weight_kg = cfg->mystore_weight_kg};
+    apply_article_conf(cfg, &c.mconf);
     c.rs = rs_open(cfg->redis_url, cfg->tenant, errstr, sizeof(errstr));
     if (!c.rs) {
         lg_error(COMPONENT, cfg->tenant, "%s", errstr);

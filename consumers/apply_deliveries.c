@@ -80,16 +80,7 @@ static const char *ad_status_id(ad_ctx *c, const char *wanted)
 /* Does status `sid` match `wanted` (M8)? */
 static int ad_status_is(ad_ctx *c, const char *sid, const char *wanted)
 {
-    size_t i;
-    json_t *s;
-    json_array_foreach(c->statuses, i, s)
-    {
-        const char *id = json_string_value(json_object_get(s, "id"));
-        if (id && sid && !strcmp(id, sid))
-            return mp_status_matches(id, json_object_get(json_object_get(s, "attributes"), "name"),
-                                     wanted);
-    }
-    return mp_status_matches(sid, NULL, wanted);
+    return mp_delivery_status_is(c->statuses, sid, wanted);
 }
 
 /* Records how the shipment of order id was handled (it expires: the next
@@ -130,32 +121,19 @@ static json_t *ad_history_body(const char *id, const char *tracking, const char 
                      "id", id, "order-status", "data", "type", "order-status", "id", sent_id);
 }
 
-/* Has order id ever had the "sent" status (M8, M15)?  A shop may have moved
- * a delivered order on (to "Returnert"), so the current status does not
- * tell; its status history does (M9: every status set is a row).  Read
- * whole, every page, with ms_list_all, which fails rather than cut a list
- * too long to hold.  A row's status is its order-status relationship. */
+/* Has order id ever had the "sent" status (mp_delivery_sent_before)?  The
+ * history is read whole, every page, with ms_list_all, which fails rather
+ * than cut a list. */
 static mo_err ad_sent_before(ad_ctx *c, const char *id, int *sent, char *errstr, size_t errstr_size)
 {
     char path[128];
-    json_t *rows = NULL, *row;
-    size_t i;
+    json_t *rows = NULL;
     *sent = 0;
     snprintf(path, sizeof(path), "orders/%s/order-status-history", id);
     mo_err err = ms_list_all(c->ms, path, &rows, errstr, errstr_size);
     if (err)
         return err;
-    json_array_foreach(rows, i, row)
-    {
-        const char *sid = json_string_value(json_object_get(
-            json_object_get(json_object_get(json_object_get(row, "relationships"), "order-status"),
-                            "data"),
-            "id"));
-        if (sid && ad_status_is(c, sid, c->cfg->mystore_status_sent)) {
-            *sent = 1;
-            break;
-        }
-    }
+    *sent = mp_delivery_sent_before(rows, c->statuses, c->cfg->mystore_status_sent);
     json_decref(rows);
     return MO_OK;
 }

@@ -62,7 +62,10 @@ static mo_err ao_record(ao_ctx *c, const char *id, const char *version, const ch
 
 /* O4: Ongoing refuses order lines whose article it does not know, so every
  * line's article is made to exist first.  Articles already known (created by
- * us or found in Ongoing) are remembered in mosync:{T}:known:article:<no>. */
+ * us or found in Ongoing) are remembered in mosync:{T}:known:article:<no>.
+ * A forced message (a resync, replay --force) asks Ongoing whatever the mark
+ * says: it is sent because the target may have lost what Redis remembers
+ * (mosync reconcile --fix after the warehouse deleted the article). */
 static mo_err ao_ensure_articles(ao_ctx *c, const json_t *articles, char *errstr,
                                  size_t errstr_size)
 {
@@ -82,10 +85,11 @@ static mo_err ao_ensure_articles(ao_ctx *c, const json_t *articles, char *errstr
         if ((err = rs_get_json(c->rs, suffix, &known, errstr, errstr_size)) &&
             err != MO_ERR_INVALID)
             return err;
-        if (known) {
+        if (known && !apply_forced()) {
             json_decref(known);
             continue;
         }
+        json_decref(known);
         if ((err = og_article_exists(c->og, no, &exists, errstr, errstr_size)))
             return err;
         if (!exists) {
@@ -400,16 +404,21 @@ static int ao_api_up(void *vctx, long long since_ms)
     return og_up_since(c->og, since_ms);
 }
 
+void apply_order_conf(const mo_config *cfg, mp_order_conf *conf)
+{
+    *conf = (mp_order_conf){.goods_owner_id = cfg->ongoing_goods_owner,
+                            .timezone = cfg->mystore_timezone,
+                            .language = cfg->mystore_language,
+                            .status_sent = cfg->mystore_status_sent,
+                            .status_cancelled = cfg->mystore_status_cancelled,
+                            .shipping_methods = cfg->shipping_methods};
+}
+
 int apply_orders(const mo_config *cfg, const apply_opts *opts)
 {
     char errstr[512];
     ao_ctx c = {.cfg = cfg};
-    c.mconf = (mp_order_conf){.goods_owner_id = cfg->ongoing_goods_owner,
-                              .timezone = cfg->mystore_timezone,
-                              .language = cfg->mystore_language,
-                              .status_sent = cfg->mystore_status_sent,
-                              .status_cancelled = cfg->mystore_status_cancelled,
-                              .shipping_methods = cfg->shipping_methods};
+    apply_order_conf(cfg, &c.mconf);
     c.rs = rs_open(cfg->redis_url, cfg->tenant, errstr, sizeof(errstr));
     if (!c.rs) {
         lg_error(COMPONENT, cfg->tenant, "%s", errstr);

@@ -45,6 +45,7 @@ typedef struct as_ctx {
     ms_client *ms;
     unsigned long messages, written, unchanged, stale, unknown, lookups, found;
     int warned_unavailable; /* a look-up route answered 4xx: said once */
+    int read_only;          /* apply_stock_lookup for reconcile: no cache written */
     apply_counts counts;
 } as_ctx;
 
@@ -205,7 +206,7 @@ static mo_err as_lookup(as_ctx *c, const char *no, json_t **entry, char *errstr,
         lg_info(COMPONENT, c->cfg->tenant, "article %s found in Mystore by SKU: %s %s", no,
                 vid ? "variant" : "product",
                 vid ? vid : json_string_value(json_object_get(*entry, "product_id")));
-        if (c->cfg->dry_run) /* a dry run fills no cache */
+        if (c->cfg->dry_run || c->read_only) /* a dry run fills no cache */
             return MO_OK;
         snprintf(key, sizeof(key), "map:article:%s", no);
         return rs_set_json(c->rs, key, *entry, cfg_applied_ttl_s(c->cfg), errstr, errstr_size);
@@ -215,7 +216,7 @@ static mo_err as_lookup(as_ctx *c, const char *no, json_t **entry, char *errstr,
     lg_info(COMPONENT, c->cfg->tenant,
             "article %s: no stock written to Mystore: %s (asked again in %ld h)", no, reason,
             AS_NOTFOUND_TTL_S / 3600);
-    if (c->cfg->dry_run)
+    if (c->cfg->dry_run || c->read_only)
         return MO_OK;
     long ttl_s = cfg_applied_ttl_s(c->cfg);
     if (ttl_s <= 0 || ttl_s > AS_NOTFOUND_TTL_S)
@@ -226,6 +227,13 @@ static mo_err as_lookup(as_ctx *c, const char *no, json_t **entry, char *errstr,
     err = rs_set_json(c->rs, key, mark, ttl_s, errstr, errstr_size);
     json_decref(mark);
     return err;
+}
+
+mo_err apply_stock_lookup(const mo_config *cfg, rs_store *rs, ms_client *ms, const char *no,
+                          int remember, json_t **entry, char *errstr, size_t errstr_size)
+{
+    as_ctx c = {.cfg = cfg, .rs = rs, .ms = ms, .read_only = !remember};
+    return as_lookup(&c, no, entry, errstr, errstr_size);
 }
 
 /* DRY_RUN=on: the PATCH this article's stock would send (path, body), against

@@ -252,3 +252,33 @@ int mp_delivery_same_reference(const char *ongoing_reference, const json_t *myst
         return 1;
     return mine_len == theirs_len && memcmp(mine, theirs, mine_len) == 0;
 }
+
+int mp_delivery_status_is(const json_t *statuses, const char *status_id, const char *wanted)
+{
+    size_t i;
+    json_t *row;
+
+    if (status_id == NULL)
+        return 0;
+    json_array_foreach(statuses, i, row)
+    {
+        const char *id = json_string_value(md_get(row, "id"));
+        if (id != NULL && strcmp(id, status_id) == 0)
+            return mp_status_matches(id, md_get(md_get(row, "attributes"), "name"), wanted);
+    }
+    return mp_status_matches(status_id, NULL, wanted);
+}
+
+int mp_delivery_sent_before(const json_t *history, const json_t *statuses, const char *sent)
+{
+    size_t i;
+    json_t *row;
+
+    json_array_foreach(history, i, row)
+    {
+        const json_t *data = md_get(md_get(md_get(row, "relationships"), "order-status"), "data");
+        if (mp_delivery_status_is(statuses, json_string_value(md_get(data, "id")), sent))
+            return 1;
+    }
+    return 0;
+}

@@ -60,4 +60,23 @@ mo_err mp_delivery_map(const json_t *ongoing_order, json_t **out, char *errstr, 
  * whole number (NULL, null, "" and any other type = unset).  Both borrowed. */
 int mp_delivery_same_reference(const char *ongoing_reference, const json_t *mystore_reference);
 
+/* M8 for a status named by id: does Mystore order status `status_id` match
+ * `wanted` (MYSTORE_STATUS_SENT or _CANCELLED: a name or an id)?  The name is
+ * read from the status's row in `statuses` (the order-status resources as GET
+ * order-status lists them, an array; may be NULL); an id that statuses does
+ * not name matches only a `wanted` given as that id.  All borrowed; NULL
+ * status_id or wanted matches nothing. */
+int mp_delivery_status_is(const json_t *statuses, const char *status_id, const char *wanted);
+
+/* Was the Mystore order ever given the "sent" status?  A shop may move a
+ * delivered order on ("Returnert"), so its current status does not tell;
+ * its status history does (M9: every status set is a row of GET
+ * orders/{id}/order-status-history, naming its status in the relationship
+ * "order-status").  One "levert" row means the order was delivered, and
+ * mosync never marks it "levert" again (issue 12 items 13 and 23: the
+ * delivery applier and `mosync reconcile deliveries` both ask this).
+ * history: the rows (an array; NULL or any other value: none); statuses and
+ * sent as for mp_delivery_status_is.  Returns 1 or 0. */
+int mp_delivery_sent_before(const json_t *history, const json_t *statuses, const char *sent);
+
 #endif

@@ -919,6 +919,14 @@ mo_err pe_source_open(const mo_config *cfg, const char *stream, rs_store *rs, pe
     return mo_seterr(MO_ERR_CONFIG, errstr, errstr_size, "unknown stream '%s'", stream);
 }
 
+mo_err pe_source_begin(pe_source *src, char *errstr, size_t errstr_size)
+{
+    mo_err err;
+    if (src->begin_cycle && (err = src->begin_cycle(src->state, errstr, errstr_size)))
+        return err;
+    return src->server_now(src->state) ? MO_OK : src->probe_clock(src->state, errstr, errstr_size);
+}
+
 void pe_source_close(pe_source *src)
 {
     if (src && src->close)
@@ -1091,6 +1099,12 @@ int poll_resync(const mo_config *cfg, const char *flow, char **ids, int nids)
     pe_source src;
     if (pe_source_open(cfg, stream, rs, &src, errstr, sizeof(errstr))) {
         fprintf(stderr, "mosync resync: %s\n", errstr);
+        rs_close(rs);
+        return 1;
+    }
+    if (pe_source_begin(&src, errstr, sizeof(errstr))) {
+        fprintf(stderr, "mosync resync: %s\n", errstr);
+        pe_source_close(&src);
         rs_close(rs);
         return 1;
     }

@@ -133,6 +133,12 @@ typedef struct pe_source {
 mo_err pe_source_open(const mo_config *cfg, const char *stream, rs_store *rs, pe_source *src,
                       char *errstr, size_t errstr_size);
 void pe_source_close(pe_source *src);
+/* Readies an opened source for reads outside a poll cycle (resync,
+ * reconcile): what a cycle begins with (begin_cycle: the order statuses a
+ * Mystore order snapshot names; without them a snapshot's status is null and
+ * a cancelled order maps to an upsert), then the source's clock when no
+ * answer gave it yet.  Errors as the source's requests fail. */
+mo_err pe_source_begin(pe_source *src, char *errstr, size_t errstr_size);
 /* The same per API (poll_mystore.c, poll_ongoing.c); pe_source_open picks. */
 mo_err pm_source_open(const mo_config *cfg, const char *stream, rs_store *rs, pe_source *src,
                       char *errstr, size_t errstr_size);
@@ -143,8 +149,9 @@ mo_err pg_source_open(const mo_config *cfg, const char *stream, rs_store *rs, pe
  * and prints its JSON summary.  Returns the exit status. */
 int pe_main(const mo_config *cfg, const char *stream, const poll_opts *opts);
 
-/* Emits the current snapshot of one entity of src (resync): fetch_one,
- * describe, snapshot, produce, wait.  *found = 0 when the source has no such
+/* Emits the current snapshot of one entity of src (resync), which must have
+ * been readied by pe_source_begin: fetch_one, describe, snapshot, produce,
+ * wait.  *found = 0 when the source has no such
  * entity (nothing emitted).  The event carries the stream's current fence. */
 mo_err pe_emit_one(const mo_config *cfg, pe_source *src, rs_store *rs, const char *id, int *found,
                    char *errstr, size_t errstr_size);

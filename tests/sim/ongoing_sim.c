@@ -458,6 +458,32 @@ static void ogs_state_free(ogs_state *st)
     json_decref(st->raw_articles);
 }
 
+/* Removes order o (DELETE /_sim/orders/{n}): gone as if the warehouse
+ * deleted it behind the integration's back.  Later orders keep their ids
+ * and their order (the array stays sorted by id). */
+static void ogs_order_remove(ogs_state *st, ogs_order *o)
+{
+    size_t i = (size_t)(o - st->orders);
+
+    json_decref(o->body);
+    json_decref(o->line_ids);
+    json_decref(o->tracking);
+    json_decref(o->parcels);
+    free(o->way_bill);
+    memmove(o, o + 1, (st->norders - i - 1) * sizeof(*o));
+    st->norders--;
+}
+
+/* Removes article a (DELETE /_sim/articles/{n}), as ogs_order_remove. */
+static void ogs_article_remove(ogs_state *st, ogs_article *a)
+{
+    size_t i = (size_t)(a - st->articles);
+
+    json_decref(a->body);
+    memmove(a, a + 1, (st->narticles - i - 1) * sizeof(*a));
+    st->narticles--;
+}
+
 /* ---- answers in Ongoing's GET shape ---- */
 
 /* The article as GET /api/v1/articles answers it.  New reference. */
@@ -1284,7 +1310,7 @@ static const char *ogs_split_action(const char *rest, const char *const *actions
     return "";
 }
 
-/* /_sim/orders[/{orderNumber}[/status|/ship]]. */
+/* /_sim/orders[/{orderNumber}[/status|/ship]]; DELETE /_sim/orders/{orderNumber}. */
 static void ogs_test_orders(ogs_state *st, const sim_req *req, const char *rest, sim_resp *resp)
 {
     static const char *const actions[] = {"status", "ship", NULL};
@@ -1314,6 +1340,11 @@ static void ogs_test_orders(ogs_state *st, const sim_req *req, const char *rest,
         sim_resp_json(resp, 200, ogs_order_to_sim(o));
         return;
     }
+    if (*action == '\0' && strcmp(req->method, "DELETE") == 0) {
+        sim_resp_json(resp, 200, json_pack("{s:s}", "deleted", number));
+        ogs_order_remove(st, o);
+        return;
+    }
     if (*action == '\0' || strcmp(req->method, "POST") != 0) {
         ogs_error(resp, 404, "no such test endpoint");
         return;
@@ -1328,7 +1359,7 @@ static void ogs_test_orders(ogs_state *st, const sim_req *req, const char *rest,
     json_decref(body);
 }
 
-/* /_sim/articles[/{articleNumber}[/stock]]. */
+/* /_sim/articles[/{articleNumber}[/stock]]; DELETE /_sim/articles/{articleNumber}. */
 static void ogs_test_articles(ogs_state *st, const sim_req *req, const char *rest, sim_resp *resp)
 {
     static const char *const actions[] = {"stock", NULL};
@@ -1356,6 +1387,11 @@ static void ogs_test_articles(ogs_state *st, const sim_req *req, const char *res
     }
     if (*action == '\0' && strcmp(req->method, "GET") == 0) {
         sim_resp_json(resp, 200, ogs_article_to_sim(a));
+        return;
+    }
+    if (*action == '\0' && strcmp(req->method, "DELETE") == 0) {
+        sim_resp_json(resp, 200, json_pack("{s:s}", "deleted", number));
+        ogs_article_remove(st, a);
         return;
     }
     if (*action == '\0' || strcmp(req->method, "POST") != 0) {

@@ -1,2 +1,0 @@
-build-merge/common/err.o: common/err.c common/err.h
-common/err.h:

@@ -1,2 +1,0 @@
-build-merge/common/sha256.o: common/sha256.c common/sha256.h
-common/sha256.h:

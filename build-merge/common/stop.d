@@ -1,2 +1,0 @@
-build-merge/common/stop.o: common/stop.c common/stop.h
-common/stop.h:
