@@ -574,6 +574,8 @@ static unsigned long rc_fix(rc_ctx *c)
     json_t *done = json_object(), *p;
     unsigned long emitted = 0;
     size_t i;
+    char kerr[256] = "";
+    kq_producer *kp = kq_producer_new(c->cfg, "mosync-reconcile", kerr, sizeof(kerr));
     json_array_foreach(c->problems, i, p)
     {
         const char *source = json_string_value(json_object_get(p, "source"));
@@ -586,7 +588,8 @@ static unsigned long rc_fix(rc_ctx *c)
             char errstr[512], text[600];
             int found = 0;
             mo_err err =
-                pe_emit_one(c->cfg, &c->src, c->rs, source, &found, errstr, sizeof(errstr));
+                kp ? pe_emit_one(c->cfg, &c->src, c->rs, kp, source, &found, errstr, sizeof(errstr))
+                   : mo_seterr(MO_ERR_CONFIG, errstr, sizeof(errstr), "%s", kerr);
             lg_mask_secrets(errstr, sizeof(errstr));
             if (err)
                 snprintf(text, sizeof(text), "not_emitted: %s", errstr);
@@ -601,6 +604,7 @@ static unsigned long rc_fix(rc_ctx *c)
         }
         json_object_set_new(p, "fix", json_copy(result));
     }
+    kq_producer_free(kp);
     json_decref(done);
     return emitted;
 }

@@ -804,10 +804,9 @@ static mo_err pe_cycle(void *vctx, ls_lease *lease, char *errstr, size_t errstr_
     c->failing = cur.failing;
     json_t *loaded = json_deep_copy(cur.failing);
     long long loaded_vmax = cur.vmax, loaded_ts = cur.ts;
-    if (src->begin_cycle && (err = src->begin_cycle(src->state, errstr, errstr_size)))
-        goto out;
-    /* The window is computed on the source's clock: ask it first. */
-    if (!src->server_now(src->state) && (err = src->probe_clock(src->state, errstr, errstr_size)))
+    /* The window is computed on the source's clock: pe_source_begin asks it
+     * when no answer gave it yet. */
+    if ((err = pe_source_begin(src, errstr, errstr_size)))
         goto out;
     c->start = pe_now(c);
     c->prev_ts = cur.ts;
@@ -1014,8 +1013,8 @@ int poll_ongoing_stock(const mo_config *cfg, const poll_opts *opts)
 
 /* ---- resync ------------------------------------------------------------------- */
 
-mo_err pe_emit_one(const mo_config *cfg, pe_source *src, rs_store *rs, const char *id, int *found,
-                   char *errstr, size_t errstr_size)
+mo_err pe_emit_one(const mo_config *cfg, pe_source *src, rs_store *rs, kq_producer *kp,
+                   const char *id, int *found, char *errstr, size_t errstr_size)
 {
     pe_ctx c;
     json_t *item = NULL, *snapshot = NULL, *fence = NULL;
@@ -1051,11 +1050,7 @@ mo_err pe_emit_one(const mo_config *cfg, pe_source *src, rs_store *rs, const cha
     c.vmax = obs;
     if ((err = pe_event(&c, &it, obs, snapshot, &bytes, errstr, errstr_size)))
         goto out;
-    c.kp = kq_producer_new(cfg, "mosync-resync", errstr, errstr_size);
-    if (!c.kp) {
-        err = MO_ERR_CONFIG;
-        goto out;
-    }
+    c.kp = kp;
     kq_batch_begin(&batch);
     if ((err = pe_produce(&c, &batch, &it, bytes, 0, errstr, errstr_size))) {
         kq_batch_end(&batch);
@@ -1063,7 +1058,6 @@ mo_err pe_emit_one(const mo_config *cfg, pe_source *src, rs_store *rs, const cha
     }
     err = kq_batch_wait(c.kp, &batch, 0, errstr, errstr_size);
 out:
-    kq_producer_free(c.kp);
     free(bytes);
     json_decref(item);
     return err;
@@ -1102,7 +1096,9 @@ int poll_resync(const mo_config *cfg, const char *flow, char **ids, int nids)
         rs_close(rs);
         return 1;
     }
-    if (pe_source_begin(&src, errstr, sizeof(errstr))) {
+    kq_producer *kp = NULL;
+    if (pe_source_begin(&src, errstr, sizeof(errstr)) ||
+        !(kp = kq_producer_new(cfg, "mosync-resync", errstr, sizeof(errstr)))) {
         fprintf(stderr, "mosync resync: %s\n", errstr);
         pe_source_close(&src);
         rs_close(rs);
@@ -1110,7 +1106,7 @@ int poll_resync(const mo_config *cfg, const char *flow, char **ids, int nids)
     }
     for (int i = 0; i < nids && !mo_stop_requested(); i++) {
         int found = 0;
-        mo_err err = pe_emit_one(cfg, &src, rs, ids[i], &found, errstr, sizeof(errstr));
+        mo_err err = pe_emit_one(cfg, &src, rs, kp, ids[i], &found, errstr, sizeof(errstr));
         if (err) {
             failed++;
             fprintf(stderr, "%s %s: not emitted: %s\n", flow, ids[i], errstr);
@@ -1126,6 +1122,7 @@ int poll_resync(const mo_config *cfg, const char *flow, char **ids, int nids)
            emitted, missing, failed);
     fflush(stdout);
     rc = failed || missing ? 1 : 0;
+    kq_producer_free(kp);
     pe_source_close(&src);
     rs_close(rs);
     return rc;

@@ -13,6 +13,7 @@
 
 #include "config.h"
 #include "err.h"
+#include "kafka.h"
 #include "lease.h"
 #include "mystore.h"
 #include "store.h"
@@ -151,10 +152,11 @@ int pe_main(const mo_config *cfg, const char *stream, const poll_opts *opts);
 
 /* Emits the current snapshot of one entity of src (resync), which must have
  * been readied by pe_source_begin: fetch_one, describe, snapshot, produce,
- * wait.  *found = 0 when the source has no such
- * entity (nothing emitted).  The event carries the stream's current fence. */
-mo_err pe_emit_one(const mo_config *cfg, pe_source *src, rs_store *rs, const char *id, int *found,
-                   char *errstr, size_t errstr_size);
+ * wait, with the producer kp (borrowed: one for many calls).  *found = 0
+ * when the source has no such entity (nothing emitted).  The event carries
+ * the stream's current fence. */
+mo_err pe_emit_one(const mo_config *cfg, pe_source *src, rs_store *rs, kq_producer *kp,
+                   const char *id, int *found, char *errstr, size_t errstr_size);
 
 /* ---- the loop every poller shares ---------------------------------------
  * It runs a cycle only while it holds the stream's lease (lease.h: one active
