@@ -813,7 +813,11 @@ void kq_consumer_on_revoke(kq_consumer *kc, kq_revoke_fn fn, void *opaque)
     kc->on_revoke_opaque = opaque;
 }
 
-int kq_consumer_lag(kq_consumer *kc, int timeout_ms, kq_lag_fn fn, void *opaque)
+/* The lag of every assigned partition (see kq_consumer_lag); with fresh,
+ * each high watermark is asked of the broker (a request per partition)
+ * instead of taken from what the fetcher last saw, and a partition whose
+ * watermark cannot be had is reported with lag -1. */
+static int kq_lag_walk(kq_consumer *kc, int timeout_ms, int fresh, kq_lag_fn fn, void *opaque)
 {
     rd_kafka_topic_partition_list_t *parts = NULL, *ask = NULL;
     int n = 0;
@@ -831,7 +835,14 @@ int kq_consumer_lag(kq_consumer *kc, int timeout_ms, kq_lag_fn fn, void *opaque)
     for (int i = 0; i < parts->cnt; i++) {
         const rd_kafka_topic_partition_t *p = &parts->elems[i];
         int64_t lo = RD_KAFKA_OFFSET_INVALID, hi = RD_KAFKA_OFFSET_INVALID, pos = p->offset;
-        rd_kafka_get_watermark_offsets(kc->rk, p->topic, p->partition, &lo, &hi);
+        if (fresh && rd_kafka_query_watermark_offsets(kc->rk, p->topic, p->partition, &lo, &hi,
+                                                      timeout_ms)) {
+            fn(opaque, p->topic, p->partition, -1);
+            n++;
+            continue;
+        }
+        if (!fresh)
+            rd_kafka_get_watermark_offsets(kc->rk, p->topic, p->partition, &lo, &hi);
         if (hi < 0)
             continue;
         if (pos < 0) {
@@ -854,6 +865,27 @@ int kq_consumer_lag(kq_consumer *kc, int timeout_ms, kq_lag_fn fn, void *opaque)
     rd_kafka_topic_partition_list_destroy(ask);
     rd_kafka_topic_partition_list_destroy(parts);
     return n;
+}
+
+int kq_consumer_lag(kq_consumer *kc, int timeout_ms, kq_lag_fn fn, void *opaque)
+{
+    return kq_lag_walk(kc, timeout_ms, 0, fn, opaque);
+}
+
+/* kq_consumer_caught_up's callback: counts the partitions still behind (or
+ * of unknown lag). */
+static void kq_count_behind(void *opaque, const char *topic, int32_t partition, int64_t lag)
+{
+    (void)topic;
+    (void)partition;
+    *(int *)opaque += lag != 0;
+}
+
+int kq_consumer_caught_up(kq_consumer *kc, int timeout_ms)
+{
+    int behind = 0;
+    int n = kq_lag_walk(kc, timeout_ms, 1, kq_count_behind, &behind);
+    return n == kq_consumer_assigned(kc) && !behind;
 }
 
 /* A destroy running in its own thread, so the caller can stop waiting. */

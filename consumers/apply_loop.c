@@ -628,8 +628,13 @@ int apply_run(const mo_config *cfg, const apply_flow *flow, const apply_opts *op
                 generation = kq_consumer_generation(kc);
                 last_activity = now;
             }
-            if (opts->once && kq_consumer_assigned(kc) > 0 && now - last_activity >= idle_ms)
-                break;
+            /* Idle, and read to the end of every partition: a partition
+             * the fetcher has not reached yet is not idle (a busy broker). */
+            if (opts->once && kq_consumer_assigned(kc) > 0 && now - last_activity >= idle_ms) {
+                if (kq_consumer_caught_up(kc, AL_LAG_TIMEOUT_MS))
+                    break;
+                last_activity = mo_now_ms() - idle_ms / 2;
+            }
             if (opts->once && !kq_consumer_assigned(kc) && now - started > 120000) {
                 lg_error(component, cfg->tenant, "no partitions assigned within 120 s");
                 rc = 1;

@@ -6,7 +6,7 @@
 --kafka mock (default) gives each test its own embedded broker (`mosync
 dev-broker`, librdkafka's mock cluster); --kafka real starts one Apache Kafka
 broker (tests/kafka/start) for the run and gives each test its own topic prefix.
-Tests run N at a time (-j, default MOSYNC_TEST_JOBS or 5): each has its own
+Tests run N at a time (-j, default MOSYNC_TEST_JOBS or 6): each has its own
 Redis, simulators and topics, and most of a test's time is spent waiting.
 Prints one line per test and ends with "N passed, N failed".
 """
@@ -75,7 +75,7 @@ def main():
         # Every test fails at once, naming it, if the shared broker dies.
         harness.watch(harness.RealBroker(broker_dir), shared=True)
         print("# real Kafka broker at %s" % os.environ["MOSYNC_TEST_BOOTSTRAP"], flush=True)
-    jobs = int(os.environ.get("MOSYNC_TEST_JOBS", "5"))
+    jobs = int(os.environ.get("MOSYNC_TEST_JOBS", "6"))
     if args[:1] == ["-j"]:
         jobs, args = int(args[1]), args[2:]
     passed = failed = skipped = 0

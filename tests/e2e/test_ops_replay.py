@@ -326,7 +326,12 @@ def test_issue12_15_bounded_replay_after_flushall_leaves_the_newest_order():
             eq(env.ongoing.order(oid)["consignee"]["address1"],
                seed["orders"][ids.index(oid)]["attributes"]["shipping_address_address"],
                "order %s" % oid)
-        eq(written(env, seq)[-1], ids[0], "the newest version written last")
+        # Other partitions' orders may be written in between: what counts is
+        # that this order's last write carries its newest version.
+        mine = [w for w in env.ongoing.order_writes(seq) if w["body"]["orderNumber"] == ids[0]]
+        check(len(mine) >= 2, "the older version was sent again, then the newest: %r" % mine)
+        eq(mine[-1]["body"]["consignee"]["address1"], "Nyeste gate 1",
+           "the newest version written last for %s" % ids[0])
         eq(sum(p.get("latest", {}).get("applied", 0) for p in summary["partitions"]), 1,
            "latest events applied: %r" % summary)
         _, s, _ = env.apply_orders()
