@@ -142,7 +142,8 @@ bench: all
 # definite or indirect leak fails the test (exit 99).
 VALGRIND = valgrind -q --error-exitcode=99 --leak-check=full \
            --errors-for-leak-kinds=definite,indirect --show-leak-kinds=definite,indirect
-VALGRIND_TESTS ?= 200_orders update_refuse unmappable 1100_articles 100_shipped stock_lands
+VALGRIND_TESTS ?= 200_orders update_refuse unmappable 1100_articles 100_shipped stock_lands \
+                  issue12_02_list issue12_06_resync
 valgrind: all
 	MOSYNC_WRAPPER="$(VALGRIND)" python3 tests/e2e/run.py -j 2 $(VALGRIND_TESTS)
 
