@@ -119,24 +119,27 @@ static int atoi_safe(const char *s)
     return end != s && !*end && v > 0 && v < 1000000000 ? (int)v : -1;
 }
 
+/* 1 the n-th time name is passed when the variable env is "<name>:<n>"
+ * (hits counts the passes of one point). */
+static int mo_point_hit(const char *env, const char *name, atomic_int *hits)
+{
+    const char *spec = getenv(env);
+    size_t n = strlen(name);
+    if (!spec || strncmp(spec, name, n) || spec[n] != ':')
+        return 0;
+    return atomic_fetch_add(hits, 1) + 1 == atoi_safe(spec + n + 1);
+}
+
 void mo_crash_point(const char *name)
 {
     static atomic_int hits;
-    const char *spec = getenv("MOSYNC_CRASH_AT");
-    size_t n = strlen(name);
-    if (!spec || strncmp(spec, name, n) || spec[n] != ':')
-        return;
-    if (atomic_fetch_add(&hits, 1) + 1 == atoi_safe(spec + n + 1))
+    if (mo_point_hit("MOSYNC_CRASH_AT", name, &hits))
         raise(SIGKILL);
 }
 
 void mo_pause_point(const char *name)
 {
     static atomic_int hits;
-    const char *spec = getenv("MOSYNC_PAUSE_AT");
-    size_t n = strlen(name);
-    if (!spec || strncmp(spec, name, n) || spec[n] != ':')
-        return;
-    if (atomic_fetch_add(&hits, 1) + 1 == atoi_safe(spec + n + 1))
+    if (mo_point_hit("MOSYNC_PAUSE_AT", name, &hits))
         raise(SIGSTOP);
 }

@@ -597,6 +597,21 @@ static json_t *rs_reply_json(const redisReply *r)
     }
 }
 
+/* Runs argv (argc entries, argv[0] the command) and returns the reply as JSON
+ * (rs_reply_json) in *out (new reference). */
+static mo_err rs_cmd_json(rs_store *rs, int argc, const char **argv, json_t **out, char *errstr,
+                          size_t errstr_size)
+{
+    redisReply *r;
+    *out = NULL;
+    mo_err err = rs_cmd(rs, &r, argc, argv, NULL, errstr, errstr_size);
+    if (err)
+        return err;
+    *out = rs_reply_json(r);
+    freeReplyObject(r);
+    return *out ? MO_OK : mo_seterr(MO_ERR_NOMEM, errstr, errstr_size, "out of memory");
+}
+
 mo_err rs_eval(rs_store *rs, const char *script, int nkeys, const char *const *key_suffixes,
                int nargs, const char *const *args, json_t **out, char *errstr, size_t errstr_size)
 {
@@ -614,13 +629,7 @@ mo_err rs_eval(rs_store *rs, const char *script, int nkeys, const char *const *k
         argv[argc++] = rs_key(rs, key_suffixes[i], keys[i], sizeof(keys[i]));
     for (int i = 0; i < nargs; i++)
         argv[argc++] = args[i];
-    redisReply *r;
-    mo_err err = rs_cmd(rs, &r, argc, argv, NULL, errstr, errstr_size);
-    if (err)
-        return err;
-    *out = rs_reply_json(r);
-    freeReplyObject(r);
-    return *out ? MO_OK : mo_seterr(MO_ERR_NOMEM, errstr, errstr_size, "out of memory");
+    return rs_cmd_json(rs, argc, argv, out, errstr, errstr_size);
 }
 
 mo_err rs_set_json_fenced(rs_store *rs, const char *suffix, const json_t *value,
@@ -650,21 +659,6 @@ mo_err rs_set_json_fenced(rs_store *rs, const char *suffix, const json_t *value,
 }
 
 /* ---- hashes, for the pollers' seen maps ---------------------------------- */
-
-/* Runs argv (argc entries, argv[0] the command) and returns the reply as JSON
- * (rs_reply_json) in *out (new reference). */
-static mo_err rs_cmd_json(rs_store *rs, int argc, const char **argv, json_t **out, char *errstr,
-                          size_t errstr_size)
-{
-    redisReply *r;
-    *out = NULL;
-    mo_err err = rs_cmd(rs, &r, argc, argv, NULL, errstr, errstr_size);
-    if (err)
-        return err;
-    *out = rs_reply_json(r);
-    freeReplyObject(r);
-    return *out ? MO_OK : mo_seterr(MO_ERR_NOMEM, errstr, errstr_size, "out of memory");
-}
 
 mo_err rs_hmget(rs_store *rs, const char *suffix, const char *const *fields, int n, json_t **values,
                 char *errstr, size_t errstr_size)
