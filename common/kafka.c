@@ -53,6 +53,13 @@ typedef struct kq_msg {
     int tag;
 } kq_msg;
 
+/* An assigned partition the consumer has read to its end: librdkafka said so
+ * (partition EOF) and no message of it came since. */
+typedef struct kq_at_end {
+    char topic[256];
+    int32_t partition;
+} kq_at_end;
+
 typedef struct kq_waiting {
     char topic[256];
     int32_t partition;
@@ -68,6 +75,8 @@ struct kq_consumer {
     int max_poll_interval_ms;
     kq_waiting *waiting; /* one entry per paused partition */
     int nwaiting, capwaiting;
+    kq_at_end *at_end; /* the assigned partitions read to their end (partition EOF) */
+    int nat_end, capat_end;
     unsigned long generation;
     kq_revoke_fn on_revoke;
     void *on_revoke_opaque;
@@ -512,6 +521,50 @@ out:
     return confirmed;
 }
 
+/* Drops (topic, partition) from the partitions read to their end. */
+static void kq_end_clear(kq_consumer *kc, const char *topic, int32_t partition)
+{
+    for (int i = 0; i < kc->nat_end; i++)
+        if (kc->at_end[i].partition == partition && !strcmp(kc->at_end[i].topic, topic)) {
+            kc->at_end[i] = kc->at_end[--kc->nat_end];
+            return;
+        }
+}
+
+/* Notes that (topic, partition) was read to its end.  A table that cannot
+ * grow leaves it out: the consumer then only seems behind. */
+static void kq_end_set(kq_consumer *kc, const char *topic, int32_t partition)
+{
+    for (int i = 0; i < kc->nat_end; i++)
+        if (kc->at_end[i].partition == partition && !strcmp(kc->at_end[i].topic, topic))
+            return;
+    if (kc->nat_end == kc->capat_end) {
+        int cap = kc->capat_end ? kc->capat_end * 2 : 16;
+        if (cap > KQ_WAITING_CAP)
+            return;
+        kq_at_end *grown = realloc(kc->at_end, (size_t)cap * sizeof(*grown));
+        if (!grown)
+            return;
+        kc->at_end = grown;
+        kc->capat_end = cap;
+    }
+    snprintf(kc->at_end[kc->nat_end].topic, sizeof(kc->at_end[0].topic), "%s", topic);
+    kc->at_end[kc->nat_end++].partition = partition;
+}
+
+/* Drops the partitions of parts from those read to their end (they are
+ * assigned anew, or leave). */
+static void kq_end_forget(kq_consumer *kc, const rd_kafka_topic_partition_list_t *parts)
+{
+    for (int i = 0; i < parts->cnt; i++)
+        kq_end_clear(kc, parts->elems[i].topic, parts->elems[i].partition);
+}
+
+int kq_consumer_caught_up(const kq_consumer *kc)
+{
+    return kc->assigned > 0 && kc->nat_end >= kc->assigned;
+}
+
 /* Logs a rebalance step with this instance's total afterwards, and what tells
  * the instances of one group apart (pid, client name): the partition counts
  * of all instances then add up to the topic's partitions once settled.  Not
@@ -533,6 +586,9 @@ static void kq_log_count(kq_consumer *kc, const char *what, int n)
 static void kq_assign(kq_consumer *kc, rd_kafka_topic_partition_list_t *parts, int cooperative)
 {
     kq_forget_waiting(kc, parts);
+    if (!cooperative)
+        kc->nat_end = 0;
+    kq_end_forget(kc, parts);
     if (cooperative) {
         rd_kafka_error_t *e = rd_kafka_incremental_assign(kc->rk, parts);
         if (e) {
@@ -573,6 +629,7 @@ static void kq_revoke(kq_consumer *kc, rd_kafka_resp_err_t err,
     for (int i = 0; kc->on_revoke && i < parts->cnt; i++)
         kc->on_revoke(kc->on_revoke_opaque, parts->elems[i].topic, parts->elems[i].partition);
     kq_forget_waiting(kc, parts);
+    kq_end_forget(kc, parts);
     if (cooperative) {
         rd_kafka_error_t *e = rd_kafka_incremental_unassign(kc->rk, parts);
         if (e) {
@@ -622,7 +679,9 @@ kq_consumer *kq_consumer_new(const mo_config *cfg, const char *group_id, const c
     /* Offsets are stored by the loop only after the effect. */
     static const kq_prop forced[] = {{"enable.auto.offset.store", "false"},
                                      {"enable.auto.commit", "true"},
-                                     {"enable.partition.eof", "false"},
+                                     /* --once ends when every partition was
+                                      * read to its end (kq_consumer_caught_up). */
+                                     {"enable.partition.eof", "true"},
                                      {NULL, NULL}};
     kq_consumer *kc = calloc(1, sizeof(*kc));
     rd_kafka_conf_t *conf = NULL;
@@ -694,12 +753,15 @@ rd_kafka_message_t *kq_consumer_poll(kq_consumer *kc, int timeout_ms)
     rd_kafka_message_t *m = rd_kafka_consumer_poll(kc->rk, timeout_ms);
     if (!m)
         return NULL;
+    if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF && m->rkt)
+        kq_end_set(kc, rd_kafka_topic_name(m->rkt), m->partition);
     if (m->err) {
         if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
             lg_warn("kafka", kc->tenant, "consumer: %s", rd_kafka_message_errstr(m));
         rd_kafka_message_destroy(m);
         return NULL;
     }
+    kq_end_clear(kc, rd_kafka_topic_name(m->rkt), m->partition);
     /* A message fetched before its partition was paused: it comes again after
      * the rewind, so drop this copy. */
     if (kq_find_waiting(kc, rd_kafka_topic_name(m->rkt), m->partition)) {
@@ -813,11 +875,7 @@ void kq_consumer_on_revoke(kq_consumer *kc, kq_revoke_fn fn, void *opaque)
     kc->on_revoke_opaque = opaque;
 }
 
-/* The lag of every assigned partition (see kq_consumer_lag); with fresh,
- * each high watermark is asked of the broker (a request per partition)
- * instead of taken from what the fetcher last saw, and a partition whose
- * watermark cannot be had is reported with lag -1. */
-static int kq_lag_walk(kq_consumer *kc, int timeout_ms, int fresh, kq_lag_fn fn, void *opaque)
+int kq_consumer_lag(kq_consumer *kc, int timeout_ms, kq_lag_fn fn, void *opaque)
 {
     rd_kafka_topic_partition_list_t *parts = NULL, *ask = NULL;
     int n = 0;
@@ -835,14 +893,7 @@ static int kq_lag_walk(kq_consumer *kc, int timeout_ms, int fresh, kq_lag_fn fn,
     for (int i = 0; i < parts->cnt; i++) {
         const rd_kafka_topic_partition_t *p = &parts->elems[i];
         int64_t lo = RD_KAFKA_OFFSET_INVALID, hi = RD_KAFKA_OFFSET_INVALID, pos = p->offset;
-        if (fresh && rd_kafka_query_watermark_offsets(kc->rk, p->topic, p->partition, &lo, &hi,
-                                                      timeout_ms)) {
-            fn(opaque, p->topic, p->partition, -1);
-            n++;
-            continue;
-        }
-        if (!fresh)
-            rd_kafka_get_watermark_offsets(kc->rk, p->topic, p->partition, &lo, &hi);
+        rd_kafka_get_watermark_offsets(kc->rk, p->topic, p->partition, &lo, &hi);
         if (hi < 0)
             continue;
         if (pos < 0) {
@@ -865,27 +916,6 @@ static int kq_lag_walk(kq_consumer *kc, int timeout_ms, int fresh, kq_lag_fn fn,
     rd_kafka_topic_partition_list_destroy(ask);
     rd_kafka_topic_partition_list_destroy(parts);
     return n;
-}
-
-int kq_consumer_lag(kq_consumer *kc, int timeout_ms, kq_lag_fn fn, void *opaque)
-{
-    return kq_lag_walk(kc, timeout_ms, 0, fn, opaque);
-}
-
-/* kq_consumer_caught_up's callback: counts the partitions still behind (or
- * of unknown lag). */
-static void kq_count_behind(void *opaque, const char *topic, int32_t partition, int64_t lag)
-{
-    (void)topic;
-    (void)partition;
-    *(int *)opaque += lag != 0;
-}
-
-int kq_consumer_caught_up(kq_consumer *kc, int timeout_ms)
-{
-    int behind = 0;
-    int n = kq_lag_walk(kc, timeout_ms, 1, kq_count_behind, &behind);
-    return n == kq_consumer_assigned(kc) && !behind;
 }
 
 /* A destroy running in its own thread, so the caller can stop waiting. */
@@ -1010,6 +1040,7 @@ void kq_consumer_close(kq_consumer *kc, int deadline_ms)
                 "librdkafka did not finish destroying the consumer (its coordinator is away); "
                 "the process goes on without waiting for it");
     free(kc->waiting);
+    free(kc->at_end);
     free(kc);
 }
 

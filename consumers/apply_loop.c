@@ -631,7 +631,7 @@ int apply_run(const mo_config *cfg, const apply_flow *flow, const apply_opts *op
             /* Idle, and read to the end of every partition: a partition
              * the fetcher has not reached yet is not idle (a busy broker). */
             if (opts->once && kq_consumer_assigned(kc) > 0 && now - last_activity >= idle_ms) {
-                if (kq_consumer_caught_up(kc, AL_LAG_TIMEOUT_MS))
+                if (kq_consumer_caught_up(kc))
                     break;
                 last_activity = mo_now_ms() - idle_ms / 2;
             }
