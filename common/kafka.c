@@ -560,9 +560,31 @@ static void kq_end_forget(kq_consumer *kc, const rd_kafka_topic_partition_list_t
         kq_end_clear(kc, parts->elems[i].topic, parts->elems[i].partition);
 }
 
-int kq_consumer_caught_up(const kq_consumer *kc)
+int kq_consumer_caught_up(kq_consumer *kc)
 {
-    return kc->assigned > 0 && kc->nat_end >= kc->assigned;
+    rd_kafka_topic_partition_list_t *parts = NULL;
+    if (kc->assigned <= 0 || rd_kafka_assignment(kc->rk, &parts) || !parts)
+        return 0;
+    rd_kafka_position(kc->rk, parts);
+    int behind = 0;
+    for (int i = 0; i < parts->cnt && !behind; i++) {
+        const rd_kafka_topic_partition_t *p = &parts->elems[i];
+        int at_end = 0;
+        for (int k = 0; k < kc->nat_end && !at_end; k++)
+            at_end =
+                kc->at_end[k].partition == p->partition && !strcmp(kc->at_end[k].topic, p->topic);
+        if (at_end)
+            continue;
+        /* librdkafka's partition EOF can be lost to the version bump of the
+         * resume every assignment makes (kq_assign): a partition a fetch
+         * answered (its high watermark is known) and whose consumed
+         * position, if any, is there, counts as read to its end too. */
+        int64_t lo = RD_KAFKA_OFFSET_INVALID, hi = RD_KAFKA_OFFSET_INVALID;
+        rd_kafka_get_watermark_offsets(kc->rk, p->topic, p->partition, &lo, &hi);
+        behind = hi < 0 || (p->offset >= 0 && p->offset < hi);
+    }
+    rd_kafka_topic_partition_list_destroy(parts);
+    return !behind;
 }
 
 /* Logs a rebalance step with this instance's total afterwards, and what tells

@@ -166,10 +166,13 @@ void kq_consumer_on_revoke(kq_consumer *kc, kq_revoke_fn fn, void *opaque);
  * thread that polls kc. */
 typedef void (*kq_lag_fn)(void *opaque, const char *topic, int32_t partition, int64_t lag);
 int kq_consumer_lag(kq_consumer *kc, int timeout_ms, kq_lag_fn fn, void *opaque);
-/* 1 when every partition assigned to kc was read to its end (librdkafka's
- * partition EOF) and no message of it came since, else 0.  For a bounded run
- * (`--once`) that must not stop before it read everything. */
-int kq_consumer_caught_up(const kq_consumer *kc);
+/* 1 when every partition assigned to kc was read to its end, else 0: the
+ * partition EOF came and no message of it since, or a fetch answered for it
+ * (its high watermark is known) and the consumed position is not below it.
+ * A partition no fetch has answered yet is never read to its end.  For a
+ * bounded run (`--once`) that must not stop before it read everything.
+ * From the thread that polls kc. */
+int kq_consumer_caught_up(kq_consumer *kc);
 /* Commits stored offsets, leaves the group and frees kc, within deadline_ms;
  * past it the consumer is destroyed without the group close (offsets
  * already committed are safe; the group notices the departure by the
