@@ -1028,10 +1028,21 @@ void kq_consumer_close(kq_consumer *kc, int deadline_ms)
     long long deadline = mo_now_ms() + deadline_ms;
     kc->close_deadline_ms = deadline;
     /* An unconfirmed commit means the coordinator is away: the group close
-     * cannot finish then, so it gets only a short while. */
-    if (!kq_commit_bounded(kc, KQ_CLOSE_COMMIT_MS, "close") &&
-        mo_now_ms() + KQ_CLOSE_AWAY_MS < deadline)
-        deadline = mo_now_ms() + KQ_CLOSE_AWAY_MS;
+     * cannot finish then, and librdkafka 2.0.2's main thread busy-loops
+     * from the start of a close until the group is gone (a shutdown with
+     * Kafka away used seconds of CPU: test_issue7_05).  So no close is
+     * started: the handle is left as it is for the process exit, which
+     * follows, and the group notices the departure by the session timeout
+     * (nothing was stored past the committed offsets that it would lose). */
+    if (!kq_commit_bounded(kc, KQ_CLOSE_COMMIT_MS, "close")) {
+        lg_warn("kafka", kc->tenant,
+                "the group coordinator is away: the consumer leaves without the group close "
+                "(its partitions are handed on after the session timeout)");
+        free(kc->waiting);
+        free(kc->at_end);
+        free(kc);
+        return;
+    }
     kc->close_deadline_ms = deadline;
     rd_kafka_queue_t *q = rd_kafka_queue_new(kc->rk);
     rd_kafka_error_t *e = rd_kafka_consumer_close_queue(kc->rk, q);

@@ -176,10 +176,13 @@ int kq_consumer_caught_up(kq_consumer *kc);
 /* Commits stored offsets, leaves the group and frees kc, within deadline_ms;
  * past it the consumer is destroyed without the group close (offsets
  * already committed are safe; the group notices the departure by the
- * session timeout).  When the coordinator is away, librdkafka 2.0.2's
- * destroy spins until the session timeout has passed: it is then left
- * running in a thread of its own after a short wait, for the process exit
- * to end (the one last-resort bound). */
+ * session timeout).  When the commit is not confirmed (the coordinator is
+ * away) no close is started at all: librdkafka 2.0.2's main thread
+ * busy-loops from the start of a close until the group is gone, so the
+ * handle is left for the process exit that follows.  Should the coordinator
+ * go away during a close, the destroy is left running in a thread of its
+ * own after a short wait, for the process exit to end (the one last-resort
+ * bound).  mosync closes its consumers only when the process ends. */
 void kq_consumer_close(kq_consumer *kc, int deadline_ms);
 
 /* Creates the pipeline's topics with cfg->topic_partitions partitions (an
