@@ -117,6 +117,13 @@ size_t ms_answer_cap(const char *path)
     return n ? MS_ANSWER_BASE + (size_t)n * MS_ANSWER_ITEM : MS_ANSWER_ONE;
 }
 
+/* The first JSON:API error's detail of an answer, NULL when none. */
+static const char *ms_error_detail(const json_t *doc)
+{
+    return json_string_value(
+        json_object_get(json_array_get(json_object_get(doc, "errors"), 0), "detail"));
+}
+
 static mo_err ms_call(ms_client *ms, const char *method, const char *path, const char *body,
                       json_t **doc, long *status, char *errstr, size_t errstr_size)
 {
@@ -134,7 +141,7 @@ static mo_err ms_call(ms_client *ms, const char *method, const char *path, const
         /* An access token refused because it expired (or another process
          * replaced it) is asked again once with the new one. */
         if (err != MO_ERR_CREDENTIAL || !ms->oa || round || !ms->last_status ||
-            !oa_refused(ms->oa, ms->oa_gen))
+            !oa_refused(ms->oa, ms->oa_gen, ms_error_detail(*doc)))
             break;
         json_decref(*doc);
         *doc = NULL;

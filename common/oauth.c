@@ -28,6 +28,7 @@ struct oa_session {
     char access[OA_TOKEN_MAX];
     long long gen, iat_ms, exp_ms;
     long long unknown_refreshed_gen; /* a token of unknown expiry refreshed after a refusal */
+    long long forced_gen; /* the token a refusal saying "expired" made: not forced twice */
 };
 
 /* The store's record as read. */
@@ -679,7 +680,7 @@ mo_err oa_token(oa_session *s, char *buf, size_t size, long long *generation, ch
     return err;
 }
 
-int oa_refused(oa_session *s, long long generation)
+int oa_refused(oa_session *s, long long generation, const char *detail)
 {
     char errstr[256];
     long long gen;
@@ -694,12 +695,20 @@ int oa_refused(oa_session *s, long long generation)
     long long now = oa_now_ms();
     int expired = s->exp_ms ? oa_is_due(s->iat_ms, s->exp_ms, now) : 0;
     int unknown = !s->exp_ms && s->unknown_refreshed_gen != generation;
-    if (generation == s->gen && (expired || unknown)) {
+    /* The server's clock may run ahead of ours: its word "expired" is
+     * believed once, not for the token that belief brought (a token refused
+     * for another reason would be refreshed at every request). */
+    int said = detail && strstr(detail, "xpired") && s->forced_gen != generation;
+    if (generation == s->gen && (expired || unknown || said)) {
         if (unknown)
             s->unknown_refreshed_gen = generation;
         lg_info("oauth", s->tenant, "%s refused an access token %s; refreshing", s->api,
-                expired ? "that expired" : "of unknown expiry");
+                expired   ? "that expired"
+                : unknown ? "of unknown expiry"
+                          : "it says expired");
         newer = !oa_refresh(s, generation, errstr, sizeof(errstr)) && s->gen != generation;
+        if (newer && said && !expired)
+            s->forced_gen = s->gen;
         if (!newer && !oa_read_gen(s, &gen, errstr, sizeof(errstr)))
             newer = gen != generation;
         goto out;

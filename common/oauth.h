@@ -81,11 +81,15 @@ oa_session *oa_for_config(const mo_config *cfg);
 mo_err oa_token(oa_session *s, char *buf, size_t size, long long *generation, char *errstr,
                 size_t errstr_size);
 
-/* The API refused the access token of `generation` (401/403).  Returns 1
- * when a newer token is ready to try (another process's, or a refresh made
- * now because the token expired by the clock, or its expiry is unknown and
- * it was not refreshed for this reason before), 0 when the refusal stands. */
-int oa_refused(oa_session *s, long long generation);
+/* The API refused the access token of `generation` (401/403); detail (may
+ * be NULL) is the answer's error detail.  Returns 1 when a newer token is
+ * ready to try: another process's (also one that appears within 2 s, as a
+ * server that revokes the old token on refresh makes it), or a refresh made
+ * now because the token expired by the clock (or within its margin), its
+ * expiry is unknown, or the detail says "expired" (the server's clock may
+ * be ahead; believed once, not again for the token it brought).  0 when the
+ * refusal stands. */
+int oa_refused(oa_session *s, long long generation, const char *detail);
 
 /* When a token issued at iat_ms expiring at exp_ms (UTC ms) is due for a
  * refresh: exp minus a tenth of its life, at least OA_MARGIN_MIN_MS and at

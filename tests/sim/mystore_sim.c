@@ -1946,6 +1946,28 @@ static int ms_oauth_test(const sim_req *req, sim_resp *resp, char **segs, int co
                                 json_pack("{s:s, s:b}", "client", client, "used", 0));
             sim_resp_json(resp, 201, json_pack("{s:s}", "code", code));
         }
+    } else if (ms_eq(segs[2], "expire")) {
+        /* Every access token of the client (all: no client_id) expires now,
+         * as a server whose clock runs ahead sees them. */
+        json_int_t n = 0;
+        const char *k;
+        json_t *v;
+        long long now = ms_oa_now_ms();
+        json_object_foreach(ms_oa.access, k, v)
+        {
+            if ((client == NULL ||
+                 ms_eq(json_string_value(json_object_get(v, "client")), client)) &&
+                json_integer_value(json_object_get(v, "exp_ms")) > now) {
+                json_t *c =
+                    json_object_get(ms_oa.chains, json_string_value(json_object_get(v, "chain")));
+                json_object_set_new(v, "exp_ms", json_integer((json_int_t)now));
+                if (c != NULL &&
+                    json_integer_value(json_object_get(c, "access_exp_ms")) > (json_int_t)now)
+                    json_object_set_new(c, "access_exp_ms", json_integer((json_int_t)now));
+                n++;
+            }
+        }
+        sim_resp_json(resp, 200, json_pack("{s:I}", "expired", n));
     } else if (ms_eq(segs[2], "revoke")) {
         json_int_t n = 0;
         const char *k;
