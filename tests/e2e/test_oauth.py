@@ -55,23 +55,26 @@ def token_post(env, form):
         return e.code, json.loads(e.read())
 
 
-def authorize(env):
+def authorize(env, client_secret=CLIENT_SECRET):
     """An authorization: a code exchanged for the first tokens."""
     code = env.mystore.post("/_sim/oauth/codes", {"client_id": CLIENT})["code"]
     status, t = token_post(env, {"grant_type": "authorization_code", "client_id": CLIENT,
-                                 "client_secret": CLIENT_SECRET, "code": code,
+                                 "client_secret": client_secret, "code": code,
                                  "redirect_uri": "https://example.invalid/cb"})
     eq(status, 200, "the code exchange")
     return t
 
 
-def setup(env, ttl=TTL):
-    env.mystore.post("/_sim/oauth/clients", {"client_id": CLIENT, "client_secret": CLIENT_SECRET})
+def setup(env, ttl=TTL, client_secret=CLIENT_SECRET, key=KEY):
+    """Registers the client, sets the access tokens' life, authorizes, and
+    configures mosync with the client and the refresh token (no
+    MYSTORE_TOKEN); returns the authorization's tokens."""
+    env.mystore.post("/_sim/oauth/clients", {"client_id": CLIENT, "client_secret": client_secret})
     env.mystore.post("/_sim/oauth/config", {"access_ttl_s": ttl})
-    t = authorize(env)
+    t = authorize(env, client_secret)
     env.env.update({"MYSTORE_AUTH_URL": env.mystore.base, "MYSTORE_CLIENT_ID": CLIENT,
-                    "MYSTORE_CLIENT_SECRET": CLIENT_SECRET,
-                    "MYSTORE_REFRESH_TOKEN": t["refresh_token"], "MOSYNC_SECRET_KEY": KEY})
+                    "MYSTORE_CLIENT_SECRET": client_secret,
+                    "MYSTORE_REFRESH_TOKEN": t["refresh_token"], "MOSYNC_SECRET_KEY": key})
     env.env.pop("MYSTORE_TOKEN", None)
     return t
 

@@ -1720,9 +1720,12 @@ static json_t *ms_oa_issue(const ms_state *st, const char *client, const char *c
     ms_oa_b64url((const unsigned char *)header, strlen(header), &jwt);
     ms_str_adds(&jwt, ".");
     ms_oa_b64url((const unsigned char *)p, strlen(p), &jwt);
-    ms_oa_random(rnd);
-    ms_str_adds(&jwt, ".unsigned-");
-    ms_str_adds(&jwt, rnd);
+    /* Not signed: the signature is random bytes of RS256's length class. */
+    ms_str_adds(&jwt, ".");
+    for (int i = 0; i < 4; i++) {
+        ms_oa_random(rnd);
+        ms_oa_b64url((const unsigned char *)rnd, 16, &jwt);
+    }
     free(p);
     json_decref(payload);
     ms_oa_random(rnd);
