@@ -15,6 +15,11 @@
 #include <time.h>
 
 #define OA_TOKEN_MAX 4096 /* an access or refresh token, as MYSTORE_TOKEN */
+/* The rotating tokens kept registered with the log: the last three
+ * generations' access and refresh tokens (a request in flight may still
+ * echo one); older ones are forgotten, so the list does not grow with every
+ * refresh. */
+#define OA_SECRETS 6
 
 struct oa_session {
     pthread_mutex_t mu;
@@ -28,8 +33,33 @@ struct oa_session {
     char access[OA_TOKEN_MAX];
     long long gen, iat_ms, exp_ms;
     long long unknown_refreshed_gen; /* a token of unknown expiry refreshed after a refusal */
-    long long forced_gen; /* the token a refusal saying "expired" made: not forced twice */
+    long long forced_gen;      /* the token a refusal saying "expired" made: not forced twice */
+    char *secrets[OA_SECRETS]; /* registered with the log, oldest first (see OA_SECRETS) */
+    pthread_mutex_t secrets_mu;
 };
+
+/* Registers token with the log, forgetting the oldest one registered here
+ * past OA_SECRETS.  The configured tokens are not among them: they stay. */
+static void oa_secret(oa_session *s, const char *token)
+{
+    pthread_mutex_lock(&s->secrets_mu);
+    for (int i = 0; i < OA_SECRETS; i++)
+        if (s->secrets[i] && !strcmp(s->secrets[i], token)) {
+            pthread_mutex_unlock(&s->secrets_mu);
+            return;
+        }
+    if (lg_add_secret(token)) {
+        pthread_mutex_unlock(&s->secrets_mu);
+        return;
+    }
+    char *old = s->secrets[0];
+    memmove(s->secrets, s->secrets + 1, (OA_SECRETS - 1) * sizeof(*s->secrets));
+    s->secrets[OA_SECRETS - 1] = strdup(token);
+    if (old && strcmp(old, s->refresh_token) && strcmp(old, s->initial_token))
+        lg_remove_secret(old);
+    free(old);
+    pthread_mutex_unlock(&s->secrets_mu);
+}
 
 /* The store's record as read. */
 typedef struct oa_record {
@@ -99,6 +129,7 @@ oa_session *oa_new(const oa_settings *set, char *errstr, size_t errstr_size)
         return NULL;
     }
     pthread_mutex_init(&s->mu, NULL);
+    pthread_mutex_init(&s->secrets_mu, NULL);
     snprintf(s->tenant, sizeof(s->tenant), "%s", set->tenant);
     snprintf(s->api, sizeof(s->api), "%s", set->api);
     s->token_url = oa_strdup(set->token_url);
@@ -153,7 +184,10 @@ void oa_free(oa_session *s)
     free(s->initial_token);
     hc_free(s->hc);
     rs_close(s->rs);
+    for (int i = 0; i < OA_SECRETS; i++)
+        free(s->secrets[i]); /* still masked: a line written late must not show them */
     pthread_mutex_destroy(&s->mu);
+    pthread_mutex_destroy(&s->secrets_mu);
     memset(s->access, 0, sizeof(s->access));
     free(s);
 }
@@ -330,7 +364,7 @@ static mo_err oa_unseal(oa_session *s, const char *field, const char *sealed, ch
     }
     memcpy(buf, plain, len + 1);
     sb_free(plain);
-    lg_add_secret(buf);
+    oa_secret(s, buf);
     return MO_OK;
 }
 
@@ -417,8 +451,8 @@ static oa_outcome oa_post(oa_session *s, const char *refresh, char *access, char
             strlen(a) < OA_TOKEN_MAX && strlen(rt) < OA_TOKEN_MAX) {
             memcpy(access, a, strlen(a) + 1);
             memcpy(new_refresh, rt, strlen(rt) + 1);
-            lg_add_secret(access);
-            lg_add_secret(new_refresh);
+            oa_secret(s, access);
+            oa_secret(s, new_refresh);
             long long exp, iat, now = oa_now_ms();
             json_t *in = json_object_get(doc, "expires_in");
             if (jwt_times(access, &exp, &iat)) {

@@ -281,3 +281,21 @@ UT_TEST(oauth_refresh_shared_and_needs_reconnect)
     free(refused);
     ut_redis_stop(&r);
 }
+
+/* A rotated token is forgotten by the log only once it is old: the list of
+ * secrets does not grow with every refresh, and a removed secret's JSON
+ * forms go with it. */
+UT_TEST(oauth_log_forgets_a_removed_secret)
+{
+    char buf[128];
+    lg_add_secret("rotated/token\"0123");
+    snprintf(buf, sizeof(buf), "a rotated/token\"0123 and rotated\\/token\\\"0123");
+    lg_mask_secrets(buf, sizeof(buf));
+    UT_CHECK(!strstr(buf, "0123"), "not masked: %s", buf);
+    lg_remove_secret("rotated/token\"0123");
+    snprintf(buf, sizeof(buf), "a rotated/token\"0123 and rotated\\/token\\\"0123");
+    lg_mask_secrets(buf, sizeof(buf));
+    UT_CHECK(strstr(buf, "rotated/token\"0123") && strstr(buf, "rotated\\/token\\\"0123"),
+             "still masked after removal: %s", buf);
+    lg_remove_secret("never-registered-secret");
+}
