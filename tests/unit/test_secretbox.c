@@ -86,7 +86,7 @@ UT_TEST(secretbox_round_trip)
                  "%s", errstr);
         UT_CHECK(a && !strncmp(a, "v1:", 3), "form: %s", a ? a : "(null)");
         UT_CHECK(a && b && strcmp(a, b), "two seals of one value share a nonce");
-        UT_CHECK(!*plains[i] || (a && !strstr(a, plains[i])), "plaintext visible");
+        UT_CHECK(strlen(plains[i]) < 6 || (a && !strstr(a, plains[i])), "plaintext visible");
         UT_CHECK(a && ut_opens(&b64, ctx, a, plains[i]), "does not open: '%s'", plains[i]);
         free(a);
         free(b);
