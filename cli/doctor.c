@@ -1100,7 +1100,7 @@ static void dr_m8(dr_ctx *d)
         size_t used = strlen(buf);
         if (used + 1 < sizeof(listed))
             snprintf(buf + used, sizeof(listed) - used, "%s'%s'%s%s", used ? ", " : "", v,
-                     n ? " is" : "", n ? ids : "");
+                     n ? " is " : "", n ? ids : "");
     }
     if (!d->ms_up)
         dr_set(d, "M8", DR_UNKNOWN, "Mystore did not answer");
