@@ -334,7 +334,7 @@ static mo_err cfg_order_statuses(json_t **out, char *errstr, size_t errstr_size)
 {
     static const char var[] = "MYSTORE_ORDER_STATUSES";
     char buf[CFG_ORDER_STATUSES_MAX];
-    mo_err err = cfg_str(var, "", 0, buf, sizeof(buf), errstr, errstr_size);
+    mo_err err = cfg_str("MYSTORE_ORDER_STATUSES", "", 0, buf, sizeof(buf), errstr, errstr_size);
     *out = NULL;
     if (err)
         return err;

@@ -12,6 +12,7 @@ import subprocess
 from harness import MOSYNC, check, dlq_messages, env_for, eq, map_order, request_body
 from seedgen import make_seed
 from test_dryrun_doctor import DRY, doctor_shop, dry_lines, run_lines
+from test_reconcile import problems, reconcile
 
 AWAITING_PAYMENT = {"id": "4", "name": {"no": "Venter på betaling", "en": "Awaiting payment"}}
 NOT_LISTED = "is not in MYSTORE_ORDER_STATUSES"
@@ -50,7 +51,8 @@ def test_order_filter_waits_then_lands_once():
     request to Ongoing at all (also in a dry run); moved to "Under behandling"
     they land once with the mapped content, and a poll and apply again sends
     nothing.  An order already in Ongoing whose status leaves the list is left
-    there untouched (no request), and a cancel still cancels it.  Sent and
+    there untouched (no request; reconcile finds nothing to repair), and a
+    cancel still cancels it.  Sent and
     cancelled keep priority over the list."""
     ids = ["10001", "10002", "10003", "10004", "10005", "10006"]
     seed = shop_with_statuses(6, 41, ["4", "1", "4", "1", "4", "1"])
@@ -133,6 +135,9 @@ def test_order_filter_waits_then_lands_once():
         eq((rec["state"], rec.get("in_ongoing")), ("waiting", True), "10002 record")
         check("order 10002" in stderr and "left as it is" in stderr,
               "leaving the Ongoing order alone is logged: %s" % stderr[-2000:])
+        # reconcile agrees: an order waiting in Ongoing is nothing to repair
+        # (neither missing nor one to cancel).
+        eq(problems(reconcile(env, "orders")), {}, "reconcile while 10002 waits in Ongoing")
 
         # A cancel in Mystore still cancels it (cancelled is not in the list).
         set_status(env, "10002", "5")
@@ -150,9 +155,10 @@ def test_order_filter_waits_then_lands_once():
 
 def test_order_filter_by_id_and_name_lands_directly_and_unset_sends_all():
     """Listed by id ("2") and by name ("Venter på betaling"): orders in
-    either status land at the first apply, an untreated one waits.  With the
-    setting unset (today's rule), a replay of the same events sends the
-    waiting order too."""
+    either status land at the first apply, an untreated one waits, and
+    `mosync reconcile` does not take the waiting order for a missing one.
+    With the setting unset (today's rule), reconcile names it missing, and a
+    replay of the same events sends it."""
     seed = shop_with_statuses(4, 43, ["2", "4", "1", "2"])
     with env_for("order-filter-ids", seed) as env:
         env.env["MYSTORE_ORDER_STATUSES"] = "2, Venter på betaling"
@@ -165,8 +171,12 @@ def test_order_filter_by_id_and_name_lands_directly_and_unset_sends_all():
         for oid in ("10001", "10002", "10004"):
             check_lands_as_mapped(env, oid)
         eq(puts_of(env, "10003"), [], "writes of the waiting order")
+        doc = reconcile(env, "orders")
+        eq((problems(doc), doc["checked"] >= 4), ({}, True), "reconcile with the list")
 
         del env.env["MYSTORE_ORDER_STATUSES"]
+        eq(problems(reconcile(env, "orders", expect_rc=1)), {"10003": ("missing", [])},
+           "reconcile without the list")
         _, s, _ = env.apply_orders(extra=["--group", "order-filter-unset"])
         eq((s["messages"], s["created"], s["duplicates"], s["waiting"]), (4, 1, 3, 0),
            "replay without the setting: messages, created, duplicates, waiting")
