@@ -494,9 +494,9 @@ int apply_orders(const mo_config *cfg, const apply_opts *opts)
     int rc = apply_run(cfg, &flow, opts, &c.counts);
     printf("{\"command\":\"apply orders\",\"messages\":%lu,\"created\":%lu,\"updated\":%lu,"
            "\"refused\":%lu,\"cancelled\":%lu,\"cancel_refused\":%lu,\"not_in_ongoing\":%lu,"
-           "\"skipped_sent\":%lu,\"waiting\":%lu,\"duplicates\":%lu,\"stale\":%lu,\"articles_"
-           "created\":%lu,"
-           "\"dead_lettered\":%lu,\"busy_ms\":%lld,\"ongoing_requests\":%lu}\n",
+           "\"skipped_sent\":%lu,\"waiting\":%lu,\"duplicates\":%lu,\"stale\":%lu,"
+           "\"articles_created\":%lu,\"dead_lettered\":%lu,\"busy_ms\":%lld,"
+           "\"ongoing_requests\":%lu}\n",
            c.messages, c.created, c.updated, c.refused, c.cancelled, c.cancel_refused,
            c.not_in_ongoing, c.skipped_sent, c.waiting, c.duplicates, c.stale, c.articles_created,
            c.counts.dead_lettered, apply_busy_ms(&c.counts), og_requests(c.og));
