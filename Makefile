@@ -13,7 +13,7 @@ SHELL    := /bin/bash
 BUILD    ?= build
 CC       ?= cc
 PKGS     := rdkafka libcurl jansson hiredis libmicrohttpd
-SIMPKGS  := libmicrohttpd jansson
+SIMPKGS  := libmicrohttpd jansson libcurl
 DEB_PKGS := build-essential pkg-config librdkafka-dev libcurl4-openssl-dev \
             libjansson-dev libhiredis-dev libmicrohttpd-dev redis-server \
             tzdata clang-format clang maven openjdk-17-jre-headless python3 valgrind \
@@ -60,11 +60,15 @@ $(BUILD)/mosync: $(BUILD)/cli/main.o $(BUILD)/libmosync.a
 	$(if $(Q),@echo "  LINK    $@")
 	$(Q)$(CC) $(CFLAGS) $^ -o $@ $(PKG_LIBS) -lpthread -lm
 
-$(BUILD)/mystore-sim: $(BUILD)/tests/sim/mystore_sim.o $(SIM_OBJ)
+# The simulators sign webhooks with common/'s HMAC and base64 (the mosync
+# side is checked against RFC 4231 and Python's hmac, not against itself).
+SIM_COMMON := $(BUILD)/common/sha256.o $(BUILD)/common/b64.o
+
+$(BUILD)/mystore-sim: $(BUILD)/tests/sim/mystore_sim.o $(SIM_OBJ) $(SIM_COMMON)
 	$(if $(Q),@echo "  LINK    $@")
 	$(Q)$(CC) $(CFLAGS) $^ -o $@ $(SIM_LIBS) -lpthread -lm
 
-$(BUILD)/ongoing-sim: $(BUILD)/tests/sim/ongoing_sim.o $(SIM_OBJ)
+$(BUILD)/ongoing-sim: $(BUILD)/tests/sim/ongoing_sim.o $(SIM_OBJ) $(SIM_COMMON)
 	$(if $(Q),@echo "  LINK    $@")
 	$(Q)$(CC) $(CFLAGS) $^ -o $@ $(SIM_LIBS) -lpthread -lm
 
