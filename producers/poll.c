@@ -1261,7 +1261,11 @@ int poll_loop(const mo_config *cfg, const char *stream, const poll_opts *opts, p
                 rc = 1;
                 break;
             }
-            mo_stop_sleep_ms(cfg_poll_interval(cfg, stream) * 1000L);
+            /* Asked again within a TTL, not only after the interval: with
+             * webhooks the interval may be long, and triggers pushed while
+             * Redis was away are waited for by no one. */
+            long ms = cfg_poll_interval(cfg, stream) * 1000L;
+            mo_stop_sleep_ms(ms < ttl_ms ? ms : ttl_ms);
             continue;
         }
         if (!held) {
