@@ -130,17 +130,24 @@ static void wh_count(wh_ctx *w, const char *source, const char *result)
            NULL);
 }
 
-/* A header's value as printable text for a log line (cut, control bytes
- * and quotes replaced). */
-static void wh_printable(const char *v, char *buf, size_t size)
+/* The topic as a log line may show it: a Mystore topic has the form
+ * "<resource>/<event>" in lower case; anything else (whatever an
+ * authenticated sender puts there, a piece of a secret included) is only
+ * described. */
+static void wh_topic_text(const char *topic, char *buf, size_t size)
 {
-    size_t n = 0;
-    if (!v)
-        v = "(none)";
-    size_t keep = lg_utf8_cut(v, strlen(v), size > 1 ? size - 1 : 0);
-    for (size_t i = 0; i < keep && n + 1 < size; i++)
-        buf[n++] = (unsigned char)v[i] < 0x20 || v[i] == 0x7f ? '?' : v[i];
-    buf[n] = '\0';
+    size_t n = topic ? strlen(topic) : 0, slashes = 0;
+    int ok = n > 0 && n <= 40;
+    for (size_t i = 0; ok && i < n; i++) {
+        if (topic[i] == '/')
+            slashes++;
+        else if (!(topic[i] >= 'a' && topic[i] <= 'z') && topic[i] != '_' && topic[i] != '-')
+            ok = 0;
+    }
+    if (ok && slashes == 1)
+        snprintf(buf, size, "'%s'", topic);
+    else
+        snprintf(buf, size, topic ? "(not of the form resource/event)" : "(none)");
 }
 
 /* Pushes the triggers of the streams: 0, or -1 when Redis did not take one. */
@@ -214,11 +221,10 @@ static unsigned wh_handle(void *vctx, const mt_request *req, char *answer, size_
         const char *stream = wh_mystore_stream(topic);
         if (!stream) {
             char t[80];
-            wh_printable(topic, t, sizeof(t));
+            wh_topic_text(topic, t, sizeof(t));
             wh_count(w, source, "ignored");
             snprintf(msg, sizeof(msg),
-                     "a mystore webhook of topic '%s' triggers no poller: answered 200, ignored",
-                     t);
+                     "a mystore webhook of topic %s triggers no poller: answered 200, ignored", t);
             wh_log(w, 0, WH_LOG_IGNORED, msg);
             snprintf(answer, answer_size, "ignored: topic triggers nothing");
             return 200;
