@@ -142,6 +142,11 @@ fuzz:
 bench: all
 	python3 tests/bench/orders.py
 
+# From an order created in the shop to its PUT /orders in the warehouse, with
+# webhooks (tests/bench/webhook_latency.py; --kafka real for a real broker).
+bench-webhooks: all
+	python3 tests/bench/webhook_latency.py
+
 # The end-to-end subset under valgrind (memcheck): any memory error or a
 # definite or indirect leak fails the test (exit 99).
 VALGRIND = valgrind -q --error-exitcode=99 --leak-check=full \
@@ -168,4 +173,4 @@ format-check:
 clean:
 	rm -rf build build-asan build-fuzz
 
-.PHONY: all deps test asan demo bench fuzz valgrind chaos format format-check clean
+.PHONY: all deps test asan demo bench bench-webhooks fuzz valgrind chaos format format-check clean
