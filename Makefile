@@ -118,9 +118,10 @@ demo: deps
 #   doctor   `mosync doctor`'s JWT scopes, rate-limit headers, list links
 #   replay   `mosync replay`'s options (--from-time, --to-time, ...)
 #   tz       TZif zone files and POSIX TZ rules
+#   webhooks `mosync webhooks`' route, topic, signature and token checks
 # each run FUZZ_SECONDS; a finding stops with the crashing input saved.
 FUZZ_SECONDS ?= 30
-FUZZ_TARGETS := events answers config text dlq redis doctor replay tz
+FUZZ_TARGETS := events answers config text dlq redis doctor replay tz webhooks
 FUZZ_FLAGS   := -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
 fuzz:
 	$(MAKE) BUILD=build-fuzz CC=clang \
