@@ -5,6 +5,9 @@
 #include "cli/webhooks.h"
 #include "common/b64.h"
 #include "common/sha256.h"
+#include "common/stop.h"
+#include "common/store.h"
+#include "ut_net.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -164,4 +167,58 @@ UT_TEST(webhook_topic_picks_the_poller)
     UT_CHECK(wh_mystore_stream("customers/create") == NULL, "customers/create");
     UT_CHECK(wh_mystore_stream("Orders/create") == NULL, "case counts");
     UT_CHECK(wh_mystore_stream(NULL) == NULL, "no topic");
+}
+
+/* The trigger list on a real Redis: pushes coalesce into one element with an
+ * expiry, a wait takes it at once and then waits its second without taking
+ * the quiet second for a dead connection (the socket timeout outlasts the
+ * BLPOP), a cleared trigger is gone, and with Redis away a wait fails at once
+ * (the poller then sleeps: no busy loop). */
+UT_TEST(webhook_triggers_on_a_real_redis)
+{
+    ut_redis r;
+    char url[128], errstr[256];
+    if (!UT_CHECK(ut_redis_start(&r, NULL) == 0, "redis-server did not start"))
+        return;
+    snprintf(url, sizeof(url), "redis://127.0.0.1:%d/0", r.port);
+    rs_store *push = rs_open(url, "t1", errstr, sizeof(errstr));
+    rs_store *wait = rs_open(url, "t1", errstr, sizeof(errstr));
+    int got = -1;
+    for (int i = 0; i < 3; i++)
+        UT_CHECK(rs_trigger_push(push, "mystore-orders", errstr, sizeof(errstr)) == MO_OK,
+                 "push: %s", errstr);
+    const char *llen[] = {"EVAL",
+                          "if redis.call('LLEN', KEYS[1]) == 1 and redis.call('TTL', KEYS[1]) > "
+                          "0 then return 1 end return redis.error_reply('not one element')",
+                          "1", "mosync:{t1}:trigger:mystore-orders", NULL};
+    UT_CHECK(ut_redis_cmd(&r, NULL, llen) == 0, "three pushes: one element with an expiry");
+    /* A wait of 5 s: "at once" is told from "at the timeout" with room to spare. */
+    long long t0 = mo_now_ms();
+    UT_CHECK(rs_trigger_wait(wait, "mystore-orders", 5, &got, errstr, sizeof(errstr)) == MO_OK &&
+                 got == 1,
+             "the pending trigger: %d %s", got, errstr);
+    UT_CHECK(mo_now_ms() - t0 < 4000, "taken at once, not after the timeout");
+    UT_CHECK(rs_trigger_wait(wait, "mystore-orders", 1, &got, errstr, sizeof(errstr)) == MO_OK &&
+                 got == 0,
+             "nothing left: a quiet second is no error (%d %s)", got, errstr);
+    UT_CHECK(rs_trigger_wait(wait, "mystore-products", 1, &got, errstr, sizeof(errstr)) == MO_OK &&
+                 got == 0,
+             "another stream's trigger is its own");
+    rs_trigger_push(push, "mystore-orders", errstr, sizeof(errstr));
+    UT_CHECK(rs_trigger_clear(wait, "mystore-orders", errstr, sizeof(errstr)) == MO_OK, "clear");
+    UT_CHECK(rs_trigger_wait(wait, "mystore-orders", 1, &got, errstr, sizeof(errstr)) == MO_OK &&
+                 got == 0,
+             "cleared");
+    ut_redis_stop(&r);
+    t0 = mo_now_ms();
+    UT_CHECK(rs_trigger_wait(wait, "mystore-orders", 1, &got, errstr, sizeof(errstr)) ==
+                 MO_ERR_TRANSIENT,
+             "Redis away: transient");
+    UT_CHECK(rs_trigger_wait(wait, "mystore-orders", 1, &got, errstr, sizeof(errstr)) ==
+                 MO_ERR_TRANSIENT,
+             "Redis away again");
+    UT_CHECK(mo_now_ms() - t0 < 5000, "Redis away: no retry loop inside the wait (%lld ms)",
+             mo_now_ms() - t0);
+    rs_close(push);
+    rs_close(wait);
 }
