@@ -20,6 +20,7 @@
  * not read, else 0 (2: usage or configuration).
  * Nothing is written anywhere but stdout and the shared Mystore budget. */
 #include "doctor.h"
+#include "jwt.h"
 #include "config.h"
 #include "http.h"
 #include "log.h"
@@ -483,52 +484,12 @@ static void dr_a1(dr_ctx *d)
            json_array_size(d->products));
 }
 
-/* Base64url (JWT) decoding of src into a NUL-terminated dst; 0 on bad input. */
-static int dr_b64url(const char *src, size_t len, char *dst, size_t size)
-{
-    unsigned int acc = 0;
-    int bits = 0;
-    size_t n = 0;
-    for (size_t i = 0; i < len; i++) {
-        int c = (unsigned char)src[i], v;
-        if (c >= 'A' && c <= 'Z')
-            v = c - 'A';
-        else if (c >= 'a' && c <= 'z')
-            v = c - 'a' + 26;
-        else if (c >= '0' && c <= '9')
-            v = c - '0' + 52;
-        else if (c == '-' || c == '+')
-            v = 62;
-        else if (c == '_' || c == '/')
-            v = 63;
-        else if (c == '=')
-            break;
-        else
-            return 0;
-        acc = (acc << 6) | (unsigned int)v;
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            if (n + 1 >= size)
-                return 0;
-            dst[n++] = (char)((acc >> bits) & 0xff);
-        }
-    }
-    dst[n] = '\0';
-    return 1;
-}
-
 /* The "scopes" of the token when it is a JWT (an OAuth access token or a
  * personal access token of Laravel Passport's kind): new reference, NULL when
  * the token is not one.  Only the scope names are ever shown. */
 static json_t *dr_token_scopes(const char *token)
 {
-    char payload[4096]; /* MYSTORE_TOKEN is at most 4095 bytes, its payload 3/4 of that */
-    const char *dot1 = strchr(token, '.');
-    const char *dot2 = dot1 ? strchr(dot1 + 1, '.') : NULL;
-    if (!dot2 || !dr_b64url(dot1 + 1, (size_t)(dot2 - dot1 - 1), payload, sizeof(payload)))
-        return NULL;
-    json_t *claims = json_loads(payload, 0, NULL);
+    json_t *claims = jwt_claims(token);
     json_t *scopes = json_incref(json_object_get(claims, "scopes"));
     json_decref(claims);
     if (!json_is_array(scopes)) {

@@ -18,6 +18,7 @@
 #include "lastrun.h"
 #include "lease.h"
 #include "log.h"
+#include "oauth.h"
 #include "stop.h"
 #include "store.h"
 #include "tz.h"
@@ -361,6 +362,24 @@ static json_t *st_credentials(st_ctx *c, int *refused)
     return o;
 }
 
+/* The Mystore token store (oauth.h): null without OAuth or a record, else
+ * {generation, access_expires_at, updated_at, needs_reconnect_since,
+ * reason}; a tenant that needs reconnect counts as refused. */
+static json_t *st_oauth(st_ctx *c, int *refused)
+{
+    char errstr[512];
+    json_t *rec = NULL;
+    if (!c->cfg->mystore_oauth)
+        return json_null();
+    if (!c->rs)
+        return st_missing(c->redis_why);
+    if (oa_status(c->rs, "mystore", &rec, errstr, sizeof(errstr)))
+        return st_missing(errstr);
+    if (json_is_string(json_object_get(rec, "needs_reconnect_since")))
+        (*refused)++;
+    return rec ? rec : json_null();
+}
+
 /* The whole report. */
 static json_t *st_collect(st_ctx *c, int *refused)
 {
@@ -393,6 +412,7 @@ static json_t *st_collect(st_ctx *c, int *refused)
                         json_pack("{s:b, s:o}", "reachable", !c->kafka_down, "why",
                                   c->kafka_down ? json_string(c->kafka_why) : json_null()));
     st_put(o, "credentials", st_credentials(c, refused));
+    st_put(o, "oauth", st_oauth(c, refused));
     json_object_set_new(o, "streams", streams);
     json_object_set_new(o, "flows", flows);
     st_put(o, "dead_letters", dead);
@@ -477,6 +497,22 @@ static void st_print(json_t *o)
     }
     if (st_why(o, "credentials"))
         printf("credentials unknown (%s)\n", st_why(o, "credentials"));
+    json_t *oauth = json_object_get(o, "oauth");
+    if (json_is_string(json_object_get(oauth, "needs_reconnect_since")))
+        printf("Mystore: needs reconnect since %s (refresh token refused: %s); set a new "
+               "MYSTORE_REFRESH_TOKEN and restart\n",
+               json_string_value(json_object_get(oauth, "needs_reconnect_since")),
+               json_is_string(json_object_get(oauth, "reason"))
+                   ? json_string_value(json_object_get(oauth, "reason"))
+                   : "?");
+    else if (json_is_integer(json_object_get(oauth, "generation")))
+        printf("Mystore OAuth: access token generation %lld, valid until %s\n",
+               (long long)json_integer_value(json_object_get(oauth, "generation")),
+               json_is_string(json_object_get(oauth, "access_expires_at"))
+                   ? json_string_value(json_object_get(oauth, "access_expires_at"))
+                   : "unknown");
+    else if (st_why(o, "oauth"))
+        printf("Mystore OAuth unknown (%s)\n", st_why(o, "oauth"));
     printf("\nstreams\n");
     json_object_foreach(json_object_get(o, "streams"), name, v)
     {

@@ -487,6 +487,67 @@ static mo_err cfg_kafka_props(mo_config *cfg, char *errstr, size_t errstr_size)
     return MO_OK;
 }
 
+/* MOSYNC_SECRET_KEY and the OAuth settings of Mystore: the client and the
+ * refresh token come together or not at all, and need the key, since the
+ * tokens they bring are kept in Redis encrypted with it. */
+static mo_err cfg_oauth(mo_config *cfg, char *errstr, size_t errstr_size)
+{
+    mo_err err = cfg_secret_str("MOSYNC_SECRET_KEY", NULL, 0, cfg->secret_key_text,
+                                sizeof(cfg->secret_key_text), cfg->secret_key_file,
+                                sizeof(cfg->secret_key_file), errstr, errstr_size);
+    if (err)
+        return err;
+    if (*cfg->secret_key_text) {
+        if ((err = sb_key_parse(*cfg->secret_key_file ? "MOSYNC_SECRET_KEY_FILE"
+                                                      : "MOSYNC_SECRET_KEY",
+                                cfg->secret_key_text, &cfg->secret_key, errstr, errstr_size)))
+            return err;
+        if ((err = cfg_secret("MOSYNC_SECRET_KEY", cfg->secret_key_text, errstr, errstr_size)))
+            return err;
+        cfg->secret_key_set = 1;
+    }
+    if ((err = cfg_str("MYSTORE_AUTH_URL", "https://auth.mystore.no", 0, cfg->mystore_auth_url,
+                       sizeof(cfg->mystore_auth_url), errstr, errstr_size)) ||
+        (err = cfg_url("MYSTORE_AUTH_URL", cfg->mystore_auth_url, cfg->allow_insecure_http, errstr,
+                       errstr_size)))
+        return err;
+    if ((err = cfg_str("MYSTORE_CLIENT_ID", "", 0, cfg->mystore_client_id,
+                       sizeof(cfg->mystore_client_id), errstr, errstr_size)))
+        return err;
+    for (const char *p = cfg->mystore_client_id; *p; p++)
+        if ((unsigned char)*p <= ' ' || *p == 0x7f)
+            return mo_seterr(MO_ERR_CONFIG, errstr, errstr_size,
+                             "MYSTORE_CLIENT_ID must not hold spaces or control characters");
+    if ((err = cfg_secret_str("MYSTORE_CLIENT_SECRET", NULL, 0, cfg->mystore_client_secret,
+                              sizeof(cfg->mystore_client_secret), cfg->mystore_client_secret_file,
+                              sizeof(cfg->mystore_client_secret_file), errstr, errstr_size)) ||
+        (err =
+             cfg_secret("MYSTORE_CLIENT_SECRET", cfg->mystore_client_secret, errstr, errstr_size)))
+        return err;
+    if ((err = cfg_secret_str("MYSTORE_REFRESH_TOKEN", NULL, 0, cfg->mystore_refresh_token,
+                              sizeof(cfg->mystore_refresh_token), cfg->mystore_refresh_token_file,
+                              sizeof(cfg->mystore_refresh_token_file), errstr, errstr_size)) ||
+        (err =
+             cfg_secret("MYSTORE_REFRESH_TOKEN", cfg->mystore_refresh_token, errstr, errstr_size)))
+        return err;
+    int set =
+        !!*cfg->mystore_client_id + !!*cfg->mystore_client_secret + !!*cfg->mystore_refresh_token;
+    if (set && set < 3)
+        return mo_seterr(MO_ERR_CONFIG, errstr, errstr_size,
+                         "%s is not set: OAuth needs MYSTORE_CLIENT_ID, MYSTORE_CLIENT_SECRET and "
+                         "MYSTORE_REFRESH_TOKEN together",
+                         !*cfg->mystore_client_id       ? "MYSTORE_CLIENT_ID"
+                         : !*cfg->mystore_client_secret ? "MYSTORE_CLIENT_SECRET"
+                                                        : "MYSTORE_REFRESH_TOKEN");
+    if (set && !cfg->secret_key_set)
+        return mo_seterr(MO_ERR_CONFIG, errstr, errstr_size,
+                         "MOSYNC_SECRET_KEY is not set (nor MOSYNC_SECRET_KEY_FILE): OAuth keeps "
+                         "its tokens in Redis encrypted with it (32 bytes as base64, `openssl rand "
+                         "-base64 32`)");
+    cfg->mystore_oauth = set == 3;
+    return MO_OK;
+}
+
 /* The per-poller interval overrides, in the order of cfg_streams. */
 static const char *const cfg_stream_vars[4] = {
     "POLL_INTERVAL_S_MYSTORE_ORDERS", "POLL_INTERVAL_S_MYSTORE_PRODUCTS",
@@ -563,7 +624,11 @@ mo_err cfg_load(mo_config *cfg, int need, char *errstr, size_t errstr_size)
                         "MYSTORE_SHOP must be the shop's store name, not '.' or '..'");
         goto fail;
     }
-    SECRET("MYSTORE_TOKEN", NULL, need & CFG_NEED_MYSTORE, mystore_token, mystore_token_file);
+    if ((err = cfg_oauth(cfg, errstr, errstr_size)))
+        goto fail;
+    /* With OAuth the token is only a first access token: optional. */
+    SECRET("MYSTORE_TOKEN", NULL, (need & CFG_NEED_MYSTORE) && !cfg->mystore_oauth, mystore_token,
+           mystore_token_file);
     if ((err = cfg_secret("MYSTORE_TOKEN", cfg->mystore_token, errstr, errstr_size)))
         goto fail;
     STR("MYSTORE_TIMEZONE", "Europe/Oslo", 0, mystore_timezone);
@@ -714,6 +779,14 @@ static const struct cfg_var {
     {"MYSTORE_SHOP", CFG_SHOW_STR, offsetof(mo_config, mystore_shop)},
     {"MYSTORE_TOKEN", CFG_SHOW_SECRET, offsetof(mo_config, mystore_token)},
     {"MYSTORE_TOKEN_FILE", CFG_SHOW_FILE, offsetof(mo_config, mystore_token_file)},
+    {"MYSTORE_AUTH_URL", CFG_SHOW_STR, offsetof(mo_config, mystore_auth_url)},
+    {"MYSTORE_CLIENT_ID", CFG_SHOW_STR, offsetof(mo_config, mystore_client_id)},
+    {"MYSTORE_CLIENT_SECRET", CFG_SHOW_SECRET, offsetof(mo_config, mystore_client_secret)},
+    {"MYSTORE_CLIENT_SECRET_FILE", CFG_SHOW_FILE, offsetof(mo_config, mystore_client_secret_file)},
+    {"MYSTORE_REFRESH_TOKEN", CFG_SHOW_SECRET, offsetof(mo_config, mystore_refresh_token)},
+    {"MYSTORE_REFRESH_TOKEN_FILE", CFG_SHOW_FILE, offsetof(mo_config, mystore_refresh_token_file)},
+    {"MOSYNC_SECRET_KEY", CFG_SHOW_SECRET, offsetof(mo_config, secret_key_text)},
+    {"MOSYNC_SECRET_KEY_FILE", CFG_SHOW_FILE, offsetof(mo_config, secret_key_file)},
     {"MYSTORE_TIMEZONE", CFG_SHOW_STR, offsetof(mo_config, mystore_timezone)},
     {"MYSTORE_LANGUAGE", CFG_SHOW_STR, offsetof(mo_config, mystore_language)},
     {"MYSTORE_WEIGHT_UNIT", CFG_SHOW_OTHER, 0},

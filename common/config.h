@@ -6,6 +6,7 @@
 #define MO_CONFIG_H
 
 #include "err.h"
+#include "secretbox.h"
 
 #include <jansson.h>
 
@@ -22,7 +23,7 @@
 enum {
     CFG_NEED_KAFKA = 1 << 0,
     CFG_NEED_REDIS = 1 << 1,
-    CFG_NEED_MYSTORE = 1 << 2, /* URL, shop, token */
+    CFG_NEED_MYSTORE = 1 << 2, /* URL, shop, token (or the OAuth client and refresh token) */
     CFG_NEED_ONGOING = 1 << 3, /* URL, user, password, goods owner */
 };
 
@@ -50,7 +51,20 @@ typedef struct mo_config {
 
     char mystore_url[512];
     char mystore_shop[128];
-    char mystore_token[4096]; /* secret */
+    char mystore_token[4096]; /* secret; with OAuth only an initial access token (may be "") */
+    /* OAuth (common/oauth.h): all three set, or none. */
+    char mystore_auth_url[512];           /* MYSTORE_AUTH_URL */
+    char mystore_client_id[256];          /* MYSTORE_CLIENT_ID */
+    char mystore_client_secret[1024];     /* MYSTORE_CLIENT_SECRET, secret */
+    char mystore_client_secret_file[256]; /* its _FILE */
+    char mystore_refresh_token[4096];     /* MYSTORE_REFRESH_TOKEN, secret: the chain's start */
+    char mystore_refresh_token_file[256]; /* its _FILE */
+    int mystore_oauth;                    /* the three above are set: tokens refresh */
+    /* MOSYNC_SECRET_KEY (+ _FILE): the key of secrets at rest (secretbox.h). */
+    char secret_key_text[256]; /* secret, as given */
+    char secret_key_file[256];
+    int secret_key_set;
+    sb_key secret_key;
     char mystore_timezone[64];
     char mystore_language[16];
     int mystore_weight_kg; /* M4: 0 = grams, 1 = kilograms */

@@ -57,9 +57,11 @@ const char *cr_api_title(const char *api)
 }
 
 /* The setting to fix for api. */
-static const char *cr_setting(const char *api)
+static const char *cr_setting(const mo_config *cfg, const char *api)
 {
-    return !strcmp(api, "mystore") ? "MYSTORE_TOKEN" : "ONGOING_USER and ONGOING_PASSWORD";
+    if (!strcmp(api, "mystore"))
+        return cfg->mystore_oauth ? "MYSTORE_REFRESH_TOKEN (a new authorization)" : "MYSTORE_TOKEN";
+    return "ONGOING_USER and ONGOING_PASSWORD";
 }
 
 static void cr_now_iso(char *buf, size_t size)
@@ -106,7 +108,7 @@ void cr_refused(const mo_config *cfg, const char *component, const char *api, co
         lg_error(component, cfg->tenant,
                  "%s refused the credential since %s (%s); every flow with %s waits and retries, "
                  "nothing is dead-lettered: fix %s",
-                 cr_api_title(api), s->since, text, cr_api_title(api), cr_setting(api));
+                 cr_api_title(api), s->since, text, cr_api_title(api), cr_setting(cfg, api));
         s->logged_ms = now;
     }
     mt_set("mosync_credential_refused", 1, "api", api, "tenant", cfg->tenant, NULL);

@@ -195,6 +195,23 @@ fail:
     return NULL;
 }
 
+mo_err hc_set_bearer(hc_client *hc, const char *token)
+{
+    size_t n = strlen(token) + 32;
+    char *h = malloc(n);
+    if (!h)
+        return MO_ERR_NOMEM;
+    snprintf(h, n, "Authorization: Bearer %s", token);
+    free(hc->bearer_header);
+    hc->bearer_header = h;
+    return MO_OK;
+}
+
+void hc_api_mark_refused(const char *api, long status)
+{
+    hc_api_note(api, status, mo_now_ms());
+}
+
 void hc_free(hc_client *hc)
 {
     if (!hc)

@@ -68,6 +68,15 @@ typedef struct hc_resp {
 hc_client *hc_new(const hc_opts *opts);
 void hc_free(hc_client *hc);
 
+/* Replaces the Bearer token of the following requests (copied; an OAuth
+ * access token that was refreshed).  MO_ERR_NOMEM leaves the old one. */
+mo_err hc_set_bearer(hc_client *hc, const char *token);
+
+/* Notes for readiness that api refused the credential with status now,
+ * without a request (the OAuth refresh token was refused: no access token
+ * to send). */
+void hc_api_mark_refused(const char *api, long status);
+
 /* Sends one request.  body may be NULL; content_type applies when body is set.
  * Returns MO_OK when an answer arrived, whatever its status (see hc_classify),
  * MO_ERR_TRANSIENT when none did (connect failure, timeout, reset, the

@@ -68,6 +68,42 @@ void lg_forget_secrets(void)
     pthread_mutex_unlock(&lg_lock);
 }
 
+/* Removes one form (exact) from the list; lock held. */
+static void lg_drop_locked(const char *form)
+{
+    for (size_t i = 0; i < lg_nsecrets; i++) {
+        if (!strcmp(lg_secrets[i], form)) {
+            free(lg_secrets[i]);
+            memmove(lg_secrets + i, lg_secrets + i + 1,
+                    (lg_nsecrets - i - 1) * sizeof(*lg_secrets));
+            lg_nsecrets--;
+            return;
+        }
+    }
+}
+
+void lg_remove_secret(const char *secret)
+{
+    static const size_t flags[] = {0, JSON_ESCAPE_SLASH, JSON_ENSURE_ASCII,
+                                   JSON_ENSURE_ASCII | JSON_ESCAPE_SLASH};
+    if (!secret || !*secret)
+        return;
+    pthread_mutex_lock(&lg_lock);
+    lg_drop_locked(secret);
+    json_t *s = json_string(secret);
+    for (size_t i = 0; s && i < sizeof(flags) / sizeof(flags[0]); i++) {
+        char *quoted = json_dumps(s, JSON_ENCODE_ANY | flags[i]);
+        size_t n = quoted ? strlen(quoted) : 0;
+        if (n > 2) {
+            quoted[n - 1] = '\0';
+            lg_drop_locked(quoted + 1);
+        }
+        free(quoted);
+    }
+    json_decref(s);
+    pthread_mutex_unlock(&lg_lock);
+}
+
 int lg_add_secret(const char *secret)
 {
     static const size_t flags[] = {0, JSON_ESCAPE_SLASH, JSON_ENSURE_ASCII,

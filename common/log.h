@@ -27,6 +27,10 @@ int lg_set_level_name(const char *name);
  * returning 0), -1 when it is shorter than LG_SECRET_MIN characters (not
  * registered), -2 when out of memory. */
 int lg_add_secret(const char *secret);
+/* Forgets one secret registered with lg_add_secret (and its JSON forms):
+ * for secrets that rotate (OAuth tokens), so the list does not grow with
+ * every refresh.  Unknown secrets are ignored. */
+void lg_remove_secret(const char *secret);
 /* Forgets every registered secret (the fuzz target of the configuration
  * loads thousands; nothing in mosync itself calls it). */
 void lg_forget_secrets(void);

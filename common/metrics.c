@@ -98,6 +98,16 @@ static const mt_def mt_defs[] = {
      "1 while an API refuses this process's credential (HTTP 401/403; its flows wait), 0 once "
      "it accepts it again, by api.",
      {0}},
+    {"mosync_tenant_needs_reconnect",
+     MT_GAUGE,
+     "1 while the tenant's Mystore refresh token is refused (OAuth: a new MYSTORE_REFRESH_TOKEN "
+     "is needed; its Mystore flows wait), 0 while its tokens refresh.",
+     {0}},
+    {"mosync_oauth_refreshes_total",
+     MT_COUNTER,
+     "Refreshes of the Mystore access token this process made, by outcome (ok, refused, "
+     "failed).",
+     {0}},
     {"mosync_last_success_timestamp_seconds",
      MT_GAUGE,
      "When a flow last finished a message (applied, unchanged, refused, stale or skipped) or a "

@@ -1,6 +1,7 @@
 #include "mystore.h"
 #include "http.h"
 #include "log.h"
+#include "oauth.h"
 #include "stop.h"
 
 #include <stdio.h>
@@ -15,6 +16,8 @@ struct ms_client {
     hc_retry retry;
     unsigned long requests;
     long last_status; /* HTTP status of the last answer, 0 when none came */
+    oa_session *oa;   /* OAuth: the tenant's tokens (borrowed); NULL: MYSTORE_TOKEN as is */
+    long long oa_gen; /* the generation of the token the client sends; 0: none yet */
 };
 
 static const char ms_media_type[] = "application/vnd.api+json";
@@ -25,7 +28,7 @@ ms_client *ms_new(const mo_config *cfg, rs_store *rs, int max_attempts)
     if (!ms)
         return NULL;
     hc_opts opts = {.accept = ms_media_type,
-                    .bearer = cfg->mystore_token,
+                    .bearer = cfg->mystore_oauth ? NULL : cfg->mystore_token,
                     .total_timeout_ms = cfg->http_timeout_ms,
                     .retry_after_max_s = cfg->retry_after_max_s,
                     .api = "mystore",
@@ -40,6 +43,11 @@ ms_client *ms_new(const mo_config *cfg, rs_store *rs, int max_attempts)
     snprintf(ms->base, sizeof(ms->base), "%s%sshops/%s/", cfg->mystore_url, slash ? "" : "/",
              cfg->mystore_shop);
     ms->rs = rs;
+    ms->oa = oa_for_config(cfg);
+    if (cfg->mystore_oauth && !ms->oa) {
+        ms_free(ms);
+        return NULL;
+    }
     ms->per_min = cfg->mystore_rate_per_min;
     ms->retry = (hc_retry){.max_attempts = max_attempts, .base_ms = 500, .max_ms = 15000};
     return ms;
@@ -67,6 +75,20 @@ unsigned long ms_requests(const ms_client *ms)
 static mo_err ms_take_budget(void *ctx, char *errstr, size_t errstr_size)
 {
     ms_client *ms = ctx;
+    if (ms->oa) {
+        /* The tenant's current access token, refreshed when due; needs
+         * reconnect is a refused credential, asked without a request. */
+        char token[4096];
+        long long gen;
+        mo_err err = oa_token(ms->oa, token, sizeof(token), &gen, errstr, errstr_size);
+        if (!err && gen != ms->oa_gen) {
+            err = hc_set_bearer(ms->hc, token);
+            ms->oa_gen = err ? 0 : gen;
+        }
+        memset(token, 0, sizeof(token));
+        if (err)
+            return err;
+    }
     ms->requests++;
     return rs_budget_wait(ms->rs, "mystore", ms->per_min, errstr, errstr_size);
 }
@@ -95,6 +117,13 @@ size_t ms_answer_cap(const char *path)
     return n ? MS_ANSWER_BASE + (size_t)n * MS_ANSWER_ITEM : MS_ANSWER_ONE;
 }
 
+/* The first JSON:API error's detail of an answer, NULL when none. */
+static const char *ms_error_detail(const json_t *doc)
+{
+    return json_string_value(
+        json_object_get(json_array_get(json_object_get(doc, "errors"), 0), "detail"));
+}
+
 static mo_err ms_call(ms_client *ms, const char *method, const char *path, const char *body,
                       json_t **doc, long *status, char *errstr, size_t errstr_size)
 {
@@ -103,10 +132,20 @@ static mo_err ms_call(ms_client *ms, const char *method, const char *path, const
     hc_hooks hooks = {.before = ms_take_budget, .ctx = ms};
     snprintf(url, sizeof(url), "%s%s", ms->base, path);
     size_t cap = body ? MS_ANSWER_ONE : ms_answer_cap(path);
-    mo_err err =
-        hc_call_json_capped(ms->hc, &ms->retry, &hooks, method, url, body ? ms_media_type : NULL,
-                            body, cap, status ? status : &st, doc, NULL, errstr, errstr_size);
-    ms->last_status = status ? *status : st;
+    mo_err err;
+    for (int round = 0;; round++) {
+        err = hc_call_json_capped(ms->hc, &ms->retry, &hooks, method, url,
+                                  body ? ms_media_type : NULL, body, cap, status ? status : &st,
+                                  doc, NULL, errstr, errstr_size);
+        ms->last_status = status ? *status : st;
+        /* An access token refused because it expired (or another process
+         * replaced it) is asked again once with the new one. */
+        if (err != MO_ERR_CREDENTIAL || !ms->oa || round || !ms->last_status ||
+            !oa_refused(ms->oa, ms->oa_gen, ms_error_detail(*doc)))
+            break;
+        json_decref(*doc);
+        *doc = NULL;
+    }
     return err;
 }
 

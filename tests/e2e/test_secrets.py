@@ -30,7 +30,7 @@ import urllib.error
 import urllib.request
 
 from harness import (MOSYNC, OG_USER, SHOP, TENANT, Env, Kafka, MystoreSim, OngoingSim, Redis,
-                     TestFailure, free_port, wait_until)
+                     TestFailure, env_for, free_port, wait_until)
 from seedgen import make_seed
 
 PIECE = 6  # the shortest piece of a secret that counts as a leak
@@ -405,3 +405,107 @@ def test_issue6_secrets_never_leave_mosync():
     finally:
         keep = failed and os.environ.get("MOSYNC_KEEP_FAILED", "1") == "1"
         env.close(keep=keep)
+
+
+def test_oauth_secrets_never_leave_mosync():
+    """OAuth (common/oauth.c): the client secret, MOSYNC_SECRET_KEY and every
+    access and refresh token the simulator issued (the authorization's and
+    each rotated one) appear in no log, output, topic, dead letter, metric,
+    status or Redis value, not even a 6-character piece: the token store
+    holds them sealed.  Driven: `mosync config`, `mosync run` across
+    refreshes of 3-second tokens with Mystore reads answered 403 echoing the
+    Bearer token, /metrics and /readyz, a revoked refresh token (needs
+    reconnect) and `mosync status`."""
+    import test_oauth  # pylint: disable=import-outside-toplevel
+    rng = random.Random()
+    client_secret = "Cs" + _random(rng, 30)
+    key = base64.b64encode(bytes(rng.randrange(256) for _ in range(32))).decode()
+    seed = make_seed(orders=4, products=4, seed=62)
+    outputs, problems = [], []
+    with env_for("oauth-secrets", seed) as env:
+        test_oauth.setup(env, ttl=3, client_secret=client_secret, key=key)
+        env.env["LOG_LEVEL"] = "debug"
+
+        def mosync(args, extra=None, timeout=120):
+            p = subprocess.run([MOSYNC] + args, env=dict(env.env, **(extra or {})),
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=timeout)
+            outputs.append(("stdout of mosync %s" % " ".join(args), p.stdout.decode(errors="replace")))
+            outputs.append(("stderr of mosync %s" % " ".join(args), p.stderr.decode(errors="replace")))
+            return p.returncode
+
+        if mosync(["config"]) != 0:
+            problems.append("mosync config failed")
+        port = free_port()
+        runlog = os.path.join(env.workdir, "run-oauth.log")
+        with open(runlog, "wb") as err:
+            p = subprocess.Popen([MOSYNC, "run"], env=dict(env.env, METRICS_PORT=str(port)),
+                                 stdout=subprocess.PIPE, stderr=err)
+            try:
+                wait_until(lambda: test_oauth.oauth(env)["refreshes"] >= 2, 60,
+                           "two refreshes under mosync run")
+                env.mystore.post("/_sim/fault", {"method": "GET", "path": "/shops/%s/" % SHOP,
+                                                 "count": 4, "status": 403, "body": "echo-auth"})
+                wait_until(lambda: not env.mystore.get("/_sim/fault"), 60,
+                           "the echoing faults served")
+                for path in ("/metrics", "/readyz", "/healthz"):
+                    try:
+                        with urllib.request.urlopen("http://127.0.0.1:%d%s" % (port, path),
+                                                    timeout=10) as r:
+                            outputs.append(("GET %s" % path, r.read().decode(errors="replace")))
+                    except urllib.error.HTTPError as e:
+                        outputs.append(("GET %s" % path, e.read().decode(errors="replace")))
+                env.mystore.post("/_sim/oauth/revoke", {"client_id": test_oauth.CLIENT})
+                wait_until(lambda: test_oauth.oauth(env)["refused"]["revoked"] >= 1, 60,
+                           "the revoked refresh token refused")
+            finally:
+                p.send_signal(signal.SIGTERM)
+                out = p.communicate(timeout=30)[0]
+        outputs.append(("stdout of mosync run", out.decode(errors="replace")))
+        env.logs.append(runlog)
+        mosync(["status"])
+        mosync(["status", "--json"])
+        mosync(["dlq", "show", "--once"])
+        for topic in ("mystore.orders", "mystore.products", "mosync.dlq"):
+            p2 = subprocess.run([MOSYNC, "tail", topic, "--once"], env=env.env,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=120)
+            for line in p2.stdout.decode().splitlines():
+                if line.startswith("{"):
+                    m = json.loads(line)
+                    for k in ("value_base64", "key_base64"):
+                        if k in m:
+                            outputs.append(("%s %s" % (topic, k),
+                                            base64.b64decode(m[k]).decode(errors="replace")))
+                    for name, v in (m.get("headers_base64") or {}).items():
+                        outputs.append(("%s header %s" % (topic, name),
+                                        base64.b64decode(v).decode(errors="replace")))
+        store = env.redis.cmd("HGETALL", "mosync:{%s}:oauth:mystore" % TENANT) or []
+        if "access_token" not in store or not any(str(v).startswith("v1:") for v in store):
+            problems.append("the token store holds no sealed token: %r" % store)
+        for k in env.redis.cmd("KEYS", "*") or []:
+            kind = env.redis.cmd("TYPE", k)
+            value = env.redis.cmd("HGETALL", k) if kind == "hash" else \
+                env.redis.cmd("GET", k) if kind == "string" else kind
+            outputs.append(("redis %s" % k, "%s %s" % (k, json.dumps(value))))
+        for path in env.logs:
+            with open(path, "rb") as f:
+                outputs.append((os.path.basename(path), f.read().decode(errors="replace")))
+        logged = "".join(t for w, t in outputs if w.endswith(".log"))
+        if "Bearer ***" not in logged:
+            problems.append("no log line shows the masked echo of the access token")
+        planted = {"client_secret": client_secret, "secret_key": key}
+        issued = env.mystore.get("/_sim/oauth/issued")
+        if len(issued) < 3:
+            problems.append("only %d token pairs issued" % len(issued))
+        for i, t in enumerate(issued):
+            planted["access_token_%d" % i] = t["access_token"].split(".", 1)[1]
+            planted["refresh_token_%d" % i] = t["refresh_token"]
+        found = []
+        for where, text in outputs:
+            for name, secret in planted.items():
+                pieces = leaks(text, secret)
+                if pieces:
+                    at = text.find(pieces[0])
+                    found.append("%s: %d pieces of %s, e.g. ...%s..." % (
+                        where, len(pieces), name, text[max(0, at - 40):at + 40].replace("\n", " ")))
+        if found or problems:
+            raise TestFailure("\n".join(["secrets found:"] + found + ["other problems:"] + problems))

@@ -1,9 +1,11 @@
 /* libFuzzer target for the parsers of `mosync doctor` (issue 12 item 19):
- * MYSTORE_TOKEN read as a JWT for its scopes, the rate-limit headers of an
+ * MYSTORE_TOKEN read as a JWT for its scopes (and an OAuth access token for
+ * its exp and iat), the rate-limit headers of an
  * answer, and page[size] in a list answer's links.  The first line of the
  * input is the token; every line is also a header line; the whole input is
  * also a list answer (JSON) and a link.  Build and run: `make fuzz`. */
 #include "doctor.h"
+#include "jwt.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -23,6 +25,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     json_t *scopes = doctor_token_scopes(text);
     json_decref(scopes);
+    long long exp, iat; /* the refresh's reading of an access token (common/jwt.c) */
+    (void)jwt_times(text, &exp, &iat);
     for (const char *line = (const char *)data, *end = (const char *)data + size; line < end;) {
         const char *nl = memchr(line, '\n', (size_t)(end - line));
         size_t len = nl ? (size_t)(nl - line) + 1 : (size_t)(end - line);

@@ -5,12 +5,15 @@
  * rs_get_json parses a value, then judged as the appliers judge it: same
  * request, older version) and a last-run record (split into HGETALL's field,
  * value list, shown by lr_view).  The poll cursors and the dead-letter index
- * have targets of their own with their modules.  Nothing may crash, leak or
+ * have targets of their own with their modules.  The bytes are also a sealed
+ * OAuth token of the token store (sb_open: it must refuse, never crash).
+ * Nothing may crash, leak or
  * read out of bounds.  Build and run: `make fuzz`. */
 #include "apply.h"
 #include "event.h"
 #include "lastrun.h"
 #include "lease.h"
+#include "secretbox.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -30,6 +33,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     ls_token_parse(text, &fence, holder, sizeof(holder));
     ls_token_parse(text, &fence, holder, 2);
+
+    sb_key key;
+    char *plain = NULL, why[256];
+    size_t plain_len;
+    memset(&key, 7, sizeof(key));
+    if (sb_open(&key, "mosync:{t}:oauth:mystore:access_token", text, &plain, &plain_len, why,
+                sizeof(why)) == MO_OK)
+        sb_free(plain);
 
     json_t *rec = json_loadb((const char *)data, size, JSON_DECODE_ANY, NULL);
     (void)apply_same_request(rec,

@@ -1657,6 +1657,377 @@ not_found:
     ms_fail(resp, 404, "no route %s %s", req->method, req->path);
 }
 
+/* ---- OAuth 2.0 (POST /oauth/token) ---- */
+
+static json_t *ms_test_body(const sim_req *req, sim_resp *resp);
+
+/* The authorization server's state: registered clients, codes, refresh
+ * tokens (rotating: each is spent by its refresh) and access tokens (JWT
+ * shaped, unsigned, valid access_ttl_s).  A chain is what one authorization
+ * code started; it counts its refreshes. */
+static struct {
+    json_t *clients; /* client_id -> secret */
+    json_t *codes;   /* code -> {client, used} */
+    json_t *refresh; /* token -> {client, chain, id, used, revoked} */
+    json_t *access;  /* token -> {client, chain, exp_ms} */
+    json_t *chains;  /* chain -> {refreshes, access_exp_ms, access_iat_ms} */
+    json_t *log;     /* [{chain, grant, at_ms, prev_access_left_ms, token_id}] */
+    json_t *issued;  /* [{access_token, refresh_token}]: for the secrets test */
+    long access_ttl_s;
+    json_int_t seq, token_requests, refreshes, codes_exchanged, expired_403;
+    json_int_t invalid_grant, invalid_client, reused, revoked_used;
+} ms_oa = {.access_ttl_s = 3600};
+
+static long long ms_oa_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void ms_oa_init(void)
+{
+    if (ms_oa.clients != NULL)
+        return;
+    ms_oa.clients = json_object();
+    ms_oa.codes = json_object();
+    ms_oa.refresh = json_object();
+    ms_oa.access = json_object();
+    ms_oa.chains = json_object();
+    ms_oa.log = json_array();
+    ms_oa.issued = json_array();
+}
+
+/* base64url without padding of len bytes. */
+static void ms_oa_b64url(const unsigned char *in, size_t len, ms_str *out)
+{
+    static const char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    for (size_t i = 0; i < len; i += 3) {
+        unsigned v = (unsigned)in[i] << 16;
+        char c[4];
+        size_t n = 2;
+        if (i + 1 < len) {
+            v |= (unsigned)in[i + 1] << 8;
+            n = 3;
+        }
+        if (i + 2 < len) {
+            v |= in[i + 2];
+            n = 4;
+        }
+        c[0] = tab[(v >> 18) & 63];
+        c[1] = tab[(v >> 12) & 63];
+        c[2] = tab[(v >> 6) & 63];
+        c[3] = tab[v & 63];
+        ms_str_add(out, c, n);
+    }
+}
+
+/* 16 random hex digits. */
+static void ms_oa_random(char out[17])
+{
+    unsigned char b[8];
+    FILE *f = fopen("/dev/urandom", "rb");
+    if (f == NULL || fread(b, 1, sizeof b, f) != sizeof b)
+        for (size_t i = 0; i < sizeof b; i++)
+            b[i] = (unsigned char)rand();
+    if (f != NULL)
+        fclose(f);
+    for (size_t i = 0; i < sizeof b; i++)
+        snprintf(out + 2 * i, 3, "%02x", b[i]);
+}
+
+/* Issues an access and a refresh token for client on chain; the answer
+ * body (new reference). */
+static json_t *ms_oa_issue(const ms_state *st, const char *client, const char *chain)
+{
+    long long now = ms_oa_now_ms();
+    long long exp_ms = now + ms_oa.access_ttl_s * 1000;
+    char jti[48], rnd[17], refresh[64];
+    ms_str jwt = {0};
+    json_int_t seq = ++ms_oa.seq;
+
+    snprintf(jti, sizeof jti, "at-%lld", (long long)seq);
+    json_t *payload = json_pack("{s:s, s:s, s:I, s:I, s:I, s:s+, s:[s], s:[s]}", "aud", client,
+                                "jti", jti, "iat", (json_int_t)(now / 1000), "nbf",
+                                (json_int_t)(now / 1000), "exp", (json_int_t)(exp_ms / 1000), "sub",
+                                st->shop, "_1", "scopes", "*", "no_mystore_hosts", st->shop);
+    char *p = json_dumps(payload, JSON_COMPACT);
+    static const char header[] = "{\"typ\":\"JWT\",\"alg\":\"RS256\"}";
+    ms_oa_b64url((const unsigned char *)header, strlen(header), &jwt);
+    ms_str_adds(&jwt, ".");
+    ms_oa_b64url((const unsigned char *)p, strlen(p), &jwt);
+    /* Not signed: the signature is random bytes of RS256's length class. */
+    ms_str_adds(&jwt, ".");
+    for (int i = 0; i < 4; i++) {
+        ms_oa_random(rnd);
+        ms_oa_b64url((const unsigned char *)rnd, 16, &jwt);
+    }
+    free(p);
+    json_decref(payload);
+    ms_oa_random(rnd);
+    snprintf(refresh, sizeof refresh, "rt-%lld-%s", (long long)seq, rnd);
+    /* exp is whole seconds in the JWT: the token ends there. */
+    exp_ms = exp_ms / 1000 * 1000;
+    json_object_set_new(ms_oa.access, jwt.text,
+                        json_pack("{s:s, s:s, s:I}", "client", client, "chain", chain, "exp_ms",
+                                  (json_int_t)exp_ms));
+    json_object_set_new(ms_oa.refresh, refresh,
+                        json_pack("{s:s, s:s, s:I, s:b, s:b}", "client", client, "chain", chain,
+                                  "id", (json_int_t)seq, "used", 0, "revoked", 0));
+    json_t *c = json_object_get(ms_oa.chains, chain);
+    if (c == NULL) {
+        c = json_pack("{s:I}", "refreshes", (json_int_t)0);
+        json_object_set_new(ms_oa.chains, chain, c);
+    }
+    json_object_set_new(c, "access_exp_ms", json_integer((json_int_t)exp_ms));
+    json_object_set_new(c, "access_iat_ms", json_integer((json_int_t)now));
+    json_t *answer = json_pack("{s:s, s:I, s:s, s:s}", "token_type", "Bearer", "expires_in",
+                               (json_int_t)ms_oa.access_ttl_s, "access_token", jwt.text,
+                               "refresh_token", refresh);
+    json_array_append_new(
+        ms_oa.issued, json_pack("{s:s, s:s}", "access_token", jwt.text, "refresh_token", refresh));
+    free(jwt.text);
+    /* Access tokens long expired are forgotten (they answer "invalid"). */
+    const char *k;
+    void *tmp;
+    json_t *v;
+    json_object_foreach_safe(ms_oa.access, tmp, k, v)
+    {
+        if (json_integer_value(json_object_get(v, "exp_ms")) < now - 600000)
+            json_object_del(ms_oa.access, k);
+    }
+    return answer;
+}
+
+static void ms_oa_fail(sim_resp *resp, int status, const char *error, const char *description)
+{
+    sim_resp_json(resp, status,
+                  json_pack("{s:s, s:s}", "error", error, "error_description", description));
+}
+
+/* Collects form fields into an object (URL-decoded). */
+static void ms_oa_form(const char *body, json_t *out)
+{
+    const char *p = body;
+    while (*p) {
+        const char *amp = strchr(p, '&');
+        size_t len = amp ? (size_t)(amp - p) : strlen(p);
+        const char *eq = memchr(p, '=', len);
+        if (eq != NULL) {
+            char key[128], value[4096];
+            size_t k = 0, v = 0;
+            for (const char *q = p; q < eq && k + 1 < sizeof key; q++)
+                key[k++] = *q;
+            key[k] = '\0';
+            for (const char *q = eq + 1; q < p + len && v + 1 < sizeof value; q++) {
+                unsigned int c;
+                if (*q == '+')
+                    value[v++] = ' ';
+                else if (*q == '%' && q + 2 < p + len + 0 + 1 && sscanf(q + 1, "%2x", &c) == 1) {
+                    value[v++] = (char)c;
+                    q += 2;
+                } else
+                    value[v++] = *q;
+            }
+            value[v] = '\0';
+            json_object_set_new(out, key, json_string(value));
+        }
+        p += len;
+        if (*p == '&')
+            p++;
+    }
+}
+
+/* POST /oauth/token: authorization_code and refresh_token grants (RFC
+ * 6749), the body form-encoded or JSON, the client in it. */
+static void ms_oauth_token(ms_state *st, const sim_req *req, sim_resp *resp)
+{
+    json_t *body = json_loadb(req->body, req->body_len, 0, NULL);
+    ms_oa_init();
+    ms_oa.token_requests++;
+    if (!json_is_object(body)) {
+        json_decref(body);
+        body = json_object();
+        ms_oa_form(req->body, body);
+    }
+    const char *grant = json_string_value(json_object_get(body, "grant_type"));
+    const char *client = json_string_value(json_object_get(body, "client_id"));
+    const char *secret = json_string_value(json_object_get(body, "client_secret"));
+    const char *known = client ? json_string_value(json_object_get(ms_oa.clients, client)) : NULL;
+    if (!ms_eq(req->method, "POST")) {
+        ms_oa_fail(resp, 405, "invalid_request", "POST only");
+    } else if (grant == NULL) {
+        ms_oa_fail(resp, 400, "invalid_request", "grant_type is missing");
+    } else if (known == NULL || secret == NULL || strcmp(known, secret) != 0) {
+        ms_oa.invalid_client++;
+        ms_oa_fail(resp, 401, "invalid_client", "Client authentication failed");
+    } else if (ms_eq(grant, "authorization_code")) {
+        const char *code = json_string_value(json_object_get(body, "code"));
+        json_t *c = code ? json_object_get(ms_oa.codes, code) : NULL;
+        if (c == NULL || json_is_true(json_object_get(c, "used")) ||
+            strcmp(json_string_value(json_object_get(c, "client")), client) != 0) {
+            ms_oa.invalid_grant++;
+            ms_oa_fail(resp, 400, "invalid_grant", "The authorization code is invalid.");
+        } else {
+            char chain[32];
+            json_object_set_new(c, "used", json_true());
+            ms_oa.codes_exchanged++;
+            snprintf(chain, sizeof chain, "chain-%lld", (long long)ms_oa.seq + 1);
+            sim_resp_json(resp, 200, ms_oa_issue(st, client, chain));
+        }
+    } else if (ms_eq(grant, "refresh_token")) {
+        const char *token = json_string_value(json_object_get(body, "refresh_token"));
+        json_t *r = token ? json_object_get(ms_oa.refresh, token) : NULL;
+        if (r == NULL || strcmp(json_string_value(json_object_get(r, "client")), client) != 0) {
+            ms_oa.invalid_grant++;
+            ms_oa_fail(resp, 400, "invalid_grant", "The refresh token is invalid.");
+        } else if (json_is_true(json_object_get(r, "used"))) {
+            ms_oa.invalid_grant++;
+            ms_oa.reused++;
+            ms_oa_fail(resp, 400, "invalid_grant", "The refresh token is invalid.");
+        } else if (json_is_true(json_object_get(r, "revoked"))) {
+            ms_oa.invalid_grant++;
+            ms_oa.revoked_used++;
+            ms_oa_fail(resp, 400, "invalid_grant", "The refresh token has been revoked.");
+        } else {
+            const char *chain = json_string_value(json_object_get(r, "chain"));
+            json_t *c = json_object_get(ms_oa.chains, chain);
+            long long now = ms_oa_now_ms();
+            json_object_set_new(r, "used", json_true());
+            ms_oa.refreshes++;
+            json_object_set_new(
+                c, "refreshes",
+                json_integer(json_integer_value(json_object_get(c, "refreshes")) + 1));
+            json_array_append_new(
+                ms_oa.log,
+                json_pack("{s:s, s:s, s:I, s:I, s:I, s:I}", "chain", chain, "grant", grant, "at_ms",
+                          (json_int_t)now, "prev_access_left_ms",
+                          json_integer_value(json_object_get(c, "access_exp_ms")) - (json_int_t)now,
+                          "prev_access_life_ms",
+                          json_integer_value(json_object_get(c, "access_exp_ms")) -
+                              json_integer_value(json_object_get(c, "access_iat_ms")),
+                          "token_id", json_integer_value(json_object_get(r, "id"))));
+            sim_resp_json(resp, 200, ms_oa_issue(st, client, chain));
+        }
+    } else {
+        ms_oa_fail(resp, 400, "unsupported_grant_type", "The grant type is not supported.");
+    }
+    json_decref(body);
+    resp->content_type = "application/json";
+}
+
+/* The bearer token's verdict: 0 valid (key set), 1 expired, -1 unknown. */
+static int ms_oa_check(const char *token, char *key, size_t key_size)
+{
+    json_t *a = ms_oa.access ? json_object_get(ms_oa.access, token) : NULL;
+    if (a == NULL)
+        return -1;
+    if (json_integer_value(json_object_get(a, "exp_ms")) <= ms_oa_now_ms()) {
+        ms_oa.expired_403++;
+        return 1;
+    }
+    snprintf(key, key_size, "client:%s", json_string_value(json_object_get(a, "client")));
+    return 0;
+}
+
+/* The OAuth test endpoints under /_sim/oauth/: clients, config, codes,
+ * revoke, and GET for the counters.  0 when the path is not one. */
+static int ms_oauth_test(const sim_req *req, sim_resp *resp, char **segs, int count)
+{
+    ms_oa_init();
+    if (count == 3 && ms_eq(segs[2], "issued") && ms_eq(req->method, "GET")) {
+        sim_resp_json(resp, 200, json_incref(ms_oa.issued));
+        return 1;
+    }
+    if (count == 2 && ms_eq(req->method, "GET")) {
+        sim_resp_json(resp, 200,
+                      json_pack("{s:I, s:I, s:I, s:I, s:{s:I, s:I, s:I, s:I}, s:O, s:O, s:I}",
+                                "token_requests", ms_oa.token_requests, "refreshes",
+                                ms_oa.refreshes, "codes_exchanged", ms_oa.codes_exchanged,
+                                "expired_403", ms_oa.expired_403, "refused", "invalid_grant",
+                                ms_oa.invalid_grant, "invalid_client", ms_oa.invalid_client,
+                                "reused", ms_oa.reused, "revoked", ms_oa.revoked_used, "chains",
+                                ms_oa.chains, "log", ms_oa.log, "access_ttl_s",
+                                (json_int_t)ms_oa.access_ttl_s));
+        return 1;
+    }
+    if (count != 3 || !ms_eq(req->method, "POST"))
+        return 0;
+    json_t *body = ms_test_body(req, resp);
+    if (body == NULL)
+        return 1;
+    const char *client = json_string_value(json_object_get(body, "client_id"));
+    if (ms_eq(segs[2], "clients")) {
+        const char *secret = json_string_value(json_object_get(body, "client_secret"));
+        if (client == NULL || secret == NULL || !*client || !*secret)
+            ms_fail(resp, 400, "client_id and client_secret must be non-empty strings");
+        else {
+            json_object_set_new(ms_oa.clients, client, json_string(secret));
+            sim_resp_json(resp, 201, json_pack("{s:s}", "client_id", client));
+        }
+    } else if (ms_eq(segs[2], "config")) {
+        json_t *ttl = json_object_get(body, "access_ttl_s");
+        if (!json_is_integer(ttl) || json_integer_value(ttl) < 1 ||
+            json_integer_value(ttl) > 86400 * 365)
+            ms_fail(resp, 400, "access_ttl_s must be a positive integer");
+        else {
+            ms_oa.access_ttl_s = (long)json_integer_value(ttl);
+            sim_resp_json(resp, 200, json_pack("{s:I}", "access_ttl_s", json_integer_value(ttl)));
+        }
+    } else if (ms_eq(segs[2], "codes")) {
+        char code[40], rnd[17];
+        if (client == NULL || json_object_get(ms_oa.clients, client) == NULL)
+            ms_fail(resp, 400, "client_id must name a registered client");
+        else {
+            ms_oa_random(rnd);
+            snprintf(code, sizeof code, "code-%s", rnd);
+            json_object_set_new(ms_oa.codes, code,
+                                json_pack("{s:s, s:b}", "client", client, "used", 0));
+            sim_resp_json(resp, 201, json_pack("{s:s}", "code", code));
+        }
+    } else if (ms_eq(segs[2], "expire")) {
+        /* Every access token of the client (all: no client_id) expires now,
+         * as a server whose clock runs ahead sees them. */
+        json_int_t n = 0;
+        const char *k;
+        json_t *v;
+        long long now = ms_oa_now_ms();
+        json_object_foreach(ms_oa.access, k, v)
+        {
+            if ((client == NULL ||
+                 ms_eq(json_string_value(json_object_get(v, "client")), client)) &&
+                json_integer_value(json_object_get(v, "exp_ms")) > now) {
+                json_t *c =
+                    json_object_get(ms_oa.chains, json_string_value(json_object_get(v, "chain")));
+                json_object_set_new(v, "exp_ms", json_integer((json_int_t)now));
+                if (c != NULL &&
+                    json_integer_value(json_object_get(c, "access_exp_ms")) > (json_int_t)now)
+                    json_object_set_new(c, "access_exp_ms", json_integer((json_int_t)now));
+                n++;
+            }
+        }
+        sim_resp_json(resp, 200, json_pack("{s:I}", "expired", n));
+    } else if (ms_eq(segs[2], "revoke")) {
+        json_int_t n = 0;
+        const char *k;
+        json_t *v;
+        json_object_foreach(ms_oa.refresh, k, v)
+        {
+            if (client == NULL || ms_eq(json_string_value(json_object_get(v, "client")), client)) {
+                if (!json_is_true(json_object_get(v, "used")) &&
+                    !json_is_true(json_object_get(v, "revoked")))
+                    n++;
+                json_object_set_new(v, "revoked", json_true());
+            }
+        }
+        sim_resp_json(resp, 200, json_pack("{s:I}", "revoked", n));
+    } else {
+        ms_fail(resp, 404, "no test endpoint %s %s", req->method, req->path);
+    }
+    json_decref(body);
+    return 1;
+}
+
 /* sim_app.handle: answers a request to the Mystore API. */
 static void ms_handle(void *state, const sim_req *req, sim_resp *resp)
 {
@@ -1665,6 +2036,10 @@ static void ms_handle(void *state, const sim_req *req, sim_resp *resp)
     char *segs[MS_SEGS_MAX];
     int count = ms_split(req->path, buf, sizeof buf, segs, MS_SEGS_MAX);
 
+    if (ms_eq(req->path, "/oauth/token")) {
+        ms_oauth_token(st, req, resp);
+        return;
+    }
     /* Every non-read request reaching the API is a write, refused or not. */
     resp->is_write = !ms_eq(req->method, "GET") && !ms_eq(req->method, "HEAD");
     if (count < 3 || !ms_eq(segs[0], "shops") || !ms_eq(segs[1], st->shop))
@@ -1681,12 +2056,27 @@ static int ms_auth(void *state, const sim_req *req, char *key, size_t key_size, 
     const ms_state *st = state;
     const char *auth = req->authorization;
 
+    /* The token endpoint authenticates the client in the body. */
+    if (ms_eq(req->path, "/oauth/token")) {
+        snprintf(key, key_size, "oauth-token-endpoint");
+        return 0;
+    }
     if (auth != NULL && strncasecmp(auth, "Bearer ", 7) == 0) {
         for (auth += 7; *auth == ' '; auth++) {
         }
         if (strcmp(auth, st->token) == 0) {
             snprintf(key, key_size, "%s", st->token);
             return 0;
+        }
+        int verdict = ms_oa_check(auth, key, key_size);
+        if (verdict == 0)
+            return 0;
+        if (verdict == 1) {
+            sim_resp_json(resp, 403,
+                          json_pack("{s:[{s:s, s:s, s:s}]}", "errors", "status", "403", "title",
+                                    "Forbidden", "detail", "token expired"));
+            resp->content_type = MS_CONTENT_TYPE;
+            return -1;
         }
     }
     sim_resp_json(resp, 403,
@@ -2023,7 +2413,9 @@ static void ms_handle_test(void *state, const sim_req *req, sim_resp *resp)
     int post = ms_eq(req->method, "POST");
     json_t *item;
 
-    if (count == 2 && ms_eq(segs[1], "webhooks") && (post || get)) {
+    if (count >= 2 && ms_eq(segs[1], "oauth") && ms_oauth_test(req, resp, segs, count)) {
+        return;
+    } else if (count == 2 && ms_eq(segs[1], "webhooks") && (post || get)) {
         ms_test_webhooks(st, req, resp);
     } else if (count == 2 && ms_eq(segs[1], "clock") && post) {
         ms_test_clock(st, req, resp);
@@ -2068,7 +2460,8 @@ static void ms_usage(void)
                     "                   [--token TOKEN] [--timezone ZONE]"
                     " [--clock \"YYYY-MM-DD HH:MM:SS\"]\n"
                     "                   [--weight-unit g|kg] [--ignore-filter KEY]"
-                    " [--page-max N] [--hide attr,...]\n");
+                    " [--page-max N] [--hide attr,...]\n"
+                    "                   [--oauth-client ID:SECRET] [--access-ttl SECONDS]\n");
     exit(2);
 }
 
@@ -2129,6 +2522,19 @@ int main(int argc, char **argv)
             st.shop = value;
         else if ((value = ms_flag(argc, argv, &i, "--token")) != NULL)
             st.token = value;
+        else if ((value = ms_flag(argc, argv, &i, "--oauth-client")) != NULL) {
+            const char *colon = strchr(value, ':');
+            char id[256];
+            if (colon == NULL || colon == value || !colon[1] ||
+                (size_t)(colon - value) >= sizeof id) {
+                fprintf(stderr, "mystore-sim: --oauth-client must be ID:SECRET\n");
+                ms_usage();
+            }
+            snprintf(id, sizeof id, "%.*s", (int)(colon - value), value);
+            ms_oa_init();
+            json_object_set_new(ms_oa.clients, id, json_string(colon + 1));
+        } else if ((value = ms_flag(argc, argv, &i, "--access-ttl")) != NULL)
+            ms_oa.access_ttl_s = ms_flag_int("--access-ttl", value, 1, 86400 * 365);
         else if ((value = ms_flag(argc, argv, &i, "--timezone")) != NULL)
             zone = value;
         else if ((value = ms_flag(argc, argv, &i, "--clock")) != NULL)

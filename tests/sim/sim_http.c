@@ -684,7 +684,7 @@ static void sim_answer_api(const sim_req *req, int too_large, sim_answer *answer
     sim_resp resp = {0};
     sim_fault fault;
     char key[SIM_KEY_MAX] = "";
-    char detail[128];
+    char detail[8192];
     int retry_after = 0;
     int body_mode = SIM_FAULT_PLAIN;
 
