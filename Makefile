@@ -12,12 +12,12 @@
 SHELL    := /bin/bash
 BUILD    ?= build
 CC       ?= cc
-PKGS     := rdkafka libcurl jansson hiredis libmicrohttpd
+PKGS     := rdkafka libcurl jansson hiredis libmicrohttpd libcrypto
 SIMPKGS  := libmicrohttpd jansson
 DEB_PKGS := build-essential pkg-config librdkafka-dev libcurl4-openssl-dev \
             libjansson-dev libhiredis-dev libmicrohttpd-dev redis-server \
             tzdata clang-format clang maven openjdk-17-jre-headless python3 valgrind \
-            python3-jsonschema
+            python3-jsonschema libssl-dev
 
 OPT      ?= -O2 -g
 WARN     := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-unused-parameter \
