@@ -20,6 +20,7 @@
 #include "status.h"
 #include "stop.h"
 #include "store.h"
+#include "tenant_cmd.h"
 
 #include <curl/curl.h>
 #include <hiredis/hiredis.h>
@@ -74,6 +75,11 @@ static void usage(FILE *f)
         "                                        (exit 3: some could not be read)\n"
         "  map order|article|delivery|stock < snapshot.json\n"
         "                                        run one mapping on one snapshot\n"
+        "  tenant add|set <name> [--file F]    a shop of the registry (settings as KEY=VALUE\n"
+        "                                        lines on stdin or in F)\n"
+        "  tenant list|show|pause|resume|remove|import-env\n"
+        "                                        manage the registry (see README)\n"
+        "  <command> ... --tenant T              any command, for registry tenant T\n"
         "  version\n"
         "\n"
         "Configuration comes from environment variables; see README.md.\n"
@@ -228,6 +234,13 @@ int main(int argc, char **argv)
         usage(stdout);
         return 0;
     }
+    if (!strcmp(cmd, "tenant"))
+        return tenant_main(argc - 2, argv + 2);
+    /* --tenant T: every command below serves registry tenant T. */
+    int long_running = !strcmp(cmd, "poll") || !strcmp(cmd, "apply") || !strcmp(cmd, "run");
+    if ((rc = tenant_use_from_args(&argc, argv, long_running)))
+        return rc;
+    sub = argc > 2 ? argv[2] : "";
     if (!strcmp(cmd, "config"))
         return cmd_config();
     if (!strcmp(cmd, "doctor"))

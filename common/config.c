@@ -17,11 +17,42 @@
 
 extern char **environ;
 
+/* ---- a registry tenant's settings (mosync tenant, common/tenant.c) -------
+ * When a tenant from the registry is loaded, its settings replace the
+ * environment for every variable the table below marks as a tenant's
+ * (cfg_tenant_var): a value the tenant does not set is unset, whatever the
+ * environment holds, and a tenant's secret never comes from a *_FILE.  The
+ * other variables (Kafka, Redis, the metrics server, ...) belong to the
+ * process and still come from the environment. */
+static const json_t *cfg_overlay_process;
+static _Thread_local const json_t *cfg_overlay_thread;
+
+static const char *cfg_env(const char *name)
+{
+    const json_t *o = cfg_overlay_thread ? cfg_overlay_thread : cfg_overlay_process;
+    char base[96];
+    size_t n = strlen(name);
+    int secret;
+    if (!o)
+        return getenv(name);
+    if (!strcmp(name, "MOSYNC_TENANT"))
+        return json_string_value(json_object_get(o, name));
+    if (cfg_tenant_var(name, &secret))
+        return json_string_value(json_object_get(o, name));
+    if (n > 5 && n - 5 < sizeof(base) && !strcmp(name + n - 5, "_FILE")) {
+        memcpy(base, name, n - 5);
+        base[n - 5] = '\0';
+        if (cfg_tenant_var(base, &secret))
+            return NULL;
+    }
+    return getenv(name);
+}
+
 /* Copies the variable (or the default when unset or empty) into buf. */
 static mo_err cfg_str(const char *name, const char *def, int required, char *buf, size_t size,
                       char *errstr, size_t errstr_size)
 {
-    const char *v = getenv(name);
+    const char *v = cfg_env(name);
     if (!v || !*v) {
         if (required && !def)
             return mo_seterr(MO_ERR_CONFIG, errstr, errstr_size, "%s is not set", name);
@@ -37,7 +68,7 @@ static mo_err cfg_str(const char *name, const char *def, int required, char *buf
 static mo_err cfg_int(const char *name, long def, long min, long max, long *out, char *errstr,
                       size_t errstr_size)
 {
-    const char *v = getenv(name);
+    const char *v = cfg_env(name);
     char *end;
     if (!v || !*v) {
         *out = def;
@@ -62,7 +93,7 @@ static mo_err cfg_onoff(const char *name, const char *def, int *out, char *errst
         return err;
     if (strcmp(v, "on") && strcmp(v, "off"))
         return mo_seterr(MO_ERR_CONFIG, errstr, errstr_size, "%s must be on or off, not '%s'", name,
-                         getenv(name));
+                         cfg_env(name));
     *out = !strcmp(v, "on");
     return MO_OK;
 }
@@ -267,7 +298,7 @@ static mo_err cfg_secret_str(const char *name, const char *def, int required, ch
 {
     char var[96];
     snprintf(var, sizeof(var), "%s_FILE", name);
-    const char *v = getenv(name), *path = getenv(var);
+    const char *v = cfg_env(name), *path = cfg_env(var);
     file[0] = '\0';
     if (path && *path) {
         if (v && *v)
@@ -409,7 +440,7 @@ static mo_err cfg_editable(mo_config *cfg, char *errstr, size_t errstr_size)
             return mo_seterr(MO_ERR_CONFIG, errstr, errstr_size,
                              "ONGOING_EDITABLE_STATUSES must be a comma-separated list of status "
                              "numbers, not '%s'",
-                             getenv("ONGOING_EDITABLE_STATUSES"));
+                             cfg_env("ONGOING_EDITABLE_STATUSES"));
         cfg->ongoing_editable[cfg->n_ongoing_editable++] = (int)n;
         p = *end ? end + 1 : end;
     }
@@ -453,7 +484,7 @@ static mo_err cfg_kafka_props(mo_config *cfg, char *errstr, size_t errstr_size)
             return mo_seterr(MO_ERR_CONFIG, errstr, errstr_size, "%s is too long", var);
         char *value = cfg->kafka_props[cfg->n_kafka_props].value;
         if (from_file) {
-            const char *plain = getenv(var);
+            const char *plain = cfg_env(var);
             char fvar[176];
             snprintf(fvar, sizeof(fvar), "%s_FILE", var);
             if (plain && *plain)
@@ -681,7 +712,7 @@ mo_err cfg_load(mo_config *cfg, int need, char *errstr, size_t errstr_size)
            ongoing_password_file);
     if ((err = cfg_secret("ONGOING_PASSWORD", cfg->ongoing_password, errstr, errstr_size)))
         goto fail;
-    const char *owner = getenv("ONGOING_GOODS_OWNER_ID");
+    const char *owner = cfg_env("ONGOING_GOODS_OWNER_ID");
     if ((need & CFG_NEED_ONGOING) && (!owner || !*owner)) {
         err = mo_seterr(MO_ERR_CONFIG, errstr, errstr_size, "ONGOING_GOODS_OWNER_ID is not set");
         goto fail;
@@ -760,6 +791,8 @@ typedef enum {
     CFG_SHOW_OTHER,  /* its own code in cfg_describe_other */
 } cfg_show;
 
+#define CFG_TENANT 1
+
 /* Every variable, in the order of README.md's table, and where cfg_load put
  * it.  A variable read but missing here is caught by
  * test_issue12_19_config_prints_every_setting. */
@@ -767,63 +800,131 @@ static const struct cfg_var {
     const char *name;
     cfg_show show;
     size_t offset;
+    int tenant; /* CFG_TENANT: a tenant's own setting (the registry holds it), else the process's */
 } cfg_vars[] = {
-    {"KAFKA_BROKERS", CFG_SHOW_STR, offsetof(mo_config, kafka_brokers)},
-    {"KAFKA_TOPIC_PREFIX", CFG_SHOW_STR, offsetof(mo_config, topic_prefix)},
-    {"KAFKA_TOPIC_PARTITIONS", CFG_SHOW_INT, offsetof(mo_config, topic_partitions)},
-    {"KAFKA_PROP_", CFG_SHOW_OTHER, 0},
-    {"REDIS_URL", CFG_SHOW_OTHER, 0},
-    {"REDIS_URL_FILE", CFG_SHOW_FILE, offsetof(mo_config, redis_url_file)},
-    {"MOSYNC_TENANT", CFG_SHOW_STR, offsetof(mo_config, tenant)},
-    {"MYSTORE_API_URL", CFG_SHOW_STR, offsetof(mo_config, mystore_url)},
-    {"MYSTORE_SHOP", CFG_SHOW_STR, offsetof(mo_config, mystore_shop)},
-    {"MYSTORE_TOKEN", CFG_SHOW_SECRET, offsetof(mo_config, mystore_token)},
-    {"MYSTORE_TOKEN_FILE", CFG_SHOW_FILE, offsetof(mo_config, mystore_token_file)},
-    {"MYSTORE_AUTH_URL", CFG_SHOW_STR, offsetof(mo_config, mystore_auth_url)},
-    {"MYSTORE_CLIENT_ID", CFG_SHOW_STR, offsetof(mo_config, mystore_client_id)},
-    {"MYSTORE_CLIENT_SECRET", CFG_SHOW_SECRET, offsetof(mo_config, mystore_client_secret)},
-    {"MYSTORE_CLIENT_SECRET_FILE", CFG_SHOW_FILE, offsetof(mo_config, mystore_client_secret_file)},
-    {"MYSTORE_REFRESH_TOKEN", CFG_SHOW_SECRET, offsetof(mo_config, mystore_refresh_token)},
-    {"MYSTORE_REFRESH_TOKEN_FILE", CFG_SHOW_FILE, offsetof(mo_config, mystore_refresh_token_file)},
-    {"MOSYNC_SECRET_KEY", CFG_SHOW_SECRET, offsetof(mo_config, secret_key_text)},
-    {"MOSYNC_SECRET_KEY_FILE", CFG_SHOW_FILE, offsetof(mo_config, secret_key_file)},
-    {"MYSTORE_TIMEZONE", CFG_SHOW_STR, offsetof(mo_config, mystore_timezone)},
-    {"MYSTORE_LANGUAGE", CFG_SHOW_STR, offsetof(mo_config, mystore_language)},
-    {"MYSTORE_WEIGHT_UNIT", CFG_SHOW_OTHER, 0},
-    {"MYSTORE_STATUS_SENT", CFG_SHOW_STR, offsetof(mo_config, mystore_status_sent)},
-    {"MYSTORE_STATUS_CANCELLED", CFG_SHOW_STR, offsetof(mo_config, mystore_status_cancelled)},
-    {"MYSTORE_ORDER_STATUSES", CFG_SHOW_OTHER, 0},
-    {"MYSTORE_RATE_LIMIT_PER_MIN", CFG_SHOW_INT, offsetof(mo_config, mystore_rate_per_min)},
-    {"MYSTORE_INITIAL_LOOKBACK_H", CFG_SHOW_INT, offsetof(mo_config, mystore_lookback_h)},
-    {"SHIPPING_METHOD_MAP", CFG_SHOW_OTHER, 0},
-    {"ONGOING_API_URL", CFG_SHOW_STR, offsetof(mo_config, ongoing_url)},
-    {"ONGOING_USER", CFG_SHOW_STR, offsetof(mo_config, ongoing_user)},
-    {"ONGOING_PASSWORD", CFG_SHOW_SECRET, offsetof(mo_config, ongoing_password)},
-    {"ONGOING_PASSWORD_FILE", CFG_SHOW_FILE, offsetof(mo_config, ongoing_password_file)},
-    {"ONGOING_GOODS_OWNER_ID", CFG_SHOW_LONG, offsetof(mo_config, ongoing_goods_owner)},
-    {"ONGOING_EDITABLE_STATUSES", CFG_SHOW_OTHER, 0},
-    {"ONGOING_INITIAL_LOOKBACK_H", CFG_SHOW_INT, offsetof(mo_config, ongoing_lookback_h)},
-    {"MYSTORE_WEBHOOK_SECRET", CFG_SHOW_SECRET, offsetof(mo_config, mystore_webhook_secret)},
-    {"MYSTORE_WEBHOOK_SECRET_FILE", CFG_SHOW_FILE,
-     offsetof(mo_config, mystore_webhook_secret_file)},
-    {"ONGOING_WEBHOOK_TOKEN", CFG_SHOW_SECRET, offsetof(mo_config, ongoing_webhook_token)},
-    {"ONGOING_WEBHOOK_TOKEN_FILE", CFG_SHOW_FILE, offsetof(mo_config, ongoing_webhook_token_file)},
-    {"STOCK_SYNC", CFG_SHOW_ONOFF, offsetof(mo_config, stock_sync)},
-    {"HTTP_TIMEOUT_MS", CFG_SHOW_INT, offsetof(mo_config, http_timeout_ms)},
-    {"RETRY_AFTER_MAX_S", CFG_SHOW_INT, offsetof(mo_config, retry_after_max_s)},
-    {"MAX_ATTEMPTS", CFG_SHOW_INT, offsetof(mo_config, max_attempts)},
-    {"APPLIED_TTL_DAYS", CFG_SHOW_INT, offsetof(mo_config, applied_ttl_days)},
-    {"DRY_RUN", CFG_SHOW_ONOFF, offsetof(mo_config, dry_run)},
-    {"DRY_RUN_TTL_DAYS", CFG_SHOW_INT, offsetof(mo_config, dry_run_ttl_days)},
-    {"LEASE_TTL_S", CFG_SHOW_INT, offsetof(mo_config, lease_ttl_s)},
-    {"POLL_SEEN_MAX", CFG_SHOW_INT, offsetof(mo_config, poll_seen_max)},
-    {"ALLOW_INSECURE_HTTP", CFG_SHOW_ONOFF, offsetof(mo_config, allow_insecure_http)},
-    {"POLL_INTERVAL_S", CFG_SHOW_INT, offsetof(mo_config, poll_interval_s)},
-    {"POLL_INTERVAL_S_", CFG_SHOW_OTHER, 0},
-    {"METRICS_PORT", CFG_SHOW_PORT, offsetof(mo_config, metrics_port)},
-    {"METRICS_LISTEN", CFG_SHOW_STR, offsetof(mo_config, metrics_listen)},
-    {"LOG_LEVEL", CFG_SHOW_STR, offsetof(mo_config, log_level)},
+    {"KAFKA_BROKERS", CFG_SHOW_STR, offsetof(mo_config, kafka_brokers), 0},
+    {"KAFKA_TOPIC_PREFIX", CFG_SHOW_STR, offsetof(mo_config, topic_prefix), 0},
+    {"KAFKA_TOPIC_PARTITIONS", CFG_SHOW_INT, offsetof(mo_config, topic_partitions), 0},
+    {"KAFKA_PROP_", CFG_SHOW_OTHER, 0, 0},
+    {"REDIS_URL", CFG_SHOW_OTHER, 0, 0},
+    {"REDIS_URL_FILE", CFG_SHOW_FILE, offsetof(mo_config, redis_url_file), 0},
+    {"MOSYNC_TENANT", CFG_SHOW_STR, offsetof(mo_config, tenant), 0},
+    {"MYSTORE_API_URL", CFG_SHOW_STR, offsetof(mo_config, mystore_url), CFG_TENANT},
+    {"MYSTORE_SHOP", CFG_SHOW_STR, offsetof(mo_config, mystore_shop), CFG_TENANT},
+    {"MYSTORE_TOKEN", CFG_SHOW_SECRET, offsetof(mo_config, mystore_token), CFG_TENANT},
+    {"MYSTORE_TOKEN_FILE", CFG_SHOW_FILE, offsetof(mo_config, mystore_token_file), 0},
+    {"MYSTORE_AUTH_URL", CFG_SHOW_STR, offsetof(mo_config, mystore_auth_url), CFG_TENANT},
+    {"MYSTORE_CLIENT_ID", CFG_SHOW_STR, offsetof(mo_config, mystore_client_id), CFG_TENANT},
+    {"MYSTORE_CLIENT_SECRET", CFG_SHOW_SECRET, offsetof(mo_config, mystore_client_secret),
+     CFG_TENANT},
+    {"MYSTORE_CLIENT_SECRET_FILE", CFG_SHOW_FILE, offsetof(mo_config, mystore_client_secret_file),
+     0},
+    {"MYSTORE_REFRESH_TOKEN", CFG_SHOW_SECRET, offsetof(mo_config, mystore_refresh_token),
+     CFG_TENANT},
+    {"MYSTORE_REFRESH_TOKEN_FILE", CFG_SHOW_FILE, offsetof(mo_config, mystore_refresh_token_file),
+     0},
+    {"MOSYNC_SECRET_KEY", CFG_SHOW_SECRET, offsetof(mo_config, secret_key_text), 0},
+    {"MOSYNC_SECRET_KEY_FILE", CFG_SHOW_FILE, offsetof(mo_config, secret_key_file), 0},
+    {"MYSTORE_TIMEZONE", CFG_SHOW_STR, offsetof(mo_config, mystore_timezone), CFG_TENANT},
+    {"MYSTORE_LANGUAGE", CFG_SHOW_STR, offsetof(mo_config, mystore_language), CFG_TENANT},
+    {"MYSTORE_WEIGHT_UNIT", CFG_SHOW_OTHER, 0, CFG_TENANT},
+    {"MYSTORE_STATUS_SENT", CFG_SHOW_STR, offsetof(mo_config, mystore_status_sent), CFG_TENANT},
+    {"MYSTORE_STATUS_CANCELLED", CFG_SHOW_STR, offsetof(mo_config, mystore_status_cancelled),
+     CFG_TENANT},
+    {"MYSTORE_ORDER_STATUSES", CFG_SHOW_OTHER, 0, CFG_TENANT},
+    {"MYSTORE_RATE_LIMIT_PER_MIN", CFG_SHOW_INT, offsetof(mo_config, mystore_rate_per_min),
+     CFG_TENANT},
+    {"MYSTORE_INITIAL_LOOKBACK_H", CFG_SHOW_INT, offsetof(mo_config, mystore_lookback_h),
+     CFG_TENANT},
+    {"SHIPPING_METHOD_MAP", CFG_SHOW_OTHER, 0, CFG_TENANT},
+    {"ONGOING_API_URL", CFG_SHOW_STR, offsetof(mo_config, ongoing_url), CFG_TENANT},
+    {"ONGOING_USER", CFG_SHOW_STR, offsetof(mo_config, ongoing_user), CFG_TENANT},
+    {"ONGOING_PASSWORD", CFG_SHOW_SECRET, offsetof(mo_config, ongoing_password), CFG_TENANT},
+    {"ONGOING_PASSWORD_FILE", CFG_SHOW_FILE, offsetof(mo_config, ongoing_password_file), 0},
+    {"ONGOING_GOODS_OWNER_ID", CFG_SHOW_LONG, offsetof(mo_config, ongoing_goods_owner), CFG_TENANT},
+    {"ONGOING_EDITABLE_STATUSES", CFG_SHOW_OTHER, 0, CFG_TENANT},
+    {"ONGOING_INITIAL_LOOKBACK_H", CFG_SHOW_INT, offsetof(mo_config, ongoing_lookback_h),
+     CFG_TENANT},
+    {"MYSTORE_WEBHOOK_SECRET", CFG_SHOW_SECRET, offsetof(mo_config, mystore_webhook_secret),
+     CFG_TENANT},
+    {"MYSTORE_WEBHOOK_SECRET_FILE", CFG_SHOW_FILE, offsetof(mo_config, mystore_webhook_secret_file),
+     0},
+    {"ONGOING_WEBHOOK_TOKEN", CFG_SHOW_SECRET, offsetof(mo_config, ongoing_webhook_token),
+     CFG_TENANT},
+    {"ONGOING_WEBHOOK_TOKEN_FILE", CFG_SHOW_FILE, offsetof(mo_config, ongoing_webhook_token_file),
+     0},
+    {"STOCK_SYNC", CFG_SHOW_ONOFF, offsetof(mo_config, stock_sync), CFG_TENANT},
+    {"HTTP_TIMEOUT_MS", CFG_SHOW_INT, offsetof(mo_config, http_timeout_ms), 0},
+    {"RETRY_AFTER_MAX_S", CFG_SHOW_INT, offsetof(mo_config, retry_after_max_s), 0},
+    {"MAX_ATTEMPTS", CFG_SHOW_INT, offsetof(mo_config, max_attempts), 0},
+    {"APPLIED_TTL_DAYS", CFG_SHOW_INT, offsetof(mo_config, applied_ttl_days), 0},
+    {"DRY_RUN", CFG_SHOW_ONOFF, offsetof(mo_config, dry_run), 0},
+    {"DRY_RUN_TTL_DAYS", CFG_SHOW_INT, offsetof(mo_config, dry_run_ttl_days), 0},
+    {"LEASE_TTL_S", CFG_SHOW_INT, offsetof(mo_config, lease_ttl_s), 0},
+    {"POLL_SEEN_MAX", CFG_SHOW_INT, offsetof(mo_config, poll_seen_max), 0},
+    {"ALLOW_INSECURE_HTTP", CFG_SHOW_ONOFF, offsetof(mo_config, allow_insecure_http), 0},
+    {"POLL_INTERVAL_S", CFG_SHOW_INT, offsetof(mo_config, poll_interval_s), CFG_TENANT},
+    {"POLL_INTERVAL_S_", CFG_SHOW_OTHER, 0, CFG_TENANT},
+    {"METRICS_PORT", CFG_SHOW_PORT, offsetof(mo_config, metrics_port), 0},
+    {"METRICS_LISTEN", CFG_SHOW_STR, offsetof(mo_config, metrics_listen), 0},
+    {"LOG_LEVEL", CFG_SHOW_STR, offsetof(mo_config, log_level), 0},
 };
+
+int cfg_tenant_var(const char *name, int *secret)
+{
+    for (size_t i = 0; i < sizeof(cfg_vars) / sizeof(cfg_vars[0]); i++) {
+        const struct cfg_var *v = &cfg_vars[i];
+        size_t n = strlen(v->name);
+        int prefix = v->name[n - 1] == '_'; /* POLL_INTERVAL_S_<STREAM> */
+        if (!v->tenant || (prefix ? strncmp(name, v->name, n) || !name[n] : strcmp(name, v->name)))
+            continue;
+        *secret = v->show == CFG_SHOW_SECRET;
+        return 1;
+    }
+    return 0;
+}
+
+mo_err cfg_tenant_from_env(json_t **settings, char *errstr, size_t errstr_size)
+{
+    char value[8192], file[256];
+    *settings = json_object();
+    if (!*settings)
+        return mo_seterr(MO_ERR_NOMEM, errstr, errstr_size, "out of memory");
+    for (size_t i = 0; i < sizeof(cfg_vars) / sizeof(cfg_vars[0]); i++) {
+        const struct cfg_var *v = &cfg_vars[i];
+        int prefix = v->name[strlen(v->name) - 1] == '_';
+        for (int s = 0; v->tenant && s < (prefix ? 4 : 1); s++) {
+            const char *name = prefix ? cfg_stream_vars[s] : v->name;
+            mo_err err = v->show == CFG_SHOW_SECRET
+                             ? cfg_secret_str(name, "", 0, value, sizeof(value), file, sizeof(file),
+                                              errstr, errstr_size)
+                             : cfg_str(name, "", 0, value, sizeof(value), errstr, errstr_size);
+            if (!err && *value && json_object_set_new(*settings, name, json_string(value)))
+                err = mo_seterr(MO_ERR_NOMEM, errstr, errstr_size, "out of memory");
+            if (err) {
+                json_decref(*settings);
+                *settings = NULL;
+                return err;
+            }
+        }
+    }
+    return MO_OK;
+}
+
+void cfg_set_process_tenant(const json_t *settings)
+{
+    cfg_overlay_process = settings;
+}
+
+mo_err cfg_load_tenant(mo_config *cfg, int need, const json_t *settings, char *errstr,
+                       size_t errstr_size)
+{
+    const json_t *before = cfg_overlay_thread;
+    cfg_overlay_thread = settings;
+    mo_err err = cfg_load(cfg, need, errstr, errstr_size);
+    cfg_overlay_thread = before;
+    return err;
+}
 
 /* The variables shown by code of their own into o (see cfg_vars). */
 static int cfg_describe_other(const mo_config *cfg, const char *name, json_t *o)

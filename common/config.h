@@ -134,6 +134,27 @@ int cfg_poll_interval(const mo_config *cfg, const char *stream);
 mo_err cfg_load(mo_config *cfg, int need, char *errstr, size_t errstr_size);
 void cfg_free(mo_config *cfg);
 
+/* ---- a registry tenant (common/tenant.c, `mosync tenant`) ----------------
+ * A tenant's settings are an object of variable name -> string value, the
+ * same names and rules as the environment (MYSTORE_SHOP, ONGOING_PASSWORD,
+ * ...), plus "MOSYNC_TENANT" (its name).  Loaded with them, a variable the
+ * table marks as a tenant's comes only from the object (absent = unset; no
+ * *_FILE), every other one from the environment. */
+
+/* Is name a tenant's own setting?  *secret: is it a secret. */
+int cfg_tenant_var(const char *name, int *secret);
+/* cfg_load with a tenant's settings (borrowed) in this thread. */
+mo_err cfg_load_tenant(mo_config *cfg, int need, const json_t *settings, char *errstr,
+                       size_t errstr_size);
+/* *settings (new reference): the environment tenant's settings as the
+ * registry holds them (the variables set, secrets read from their *_FILE);
+ * for `mosync tenant import-env`. */
+mo_err cfg_tenant_from_env(json_t **settings, char *errstr, size_t errstr_size);
+/* Every later cfg_load of this process (in any thread without settings of
+ * its own) reads the tenant's settings (borrowed; they must outlive the
+ * loads; NULL: the environment again).  Set before threads start. */
+void cfg_set_process_tenant(const json_t *settings);
+
 /* `mosync config`: every setting that changes behaviour, keyed by its
  * variable's name, as cfg_load understood it (defaults filled in, values
  * parsed): new object, caller owns it; NULL when out of memory.  Secrets

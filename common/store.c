@@ -190,9 +190,9 @@ void rs_set_retry_ms(rs_store *rs, long retry_ms)
     rs->retry_ms = retry_ms;
 }
 
-const char *rs_key(const rs_store *rs, const char *suffix, char *buf, size_t size)
+const char *rs_key_tenant(const char *tenant, const char *suffix, char *buf, size_t size)
 {
-    int n = snprintf(buf, size, "mosync:{%s}:%s", rs->tenant, suffix);
+    int n = snprintf(buf, size, "mosync:{%s}:%s", tenant, suffix);
     if (n >= 0 && (size_t)n < RS_KEY_SIZE && (size_t)n < size)
         return buf;
     /* Too long to keep whole: never cut (two names sharing a prefix would
@@ -200,9 +200,14 @@ const char *rs_key(const rs_store *rs, const char *suffix, char *buf, size_t siz
     char hex[65];
     size_t len = strlen(suffix);
     sha256_hex(suffix, len, hex);
-    snprintf(buf, size, "mosync:{%s}:%.*s~%s", rs->tenant, (int)lg_utf8_cut(suffix, len, 200),
-             suffix, hex);
+    snprintf(buf, size, "mosync:{%s}:%.*s~%s", tenant, (int)lg_utf8_cut(suffix, len, 200), suffix,
+             hex);
     return buf;
+}
+
+const char *rs_key(const rs_store *rs, const char *suffix, char *buf, size_t size)
+{
+    return rs_key_tenant(rs->tenant, suffix, buf, size);
 }
 
 /* The socket timeout for the next connect or command: RS_IO_TIMEOUT_MS, cut
@@ -610,6 +615,12 @@ static mo_err rs_cmd_json(rs_store *rs, int argc, const char **argv, json_t **ou
     *out = rs_reply_json(r);
     freeReplyObject(r);
     return *out ? MO_OK : mo_seterr(MO_ERR_NOMEM, errstr, errstr_size, "out of memory");
+}
+
+mo_err rs_call(rs_store *rs, int argc, const char **argv, json_t **out, char *errstr,
+               size_t errstr_size)
+{
+    return rs_cmd_json(rs, argc, argv, out, errstr, errstr_size);
 }
 
 mo_err rs_eval(rs_store *rs, const char *script, int nkeys, const char *const *key_suffixes,

@@ -52,6 +52,8 @@ void rs_set_retry_ms(rs_store *rs, long retry_ms);
  * suffix's first bytes, '~' and the SHA-256 of the whole suffix, so two long
  * names that share a prefix keep two keys, the same name always the same. */
 const char *rs_key(const rs_store *rs, const char *suffix, char *buf, size_t size);
+/* The same key for another tenant (the registry, common/tenant.c). */
+const char *rs_key_tenant(const char *tenant, const char *suffix, char *buf, size_t size);
 
 /* Reads a JSON value stored at mosync:{T}:<suffix>; *out is a new reference or
  * NULL when the key is absent.  A stored value that is not JSON is
@@ -123,6 +125,11 @@ mo_err rs_eval(rs_store *rs, const char *script, int nkeys, const char *const *k
 mo_err rs_set_json_fenced(rs_store *rs, const char *suffix, const json_t *value,
                           const char *lease_suffix, const char *token, int *written, char *errstr,
                           size_t errstr_size);
+
+/* Runs one command (argv[0] the command; keys in argv are whole names, made
+ * with rs_key or rs_key_tenant); *out as rs_eval.  For the registry. */
+mo_err rs_call(rs_store *rs, int argc, const char **argv, json_t **out, char *errstr,
+               size_t errstr_size);
 
 /* ---- hashes, for the pollers' seen maps (producers/poll.c) --------------
  * A seen map is one hash per stream, written a page at a time (never
