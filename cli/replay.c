@@ -486,8 +486,8 @@ int replay_main(int argc, char **argv)
     snprintf(run_base, sizeof(run_base), "%s%s", cfg.dry_run ? "mosync-dryrun-" : "",
              cfg.dry_run ? a.flow->name : a.flow->group_base);
     cfg_topic(&cfg, a.flow->topic_base, topic, sizeof(topic));
-    cfg_topic(&cfg, a.flow->group_base, real_group, sizeof(real_group));
-    cfg_topic(&cfg, run_base, run_group, sizeof(run_group));
+    cfg_group(&cfg, a.flow->group_base, real_group, sizeof(real_group));
+    cfg_group(&cfg, run_base, run_group, sizeof(run_group));
 
     rc = rp_rewind(&cfg, &a, topic, real_group, run_group, &n, &start, &stop, &prev, &latest);
     if (rc)

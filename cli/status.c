@@ -273,7 +273,7 @@ static json_t *st_lag(st_ctx *c, const char *topic_base, const char *group_base)
     if (c->kafka_down)
         return st_missing(ST_KAFKA_DOWN);
     cfg_topic(c->cfg, topic_base, topic, sizeof(topic));
-    cfg_topic(c->cfg, group_base, group, sizeof(group));
+    cfg_group(c->cfg, group_base, group, sizeof(group));
     mo_err err =
         kg_group_lag(c->cfg, group, topic, ST_KAFKA_TIMEOUT_MS, &lags, &n, errstr, sizeof(errstr));
     if (err == MO_ERR_TRANSIENT) {

@@ -613,6 +613,7 @@ mo_err cfg_load(mo_config *cfg, int need, char *errstr, size_t errstr_size)
     } while (0)
 
     STR("MOSYNC_TENANT", "default", 0, tenant);
+    cfg->registry = (cfg_overlay_thread || cfg_overlay_process) != 0;
     if ((err = cfg_check_tenant(cfg->tenant, errstr, errstr_size)))
         goto fail;
     STR("LOG_LEVEL", "info", 0, log_level);
@@ -1040,6 +1041,13 @@ int cfg_poll_interval(const mo_config *cfg, const char *stream)
         if (!strcmp(stream, cfg_streams[i]) && cfg->poll_interval_stream_s[i])
             return cfg->poll_interval_stream_s[i];
     return cfg->poll_interval_s;
+}
+
+const char *cfg_group(const mo_config *cfg, const char *base, char *buf, size_t size)
+{
+    snprintf(buf, size, "%s%s%s%s", cfg->topic_prefix, base, cfg->registry ? "." : "",
+             cfg->registry ? cfg->tenant : "");
+    return buf;
 }
 
 const char *cfg_topic(const mo_config *cfg, const char *base, char *buf, size_t size)

@@ -29,6 +29,7 @@ enum {
 
 typedef struct mo_config {
     char tenant[65]; /* MOSYNC_TENANT */
+    int registry;    /* 1: a registry tenant's settings (cfg_load_tenant, --tenant T) */
     char log_level[8];
 
     char kafka_brokers[1024];
@@ -163,6 +164,11 @@ void cfg_set_process_tenant(const json_t *settings);
  * The one table of variables in config.c drives it; a test compares it with
  * the variables config.c reads and with README.md's configuration table. */
 json_t *cfg_describe(const mo_config *cfg);
+
+/* A consumer group's full name for a base name ("mosync-apply-orders") into
+ * buf: the prefix, and for a registry tenant "." and its name (each registry
+ * tenant's appliers consume in groups of their own). */
+const char *cfg_group(const mo_config *cfg, const char *base, char *buf, size_t size);
 
 /* The full topic name for a base name ("mystore.orders") into buf. */
 const char *cfg_topic(const mo_config *cfg, const char *base, char *buf, size_t size);

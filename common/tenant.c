@@ -247,6 +247,20 @@ mo_err tn_set_state(rs_store *rs, const sb_key *key, const char *name, const cha
     return err;
 }
 
+mo_err tn_exists(rs_store *rs, const char *name, int *exists, char *errstr, size_t errstr_size)
+{
+    char index[RS_KEY_SIZE];
+    const char *argv[3] = {"SISMEMBER",
+                           rs_key_tenant(TN_INDEX_TENANT, "tenants", index, sizeof(index)), name};
+    json_t *reply;
+    *exists = 0;
+    mo_err err = rs_call(rs, 3, argv, &reply, errstr, errstr_size);
+    if (!err)
+        *exists = json_integer_value(reply) == 1;
+    json_decref(reply);
+    return err;
+}
+
 static int tn_cmp(const void *a, const void *b)
 {
     return strcmp(json_string_value(*(json_t *const *)a), json_string_value(*(json_t *const *)b));

@@ -58,6 +58,9 @@ mo_err tn_put(rs_store *rs, const sb_key *key, const char *name, const json_t *s
 mo_err tn_set_state(rs_store *rs, const sb_key *key, const char *name, const char *state,
                     char *errstr, size_t errstr_size);
 
+/* *exists: is `name` a tenant of the registry? */
+mo_err tn_exists(rs_store *rs, const char *name, int *exists, char *errstr, size_t errstr_size);
+
 /* *names (new reference): the registry's tenant names, sorted. */
 mo_err tn_list(rs_store *rs, json_t **names, char *errstr, size_t errstr_size);
 

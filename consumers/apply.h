@@ -103,6 +103,18 @@ typedef struct apply_flow {
 int apply_run(const mo_config *cfg, const apply_flow *flow, const apply_opts *opts,
               apply_counts *counts);
 
+/* Is ev (parsed) an event of the tenant this applier serves (cfg->tenant)?
+ *   1  yes: apply it;
+ *   0  another tenant's, which has appliers of its own: skip it (reported
+ *      "skipped").  So is every other tenant's when this applier serves a
+ *      registry tenant (each consumes in a group of its own, cfg_group), and
+ *      a registry tenant's when it serves the environment tenant;
+ *  -1  *err set: MO_ERR_INVALID for a tenant nobody serves (the registry
+ *      does not know it: a misnamed MOSYNC_TENANT must show as dead letters,
+ *      not vanish), MO_ERR_TRANSIENT when Redis cannot say. */
+int apply_tenant_ours(const mo_config *cfg, rs_store *rs, const json_t *ev, mo_err *err,
+                      char *errstr, size_t errstr_size);
+
 /* Milliseconds between the first and the last message handled (0 if none). */
 long long apply_busy_ms(const apply_counts *counts);
 

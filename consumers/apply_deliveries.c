@@ -198,8 +198,10 @@ static mo_err ad_handle(void *vctx, const rd_kafka_message_t *msg, char *errstr,
     if ((err = ev_parse(msg->payload, msg->len, "ongoing.order", &ev, errstr, errstr_size)))
         return err;
     const char *version = json_string_value(json_object_get(ev, "source_version"));
-    if (strcmp(json_string_value(json_object_get(ev, "tenant")), c->cfg->tenant)) {
-        err = mo_seterr(MO_ERR_INVALID, errstr, errstr_size, "event for another tenant");
+    int ours = apply_tenant_ours(c->cfg, c->rs, ev, &err, errstr, errstr_size);
+    if (ours <= 0) {
+        if (!ours)
+            apply_outcome(ev, "skipped");
         goto out;
     }
     if ((err = mp_delivery_map(json_object_get(ev, "data"), &mapped, errstr, errstr_size)))

@@ -577,7 +577,7 @@ int apply_run(const mo_config *cfg, const apply_flow *flow, const apply_opts *op
     }
     for (int p = 0; range && p < range->npartitions; p++)
         done[p] = range->stop[p] < 0;
-    cfg_topic(cfg, opts->group ? opts->group : flow->group_base, group, sizeof(group));
+    cfg_group(cfg, opts->group ? opts->group : flow->group_base, group, sizeof(group));
     st->cfg = cfg;
     st->component = component;
     st->flow = flow->name;

@@ -382,12 +382,12 @@ static mo_err ao_handle(void *vctx, const rd_kafka_message_t *msg, char *errstr,
     c->messages++;
     if ((err = ev_parse(msg->payload, msg->len, "mystore.order", &ev, errstr, errstr_size)))
         return err;
-    const char *tenant = json_string_value(json_object_get(ev, "tenant"));
     const char *id = json_string_value(json_object_get(ev, "entity_id"));
     const char *version = json_string_value(json_object_get(ev, "source_version"));
-    if (strcmp(tenant, c->cfg->tenant)) {
-        err = mo_seterr(MO_ERR_INVALID, errstr, errstr_size, "event for tenant '%s', not '%s'",
-                        tenant, c->cfg->tenant);
+    int ours = apply_tenant_ours(c->cfg, c->rs, ev, &err, errstr, errstr_size);
+    if (ours <= 0) {
+        if (!ours)
+            apply_outcome(ev, "skipped");
         goto out;
     }
     if ((err = mp_order_map(json_object_get(ev, "data"), &c->mconf, &mapped, errstr, errstr_size)))

@@ -3,6 +3,7 @@
 #include "apply.h"
 #include "event.h"
 #include "sha256.h"
+#include "tenant.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -86,4 +87,23 @@ mo_err apply_hash(const json_t *j, char hex[65])
     sha256_hex(canon, strlen(canon), hex);
     free(canon);
     return MO_OK;
+}
+
+int apply_tenant_ours(const mo_config *cfg, rs_store *rs, const json_t *ev, mo_err *err,
+                      char *errstr, size_t errstr_size)
+{
+    const char *tenant = json_string_value(json_object_get(ev, "tenant"));
+    int known;
+    if (!strcmp(tenant, cfg->tenant))
+        return 1;
+    if (cfg->registry)
+        return 0;
+    if ((*err = tn_exists(rs, tenant, &known, errstr, errstr_size)))
+        return -1;
+    if (known)
+        return 0;
+    *err = mo_seterr(MO_ERR_INVALID, errstr, errstr_size,
+                     "event for tenant '%s', not '%s', and no tenant '%s' in the registry", tenant,
+                     cfg->tenant, tenant);
+    return -1;
 }

@@ -281,8 +281,10 @@ static mo_err as_handle(void *vctx, const rd_kafka_message_t *msg, char *errstr,
         return err;
     const char *no = json_string_value(json_object_get(ev, "entity_id"));
     const char *version = json_string_value(json_object_get(ev, "source_version"));
-    if (strcmp(json_string_value(json_object_get(ev, "tenant")), c->cfg->tenant)) {
-        err = mo_seterr(MO_ERR_INVALID, errstr, errstr_size, "event for another tenant");
+    int ours = apply_tenant_ours(c->cfg, c->rs, ev, &err, errstr, errstr_size);
+    if (ours <= 0) {
+        if (!ours)
+            apply_outcome(ev, "skipped");
         goto out;
     }
     snprintf(key, sizeof(key), "map:article:%s", no);

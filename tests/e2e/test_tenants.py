@@ -7,8 +7,8 @@ import base64
 import json
 import os
 
-from harness import (OG_PASSWORD, TENANT, TOKEN, MOSYNC, check, env_for, eq, run_checked,
-                     topic_messages)
+from harness import (OG_PASSWORD, TENANT, TOKEN, MOSYNC, OngoingSim, check, dlq_messages, env_for,
+                     eq, run_checked, topic_messages)
 from seedgen import make_seed
 
 # The variables a tenant owns; the rest of Env.env belongs to the process.
@@ -55,22 +55,39 @@ def test_registry_tenant_is_served_with_its_own_settings():
         # Without the registry the environment tenant works as before.
         _, poll, _ = env.poll_orders()
         eq(poll["orders_emitted"], 12, "orders the environment tenant emitted")
+        _, apply, _ = env.apply_orders()
+        eq(apply["created"], 12, "orders created for the environment tenant")
         env_keys = _keys(env, TENANT)
         check(env_keys, "the environment tenant wrote its keys")
 
-        _tenant(env, ["add", "shop2"], stdin=_settings(env, ONGOING_GOODS_OWNER_ID="42"))
-        out, _ = _tenant(env, ["list"])
-        eq(out.split(), ["shop2"], "tenants listed")
+        # shop2: the same shop, but its own warehouse (another goods owner).
+        os.mkdir(os.path.join(env.workdir, "og2"))
+        og2 = OngoingSim(os.path.join(env.workdir, "og2"), extra=["--goods-owner", "42"])
+        try:
+            _tenant(env, ["add", "shop2"], stdin=_settings(
+                env, ONGOING_GOODS_OWNER_ID="42", ONGOING_API_URL=og2.base + "/wh"))
+            out, _ = _tenant(env, ["list"])
+            eq(out.split(), ["shop2"], "tenants listed")
 
-        # The process has no shop settings of its own: they come from the registry.
-        _, poll, _ = _run(env, ["poll", "mystore-orders", "--once", "--tenant", "shop2"])
-        eq(poll["orders_emitted"], 12, "orders emitted for shop2 (its own cursor)")
-        _, apply, _ = _run(env, ["apply", "orders", "--once", "--idle-ms", "2500", "--group",
-                                 "shop2-apply", "--tenant", "shop2"])
-        eq(apply["created"], 12, "orders created for shop2")
-        owners = {w["body"]["goodsOwnerId"] for w in env.ongoing.writes()
-                  if w["method"] == "PUT" and w["path"].endswith("/api/v1/orders")}
-        eq(owners, {42}, "goods owners of the orders written (shop2's own)")
+            # The process has no shop settings of its own: they come from the registry.
+            _, poll, _ = _run(env, ["poll", "mystore-orders", "--once", "--tenant", "shop2"])
+            eq(poll["orders_emitted"], 12, "orders emitted for shop2 (its own cursor)")
+            _, apply, _ = _run(env, ["apply", "orders", "--once", "--idle-ms", "2500",
+                                     "--tenant", "shop2"])
+            eq(apply["created"], 12, "orders created for shop2")
+            eq(apply["dead_lettered"], 0, "dead letters of shop2's applier")
+            owners = {w["body"]["goodsOwnerId"] for w in og2.writes()
+                      if w["method"] == "PUT" and w["path"].endswith("/api/v1/orders")}
+            eq(owners, {42}, "goods owners of the orders written to shop2's warehouse")
+            # The environment tenant's applier skips shop2's events (a registry
+            # tenant has appliers of its own): nothing crosses over.
+            n = len(env.ongoing.writes())
+            _, apply, _ = env.apply_orders()
+            eq(apply["messages"], 12, "shop2's events the environment tenant's applier read")
+            eq(apply["dead_lettered"], 0, "dead letters of the environment tenant's applier")
+            eq(len(env.ongoing.writes()), n, "writes to the environment tenant's warehouse")
+        finally:
+            og2.stop()
         tenants = {m["event"]["tenant"] for m in topic_messages(env, "mystore.orders")}
         eq(tenants, {TENANT, "shop2"}, "tenants of the events on the topic")
         check(_keys(env, "shop2"), "shop2 has keys of its own")
@@ -177,3 +194,15 @@ def test_import_env_moves_the_environment_tenant_into_the_registry():
         rc, _, err = run_checked([MOSYNC, "tenant", "import-env"], e, 60, "import-env again")
         eq(rc, 1, "a second import-env exit status")
         check(b"exists" in err, err.decode())
+
+
+def test_event_of_a_tenant_nobody_serves_is_a_dead_letter():
+    seed = make_seed(orders=3, products=3, seed=34)
+    with env_for("tenant-unknown", seed) as env:
+        # A poller whose MOSYNC_TENANT is misspelt: its events belong to nobody.
+        _, poll, _ = env.poll_orders(extra_env={"MOSYNC_TENANT": "t1-typo"})
+        eq(poll["orders_emitted"], 3, "orders emitted by the misnamed poller")
+        _, apply, _ = env.apply_orders()
+        eq(apply["dead_lettered"], 3, "events of an unknown tenant dead-lettered")
+        eq(len(env.ongoing.order_writes()), 0, "orders written for an unknown tenant")
+        eq(len(dlq_messages(env)), 3, "dead letters")
