@@ -66,7 +66,7 @@ static int tc_read_settings(const char *path, json_t **out)
 }
 
 /* MOSYNC_SECRET_KEY (or the file MOSYNC_SECRET_KEY_FILE names). */
-static int tc_secret_key(sb_key *key)
+int tenant_secret_key(sb_key *key)
 {
     char errstr[512], buf[256];
     const char *v = getenv("MOSYNC_SECRET_KEY"), *path = getenv("MOSYNC_SECRET_KEY_FILE");
@@ -106,7 +106,7 @@ static int tc_open(mo_config *cfg, rs_store **rs, sb_key *key)
         fprintf(stderr, "mosync: configuration error: %s\n", errstr);
         return 2;
     }
-    if (key && (rc = tc_secret_key(key))) {
+    if (key && (rc = tenant_secret_key(key))) {
         cfg_free(cfg);
         return rc;
     }

@@ -253,10 +253,10 @@ long long ls_fence(const ls_lease *ls)
     return ls->fence;
 }
 
-void ls_free(ls_lease *ls)
+/* Stops the keeper and deletes the lease when it is still ours; logs it
+ * when asked.  The handle is then as new (not held). */
+static void ls_let_go(ls_lease *ls, int log)
 {
-    if (!ls)
-        return;
     ls_stop_keeper(ls);
     if (ls->token[0]) {
         char errstr[256];
@@ -264,10 +264,34 @@ void ls_free(ls_lease *ls)
         const char *keys[1] = {ls->suffix};
         const char *args[1] = {ls->token};
         if (!rs_eval(ls->rs, ls_release_lua, 1, keys, 1, args, &r, errstr, sizeof(errstr)) &&
-            json_integer_value(r) == 1)
+            json_integer_value(r) == 1 && log)
             lg_info("lease", ls->tenant, "released %s", ls->suffix);
         json_decref(r);
     }
+    ls->token[0] = '\0';
+    ls->fence = 0;
+    atomic_store(&ls->lost, 1);
+    atomic_store(&ls->renewed_sent_ms, 0);
+}
+
+void ls_free(ls_lease *ls)
+{
+    if (!ls)
+        return;
+    ls_let_go(ls, 1);
     rs_close(ls->rs);
     free(ls);
+}
+
+void ls_release(ls_lease *ls)
+{
+    if (ls)
+        ls_let_go(ls, 0);
+}
+
+void ls_rebind(ls_lease *ls, const char *tenant)
+{
+    ls_let_go(ls, 0);
+    snprintf(ls->tenant, sizeof(ls->tenant), "%s", tenant);
+    rs_set_tenant(ls->rs, tenant);
 }

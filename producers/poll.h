@@ -173,6 +173,30 @@ typedef mo_err (*poll_cycle_fn)(void *ctx, ls_lease *lease, char *errstr, size_t
 int poll_loop(const mo_config *cfg, const char *stream, const poll_opts *opts, poll_cycle_fn cycle,
               void *ctx, unsigned long *failed_cycles);
 
+/* What poll_loop does after each cycle: its metrics (result ok, failed or
+ * lease_lost), the status record, the credential's state, the log line of
+ * a failure.  started_ms: mo_now_ms() at the cycle's start. */
+void poll_cycle_end(const mo_config *cfg, const char *stream, long long started_ms, ls_lease *lease,
+                    mo_err err, const char *errstr);
+
+/* ---- one cycle for the scheduler of every tenant (poll_sched.c) --------- */
+
+/* The producer of a stream's poller (client id mosync-poll-<stream>). */
+kq_producer *pe_producer_new(const mo_config *cfg, const char *stream, char *errstr,
+                             size_t errstr_size);
+
+typedef struct pe_cycle_stats {
+    unsigned long listed, emitted, dead_lettered, requests;
+} pe_cycle_stats;
+
+/* One cycle of stream for cfg's tenant, while lease (of that tenant and
+ * stream) is held: opens the stream's source for it with rs (bound to
+ * cfg->tenant), produces with kp (shared, borrowed), ends as poll_loop's
+ * cycles do (poll_cycle_end), closes the source and adds its figures to *st
+ * (may be NULL).  Returns the cycle's error (the cursor kept). */
+mo_err pe_run_cycle(const mo_config *cfg, const char *stream, rs_store *rs, kq_producer *kp,
+                    ls_lease *lease, pe_cycle_stats *st, char *errstr, size_t errstr_size);
+
 /* Counts events a poller's stream produced and Kafka acknowledged
  * (mosync_events_produced_total): called after each batch's wait. */
 void poll_count_produced(const mo_config *cfg, const char *stream, int delivered);
