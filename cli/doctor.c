@@ -71,7 +71,7 @@ static const struct {
     {"M5", "Countries are ISO codes or English or Norwegian names"},
     {"M6", "Order lines and their options carry the fields mosync reads"},
     {"M7", "The order total is the ot_total row of order-totals"},
-    {"M8", "The sent and cancelled statuses are found by name or id"},
+    {"M8", "The sent, cancelled and MYSTORE_ORDER_STATUSES statuses are found by name or id"},
     {"M9", "An order-status-history row sets the order's status; orders have tracking_number"},
     {"M10", "Stock lives on variants, or on products without variants"},
     {"M11", "Related resources answer by their URLs (include= is not needed)"},
@@ -1081,24 +1081,42 @@ static int dr_status_ids(dr_ctx *d, const char *wanted, char *buf, size_t size)
     return n;
 }
 
-/* M8: each configured status matches exactly one status. */
+/* M8: each configured status matches exactly one status, and each status
+ * MYSTORE_ORDER_STATUSES lists matches at least one (its orders would wait
+ * for ever otherwise; matched by the order mapping's own rule). */
 static void dr_m8(dr_ctx *d)
 {
-    char sent[256], cancelled[256];
+    char sent[256], cancelled[256], unlisted[512] = "", listed[512] = "";
     int ns = dr_status_ids(d, d->cfg->mystore_status_sent, sent, sizeof(sent));
     int nc = dr_status_ids(d, d->cfg->mystore_status_cancelled, cancelled, sizeof(cancelled));
+    size_t i;
+    json_t *item;
+    json_array_foreach(d->cfg->mystore_order_statuses, i, item)
+    {
+        const char *v = json_string_value(item);
+        char ids[256];
+        int n = v ? dr_status_ids(d, v, ids, sizeof(ids)) : 0;
+        char *buf = n ? listed : unlisted;
+        size_t used = strlen(buf);
+        if (used + 1 < sizeof(listed))
+            snprintf(buf + used, sizeof(listed) - used, "%s'%s'%s%s", used ? ", " : "", v,
+                     n ? " is " : "", n ? ids : "");
+    }
     if (!d->ms_up)
         dr_set(d, "M8", DR_UNKNOWN, "Mystore did not answer");
-    else if (ns != 1 || nc != 1)
-        dr_set(d, "M8", DR_CONTRADICTED,
-               "MYSTORE_STATUS_SENT '%s' matches %d statuses%s%s; MYSTORE_STATUS_CANCELLED '%s' "
-               "matches %d%s%s (of %zu statuses)",
-               d->cfg->mystore_status_sent, ns, ns ? ": " : "", sent,
-               d->cfg->mystore_status_cancelled, nc, nc ? ": " : "", cancelled,
-               json_array_size(d->statuses));
+    else if (ns != 1 || nc != 1 || *unlisted)
+        dr_set(
+            d, "M8", DR_CONTRADICTED,
+            "MYSTORE_STATUS_SENT '%s' matches %d statuses%s%s; MYSTORE_STATUS_CANCELLED '%s' "
+            "matches %d%s%s (of %zu statuses)%s%s%s",
+            d->cfg->mystore_status_sent, ns, ns ? ": " : "", sent, d->cfg->mystore_status_cancelled,
+            nc, nc ? ": " : "", cancelled, json_array_size(d->statuses),
+            *unlisted ? "; MYSTORE_ORDER_STATUSES lists " : "", unlisted,
+            *unlisted ? ", which match no status: orders never reach the warehouse in them" : "");
     else
-        dr_set(d, "M8", DR_CONFIRMED, "'%s' is status %s; '%s' is status %s",
-               d->cfg->mystore_status_sent, sent, d->cfg->mystore_status_cancelled, cancelled);
+        dr_set(d, "M8", DR_CONFIRMED, "'%s' is status %s; '%s' is status %s%s%s",
+               d->cfg->mystore_status_sent, sent, d->cfg->mystore_status_cancelled, cancelled,
+               *listed ? "; MYSTORE_ORDER_STATUSES: " : "", listed);
 }
 
 /* M15: statuses whose name holds the configured word but is not it. */

@@ -15,7 +15,8 @@
  *
  * Per flow (MODEL.md's rules):
  *   orders      every Mystore order changed since T that the mapping sends
- *               (upsert): missing in Ongoing, cancelled there, different, or
+ *               (upsert; not one waiting for a status MYSTORE_ORDER_STATUSES
+ *               lists): missing in Ongoing, cancelled there, different, or
  *               different while Ongoing no longer allows an update (O1: not
  *               fixable); a cancelled one Ongoing still holds open;
  *   articles    every article of every product changed since T: missing or
@@ -196,7 +197,9 @@ static mo_err rc_check_order(rc_ctx *c, const char *id, json_t *item, char *errs
         goto out;
     }
     const char *action = json_string_value(json_object_get(mapped, "action"));
-    if (!strcmp(action, "skip")) /* sent in Mystore: mosync sends nothing */
+    /* Sent in Mystore, or a status MYSTORE_ORDER_STATUSES does not list:
+     * mosync sends nothing (an order already in Ongoing is left alone). */
+    if (!strcmp(action, "skip") || !strcmp(action, "wait"))
         goto out;
     if ((err = og_order_get(c->og, id, &order, errstr, errstr_size)))
         goto out;

@@ -354,6 +354,75 @@ static mo_err cfg_check_listen(const char *addr, char *errstr, size_t errstr_siz
                      addr);
 }
 
+/* MYSTORE_ORDER_STATUSES: a comma-separated list of Mystore order statuses,
+ * each a name (any language, whole, ignoring case) or an id (digits), as the
+ * order mapping matches them (mp_status_matches).  Spaces around an item are
+ * dropped.  Refused: an empty item, more than CFG_MAX_ORDER_STATUSES items, an
+ * item of CFG_ORDER_STATUS_MAX bytes or more, a control character (a tab
+ * too), a byte that is not UTF-8.  Unset, empty or spaces: *out = NULL (every status but the sent
+ * and cancelled one). */
+static mo_err cfg_order_statuses(json_t **out, char *errstr, size_t errstr_size)
+{
+    static const char var[] = "MYSTORE_ORDER_STATUSES";
+    char buf[CFG_ORDER_STATUSES_MAX];
+    mo_err err = cfg_str("MYSTORE_ORDER_STATUSES", "", 0, buf, sizeof(buf), errstr, errstr_size);
+    *out = NULL;
+    if (err)
+        return err;
+    const char *p = buf;
+    while (*p == ' ')
+        p++;
+    if (!*p)
+        return MO_OK; /* spaces only: unset */
+    for (const unsigned char *c = (const unsigned char *)buf; *c; c++)
+        if (*c < 0x20 || *c == 0x7f)
+            return mo_seterr(MO_ERR_CONFIG, errstr, errstr_size,
+                             "%s holds a control character (byte %d): list status names or ids "
+                             "separated by commas",
+                             var, *c);
+    json_t *list = json_array();
+    if (!list)
+        return mo_seterr(MO_ERR_NOMEM, errstr, errstr_size, "out of memory");
+    for (int n = 1;; n++) {
+        size_t len = strcspn(p, ",");
+        const char *end = p + len;
+        const char *a = p, *b = end;
+        while (a < b && *a == ' ')
+            a++;
+        while (b > a && b[-1] == ' ')
+            b--;
+        if (a == b)
+            err = mo_seterr(MO_ERR_CONFIG, errstr, errstr_size,
+                            "%s: item %d is empty; list status names or ids separated by commas, "
+                            "for example 'Under behandling,2'",
+                            var, n);
+        else if (n > CFG_MAX_ORDER_STATUSES)
+            err = mo_seterr(MO_ERR_CONFIG, errstr, errstr_size, "%s lists more than %d statuses",
+                            var, CFG_MAX_ORDER_STATUSES);
+        else if ((size_t)(b - a) >= CFG_ORDER_STATUS_MAX)
+            err =
+                mo_seterr(MO_ERR_CONFIG, errstr, errstr_size, "%s: item %d is longer than %d bytes",
+                          var, n, CFG_ORDER_STATUS_MAX - 1);
+        else {
+            json_t *item = json_stringn(a, (size_t)(b - a));
+            if (!item)
+                err = mo_seterr(MO_ERR_CONFIG, errstr, errstr_size, "%s: item %d is not UTF-8 text",
+                                var, n);
+            else if (json_array_append_new(list, item))
+                err = mo_seterr(MO_ERR_NOMEM, errstr, errstr_size, "out of memory");
+        }
+        if (err) {
+            json_decref(list);
+            return err;
+        }
+        if (!*end)
+            break;
+        p = end + 1;
+    }
+    *out = list;
+    return MO_OK;
+}
+
 static mo_err cfg_editable(mo_config *cfg, char *errstr, size_t errstr_size)
 {
     char buf[256];
@@ -542,6 +611,8 @@ mo_err cfg_load(mo_config *cfg, int need, char *errstr, size_t errstr_size)
     cfg->mystore_weight_kg = !strcmp(unit, "kg");
     STR("MYSTORE_STATUS_SENT", "levert", 0, mystore_status_sent);
     STR("MYSTORE_STATUS_CANCELLED", "kansellert", 0, mystore_status_cancelled);
+    if ((err = cfg_order_statuses(&cfg->mystore_order_statuses, errstr, errstr_size)))
+        goto fail;
     INT("MYSTORE_RATE_LIMIT_PER_MIN", 120, 1, 1000000, mystore_rate_per_min);
     INT("MYSTORE_INITIAL_LOOKBACK_H", 168, 0, 24 * 366 * 10, mystore_lookback_h);
     if ((err = cfg_str("SHIPPING_METHOD_MAP", "", 0, map, sizeof(map), errstr, errstr_size)))
@@ -634,6 +705,8 @@ void cfg_free(mo_config *cfg)
 {
     json_decref(cfg->shipping_methods);
     cfg->shipping_methods = NULL;
+    json_decref(cfg->mystore_order_statuses);
+    cfg->mystore_order_statuses = NULL;
 }
 
 /* ---- mosync config ------------------------------------------------------ */
@@ -677,6 +750,7 @@ static const struct cfg_var {
     {"MYSTORE_STATUS_SENT", CFG_SHOW_STR, offsetof(mo_config, mystore_status_sent), CFG_TENANT},
     {"MYSTORE_STATUS_CANCELLED", CFG_SHOW_STR, offsetof(mo_config, mystore_status_cancelled),
      CFG_TENANT},
+    {"MYSTORE_ORDER_STATUSES", CFG_SHOW_OTHER, 0, CFG_TENANT},
     {"MYSTORE_RATE_LIMIT_PER_MIN", CFG_SHOW_INT, offsetof(mo_config, mystore_rate_per_min),
      CFG_TENANT},
     {"MYSTORE_INITIAL_LOOKBACK_H", CFG_SHOW_INT, offsetof(mo_config, mystore_lookback_h),
@@ -800,6 +874,11 @@ static int cfg_describe_other(const mo_config *cfg, const char *name, json_t *o)
     if (!strcmp(name, "SHIPPING_METHOD_MAP"))
         return json_object_set_new(
             o, name, cfg->shipping_methods ? json_deep_copy(cfg->shipping_methods) : json_null());
+    if (!strcmp(name, "MYSTORE_ORDER_STATUSES"))
+        return json_object_set_new(o, name,
+                                   cfg->mystore_order_statuses
+                                       ? json_deep_copy(cfg->mystore_order_statuses)
+                                       : json_null());
     if (!strcmp(name, "ONGOING_EDITABLE_STATUSES")) {
         json_t *a = json_array();
         for (int i = 0; a && i < cfg->n_ongoing_editable; i++)

@@ -11,6 +11,12 @@
 
 #define CFG_MAX_EDITABLE    16
 #define CFG_MAX_KAFKA_PROPS 32
+/* MYSTORE_ORDER_STATUSES: at most this many statuses, each at most
+ * CFG_ORDER_STATUS_MAX - 1 bytes, the whole list at most
+ * CFG_ORDER_STATUSES_MAX - 1 bytes. */
+#define CFG_MAX_ORDER_STATUSES 32
+#define CFG_ORDER_STATUS_MAX   128
+#define CFG_ORDER_STATUSES_MAX 2048
 
 /* What a command needs; cfg_load() insists on these variables being set. */
 enum {
@@ -48,6 +54,11 @@ typedef struct mo_config {
     int mystore_weight_kg; /* M4: 0 = grams, 1 = kilograms */
     char mystore_status_sent[128];
     char mystore_status_cancelled[128];
+    /* MYSTORE_ORDER_STATUSES: the Mystore order statuses whose orders go to
+     * the warehouse, a JSON array of names or ids as listed (spaces around
+     * each trimmed), owned; NULL when unset or blank: every status but the
+     * sent and the cancelled one.  The order mapping reads it (mp_order_conf). */
+    json_t *mystore_order_statuses;
     int mystore_rate_per_min;
     int mystore_lookback_h;
     json_t *shipping_methods; /* SHIPPING_METHOD_MAP, owned, NULL when unset */

@@ -51,7 +51,7 @@ static const mt_def mt_defs[] = {
     {"mosync_messages_total",
      MT_COUNTER,
      "Messages a consumer finished, by flow and outcome (applied, unchanged, refused, stale, "
-     "skipped, dead_lettered).",
+     "skipped, waiting, dead_lettered).",
      {0}},
     {"mosync_message_retries_total",
      MT_COUNTER,

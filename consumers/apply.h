@@ -154,10 +154,10 @@ mo_err apply_hash(const json_t *j, char hex[65]);
  * by it.  What it reports, per entity:
  *   mosync:{T}:dryrun:<flow>:<entity>, expiring after DRY_RUN_TTL_DAYS:
  *     {"flow", "entity", "source_version", "outcome", "requests": [{"method",
- *      "path", "body"}], "differences": [...], "error"?, "at"}
+ *      "path", "body"}], "differences": [...], "error"?, "reason"?, "at"}
  *   and the same as one JSON line on stdout, without the request bodies:
  *     {"dry_run": "<flow>", "tenant", "entity", "source_version", "outcome",
- *      "requests": [{"method", "path"}], "differences": [...], "error"?}
+ *      "requests": [{"method", "path"}], "differences": [...], "error"?, "reason"?}
  * It consumes in its own group (<prefix>mosync-dryrun-<flow>), so the real
  * group's offsets do not move. */
 
@@ -190,6 +190,12 @@ mo_err apply_dry_report(const mo_config *cfg, rs_store *rs, const char *flow, co
                         const char *version, const char *outcome, const json_t *requests,
                         const json_t *differences, const char *error, char *errstr,
                         size_t errstr_size);
+/* The same with a reason (may be NULL): why nothing is sent although nothing
+ * failed (orders: "waiting", a status MYSTORE_ORDER_STATUSES does not list). */
+mo_err apply_dry_report_why(const mo_config *cfg, rs_store *rs, const char *flow,
+                            const char *entity, const char *version, const char *outcome,
+                            const json_t *requests, const json_t *differences, const char *error,
+                            const char *reason, char *errstr, size_t errstr_size);
 
 /* ---- what the appliers decide, for `mosync reconcile` -------------------
  * reconcile compares what mosync would send with what the target holds, so

@@ -21,6 +21,15 @@ mo_err apply_dry_report(const mo_config *cfg, rs_store *rs, const char *flow, co
                         const json_t *differences, const char *error, char *errstr,
                         size_t errstr_size)
 {
+    return apply_dry_report_why(cfg, rs, flow, entity, version, outcome, requests, differences,
+                                error, NULL, errstr, errstr_size);
+}
+
+mo_err apply_dry_report_why(const mo_config *cfg, rs_store *rs, const char *flow,
+                            const char *entity, const char *version, const char *outcome,
+                            const json_t *requests, const json_t *differences, const char *error,
+                            const char *reason, char *errstr, size_t errstr_size)
+{
     char suffix[512], now[32];
     json_t *rec = NULL, *line = NULL, *shown = NULL, *none = json_array();
     char *text = NULL;
@@ -51,6 +60,9 @@ mo_err apply_dry_report(const mo_config *cfg, rs_store *rs, const char *flow, co
         goto nomem;
     if (error && (json_object_set_new(rec, "error", json_string(error)) ||
                   json_object_set_new(line, "error", json_string(error))))
+        goto nomem;
+    if (reason && (json_object_set_new(rec, "reason", json_string(reason)) ||
+                   json_object_set_new(line, "reason", json_string(reason))))
         goto nomem;
 
     snprintf(suffix, sizeof(suffix), "dryrun:%s:%s", flow, entity);

@@ -8,7 +8,12 @@
  *     Ongoing status is not editable (O1) is a refusal: recorded, not retried;
  *   - "kansellert": DELETE /orders; when Ongoing cannot cancel any more that
  *     is recorded as an error to look at;
- *   - sent in Mystore: nothing to do.
+ *   - sent in Mystore: nothing to do;
+ *   - a status MYSTORE_ORDER_STATUSES does not list: nothing to do, recorded
+ *     as "waiting" (no Ongoing request, not a dead letter).  The poller emits
+ *     the order again when the shop moves it into a listed status, and it is
+ *     sent then.  An order already in Ongoing whose status leaves the list is
+ *     left there as it is (logged): only "kansellert" cancels.
  * The record is written only after Ongoing accepted (or refused) the write.
  *
  * Redis is a cache, not the truth: the records expire (APPLIED_TTL_DAYS) and
@@ -42,7 +47,7 @@ typedef struct ao_ctx {
     mp_order_conf mconf;
     const json_t *ev; /* the event in hand, for apply_outcome */
     unsigned long messages, created, updated, refused, cancelled, cancel_refused, not_in_ongoing,
-        skipped_sent, duplicates, stale, articles_created;
+        skipped_sent, waiting, duplicates, stale, articles_created;
     apply_counts counts;
 } ao_ctx;
 
@@ -106,6 +111,47 @@ static mo_err ao_ensure_articles(ao_ctx *c, const json_t *articles, char *errstr
     return MO_OK;
 }
 
+/* Did mosync put the order into Ongoing and leave it open there, as far as
+ * its applied record (borrowed, may be NULL) tells: created or updated, or
+ * waiting since then (a status that left MYSTORE_ORDER_STATUSES does not take
+ * the order out of the warehouse). */
+static int ao_in_ongoing(const json_t *rec)
+{
+    const char *prev = json_string_value(json_object_get(rec, "state"));
+    if (prev && !strcmp(prev, "waiting"))
+        return json_is_true(json_object_get(rec, "in_ongoing"));
+    return prev && (!strcmp(prev, "created") || !strcmp(prev, "updated"));
+}
+
+/* An order whose status MYSTORE_ORDER_STATUSES does not list: nothing is
+ * sent to Ongoing, and the record says "waiting" (with "in_ongoing" when
+ * mosync had put the order into Ongoing before: it stays there untouched, as
+ * the warehouse may have started on it; only a cancel in Mystore cancels it).
+ * A later event of the order in a listed status is a new request, so the
+ * order is sent then. */
+static mo_err ao_wait(ao_ctx *c, const char *id, const char *version, const char *hash,
+                      const json_t *rec, const json_t *mapped, char *errstr, size_t errstr_size)
+{
+    const char *reason = json_string_value(json_object_get(mapped, "reason"));
+    int in_ongoing = ao_in_ongoing(rec);
+    if (in_ongoing)
+        lg_warn(COMPONENT, c->cfg->tenant,
+                "order %s: %s, but it is in Ongoing already; the warehouse order is left as it "
+                "is (only a cancel in Mystore cancels it)",
+                id, reason);
+    else
+        lg_info(COMPONENT, c->cfg->tenant, "order %s: %s; waiting, not sent to Ongoing", id,
+                reason);
+    c->waiting++;
+    apply_outcome(c->ev, "waiting");
+    json_t *extra = in_ongoing ? json_pack("{s:b}", "in_ongoing", 1) : NULL;
+    mo_err err =
+        apply_record_set_fenced(c->rs, "orders", id, version, ev_fence(c->ev), hash, "waiting",
+                                extra, cfg_applied_ttl_s(c->cfg), errstr, errstr_size);
+    json_decref(extra);
+    return err;
+}
+
 static mo_err ao_upsert(ao_ctx *c, const char *id, const char *version, const char *hash,
                         const json_t *rec, const json_t *mapped, char *errstr, size_t errstr_size)
 {
@@ -137,8 +183,7 @@ static mo_err ao_upsert(ao_ctx *c, const char *id, const char *version, const ch
     if (err)
         return err;
     mo_crash_point("apply-after-effect");
-    const char *prev = json_string_value(json_object_get(rec, "state"));
-    int update = prev && (!strcmp(prev, "created") || !strcmp(prev, "updated"));
+    int update = ao_in_ongoing(rec);
     if (update)
         c->updated++;
     else
@@ -187,8 +232,7 @@ static mo_err ao_cancel(ao_ctx *c, const char *id, const char *version, const ch
     char why[512];
     json_t *order = NULL;
     mo_err err;
-    const char *prev = json_string_value(json_object_get(rec, "state"));
-    int open_by_us = prev && (!strcmp(prev, "created") || !strcmp(prev, "updated"));
+    int open_by_us = ao_in_ongoing(rec);
 
     if (!open_by_us) {
         if ((err = og_order_get(c->og, id, &order, errstr, errstr_size)))
@@ -224,14 +268,16 @@ static mo_err ao_cancel(ao_ctx *c, const char *id, const char *version, const ch
  * the articles the order's lines need (O4) and the order.  Outcomes: "create",
  * "update", "no_difference" (the PUT would change nothing mosync sends),
  * "refused" (the Ongoing status no longer allows an update, O1), "cancel",
- * "already_cancelled", "cancel_refused", "not_in_ongoing", and "skip" (sent
- * in Mystore: nothing to send). */
+ * "already_cancelled", "cancel_refused", "not_in_ongoing", "skip" (sent
+ * in Mystore: nothing to send) and "waiting" (a status MYSTORE_ORDER_STATUSES
+ * does not list: nothing to send and nothing asked of Ongoing, as in the real
+ * run; the mapping's reason is the report's "reason"). */
 static mo_err ao_dry_run(ao_ctx *c, const char *id, const char *version, const json_t *mapped,
                          char *errstr, size_t errstr_size)
 {
     const char *action = json_string_value(json_object_get(mapped, "action"));
     json_t *requests = json_array(), *diffs = NULL, *order = NULL, *article_diffs = NULL;
-    const char *outcome = "skip";
+    const char *outcome = "skip", *reason = NULL;
     char path[1024], esc[512];
     mo_err err = MO_OK;
     size_t i;
@@ -312,9 +358,12 @@ static mo_err ao_dry_run(ao_ctx *c, const char *id, const char *version, const j
                 goto out;
             }
         }
+    } else if (!strcmp(action, "wait")) {
+        outcome = "waiting";
+        reason = json_string_value(json_object_get(mapped, "reason"));
     }
-    err = apply_dry_report(c->cfg, c->rs, "orders", id, version, outcome, requests, diffs, NULL,
-                           errstr, errstr_size);
+    err = apply_dry_report_why(c->cfg, c->rs, "orders", id, version, outcome, requests, diffs, NULL,
+                               reason, errstr, errstr_size);
 out:
     json_decref(article_diffs);
     json_decref(diffs);
@@ -379,6 +428,8 @@ static mo_err ao_handle(void *vctx, const rd_kafka_message_t *msg, char *errstr,
         err = ao_upsert(c, id, version, hash, rec, mapped, errstr, errstr_size);
     } else if (!strcmp(action, "cancel")) {
         err = ao_cancel(c, id, version, hash, rec, errstr, errstr_size);
+    } else if (!strcmp(action, "wait")) {
+        err = ao_wait(c, id, version, hash, rec, mapped, errstr, errstr_size);
     } else {
         c->skipped_sent++;
         apply_outcome(ev, "skipped");
@@ -411,6 +462,7 @@ void apply_order_conf(const mo_config *cfg, mp_order_conf *conf)
                             .language = cfg->mystore_language,
                             .status_sent = cfg->mystore_status_sent,
                             .status_cancelled = cfg->mystore_status_cancelled,
+                            .order_statuses = cfg->mystore_order_statuses,
                             .shipping_methods = cfg->shipping_methods};
 }
 
@@ -442,10 +494,11 @@ int apply_orders(const mo_config *cfg, const apply_opts *opts)
     int rc = apply_run(cfg, &flow, opts, &c.counts);
     printf("{\"command\":\"apply orders\",\"messages\":%lu,\"created\":%lu,\"updated\":%lu,"
            "\"refused\":%lu,\"cancelled\":%lu,\"cancel_refused\":%lu,\"not_in_ongoing\":%lu,"
-           "\"skipped_sent\":%lu,\"duplicates\":%lu,\"stale\":%lu,\"articles_created\":%lu,"
-           "\"dead_lettered\":%lu,\"busy_ms\":%lld,\"ongoing_requests\":%lu}\n",
+           "\"skipped_sent\":%lu,\"waiting\":%lu,\"duplicates\":%lu,\"stale\":%lu,"
+           "\"articles_created\":%lu,\"dead_lettered\":%lu,\"busy_ms\":%lld,"
+           "\"ongoing_requests\":%lu}\n",
            c.messages, c.created, c.updated, c.refused, c.cancelled, c.cancel_refused,
-           c.not_in_ongoing, c.skipped_sent, c.duplicates, c.stale, c.articles_created,
+           c.not_in_ongoing, c.skipped_sent, c.waiting, c.duplicates, c.stale, c.articles_created,
            c.counts.dead_lettered, apply_busy_ms(&c.counts), og_requests(c.og));
     fflush(stdout);
     og_free(c.og);

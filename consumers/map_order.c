@@ -19,6 +19,7 @@ typedef struct om_ctx {
     const char *language;
     const char *status_sent;
     const char *status_cancelled;
+    const json_t *order_statuses;
     const json_t *shipping_methods;
     const char *order_id; /* borrowed from the snapshot once known */
     char order_label[72]; /* order_id cleaned for messages */
@@ -110,26 +111,61 @@ static char *om_join(const char *a, const char *sep, const char *b)
 }
 
 /* M8/M15 order rules: "skip" when the status is the sent one, "cancel" when
- * it is the cancelled one, else "upsert".  The status id comes from the status
- * resource, else from the order's order_status relationship, so an override
- * by id works even when the status row could not be fetched. */
-typedef enum { OM_UPSERT, OM_CANCEL, OM_SKIP } om_rule;
+ * it is the cancelled one, "wait" when MYSTORE_ORDER_STATUSES lists statuses
+ * and this is none of them, else "upsert".  The status id comes from the
+ * status resource, else from the order's order_status relationship, so an
+ * override by id works even when the status row could not be fetched.
+ * *status_id and *name (borrowed from the snapshot, may be NULL) say which
+ * status it was. */
+typedef enum { OM_UPSERT, OM_CANCEL, OM_SKIP, OM_WAIT } om_rule;
 
-static om_rule om_action(const om_ctx *ctx, const json_t *order, const json_t *status)
+static om_rule om_action(const om_ctx *ctx, const json_t *order, const json_t *status,
+                         const char **status_id, const json_t **name)
 {
-    const char *status_id = NULL;
-    const json_t *name = om_get(om_get(status, "attributes"), "name");
+    size_t i;
+    const json_t *listed;
 
-    if (mp_string(status, "id", &status_id) != MO_OK || status_id == NULL) {
+    *status_id = NULL;
+    *name = om_get(om_get(status, "attributes"), "name");
+    if (mp_string(status, "id", status_id) != MO_OK || *status_id == NULL) {
         const json_t *data = om_get(om_get(om_get(order, "relationships"), "order_status"), "data");
-        if (mp_string(data, "id", &status_id) != MO_OK)
-            status_id = NULL;
+        if (mp_string(data, "id", status_id) != MO_OK)
+            *status_id = NULL;
     }
-    if (mp_status_matches(status_id, name, ctx->status_sent))
+    if (mp_status_matches(*status_id, *name, ctx->status_sent))
         return OM_SKIP;
-    if (mp_status_matches(status_id, name, ctx->status_cancelled))
+    if (mp_status_matches(*status_id, *name, ctx->status_cancelled))
         return OM_CANCEL;
-    return OM_UPSERT;
+    if (json_array_size(ctx->order_statuses) == 0)
+        return OM_UPSERT;
+    json_array_foreach(ctx->order_statuses, i, listed)
+    {
+        if (mp_status_matches(*status_id, *name, json_string_value(listed)))
+            return OM_UPSERT;
+    }
+    return OM_WAIT;
+}
+
+/* The "wait" result: the order's status is not one MYSTORE_ORDER_STATUSES
+ * lists; the reason names it (its name in the configured language and its
+ * id, cleaned for a log line).  *out: new reference. */
+static mo_err om_wait(const om_ctx *ctx, const char *status_id, const json_t *name, json_t **out)
+{
+    const char *text = mp_text(name, ctx->language);
+    char shown_name[96], shown_id[32], reason[256];
+
+    if (text != NULL && status_id != NULL)
+        om_who(reason, sizeof reason, "status '%s' (%s) is not in MYSTORE_ORDER_STATUSES",
+               mp_errval(text, shown_name, sizeof shown_name),
+               mp_errval(status_id, shown_id, sizeof shown_id));
+    else if (text != NULL || status_id != NULL)
+        om_who(reason, sizeof reason, "status %s is not in MYSTORE_ORDER_STATUSES",
+               text != NULL ? mp_errval(text, shown_name, sizeof shown_name)
+                            : mp_errval(status_id, shown_id, sizeof shown_id));
+    else
+        om_who(reason, sizeof reason, "the status is unknown, so not in MYSTORE_ORDER_STATUSES");
+    *out = json_pack("{s:s, s:s}", "action", "wait", "reason", reason);
+    return *out ? MO_OK : MO_ERR_NOMEM;
 }
 
 /* wayOfDelivery from shipping_method through the configured table; which
@@ -498,12 +534,15 @@ mo_err mp_order_map(const json_t *snapshot, const mp_order_conf *conf, json_t **
         .language = om_or(conf->language, MP_DEFAULT_LANGUAGE),
         .status_sent = om_or(conf->status_sent, MP_STATUS_SENT_DEFAULT),
         .status_cancelled = om_or(conf->status_cancelled, MP_STATUS_CANCELLED_DEFAULT),
+        .order_statuses = json_is_array(conf->order_statuses) ? conf->order_statuses : NULL,
         .shipping_methods = conf->shipping_methods,
         .order_id = NULL,
         .errstr = errstr,
         .errstr_size = errstr_size,
     };
     const json_t *order = om_get(snapshot, "order");
+    const char *status_id;
+    const json_t *status_name;
     char val[96];
     mo_err rc = MO_OK;
 
@@ -520,12 +559,15 @@ mo_err mp_order_map(const json_t *snapshot, const mp_order_conf *conf, json_t **
         return mo_seterr(MO_ERR_INVALID, errstr, errstr_size, "snapshot: order id is missing");
     mp_errval(ctx.order_id, ctx.order_label, sizeof ctx.order_label);
 
-    switch (om_action(&ctx, order, om_get(snapshot, "status"))) {
+    switch (om_action(&ctx, order, om_get(snapshot, "status"), &status_id, &status_name)) {
     case OM_SKIP:
         *out = json_pack("{s:s, s:s}", "action", "skip", "reason", "sent in Mystore");
         break;
     case OM_CANCEL:
         *out = json_pack("{s:s, s:s}", "action", "cancel", "orderNumber", ctx.order_id);
+        break;
+    case OM_WAIT:
+        rc = om_wait(&ctx, status_id, status_name, out);
         break;
     case OM_UPSERT:
         rc = om_upsert(&ctx, snapshot, order, out);
@@ -536,4 +578,20 @@ mo_err mp_order_map(const json_t *snapshot, const mp_order_conf *conf, json_t **
     if (rc == MO_ERR_NOMEM)
         mo_seterr(rc, errstr, errstr_size, "order %s: out of memory", ctx.order_label);
     return rc;
+}
+
+size_t mp_order_status_count(const json_t *statuses, const char *listed)
+{
+    size_t i, n = 0;
+    const json_t *status;
+    const char *id;
+
+    json_array_foreach(statuses, i, status)
+    {
+        if (mp_string(status, "id", &id) != MO_OK)
+            id = NULL;
+        if (mp_status_matches(id, om_get(om_get(status, "attributes"), "name"), listed))
+            n++;
+    }
+    return n;
 }

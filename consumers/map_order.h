@@ -25,6 +25,8 @@ typedef struct mp_order_conf {
     const char *language;           /* localised texts, default "no" */
     const char *status_sent;        /* M8: name or id, default "levert" */
     const char *status_cancelled;   /* M8: name or id, default "kansellert" */
+    const json_t *order_statuses;   /* MYSTORE_ORDER_STATUSES: borrowed, may be NULL: an
+                                       array of names or ids; NULL or [] = every status */
     const json_t *shipping_methods; /* borrowed, may be NULL:
                                        {"<shipping_method>": {"code": "..", "name": ".."}} */
 } mp_order_conf;
@@ -36,8 +38,13 @@ typedef struct mp_order_conf {
  *   {"action": "upsert", "order": {PUT /orders body}, "articles": [{PUT /articles body}, ...]}
  *   {"action": "cancel", "orderNumber": "10001"}
  *   {"action": "skip",   "reason": "sent in Mystore"}
+ *   {"action": "wait",   "reason": "status 'Ubehandlet' (1) is not in MYSTORE_ORDER_STATUSES"}
  * "articles" holds one body per distinct line sku, in line order (O4).
- * Only the order id and status are read for "cancel" and "skip".
+ * The rules, first match wins: the sent status skips, the cancelled status
+ * cancels, a status that order_statuses (when not empty) does not list waits
+ * (nothing is sent: a later event in a listed status sends the order), any
+ * other upserts.  Statuses match by mp_status_matches().
+ * Only the order id and status are read for "cancel", "skip" and "wait".
  *
  * snapshot: borrowed; conf: borrowed, not NULL; out: not NULL, *out is set to
  * NULL on failure; errstr: caller's buffer, may be NULL.
@@ -46,5 +53,12 @@ typedef struct mp_order_conf {
  * a number"), or MO_ERR_NOMEM. */
 mo_err mp_order_map(const json_t *snapshot, const mp_order_conf *conf, json_t **out, char *errstr,
                     size_t errstr_size);
+
+/* How many of the shop's order statuses (statuses: borrowed array of
+ * order-status resources, as GET order-status lists them) one listed value of
+ * MYSTORE_ORDER_STATUSES (a name or an id; borrowed) matches, by the order
+ * mapping's rule (mp_status_matches).  0 means no order can ever be in it:
+ * the poller warns and `mosync doctor` says so. */
+size_t mp_order_status_count(const json_t *statuses, const char *listed);
 
 #endif

@@ -233,8 +233,10 @@ typedef struct pm_stream {
     void (*free_state)(void *state);
 } pm_stream;
 
-/* Fill *st (state allocated; freed by st->free_state).  MO_ERR_NOMEM. */
-mo_err pm_orders_stream(pm_stream *st);
+/* Fill *st (state allocated; freed by st->free_state).  MO_ERR_NOMEM.  cfg
+ * (borrowed, outlives the stream) gives the orders' MYSTORE_ORDER_STATUSES,
+ * checked against the shop's statuses each cycle. */
+mo_err pm_orders_stream(pm_stream *st, const mo_config *cfg);
 mo_err pm_products_stream(pm_stream *st);
 
 #endif

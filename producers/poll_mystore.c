@@ -187,7 +187,7 @@ mo_err pm_source_open(const mo_config *cfg, const char *stream, rs_store *rs, pe
         return mo_seterr(MO_ERR_NOMEM, errstr, errstr_size, "out of memory");
     s->cfg = cfg;
     if (!strcmp(stream, "mystore-orders"))
-        err = pm_orders_stream(&s->st);
+        err = pm_orders_stream(&s->st, cfg);
     else if (!strcmp(stream, "mystore-products"))
         err = pm_products_stream(&s->st);
     else

@@ -3,14 +3,46 @@
  * options, its totals and its status, as Mystore returned them (M6, M7, M11).
  * The cursor, overlap and paging are the engine's (poll_mystore.c). */
 #include "kafka.h"
+#include "log.h"
+#include "map_order.h"
 #include "poll.h"
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 typedef struct po_state {
-    json_t *statuses; /* order-status resources by id, refreshed each cycle */
+    const mo_config *cfg;
+    json_t *statuses;     /* order-status resources by id, refreshed each cycle */
+    char unmatched[1024]; /* the listed statuses last warned about as unknown */
 } po_state;
+
+/* MYSTORE_ORDER_STATUSES names a status the shop does not have: its orders
+ * would wait for ever.  Warned when the set of such values changes (at the
+ * first cycle, and after the shop's statuses or the setting changed), not
+ * every cycle.  list: the shop's order-status resources. */
+static void po_check_listed(po_state *s, const json_t *list)
+{
+    char unmatched[sizeof(s->unmatched)] = "";
+    size_t i;
+    json_t *listed;
+    json_array_foreach(s->cfg->mystore_order_statuses, i, listed)
+    {
+        const char *v = json_string_value(listed);
+        size_t used = strlen(unmatched);
+        if (v && !mp_order_status_count(list, v) && used + 1 < sizeof(unmatched))
+            snprintf(unmatched + used, sizeof(unmatched) - used, "%s'%s'", used ? ", " : "", v);
+    }
+    if (!strcmp(unmatched, s->unmatched))
+        return;
+    snprintf(s->unmatched, sizeof(s->unmatched), "%s", unmatched);
+    if (*unmatched)
+        lg_warn("poll.mystore-orders", s->cfg->tenant,
+                "MYSTORE_ORDER_STATUSES lists %s, which match no order status of the shop (of "
+                "%zu): orders are sent to the warehouse only in a listed status; correct the "
+                "setting (a status name in any language, or its id)",
+                unmatched, json_array_size(list));
+}
 
 /* Refreshes the order-status list (one request per cycle; M8 names live there). */
 static mo_err po_begin_cycle(void *state, ms_client *ms, char *errstr, size_t errstr_size)
@@ -20,6 +52,8 @@ static mo_err po_begin_cycle(void *state, ms_client *ms, char *errstr, size_t er
     mo_err err = ms_list_all(ms, "order-status", &list, errstr, errstr_size);
     if (err)
         return err;
+    if (s->cfg)
+        po_check_listed(s, list);
     json_decref(s->statuses);
     s->statuses = json_object();
     size_t i;
@@ -92,11 +126,12 @@ static void po_free(void *state)
     free(s);
 }
 
-mo_err pm_orders_stream(pm_stream *st)
+mo_err pm_orders_stream(pm_stream *st, const mo_config *cfg)
 {
     po_state *s = calloc(1, sizeof(*s));
     if (!s)
         return MO_ERR_NOMEM;
+    s->cfg = cfg;
     *st = (pm_stream){.name = "mystore-orders",
                       .flow = "orders",
                       .noun = "orders",

@@ -28,6 +28,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     json_t *d = json_object_get(ev, "data") ? json_object_get(ev, "data") : ev;
     mp_order_conf oc = {.goods_owner_id = 1, .timezone = "Europe/Oslo"};
+    /* MYSTORE_ORDER_STATUSES as the configuration holds it: the "wait" rule
+     * too reads the snapshot's status (a name, an id). */
+    json_t *listed = json_pack("[s, s]", "Under behandling", "2");
+    mp_order_conf listed_conf = oc;
+    listed_conf.order_statuses = listed;
+    if (mp_order_map(d, &listed_conf, &out, errstr, sizeof(errstr)) == MO_OK)
+        json_decref(out);
+    json_decref(listed);
+    out = NULL;
     mp_article_conf ac = {.goods_owner_id = 1};
 
     json_t *target = json_object_get(d, "target") ? json_object_get(d, "target") : d;

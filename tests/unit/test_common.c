@@ -28,7 +28,8 @@ static void cfg_env_clear(void)
                                  "LOG_LEVEL",
                                  "MYSTORE_API_URL",
                                  "ALLOW_INSECURE_HTTP",
-                                 "SHIPPING_METHOD_MAP"};
+                                 "SHIPPING_METHOD_MAP",
+                                 "MYSTORE_ORDER_STATUSES"};
     for (size_t i = 0; i < sizeof(vars) / sizeof(vars[0]); i++)
         unsetenv(vars[i]);
 }
@@ -299,6 +300,93 @@ UT_TEST(issue6_18_mystore_shop_dot_segments_refused)
     char errstr[512] = "";
     UT_CHECK(cfg_with("MYSTORE_SHOP", "my.shop", 0, errstr, sizeof(errstr)) == MO_OK, "my.shop: %s",
              errstr);
+}
+
+/* MYSTORE_ORDER_STATUSES: the list as the mapping receives it (trimmed
+ * items, names and ids), unset and blank meaning every status, and each bad
+ * list refused with a message naming the variable. */
+UT_TEST(config_order_statuses)
+{
+    mo_config cfg;
+    char errstr[512] = "", many[64 * 40] = "", *dumped;
+    char long_item[CFG_ORDER_STATUS_MAX + 1];
+
+    cfg_env_clear();
+    UT_CHECK(cfg_load(&cfg, 0, errstr, sizeof(errstr)) == MO_OK, "%s", errstr);
+    UT_CHECK(cfg.mystore_order_statuses == NULL, "unset: every status");
+    json_t *shown = cfg_describe(&cfg);
+    UT_CHECK(shown && json_is_null(json_object_get(shown, "MYSTORE_ORDER_STATUSES")),
+             "mosync config shows unset as null");
+    json_decref(shown);
+    cfg_free(&cfg);
+    setenv("MYSTORE_ORDER_STATUSES", "   ", 1);
+    UT_CHECK(cfg_load(&cfg, 0, errstr, sizeof(errstr)) == MO_OK && !cfg.mystore_order_statuses,
+             "blank: every status (%s)", errstr);
+    cfg_free(&cfg);
+
+    setenv("MYSTORE_ORDER_STATUSES", "Under behandling, 2 ,Venter på betaling,Processing", 1);
+    UT_CHECK(cfg_load(&cfg, 0, errstr, sizeof(errstr)) == MO_OK, "%s", errstr);
+    dumped = json_dumps(cfg.mystore_order_statuses, JSON_COMPACT);
+    UT_CHECK(dumped && !strcmp(dumped, "[\"Under behandling\",\"2\",\"Venter p\xc3\xa5 "
+                                       "betaling\",\"Processing\"]"),
+             "parsed list %s", dumped ? dumped : "(null)");
+    free(dumped);
+    shown = cfg_describe(&cfg);
+    UT_CHECK(shown && json_equal(json_object_get(shown, "MYSTORE_ORDER_STATUSES"),
+                                 cfg.mystore_order_statuses),
+             "mosync config shows the list");
+    json_decref(shown);
+    cfg_free(&cfg);
+
+    /* The limits themselves are accepted: 32 items, an item of 127 bytes. */
+    for (int i = 0; i < CFG_MAX_ORDER_STATUSES; i++)
+        snprintf(many + strlen(many), sizeof(many) - strlen(many), "%s%d", i ? "," : "", i + 1);
+    setenv("MYSTORE_ORDER_STATUSES", many, 1);
+    UT_CHECK(cfg_load(&cfg, 0, errstr, sizeof(errstr)) == MO_OK &&
+                 json_array_size(cfg.mystore_order_statuses) == CFG_MAX_ORDER_STATUSES,
+             "%d items: %s", CFG_MAX_ORDER_STATUSES, errstr);
+    cfg_free(&cfg);
+    memset(long_item, 'x', CFG_ORDER_STATUS_MAX - 1);
+    long_item[CFG_ORDER_STATUS_MAX - 1] = '\0';
+    setenv("MYSTORE_ORDER_STATUSES", long_item, 1);
+    UT_CHECK(cfg_load(&cfg, 0, errstr, sizeof(errstr)) == MO_OK, "127 bytes: %s", errstr);
+    cfg_free(&cfg);
+
+    /* Refused, each naming the variable: */
+    char too_many[64 * 40], too_long[CFG_ORDER_STATUS_MAX + 8], huge[CFG_ORDER_STATUSES_MAX + 8];
+    snprintf(too_many, sizeof(too_many), "%s,33", many);
+    snprintf(too_long, sizeof(too_long), "a,%sy", long_item);
+    memset(huge, 'x', sizeof(huge) - 1);
+    huge[sizeof(huge) - 1] = '\0';
+    for (size_t i = 60; i < sizeof(huge) - 1; i += 61)
+        huge[i] = ','; /* short items, too many bytes in all */
+    const struct {
+        const char *value, *why;
+    } bad[] = {
+        {"a,,b", "is empty"},
+        {",a", "item 1 is empty"},
+        {"a,", "item 2 is empty"},
+        {"a,  ,b", "item 2 is empty"},
+        {too_many, "more than 32"},
+        {too_long, "item 2 is longer than 127"},
+        {"a\nb", "control character"},
+        {"Under\tbehandling", "control character"},
+        {"a,\x7f", "control character"},
+        {"Levert,\xff\xfe", "item 2 is not UTF-8"},
+        {"\xc3", "not UTF-8"},
+        {huge, "too long"},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        setenv("MYSTORE_ORDER_STATUSES", bad[i].value, 1);
+        errstr[0] = '\0';
+        mo_err err = cfg_load(&cfg, 0, errstr, sizeof(errstr));
+        UT_CHECK(err == MO_ERR_CONFIG && strstr(errstr, "MYSTORE_ORDER_STATUSES") &&
+                     strstr(errstr, bad[i].why),
+                 "bad list #%zu: %s '%s' (wanted '%s')", i, mo_err_name(err), errstr, bad[i].why);
+        if (!err)
+            cfg_free(&cfg);
+    }
+    cfg_env_clear();
 }
 
 /* SHIPPING_METHOD_MAP: an entry the configuration accepts is used by the

@@ -4,8 +4,10 @@
  * A golden case is input.json (the snapshot), expected.json (the mapping's
  * result, or {"error": "invalid", "message_contains": "..."}) and an optional
  * config.json ({"goods_owner_id", "timezone", "language", "status_sent",
- * "status_cancelled", "shipping_methods"}; defaults: 1, Europe/Oslo, "no",
- * "levert", "kansellert", no table). */
+ * "status_cancelled", "order_statuses", "shipping_methods"}; defaults: 1,
+ * Europe/Oslo, "no", "levert", "kansellert", every status, no table).
+ * order_statuses is MYSTORE_ORDER_STATUSES as the configuration holds it:
+ * an array of names or ids. */
 #include "unit.h"
 #include "golden.h"
 #include "consumers/map_order.h"
@@ -38,6 +40,7 @@ static void conf_from_json(const json_t *cfg, mp_order_conf *conf)
     conf->language = conf_string(cfg, "language");
     conf->status_sent = conf_string(cfg, "status_sent");
     conf->status_cancelled = conf_string(cfg, "status_cancelled");
+    conf->order_statuses = json_object_get(cfg, "order_statuses");
     conf->shipping_methods = json_object_get(cfg, "shipping_methods");
 }
 
