@@ -57,6 +57,7 @@
 #include "credential.h"
 #include "dlq.h"
 #include "event.h"
+#include "http.h"
 #include "kafka.h"
 #include "lastrun.h"
 #include "log.h"
@@ -917,7 +918,8 @@ kq_producer *pe_producer_new(const mo_config *cfg, const char *stream, char *err
 }
 
 mo_err pe_run_cycle(const mo_config *cfg, const char *stream, rs_store *rs, kq_producer *kp,
-                    ls_lease *lease, pe_cycle_stats *st, char *errstr, size_t errstr_size)
+                    ls_lease *lease, pe_clock *clock, pe_cycle_stats *st, char *errstr,
+                    size_t errstr_size)
 {
     pe_ctx c;
     pe_source src;
@@ -926,10 +928,14 @@ mo_err pe_run_cycle(const mo_config *cfg, const char *stream, rs_store *rs, kq_p
     mo_err err = pe_source_open(cfg, stream, rs, &src, errstr, errstr_size);
     if (err)
         return err;
+    if (clock && src.http)
+        hc_clock_set(src.http(src.state), clock->date, clock->at_ms);
     if (!(err = pe_ctx_open(&c, cfg, &src, rs, kp, errstr, errstr_size))) {
         err = pe_cycle(&c, lease, errstr, errstr_size);
         poll_cycle_end(cfg, stream, started, lease, err, errstr);
     }
+    if (clock && src.http)
+        hc_clock_get(src.http(src.state), &clock->date, &clock->at_ms);
     if (st) {
         st->listed += c.listed;
         st->emitted += c.emitted;

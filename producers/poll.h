@@ -90,6 +90,9 @@ typedef struct pe_source {
     long long (*server_now)(void *state);
     /* One cheap request, to learn the source's clock before the first window. */
     mo_err (*probe_clock)(void *state, char *errstr, size_t errstr_size);
+    /* The source's HTTP client, whose clock (hc_clock_get/set) the
+     * scheduler of every tenant keeps from one cycle to the next. */
+    struct hc_client *(*http)(void *state);
     /* Seconds the first scan reaches back without a cursor, or -1: everything
      * (M14, O6). */
     long (*lookback_s)(void *state);
@@ -189,13 +192,22 @@ typedef struct pe_cycle_stats {
     unsigned long listed, emitted, dead_lettered, requests;
 } pe_cycle_stats;
 
+/* The source's clock between two cycles of one tenant (hc_clock_get): its
+ * last Date and when it came; zeros when unknown.  A cycle that knows it
+ * needs no request of its own to learn the source's time. */
+typedef struct pe_clock {
+    long long date, at_ms;
+} pe_clock;
+
 /* One cycle of stream for cfg's tenant, while lease (of that tenant and
  * stream) is held: opens the stream's source for it with rs (bound to
- * cfg->tenant), produces with kp (shared, borrowed), ends as poll_loop's
+ * cfg->tenant), produces with kp (shared, borrowed), starts from *clock and
+ * leaves the source's clock there (may be NULL), ends as poll_loop's
  * cycles do (poll_cycle_end), closes the source and adds its figures to *st
  * (may be NULL).  Returns the cycle's error (the cursor kept). */
 mo_err pe_run_cycle(const mo_config *cfg, const char *stream, rs_store *rs, kq_producer *kp,
-                    ls_lease *lease, pe_cycle_stats *st, char *errstr, size_t errstr_size);
+                    ls_lease *lease, pe_clock *clock, pe_cycle_stats *st, char *errstr,
+                    size_t errstr_size);
 
 /* Counts events a poller's stream produced and Kafka acknowledged
  * (mosync_events_produced_total): called after each batch's wait. */

@@ -108,6 +108,8 @@ int ps_merge(const ps_slot *old, size_t n_old, const json_t *names, const json_t
         s->running = was->running;
         s->trigger = was->trigger;
         s->warned_rev = was->warned_rev;
+        s->clock_date = was->clock_date;
+        s->clock_at_ms = was->clock_at_ms;
         s->due_ms = was->due_ms;
         if (s->state == PS_ACTIVE && was->state != PS_ACTIVE)
             s->due_ms = now_ms; /* resumed, or reconnected */
@@ -313,7 +315,15 @@ static long long ps_run(ps_worker *w, const ps_slot *job)
         return mo_now_ms() + wait_ms;
     }
     pe_cycle_stats st = {0};
-    err = pe_run_cycle(w->cfg, s->stream, w->rs, s->kp, w->ls, &st, errstr, sizeof(errstr));
+    pe_clock clock = {job->clock_date, job->clock_at_ms};
+    err = pe_run_cycle(w->cfg, s->stream, w->rs, s->kp, w->ls, &clock, &st, errstr, sizeof(errstr));
+    pthread_mutex_lock(&s->mu);
+    ps_slot *slot = ps_find(s->slots, s->n, name);
+    if (slot) {
+        slot->clock_date = clock.date;
+        slot->clock_at_ms = clock.at_ms;
+    }
+    pthread_mutex_unlock(&s->mu);
     atomic_fetch_add(&s->cycles, 1);
     if (err)
         atomic_fetch_add(&s->failed, 1);

@@ -41,6 +41,7 @@ typedef struct ps_slot {
     long long due_ms;     /* monotonic: when its next cycle may start */
     long long last_ms;    /* monotonic: when its last cycle started, 0 never */
     long long warned_rev; /* the rev whose settings did not load (logged once), -1 none */
+    long long clock_date, clock_at_ms; /* the source's clock (pe_clock) from the last cycle */
     int interval_s;
     unsigned char state, running, trigger;
 } ps_slot;
