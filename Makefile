@@ -13,7 +13,7 @@ SHELL    := /bin/bash
 BUILD    ?= build
 CC       ?= cc
 PKGS     := rdkafka libcurl jansson hiredis libmicrohttpd libcrypto
-SIMPKGS  := libmicrohttpd jansson
+SIMPKGS  := libmicrohttpd jansson libcurl
 DEB_PKGS := build-essential pkg-config librdkafka-dev libcurl4-openssl-dev \
             libjansson-dev libhiredis-dev libmicrohttpd-dev redis-server \
             tzdata clang-format clang maven openjdk-17-jre-headless python3 valgrind \
@@ -60,11 +60,15 @@ $(BUILD)/mosync: $(BUILD)/cli/main.o $(BUILD)/libmosync.a
 	$(if $(Q),@echo "  LINK    $@")
 	$(Q)$(CC) $(CFLAGS) $^ -o $@ $(PKG_LIBS) -lpthread -lm
 
-$(BUILD)/mystore-sim: $(BUILD)/tests/sim/mystore_sim.o $(SIM_OBJ)
+# The simulators sign webhooks with common/'s HMAC and base64 (the mosync
+# side is checked against RFC 4231 and Python's hmac, not against itself).
+SIM_COMMON := $(BUILD)/common/sha256.o $(BUILD)/common/b64.o
+
+$(BUILD)/mystore-sim: $(BUILD)/tests/sim/mystore_sim.o $(SIM_OBJ) $(SIM_COMMON)
 	$(if $(Q),@echo "  LINK    $@")
 	$(Q)$(CC) $(CFLAGS) $^ -o $@ $(SIM_LIBS) -lpthread -lm
 
-$(BUILD)/ongoing-sim: $(BUILD)/tests/sim/ongoing_sim.o $(SIM_OBJ)
+$(BUILD)/ongoing-sim: $(BUILD)/tests/sim/ongoing_sim.o $(SIM_OBJ) $(SIM_COMMON)
 	$(if $(Q),@echo "  LINK    $@")
 	$(Q)$(CC) $(CFLAGS) $^ -o $@ $(SIM_LIBS) -lpthread -lm
 
@@ -114,9 +118,10 @@ demo: deps
 #   doctor   `mosync doctor`'s JWT scopes, rate-limit headers, list links
 #   replay   `mosync replay`'s options (--from-time, --to-time, ...)
 #   tz       TZif zone files and POSIX TZ rules
+#   webhooks `mosync webhooks`' route, topic, signature and token checks
 # each run FUZZ_SECONDS; a finding stops with the crashing input saved.
 FUZZ_SECONDS ?= 30
-FUZZ_TARGETS := events answers config text dlq redis doctor replay tz
+FUZZ_TARGETS := events answers config text dlq redis doctor replay tz webhooks
 FUZZ_FLAGS   := -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
 fuzz:
 	$(MAKE) BUILD=build-fuzz CC=clang \
@@ -137,6 +142,11 @@ fuzz:
 
 bench: all
 	python3 tests/bench/orders.py
+
+# From an order created in the shop to its PUT /orders in the warehouse, with
+# webhooks (tests/bench/webhook_latency.py; --kafka real for a real broker).
+bench-webhooks: all
+	python3 tests/bench/webhook_latency.py
 
 # The end-to-end subset under valgrind (memcheck): any memory error or a
 # definite or indirect leak fails the test (exit 99).
@@ -164,4 +174,4 @@ format-check:
 clean:
 	rm -rf build build-asan build-fuzz
 
-.PHONY: all deps test asan demo bench fuzz valgrind chaos format format-check clean
+.PHONY: all deps test asan demo bench bench-webhooks fuzz valgrind chaos format format-check clean

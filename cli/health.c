@@ -31,6 +31,7 @@ struct health_server {
     kq_producer *kp; /* made at the first check: no scraper, no connection */
     ms_client *ms;   /* NULL when Mystore is not configured */
     og_client *og;   /* NULL when Ongoing is not configured */
+    int redis_only;  /* `mosync webhooks`: ready when Redis answers */
 };
 
 /* checks[name] = "ok" or "down: <why cut at a character>" (see health.h). */
@@ -139,6 +140,12 @@ static int health_ready(void *ctx, char *why, size_t why_size)
         return 0;
     }
     mo_deadline_start(HEALTH_READY_BUDGET_MS);
+    if (hs->redis_only) {
+        mo_err rerr = rs_ping(hs->rs, errstr, sizeof(errstr));
+        health_check_set(checks, "redis", !rerr, errstr);
+        ok = !rerr;
+        goto done;
+    }
 
     if (!hs->kp)
         hs->kp = kq_producer_new(hs->cfg, "mosync-health", errstr, sizeof(errstr));
@@ -153,6 +160,7 @@ static int health_ready(void *ctx, char *why, size_t why_size)
 
     ok &= health_api(hs, "mystore", checks);
     ok &= health_api(hs, "ongoing", checks);
+done:
     mo_deadline_clear();
 
     char *s = json_dumps(checks, JSON_COMPACT | JSON_PRESERVE_ORDER);
@@ -186,6 +194,12 @@ void health_stop(health_server *hs)
 mo_err health_start(const mo_config *cfg, const char *command, health_server **out, char *errstr,
                     size_t errstr_size)
 {
+    return health_start_routes(cfg, command, NULL, 0, out, errstr, errstr_size);
+}
+
+mo_err health_start_routes(const mo_config *cfg, const char *command, const mt_route *routes,
+                           size_t n, health_server **out, char *errstr, size_t errstr_size)
+{
     const mo_config *c = cfg;
     *out = NULL;
     if (!cfg->metrics_port)
@@ -200,19 +214,21 @@ mo_err health_start(const mo_config *cfg, const char *command, health_server **o
         return MO_ERR_CONFIG;
     }
     rs_set_retry_ms(hs->rs, HEALTH_REDIS_RETRY_MS);
+    hs->redis_only = n > 0;
     /* One attempt per probe: a retry would only spend the budget and the time. */
-    if (*c->mystore_shop && *c->mystore_token && !(hs->ms = ms_new(cfg, hs->rs, 1)))
+    if (!hs->redis_only && *c->mystore_shop && *c->mystore_token &&
+        !(hs->ms = ms_new(cfg, hs->rs, 1)))
         goto nomem;
-    if (*c->ongoing_url && *c->ongoing_user && *c->ongoing_password && c->ongoing_goods_owner > 0 &&
-        !(hs->og = og_new(cfg, hs->rs, 1)))
+    if (!hs->redis_only && *c->ongoing_url && *c->ongoing_user && *c->ongoing_password &&
+        c->ongoing_goods_owner > 0 && !(hs->og = og_new(cfg, hs->rs, 1)))
         goto nomem;
     mt_set("mosync_info", 1, "command", command, "tenant", cfg->tenant, "user_agent",
            hc_user_agent(), "version", MOSYNC_VERSION, NULL);
     if (hs->ms) /* what a dashboard divides the requests by */
         mt_set("mosync_api_budget_per_minute", cfg->mystore_rate_per_min, "api", "mystore",
                "tenant", cfg->tenant, NULL);
-    hs->srv = mt_server_start(cfg->metrics_listen, cfg->metrics_port, health_ready, hs, errstr,
-                              errstr_size);
+    hs->srv = mt_server_start_routes(cfg->metrics_listen, cfg->metrics_port, health_ready, hs,
+                                     routes, n, errstr, errstr_size);
     if (!hs->srv) {
         health_stop(hs);
         return MO_ERR_CONFIG;

@@ -24,6 +24,7 @@
 
 #include "config.h"
 #include "err.h"
+#include "metrics.h"
 
 #include <jansson.h>
 #include <stddef.h>
@@ -52,6 +53,11 @@ void health_check_set(json_t *checks, const char *name, int ok, const char *why)
  * MO_ERR_CONFIG naming METRICS_PORT when the port cannot be bound. */
 mo_err health_start(const mo_config *cfg, const char *command, health_server **out, char *errstr,
                     size_t errstr_size);
+/* health_start for `mosync webhooks`: the routes (metrics.h; n of them)
+ * served beside the three endpoints, and /readyz checking Redis only (the
+ * one thing a webhook needs). */
+mo_err health_start_routes(const mo_config *cfg, const char *command, const mt_route *routes,
+                           size_t n, health_server **out, char *errstr, size_t errstr_size);
 /* Stops the server and frees it; NULL is ignored. */
 void health_stop(health_server *hs);
 

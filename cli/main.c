@@ -6,6 +6,7 @@
 #include "dlq_cmd.h"
 #include "doctor.h"
 #include "health.h"
+#include "webhooks.h"
 #include "kafka.h"
 #include "log.h"
 #include "map_article.h"
@@ -48,6 +49,8 @@ static void usage(FILE *f)
         "tracking\n"
         "  apply stock [...]                     ongoing.stock -> Mystore stock (STOCK_SYNC=on)\n"
         "  run                                   every enabled poller and consumer, one process\n"
+        "  webhooks                              receive Mystore's and Ongoing's webhooks on\n"
+        "                                        METRICS_PORT; each triggers its poller at once\n"
         "  replay <flow> --from-time T [--to-time T] | --from-offset N [--partition P]\n"
         "         [--dry-run] [--force]       apply a range of a flow's topic again\n"
         "  resync orders|articles|deliveries|stock <id>...\n"
@@ -363,6 +366,21 @@ int main(int argc, char **argv)
         health_server *hs = start_health(&cfg, cmd, "");
         rc = run_all(&cfg);
         health_stop(hs);
+        cfg_free(&cfg);
+        return rc;
+    }
+    if (!strcmp(cmd, "webhooks")) {
+        sb_key key;
+        int all = argc == 3 && !strcmp(argv[2], "--all-tenants");
+        if (!all && parse_opts(argc - 2, argv + 2, NULL, NULL, NULL, NULL))
+            return 2;
+        load_config(&cfg, CFG_NEED_REDIS);
+        if (all && (rc = tenant_secret_key(&key))) {
+            cfg_free(&cfg);
+            return rc;
+        }
+        rc = webhooks_main(&cfg, all ? &key : NULL);
+        memset(&key, 0, sizeof(key));
         cfg_free(&cfg);
         return rc;
     }

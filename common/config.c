@@ -660,6 +660,14 @@ mo_err cfg_load(mo_config *cfg, int need, char *errstr, size_t errstr_size)
         goto fail;
 
     INT("ONGOING_INITIAL_LOOKBACK_H", 24, 0, 24 * 366 * 10, ongoing_lookback_h);
+    SECRET("MYSTORE_WEBHOOK_SECRET", NULL, 0, mystore_webhook_secret, mystore_webhook_secret_file);
+    if ((err = cfg_secret("MYSTORE_WEBHOOK_SECRET", cfg->mystore_webhook_secret, errstr,
+                          errstr_size)))
+        goto fail;
+    SECRET("ONGOING_WEBHOOK_TOKEN", NULL, 0, ongoing_webhook_token, ongoing_webhook_token_file);
+    if ((err =
+             cfg_secret("ONGOING_WEBHOOK_TOKEN", cfg->ongoing_webhook_token, errstr, errstr_size)))
+        goto fail;
     if ((err = cfg_onoff("STOCK_SYNC", "off", &cfg->stock_sync, errstr, errstr_size)))
         goto fail;
     INT("HTTP_TIMEOUT_MS", 30000, 100, 600000, http_timeout_ms);
@@ -764,6 +772,14 @@ static const struct cfg_var {
     {"ONGOING_EDITABLE_STATUSES", CFG_SHOW_OTHER, 0, CFG_TENANT},
     {"ONGOING_INITIAL_LOOKBACK_H", CFG_SHOW_INT, offsetof(mo_config, ongoing_lookback_h),
      CFG_TENANT},
+    {"MYSTORE_WEBHOOK_SECRET", CFG_SHOW_SECRET, offsetof(mo_config, mystore_webhook_secret),
+     CFG_TENANT},
+    {"MYSTORE_WEBHOOK_SECRET_FILE", CFG_SHOW_FILE, offsetof(mo_config, mystore_webhook_secret_file),
+     0},
+    {"ONGOING_WEBHOOK_TOKEN", CFG_SHOW_SECRET, offsetof(mo_config, ongoing_webhook_token),
+     CFG_TENANT},
+    {"ONGOING_WEBHOOK_TOKEN_FILE", CFG_SHOW_FILE, offsetof(mo_config, ongoing_webhook_token_file),
+     0},
     {"STOCK_SYNC", CFG_SHOW_ONOFF, offsetof(mo_config, stock_sync), CFG_TENANT},
     {"HTTP_TIMEOUT_MS", CFG_SHOW_INT, offsetof(mo_config, http_timeout_ms), 0},
     {"RETRY_AFTER_MAX_S", CFG_SHOW_INT, offsetof(mo_config, retry_after_max_s), 0},

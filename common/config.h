@@ -45,6 +45,8 @@ typedef struct mo_config {
     char redis_url_file[256];
     char mystore_token_file[256];
     char ongoing_password_file[256];
+    char mystore_webhook_secret_file[256];
+    char ongoing_webhook_token_file[256];
 
     char mystore_url[512];
     char mystore_shop[128];
@@ -71,6 +73,12 @@ typedef struct mo_config {
     int n_ongoing_editable;
 
     int ongoing_lookback_h; /* O6 */
+
+    /* `mosync webhooks`: the secret Mystore signs its webhooks with
+     * (X-No-Mystore-Hmac-Sha256) and the token Ongoing's webhooks carry
+     * (X-Auth-Token); "" = that route is not served. */
+    char mystore_webhook_secret[256]; /* secret */
+    char ongoing_webhook_token[256];  /* secret */
 
     int stock_sync; /* STOCK_SYNC=on: the stock flow runs (off by default, as in the seed) */
     int allow_insecure_http; /* ALLOW_INSECURE_HTTP=on: http:// API URLs to other hosts than
@@ -105,12 +113,12 @@ int cfg_poll_interval(const mo_config *cfg, const char *stream);
  * Returns MO_ERR_CONFIG with a message that names the variable. Registers the
  * secrets with the log so they are never printed. Free with cfg_free().
  *
- * Every secret setting (MYSTORE_TOKEN, ONGOING_PASSWORD, REDIS_URL, and each
- * KAFKA_PROP_<name>) may instead name a file in <NAME>_FILE, the Docker
- * secrets convention (MYSTORE_TOKEN_FILE=/run/secrets/mystore_token): its
- * contents, without one trailing newline, are the value.  Both set, a file
- * that cannot be read, an empty one or one of more than a line is a
- * configuration error naming the variable and the path, never the value. */
+ * Every secret setting (MYSTORE_TOKEN, ONGOING_PASSWORD, REDIS_URL,
+ * MYSTORE_WEBHOOK_SECRET, ONGOING_WEBHOOK_TOKEN and each KAFKA_PROP_<name>) may instead name a file
+ * in <NAME>_FILE, the Docker secrets convention (MYSTORE_TOKEN_FILE=/run/secrets/mystore_token):
+ * its contents, without one trailing newline, are the value.  Both set, a file that cannot be read,
+ * an empty one or one of more than a line is a configuration error naming the variable and the
+ * path, never the value. */
 mo_err cfg_load(mo_config *cfg, int need, char *errstr, size_t errstr_size);
 void cfg_free(mo_config *cfg);
 
@@ -138,8 +146,8 @@ void cfg_set_process_tenant(const json_t *settings);
 /* `mosync config`: every setting that changes behaviour, keyed by its
  * variable's name, as cfg_load understood it (defaults filled in, values
  * parsed): new object, caller owns it; NULL when out of memory.  Secrets
- * (MYSTORE_TOKEN, ONGOING_PASSWORD, REDIS_URL's password, the secret
- * KAFKA_PROP_* values) only as "(set)" or "(unset)"; REDIS_URL as its parts.
+ * (MYSTORE_TOKEN, ONGOING_PASSWORD, REDIS_URL's password, the webhook secrets,
+ * the secret KAFKA_PROP_* values) only as "(set)" or "(unset)"; REDIS_URL as its parts.
  * The one table of variables in config.c drives it; a test compares it with
  * the variables config.c reads and with README.md's configuration table. */
 json_t *cfg_describe(const mo_config *cfg);

@@ -720,6 +720,12 @@ kq_consumer *kq_consumer_new(const mo_config *cfg, const char *group_id, const c
         /* Set, not left to the default: the loop bounds one message's time
          * to a share of it (apply_loop.c). */
         {"max.poll.interval.ms", interval},
+        /* A broker answers a fetch as soon as a message is there, but
+         * librdkafka's mock cluster (the dev broker) holds an empty fetch
+         * for the whole wait: 500 ms by default put up to half a second
+         * between a webhook's order and its PUT.  An idle consumer then asks
+         * ten times a second instead of twice (tests/bench/webhook_latency.py). */
+        {"fetch.wait.max.ms", "100"},
         {NULL, NULL}};
     /* Offsets are stored by the loop only after the effect. */
     static const kq_prop forced[] = {{"enable.auto.offset.store", "false"},

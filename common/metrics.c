@@ -4,6 +4,7 @@
 #include "stop.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <pthread.h>
@@ -127,6 +128,12 @@ static const mt_def mt_defs[] = {
      "Due tenant cycles `poll --all-tenants` did not run, by stream and reason (leased: another "
      "process holds the lease; polled: another process polled it less than an interval ago; "
      "config: its settings do not load; off: its stream is off, STOCK_SYNC).",
+     {0}},
+    {"mosync_webhooks_total",
+     MT_COUNTER,
+     "Webhooks received by mosync webhooks, by source (mystore, ongoing, other) and result "
+     "(triggered, ignored, unauthorized, unknown_tenant, unknown_route, unconfigured, "
+     "too_large, method_not_allowed, unavailable).",
      {0}},
     {"mosync_info",
      MT_GAUGE,
@@ -471,7 +478,23 @@ struct mt_server {
     /* Open connections, under conn_lock (never held with lock). */
     pthread_mutex_t conn_lock;
     mt_conn *conns;
+
+    mt_route *routes; /* the caller's, copied */
+    size_t n_routes;
 };
+
+/* One request of a route while its body arrives (*con_cls of libmicrohttpd). */
+typedef struct mt_upload {
+    const mt_route *route;
+    char *body;
+    size_t len, cap; /* len: also the bytes dropped once too_large */
+    int too_large;
+    int answered; /* too large by Content-Length: answered before the body */
+} mt_upload;
+
+/* A body over its route's cap is read and dropped up to this, then the
+ * connection is cut. */
+#define MT_DISCARD_MAX (16u * 1024 * 1024)
 
 static mt_mhd_result mt_reply(struct MHD_Connection *conn, unsigned int status,
                               const char *content_type, char *text)
@@ -558,8 +581,14 @@ static void mt_on_connection(void *cls, struct MHD_Connection *conn, void **sock
 static void mt_on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                             enum MHD_RequestTerminationCode toe)
 {
-    (void)con_cls;
     (void)toe;
+    /* A route's request state (a /readyz request marks itself with srv). */
+    if (*con_cls && *con_cls != cls) {
+        mt_upload *up = *con_cls;
+        free(up->body);
+        free(up);
+        *con_cls = NULL;
+    }
     mt_conn_deadline(cls, conn, MT_REQUEST_MS);
 }
 
@@ -664,18 +693,152 @@ static mt_mhd_result mt_readyz(mt_server *srv, struct MHD_Connection *conn, void
              : MHD_NO;
 }
 
+const char *mt_request_header(const mt_request *req, const char *name)
+{
+    return MHD_lookup_connection_value(req->conn_, MHD_HEADER_KIND, name);
+}
+
+void mt_request_peer(const mt_request *req, char *buf, size_t size)
+{
+    const union MHD_ConnectionInfo *info =
+        MHD_get_connection_info(req->conn_, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    const struct sockaddr *sa = info ? info->client_addr : NULL;
+    snprintf(buf, size, "?");
+    if (sa && sa->sa_family == AF_INET)
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, buf, (socklen_t)size);
+    else if (sa && sa->sa_family == AF_INET6)
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, buf, (socklen_t)size);
+}
+
+/* The route whose prefix the path starts with, NULL when none. */
+static const mt_route *mt_route_find(const mt_server *srv, const char *url)
+{
+    for (size_t i = 0; i < srv->n_routes; i++)
+        if (!strncmp(url, srv->routes[i].prefix, strlen(srv->routes[i].prefix)))
+            return &srv->routes[i];
+    return NULL;
+}
+
+/* Calls the route's handler and queues its answer. */
+static mt_mhd_result mt_route_answer(struct MHD_Connection *conn, const char *url,
+                                     const char *method, mt_upload *up)
+{
+    char answer[512] = "";
+    mt_request req = {.method = method,
+                      .path = url,
+                      .body = up->too_large ? NULL
+                              : up->body    ? up->body
+                                            : "",
+                      .body_len = up->too_large ? 0 : up->len,
+                      .too_large = up->too_large,
+                      .conn_ = conn};
+    unsigned status = up->route->handle(up->route->ctx, &req, answer, sizeof(answer));
+    size_t n = strnlen(answer, sizeof(answer) - 1);
+    char *t = malloc(n + 2);
+    if (!t)
+        return MHD_NO;
+    memcpy(t, answer, n);
+    t[n] = '\n';
+    t[n + 1] = '\0';
+    struct MHD_Response *r = MHD_create_response_from_buffer(n + 1, t, MHD_RESPMEM_MUST_FREE);
+    if (!r) {
+        free(t);
+        return MHD_NO;
+    }
+    MHD_add_response_header(r, "Content-Type", "text/plain; charset=utf-8");
+    if (status == MHD_HTTP_METHOD_NOT_ALLOWED && up->route->allow)
+        MHD_add_response_header(r, "Allow", up->route->allow);
+    if (up->too_large) /* the rest of the body is never read: the connection ends */
+        MHD_add_response_header(r, "Connection", "close");
+    mt_mhd_result ret = MHD_queue_response(conn, status, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
+/* A request of a route: the first call makes its state (and refuses a body
+ * Content-Length announces too large, before a byte of it is read), the
+ * next ones collect the body up to the route's cap, the last (no data)
+ * answers.  A body that outgrows the cap while it arrives (chunked) is
+ * dropped from then on and answered 413 at its end. */
+static mt_mhd_result mt_route_handle(const mt_route *rt, struct MHD_Connection *conn,
+                                     const char *url, const char *method, const char *upload,
+                                     size_t *upload_size, void **con_cls)
+{
+    mt_upload *up = *con_cls;
+    if (!up) {
+        up = calloc(1, sizeof(*up));
+        if (!up)
+            return MHD_NO;
+        up->route = rt;
+        *con_cls = up;
+        const char *cl =
+            MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+        if (cl) {
+            char *end;
+            errno = 0;
+            unsigned long long n = strtoull(cl, &end, 10);
+            if (errno || end == cl || *end || n > rt->body_max)
+                up->too_large = 1;
+        }
+        if (up->too_large) {
+            up->answered = 1;
+            return mt_route_answer(conn, url, method, up);
+        }
+        return MHD_YES;
+    }
+    if (*upload_size) {
+        size_t n = *upload_size;
+        *upload_size = 0;
+        if (up->too_large) {
+            /* Read and dropped, so the client can read its 413 (an answer
+             * queued mid-body is never sent by libmicrohttpd 0.9.75); a
+             * sender that goes on past MT_DISCARD_MAX is cut off, as one
+             * past MT_ANSWER_MS is by the reaper. */
+            up->len += n;
+            return up->len > MT_DISCARD_MAX ? MHD_NO : MHD_YES;
+        }
+        if (n > rt->body_max - up->len) {
+            up->too_large = 1;
+            free(up->body);
+            up->body = NULL;
+            up->cap = 0;
+            up->len += n;
+            return MHD_YES;
+        }
+        if (up->len + n + 1 > up->cap) {
+            size_t cap = up->cap ? up->cap : 4096;
+            while (cap < up->len + n + 1)
+                cap *= 2;
+            char *p = realloc(up->body, cap);
+            if (!p)
+                return MHD_NO;
+            up->body = p;
+            up->cap = cap;
+        }
+        memcpy(up->body + up->len, upload, n);
+        up->len += n;
+        up->body[up->len] = '\0';
+        return MHD_YES;
+    }
+    if (up->too_large && up->answered)
+        return MHD_YES;
+    return mt_route_answer(conn, url, method, up);
+}
+
 static mt_mhd_result mt_handle(void *cls, struct MHD_Connection *conn, const char *url,
                                const char *method, const char *version, const char *upload,
                                size_t *upload_size, void **con_cls)
 {
     mt_server *srv = cls;
     (void)version;
-    (void)upload;
-    (void)upload_size;
     /* The request has arrived: its answer (a readiness check included) has
      * MT_ANSWER_MS. */
     if (!*con_cls)
         mt_conn_deadline(srv, conn, MT_ANSWER_MS);
+    const mt_route *rt =
+        *con_cls && *con_cls != srv ? ((mt_upload *)*con_cls)->route : mt_route_find(srv, url);
+    if (rt)
+        return mt_route_handle(rt, conn, url, method, upload, upload_size, con_cls);
     if (strcmp(method, "GET") && strcmp(method, "HEAD")) {
         char *t = mt_strdup("only GET\n");
         return t ? mt_reply(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "text/plain", t) : MHD_NO;
@@ -720,6 +883,13 @@ static int mt_sockaddr(const char *addr, int port, struct sockaddr_storage *ss, 
 mt_server *mt_server_start(const char *addr, int port, mt_ready_fn ready, void *ctx, char *errstr,
                            size_t errstr_size)
 {
+    return mt_server_start_routes(addr, port, ready, ctx, NULL, 0, errstr, errstr_size);
+}
+
+mt_server *mt_server_start_routes(const char *addr, int port, mt_ready_fn ready, void *ctx,
+                                  const mt_route *routes, size_t n, char *errstr,
+                                  size_t errstr_size)
+{
     struct sockaddr_storage ss;
     int v6;
     if (!addr)
@@ -736,6 +906,16 @@ mt_server *mt_server_start(const char *addr, int port, mt_ready_fn ready, void *
     }
     srv->ready = ready;
     srv->ctx = ctx;
+    if (n) {
+        srv->routes = calloc(n, sizeof(*srv->routes));
+        if (!srv->routes) {
+            free(srv);
+            mo_seterr(MO_ERR_NOMEM, errstr, errstr_size, "out of memory");
+            return NULL;
+        }
+        memcpy(srv->routes, routes, n * sizeof(*routes));
+        srv->n_routes = n;
+    }
     pthread_mutex_init(&srv->lock, NULL);
     pthread_mutex_init(&srv->conn_lock, NULL);
     pthread_cond_init(&srv->probe_cv, NULL);
@@ -773,6 +953,7 @@ nothread:
     mt_server_stop(srv);
     return NULL;
 fail:
+    free(srv->routes);
     pthread_cond_destroy(&srv->probe_cv);
     pthread_cond_destroy(&srv->reap_cv);
     pthread_mutex_destroy(&srv->conn_lock);
@@ -807,5 +988,6 @@ void mt_server_stop(mt_server *srv)
     pthread_cond_destroy(&srv->reap_cv);
     pthread_mutex_destroy(&srv->conn_lock);
     pthread_mutex_destroy(&srv->lock);
+    free(srv->routes);
     free(srv);
 }

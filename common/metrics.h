@@ -90,6 +90,50 @@ typedef struct mt_server mt_server;
  * bound. */
 mt_server *mt_server_start(const char *addr, int port, mt_ready_fn ready, void *ctx, char *errstr,
                            size_t errstr_size);
+/* ---- routes a caller adds (the webhook receiver, cli/webhooks.c) -------
+ * The server knows no flow: a command hands it a table of routes, each a
+ * path prefix with a handler, and the server reads the request's body for
+ * it (libmicrohttpd's upload callback, at most body_max bytes: past that, or
+ * when Content-Length says more, the body is not read and the handler is
+ * told too_large).  A handler runs in the server's one polling thread, so it
+ * must be quick (one Redis call); the request's whole time, body included,
+ * is bounded by MT_ANSWER_MS like any other. */
+typedef struct mt_request {
+    const char *method;
+    const char *path; /* the URL path, without the query */
+    const char *body; /* the raw body (NUL-terminated copy); NULL when too_large */
+    size_t body_len;
+    int too_large; /* the body was over the route's body_max: not read */
+    void *conn_;   /* private to metrics.c */
+} mt_request;
+
+/* The value of request header `name` (case-insensitive), NULL when absent.
+ * Borrowed: valid while the handler runs. */
+const char *mt_request_header(const mt_request *req, const char *name);
+
+/* The client's address as text ("127.0.0.1", "::1") into buf; "?" when
+ * unknown. */
+void mt_request_peer(const mt_request *req, char *buf, size_t size);
+
+/* Answers one request of a route: returns the HTTP status, with a short text
+ * answer in answer (answer_size bytes; sent as text/plain). */
+typedef unsigned (*mt_route_fn)(void *ctx, const mt_request *req, char *answer, size_t answer_size);
+
+typedef struct mt_route {
+    const char *prefix; /* "/webhooks/": every path that starts with it */
+    size_t body_max;    /* the largest body read, bytes */
+    const char *allow;  /* the Allow header sent with a 405 ("POST") */
+    mt_route_fn handle;
+    void *ctx; /* borrowed, passed to handle */
+} mt_route;
+
+/* mt_server_start with routes (n of them; the table is copied, each ctx
+ * borrowed and must outlive the server), matched before the server's own
+ * paths. */
+mt_server *mt_server_start_routes(const char *addr, int port, mt_ready_fn ready, void *ctx,
+                                  const mt_route *routes, size_t n, char *errstr,
+                                  size_t errstr_size);
+
 /* The port it listens on. */
 int mt_server_port(const mt_server *srv);
 void mt_server_stop(mt_server *srv);

@@ -95,3 +95,37 @@ void sha256_hex(const void *data, size_t len, char hex[65])
     }
     hex[64] = '\0';
 }
+
+void sha256_hmac(const void *key, size_t key_len, const void *msg, size_t len, uint8_t out[32])
+{
+    uint8_t k[64] = {0}, pad[64], inner[32];
+    sha256_ctx ctx;
+    if (key_len > sizeof(k)) {
+        sha256_init(&ctx);
+        sha256_update(&ctx, key, key_len);
+        sha256_final(&ctx, k);
+    } else if (key_len) {
+        memcpy(k, key, key_len);
+    }
+    for (size_t i = 0; i < sizeof(k); i++)
+        pad[i] = k[i] ^ 0x36;
+    sha256_init(&ctx);
+    sha256_update(&ctx, pad, sizeof(pad));
+    sha256_update(&ctx, msg, len);
+    sha256_final(&ctx, inner);
+    for (size_t i = 0; i < sizeof(k); i++)
+        pad[i] = k[i] ^ 0x5c;
+    sha256_init(&ctx);
+    sha256_update(&ctx, pad, sizeof(pad));
+    sha256_update(&ctx, inner, sizeof(inner));
+    sha256_final(&ctx, out);
+}
+
+int sha256_ct_equal(const void *a, const void *b, size_t n)
+{
+    const volatile uint8_t *x = a, *y = b;
+    uint8_t diff = 0;
+    for (size_t i = 0; i < n; i++)
+        diff |= (uint8_t)(x[i] ^ y[i]);
+    return diff == 0;
+}

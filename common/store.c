@@ -836,3 +836,92 @@ mo_err rs_hlen(rs_store *rs, const char *suffix, long long *len, char *errstr, s
     json_decref(r);
     return err;
 }
+
+/* ---- webhook triggers --------------------------------------------------- */
+
+/* One command, one attempt: connects when needed, never sleeps or retries
+ * (a poller waiting between cycles falls back to its own sleep instead).
+ * timeout_ms is the socket timeout for this command.  *out as rs_cmd. */
+static mo_err rs_cmd_once(rs_store *rs, redisReply **out, int argc, const char **argv,
+                          long timeout_ms, char *errstr, size_t errstr_size)
+{
+    char why[256] = "";
+    *out = NULL;
+    if (!rs->c && rs_connect(rs, why, sizeof(why))) {
+        atomic_store(&rs_outage_at, mo_now_ms());
+        return mo_seterr(MO_ERR_TRANSIENT, errstr, errstr_size, "redis unavailable: %s", why);
+    }
+    if (timeout_ms != rs->timeout_ms) {
+        redisSetTimeout(rs->c, rs_tv(timeout_ms));
+        rs->timeout_ms = timeout_ms;
+    }
+    redisReply *r = redisCommandArgv(rs->c, argc, argv, NULL);
+    if (r && r->type != REDIS_REPLY_ERROR) {
+        *out = r;
+        return MO_OK;
+    }
+    mo_err klass =
+        r && rs_error_class(r->str) != MO_ERR_TRANSIENT ? MO_ERR_PERMANENT : MO_ERR_TRANSIENT;
+    mo_seterr(klass, errstr, errstr_size, "redis %s: %s", argv[0], r ? r->str : rs->c->errstr);
+    if (r)
+        freeReplyObject(r);
+    redisFree(rs->c); /* the next call connects afresh */
+    rs->c = NULL;
+    if (klass == MO_ERR_TRANSIENT)
+        atomic_store(&rs_outage_at, mo_now_ms());
+    return klass;
+}
+
+mo_err rs_trigger_push(rs_store *rs, const char *stream, char *errstr, size_t errstr_size)
+{
+    /* One element at most: a burst of webhooks is one cycle. */
+    static const char lua[] = "redis.call('LPUSH', KEYS[1], ARGV[1])\n"
+                              "redis.call('LTRIM', KEYS[1], 0, 0)\n"
+                              "redis.call('EXPIRE', KEYS[1], ARGV[2])\n"
+                              "return 1\n";
+    char suffix[128], at[32], ttl[16];
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    snprintf(suffix, sizeof(suffix), "trigger:%s", stream);
+    snprintf(at, sizeof(at), "%lld", (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
+    snprintf(ttl, sizeof(ttl), "%d", RS_TRIGGER_TTL_S);
+    const char *keys[1] = {suffix}, *args[2] = {at, ttl};
+    json_t *out = NULL;
+    mo_err err = rs_eval(rs, lua, 1, keys, 2, args, &out, errstr, errstr_size);
+    json_decref(out);
+    return err;
+}
+
+mo_err rs_trigger_wait(rs_store *rs, const char *stream, int timeout_s, int *got, char *errstr,
+                       size_t errstr_size)
+{
+    char suffix[128], key[RS_KEY_SIZE], secs[16];
+    *got = 0;
+    if (timeout_s < 1)
+        timeout_s = 1;
+    snprintf(suffix, sizeof(suffix), "trigger:%s", stream);
+    snprintf(secs, sizeof(secs), "%d", timeout_s);
+    const char *argv[3] = {"BLPOP", rs_key(rs, suffix, key, sizeof(key)), secs};
+    redisReply *r;
+    /* hiredis 0.14 has one socket timeout for everything: it must outlast
+     * the BLPOP, or every quiet second would read as a lost connection. */
+    mo_err err =
+        rs_cmd_once(rs, &r, 3, argv, timeout_s * 1000L + RS_IO_TIMEOUT_MS, errstr, errstr_size);
+    if (err)
+        return err;
+    *got = r->type == REDIS_REPLY_ARRAY && r->elements == 2;
+    freeReplyObject(r);
+    return MO_OK;
+}
+
+mo_err rs_trigger_clear(rs_store *rs, const char *stream, char *errstr, size_t errstr_size)
+{
+    char suffix[128], key[RS_KEY_SIZE];
+    snprintf(suffix, sizeof(suffix), "trigger:%s", stream);
+    const char *argv[2] = {"DEL", rs_key(rs, suffix, key, sizeof(key))};
+    redisReply *r;
+    mo_err err = rs_cmd_once(rs, &r, 2, argv, RS_IO_TIMEOUT_MS, errstr, errstr_size);
+    if (!err)
+        freeReplyObject(r);
+    return err;
+}

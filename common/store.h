@@ -166,4 +166,24 @@ mo_err rs_hscan(rs_store *rs, const char *suffix, const char *cursor, int count,
 /* HLEN: *len fields (0 when the hash does not exist). */
 mo_err rs_hlen(rs_store *rs, const char *suffix, long long *len, char *errstr, size_t errstr_size);
 
+/* ---- webhook triggers (cli/webhooks.c pushes, producers/poll.c waits) ---
+ * A webhook is a hint that a stream's source changed: the list
+ * mosync:{T}:trigger:<stream> holds at most one element (many webhooks
+ * coalesce into one), expiring after RS_TRIGGER_TTL_S so a trigger no poller
+ * takes does not linger. */
+#define RS_TRIGGER_TTL_S 600
+
+/* Pushes the trigger of stream (retried while Redis is away, as every call:
+ * rs_set_retry_ms bounds it). */
+mo_err rs_trigger_push(rs_store *rs, const char *stream, char *errstr, size_t errstr_size);
+/* Waits up to timeout_s (>= 1) seconds for the trigger of stream and takes
+ * it (BLPOP): *got = 1 when one was there or came.  One attempt, never
+ * retried: MO_ERR_TRANSIENT at once when Redis is away (the caller sleeps
+ * instead).  The socket timeout is the BLPOP's plus RS_IO_TIMEOUT_MS, so a
+ * wait that runs its course is never taken for a dead connection. */
+mo_err rs_trigger_wait(rs_store *rs, const char *stream, int timeout_s, int *got, char *errstr,
+                       size_t errstr_size);
+/* Drops the trigger of stream, if any (one attempt, like rs_trigger_wait). */
+mo_err rs_trigger_clear(rs_store *rs, const char *stream, char *errstr, size_t errstr_size);
+
 #endif

@@ -1204,6 +1204,11 @@ void poll_count_dead_letter(const mo_config *cfg, const char *component, mo_err 
            mo_err_name(klass), "tenant", cfg->tenant, NULL);
 }
 
+/* After a failed cycle, the least time before a webhook's trigger may start
+ * the next one (the interval still applies when shorter). */
+#define POLL_RETRY_QUIET_MS   5000
+#define POLL_REFUSED_QUIET_MS 30000
+
 /* The metrics of one finished cycle: its duration, its result ("ok",
  * "failed", "lease_lost": another poller took over meanwhile) and the time of
  * the last good or bad one. */
@@ -1247,6 +1252,50 @@ void poll_cycle_end(const mo_config *cfg, const char *stream, long long started_
                  errstr);
 }
 
+/* The wait between two cycles of the lease holder: up to ms, woken at once
+ * by a webhook's trigger (rs_trigger_wait, BLPOP of at most a second at a
+ * time, so a stop request and a lost lease are seen within a second; the
+ * keeper thread renews the lease meanwhile).  Triggers count only after
+ * quiet_ms (a failed cycle does not run again at a webhook's pace).  With
+ * Redis away it sleeps in steps of a second until ms is over: the interval
+ * stands as if no webhook existed.  Returns 1 when a trigger came. */
+static int poll_wait(const mo_config *cfg, const char *stream, rs_store *trig, ls_lease *lease,
+                     long ms, long quiet_ms)
+{
+    char errstr[256], component[64];
+    long long start = mo_now_ms(), end = start + ms;
+    int warned = 0;
+    snprintf(component, sizeof(component), "poll.%s", stream);
+    while (!mo_stop_requested()) {
+        long long now = mo_now_ms();
+        long left = (long)(end - now);
+        if (left <= 0 || !ls_held(lease))
+            return 0;
+        if (!trig || now - start < quiet_ms || left < 1000) {
+            long step = left < 1000 ? left : 1000;
+            if (trig && now - start < quiet_ms && quiet_ms - (now - start) < step)
+                step = (long)(quiet_ms - (now - start));
+            mo_stop_sleep_ms(step < 1 ? 1 : step);
+            continue;
+        }
+        int got = 0;
+        mo_err err = rs_trigger_wait(trig, stream, 1, &got, errstr, sizeof(errstr));
+        if (!err && got) {
+            lg_debug(component, cfg->tenant, "a webhook's trigger: polling now");
+            return 1;
+        }
+        if (err) {
+            if (!warned)
+                lg_warn(component, cfg->tenant,
+                        "cannot wait for webhook triggers (%s); polling every %ld s meanwhile",
+                        errstr, ms / 1000);
+            warned = 1;
+            mo_stop_sleep_ms(left < 1000 ? left : 1000);
+        }
+    }
+    return 0;
+}
+
 int poll_loop(const mo_config *cfg, const char *stream, const poll_opts *opts, poll_cycle_fn cycle,
               void *ctx, unsigned long *failed_cycles)
 {
@@ -1261,6 +1310,10 @@ int poll_loop(const mo_config *cfg, const char *stream, const poll_opts *opts, p
         lg_error(component, cfg->tenant, "cannot start: %s", errstr);
         return 1;
     }
+    /* Its own connection for the webhooks' triggers (the cycle's store and
+     * the lease keeper's stay free of a blocking BLPOP). */
+    rs_store *trig =
+        opts->once ? NULL : rs_open(cfg->redis_url, cfg->tenant, errstr, sizeof(errstr));
     while (!mo_stop_requested()) {
         long wait_ms = 0;
         mo_err err =
@@ -1275,7 +1328,11 @@ int poll_loop(const mo_config *cfg, const char *stream, const poll_opts *opts, p
                 rc = 1;
                 break;
             }
-            mo_stop_sleep_ms(cfg_poll_interval(cfg, stream) * 1000L);
+            /* Asked again within a TTL, not only after the interval: with
+             * webhooks the interval may be long, and triggers pushed while
+             * Redis was away are waited for by no one. */
+            long ms = cfg_poll_interval(cfg, stream) * 1000L;
+            mo_stop_sleep_ms(ms < ttl_ms ? ms : ttl_ms);
             continue;
         }
         if (!held) {
@@ -1301,6 +1358,10 @@ int poll_loop(const mo_config *cfg, const char *stream, const poll_opts *opts, p
         was_held = 1;
         standing_by = 0;
         long long cycle_start = mo_now_ms();
+        /* This cycle serves every trigger so far; one that comes while it
+         * runs (the change may lie behind the scan) makes one more. */
+        if (trig)
+            rs_trigger_clear(trig, stream, errstr, sizeof(errstr));
         err = cycle(ctx, lease, errstr, sizeof(errstr));
         poll_cycle_end(cfg, stream, cycle_start, lease, err, errstr);
         if (err && !ls_held(lease)) {
@@ -1320,13 +1381,22 @@ int poll_loop(const mo_config *cfg, const char *stream, const poll_opts *opts, p
         /* An API that asked for a longer wait (Retry-After past what one call
          * sleeps) gets it before the next cycle. */
         long sleep_ms = cfg_poll_interval(cfg, stream) * 1000L, hint = mo_retry_hint_take();
+        /* After a failed cycle a webhook wakes the poller no sooner than
+         * POLL_RETRY_QUIET_MS later (a refused credential POLL_REFUSED_QUIET_MS),
+         * and not before the wait an API asked for. */
+        long quiet_ms = !err                       ? 0
+                        : err == MO_ERR_CREDENTIAL ? POLL_REFUSED_QUIET_MS
+                                                   : POLL_RETRY_QUIET_MS;
         if (err && hint > sleep_ms) {
             lg_warn(component, cfg->tenant, "the API asked to wait %ld s; next cycle then",
                     hint / 1000);
             sleep_ms = hint;
         }
-        mo_stop_sleep_ms(sleep_ms);
+        if (err && hint > quiet_ms)
+            quiet_ms = hint;
+        poll_wait(cfg, stream, trig, lease, sleep_ms, quiet_ms);
     }
+    rs_close(trig);
     ls_free(lease); /* releases the lease */
     mt_set("mosync_lease_held", 0, "stream", stream, "tenant", cfg->tenant, NULL);
     return rc;

@@ -205,3 +205,51 @@ def test_sched_two_processes_share_the_tenants_and_take_over_after_kill9():
             check(b.poll() is None, "the survivor runs")
         finally:
             _stop_sims(env)
+
+
+def test_sched_webhook_of_a_registry_tenant_polls_it_at_once():
+    """`mosync webhooks --all-tenants` checks a registry tenant's webhook
+    with that tenant's own secret and wakes its cycle in
+    `poll mystore-orders --all-tenants` through a 600 s interval."""
+    from test_metrics import serve
+    from test_webhooks import send, sign
+    with env_for("sched-webhook", make_seed(orders=1, products=5)) as env:
+        try:
+            names = ["w1", "w2"]
+            sims = {}
+            for i, name in enumerate(names):
+                d = os.path.join(env.workdir, name)
+                os.makedirs(d)
+                sims[name] = MystoreSim(d, make_seed(orders=3, products=5, seed=300 + i))
+                env.procs_sims = getattr(env, "procs_sims", []) + [sims[name]]
+                _tenant(env, ["add", name], stdin=_settings(
+                    env, MYSTORE_API_URL=sims[name].base, POLL_INTERVAL_S="600",
+                    MYSTORE_WEBHOOK_SECRET="secret-of-%s-7f3a" % name))
+            e = _process_env(env)
+            env_vars = dict(env.env)
+            env.env = {k: v for k, v in env_vars.items() if k != "MOSYNC_TENANT"}
+            try:
+                _, wport = serve(env, ["webhooks", "--all-tenants"], e)
+                p = env.spawn(["poll", "mystore-orders", "--all-tenants"], extra_env=e)
+            finally:
+                env.env = env_vars
+            wait_until(lambda: _log_has(env, p, "registry generation"), 20, "the registry read")
+            body = b'{"id": 1}'
+
+            def hook(tenant, secret):
+                return send(wport, "POST", "/webhooks/mystore/%s" % tenant, body,
+                            {"X-No-Mystore-Topic": "orders/create",
+                             "X-No-Mystore-Hmac-Sha256": sign(body, secret)})
+            # Another tenant's secret, an unknown tenant: refused, nothing triggered.
+            eq(hook("w1", "secret-of-w2-7f3a"), 401, "w1's webhook signed with w2's secret")
+            eq(hook("nobody", "secret-of-w1-7f3a"), 404, "a tenant not in the registry")
+            eq(env.redis.cmd("LLEN", "mosync:{*}:triggers:mystore-orders"), 0, "nothing triggered")
+            start = _lists(sims["w2"])
+            eq(hook("w1", "secret-of-w1-7f3a"), 200, "w1's webhook with its own secret")
+            _wait_emitted(env, {"w1": 3}, timeout=20)
+            check(_lists(sims["w2"]) <= start + 1, "w2 not woken by w1's webhook")
+            # A paused tenant's webhooks are not served.
+            _tenant(env, ["pause", "w2"])
+            eq(hook("w2", "secret-of-w2-7f3a"), 404, "the webhook of a paused tenant")
+        finally:
+            _stop_sims(env)

@@ -2,7 +2,8 @@
 
 Plants a Mystore token, an Ongoing password, a Redis password holding '@'
 (the test's redis-server runs with requirepass; REDIS_URL spells it %40), a
-Kafka password that is a substring of the token, credentials and a key in API
+Kafka password that is a substring of the token, the two webhook secrets
+(`mosync webhooks` sent near misses of each), credentials and a key in API
 URLs (refused), and a wrong Redis password.  Drives every error path it can:
 4xx answers that echo the Authorization header (the simulators' "echo-auth"
 fault) on reads and writes of both APIs, a connection refused, dead letters,
@@ -13,6 +14,8 @@ value for ANY 6-character piece of each secret: there must be none.
 """
 
 import base64
+import hashlib
+import hmac
 import json
 import os
 import random
@@ -97,6 +100,8 @@ class SecretEnv(Env):
             "ONGOING_USER": OG_USER,
             "ONGOING_PASSWORD": secrets["ongoing"],
             "ONGOING_GOODS_OWNER_ID": "1",
+            "MYSTORE_WEBHOOK_SECRET": secrets["webhook_secret"],
+            "ONGOING_WEBHOOK_TOKEN": secrets["webhook_token"],
             "POLL_INTERVAL_S": "1",
             "LOG_LEVEL": "debug",
         }
@@ -118,6 +123,8 @@ def test_issue6_secrets_never_leave_mosync():
         "ongoing": "Og" + _random(rng, 22),
         "kafka": token[8:28],                       # a secret inside another
         "redis": "Rd" + _random(rng, 8) + "@" + _random(rng, 10),
+        "webhook_secret": "Ws" + _random(rng, 30),
+        "webhook_token": "Wt" + _random(rng, 30),
     }
     planted = dict(secrets)
     planted["redis_url_form"] = secrets["redis"].replace("@", "%40")
@@ -261,6 +268,70 @@ def test_issue6_secrets_never_leave_mosync():
         outputs.append(("stdout of mosync run", out.decode(errors="replace")))
         env.logs.append(runlog)
         sim(env.mystore, "DELETE", "/_sim/fault")
+
+        # `mosync webhooks`: webhooks refused for a near miss of each secret
+        # (the secret cut by a character, as a signature or a token), a
+        # signature made with the token, and accepted ones; then its
+        # /metrics, /readyz and /healthz.  LOG_LEVEL=debug logs every webhook.
+        port = free_port()
+        whlog = os.path.join(env.workdir, "webhooks.log")
+        with open(whlog, "wb") as err:
+            p = subprocess.Popen([MOSYNC, "webhooks"], env=dict(env.env, METRICS_PORT=str(port)),
+                                 stdout=subprocess.PIPE, stderr=err)
+            try:
+                def post(path, body, headers):
+                    req = urllib.request.Request("http://127.0.0.1:%d%s" % (port, path), data=body,
+                                                 method="POST", headers=headers)
+                    try:
+                        with urllib.request.urlopen(req, timeout=10) as r:
+                            return r.status
+                    except urllib.error.HTTPError as e:
+                        return e.code
+                    except OSError:
+                        return None
+
+                def sig(body, key):
+                    return base64.b64encode(hmac.new(key.encode(), body,
+                                                     hashlib.sha256).digest()).decode()
+                wait_until(lambda: post("/webhooks/ongoing/%s" % TENANT, b"{}", {}) == 401, 30,
+                           "mosync webhooks to answer")
+                body = json.dumps({"data": {"id": ids[0]}}).encode()
+                ms_path, og_path = "/webhooks/mystore/%s" % TENANT, "/webhooks/ongoing/%s" % TENANT
+                for path, b, headers, want in (
+                        (ms_path, body, {"X-No-Mystore-Topic": "orders/update",
+                                         "X-No-Mystore-Hmac-Sha256":
+                                             secrets["webhook_secret"][:-1]}, 401),
+                        (ms_path, body, {"X-No-Mystore-Topic": "orders/update",
+                                         "X-No-Mystore-Hmac-Sha256":
+                                             sig(body, secrets["webhook_token"])}, 401),
+                        (ms_path, body, {"X-No-Mystore-Topic": "orders/update",
+                                         "X-No-Mystore-Hmac-Sha256":
+                                             sig(body, secrets["webhook_secret"])}, 200),
+                        (ms_path, body, {"X-No-Mystore-Topic": secrets["webhook_secret"][:-1],
+                                         "X-No-Mystore-Hmac-Sha256":
+                                             sig(body, secrets["webhook_secret"])}, 200),
+                        (og_path, b"{}", {"X-Auth-Token": secrets["webhook_token"][:-1]}, 401),
+                        (og_path, b"{}", {"X-Auth-Token": secrets["webhook_token"]}, 200),
+                        ("/webhooks/ongoing/other", b"{}",
+                         {"X-Auth-Token": secrets["webhook_token"]}, 404)):
+                    status = post(path, b, headers)
+                    if status != want:
+                        problems.append("webhook %s answered %s, expected %s" % (path, status, want))
+                for path in ("/metrics", "/readyz", "/healthz"):
+                    try:
+                        with urllib.request.urlopen("http://127.0.0.1:%d%s" % (port, path),
+                                                    timeout=10) as r:
+                            outputs.append(("GET %s of mosync webhooks" % path,
+                                            r.read().decode(errors="replace")))
+                    except (OSError, urllib.error.HTTPError) as e:
+                        problems.append("GET %s of mosync webhooks: %s" % (path, e))
+            except TestFailure as e:
+                problems.append(str(e))
+            finally:
+                p.send_signal(signal.SIGTERM)
+                out = p.communicate(timeout=30)[0]
+        outputs.append(("stdout of mosync webhooks", out.decode(errors="replace")))
+        env.logs.append(whlog)
 
         # Dead letters and every topic.
         rc, out, _ = mosync(["dlq", "show", "--once"])

@@ -8,6 +8,10 @@
  * writes change them in place.  Resources are built from it per request.  All
  * handlers run under the framework's global lock. */
 #include "sim_http.h"
+#include "sim_webhook.h"
+
+#include "common/b64.h"
+#include "common/sha256.h"
 
 #include <stdarg.h>
 #include <stdint.h>
@@ -47,6 +51,9 @@ typedef struct ms_state {
     long delete_after;
     json_t *hide_orders; /* left out of the next hide_pages pages of GET orders */
     long hide_pages;
+    /* Webhooks (POST /_sim/webhooks): "" = none sent. */
+    char webhook_url[1024];
+    char webhook_secret[256];
 } ms_state;
 
 /* The scrambled order's salt (0 = the stable order of M2); the simulator
@@ -1288,6 +1295,31 @@ static void ms_fail_errors(sim_resp *resp, json_t *errors)
     sim_resp_json(resp, 400, json_pack("{s:o}", "errors", errors));
 }
 
+/* Sends Mystore's webhook of topic ("orders/update") for the entity id when
+ * webhooks are configured: the body {"data": {"type", "id"}}, signed as
+ * Mystore signs (X-No-Mystore-Hmac-Sha256: base64 of the HMAC-SHA256 of the
+ * raw body with the secret), with X-No-Mystore-Topic and X-No-Mystore-Host.
+ * Queued: the answer never waits for the receiver. */
+static void ms_webhook(const ms_state *st, const char *topic, const char *id)
+{
+    char body[256], h_topic[128], h_host[256], h_sig[128];
+    uint8_t mac[32];
+    if (st->webhook_url[0] == '\0' || id == NULL)
+        return;
+    snprintf(body, sizeof body, "{\"data\":{\"type\":\"%.*s\",\"id\":\"%s\"}}",
+             (int)strcspn(topic, "/"), topic, id);
+    sha256_hmac(st->webhook_secret, strlen(st->webhook_secret), body, strlen(body), mac);
+    char *sig = b64_encode(mac, sizeof mac);
+    if (sig == NULL)
+        return;
+    snprintf(h_topic, sizeof h_topic, "X-No-Mystore-Topic: %s", topic);
+    snprintf(h_host, sizeof h_host, "X-No-Mystore-Host: %s", st->shop);
+    snprintf(h_sig, sizeof h_sig, "X-No-Mystore-Hmac-Sha256: %s", sig);
+    free(sig);
+    const char *headers[3] = {h_topic, h_host, h_sig};
+    sim_webhook_post(st->webhook_url, headers, 3, body);
+}
+
 /* Sets attributes.updated_at of a stored item to now. */
 static void ms_touch(const ms_state *st, json_t *item)
 {
@@ -1316,6 +1348,7 @@ static void ms_patch_order(ms_state *st, const sim_req *req, sim_resp *resp, jso
     }
     json_object_set(ms_attrs(order), "tracking_number", tracking);
     ms_touch(st, order);
+    ms_webhook(st, "orders/update", ms_id(order));
     ms_answer_one(resp, 200, ms_order_resource(order, st));
     json_decref(errors);
     json_decref(doc);
@@ -1419,6 +1452,7 @@ fail:
     json_array_append_new(json_object_get(order, "history"), row);
     json_object_set_new(order, "status_id", json_string(status_id));
     ms_touch(st, order);
+    ms_webhook(st, "orders/update", ms_id(order));
     ms_answer_one(resp, 201,
                   json_pack("{s:s, s:s, s:{s:O, s:O, s:s}, s:{s:o, s:o}}", "type",
                             "order-status-history", "id", row_id, "attributes", "comments",
@@ -1461,6 +1495,7 @@ static void ms_patch_variant(ms_state *st, const sim_req *req, sim_resp *resp, j
     if (json_object_get(ms_attrs(variant), "updated_at") != NULL)
         ms_touch(st, variant);
     ms_touch(st, product);
+    ms_webhook(st, "products/update", ms_id(product));
     ms_answer_one(resp, 200, ms_variant_resource(variant, ms_id(product)));
     json_decref(errors);
     json_decref(doc);
@@ -1486,6 +1521,7 @@ static void ms_patch_product(ms_state *st, const sim_req *req, sim_resp *resp, j
     }
     json_object_set(ms_attrs(product), "quantity", quantity);
     ms_touch(st, product);
+    ms_webhook(st, "products/update", ms_id(product));
     ms_answer_one(resp, 200, ms_plain_resource(product, "products"));
     json_decref(errors);
     json_decref(doc);
@@ -1792,6 +1828,7 @@ static void ms_test_put_order(ms_state *st, const sim_req *req, sim_resp *resp, 
     if (!json_is_string(json_object_get(ms_attrs(body), "updated_at")))
         ms_touch(st, body);
     created = ms_store(st->orders, id, json_incref(body));
+    ms_webhook(st, created ? "orders/create" : "orders/update", id);
     sim_resp_json(resp, created ? 201 : 200, json_incref(body));
 out:
     json_decref(body);
@@ -1817,6 +1854,7 @@ static void ms_test_set_status(ms_state *st, const sim_req *req, sim_resp *resp,
     } else {
         json_object_set_new(order, "status_id", json_string(status_id));
         ms_touch(st, order);
+        ms_webhook(st, "orders/update", ms_id(order));
         sim_resp_json(resp, 200, json_incref(order));
     }
     json_decref(body);
@@ -1841,6 +1879,7 @@ static void ms_test_put_product(ms_state *st, const sim_req *req, sim_resp *resp
     if (!json_is_string(json_object_get(ms_attrs(body), "updated_at")))
         ms_touch(st, body);
     created = ms_store(st->products, id, json_incref(body));
+    ms_webhook(st, created ? "products/create" : "products/update", id);
     sim_resp_json(resp, created ? 201 : 200, json_incref(body));
 out:
     json_decref(body);
@@ -1942,6 +1981,39 @@ static void ms_test_lists(ms_state *st, const sim_req *req, sim_resp *resp)
     json_decref(body);
 }
 
+/* POST /_sim/webhooks {"url": "http://..", "secret": ".."} sends a signed
+ * webhook on every order and product change from then on; {"url": null}
+ * stops them.  GET /_sim/webhooks: the sender's counts and the URL. */
+static void ms_test_webhooks(ms_state *st, const sim_req *req, sim_resp *resp)
+{
+    if (ms_eq(req->method, "GET")) {
+        json_t *o = sim_webhook_stats();
+        json_object_set_new(o, "url", json_string(st->webhook_url));
+        sim_resp_json(resp, 200, o);
+        return;
+    }
+    json_t *body = ms_test_body(req, resp);
+    if (body == NULL)
+        return;
+    json_t *url = json_object_get(body, "url"), *secret = json_object_get(body, "secret");
+    if (json_is_null(url)) {
+        st->webhook_url[0] = '\0';
+    } else if (!json_is_string(url) || strncmp(json_string_value(url), "http", 4) != 0 ||
+               json_string_length(url) >= sizeof st->webhook_url || !json_is_string(secret) ||
+               json_string_length(secret) == 0 ||
+               json_string_length(secret) >= sizeof st->webhook_secret) {
+        ms_fail(resp, 400,
+                "webhooks: {\"url\": \"http..\", \"secret\": \"..\"} or {\"url\": null}");
+        json_decref(body);
+        return;
+    } else {
+        snprintf(st->webhook_url, sizeof st->webhook_url, "%s", json_string_value(url));
+        snprintf(st->webhook_secret, sizeof st->webhook_secret, "%s", json_string_value(secret));
+    }
+    sim_resp_json(resp, 200, json_pack("{s:s}", "url", st->webhook_url));
+    json_decref(body);
+}
+
 /* sim_app.handle_test: the Mystore test endpoints under /_sim/. */
 static void ms_handle_test(void *state, const sim_req *req, sim_resp *resp)
 {
@@ -1954,7 +2026,9 @@ static void ms_handle_test(void *state, const sim_req *req, sim_resp *resp)
     int post = ms_eq(req->method, "POST");
     json_t *item;
 
-    if (count == 2 && ms_eq(segs[1], "clock") && post) {
+    if (count == 2 && ms_eq(segs[1], "webhooks") && (post || get)) {
+        ms_test_webhooks(st, req, resp);
+    } else if (count == 2 && ms_eq(segs[1], "clock") && post) {
         ms_test_clock(st, req, resp);
     } else if (count == 2 && ms_eq(segs[1], "lists") && post) {
         ms_test_lists(st, req, resp);

@@ -14,6 +14,7 @@
  * aborts: this is a test tool. */
 #include "sim_http.h"
 #include "sim_ongoing_fields.h"
+#include "sim_webhook.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -80,6 +81,10 @@ typedef struct ogs_state {
      * (POST /_sim/raw-items): malformed entries for the pollers' tests.
      * Owned arrays, NULL when none. */
     json_t *raw_orders, *raw_articles;
+    /* Webhooks (POST /_sim/webhooks): "" = none sent. */
+    char webhook_url[1024];
+    char webhook_token[256];
+    json_int_t webhook_event_id;
 } ogs_state;
 
 static const struct {
@@ -1161,6 +1166,63 @@ static json_t *ogs_parse_test_body(const sim_req *req, sim_resp *resp)
     return body;
 }
 
+/* Sends Ongoing's order webhook ("order status is changed") for o when
+ * webhooks are configured, with the fixed X-Auth-Token; the thin payload of
+ * Ongoing's order webhooks.  Queued: the answer never waits. */
+static void ogs_webhook(ogs_state *st, const ogs_order *o)
+{
+    char header[300];
+    if (st->webhook_url[0] == '\0')
+        return;
+    json_t *number = json_object_get(o->body, "orderNumber");
+    json_t *payload =
+        json_pack("{s:I, s:I, s:s, s:I, s:O, s:I, s:{s:i}}", "webhookOrdersId", (json_int_t)1,
+                  "webhookEventId", ++st->webhook_event_id, "system", "sim", "orderId", o->order_id,
+                  "orderNumber", number != NULL ? number : json_null(), "goodsOwnerId",
+                  st->goods_owner, "orderStatus", "number", o->status);
+    char *body = payload != NULL ? json_dumps(payload, JSON_COMPACT) : NULL;
+    json_decref(payload);
+    if (body == NULL)
+        return;
+    snprintf(header, sizeof(header), "X-Auth-Token: %s", st->webhook_token);
+    const char *headers[1] = {header};
+    sim_webhook_post(st->webhook_url, headers, 1, body);
+    free(body);
+}
+
+/* POST /_sim/webhooks {"url": "http://..", "token": ".."}: an order webhook
+ * on every status change made here (/_sim/orders/{n}/status and /ship) from
+ * then on; {"url": null} stops them.  GET: the sender's counts. */
+static void ogs_test_webhooks(ogs_state *st, const sim_req *req, sim_resp *resp)
+{
+    if (strcmp(req->method, "GET") == 0) {
+        json_t *o = sim_webhook_stats();
+        json_object_set_new(o, "url", json_string(st->webhook_url));
+        sim_resp_json(resp, 200, o);
+        return;
+    }
+    json_t *body = ogs_parse_test_body(req, resp);
+    if (body == NULL)
+        return;
+    json_t *url = json_object_get(body, "url"), *token = json_object_get(body, "token");
+    if (json_is_null(url)) {
+        st->webhook_url[0] = '\0';
+    } else if (!json_is_string(url) || strncmp(json_string_value(url), "http", 4) != 0 ||
+               json_string_length(url) >= sizeof(st->webhook_url) || !json_is_string(token) ||
+               json_string_length(token) == 0 ||
+               json_string_length(token) >= sizeof(st->webhook_token)) {
+        ogs_error(resp, 400,
+                  "webhooks: {\"url\": \"http..\", \"token\": \"..\"} or {\"url\": null}");
+        json_decref(body);
+        return;
+    } else {
+        snprintf(st->webhook_url, sizeof(st->webhook_url), "%s", json_string_value(url));
+        snprintf(st->webhook_token, sizeof(st->webhook_token), "%s", json_string_value(token));
+    }
+    sim_resp_json(resp, 200, json_pack("{s:s}", "url", st->webhook_url));
+    json_decref(body);
+}
+
 /* POST /_sim/orders/{orderNumber}/status {"status": 300}. */
 static void ogs_test_order_status(ogs_state *st, ogs_order *o, const json_t *body, sim_resp *resp)
 {
@@ -1171,6 +1233,7 @@ static void ogs_test_order_status(ogs_state *st, ogs_order *o, const json_t *bod
         return;
     }
     ogs_order_set_status(st, o, (int)json_integer_value(status));
+    ogs_webhook(st, o);
     sim_resp_json(resp, 200, ogs_order_to_sim(o));
 }
 
@@ -1186,6 +1249,7 @@ static void ogs_test_order_ship(ogs_state *st, ogs_order *o, const json_t *body,
     }
     ogs_order_set_status(st, o, OG_STATUS_SENT);
     o->shipped_ms = o->status_changed_ms;
+    ogs_webhook(st, o);
     sim_resp_json(resp, 200, ogs_order_to_sim(o));
 }
 
@@ -1415,6 +1479,9 @@ static void ogs_handle_test(void *state, const sim_req *req, sim_resp *resp)
         ogs_test_orders(st, req, path + 7, resp);
     } else if (strncmp(path, "/articles", 9) == 0 && (path[9] == '\0' || path[9] == '/')) {
         ogs_test_articles(st, req, path + 9, resp);
+    } else if (strcmp(path, "/webhooks") == 0 &&
+               (strcmp(req->method, "POST") == 0 || strcmp(req->method, "GET") == 0)) {
+        ogs_test_webhooks(st, req, resp);
     } else if (strcmp(path, "/clock") == 0 && strcmp(req->method, "POST") == 0) {
         json_t *body = ogs_parse_test_body(req, resp);
         if (body)

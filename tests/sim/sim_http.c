@@ -536,12 +536,16 @@ static void sim_count(const sim_req *req)
 static void sim_log_write(const sim_req *req, int status)
 {
     json_t *body = json_loadb(req->body, req->body_len, 0, NULL);
+    struct timespec now;
 
+    /* at_ms: when it arrived (wall clock, ms), for the latency benchmarks. */
+    clock_gettime(CLOCK_REALTIME, &now);
     json_array_append_new(g_sim.writes,
-                          json_pack("{s:I, s:s, s:s, s:s, s:o, s:i}", "seq",
+                          json_pack("{s:I, s:s, s:s, s:s, s:o, s:i, s:I}", "seq",
                                     (json_int_t)++g_sim.seq, "method", req->method, "path",
                                     req->path, "query", sim_query_string(req), "body",
-                                    body != NULL ? body : json_null(), "status", status));
+                                    body != NULL ? body : json_null(), "status", status, "at_ms",
+                                    (json_int_t)now.tv_sec * 1000 + now.tv_nsec / 1000000));
 }
 
 /* Zeroes the counters, the write log and the rate-limit windows. */

@@ -474,6 +474,60 @@ UT_TEST(issue12_19_secrets_from_files)
     unlink(empty);
 }
 
+/* The webhook secrets: from their files like every secret, masked, each
+ * refused when shorter than a secret may be (naming it, never the value),
+ * and both a variable and its file refused. */
+UT_TEST(webhook_secrets_from_files)
+{
+    static const char *const vars[] = {"MYSTORE_WEBHOOK_SECRET", "MYSTORE_WEBHOOK_SECRET_FILE",
+                                       "ONGOING_WEBHOOK_TOKEN", "ONGOING_WEBHOOK_TOKEN_FILE"};
+    char secret[64], token[64], errstr[512];
+    mo_config cfg;
+    for (size_t i = 0; i < sizeof(vars) / sizeof(vars[0]); i++)
+        unsetenv(vars[i]);
+    secret_file(secret, "file-whsecret-3f9a\n");
+    secret_file(token, "file-whtoken-81c4");
+    setenv("MYSTORE_WEBHOOK_SECRET_FILE", secret, 1);
+    setenv("ONGOING_WEBHOOK_TOKEN_FILE", token, 1);
+    mo_err err = cfg_load(&cfg, 0, errstr, sizeof(errstr));
+    UT_CHECK(err == MO_OK, "webhook secrets from files: %s", errstr);
+    if (err == MO_OK) {
+        UT_CHECK(!strcmp(cfg.mystore_webhook_secret, "file-whsecret-3f9a"),
+                 "MYSTORE_WEBHOOK_SECRET_FILE: '%s'", cfg.mystore_webhook_secret);
+        UT_CHECK(!strcmp(cfg.ongoing_webhook_token, "file-whtoken-81c4"),
+                 "ONGOING_WEBHOOK_TOKEN_FILE: '%s'", cfg.ongoing_webhook_token);
+        char line[] = "file-whsecret-3f9a file-whtoken-81c4";
+        lg_mask_secrets(line, sizeof(line));
+        UT_CHECK(!strstr(line, "file-"), "a webhook secret is not masked: %s", line);
+        json_t *d = cfg_describe(&cfg);
+        char *text = d ? json_dumps(d, JSON_COMPACT) : NULL;
+        UT_CHECK(text && !strstr(text, "file-wh") &&
+                     strstr(text, "\"MYSTORE_WEBHOOK_SECRET\":\"(set)\"") &&
+                     strstr(text, "\"ONGOING_WEBHOOK_TOKEN\":\"(set)\""),
+                 "mosync config: %s", text ? text : "NULL");
+        free(text);
+        json_decref(d);
+        cfg_free(&cfg);
+    }
+    setenv("ONGOING_WEBHOOK_TOKEN", "env-whtoken-5555", 1);
+    err = cfg_load(&cfg, 0, errstr, sizeof(errstr));
+    UT_CHECK(err == MO_ERR_CONFIG && strstr(errstr, "ONGOING_WEBHOOK_TOKEN_FILE") &&
+                 strstr(errstr, "both"),
+             "ONGOING_WEBHOOK_TOKEN and its _FILE: %s", err ? errstr : "accepted");
+    for (size_t i = 0; i < sizeof(vars) / sizeof(vars[0]); i++)
+        unsetenv(vars[i]);
+    setenv("MYSTORE_WEBHOOK_SECRET", "k3y9z", 1);
+    err = cfg_load(&cfg, 0, errstr, sizeof(errstr));
+    UT_CHECK(err == MO_ERR_CONFIG && strstr(errstr, "MYSTORE_WEBHOOK_SECRET") &&
+                 !strstr(errstr, "k3y9z"),
+             "a 5-character MYSTORE_WEBHOOK_SECRET: %s", err ? errstr : "accepted");
+    if (err == MO_OK)
+        cfg_free(&cfg);
+    unsetenv("MYSTORE_WEBHOOK_SECRET");
+    unlink(secret);
+    unlink(token);
+}
+
 /* What mosync reads back from Redis is outside input too (a cache that
  * anyone with access can write): the lease token and the last-run record
  * are shown by `mosync status` whatever bytes they hold. */
