@@ -189,7 +189,8 @@ static unsigned wh_registry_tenant(wh_ctx *w, const char *tenant)
         lg_error("webhooks", tenant, "cannot read the tenant's record: %s", errstr);
         return 503;
     }
-    if (!record || strcmp(json_string_value(json_object_get(record, "state")), TN_ACTIVE)) {
+    const char *state = json_string_value(json_object_get(record, "state"));
+    if (!record || !state || strcmp(state, TN_ACTIVE)) {
         json_decref(record);
         return 404;
     }

@@ -197,8 +197,8 @@ mo_err tn_get_sealed(rs_store *rs, const json_t *names, json_t **records, char *
             if (json_is_string(v))
                 rec = json_loads(json_string_value(v), 0, NULL);
             if (!json_is_object(rec)) {
-                json_decref(rec);
-                rec = json_null();
+                json_decref(rec); /* gone: null; there but not an object: {} */
+                rec = json_is_string(v) ? json_object() : json_null();
             }
             json_array_append_new(*records, rec);
         }

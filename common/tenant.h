@@ -71,7 +71,8 @@ mo_err tn_gen(rs_store *rs, long long *gen, char *errstr, size_t errstr_size);
 /* The records of names (an array of strings) as Redis holds them, secrets
  * still sealed (read without MOSYNC_SECRET_KEY: name, state, rev, plain
  * settings), MGET 500 at a time: *records (new reference) an array in the
- * order of names, null where a record is gone or is not a JSON object. */
+ * order of names, null where a record is gone, an empty object where it is
+ * not a JSON object. */
 mo_err tn_get_sealed(rs_store *rs, const json_t *names, json_t **records, char *errstr,
                      size_t errstr_size);
 

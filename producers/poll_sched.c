@@ -218,6 +218,19 @@ static void ps_skip(ps_sched *s, const char *tenant, const char *reason)
     lg_debug(s->component, tenant, "cycle skipped (%s)", reason);
 }
 
+/* 1 the first time a tenant's record (this revision of it) fails to load:
+ * the next failures of the same revision are not logged again. */
+static int ps_warn_once(ps_sched *s, const char *name)
+{
+    pthread_mutex_lock(&s->mu);
+    ps_slot *slot = ps_find(s->slots, s->n, name);
+    int warn = slot && slot->warned_rev != slot->rev;
+    if (warn)
+        slot->warned_rev = slot->rev;
+    pthread_mutex_unlock(&s->mu);
+    return warn;
+}
+
 /* Did another process poll this tenant's stream less than an interval ago?
  * *wait_ms: until an interval has passed since then. */
 static int ps_polled_lately(ps_worker *w, const char *suffix, int interval_s, long *wait_ms)
@@ -262,11 +275,15 @@ static long long ps_run(ps_worker *w, const ps_slot *job)
     rs_set_tenant(w->rs, name);
     mo_err err = tn_get(w->rs, s->key, name, &record, errstr, sizeof(errstr));
     if (err) {
-        lg_error(s->component, name, "cannot read the tenant's record: %s", errstr);
+        /* Redis away, or a record whose secrets do not open with this key:
+         * logged once per revision of the record. */
+        if (ps_warn_once(s, name))
+            lg_error(s->component, name, "cannot read the tenant's record: %s", errstr);
         atomic_fetch_add(&s->failed, 1);
         return next;
     }
-    if (!record || strcmp(json_string_value(json_object_get(record, "state")), TN_ACTIVE)) {
+    const char *state = json_string_value(json_object_get(record, "state"));
+    if (!record || !state || strcmp(state, TN_ACTIVE)) {
         json_decref(record); /* removed or paused since: the registry read follows */
         return next;
     }
@@ -275,13 +292,7 @@ static long long ps_run(ps_worker *w, const ps_slot *job)
     err = cfg_load_tenant(w->cfg, s->need, settings, errstr, sizeof(errstr));
     json_decref(record);
     if (err) {
-        pthread_mutex_lock(&s->mu);
-        ps_slot *slot = ps_find(s->slots, s->n, name);
-        int warn = slot && slot->warned_rev != slot->rev;
-        if (warn)
-            slot->warned_rev = slot->rev;
-        pthread_mutex_unlock(&s->mu);
-        if (warn)
+        if (ps_warn_once(s, name))
             lg_error(s->component, name,
                      "the tenant's settings do not load (%s); not polling it until they change",
                      errstr);

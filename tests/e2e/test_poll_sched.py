@@ -155,10 +155,23 @@ def test_sched_trigger_wakes_a_tenant_within_its_long_interval():
     with env_for("sched-trigger", make_seed(orders=1, products=5)) as env:
         try:
             sims = _add_tenants(env, ["a1", "a2"], interval=600)
+            # Hostile registry entries: a record that is not JSON, and one
+            # whose secrets were sealed for another tenant (moved by hand).
+            env.redis.cmd("SET", "mosync:{junk}:tenant", "not json")
+            env.redis.cmd("SADD", "mosync:{*}:tenants", "junk")
+            env.redis.cmd("SET", "mosync:{moved}:tenant", env.redis.cmd("GET", "mosync:{a2}:tenant"))
+            env.redis.cmd("SADD", "mosync:{*}:tenants", "moved")
             # A long interval: the first cycles are spread over it.  One
             # process polls a1 at once when its name is on the trigger list.
             p = _spawn_all(env)
             wait_until(lambda: _log_has(env, p, "registry generation"), 20, "the registry read")
+            check(_log_has(env, p, "3 tenants (3 active") or _log_has(env, p, "4 tenants (3 active"),
+                  "the registry line counts the tenants")
+            check(_log_has(env, p, "1 unreadable"), "the record that is not JSON counted unreadable")
+            env.redis.cmd("RPUSH", "mosync:{*}:triggers:mystore-orders", "moved")
+            wait_until(lambda: _log_has(env, p, "cannot read the tenant's record"), 20,
+                       "the moved record's secrets refused")
+            check(p.poll() is None, "the scheduler runs on")
             start = _lists(sims["a2"])
             env.redis.cmd("RPUSH", "mosync:{*}:triggers:mystore-orders", "a1")
             _wait_emitted(env, {"a1": 3}, timeout=20)
@@ -211,7 +224,7 @@ def test_sched_webhook_of_a_registry_tenant_polls_it_at_once():
     """`mosync webhooks --all-tenants` checks a registry tenant's webhook
     with that tenant's own secret and wakes its cycle in
     `poll mystore-orders --all-tenants` through a 600 s interval."""
-    from test_metrics import serve
+    from test_metrics import family, scrape, serve
     from test_webhooks import send, sign
     with env_for("sched-webhook", make_seed(orders=1, products=5)) as env:
         try:
@@ -230,7 +243,8 @@ def test_sched_webhook_of_a_registry_tenant_polls_it_at_once():
             env.env = {k: v for k, v in env_vars.items() if k != "MOSYNC_TENANT"}
             try:
                 _, wport = serve(env, ["webhooks", "--all-tenants"], e)
-                p = env.spawn(["poll", "mystore-orders", "--all-tenants"], extra_env=e)
+                p, mport = serve(env, ["poll", "mystore-orders", "--all-tenants"],
+                                 dict(e, METRICS_TENANT_LABEL="off"))
             finally:
                 env.env = env_vars
             wait_until(lambda: _log_has(env, p, "registry generation"), 20, "the registry read")
@@ -251,5 +265,20 @@ def test_sched_webhook_of_a_registry_tenant_polls_it_at_once():
             # A paused tenant's webhooks are not served.
             _tenant(env, ["pause", "w2"])
             eq(hook("w2", "secret-of-w2-7f3a"), 404, "the webhook of a paused tenant")
+
+            # The scheduler's figures: tenants by state follow the registry;
+            # with METRICS_TENANT_LABEL=off no series names a tenant.
+            def tenants(state):
+                return family(scrape(mport), "mosync_poll_tenants").value(
+                    state=state, stream="mystore-orders")
+            wait_until(lambda: tenants("paused") == 1, 20, "the pause in mosync_poll_tenants")
+            eq(tenants("active"), 1, "active tenants")
+            fams = scrape(mport)
+            named = sorted({lbl["tenant"] for f in fams.values() for _, lbl, _ in f.samples
+                            if "tenant" in lbl} - {"*"})
+            eq(named, [], "tenant labels other than * with METRICS_TENANT_LABEL=off")
+            check(family(fams, "mosync_poll_cycles_total").value(
+                result="ok", stream="mystore-orders", tenant="*") >= 1,
+                "the cycles counted under tenant=\"*\"")
         finally:
             _stop_sims(env)
