@@ -13,7 +13,9 @@
 #include "map_delivery.h"
 #include "map_order.h"
 #include "map_stock.h"
+#include "metrics.h"
 #include "poll.h"
+#include "poll_sched.h"
 #include "reconcile.h"
 #include "replay.h"
 #include "run.h"
@@ -39,6 +41,7 @@ static void usage(FILE *f)
         "  poll mystore-products [--once]        Mystore products -> mystore.products\n"
         "  poll ongoing-shipments [--once]       shipped Ongoing orders -> ongoing.shipments\n"
         "  poll ongoing-stock [--once]           Ongoing stock -> ongoing.stock (STOCK_SYNC=on)\n"
+        "  poll <stream> --all-tenants           that stream for every active registry tenant\n"
         "  apply orders [--once] [--idle-ms N] [--group G]\n"
         "                                        mystore.orders -> Ongoing orders\n"
         "  apply articles [...]                  mystore.products -> Ongoing articles\n"
@@ -94,6 +97,7 @@ static void load_config(mo_config *cfg, int need)
         fprintf(stderr, "mosync: configuration error: %s\n", errstr);
         exit(2);
     }
+    mt_set_tenant_label(cfg->metrics_tenant_label);
 }
 
 /* Starts the metrics server of a long-running command when METRICS_PORT is
@@ -109,6 +113,40 @@ static health_server *start_health(mo_config *cfg, const char *cmd, const char *
         exit(2);
     }
     return hs;
+}
+
+/* `mosync poll <stream> --all-tenants`: every active registry tenant, from
+ * one process (producers/poll_sched.h).  The environment gives the
+ * process's settings only. */
+static int poll_all(const char *stream)
+{
+    mo_config cfg;
+    sb_key key;
+    int rc;
+    if (getenv("MOSYNC_TENANT") && *getenv("MOSYNC_TENANT")) {
+        fprintf(stderr, "mosync: poll --all-tenants serves the registry's tenants: MOSYNC_TENANT "
+                        "must not be set (nor --tenant given)\n");
+        return 2;
+    }
+    load_config(&cfg, CFG_NEED_KAFKA | CFG_NEED_REDIS);
+    if (strcmp(cfg.tenant, "default")) {
+        fprintf(stderr,
+                "mosync: poll --all-tenants serves the registry's tenants, not --tenant "
+                "%s\n",
+                cfg.tenant);
+        cfg_free(&cfg);
+        return 2;
+    }
+    if ((rc = tenant_secret_key(&cfg, &key))) {
+        cfg_free(&cfg);
+        return rc;
+    }
+    health_server *hs = start_health(&cfg, "poll", stream);
+    rc = poll_all_tenants(&cfg, stream, &key);
+    health_stop(hs);
+    memset(&key, 0, sizeof(key));
+    cfg_free(&cfg);
+    return rc;
 }
 
 /* Parses the options shared by the long-running commands. */
@@ -266,6 +304,8 @@ int main(int argc, char **argv)
         for (size_t i = 0; i < sizeof(pollers) / sizeof(pollers[0]); i++) {
             if (strcmp(sub, pollers[i].name))
                 continue;
+            if (argc == 4 && !strcmp(argv[3], "--all-tenants"))
+                return poll_all(sub);
             if (parse_opts(argc - 3, argv + 3, &once, NULL, NULL, NULL))
                 return 2;
             load_config(&cfg, CFG_NEED_KAFKA | CFG_NEED_REDIS | pollers[i].need);
@@ -330,10 +370,17 @@ int main(int argc, char **argv)
         return rc;
     }
     if (!strcmp(cmd, "webhooks")) {
-        if (parse_opts(argc - 2, argv + 2, NULL, NULL, NULL, NULL))
+        sb_key key;
+        int all = argc == 3 && !strcmp(argv[2], "--all-tenants");
+        if (!all && parse_opts(argc - 2, argv + 2, NULL, NULL, NULL, NULL))
             return 2;
         load_config(&cfg, CFG_NEED_REDIS);
-        rc = webhooks_main(&cfg);
+        if (all && (rc = tenant_secret_key(&cfg, &key))) {
+            cfg_free(&cfg);
+            return rc;
+        }
+        rc = webhooks_main(&cfg, all ? &key : NULL);
+        memset(&key, 0, sizeof(key));
         cfg_free(&cfg);
         return rc;
     }

@@ -64,6 +64,17 @@ static int tc_read_settings(const char *path, json_t **out)
     return rc;
 }
 
+int tenant_secret_key(const mo_config *cfg, sb_key *key)
+{
+    if (!cfg->secret_key_set) {
+        fprintf(stderr, "mosync: configuration error: MOSYNC_SECRET_KEY is not set (the key that "
+                        "encrypts the registry's secrets: 32 bytes as base64)\n");
+        return 2;
+    }
+    *key = cfg->secret_key;
+    return 0;
+}
+
 /* The process's own configuration (Redis) and a store. */
 static int tc_open(mo_config *cfg, rs_store **rs, sb_key *key)
 {
@@ -72,14 +83,10 @@ static int tc_open(mo_config *cfg, rs_store **rs, sb_key *key)
         fprintf(stderr, "mosync: configuration error: %s\n", errstr);
         return 2;
     }
-    if (key && !cfg->secret_key_set) {
-        fprintf(stderr, "mosync: configuration error: MOSYNC_SECRET_KEY is not set (the key that "
-                        "encrypts the registry's secrets: 32 bytes as base64)\n");
+    if (key && tenant_secret_key(cfg, key)) {
         cfg_free(cfg);
         return 2;
     }
-    if (key)
-        *key = cfg->secret_key;
     *rs = rs_open(cfg->redis_url, cfg->tenant, errstr, sizeof(errstr));
     if (!*rs) {
         fprintf(stderr, "mosync: configuration error: %s\n", errstr);

@@ -4,9 +4,16 @@
 #ifndef MO_TENANT_CMD_H
 #define MO_TENANT_CMD_H
 
+#include "config.h"
+#include "secretbox.h"
+
 /* The command: argv holds what follows "tenant".  Exit 0 ok, 1 failure,
  * 2 bad usage or configuration. */
 int tenant_main(int argc, char **argv);
+
+/* The configuration's MOSYNC_SECRET_KEY (or its _FILE) into *key: 0, or 2
+ * after printing that it is not set. */
+int tenant_secret_key(const mo_config *cfg, sb_key *key);
 
 /* Takes "--tenant T" out of argv (anywhere after the command) and, when it
  * was there, loads T's settings from the registry for every later

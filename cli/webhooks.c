@@ -6,7 +6,9 @@
 #include "metrics.h"
 #include "sha256.h"
 #include "stop.h"
+#include "poll_sched.h"
 #include "store.h"
+#include "tenant.h"
 
 #include <ctype.h>
 #include <stdio.h>
@@ -25,6 +27,8 @@ enum { WH_LOG_UNAUTHORIZED, WH_LOG_IGNORED, WH_LOG_OTHER, WH_LOG_KINDS };
 typedef struct wh_ctx {
     const mo_config *cfg;
     rs_store *rs;
+    const sb_key *key;     /* --all-tenants: the registry's key; NULL: the one tenant of cfg */
+    mo_config *tenant_cfg; /* --all-tenants: the tenant of the webhook being handled */
     long long logged_at[2][WH_LOG_KINDS]; /* per source (0 mystore, 1 ongoing) */
     unsigned long suppressed[2][WH_LOG_KINDS];
 } wh_ctx;
@@ -150,27 +154,81 @@ static void wh_topic_text(const char *topic, char *buf, size_t size)
         snprintf(buf, size, topic ? "(not of the form resource/event)" : "(none)");
 }
 
-/* Pushes the triggers of the streams: 0, or -1 when Redis did not take one. */
-static int wh_trigger(wh_ctx *w, const char *const *streams, int n)
+/* Pushes the triggers of the streams: 0, or -1 when Redis did not take one.
+ * A registry tenant's also go on each stream's trigger list, which
+ * `poll <stream> --all-tenants` waits on. */
+static int wh_trigger(wh_ctx *w, const mo_config *cfg, const char *const *streams, int n)
 {
     char errstr[256];
     for (int i = 0; i < n; i++) {
-        if (rs_trigger_push(w->rs, streams[i], errstr, sizeof(errstr))) {
+        if (rs_trigger_push(w->rs, streams[i], errstr, sizeof(errstr)) ||
+            (w->key && ps_trigger_push(w->rs, cfg->tenant, streams[i], errstr, sizeof(errstr)))) {
             char msg[400];
             snprintf(msg, sizeof(msg), "cannot trigger %s: %s; answered 503 (sent again later)",
                      streams[i], errstr);
             lg_error("webhooks", w->cfg->tenant, "%s", msg);
             return -1;
         }
-        lg_debug("webhooks", w->cfg->tenant, "triggered %s", streams[i]);
+        lg_debug("webhooks", cfg->tenant, "triggered %s", streams[i]);
     }
     return 0;
 }
 
+/* --all-tenants: loads the registry tenant named in the URL into
+ * w->tenant_cfg (its webhook secrets are its settings) and binds w->rs to it.
+ * 0; 404 when there is no such active tenant or its settings do not load; 503
+ * when the registry cannot be read. */
+static unsigned wh_registry_tenant(wh_ctx *w, const char *tenant)
+{
+    char errstr[512];
+    json_t *record = NULL;
+    if (tn_check_name(tenant, errstr, sizeof(errstr)))
+        return 404;
+    rs_set_tenant(w->rs, tenant);
+    if (tn_get(w->rs, w->key, tenant, &record, errstr, sizeof(errstr))) {
+        lg_error("webhooks", tenant, "cannot read the tenant's record: %s", errstr);
+        return 503;
+    }
+    const char *state = json_string_value(json_object_get(record, "state"));
+    if (!record || !state || strcmp(state, TN_ACTIVE)) {
+        json_decref(record);
+        return 404;
+    }
+    json_t *settings = json_object_get(record, "settings");
+    json_object_set_new(settings, "MOSYNC_TENANT", json_string(tenant));
+    mo_err err = cfg_load_tenant(w->tenant_cfg, 0, settings, errstr, sizeof(errstr));
+    json_decref(record);
+    if (err) {
+        lg_warn("webhooks", tenant, "the tenant's settings do not load: %s", errstr);
+        return 404;
+    }
+    return 0;
+}
+
+static unsigned wh_handle_one(wh_ctx *w, const mo_config *cfg, const mt_request *req, char *answer,
+                              size_t answer_size);
+
 static unsigned wh_handle(void *vctx, const mt_request *req, char *answer, size_t answer_size)
 {
     wh_ctx *w = vctx;
-    const mo_config *cfg = w->cfg;
+    char source[32], tenant[80];
+    if (!w->key || wh_route_parse(req->path, source, sizeof(source), tenant, sizeof(tenant)))
+        return wh_handle_one(w, w->cfg, req, answer, answer_size);
+    unsigned status = wh_registry_tenant(w, tenant);
+    if (status) {
+        wh_count(w, source, status == 404 ? "unknown_tenant" : "unavailable");
+        snprintf(answer, answer_size,
+                 status == 404 ? "not found: no such tenant" : "unavailable, try again");
+        return status;
+    }
+    status = wh_handle_one(w, w->tenant_cfg, req, answer, answer_size);
+    cfg_free(w->tenant_cfg);
+    return status;
+}
+
+static unsigned wh_handle_one(wh_ctx *w, const mo_config *cfg, const mt_request *req, char *answer,
+                              size_t answer_size)
+{
     char source[32], tenant[80], peer[64], msg[512];
     if (wh_route_parse(req->path, source, sizeof(source), tenant, sizeof(tenant)) ||
         (strcmp(source, "mystore") && strcmp(source, "ongoing"))) {
@@ -230,7 +288,7 @@ static unsigned wh_handle(void *vctx, const mt_request *req, char *answer, size_
             return 200;
         }
         const char *streams[1] = {stream};
-        if (wh_trigger(w, streams, 1)) {
+        if (wh_trigger(w, cfg, streams, 1)) {
             wh_count(w, source, "unavailable");
             snprintf(answer, answer_size, "unavailable, try again");
             return 503;
@@ -248,7 +306,7 @@ static unsigned wh_handle(void *vctx, const mt_request *req, char *answer, size_
         /* An order picked or shipped: the shipments poller, and the stock
          * poller when stock syncs (the pick moved stock). */
         const char *streams[2] = {"ongoing-shipments", "ongoing-stock"};
-        if (wh_trigger(w, streams, cfg->stock_sync ? 2 : 1)) {
+        if (wh_trigger(w, cfg, streams, cfg->stock_sync ? 2 : 1)) {
             wh_count(w, source, "unavailable");
             snprintf(answer, answer_size, "unavailable, try again");
             return 503;
@@ -259,7 +317,7 @@ static unsigned wh_handle(void *vctx, const mt_request *req, char *answer, size_
     return 200;
 }
 
-int webhooks_main(const mo_config *cfg)
+int webhooks_main(const mo_config *cfg, const sb_key *key)
 {
     char errstr[512];
     int rc = 1;
@@ -268,7 +326,7 @@ int webhooks_main(const mo_config *cfg)
                         "serves the webhooks on it\n");
         return 2;
     }
-    if (!*cfg->mystore_webhook_secret && !*cfg->ongoing_webhook_token) {
+    if (!key && !*cfg->mystore_webhook_secret && !*cfg->ongoing_webhook_token) {
         fprintf(stderr,
                 "mosync: configuration error: neither MYSTORE_WEBHOOK_SECRET nor "
                 "ONGOING_WEBHOOK_TOKEN is set (nor their _FILE): no webhook could be accepted\n");
@@ -277,8 +335,10 @@ int webhooks_main(const mo_config *cfg)
     wh_ctx w;
     memset(&w, 0, sizeof(w));
     w.cfg = cfg;
+    w.key = key;
+    w.tenant_cfg = key ? calloc(1, sizeof(*w.tenant_cfg)) : NULL;
     w.rs = rs_open(cfg->redis_url, cfg->tenant, errstr, sizeof(errstr));
-    if (!w.rs) {
+    if (!w.rs || (key && !w.tenant_cfg)) {
         fprintf(stderr, "mosync: configuration error: %s\n", errstr);
         return 2;
     }
@@ -294,16 +354,23 @@ int webhooks_main(const mo_config *cfg)
         rc = 2;
         goto out;
     }
-    lg_info("webhooks", cfg->tenant, "receiving webhooks on %s port %d: %s%s%s",
-            cfg->metrics_listen, cfg->metrics_port,
-            *cfg->mystore_webhook_secret ? "/webhooks/mystore/" : "",
-            *cfg->mystore_webhook_secret && *cfg->ongoing_webhook_token ? " and " : "",
-            *cfg->ongoing_webhook_token ? "/webhooks/ongoing/" : "");
+    if (key)
+        lg_info("webhooks", cfg->tenant,
+                "receiving webhooks on %s port %d: /webhooks/mystore/<tenant> and "
+                "/webhooks/ongoing/<tenant> for every active registry tenant",
+                cfg->metrics_listen, cfg->metrics_port);
+    else
+        lg_info("webhooks", cfg->tenant, "receiving webhooks on %s port %d: %s%s%s",
+                cfg->metrics_listen, cfg->metrics_port,
+                *cfg->mystore_webhook_secret ? "/webhooks/mystore/" : "",
+                *cfg->mystore_webhook_secret && *cfg->ongoing_webhook_token ? " and " : "",
+                *cfg->ongoing_webhook_token ? "/webhooks/ongoing/" : "");
     while (!mo_stop_requested())
         mo_stop_sleep_ms(1000);
     rc = 0;
     health_stop(hs); /* first: no handler runs on the store below */
 out:
     rs_close(w.rs);
+    free(w.tenant_cfg);
     return rc;
 }

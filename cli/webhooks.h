@@ -22,6 +22,7 @@
 #define MO_WEBHOOKS_H
 
 #include "config.h"
+#include "secretbox.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -51,9 +52,13 @@ int wh_mystore_signed(const char *secret, const char *body, size_t len, const ch
  * constant time (the time depends on the lengths only). */
 int wh_token_equal(const char *want, const char *token);
 
-/* `mosync webhooks`: serves until SIGTERM or SIGINT.  Returns the exit
+/* `mosync webhooks`: serves until SIGTERM or SIGINT.  key NULL: the tenant
+ * of cfg only (MOSYNC_TENANT, the secrets of the environment); else
+ * (`--all-tenants`) every active registry tenant, each with the webhook
+ * secrets of its own settings, its triggers also pushed on the streams'
+ * trigger lists for `poll <stream> --all-tenants`.  Returns the exit
  * status (2 naming the variable when METRICS_PORT or both secrets are not
  * set, or the port cannot be bound). */
-int webhooks_main(const mo_config *cfg);
+int webhooks_main(const mo_config *cfg, const sb_key *key);
 
 #endif

@@ -762,6 +762,10 @@ mo_err cfg_load(mo_config *cfg, int need, char *errstr, size_t errstr_size)
             goto fail;
         cfg->poll_interval_stream_s[i] = (int)n;
     }
+    INT("POLL_WORKERS", 4, 1, 64, poll_workers);
+    if ((err = cfg_onoff("METRICS_TENANT_LABEL", "on", &cfg->metrics_tenant_label, errstr,
+                         errstr_size)))
+        goto fail;
 #undef STR
 #undef SECRET
 #undef INT
@@ -866,8 +870,10 @@ static const struct cfg_var {
     {"ALLOW_INSECURE_HTTP", CFG_SHOW_ONOFF, offsetof(mo_config, allow_insecure_http), 0},
     {"POLL_INTERVAL_S", CFG_SHOW_INT, offsetof(mo_config, poll_interval_s), CFG_TENANT},
     {"POLL_INTERVAL_S_", CFG_SHOW_OTHER, 0, CFG_TENANT},
+    {"POLL_WORKERS", CFG_SHOW_INT, offsetof(mo_config, poll_workers), 0},
     {"METRICS_PORT", CFG_SHOW_PORT, offsetof(mo_config, metrics_port), 0},
     {"METRICS_LISTEN", CFG_SHOW_STR, offsetof(mo_config, metrics_listen), 0},
+    {"METRICS_TENANT_LABEL", CFG_SHOW_ONOFF, offsetof(mo_config, metrics_tenant_label), 0},
     {"LOG_LEVEL", CFG_SHOW_STR, offsetof(mo_config, log_level), 0},
 };
 

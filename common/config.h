@@ -109,6 +109,8 @@ typedef struct mo_config {
     int metrics_port;     /* METRICS_PORT: /metrics, /healthz, /readyz; 0 = no server */
     char metrics_listen[64]; /* METRICS_LISTEN: the address it binds (IPv4 or IPv6 literal) */
     int poll_interval_s;
+    int poll_workers;         /* POLL_WORKERS: cycles at once of `poll --all-tenants` */
+    int metrics_tenant_label; /* METRICS_TENANT_LABEL=on: series carry their tenant */
     /* POLL_INTERVAL_S_<STREAM> overrides, 0 = POLL_INTERVAL_S; in the order of cfg_streams. */
     int poll_interval_stream_s[4];
 } mo_config;

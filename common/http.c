@@ -521,6 +521,20 @@ long long hc_server_now(const hc_client *hc)
     return hc->server_date + (mo_now_ms() - hc->server_date_at_ms) / 1000;
 }
 
+void hc_clock_get(const hc_client *hc, long long *date, long long *at_ms)
+{
+    *date = hc->server_date;
+    *at_ms = hc->server_date_at_ms;
+}
+
+void hc_clock_set(hc_client *hc, long long date, long long at_ms)
+{
+    if (!hc->server_date && date > 0) {
+        hc->server_date = date;
+        hc->server_date_at_ms = at_ms;
+    }
+}
+
 size_t hc_last_body_len(const hc_client *hc)
 {
     return hc->last_body_len;

@@ -121,6 +121,12 @@ long long hc_last_up_ms(const hc_client *hc);
  * poller observes "now" on the source's clock with this, so clock skew between
  * the source and mosync cannot move a window. */
 long long hc_server_now(const hc_client *hc);
+/* The clock hc_server_now reads: the last Date (UTC seconds, 0 none) and when
+ * it came (monotonic ms); hc_clock_set gives a new client what an earlier
+ * one of the same API learnt (`poll --all-tenants` opens a tenant's client
+ * per cycle), only while this one has had no answer with a Date. */
+void hc_clock_get(const hc_client *hc, long long *date, long long *at_ms);
+void hc_clock_set(hc_client *hc, long long date, long long at_ms);
 
 /* The User-Agent every request carries: "mosync/<version> (<host>:<pid>)",
  * so a server (and the simulators) can tell which process sent what. */

@@ -33,8 +33,10 @@ struct kq_producer {
 /* What the delivery reports of one batch count into.  Owned jointly by the
  * waiter (one reference until kq_batch_end) and by every produced message
  * whose report has not come yet (one reference each): the last one frees it.
- * Reports are served by rd_kafka_poll/flush in the thread that uses the
- * producer, so the counts need no lock. */
+ * Reports are served by rd_kafka_poll/flush in whichever thread calls it:
+ * with one producer shared by several threads (`mosync poll --all-tenants`)
+ * a report for one thread's batch may be served by another, so the counts
+ * and references are read and written under kq_acct_mu. */
 typedef struct kq_acct {
     int refs;
     int produced, delivered, failed;
@@ -181,9 +183,16 @@ static int kq_conf_int(const rd_kafka_conf_t *conf, const char *name, int fallba
 
 /* ---- producer ---------------------------------------------------------- */
 
+static pthread_mutex_t kq_acct_mu = PTHREAD_MUTEX_INITIALIZER;
+
 static void kq_acct_release(kq_acct *a)
 {
-    if (a && --a->refs == 0)
+    if (!a)
+        return;
+    pthread_mutex_lock(&kq_acct_mu);
+    int last = --a->refs == 0;
+    pthread_mutex_unlock(&kq_acct_mu);
+    if (last)
         free(a);
 }
 
@@ -197,6 +206,7 @@ static void kq_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
     if (!msg)
         return;
     kq_acct *a = msg->acct;
+    pthread_mutex_lock(&kq_acct_mu);
     if (m->err) {
         if (!a->failed) {
             a->first_err = m->err;
@@ -213,6 +223,7 @@ static void kq_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
         a->partition = m->partition;
         a->offset = m->offset;
     }
+    pthread_mutex_unlock(&kq_acct_mu);
     free(msg);
     kq_acct_release(a);
 }
@@ -341,9 +352,10 @@ mo_err kq_produce_tagged(kq_producer *kp, kq_batch *batch, const char *topic, co
             RD_KAFKA_V_VALUE((void *)value, len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
             RD_KAFKA_V_HEADERS(headers), RD_KAFKA_V_OPAQUE(msg), RD_KAFKA_V_END);
         if (!err) {
+            pthread_mutex_lock(&kq_acct_mu);
             a->refs++;
-            a->produced++;
-            batch->produced = a->produced;
+            batch->produced = ++a->produced;
+            pthread_mutex_unlock(&kq_acct_mu);
             return MO_OK;
         }
         if (err == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE) {
@@ -365,6 +377,15 @@ mo_err kq_produce_tagged(kq_producer *kp, kq_batch *batch, const char *topic, co
     }
 }
 
+/* Has every message of the batch its report? */
+static int kq_acct_done(kq_acct *a)
+{
+    pthread_mutex_lock(&kq_acct_mu);
+    int done = a->delivered + a->failed >= a->produced;
+    pthread_mutex_unlock(&kq_acct_mu);
+    return done;
+}
+
 mo_err kq_batch_wait(kq_producer *kp, kq_batch *batch, int timeout_ms, char *errstr,
                      size_t errstr_size)
 {
@@ -379,7 +400,7 @@ mo_err kq_batch_wait(kq_producer *kp, kq_batch *batch, int timeout_ms, char *err
         wait_ms = timeout_ms;
     long long deadline = mo_now_ms() + wait_ms;
     int stopped = 0;
-    while (a->delivered + a->failed < a->produced) {
+    while (!kq_acct_done(a)) {
         long long left = deadline - mo_now_ms();
         if (left <= 0)
             break;
@@ -389,9 +410,10 @@ mo_err kq_batch_wait(kq_producer *kp, kq_batch *batch, int timeout_ms, char *err
         }
         /* flush also sends what linger.ms holds back and serves the reports. */
         if (rd_kafka_flush(kp->rk, left < 100 ? (int)left : 100) == RD_KAFKA_RESP_ERR_NO_ERROR &&
-            a->delivered + a->failed < a->produced)
+            !kq_acct_done(a))
             rd_kafka_poll(kp->rk, 10);
     }
+    pthread_mutex_lock(&kq_acct_mu);
     batch->produced = a->produced;
     batch->delivered = a->delivered;
     batch->failed = a->failed;
@@ -402,6 +424,7 @@ mo_err kq_batch_wait(kq_producer *kp, kq_batch *batch, int timeout_ms, char *err
     memcpy(batch->tag_err, a->tag_err, sizeof(batch->tag_err));
     batch->last_partition = a->partition;
     batch->last_offset = a->offset;
+    pthread_mutex_unlock(&kq_acct_mu);
     kq_batch_end(batch);
     if (batch->failed)
         return mo_seterr(MO_ERR_TRANSIENT, errstr, errstr_size, "%d of %d not delivered: %s",

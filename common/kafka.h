@@ -71,8 +71,9 @@ typedef struct kq_batch {
 /* Creates the producer: idempotent, linger.ms 5, message.timeout.ms 30000 and
  * compression.codec lz4 unless KAFKA_PROP_* says otherwise (idempotence
  * cannot be turned off).
- * NULL with errstr on a bad property.  Free with kq_producer_free.  One
- * thread at a time uses a producer. */
+ * NULL with errstr on a bad property.  Free with kq_producer_free.  Several
+ * threads may produce and wait with one producer at once (each its own
+ * batches: `mosync poll --all-tenants` workers share the process's one). */
 kq_producer *kq_producer_new(const mo_config *cfg, const char *client_id, char *errstr,
                              size_t errstr_size);
 /* Waits for what is still queued (at most KQ_FREE_FLUSH_MS), purges the rest

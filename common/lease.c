@@ -25,7 +25,9 @@ struct ls_lease {
     long ttl_ms;
     pthread_t keeper;
     int keeper_running;
-    atomic_int stop;              /* asks the keeper to end */
+    atomic_int stop;    /* asks the keeper to end */
+    pthread_mutex_t mu; /* with wake: the keeper's wait ends at once on a stop */
+    pthread_cond_t wake;
     atomic_int lost;              /* Redis named another holder, or renewal failed too long */
     atomic_llong renewed_sent_ms; /* when the last successful renewal was sent (monotonic) */
 };
@@ -108,6 +110,12 @@ ls_lease *ls_new(const char *redis_url, const char *tenant, const char *stream, 
     ls_nonce(nonce);
     snprintf(ls->me, sizeof(ls->me), "%s %s", nonce, hc_user_agent());
     atomic_init(&ls->stop, 0);
+    pthread_mutex_init(&ls->mu, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&ls->wake, &ca);
+    pthread_condattr_destroy(&ca);
     atomic_init(&ls->lost, 1);
     atomic_init(&ls->renewed_sent_ms, 0);
     return ls;
@@ -123,8 +131,18 @@ static void *ls_keeper(void *arg)
     const char *keys[1] = {ls->suffix};
     const char *args[2] = {ls->token, ttl};
     while (!atomic_load(&ls->stop)) {
-        for (long slept = 0; slept < ls->ttl_ms / 3 && !atomic_load(&ls->stop); slept += 50)
-            usleep(50 * 1000);
+        /* A third of the TTL, or until a stop (a cycle of
+         * `poll --all-tenants` releases its lease at once when it ends). */
+        struct timespec until;
+        clock_gettime(CLOCK_MONOTONIC, &until);
+        long long ns = until.tv_nsec + (ls->ttl_ms / 3) * 1000000LL;
+        until.tv_sec += (time_t)(ns / 1000000000LL);
+        until.tv_nsec = (long)(ns % 1000000000LL);
+        pthread_mutex_lock(&ls->mu);
+        while (!atomic_load(&ls->stop) &&
+               pthread_cond_timedwait(&ls->wake, &ls->mu, &until) != ETIMEDOUT)
+            ;
+        pthread_mutex_unlock(&ls->mu);
         if (atomic_load(&ls->stop))
             break;
         long long sent = mo_now_ms();
@@ -149,7 +167,10 @@ static void ls_stop_keeper(ls_lease *ls)
 {
     if (!ls->keeper_running)
         return;
+    pthread_mutex_lock(&ls->mu);
     atomic_store(&ls->stop, 1);
+    pthread_cond_signal(&ls->wake);
+    pthread_mutex_unlock(&ls->mu);
     pthread_join(ls->keeper, NULL);
     ls->keeper_running = 0;
     atomic_store(&ls->stop, 0);
@@ -253,10 +274,10 @@ long long ls_fence(const ls_lease *ls)
     return ls->fence;
 }
 
-void ls_free(ls_lease *ls)
+/* Stops the keeper and deletes the lease when it is still ours; logs it
+ * when asked.  The handle is then as new (not held). */
+static void ls_let_go(ls_lease *ls, int log)
 {
-    if (!ls)
-        return;
     ls_stop_keeper(ls);
     if (ls->token[0]) {
         char errstr[256];
@@ -264,10 +285,36 @@ void ls_free(ls_lease *ls)
         const char *keys[1] = {ls->suffix};
         const char *args[1] = {ls->token};
         if (!rs_eval(ls->rs, ls_release_lua, 1, keys, 1, args, &r, errstr, sizeof(errstr)) &&
-            json_integer_value(r) == 1)
+            json_integer_value(r) == 1 && log)
             lg_info("lease", ls->tenant, "released %s", ls->suffix);
         json_decref(r);
     }
+    ls->token[0] = '\0';
+    ls->fence = 0;
+    atomic_store(&ls->lost, 1);
+    atomic_store(&ls->renewed_sent_ms, 0);
+}
+
+void ls_free(ls_lease *ls)
+{
+    if (!ls)
+        return;
+    ls_let_go(ls, 1);
     rs_close(ls->rs);
+    pthread_cond_destroy(&ls->wake);
+    pthread_mutex_destroy(&ls->mu);
     free(ls);
+}
+
+void ls_release(ls_lease *ls)
+{
+    if (ls)
+        ls_let_go(ls, 0);
+}
+
+void ls_rebind(ls_lease *ls, const char *tenant)
+{
+    ls_let_go(ls, 0);
+    snprintf(ls->tenant, sizeof(ls->tenant), "%s", tenant);
+    rs_set_tenant(ls->rs, tenant);
 }

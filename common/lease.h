@@ -39,6 +39,13 @@ ls_lease *ls_new(const char *redis_url, const char *tenant, const char *stream, 
 /* Stops the keeper and, when the lease is still ours, deletes it so a
  * replica standing by takes over at once.  NULL is ignored. */
 void ls_free(ls_lease *ls);
+/* The same without freeing (nor logging): the handle can be acquired again. */
+void ls_release(ls_lease *ls);
+/* Releases the lease (ls_release) and points the handle at the same
+ * stream's lease of another tenant, keeping its Redis connection: the
+ * workers of `mosync poll --all-tenants` take one tenant's lease after
+ * another with one handle. */
+void ls_rebind(ls_lease *ls, const char *tenant);
 
 /* Tries once to take the lease.  *held = 1 when it is ours (taken now, or
  * already ours): the keeper runs.  *held = 0 when another holds it: holder

@@ -8,6 +8,7 @@
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -118,6 +119,26 @@ static const mt_def mt_defs[] = {
      "When a flow last failed a message (a retry or a dead letter) or a poller a cycle, in "
      "seconds since the epoch, by flow or stream.",
      {0}},
+    {"mosync_poll_tenants",
+     MT_GAUGE,
+     "Registry tenants a `poll --all-tenants` process knows, by stream and state (active, "
+     "paused, needs-reconnect, connecting, broken: a record it cannot read).",
+     {0}},
+    {"mosync_poll_cycles_late_total",
+     MT_COUNTER,
+     "Cycles of `poll --all-tenants` that started more than a tenth of their interval after "
+     "they were due, by stream.",
+     {0}},
+    {"mosync_poll_cycles_in_flight",
+     MT_GAUGE,
+     "Tenant cycles a `poll --all-tenants` process runs now (at most POLL_WORKERS), by stream.",
+     {0}},
+    {"mosync_poll_cycles_skipped_total",
+     MT_COUNTER,
+     "Due tenant cycles `poll --all-tenants` did not run, by stream and reason (leased: another "
+     "process holds the lease; polled: another process polled it less than an interval ago; "
+     "config: its settings do not load; off: its stream is off, STOCK_SYNC).",
+     {0}},
     {"mosync_webhooks_total",
      MT_COUNTER,
      "Webhooks received by mosync webhooks, by source (mystore, ongoing, other) and result "
@@ -185,6 +206,13 @@ static int mt_label_add(char *buf, size_t size, size_t *used, const char *name, 
     return 0;
 }
 
+static atomic_int mt_tenant_label = 1;
+
+void mt_set_tenant_label(int on)
+{
+    atomic_store(&mt_tenant_label, on ? 1 : 0);
+}
+
 /* The label text of a NULL-terminated name, value list. */
 static int mt_labels(char *buf, size_t size, va_list ap)
 {
@@ -195,6 +223,8 @@ static int mt_labels(char *buf, size_t size, va_list ap)
         if (!name)
             return 0;
         const char *value = va_arg(ap, const char *);
+        if (!strcmp(name, "tenant") && !atomic_load(&mt_tenant_label))
+            value = MT_ANY_TENANT;
         if (mt_label_add(buf, size, &used, name, value ? value : "") < 0)
             return -1;
     }

@@ -22,6 +22,13 @@
  * in mt_misuse(). */
 #define MT_SERIES_MAX 4096
 
+/* METRICS_TENANT_LABEL: with it off (mt_set_tenant_label(0)) every series'
+ * tenant label reads MT_ANY_TENANT, so a process serving thousands of
+ * registry tenants keeps one series per stream, not one per tenant (counters
+ * add up, gauges hold the last tenant's value).  On by default. */
+#define MT_ANY_TENANT "*"
+void mt_set_tenant_label(int on);
+
 /* Adds v to counter `name` (v >= 0) or sets gauge `name` to v, for the series
  * given by label pairs: labels is a NULL-terminated list of name, value
  * strings ("flow", "orders", "tenant", "t1", NULL).  Unknown metric names and

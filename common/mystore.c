@@ -61,6 +61,11 @@ void ms_free(ms_client *ms)
     free(ms);
 }
 
+struct hc_client *ms_http(ms_client *c)
+{
+    return c->hc;
+}
+
 long long ms_server_now(const ms_client *c)
 {
     return hc_server_now(c->hc);

@@ -98,6 +98,8 @@ int ms_up_since(ms_client *ms, long long since_ms);
 /* The API server's clock now, from its last Date header (see hc_server_now);
  * 0 before any answer carried one. */
 long long ms_server_now(const ms_client *c);
+/* The client's HTTP client (its clock: hc_clock_get, hc_clock_set). */
+struct hc_client *ms_http(ms_client *c);
 
 /* The HTTP status of the last answer any call of this client got (after its
  * retries), 0 when none came: tells a caller whose list call failed whether

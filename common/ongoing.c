@@ -59,6 +59,11 @@ void og_free(og_client *og)
     free(og);
 }
 
+struct hc_client *og_http(og_client *c)
+{
+    return c->hc;
+}
+
 long long og_server_now(const og_client *c)
 {
     return hc_server_now(c->hc);

@@ -64,6 +64,8 @@ int og_up_since(og_client *og, long long since_ms);
 /* The API server's clock now, from its last Date header (see hc_server_now);
  * 0 before any answer carried one. */
 long long og_server_now(const og_client *c);
+/* The client's HTTP client (its clock: hc_clock_get, hc_clock_set). */
+struct hc_client *og_http(og_client *c);
 
 /* Requests sent by this client. */
 unsigned long og_requests(const og_client *og);

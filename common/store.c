@@ -176,6 +176,16 @@ rs_store *rs_open(const char *url, const char *tenant, char *errstr, size_t errs
     return rs;
 }
 
+void rs_set_tenant(rs_store *rs, const char *tenant)
+{
+    snprintf(rs->tenant, sizeof(rs->tenant), "%s", tenant);
+}
+
+const char *rs_tenant(const rs_store *rs)
+{
+    return rs->tenant;
+}
+
 void rs_close(rs_store *rs)
 {
     if (!rs)

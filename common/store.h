@@ -40,6 +40,11 @@ mo_err rs_url_parse(const char *url, rs_url *out, char *errstr, size_t errstr_si
  * connects lazily.  NULL with errstr on a malformed URL. */
 rs_store *rs_open(const char *url, const char *tenant, char *errstr, size_t errstr_size);
 void rs_close(rs_store *rs);
+/* Rebinds the store to another tenant (its keys become mosync:{tenant}:...)
+ * keeping its connection: a worker of `mosync poll --all-tenants` serves
+ * one tenant after another with one store. */
+void rs_set_tenant(rs_store *rs, const char *tenant);
+const char *rs_tenant(const rs_store *rs);
 /* How long one call keeps retrying while Redis is away (ms).  The calling
  * thread's deadline (mo_deadline_left_ms) cuts it shorter. */
 void rs_set_retry_ms(rs_store *rs, long retry_ms);

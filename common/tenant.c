@@ -9,6 +9,8 @@
 
 #define TN_INDEX_TENANT "*" /* mosync:{*}:tenants: '*' is never a tenant's name */
 #define TN_RECORD       "tenant"
+#define TN_GEN          "tenants:gen" /* mosync:{*}:tenants:gen */
+#define TN_MGET_CHUNK   500
 
 static const char *const tn_states[] = {TN_CONNECTING, TN_ACTIVE, TN_PAUSED, TN_NEEDS_RECONNECT};
 
@@ -143,6 +145,75 @@ mo_err tn_get(rs_store *rs, const sb_key *key, const char *name, json_t **record
     return MO_OK;
 }
 
+/* Raises the registry's generation (after every change). */
+static mo_err tn_bump(rs_store *rs, char *errstr, size_t errstr_size)
+{
+    char key[RS_KEY_SIZE];
+    json_t *reply = NULL;
+    const char *argv[2] = {"INCR", rs_key_tenant(TN_INDEX_TENANT, TN_GEN, key, sizeof(key))};
+    mo_err err = rs_call(rs, 2, argv, &reply, errstr, errstr_size);
+    json_decref(reply);
+    return err;
+}
+
+mo_err tn_gen(rs_store *rs, long long *gen, char *errstr, size_t errstr_size)
+{
+    char key[RS_KEY_SIZE];
+    json_t *reply = NULL;
+    const char *argv[2] = {"GET", rs_key_tenant(TN_INDEX_TENANT, TN_GEN, key, sizeof(key))};
+    *gen = 0;
+    mo_err err = rs_call(rs, 2, argv, &reply, errstr, errstr_size);
+    if (!err && json_is_string(reply))
+        *gen = strtoll(json_string_value(reply), NULL, 10);
+    json_decref(reply);
+    return err;
+}
+
+mo_err tn_get_sealed(rs_store *rs, const json_t *names, json_t **records, char *errstr,
+                     size_t errstr_size)
+{
+    size_t n = json_array_size(names);
+    const char **argv = calloc(TN_MGET_CHUNK + 1, sizeof(*argv));
+    char(*keys)[RS_KEY_SIZE] = calloc(TN_MGET_CHUNK, RS_KEY_SIZE);
+    mo_err err = MO_OK;
+    *records = json_array();
+    if (!argv || !keys || !*records) {
+        err = mo_seterr(MO_ERR_NOMEM, errstr, errstr_size, "out of memory");
+        goto out;
+    }
+    argv[0] = "MGET";
+    for (size_t at = 0; at < n && !err; at += TN_MGET_CHUNK) {
+        size_t m = n - at < TN_MGET_CHUNK ? n - at : TN_MGET_CHUNK;
+        for (size_t i = 0; i < m; i++) {
+            const char *name = json_string_value(json_array_get(names, at + i));
+            argv[1 + i] =
+                rs_key_tenant(name ? name : TN_INDEX_TENANT, TN_RECORD, keys[i], RS_KEY_SIZE);
+        }
+        json_t *reply = NULL;
+        if ((err = rs_call(rs, (int)m + 1, argv, &reply, errstr, errstr_size)))
+            break;
+        for (size_t i = 0; i < m; i++) {
+            json_t *v = json_array_get(reply, i), *rec = NULL;
+            if (json_is_string(v))
+                rec = json_loads(json_string_value(v), 0, NULL);
+            if (!json_is_object(rec)) {
+                json_decref(rec); /* gone: null; there but not an object: {} */
+                rec = json_is_string(v) ? json_object() : json_null();
+            }
+            json_array_append_new(*records, rec);
+        }
+        json_decref(reply);
+    }
+out:
+    free(argv);
+    free(keys);
+    if (err) {
+        json_decref(*records);
+        *records = NULL;
+    }
+    return err;
+}
+
 /* Writes record (borrowed) and adds name to the index. */
 static mo_err tn_write(rs_store *rs, const char *name, const json_t *record, char *errstr,
                        size_t errstr_size)
@@ -162,6 +233,8 @@ static mo_err tn_write(rs_store *rs, const char *name, const json_t *record, cha
         err = rs_call(rs, 3, add, &reply, errstr, errstr_size);
     json_decref(reply);
     free(text);
+    if (!err)
+        err = tn_bump(rs, errstr, errstr_size);
     return err;
 }
 
@@ -313,6 +386,8 @@ mo_err tn_remove(rs_store *rs, const char *name, long long *deleted, char *errst
     if ((err = rs_call(rs, 3, srem, &reply, errstr, errstr_size)))
         return err;
     json_decref(reply);
+    if ((err = tn_bump(rs, errstr, errstr_size)))
+        return err;
     /* Names hold no glob character (tn_check_name), so the pattern is exact. */
     rs_key_tenant(name, "*", pattern, sizeof(pattern));
     do {

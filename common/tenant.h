@@ -10,6 +10,7 @@
  *                          "settings": {plain variables}, "secrets": sealed,
  *                          "created_at", "updated_at", "rev"}
  *   mosync:{*}:tenants     a set of every tenant's name
+ *   mosync:{*}:tenants:gen a counter raised by every change (tn_gen)
  * "secrets" is the JSON object of the secret variables, sealed with
  * MOSYNC_SECRET_KEY (secretbox.h, AES-256-GCM) for the context
  * "mosync:{T}:tenant:secrets", so a sealed value moved to another tenant
@@ -63,6 +64,20 @@ mo_err tn_exists(rs_store *rs, const char *name, int *exists, char *errstr, size
 
 /* *names (new reference): the registry's tenant names, sorted. */
 mo_err tn_list(rs_store *rs, json_t **names, char *errstr, size_t errstr_size);
+
+/* The registry's generation (mosync:{*}:tenants:gen): every tn_put,
+ * tn_set_state and tn_remove raises it, after its change is written, so a
+ * process serving every tenant (`mosync poll --all-tenants`) learns of a
+ * change with one GET a second.  0 before the first change. */
+mo_err tn_gen(rs_store *rs, long long *gen, char *errstr, size_t errstr_size);
+
+/* The records of names (an array of strings) as Redis holds them, secrets
+ * still sealed (read without MOSYNC_SECRET_KEY: name, state, rev, plain
+ * settings), MGET 500 at a time: *records (new reference) an array in the
+ * order of names, null where a record is gone, an empty object where it is
+ * not a JSON object. */
+mo_err tn_get_sealed(rs_store *rs, const json_t *names, json_t **records, char *errstr,
+                     size_t errstr_size);
 
 /* Removes the tenant from the registry and deletes every key mosync:{T}:*
  * (cursors, leases, records, caches: the processes serving it stop at their

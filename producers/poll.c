@@ -57,6 +57,7 @@
 #include "credential.h"
 #include "dlq.h"
 #include "event.h"
+#include "http.h"
 #include "kafka.h"
 #include "lastrun.h"
 #include "log.h"
@@ -891,20 +892,58 @@ out:
 
 /* ---- running a stream ----------------------------------------------------------- */
 
+/* Readies c for src's cycles; producing with kp (borrowed), or with a
+ * producer of its own when kp is NULL (freed by the caller: kq_producer_free
+ * of c->kp). */
 static mo_err pe_ctx_open(pe_ctx *c, const mo_config *cfg, pe_source *src, rs_store *rs,
-                          char *errstr, size_t errstr_size)
+                          kq_producer *kp, char *errstr, size_t errstr_size)
 {
-    char client_id[128];
     c->cfg = cfg;
     c->src = src;
     c->rs = rs;
     snprintf(c->component, sizeof(c->component), "poll.%s", src->stream);
     snprintf(c->cursor_key, sizeof(c->cursor_key), "cursor:%s", src->stream);
     snprintf(c->seen_key, sizeof(c->seen_key), "seen:%s", src->stream);
-    snprintf(client_id, sizeof(client_id), "mosync-poll-%s", src->stream);
     cfg_topic(cfg, src->topic_base, c->topic, sizeof(c->topic));
-    c->kp = kq_producer_new(cfg, client_id, errstr, errstr_size);
+    c->kp = kp ? kp : pe_producer_new(cfg, src->stream, errstr, errstr_size);
     return c->kp ? MO_OK : MO_ERR_CONFIG;
+}
+
+kq_producer *pe_producer_new(const mo_config *cfg, const char *stream, char *errstr,
+                             size_t errstr_size)
+{
+    char client_id[128];
+    snprintf(client_id, sizeof(client_id), "mosync-poll-%s", stream);
+    return kq_producer_new(cfg, client_id, errstr, errstr_size);
+}
+
+mo_err pe_run_cycle(const mo_config *cfg, const char *stream, rs_store *rs, kq_producer *kp,
+                    ls_lease *lease, pe_clock *clock, pe_cycle_stats *st, char *errstr,
+                    size_t errstr_size)
+{
+    pe_ctx c;
+    pe_source src;
+    memset(&c, 0, sizeof(c));
+    long long started = mo_now_ms();
+    mo_err err = pe_source_open(cfg, stream, rs, &src, errstr, errstr_size);
+    if (err)
+        return err;
+    if (clock && src.http)
+        hc_clock_set(src.http(src.state), clock->date, clock->at_ms);
+    if (!(err = pe_ctx_open(&c, cfg, &src, rs, kp, errstr, errstr_size))) {
+        err = pe_cycle(&c, lease, errstr, errstr_size);
+        poll_cycle_end(cfg, stream, started, lease, err, errstr);
+    }
+    if (clock && src.http)
+        hc_clock_get(src.http(src.state), &clock->date, &clock->at_ms);
+    if (st) {
+        st->listed += c.listed;
+        st->emitted += c.emitted;
+        st->dead_lettered += c.dead_lettered;
+        st->requests += src.requests ? src.requests(src.state) : 0;
+    }
+    pe_source_close(&src);
+    return err;
 }
 
 mo_err pe_source_open(const mo_config *cfg, const char *stream, rs_store *rs, pe_source *src,
@@ -949,7 +988,7 @@ int pe_main(const mo_config *cfg, const char *stream, const poll_opts *opts)
         return 2;
     }
     if (pe_source_open(cfg, stream, rs, &src, errstr, sizeof(errstr)) ||
-        pe_ctx_open(&c, cfg, &src, rs, errstr, sizeof(errstr))) {
+        pe_ctx_open(&c, cfg, &src, rs, NULL, errstr, sizeof(errstr))) {
         lg_error(component, cfg->tenant, "cannot start: %s", errstr);
         goto out;
     }
@@ -1185,6 +1224,34 @@ static void poll_count_cycle(const mo_config *cfg, const char *stream, long long
            (double)time(NULL), "stream", stream, "tenant", cfg->tenant, NULL);
 }
 
+void poll_cycle_end(const mo_config *cfg, const char *stream, long long started_ms, ls_lease *lease,
+                    mo_err err, const char *errstr)
+{
+    char component[64];
+    snprintf(component, sizeof(component), "poll.%s", stream);
+    poll_count_cycle(cfg, stream, started_ms,
+                     !err              ? "ok"
+                     : !ls_held(lease) ? "lease_lost"
+                                       : "failed");
+    if (err && !ls_held(lease)) {
+        /* Another poller took over: not a failure of this stream. */
+        lg_warn(component, cfg->tenant, "cycle stopped: %s", errstr);
+        return;
+    }
+    lr_note(cfg, component, err, errstr); /* for `mosync status` */
+    /* The stream's API ("mystore-orders": mystore): a refused credential
+     * is the tenant's, logged once a minute and shown by status. */
+    char api[16];
+    snprintf(api, sizeof(api), "%.*s", (int)strcspn(stream, "-"), stream);
+    if (err == MO_ERR_CREDENTIAL)
+        cr_refused(cfg, component, api, errstr);
+    else if (!err)
+        cr_accepted(cfg, component, api);
+    if (err && err != MO_ERR_CREDENTIAL)
+        lg_error(component, cfg->tenant, "cycle failed (%s): %s; cursor kept", mo_err_name(err),
+                 errstr);
+}
+
 /* The wait between two cycles of the lease holder: up to ms, woken at once
  * by a webhook's trigger (rs_trigger_wait, BLPOP of at most a second at a
  * time, so a stop request and a lost lease are seen within a second; the
@@ -1296,34 +1363,16 @@ int poll_loop(const mo_config *cfg, const char *stream, const poll_opts *opts, p
         if (trig)
             rs_trigger_clear(trig, stream, errstr, sizeof(errstr));
         err = cycle(ctx, lease, errstr, sizeof(errstr));
-        poll_count_cycle(cfg, stream, cycle_start,
-                         !err              ? "ok"
-                         : !ls_held(lease) ? "lease_lost"
-                                           : "failed");
+        poll_cycle_end(cfg, stream, cycle_start, lease, err, errstr);
         if (err && !ls_held(lease)) {
-            /* Another poller took over: not a failure of this stream. */
-            lg_warn(component, cfg->tenant, "cycle stopped: %s", errstr);
             if (opts->once) {
                 rc = 1;
                 break;
             }
             continue;
         }
-        lr_note(cfg, component, err, errstr); /* for `mosync status` */
-        /* The stream's API ("mystore-orders": mystore): a refused credential
-         * is the tenant's, logged once a minute and shown by status. */
-        char api[16];
-        snprintf(api, sizeof(api), "%.*s", (int)strcspn(stream, "-"), stream);
-        if (err == MO_ERR_CREDENTIAL)
-            cr_refused(cfg, component, api, errstr);
-        else if (!err)
-            cr_accepted(cfg, component, api);
-        if (err) {
+        if (err)
             (*failed_cycles)++;
-            if (err != MO_ERR_CREDENTIAL)
-                lg_error(component, cfg->tenant, "cycle failed (%s): %s; cursor kept",
-                         mo_err_name(err), errstr);
-        }
         /* A malformed cursor needs a person: stop instead of failing forever. */
         if (opts->once || err == MO_ERR_INVALID) {
             rc = err ? 1 : 0;

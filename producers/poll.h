@@ -90,6 +90,9 @@ typedef struct pe_source {
     long long (*server_now)(void *state);
     /* One cheap request, to learn the source's clock before the first window. */
     mo_err (*probe_clock)(void *state, char *errstr, size_t errstr_size);
+    /* The source's HTTP client, whose clock (hc_clock_get/set) the
+     * scheduler of every tenant keeps from one cycle to the next. */
+    struct hc_client *(*http)(void *state);
     /* Seconds the first scan reaches back without a cursor, or -1: everything
      * (M14, O6). */
     long (*lookback_s)(void *state);
@@ -172,6 +175,39 @@ mo_err pe_emit_one(const mo_config *cfg, pe_source *src, rs_store *rs, kq_produc
 typedef mo_err (*poll_cycle_fn)(void *ctx, ls_lease *lease, char *errstr, size_t errstr_size);
 int poll_loop(const mo_config *cfg, const char *stream, const poll_opts *opts, poll_cycle_fn cycle,
               void *ctx, unsigned long *failed_cycles);
+
+/* What poll_loop does after each cycle: its metrics (result ok, failed or
+ * lease_lost), the status record, the credential's state, the log line of
+ * a failure.  started_ms: mo_now_ms() at the cycle's start. */
+void poll_cycle_end(const mo_config *cfg, const char *stream, long long started_ms, ls_lease *lease,
+                    mo_err err, const char *errstr);
+
+/* ---- one cycle for the scheduler of every tenant (poll_sched.c) --------- */
+
+/* The producer of a stream's poller (client id mosync-poll-<stream>). */
+kq_producer *pe_producer_new(const mo_config *cfg, const char *stream, char *errstr,
+                             size_t errstr_size);
+
+typedef struct pe_cycle_stats {
+    unsigned long listed, emitted, dead_lettered, requests;
+} pe_cycle_stats;
+
+/* The source's clock between two cycles of one tenant (hc_clock_get): its
+ * last Date and when it came; zeros when unknown.  A cycle that knows it
+ * needs no request of its own to learn the source's time. */
+typedef struct pe_clock {
+    long long date, at_ms;
+} pe_clock;
+
+/* One cycle of stream for cfg's tenant, while lease (of that tenant and
+ * stream) is held: opens the stream's source for it with rs (bound to
+ * cfg->tenant), produces with kp (shared, borrowed), starts from *clock and
+ * leaves the source's clock there (may be NULL), ends as poll_loop's
+ * cycles do (poll_cycle_end), closes the source and adds its figures to *st
+ * (may be NULL).  Returns the cycle's error (the cursor kept). */
+mo_err pe_run_cycle(const mo_config *cfg, const char *stream, rs_store *rs, kq_producer *kp,
+                    ls_lease *lease, pe_clock *clock, pe_cycle_stats *st, char *errstr,
+                    size_t errstr_size);
 
 /* Counts events a poller's stream produced and Kafka acknowledged
  * (mosync_events_produced_total): called after each batch's wait. */

@@ -39,6 +39,11 @@ static long long pm_server_now(void *state)
     return ms_server_now(s->ms);
 }
 
+static struct hc_client *pm_http(void *state)
+{
+    return ms_http(((pm_state *)state)->ms);
+}
+
 /* Mystore's clock: the cheapest request there is. */
 static mo_err pm_probe_clock(void *state, char *errstr, size_t errstr_size)
 {
@@ -215,6 +220,7 @@ mo_err pm_source_open(const mo_config *cfg, const char *stream, rs_store *rs, pe
                        .state = s,
                        .server_now = pm_server_now,
                        .probe_clock = pm_probe_clock,
+                       .http = pm_http,
                        .lookback_s = pm_lookback_s,
                        .begin_cycle = pm_begin_cycle,
                        .list_page = pm_list_page,

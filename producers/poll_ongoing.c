@@ -48,6 +48,11 @@ static long long pg_server_now(void *state)
     return og_server_now(((pg_state *)state)->og);
 }
 
+static struct hc_client *pg_http(void *state)
+{
+    return og_http(((pg_state *)state)->og);
+}
+
 /* Ongoing's clock: the cheapest request there is. */
 static mo_err pg_probe_clock(void *state, char *errstr, size_t errstr_size)
 {
@@ -248,6 +253,7 @@ mo_err pg_source_open(const mo_config *cfg, const char *stream, rs_store *rs, pe
                        .state = s,
                        .server_now = pg_server_now,
                        .probe_clock = pg_probe_clock,
+                       .http = pg_http,
                        .lookback_s = pg_lookback_s,
                        .list_page = pg_list_page,
                        .describe = pg_describe,

@@ -2042,7 +2042,10 @@ static void ms_handle(void *state, const sim_req *req, sim_resp *resp)
     }
     /* Every non-read request reaching the API is a write, refused or not. */
     resp->is_write = !ms_eq(req->method, "GET") && !ms_eq(req->method, "HEAD");
-    if (count < 3 || !ms_eq(segs[0], "shops") || !ms_eq(segs[1], st->shop))
+    /* --shop '*': any shop name answers (the same data), for benchmarks of
+     * many tenants. */
+    if (count < 3 || !ms_eq(segs[0], "shops") ||
+        (!ms_eq(segs[1], st->shop) && !ms_eq(st->shop, "*")))
         ms_fail(resp, 404, "no route %s %s", req->method, req->path);
     else
         ms_route(st, req, resp, segs + 2, count - 2);
