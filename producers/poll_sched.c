@@ -17,9 +17,8 @@
 
 #define PS_GEN_EVERY_MS  1000  /* how often the registry's generation is read */
 #define PS_TRIGGER_MAX_S "0.5" /* the longest BLPOP of the trigger list */
-#define PS_POLLED_SLACK                                                                            \
-    500 /* ms: another process's cycle this much short of an interval counts                       \
-         */
+/* ms: another process's cycle this much short of an interval still counts */
+#define PS_POLLED_SLACK 500
 
 const char *const ps_state_names[PS_NSTATES] = {TN_ACTIVE, TN_CONNECTING, TN_PAUSED,
                                                 TN_NEEDS_RECONNECT, "broken"};
