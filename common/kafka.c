@@ -1027,14 +1027,7 @@ static int kq_destroy_bounded(rd_kafka_t *rk, int flags, long timeout_ms)
         d->done = 1;
         rd_kafka_destroy_flags(rk, flags);
     }
-    struct timespec until;
-    clock_gettime(CLOCK_MONOTONIC, &until);
-    until.tv_sec += timeout_ms / 1000;
-    until.tv_nsec += (timeout_ms % 1000) * 1000000L;
-    if (until.tv_nsec >= 1000000000L) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000L;
-    }
+    struct timespec until = mo_timespec_after(CLOCK_MONOTONIC, timeout_ms);
     pthread_mutex_lock(&d->mu);
     while (!d->done && pthread_cond_timedwait(&d->cv, &d->mu, &until) == 0)
         ;

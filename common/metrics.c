@@ -609,13 +609,7 @@ static void *mt_reaper(void *arg)
     mt_server *srv = arg;
     pthread_mutex_lock(&srv->lock);
     while (!srv->stopping) {
-        struct timespec until;
-        clock_gettime(CLOCK_REALTIME, &until);
-        until.tv_nsec += MT_REAP_EVERY_MS * 1000000L;
-        if (until.tv_nsec >= 1000000000L) {
-            until.tv_sec++;
-            until.tv_nsec -= 1000000000L;
-        }
+        struct timespec until = mo_timespec_after(CLOCK_REALTIME, MT_REAP_EVERY_MS);
         pthread_cond_timedwait(&srv->reap_cv, &srv->lock, &until);
         pthread_mutex_unlock(&srv->lock);
         long long now = mo_now_ms();

@@ -2,6 +2,8 @@
 #ifndef MO_STOP_H
 #define MO_STOP_H
 
+#include <time.h>
+
 /* Installs the SIGTERM/SIGINT handlers (and ignores SIGPIPE). */
 void mo_stop_install(void);
 /* Non-zero once a stop was requested. */
@@ -13,6 +15,10 @@ void mo_stop_request(void);
 int mo_stop_sleep_ms(long ms);
 /* Monotonic milliseconds. */
 long long mo_now_ms(void);
+/* The time ms (>= 0) from now on `clock`, normalised: the absolute deadline
+ * pthread_cond_timedwait takes (CLOCK_MONOTONIC for a condition set up with
+ * pthread_condattr_setclock, else CLOCK_REALTIME). */
+struct timespec mo_timespec_after(clockid_t clock, long ms);
 
 /* ---- the current task's time budget (per thread) ----------------------
  * A consumer bounds the time one message may take (it must finish well

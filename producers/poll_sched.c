@@ -390,14 +390,7 @@ static void ps_wait(ps_sched *s, long long deadline_ms)
         return;
     if (left > 1000)
         left = 1000; /* a stop request is seen within a second */
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    ts.tv_sec += left / 1000;
-    ts.tv_nsec += (left % 1000) * 1000000L;
-    if (ts.tv_nsec >= 1000000000L) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000L;
-    }
+    struct timespec ts = mo_timespec_after(CLOCK_MONOTONIC, (long)left);
     pthread_cond_timedwait(&s->cond, &s->mu, &ts);
 }
 
