@@ -115,25 +115,26 @@ static health_server *start_health(mo_config *cfg, const char *cmd, const char *
     return hs;
 }
 
-/* `mosync poll <stream> --all-tenants`: every active registry tenant, from
- * one process (producers/poll_sched.h).  The environment gives the
- * process's settings only. */
-static int poll_all(const char *stream)
+/* `mosync poll <stream> --all-tenants` and `mosync apply <flow>
+ * --all-tenants`: every registry tenant from one process
+ * (producers/poll_sched.h, consumers/apply_tenants.c).  The environment
+ * gives the process's settings only. */
+static int all_tenants(const char *cmd, const char *sub)
 {
     mo_config cfg;
     sb_key key;
     int rc;
     if (getenv("MOSYNC_TENANT") && *getenv("MOSYNC_TENANT")) {
-        fprintf(stderr, "mosync: poll --all-tenants serves the registry's tenants: MOSYNC_TENANT "
-                        "must not be set (nor --tenant given)\n");
+        fprintf(stderr,
+                "mosync: %s --all-tenants serves the registry's tenants: MOSYNC_TENANT "
+                "must not be set (nor --tenant given)\n",
+                cmd);
         return 2;
     }
     load_config(&cfg, CFG_NEED_KAFKA | CFG_NEED_REDIS);
     if (strcmp(cfg.tenant, "default")) {
-        fprintf(stderr,
-                "mosync: poll --all-tenants serves the registry's tenants, not --tenant "
-                "%s\n",
-                cfg.tenant);
+        fprintf(stderr, "mosync: %s --all-tenants serves the registry's tenants, not --tenant %s\n",
+                cmd, cfg.tenant);
         cfg_free(&cfg);
         return 2;
     }
@@ -141,8 +142,9 @@ static int poll_all(const char *stream)
         cfg_free(&cfg);
         return rc;
     }
-    health_server *hs = start_health(&cfg, "poll", stream);
-    rc = poll_all_tenants(&cfg, stream, &key);
+    health_server *hs = start_health(&cfg, cmd, sub);
+    rc = !strcmp(cmd, "poll") ? poll_all_tenants(&cfg, sub, &key)
+                              : apply_all_tenants(&cfg, sub, &key);
     health_stop(hs);
     memset(&key, 0, sizeof(key));
     cfg_free(&cfg);
@@ -305,7 +307,7 @@ int main(int argc, char **argv)
             if (strcmp(sub, pollers[i].name))
                 continue;
             if (argc == 4 && !strcmp(argv[3], "--all-tenants"))
-                return poll_all(sub);
+                return all_tenants(cmd, sub);
             if (parse_opts(argc - 3, argv + 3, &once, NULL, NULL, NULL))
                 return 2;
             load_config(&cfg, CFG_NEED_KAFKA | CFG_NEED_REDIS | pollers[i].need);
@@ -330,6 +332,8 @@ int main(int argc, char **argv)
         for (size_t i = 0; i < sizeof(appliers) / sizeof(appliers[0]); i++) {
             if (strcmp(sub, appliers[i].name))
                 continue;
+            if (argc == 4 && !strcmp(argv[3], "--all-tenants"))
+                return all_tenants(cmd, sub);
             if (parse_opts(argc - 3, argv + 3, &once, &idle_ms, NULL, &group))
                 return 2;
             load_config(&cfg, CFG_NEED_KAFKA | CFG_NEED_REDIS | appliers[i].need);

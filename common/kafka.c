@@ -822,11 +822,10 @@ rd_kafka_message_t *kq_consumer_poll(kq_consumer *kc, int timeout_ms)
     return m;
 }
 
-mo_err kq_consumer_store(kq_consumer *kc, const rd_kafka_message_t *msg)
+mo_err kq_consumer_store_next(kq_consumer *kc, const char *topic, int32_t partition, int64_t next)
 {
     rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
-    rd_kafka_topic_partition_list_add(l, rd_kafka_topic_name(msg->rkt), msg->partition)->offset =
-        msg->offset + 1;
+    rd_kafka_topic_partition_list_add(l, topic, partition)->offset = next;
     rd_kafka_resp_err_t err = rd_kafka_offsets_store(kc->rk, l);
     if (!err)
         err = l->elems[0].err;
@@ -834,12 +833,17 @@ mo_err kq_consumer_store(kq_consumer *kc, const rd_kafka_message_t *msg)
     if (err) {
         /* The partition was revoked meanwhile: the next owner re-applies the
          * message, which the idempotency record turns into a no-op. */
-        lg_warn("kafka", kc->tenant, "offset store %s [%d] @%lld: %s",
-                rd_kafka_topic_name(msg->rkt), msg->partition, (long long)msg->offset,
-                rd_kafka_err2str(err));
+        lg_warn("kafka", kc->tenant, "offset store %s [%d] @%lld: %s", topic, partition,
+                (long long)next - 1, rd_kafka_err2str(err));
         return MO_ERR_TRANSIENT;
     }
     return MO_OK;
+}
+
+mo_err kq_consumer_store(kq_consumer *kc, const rd_kafka_message_t *msg)
+{
+    return kq_consumer_store_next(kc, rd_kafka_topic_name(msg->rkt), msg->partition,
+                                  msg->offset + 1);
 }
 
 /* A free waiting entry, growing the table (capped). */

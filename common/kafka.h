@@ -139,6 +139,9 @@ kq_consumer *kq_consumer_new(const mo_config *cfg, const char *group_id, const c
 rd_kafka_message_t *kq_consumer_poll(kq_consumer *kc, int timeout_ms);
 /* Marks msg done: its offset + 1 is stored and committed with the next commit. */
 mo_err kq_consumer_store(kq_consumer *kc, const rd_kafka_message_t *msg);
+/* Stores next as the offset of topic's partition to commit (every message
+ * below it done): for a loop that settles messages out of order. */
+mo_err kq_consumer_store_next(kq_consumer *kc, const char *topic, int32_t partition, int64_t next);
 /* Pauses msg's partition and rewinds it to msg, to be consumed again after
  * delay_ms.  The consumer keeps polling the other partitions.  The partition
  * is recorded before it is paused, so a paused partition is always resumed;

@@ -11,6 +11,7 @@
 #include "map_article.h"
 #include "map_order.h"
 #include "mystore.h"
+#include "secretbox.h"
 #include "store.h"
 
 #include <jansson.h>
@@ -94,6 +95,7 @@ typedef struct apply_flow {
      * "mystore"): its refused credential is recorded for the tenant
      * (common/credential.h). */
     const char *api;
+    void (*free_ctx)(void *ctx); /* frees ctx (apply_<flow>_flow); NULL: not owned */
 } apply_flow;
 
 /* Runs the consumer loop of flow until a stop is requested (or, with
@@ -228,6 +230,20 @@ void apply_article_conf(const mo_config *cfg, mp_article_conf *conf);
  * rs and ms borrowed. */
 mo_err apply_stock_lookup(const mo_config *cfg, rs_store *rs, ms_client *ms, const char *no,
                           int remember, json_t **entry, char *errstr, size_t errstr_size);
+
+/* Each flow for cfg's tenant on store rs (both borrowed, and they must
+ * outlive it): *flow's context made (flow->free_ctx frees it).  MO_ERR_NOMEM,
+ * or MO_ERR_CONFIG when the API client cannot be made (logged).  The flow's
+ * `mosync apply <flow>` runs one; `apply --all-tenants` one per tenant. */
+mo_err apply_orders_flow(const mo_config *cfg, rs_store *rs, apply_flow *flow);
+mo_err apply_articles_flow(const mo_config *cfg, rs_store *rs, apply_flow *flow);
+mo_err apply_deliveries_flow(const mo_config *cfg, rs_store *rs, apply_flow *flow);
+mo_err apply_stock_flow(const mo_config *cfg, rs_store *rs, apply_flow *flow);
+
+/* `mosync apply <flow> --all-tenants` (consumers/apply_tenants.c): flow
+ * ("orders", ...) for every registry tenant, opening their secrets with key.
+ * Returns the exit status. */
+int apply_all_tenants(const mo_config *cfg, const char *flow, const sb_key *key);
 
 /* `mosync apply orders|articles|deliveries|stock`. */
 int apply_orders(const mo_config *cfg, const apply_opts *opts);

@@ -234,39 +234,62 @@ void apply_article_conf(const mo_config *cfg, mp_article_conf *conf)
                               .weight_kg = cfg->mystore_weight_kg};
 }
 
+static void aa_free(void *vctx)
+{
+    aa_ctx *c = vctx;
+    og_free(c->og);
+    free(c);
+}
+
+mo_err apply_articles_flow(const mo_config *cfg, rs_store *rs, apply_flow *flow)
+{
+    aa_ctx *c = calloc(1, sizeof(*c));
+    if (!c)
+        return MO_ERR_NOMEM;
+    c->cfg = cfg;
+    apply_article_conf(cfg, &c->mconf);
+    c->rs = rs;
+    c->og = og_new(cfg, rs, 1);
+    if (!c->og) {
+        free(c);
+        return MO_ERR_CONFIG;
+    }
+    *flow = (apply_flow){.name = "articles",
+                         .component = COMPONENT,
+                         .topic_base = KQ_TOPIC_PRODUCTS,
+                         .group_base = "mosync-apply-articles",
+                         .handle = aa_handle,
+                         .ctx = c,
+                         .api_up_since = aa_api_up,
+                         .api = "ongoing",
+                         .free_ctx = aa_free};
+    return MO_OK;
+}
+
 int apply_articles(const mo_config *cfg, const apply_opts *opts)
 {
     char errstr[512];
-    aa_ctx c = {.cfg = cfg};
-    apply_article_conf(cfg, &c.mconf);
-    c.rs = rs_open(cfg->redis_url, cfg->tenant, errstr, sizeof(errstr));
-    if (!c.rs) {
+    apply_flow flow;
+    rs_store *rs = rs_open(cfg->redis_url, cfg->tenant, errstr, sizeof(errstr));
+    if (!rs) {
         lg_error(COMPONENT, cfg->tenant, "%s", errstr);
         return 2;
     }
-    c.og = og_new(cfg, c.rs, 1);
-    if (!c.og) {
-        rs_close(c.rs);
+    if (apply_articles_flow(cfg, rs, &flow)) {
+        rs_close(rs);
         return 1;
     }
-    apply_flow flow = {.name = "articles",
-                       .component = COMPONENT,
-                       .topic_base = KQ_TOPIC_PRODUCTS,
-                       .group_base = "mosync-apply-articles",
-                       .handle = aa_handle,
-                       .ctx = &c,
-                       .api_up_since = aa_api_up,
-                       .api = "ongoing"};
+    aa_ctx *c = flow.ctx;
     apply_dry dry;
-    apply_dry_wrap(&flow, &dry, cfg, c.rs);
-    int rc = apply_run(cfg, &flow, opts, &c.counts);
+    apply_dry_wrap(&flow, &dry, cfg, rs);
+    int rc = apply_run(cfg, &flow, opts, &c->counts);
     printf("{\"command\":\"apply articles\",\"messages\":%lu,\"products\":%lu,\"written\":%lu,"
            "\"duplicates\":%lu,\"stale\":%lu,\"dead_lettered\":%lu,\"busy_ms\":%lld,\"ongoing_"
            "requests\":%lu}\n",
-           c.messages, c.products, c.written, c.duplicates, c.stale, c.counts.dead_lettered,
-           apply_busy_ms(&c.counts), og_requests(c.og));
+           c->messages, c->products, c->written, c->duplicates, c->stale, c->counts.dead_lettered,
+           apply_busy_ms(&c->counts), og_requests(c->og));
     fflush(stdout);
-    og_free(c.og);
-    rs_close(c.rs);
+    aa_free(c);
+    rs_close(rs);
     return rc;
 }

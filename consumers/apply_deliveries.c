@@ -333,41 +333,64 @@ static int ad_api_up(void *vctx, long long since_ms)
     return ms_up_since(c->ms, since_ms);
 }
 
+static void ad_free(void *vctx)
+{
+    ad_ctx *c = vctx;
+    json_decref(c->statuses);
+    ms_free(c->ms);
+    free(c);
+}
+
+mo_err apply_deliveries_flow(const mo_config *cfg, rs_store *rs, apply_flow *flow)
+{
+    ad_ctx *c = calloc(1, sizeof(*c));
+    if (!c)
+        return MO_ERR_NOMEM;
+    c->cfg = cfg;
+    c->rs = rs;
+    c->ms = ms_new(cfg, rs, 1);
+    if (!c->ms) {
+        free(c);
+        return MO_ERR_CONFIG;
+    }
+    *flow = (apply_flow){.name = "deliveries",
+                         .component = COMPONENT,
+                         .topic_base = KQ_TOPIC_SHIPMENTS,
+                         .group_base = "mosync-apply-deliveries",
+                         .handle = ad_handle,
+                         .ctx = c,
+                         .api_up_since = ad_api_up,
+                         .api = "mystore",
+                         .free_ctx = ad_free};
+    return MO_OK;
+}
+
 int apply_deliveries(const mo_config *cfg, const apply_opts *opts)
 {
     char errstr[512];
-    ad_ctx c = {.cfg = cfg};
-    c.rs = rs_open(cfg->redis_url, cfg->tenant, errstr, sizeof(errstr));
-    if (!c.rs) {
+    apply_flow flow;
+    rs_store *rs = rs_open(cfg->redis_url, cfg->tenant, errstr, sizeof(errstr));
+    if (!rs) {
         lg_error(COMPONENT, cfg->tenant, "%s", errstr);
         return 2;
     }
-    c.ms = ms_new(cfg, c.rs, 1);
-    if (!c.ms) {
-        rs_close(c.rs);
+    if (apply_deliveries_flow(cfg, rs, &flow)) {
+        rs_close(rs);
         return 1;
     }
-    apply_flow flow = {.name = "deliveries",
-                       .component = COMPONENT,
-                       .topic_base = KQ_TOPIC_SHIPMENTS,
-                       .group_base = "mosync-apply-deliveries",
-                       .handle = ad_handle,
-                       .ctx = &c,
-                       .api_up_since = ad_api_up,
-                       .api = "mystore"};
+    ad_ctx *c = flow.ctx;
     apply_dry dry;
-    apply_dry_wrap(&flow, &dry, cfg, c.rs);
-    int rc = apply_run(cfg, &flow, opts, &c.counts);
+    apply_dry_wrap(&flow, &dry, cfg, rs);
+    int rc = apply_run(cfg, &flow, opts, &c->counts);
     printf("{\"command\":\"apply deliveries\",\"messages\":%lu,\"delivered\":%lu,"
            "\"not_shipped\":%lu,\"not_in_mystore\":%lu,\"reference_mismatch\":%lu,"
            "\"already_sent\":%lu,\"cancelled_in_mystore\":%lu,\"duplicates\":%lu,"
            "\"dead_lettered\":%lu,\"busy_ms\":%lld,\"mystore_requests\":%lu}\n",
-           c.messages, c.delivered, c.not_shipped, c.not_in_mystore, c.reference_mismatch,
-           c.already_sent, c.cancelled_in_mystore, c.duplicates, c.counts.dead_lettered,
-           apply_busy_ms(&c.counts), ms_requests(c.ms));
+           c->messages, c->delivered, c->not_shipped, c->not_in_mystore, c->reference_mismatch,
+           c->already_sent, c->cancelled_in_mystore, c->duplicates, c->counts.dead_lettered,
+           apply_busy_ms(&c->counts), ms_requests(c->ms));
     fflush(stdout);
-    json_decref(c.statuses);
-    ms_free(c.ms);
-    rs_close(c.rs);
+    ad_free(c);
+    rs_close(rs);
     return rc;
 }

@@ -29,6 +29,7 @@
  * A message applied with success resolves the open dead letters of its
  * key in the flow (dlq_state.h). */
 #include "apply.h"
+#include "apply_loop.h"
 #include "credential.h"
 #include "dlq.h"
 #include "dlq_state.h"
@@ -93,18 +94,19 @@ typedef struct al_failing {
     int loaded;                 /* the Redis record was read */
 } al_failing;
 
-typedef struct al_state {
+struct al_state {
     const mo_config *cfg;
     const char *component;
     const char *flow; /* metrics label */
     char group[256];
     rs_store *rs;
+    int own_rs; /* rs opened by al_new (else borrowed) */
     al_failing *failing;
     int nfailing, capfailing;
     uint64_t rng;
     dlq_resolver *resolver; /* marks the entity's dead letters resolved */
     long long refused_ms;   /* monotonic: first refused credential since a success; 0 = none */
-} al_state;
+};
 
 /* What the handler of the message in hand reported (apply_outcome): one per
  * thread, since `mosync run` runs every flow's loop in a thread of its own. */
@@ -332,13 +334,18 @@ static const char *al_partition_label(int32_t partition, char *buf, size_t size)
 /* Revoke hook: a partition that leaves takes its cached state along (the
  * next owner reads the Redis record), and its lag series (the next owner
  * reports it; two replicas reporting one partition would be summed). */
+void al_forget_partition(al_state *st, const char *topic, int32_t partition)
+{
+    al_failing *f = al_find_partition(st, topic, partition);
+    if (f)
+        al_drop(st, f);
+}
+
 static void al_on_revoke(void *opaque, const char *topic, int32_t partition)
 {
     al_state *st = opaque;
     char part[16];
-    al_failing *f = al_find_partition(st, topic, partition);
-    if (f)
-        al_drop(st, f);
+    al_forget_partition(st, topic, partition);
     mt_remove("mosync_consumer_lag", "group", st->group, "partition",
               al_partition_label(partition, part, sizeof(part)), "tenant", st->cfg->tenant, "topic",
               topic, NULL);
@@ -387,14 +394,14 @@ static mo_err al_dead_letter(al_state *st, kq_producer *kp, const char *topic,
 /* One message's time budget: AL_BUDGET_NUM/AL_BUDGET_DEN of the poll
  * interval, less when a long message.timeout.ms (KAFKA_PROP) would let the
  * dead letter's wait push the message past the interval. */
-static long al_budget(al_state *st, int interval_ms, int msg_timeout_ms)
+long al_budget(const al_state *st, int interval_ms, int msg_timeout_ms)
 {
     long budget = (long)interval_ms / AL_BUDGET_DEN * AL_BUDGET_NUM;
     long room = (long)interval_ms - msg_timeout_ms - KQ_REPORT_MARGIN_MS - AL_SLACK_MS;
     if (budget > room)
         budget = room;
     if (budget < AL_BUDGET_MIN_MS) {
-        lg_warn(st->component, st->cfg->tenant,
+        lg_warn(st ? st->component : "apply", st ? st->cfg->tenant : "*",
                 "message.timeout.ms %d leaves too little of max.poll.interval.ms %d; "
                 "a message gets %d ms",
                 msg_timeout_ms, interval_ms, AL_BUDGET_MIN_MS);
@@ -415,14 +422,12 @@ static int al_resync(const rd_kafka_message_t *m)
            *(const char *)val == '1';
 }
 
-/* Handles one message: apply, then settle by class.  Returns 1 when it was
- * dead-lettered, else 0. */
-static int al_handle(al_state *st, const apply_flow *flow, kq_consumer *kc, kq_producer *kp,
-                     const char *topic, rd_kafka_message_t *m, long budget_ms)
+al_verdict al_handle(al_state *st, const apply_flow *flow, kq_producer *kp, const char *topic,
+                     const rd_kafka_message_t *m, long budget_ms, long *retry_ms)
 {
     char errstr[1024];
     al_failing tmp, *f = NULL;
-    int dead = 0;
+    al_verdict verdict = AL_RETRY;
 
     /* Every blocking call below the handler (HTTP, Redis) stops at this
      * deadline, so one message cannot outlive max.poll.interval.ms. */
@@ -444,7 +449,7 @@ static int al_handle(al_state *st, const apply_flow *flow, kq_consumer *kc, kq_p
         long delay = al_refused_backoff(st);
         lg_debug(st->component, st->cfg->tenant, "%s [%d] @%lld: %s; retry in %ld ms", topic,
                  m->partition, (long long)m->offset, errstr, delay);
-        kq_consumer_retry_later(kc, m, delay);
+        *retry_ms = delay;
         al_count_retry(st);
         goto out;
     }
@@ -455,7 +460,8 @@ static int al_handle(al_state *st, const apply_flow *flow, kq_consumer *kc, kq_p
         al_settled(st, al_find(st, m), &tmp);
         dlq_resolver_applied(st->resolver, topic, m);
         al_count(st, al_report.outcome ? al_report.outcome : "unreported");
-        goto store;
+        verdict = AL_STORE;
+        goto out;
     }
     f = al_track(st, m, &tmp);
     f->attempts++;
@@ -476,7 +482,7 @@ static int al_handle(al_state *st, const apply_flow *flow, kq_consumer *kc, kq_p
                     : redis_down                        ? ", Redis is down: waiting"
                                                         : ", its API is down: waiting",
                     errstr, delay);
-            kq_consumer_retry_later(kc, m, delay);
+            *retry_ms = delay;
             al_count_retry(st);
             goto out;
         }
@@ -488,19 +494,16 @@ static int al_handle(al_state *st, const apply_flow *flow, kq_consumer *kc, kq_p
     if (al_dead_letter(st, kp, topic, m, err, errstr, f)) {
         /* Without the dead letter safely in Kafka the original must stay. */
         al_save(st, f);
-        kq_consumer_retry_later(kc, m, AL_DLQ_RETRY_MS);
+        *retry_ms = AL_DLQ_RETRY_MS;
         al_count_retry(st);
         goto out;
     }
-    dead = 1;
+    verdict = AL_DEAD;
     if (!st->cfg->dry_run) /* a dry run sent none */
         mt_add("mosync_dead_letters_total", 1, "component", st->component, "error_class",
                mo_err_name(err), "tenant", st->cfg->tenant, NULL);
     al_count(st, "dead_lettered");
     al_settled(st, f, &tmp);
-store:
-    mo_crash_point("apply-before-offset");
-    kq_consumer_store(kc, m);
 out:
     mo_deadline_clear();
     lr_note(st->cfg, st->component, err, errstr); /* after: a timed-out message is recorded too */
@@ -508,7 +511,7 @@ out:
         cr_refused(st->cfg, st->component, flow->api, errstr);
     else if (err == MO_OK)
         cr_accepted(st->cfg, st->component, flow->api);
-    return dead;
+    return verdict;
 }
 
 /* A bounded run (opts->range): is m past its partition's stop?  Then the
@@ -558,38 +561,72 @@ static int al_range_after(al_state *st, apply_range *r, unsigned char *done, con
     return 1;
 }
 
+al_state *al_new(const mo_config *cfg, const apply_flow *flow, const char *group, rs_store *rs,
+                 char *errstr, size_t errstr_size)
+{
+    al_state *st = calloc(1, sizeof(*st));
+    if (!st) {
+        mo_seterr(MO_ERR_NOMEM, errstr, errstr_size, "out of memory");
+        return NULL;
+    }
+    st->cfg = cfg;
+    st->component = flow->component;
+    st->flow = flow->name;
+    snprintf(st->group, sizeof(st->group), "%s", group);
+    al_seed(st);
+    st->rs = rs;
+    if (!rs) {
+        st->rs = rs_open(cfg->redis_url, cfg->tenant, errstr, errstr_size);
+        if (!st->rs) {
+            free(st);
+            return NULL;
+        }
+        st->own_rs = 1;
+        rs_set_retry_ms(st->rs, AL_REDIS_RETRY_MS);
+    }
+    st->resolver = dlq_resolver_new(cfg, flow->name, flow->component);
+    return st;
+}
+
+void al_free(al_state *st)
+{
+    if (!st)
+        return;
+    if (st->own_rs)
+        rs_close(st->rs);
+    dlq_resolver_free(st->resolver);
+    free(st->failing);
+    free(st);
+}
+
+const char *al_outcome(void)
+{
+    return al_report.outcome;
+}
+
 int apply_run(const mo_config *cfg, const apply_flow *flow, const apply_opts *opts,
               apply_counts *counts)
 {
     const char *component = flow->component;
     char errstr[1024], topic[256], group[256];
     const char *topics[1] = {cfg_topic(cfg, flow->topic_base, topic, sizeof(topic))};
-    al_state *st = calloc(1, sizeof(*st)); /* per loop: `mosync run` runs several */
+    al_state *st = NULL; /* per loop: `mosync run` runs several */
     kq_producer *kp = NULL;
     kq_consumer *kc = NULL;
     int rc = 1;
 
     apply_range *range = opts->range;
     unsigned char *done = range ? calloc((size_t)range->npartitions + 1, 1) : NULL;
-    if (!st || (range && !done)) {
-        free(st);
+    if (range && !done)
         return 1;
-    }
     for (int p = 0; range && p < range->npartitions; p++)
         done[p] = range->stop[p] < 0;
     cfg_group(cfg, opts->group ? opts->group : flow->group_base, group, sizeof(group));
-    st->cfg = cfg;
-    st->component = component;
-    st->flow = flow->name;
-    snprintf(st->group, sizeof(st->group), "%s", group);
-    al_seed(st);
-    st->rs = rs_open(cfg->redis_url, cfg->tenant, errstr, sizeof(errstr));
-    if (!st->rs) {
+    st = al_new(cfg, flow, group, NULL, errstr, sizeof(errstr));
+    if (!st) {
         lg_error(component, cfg->tenant, "%s", errstr);
         goto out;
     }
-    rs_set_retry_ms(st->rs, AL_REDIS_RETRY_MS);
-    st->resolver = dlq_resolver_new(cfg, flow->name, component);
     kp = kq_producer_new(cfg, group, errstr, sizeof(errstr));
     if (!kp) {
         lg_error(component, cfg->tenant, "cannot start the dead-letter producer: %s", errstr);
@@ -648,7 +685,15 @@ int apply_run(const mo_config *cfg, const apply_flow *flow, const apply_opts *op
             rd_kafka_message_destroy(m);
             continue;
         }
-        int dead = al_handle(st, flow, kc, kp, topic, m, budget_ms);
+        long retry_ms = 0;
+        al_verdict verdict = al_handle(st, flow, kp, topic, m, budget_ms, &retry_ms);
+        int dead = verdict == AL_DEAD;
+        if (verdict == AL_RETRY) {
+            kq_consumer_retry_later(kc, m, retry_ms);
+        } else {
+            mo_crash_point("apply-before-offset");
+            kq_consumer_store(kc, m);
+        }
         if (opts->once && st->refused_ms) {
             /* A bounded run cannot end while the credential is refused:
              * say so instead of waiting for a person. */
@@ -675,10 +720,7 @@ out:
     free(done);
     kq_consumer_close(kc, AL_CLOSE_MS);
     kq_producer_free(kp);
-    rs_close(st->rs);
-    dlq_resolver_free(st->resolver);
-    free(st->failing);
-    free(st);
+    al_free(st);
     return rc;
 }
 

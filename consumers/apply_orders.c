@@ -466,42 +466,66 @@ void apply_order_conf(const mo_config *cfg, mp_order_conf *conf)
                             .shipping_methods = cfg->shipping_methods};
 }
 
+static void ao_free(void *vctx)
+{
+    ao_ctx *c = vctx;
+    og_free(c->og);
+    free(c);
+}
+
+mo_err apply_orders_flow(const mo_config *cfg, rs_store *rs, apply_flow *flow)
+{
+    ao_ctx *c = calloc(1, sizeof(*c));
+    if (!c)
+        return MO_ERR_NOMEM;
+    c->cfg = cfg;
+    apply_order_conf(cfg, &c->mconf);
+    c->rs = rs;
+    c->og = og_new(cfg, rs, 1);
+    if (!c->og) {
+        free(c);
+        return MO_ERR_CONFIG;
+    }
+    *flow = (apply_flow){.name = "orders",
+                         .component = COMPONENT,
+                         .topic_base = KQ_TOPIC_ORDERS,
+                         .group_base = "mosync-apply-orders",
+                         .handle = ao_handle,
+                         .ctx = c,
+                         .api_up_since = ao_api_up,
+                         .api = "ongoing",
+                         .free_ctx = ao_free};
+    return MO_OK;
+}
+
 int apply_orders(const mo_config *cfg, const apply_opts *opts)
 {
     char errstr[512];
-    ao_ctx c = {.cfg = cfg};
-    apply_order_conf(cfg, &c.mconf);
-    c.rs = rs_open(cfg->redis_url, cfg->tenant, errstr, sizeof(errstr));
-    if (!c.rs) {
+    apply_flow flow;
+    rs_store *rs = rs_open(cfg->redis_url, cfg->tenant, errstr, sizeof(errstr));
+    if (!rs) {
         lg_error(COMPONENT, cfg->tenant, "%s", errstr);
         return 2;
     }
-    c.og = og_new(cfg, c.rs, 1);
-    if (!c.og) {
-        rs_close(c.rs);
+    if (apply_orders_flow(cfg, rs, &flow)) {
+        rs_close(rs);
         return 1;
     }
-    apply_flow flow = {.name = "orders",
-                       .component = COMPONENT,
-                       .topic_base = KQ_TOPIC_ORDERS,
-                       .group_base = "mosync-apply-orders",
-                       .handle = ao_handle,
-                       .ctx = &c,
-                       .api_up_since = ao_api_up,
-                       .api = "ongoing"};
+    ao_ctx *c = flow.ctx;
     apply_dry dry;
-    apply_dry_wrap(&flow, &dry, cfg, c.rs);
-    int rc = apply_run(cfg, &flow, opts, &c.counts);
+    apply_dry_wrap(&flow, &dry, cfg, rs);
+    int rc = apply_run(cfg, &flow, opts, &c->counts);
     printf("{\"command\":\"apply orders\",\"messages\":%lu,\"created\":%lu,\"updated\":%lu,"
            "\"refused\":%lu,\"cancelled\":%lu,\"cancel_refused\":%lu,\"not_in_ongoing\":%lu,"
            "\"skipped_sent\":%lu,\"waiting\":%lu,\"duplicates\":%lu,\"stale\":%lu,"
            "\"articles_created\":%lu,\"dead_lettered\":%lu,\"busy_ms\":%lld,"
            "\"ongoing_requests\":%lu}\n",
-           c.messages, c.created, c.updated, c.refused, c.cancelled, c.cancel_refused,
-           c.not_in_ongoing, c.skipped_sent, c.waiting, c.duplicates, c.stale, c.articles_created,
-           c.counts.dead_lettered, apply_busy_ms(&c.counts), og_requests(c.og));
+           c->messages, c->created, c->updated, c->refused, c->cancelled, c->cancel_refused,
+           c->not_in_ongoing, c->skipped_sent, c->waiting, c->duplicates, c->stale,
+           c->articles_created, c->counts.dead_lettered, apply_busy_ms(&c->counts),
+           og_requests(c->og));
     fflush(stdout);
-    og_free(c.og);
-    rs_close(c.rs);
+    ao_free(c);
+    rs_close(rs);
     return rc;
 }

@@ -368,43 +368,66 @@ static int as_api_up(void *vctx, long long since_ms)
     return ms_up_since(c->ms, since_ms);
 }
 
+static void as_free(void *vctx)
+{
+    as_ctx *c = vctx;
+    ms_free(c->ms);
+    free(c);
+}
+
+mo_err apply_stock_flow(const mo_config *cfg, rs_store *rs, apply_flow *flow)
+{
+    as_ctx *c = calloc(1, sizeof(*c));
+    if (!c)
+        return MO_ERR_NOMEM;
+    c->cfg = cfg;
+    c->rs = rs;
+    c->ms = ms_new(cfg, rs, 1);
+    if (!c->ms) {
+        free(c);
+        return MO_ERR_CONFIG;
+    }
+    *flow = (apply_flow){.name = "stock",
+                         .component = COMPONENT,
+                         .topic_base = KQ_TOPIC_STOCK,
+                         .group_base = "mosync-apply-stock",
+                         .handle = as_handle,
+                         .ctx = c,
+                         .api_up_since = as_api_up,
+                         .api = "mystore",
+                         .free_ctx = as_free};
+    return MO_OK;
+}
+
 int apply_stock(const mo_config *cfg, const apply_opts *opts)
 {
     char errstr[512];
-    as_ctx c = {.cfg = cfg};
+    apply_flow flow;
     if (!cfg->stock_sync) {
         lg_info(COMPONENT, cfg->tenant,
                 "stock sync is off (STOCK_SYNC is not 'on'); not writing stock to Mystore");
         return 0;
     }
-    c.rs = rs_open(cfg->redis_url, cfg->tenant, errstr, sizeof(errstr));
-    if (!c.rs) {
+    rs_store *rs = rs_open(cfg->redis_url, cfg->tenant, errstr, sizeof(errstr));
+    if (!rs) {
         lg_error(COMPONENT, cfg->tenant, "%s", errstr);
         return 2;
     }
-    c.ms = ms_new(cfg, c.rs, 1);
-    if (!c.ms) {
-        rs_close(c.rs);
+    if (apply_stock_flow(cfg, rs, &flow)) {
+        rs_close(rs);
         return 1;
     }
-    apply_flow flow = {.name = "stock",
-                       .component = COMPONENT,
-                       .topic_base = KQ_TOPIC_STOCK,
-                       .group_base = "mosync-apply-stock",
-                       .handle = as_handle,
-                       .ctx = &c,
-                       .api_up_since = as_api_up,
-                       .api = "mystore"};
+    as_ctx *c = flow.ctx;
     apply_dry dry;
-    apply_dry_wrap(&flow, &dry, cfg, c.rs);
-    int rc = apply_run(cfg, &flow, opts, &c.counts);
+    apply_dry_wrap(&flow, &dry, cfg, rs);
+    int rc = apply_run(cfg, &flow, opts, &c->counts);
     printf("{\"command\":\"apply stock\",\"messages\":%lu,\"written\":%lu,\"unchanged\":%lu,"
            "\"stale\":%lu,\"unknown\":%lu,\"lookups\":%lu,\"found_by_sku\":%lu,"
            "\"dead_lettered\":%lu,\"busy_ms\":%lld,\"mystore_requests\":%lu}\n",
-           c.messages, c.written, c.unchanged, c.stale, c.unknown, c.lookups, c.found,
-           c.counts.dead_lettered, apply_busy_ms(&c.counts), ms_requests(c.ms));
+           c->messages, c->written, c->unchanged, c->stale, c->unknown, c->lookups, c->found,
+           c->counts.dead_lettered, apply_busy_ms(&c->counts), ms_requests(c->ms));
     fflush(stdout);
-    ms_free(c.ms);
-    rs_close(c.rs);
+    as_free(c);
+    rs_close(rs);
     return rc;
 }

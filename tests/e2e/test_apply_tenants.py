@@ -1,0 +1,147 @@
+"""`mosync apply <flow> --all-tenants` (issue 13): one applier process per
+flow serves every registry tenant with that tenant's own settings, and a
+tenant whose warehouse fails, or who is paused, waits alone: the shared
+partition goes on with the others' events.
+
+Every test here runs with ONE partition per topic, so every tenant's events
+share it: the case where pausing the partition, as the one-tenant applier
+does, would hold up every tenant.  Nothing is timed: the tests wait for
+conditions with bounds and compare what the simulators hold."""
+import os
+import signal
+
+from harness import MystoreSim, OngoingSim, check, env_for, eq, wait_until
+from seedgen import make_seed
+from test_poll_sched import _wait_emitted
+from test_tenants import _process_env, _settings, _tenant
+
+
+def _add(env, names, first=0):
+    """A Mystore and an Ongoing simulator and a registry tenant for each name;
+    tenant i has 3 + i orders and goods owner 100 + i.  Returns {name: (ms, og, owner)}."""
+    out = {}
+    for i, name in enumerate(names, start=first):
+        d = os.path.join(env.workdir, name)
+        os.makedirs(d)
+        ms = MystoreSim(d, make_seed(orders=3 + i, products=5, seed=300 + i))
+        og = OngoingSim(d, extra=["--goods-owner", str(100 + i)])
+        env.tenant_sims = getattr(env, "tenant_sims", []) + [ms, og]
+        out[name] = (ms, og, 100 + i)
+        _tenant(env, ["add", name], stdin=_settings(
+            env, MYSTORE_API_URL=ms.base, ONGOING_API_URL=og.base + "/wh",
+            ONGOING_GOODS_OWNER_ID=str(100 + i), POLL_INTERVAL_S="1"))
+    return out
+
+
+def _stop(env):
+    for sim in getattr(env, "tenant_sims", []):
+        sim.stop()
+
+
+def _spawn(env, args):
+    e = _process_env(env)
+    e["LOG_LEVEL"] = "debug"
+    saved = dict(env.env)
+    env.env = {k: v for k, v in saved.items() if k != "MOSYNC_TENANT"}
+    try:
+        return env.spawn(args, extra_env=e)
+    finally:
+        env.env = saved
+
+
+def _numbers(og):
+    return sorted(o["orderNumber"] for o in og.orders())
+
+
+def _expected(n):
+    return sorted(str(10001 + k) for k in range(n))
+
+
+def _wait_landed(tenants, want, timeout=90):
+    """Waits until each tenant of want ({name: n}) has exactly its n orders in its warehouse."""
+    state = {}
+
+    def done():
+        state["got"] = {n: _numbers(tenants[n][1]) for n in want}
+        return all(state["got"][n] == _expected(k) for n, k in want.items())
+    try:
+        wait_until(done, timeout, "orders in each tenant's warehouse", interval=0.5)
+    except Exception:
+        raise AssertionError("orders per warehouse: %r, want %r" % (state.get("got"), want))
+
+
+def _owners(og):
+    return {w["body"]["goodsOwnerId"] for w in og.writes()
+            if w["method"] == "PUT" and isinstance(w.get("body"), dict)}
+
+
+def test_apply_all_tenants_a_failing_and_a_paused_tenant_wait_alone():
+    with env_for("apply-all-tenants", make_seed(orders=1, products=5), partitions=1) as env:
+        try:
+            names = ["t1", "t2", "t3", "t4"]
+            tenants = _add(env, names)
+            want = {n: 3 + i for i, n in enumerate(names)}
+            _spawn(env, ["poll", "mystore-orders", "--all-tenants"])
+            _wait_emitted(env, want)
+            # t4 is paused with its events on the topic; t3's warehouse answers
+            # 500 to every order written.
+            _tenant(env, ["pause", "t4"])
+            og3 = tenants["t3"][1]
+            og3.post("/_sim/fault", {"method": "PUT", "path": "/wh/api/v1/orders",
+                                     "count": 1000000, "status": 500})
+            applier = _spawn(env, ["apply", "orders", "--all-tenants"])
+
+            # The others land, in their own warehouses, with their own goods owner,
+            # although t3's and t4's events sit before theirs in the one partition.
+            _wait_landed(tenants, {"t1": 3, "t2": 4})
+            wait_until(lambda: any(w["status"] == 500 for w in og3.writes()), 30,
+                       "t3's failing writes tried")
+            eq(_numbers(og3), [], "orders in t3's failing warehouse")
+            eq(tenants["t4"][1].writes(), [], "writes to the paused tenant's warehouse")
+            for n in ("t1", "t2"):
+                eq(_owners(tenants[n][1]), {tenants[n][2]}, "goods owners written for %s" % n)
+
+            # Killed while t3's and t4's events are parked: their offsets were
+            # never passed, so the next applier gets them again.
+            applier.send_signal(signal.SIGKILL)
+            applier.wait()
+            og3.call("DELETE", "/_sim/fault")
+            _tenant(env, ["resume", "t4"])
+            _spawn(env, ["apply", "orders", "--all-tenants"])
+            _wait_landed(tenants, want)
+            for n in names:
+                eq(_owners(tenants[n][1]), {tenants[n][2]}, "goods owners written for %s" % n)
+                created = [w for w in tenants[n][1].writes()
+                           if w["method"] == "PUT" and w["status"] == 201]
+                eq(len(created), want[n], "orders created in %s's warehouse (each once)" % n)
+        finally:
+            _stop(env)
+
+
+def test_apply_all_tenants_follows_the_registry_without_restart():
+    with env_for("apply-all-registry", make_seed(orders=1, products=5), partitions=1) as env:
+        try:
+            tenants = _add(env, ["a1", "a2"])
+            _spawn(env, ["poll", "mystore-orders", "--all-tenants"])
+            applier = _spawn(env, ["apply", "orders", "--all-tenants"])
+            _wait_landed(tenants, {"a1": 3, "a2": 4})
+            # Added while both run: served within an interval, no restart.
+            tenants.update(_add(env, ["a3"], first=2))
+            _wait_landed(tenants, {"a3": 5})
+            # A changed setting (another goods owner and warehouse) is used from
+            # the next event on: the new warehouse gets a3's new order.
+            og_new = OngoingSim(os.path.join(env.workdir, "a3"), extra=["--goods-owner", "777"])
+            env.tenant_sims.append(og_new)
+            _tenant(env, ["set", "a3"], stdin="ONGOING_API_URL=%s/wh\nONGOING_GOODS_OWNER_ID=777\n"
+                    % og_new.base)
+            o = make_seed(orders=1, products=5, seed=999)["orders"][0]
+            o["id"] = "20001"
+            o.get("attributes", o).pop("updated_at", None)
+            o.get("attributes", o)["reference"] = "20001"
+            tenants["a3"][0].put("/_sim/orders/20001", o)
+            wait_until(lambda: "20001" in _numbers(og_new), 60, "a3's new order in its new warehouse")
+            eq(_owners(og_new), {777}, "goods owner written to a3's new warehouse")
+            check("20001" not in _numbers(tenants["a3"][1]), "the old warehouse got the new order")
+            check(applier.poll() is None, "the applier still runs")
+        finally:
+            _stop(env)
