@@ -48,6 +48,7 @@ static void usage(FILE *f)
         "  apply deliveries [...]                ongoing.shipments -> Mystore \"levert\" + "
         "tracking\n"
         "  apply stock [...]                     ongoing.stock -> Mystore stock (STOCK_SYNC=on)\n"
+        "  apply <flow> --all-tenants            that flow for every registry tenant\n"
         "  run                                   every enabled poller and consumer, one process\n"
         "  webhooks                              receive Mystore's and Ongoing's webhooks on\n"
         "                                        METRICS_PORT; each triggers its poller at once\n"

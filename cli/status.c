@@ -264,18 +264,39 @@ static void st_kafka_down(st_ctx *c, const char *err)
     lg_mask_secrets(c->kafka_why, sizeof(c->kafka_why));
 }
 
-/* A flow's consumer-group lag: {topic, group, total, partitions: [...]}. */
+/* Has the group committed on some partition? */
+static int st_committed(const kg_lag *lags, int n)
+{
+    for (int i = 0; i < n; i++)
+        if (lags[i].committed >= 0)
+            return 1;
+    return 0;
+}
+
+/* A flow's consumer-group lag: {topic, group, total, partitions: [...]}.  A
+ * registry tenant whose own group (`apply --tenant T`) never committed is
+ * served by `apply --all-tenants`: that group's lag is shown, shared by
+ * every tenant (shared: true). */
 static json_t *st_lag(st_ctx *c, const char *topic_base, const char *group_base)
 {
-    char errstr[512], topic[256], group[256];
+    char errstr[512], topic[256], group[256], shared_base[96];
     kg_lag *lags = NULL;
-    int n = 0;
+    int n = 0, shared = 0;
     if (c->kafka_down)
         return st_missing(ST_KAFKA_DOWN);
     cfg_topic(c->cfg, topic_base, topic, sizeof(topic));
     cfg_group(c->cfg, group_base, group, sizeof(group));
     mo_err err =
         kg_group_lag(c->cfg, group, topic, ST_KAFKA_TIMEOUT_MS, &lags, &n, errstr, sizeof(errstr));
+    if (!err && c->cfg->registry && !st_committed(lags, n)) {
+        snprintf(shared_base, sizeof(shared_base), "%s-all-tenants", group_base);
+        snprintf(group, sizeof(group), "%s%s", c->cfg->topic_prefix, shared_base);
+        free(lags);
+        lags = NULL;
+        err = kg_group_lag(c->cfg, group, topic, ST_KAFKA_TIMEOUT_MS, &lags, &n, errstr,
+                           sizeof(errstr));
+        shared = 1;
+    }
     if (err == MO_ERR_TRANSIENT) {
         st_kafka_down(c, errstr);
         return st_missing(ST_KAFKA_DOWN);
@@ -295,10 +316,12 @@ static json_t *st_lag(st_ctx *c, const char *topic_base, const char *group_base)
                       (json_int_t)lags[i].lag));
     }
     free(lags);
-    return json_pack("{s:s, s:s, s:I, s:s, s:o}", "topic", topic, "group", group, "total", total,
-                     "note",
-                     "lag = high watermark - committed offset; a partition never committed "
-                     "(committed null) counts all it holds (high - low)",
+    return json_pack("{s:s, s:s, s:b, s:I, s:s, s:o}", "topic", topic, "group", group, "shared",
+                     shared, "total", total, "note",
+                     shared ? "the group of apply --all-tenants: its lag is every tenant's "
+                              "events not yet applied"
+                            : "lag = high watermark - committed offset; a partition never "
+                              "committed (committed null) counts all it holds (high - low)",
                      "partitions", parts);
 }
 
@@ -551,7 +574,8 @@ static void st_print(json_t *o)
                            (long long)json_integer_value(json_object_get(p, "lag")),
                            json_is_null(json_object_get(p, "committed")) ? "*" : "");
             }
-            printf("%s\n", shown ? "; * never committed)" : "");
+            printf("%s%s\n", shown ? "; * never committed)" : "",
+                   json_is_true(json_object_get(lag, "shared")) ? "  (all tenants' group)" : "");
         }
         st_print_last("applier", v);
     }

@@ -7,10 +7,12 @@ Every test here runs with ONE partition per topic, so every tenant's events
 share it: the case where pausing the partition, as the one-tenant applier
 does, would hold up every tenant.  Nothing is timed: the tests wait for
 conditions with bounds and compare what the simulators hold."""
+import json
 import os
 import signal
+import subprocess
 
-from harness import MystoreSim, OngoingSim, check, env_for, eq, wait_until
+from harness import MOSYNC, MystoreSim, OngoingSim, check, env_for, eq, wait_until
 from seedgen import make_seed
 from test_poll_sched import _wait_emitted
 from test_tenants import _process_env, _settings, _tenant
@@ -143,5 +145,19 @@ def test_apply_all_tenants_follows_the_registry_without_restart():
             eq(_owners(og_new), {777}, "goods owner written to a3's new warehouse")
             check("20001" not in _numbers(tenants["a3"][1]), "the old warehouse got the new order")
             check(applier.poll() is None, "the applier still runs")
+
+            # status --tenant shows the shared group's lag (a1 has no group of its own).
+            def lag():
+                e = dict(_process_env(env), LOG_LEVEL="warn")
+                e.pop("MOSYNC_TENANT", None)
+                p = subprocess.run([MOSYNC, "status", "--tenant", "a1", "--json"], env=e,
+                                   stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, timeout=120)
+                state["lag"] = json.loads(p.stdout.decode())["flows"]["orders"]["lag"]
+                return state["lag"].get("total") == 0
+            state = {}
+            wait_until(lag, 60, "the shared group's lag down to 0 in status --tenant a1")
+            check(state["lag"]["shared"] is True, "the lag is marked shared: %r" % state["lag"])
+            check(state["lag"]["group"].endswith("mosync-apply-orders-all-tenants"),
+                  "the group status reads: %r" % state["lag"]["group"])
         finally:
             _stop(env)
