@@ -152,6 +152,18 @@ static int all_tenants(const char *cmd, const char *sub)
     return rc;
 }
 
+/* MOSYNC_ALL_TENANTS (cfg_all_tenants): 1 on, 0 off; exits 2 naming the
+ * variable for another value. */
+static int all_tenants_env(void)
+{
+    int on = cfg_all_tenants();
+    if (on < 0) {
+        fprintf(stderr, "mosync: configuration error: MOSYNC_ALL_TENANTS must be on or off\n");
+        exit(2);
+    }
+    return on;
+}
+
 /* Parses the options shared by the long-running commands. */
 static int parse_opts(int argc, char **argv, int *once, long *idle_ms, long *partitions,
                       const char **group)
@@ -307,7 +319,8 @@ int main(int argc, char **argv)
         for (size_t i = 0; i < sizeof(pollers) / sizeof(pollers[0]); i++) {
             if (strcmp(sub, pollers[i].name))
                 continue;
-            if (argc == 4 && !strcmp(argv[3], "--all-tenants"))
+            if ((argc == 4 && !strcmp(argv[3], "--all-tenants")) ||
+                (argc == 3 && all_tenants_env()))
                 return all_tenants(cmd, sub);
             if (parse_opts(argc - 3, argv + 3, &once, NULL, NULL, NULL))
                 return 2;
@@ -333,7 +346,8 @@ int main(int argc, char **argv)
         for (size_t i = 0; i < sizeof(appliers) / sizeof(appliers[0]); i++) {
             if (strcmp(sub, appliers[i].name))
                 continue;
-            if (argc == 4 && !strcmp(argv[3], "--all-tenants"))
+            if ((argc == 4 && !strcmp(argv[3], "--all-tenants")) ||
+                (argc == 3 && all_tenants_env()))
                 return all_tenants(cmd, sub);
             if (parse_opts(argc - 3, argv + 3, &once, &idle_ms, NULL, &group))
                 return 2;
@@ -376,7 +390,8 @@ int main(int argc, char **argv)
     }
     if (!strcmp(cmd, "webhooks")) {
         sb_key key;
-        int all = argc == 3 && !strcmp(argv[2], "--all-tenants");
+        int all =
+            (argc == 3 && !strcmp(argv[2], "--all-tenants")) || (argc == 2 && all_tenants_env());
         if (!all && parse_opts(argc - 2, argv + 2, NULL, NULL, NULL, NULL))
             return 2;
         load_config(&cfg, CFG_NEED_REDIS);

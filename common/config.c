@@ -1049,6 +1049,14 @@ int cfg_poll_interval(const mo_config *cfg, const char *stream)
     return cfg->poll_interval_s;
 }
 
+int cfg_all_tenants(void)
+{
+    const char *v = getenv("MOSYNC_ALL_TENANTS");
+    if (!v || !*v || !strcmp(v, "off"))
+        return 0;
+    return !strcmp(v, "on") ? 1 : -1;
+}
+
 const char *cfg_group(const mo_config *cfg, const char *base, char *buf, size_t size)
 {
     snprintf(buf, size, "%s%s%s%s", cfg->topic_prefix, base, cfg->registry ? "." : "",

@@ -171,6 +171,11 @@ json_t *cfg_describe(const mo_config *cfg);
  * buf: the prefix, and for a registry tenant "." and its name (each registry
  * tenant's appliers consume in groups of their own). */
 const char *cfg_group(const mo_config *cfg, const char *base, char *buf, size_t size);
+/* MOSYNC_ALL_TENANTS: on makes `poll <stream>`, `apply <flow>` and `webhooks`
+ * serve every registry tenant as with --all-tenants, so one deployment's
+ * services (compose) switch to the registry by a setting.  1 on, 0 off or
+ * unset, -1 another value. */
+int cfg_all_tenants(void);
 
 /* The full topic name for a base name ("mystore.orders") into buf. */
 const char *cfg_topic(const mo_config *cfg, const char *base, char *buf, size_t size);

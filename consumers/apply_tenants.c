@@ -287,6 +287,7 @@ static int at_build(at_loop *L, at_slot *slot)
     }
     slot->known = record != NULL;
     if (!record) {
+        slot->rev = 0; /* known to be absent until the registry changes */
         slot->state = AT_SKIP;
         slot->why = "not in the registry";
         return 0;
