@@ -5,9 +5,11 @@
  * the routes.  Request bodies are checked field by field against the tables
  * in sim_ongoing_fields.c.
  *
- * State is two arrays kept in id order (ids only grow, so appending keeps
- * them sorted): articles (upserted by articleNumber) and orders (upserted by
- * orderNumber).  Each keeps the last accepted request body as sent, plus what
+ * State is a table of goods owners (ogs_owner; owner #0 from the command
+ * line, more from POST /_sim/goods-owners), the Basic credential of a request
+ * picking one.  Each owner has two arrays kept in id order (ids only grow, so
+ * appending keeps them sorted): articles (upserted by articleNumber) and
+ * orders (upserted by orderNumber).  Each keeps the last accepted request body as sent, plus what
  * the warehouse adds (ids, status, stock, times, tracking); the GET answers
  * are built from those in Ongoing's GET shape.  Handlers run one at a time
  * (sim_http.c holds a lock), so there is no locking here.  Allocation failure
@@ -463,8 +465,9 @@ out:
     return rc;
 }
 
-/* A goods owner with no articles and no orders.  Copies user and password.
- * Not yet in the tables: ogs_owner_register adds it. */
+/* A goods owner with no articles and no orders; the caller owns it (free
+ * with ogs_owner_free) until ogs_owner_register takes it.  Copies user and
+ * password. */
 static ogs_owner *ogs_owner_new(json_int_t id, const char *user, const char *password)
 {
     ogs_owner *ow = ogs_xrealloc(NULL, sizeof(*ow));
@@ -500,7 +503,8 @@ static void ogs_owner_free(ogs_owner *ow)
 }
 
 /* The owner at index `slot` of the table (a value of owner_by_id or
- * owner_by_user), NULL when absent. */
+ * owner_by_user), NULL when absent.  Borrowed, as the two below: owners live
+ * as long as the state. */
 static ogs_owner *ogs_owner_at(const ogs_state *st, const json_t *slot)
 {
     json_int_t i = json_integer_value(slot);
@@ -1723,7 +1727,7 @@ static void ogs_load_seed(ogs_state *st, const char *path)
 
 /* ---- goods owners (/_sim/goods-owners) ---- */
 
-/* The goods owner as GET /_sim/goods-owners/{id} answers it. */
+/* The goods owner as GET /_sim/goods-owners/{id} answers it.  New reference. */
 static json_t *ogs_owner_to_sim(const ogs_owner *ow)
 {
     return json_pack("{s:I, s:s, s:I, s:I, s:s}", "id", ow->id, "user", ow->user, "articles",
@@ -1798,7 +1802,8 @@ static void ogs_test_add_owner(ogs_state *st, const json_t *body, sim_resp *resp
 }
 
 /* The owner named by the id at the start of rest ("7" or "7/orders/..."),
- * with *tail set to what follows the id.  NULL after answering 404. */
+ * with *tail set to what follows the id (pointing into rest).  Borrowed;
+ * NULL after answering 404. */
 static ogs_owner *ogs_owner_from_path(const ogs_state *st, const char *rest, const char **tail,
                                       sim_resp *resp)
 {
