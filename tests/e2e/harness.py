@@ -474,6 +474,57 @@ class OngoingSim(Sim):
     def order_writes(self, since=0):
         return [w for w in self.writes(since) if w["path"].endswith("/api/v1/orders")]
 
+    def add_goods_owner(self, id, user, password, seed=None):
+        """Adds goods owner `id` with its own API user (POST /_sim/goods-owners):
+        empty, or loaded from `seed` (the --seed format).  Returns the owner's view."""
+        body = {"id": id, "user": user, "password": password}
+        if seed is not None:
+            body["seed"] = seed
+        self.post("/_sim/goods-owners", body)
+        return self.owner(id)
+
+    def owner(self, id):
+        """The test endpoints of goods owner `id` (/_sim/goods-owners/<id>/...)."""
+        return OngoingOwner(self, id)
+
+
+class OngoingOwner:
+    """One goods owner of an OngoingSim: its /_sim/ endpoints under
+    /_sim/goods-owners/<id>/, so `.get("/_sim/orders")` is that owner's orders."""
+
+    def __init__(self, sim, id):
+        self.sim = sim
+        self.id = id
+        self.prefix = "/_sim/goods-owners/%d" % id
+
+    def _path(self, path):
+        # "/_sim/orders" -> "/_sim/goods-owners/<id>/orders"; "/orders" the same.
+        if path.startswith("/_sim/"):
+            path = path[len("/_sim"):]
+        return self.prefix + path
+
+    def call(self, method, path, body=None, headers=None):
+        return self.sim.call(method, self._path(path), body, headers)
+
+    def get(self, path):
+        return self.sim.get(self._path(path))
+
+    def post(self, path, body):
+        return self.sim.post(self._path(path), body)
+
+    def put(self, path, body):
+        return self.sim.put(self._path(path), body)
+
+    def orders(self):
+        return self.get("/orders")
+
+    def order(self, number):
+        return self.get("/orders/%s" % number)
+
+    def order_writes(self, since=0):
+        """The order writes of the global write log made for this goods owner."""
+        return [w for w in self.sim.order_writes(since) if w.get("goods_owner") == self.id]
+
 
 class Kafka:
     """Where the events go.  mock: `mosync dev-broker` per test (librdkafka's

@@ -5,9 +5,11 @@
  * the routes.  Request bodies are checked field by field against the tables
  * in sim_ongoing_fields.c.
  *
- * State is two arrays kept in id order (ids only grow, so appending keeps
- * them sorted): articles (upserted by articleNumber) and orders (upserted by
- * orderNumber).  Each keeps the last accepted request body as sent, plus what
+ * State is a table of goods owners (ogs_owner; owner #0 from the command
+ * line, more from POST /_sim/goods-owners), the Basic credential of a request
+ * picking one.  Each owner has two arrays kept in id order (ids only grow, so
+ * appending keeps them sorted): articles (upserted by articleNumber) and
+ * orders (upserted by orderNumber).  Each keeps the last accepted request body as sent, plus what
  * the warehouse adds (ids, status, stock, times, tracking); the GET answers
  * are built from those in Ongoing's GET shape.  Handlers run one at a time
  * (sim_http.c holds a lock), so there is no locking here.  Allocation failure
@@ -63,20 +65,17 @@ typedef struct ogs_order {
     char *way_bill;     /* orderInfo.wayBill, NULL when none; owned */
 } ogs_order;
 
-typedef struct ogs_state {
-    const char *user;
-    const char *password;
-    char *user_set, *password_set; /* owned: set by POST /_sim/credentials, NULL before */
-    json_int_t goods_owner;
-    int editable[OG_MAX_EDITABLE];
-    size_t neditable;
+/* One goods owner, as one Ongoing warehouse system serves many: its articles,
+ * orders, WMS user and webhook.  Owner #0 is the startup one (--goods-owner,
+ * --user, --password, --seed); POST /_sim/goods-owners adds more (a test with
+ * 50 tenants; 5,000 at 100x, each found through the indexes of ogs_state). */
+typedef struct ogs_owner {
+    json_int_t id;         /* goodsOwnerId; 0 (owner #0 only) accepts any id */
+    char *user, *password; /* the Basic credential of its API user; owned */
     ogs_article *articles;
     size_t narticles, articles_cap;
     ogs_order *orders;
     size_t norders, orders_cap;
-    json_int_t next_article_id, next_order_id, next_line_id, next_parcel_id;
-    int64_t clock_ms;  /* fixed clock (POST /_sim/clock), -1 = real time */
-    int64_t offset_ms; /* a running clock this far from real time (POST /_sim/clock offset_s) */
     /* Raw JSON items added to every GET /orders and GET /articles list answer
      * (POST /_sim/raw-items): malformed entries for the pollers' tests.
      * Owned arrays, NULL when none. */
@@ -84,6 +83,27 @@ typedef struct ogs_state {
     /* Webhooks (POST /_sim/webhooks): "" = none sent. */
     char webhook_url[1024];
     char webhook_token[256];
+} ogs_owner;
+
+/* The warehouse system.  What a real WMS keeps system-wide stays here: the id
+ * counters (articleSystemId, orderId, line and parcel ids are unique across
+ * goods owners), the clock, the editable statuses, the webhook event ids. */
+typedef struct ogs_state {
+    const char *user0, *password0; /* --user, --password: owner #0's at startup */
+    json_int_t goods_owner0;       /* --goods-owner */
+    ogs_owner **owners;            /* owners[0] is owner #0; appended, never removed */
+    size_t nowners, owners_cap;
+    json_t *owner_by_id;   /* {"<goodsOwnerId>": index into owners} */
+    json_t *owner_by_user; /* {"<user>": index into owners} */
+    /* The goods owner of the API request being answered: set by ogs_auth
+     * (NULL until a credential matched).  Handlers run one at a time under
+     * sim_http.c's lock, so one pointer is enough. */
+    ogs_owner *cur;
+    int editable[OG_MAX_EDITABLE];
+    size_t neditable;
+    json_int_t next_article_id, next_order_id, next_line_id, next_parcel_id;
+    int64_t clock_ms;  /* fixed clock (POST /_sim/clock), -1 = real time */
+    int64_t offset_ms; /* a running clock this far from real time (POST /_sim/clock offset_s) */
     json_int_t webhook_event_id;
 } ogs_state;
 
@@ -264,63 +284,63 @@ static int ogs_base64_decode(const char *in, char *out, size_t size)
 
 /* ---- state ---- */
 
-static ogs_article *ogs_article_find(ogs_state *st, const char *number)
+static ogs_article *ogs_article_find(ogs_owner *ow, const char *number)
 {
-    for (size_t i = 0; i < st->narticles; i++) {
-        const char *n = json_string_value(json_object_get(st->articles[i].body, "articleNumber"));
+    for (size_t i = 0; i < ow->narticles; i++) {
+        const char *n = json_string_value(json_object_get(ow->articles[i].body, "articleNumber"));
         if (n && strcmp(n, number) == 0)
-            return &st->articles[i];
+            return &ow->articles[i];
     }
     return NULL;
 }
 
 /* Appends a new article with the next articleSystemId and no stock.  The
  * pointer is valid until the next append. */
-static ogs_article *ogs_article_add(ogs_state *st)
+static ogs_article *ogs_article_add(ogs_state *st, ogs_owner *ow)
 {
     ogs_article *a;
 
-    if (st->narticles == st->articles_cap) {
-        st->articles_cap = st->articles_cap ? st->articles_cap * 2 : 16;
-        st->articles = ogs_xrealloc(st->articles, st->articles_cap * sizeof(*st->articles));
+    if (ow->narticles == ow->articles_cap) {
+        ow->articles_cap = ow->articles_cap ? ow->articles_cap * 2 : 16;
+        ow->articles = ogs_xrealloc(ow->articles, ow->articles_cap * sizeof(*ow->articles));
     }
-    a = &st->articles[st->narticles++];
+    a = &ow->articles[ow->narticles++];
     memset(a, 0, sizeof(*a));
     a->system_id = st->next_article_id++;
     a->stock_changed_ms = -1;
     return a;
 }
 
-static ogs_order *ogs_order_find(ogs_state *st, const char *number)
+static ogs_order *ogs_order_find(ogs_owner *ow, const char *number)
 {
-    for (size_t i = 0; i < st->norders; i++) {
-        const char *n = json_string_value(json_object_get(st->orders[i].body, "orderNumber"));
+    for (size_t i = 0; i < ow->norders; i++) {
+        const char *n = json_string_value(json_object_get(ow->orders[i].body, "orderNumber"));
         if (n && strcmp(n, number) == 0)
-            return &st->orders[i];
+            return &ow->orders[i];
     }
     return NULL;
 }
 
-static ogs_order *ogs_order_find_id(ogs_state *st, json_int_t id)
+static ogs_order *ogs_order_find_id(ogs_owner *ow, json_int_t id)
 {
-    for (size_t i = 0; i < st->norders; i++) {
-        if (st->orders[i].order_id == id)
-            return &st->orders[i];
+    for (size_t i = 0; i < ow->norders; i++) {
+        if (ow->orders[i].order_id == id)
+            return &ow->orders[i];
     }
     return NULL;
 }
 
 /* Appends a new order with the next orderId, status 200 Open, created now.
  * The pointer is valid until the next append. */
-static ogs_order *ogs_order_add(ogs_state *st)
+static ogs_order *ogs_order_add(ogs_state *st, ogs_owner *ow)
 {
     ogs_order *o;
 
-    if (st->norders == st->orders_cap) {
-        st->orders_cap = st->orders_cap ? st->orders_cap * 2 : 16;
-        st->orders = ogs_xrealloc(st->orders, st->orders_cap * sizeof(*st->orders));
+    if (ow->norders == ow->orders_cap) {
+        ow->orders_cap = ow->orders_cap ? ow->orders_cap * 2 : 16;
+        ow->orders = ogs_xrealloc(ow->orders, ow->orders_cap * sizeof(*ow->orders));
     }
-    o = &st->orders[st->norders++];
+    o = &ow->orders[ow->norders++];
     memset(o, 0, sizeof(*o));
     o->order_id = st->next_order_id++;
     o->status = OG_STATUS_OPEN;
@@ -353,7 +373,7 @@ static void ogs_order_set_status(ogs_state *st, ogs_order *o, int status)
 
 /* Refuses an order body whose lines name an unknown article (O4) or repeat a
  * rowNumber.  Returns 0, or -1 with the message in err. */
-static int ogs_order_check_lines(ogs_state *st, const json_t *body, char *err, size_t errsize)
+static int ogs_order_check_lines(ogs_owner *ow, const json_t *body, char *err, size_t errsize)
 {
     json_t *lines = json_object_get(body, "orderLines");
     json_t *rows = json_object();
@@ -363,7 +383,7 @@ static int ogs_order_check_lines(ogs_state *st, const json_t *body, char *err, s
         json_t *line = json_array_get(lines, i);
         const char *number = json_string_value(json_object_get(line, "articleNumber"));
         const char *row = json_string_value(json_object_get(line, "rowNumber"));
-        if (!ogs_article_find(st, number)) {
+        if (!ogs_article_find(ow, number)) {
             snprintf(err, errsize, "orderLines[%zu].articleNumber: article '%s' does not exist", i,
                      number);
             rc = -1;
@@ -445,54 +465,122 @@ out:
     return rc;
 }
 
-static void ogs_state_free(ogs_state *st)
+/* A goods owner with no articles and no orders; the caller owns it (free
+ * with ogs_owner_free) until ogs_owner_register takes it.  Copies user and
+ * password. */
+static ogs_owner *ogs_owner_new(json_int_t id, const char *user, const char *password)
 {
-    for (size_t i = 0; i < st->narticles; i++)
-        json_decref(st->articles[i].body);
-    for (size_t i = 0; i < st->norders; i++) {
-        ogs_order *o = &st->orders[i];
+    ogs_owner *ow = ogs_xrealloc(NULL, sizeof(*ow));
+
+    memset(ow, 0, sizeof(*ow));
+    ow->id = id;
+    ow->user = ogs_xstrdup(user);
+    ow->password = ogs_xstrdup(password);
+    return ow;
+}
+
+static void ogs_owner_free(ogs_owner *ow)
+{
+    if (!ow)
+        return;
+    for (size_t i = 0; i < ow->narticles; i++)
+        json_decref(ow->articles[i].body);
+    for (size_t i = 0; i < ow->norders; i++) {
+        ogs_order *o = &ow->orders[i];
         json_decref(o->body);
         json_decref(o->line_ids);
         json_decref(o->tracking);
         json_decref(o->parcels);
         free(o->way_bill);
     }
-    free(st->articles);
-    free(st->orders);
-    json_decref(st->raw_orders);
-    json_decref(st->raw_articles);
+    free(ow->articles);
+    free(ow->orders);
+    json_decref(ow->raw_orders);
+    json_decref(ow->raw_articles);
+    free(ow->user);
+    free(ow->password);
+    free(ow);
+}
+
+/* The owner at index `slot` of the table (a value of owner_by_id or
+ * owner_by_user), NULL when absent.  Borrowed, as the two below: owners live
+ * as long as the state. */
+static ogs_owner *ogs_owner_at(const ogs_state *st, const json_t *slot)
+{
+    json_int_t i = json_integer_value(slot);
+
+    return json_is_integer(slot) && i >= 0 && (size_t)i < st->nowners ? st->owners[i] : NULL;
+}
+
+static ogs_owner *ogs_owner_by_id(const ogs_state *st, json_int_t id)
+{
+    char key[32];
+
+    snprintf(key, sizeof(key), "%" JSON_INTEGER_FORMAT, id);
+    return ogs_owner_at(st, json_object_get(st->owner_by_id, key));
+}
+
+static ogs_owner *ogs_owner_by_user(const ogs_state *st, const char *user)
+{
+    return ogs_owner_at(st, json_object_get(st->owner_by_user, user));
+}
+
+/* Appends ow (stolen) to the table and indexes it by id and user; the
+ * caller has checked that neither is taken. */
+static void ogs_owner_register(ogs_state *st, ogs_owner *ow)
+{
+    char key[32];
+    json_int_t slot = (json_int_t)st->nowners;
+
+    if (st->nowners == st->owners_cap) {
+        st->owners_cap = st->owners_cap ? st->owners_cap * 2 : 8;
+        st->owners = ogs_xrealloc(st->owners, st->owners_cap * sizeof(*st->owners));
+    }
+    st->owners[st->nowners++] = ow;
+    snprintf(key, sizeof(key), "%" JSON_INTEGER_FORMAT, ow->id);
+    json_object_set_new(st->owner_by_id, key, json_integer(slot));
+    json_object_set_new(st->owner_by_user, ow->user, json_integer(slot));
+}
+
+static void ogs_state_free(ogs_state *st)
+{
+    for (size_t i = 0; i < st->nowners; i++)
+        ogs_owner_free(st->owners[i]);
+    free(st->owners);
+    json_decref(st->owner_by_id);
+    json_decref(st->owner_by_user);
 }
 
 /* Removes order o (DELETE /_sim/orders/{n}): gone as if the warehouse
  * deleted it behind the integration's back.  Later orders keep their ids
  * and their order (the array stays sorted by id). */
-static void ogs_order_remove(ogs_state *st, ogs_order *o)
+static void ogs_order_remove(ogs_owner *ow, ogs_order *o)
 {
-    size_t i = (size_t)(o - st->orders);
+    size_t i = (size_t)(o - ow->orders);
 
     json_decref(o->body);
     json_decref(o->line_ids);
     json_decref(o->tracking);
     json_decref(o->parcels);
     free(o->way_bill);
-    memmove(o, o + 1, (st->norders - i - 1) * sizeof(*o));
-    st->norders--;
+    memmove(o, o + 1, (ow->norders - i - 1) * sizeof(*o));
+    ow->norders--;
 }
 
 /* Removes article a (DELETE /_sim/articles/{n}), as ogs_order_remove. */
-static void ogs_article_remove(ogs_state *st, ogs_article *a)
+static void ogs_article_remove(ogs_owner *ow, ogs_article *a)
 {
-    size_t i = (size_t)(a - st->articles);
+    size_t i = (size_t)(a - ow->articles);
 
     json_decref(a->body);
-    memmove(a, a + 1, (st->narticles - i - 1) * sizeof(*a));
-    st->narticles--;
+    memmove(a, a + 1, (ow->narticles - i - 1) * sizeof(*a));
+    ow->narticles--;
 }
 
 /* ---- answers in Ongoing's GET shape ---- */
 
 /* The article as GET /api/v1/articles answers it.  New reference. */
-static json_t *ogs_article_to_get(const ogs_state *st, const ogs_article *a)
+static json_t *ogs_article_to_get(const ogs_owner *ow, const ogs_article *a)
 {
     static const char *const head[] = {"articleNumber",      "articleName",       "productCode",
                                        "unitCode",           "description",       "isStockArticle",
@@ -519,7 +607,7 @@ static json_t *ogs_article_to_get(const ogs_state *st, const ogs_article *a)
     json_t *structure = json_object_get(a->body, "structureDefinition");
 
     json_object_set_new(out, "goodsOwner",
-                        json_pack("{s:I, s:s}", "id", st->goods_owner, "name", "Goods owner"));
+                        json_pack("{s:I, s:s}", "id", ow->id, "name", "Goods owner"));
     json_object_set_new(out, "articleSystemId", json_integer(a->system_id));
     ogs_copy_keys(out, a->body, head);
     ogs_copy_reals(out, a->body, reals);
@@ -564,13 +652,13 @@ static json_t *ogs_transporter_to_get(const json_t *transporter)
 
 /* One order line in GET shape; the article comes from the registry.  Items
  * count as allocated from status 320 and as picked from 400 (not cancelled). */
-static json_t *ogs_line_to_get(ogs_state *st, const ogs_order *o, const json_t *line)
+static json_t *ogs_line_to_get(ogs_owner *ow, const ogs_order *o, const json_t *line)
 {
     int allocated = o->status >= 320 && o->status < OG_STATUS_CANCELLED;
     int picked = o->status >= 400 && o->status < OG_STATUS_CANCELLED;
     const char *number = json_string_value(json_object_get(line, "articleNumber"));
     const char *row = json_string_value(json_object_get(line, "rowNumber"));
-    ogs_article *a = ogs_article_find(st, number ? number : "");
+    ogs_article *a = ogs_article_find(ow, number ? number : "");
     json_t *prices = json_object_get(line, "prices");
     json_t *count = ogs_real_or_null(line, "numberOfItems");
     double items = json_is_real(count) ? json_real_value(count) : 0.0;
@@ -635,7 +723,7 @@ static json_t *ogs_delivery_date_to_get(const json_t *body)
 }
 
 /* The order as GET /api/v1/orders answers it.  New reference. */
-static json_t *ogs_order_to_get(ogs_state *st, const ogs_order *o)
+static json_t *ogs_order_to_get(ogs_owner *ow, const ogs_order *o)
 {
     static const char *const head[] = {
         "goodsOwnerOrderId",   "referenceNumber",  "salesCode",     "orderRemark",
@@ -654,7 +742,7 @@ static json_t *ogs_order_to_get(ogs_state *st, const ogs_order *o)
     double items = 0.0;
 
     for (size_t i = 0; i < json_array_size(lines); i++) {
-        json_t *line = ogs_line_to_get(st, o, json_array_get(lines, i));
+        json_t *line = ogs_line_to_get(ow, o, json_array_get(lines, i));
         items += json_real_value(json_object_get(line, "orderedNumberOfItems"));
         json_array_append_new(out_lines, line);
     }
@@ -685,7 +773,7 @@ static json_t *ogs_order_to_get(ogs_state *st, const ogs_order *o)
     json_object_set_new(info, "advanced", json_null());
 
     return json_pack("{s:{s:I, s:s}, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:n}", "goodsOwner",
-                     "id", st->goods_owner, "name", "Goods owner", "orderInfo", info, "consignee",
+                     "id", ow->id, "name", "Goods owner", "orderInfo", info, "consignee",
                      ogs_consignee_to_get(json_object_get(o->body, "consignee")), "parcels",
                      o->parcels ? json_deep_copy(o->parcels) : json_null(), "orderLines", out_lines,
                      "transporter", ogs_transporter_to_get(json_object_get(o->body, "transporter")),
@@ -763,9 +851,9 @@ static int ogs_query_time(const sim_req *req, const char *name, int64_t *ms, sim
 
 /* Checks a goodsOwnerId value against --goods-owner.  Returns 0, or -1 after
  * answering 400 naming it. */
-static int ogs_check_goods_owner(const ogs_state *st, json_int_t id, sim_resp *resp)
+static int ogs_check_goods_owner(const ogs_owner *ow, json_int_t id, sim_resp *resp)
 {
-    if (id == st->goods_owner || st->goods_owner == 0) /* 0: any (benchmarks) */
+    if (id == ow->id || ow->id == 0) /* 0: any (benchmarks) */
         return 0;
     ogs_error(resp, 400, "goodsOwnerId %" JSON_INTEGER_FORMAT " is not a goods owner of this user",
               id);
@@ -774,7 +862,7 @@ static int ogs_check_goods_owner(const ogs_state *st, json_int_t id, sim_resp *r
 
 /* The goodsOwnerId query argument: when `required`, it must be there.
  * Returns 0, or -1 after answering 400. */
-static int ogs_check_goods_owner_query(const ogs_state *st, const sim_req *req, int required,
+static int ogs_check_goods_owner_query(const ogs_owner *ow, const sim_req *req, int required,
                                        sim_resp *resp)
 {
     json_int_t id;
@@ -788,12 +876,12 @@ static int ogs_check_goods_owner_query(const ogs_state *st, const sim_req *req, 
         ogs_error(resp, 400, "goodsOwnerId is required");
         return -1;
     }
-    return ogs_check_goods_owner(st, id, resp);
+    return ogs_check_goods_owner(ow, id, resp);
 }
 
 /* Parses the request body and checks it against `schema` and the goods
  * owner.  Returns the body (new reference), or NULL after answering 400. */
-static json_t *ogs_parse_body(const ogs_state *st, const sim_req *req, const char *schema,
+static json_t *ogs_parse_body(const ogs_owner *ow, const sim_req *req, const char *schema,
                               sim_resp *resp)
 {
     char err[OG_ERR_SIZE];
@@ -809,7 +897,7 @@ static json_t *ogs_parse_body(const ogs_state *st, const sim_req *req, const cha
         json_decref(body);
         return NULL;
     }
-    if (ogs_check_goods_owner(st, json_integer_value(json_object_get(body, "goodsOwnerId")),
+    if (ogs_check_goods_owner(ow, json_integer_value(json_object_get(body, "goodsOwnerId")),
                               resp) != 0) {
         json_decref(body);
         return NULL;
@@ -820,9 +908,9 @@ static json_t *ogs_parse_body(const ogs_state *st, const sim_req *req, const cha
 /* ---- API routes ---- */
 
 /* PUT /api/v1/articles: upsert by articleNumber. */
-static void ogs_put_article(ogs_state *st, const sim_req *req, sim_resp *resp)
+static void ogs_put_article(ogs_state *st, ogs_owner *ow, const sim_req *req, sim_resp *resp)
 {
-    json_t *body = ogs_parse_body(st, req, "PostArticleModel", resp);
+    json_t *body = ogs_parse_body(ow, req, "PostArticleModel", resp);
     const char *number;
     ogs_article *a;
     int created;
@@ -835,10 +923,10 @@ static void ogs_put_article(ogs_state *st, const sim_req *req, sim_resp *resp)
         json_decref(body);
         return;
     }
-    a = ogs_article_find(st, number);
+    a = ogs_article_find(ow, number);
     created = a == NULL;
     if (!a)
-        a = ogs_article_add(st);
+        a = ogs_article_add(st, ow);
     json_decref(a->body);
     a->body = body;
     a->data_changed_ms = ogs_now_ms(st);
@@ -864,7 +952,7 @@ static void ogs_add_raw(json_t *out, const json_t *raw, int has_max, json_int_t 
 }
 
 /* GET /api/v1/articles with its filters; a bare array by articleSystemId. */
-static void ogs_get_articles(ogs_state *st, const sim_req *req, sim_resp *resp)
+static void ogs_get_articles(ogs_state *st, ogs_owner *ow, const sim_req *req, sim_resp *resp)
 {
     const char *number = sim_query(req, "articleNumber");
     json_int_t from = 0, max = 0;
@@ -872,7 +960,7 @@ static void ogs_get_articles(ogs_state *st, const sim_req *req, sim_resp *resp)
     int has_max, has_stock_from;
     json_t *out;
 
-    if (ogs_check_goods_owner_query(st, req, 1, resp) != 0 ||
+    if (ogs_check_goods_owner_query(ow, req, 1, resp) != 0 ||
         ogs_query_int(req, "articleSystemIdFrom", &from, resp) < 0)
         return;
     has_max = ogs_query_int(req, "maxArticlesToGet", &max, resp);
@@ -892,8 +980,8 @@ static void ogs_get_articles(ogs_state *st, const sim_req *req, sim_resp *resp)
     }
 
     out = json_array();
-    for (size_t i = 0; i < st->narticles; i++) {
-        const ogs_article *a = &st->articles[i];
+    for (size_t i = 0; i < ow->narticles; i++) {
+        const ogs_article *a = &ow->articles[i];
         const char *n = json_string_value(json_object_get(a->body, "articleNumber"));
         if (has_max && (json_int_t)json_array_size(out) >= max)
             break;
@@ -901,19 +989,19 @@ static void ogs_get_articles(ogs_state *st, const sim_req *req, sim_resp *resp)
             continue;
         if (has_stock_from && (a->stock_changed_ms < 0 || a->stock_changed_ms < stock_from))
             continue;
-        json_array_append_new(out, ogs_article_to_get(st, a));
+        json_array_append_new(out, ogs_article_to_get(ow, a));
     }
     if (!number)
-        ogs_add_raw(out, st->raw_articles, has_max, max);
+        ogs_add_raw(out, ow->raw_articles, has_max, max);
     sim_resp_json(resp, 200, out);
 }
 
 /* PUT /api/v1/orders: upsert by orderNumber (201 created, 200 updated);
  * refused while the stored status is not editable (O1) or when a line names
  * an unknown article (O4). */
-static void ogs_put_order(ogs_state *st, const sim_req *req, sim_resp *resp)
+static void ogs_put_order(ogs_state *st, ogs_owner *ow, const sim_req *req, sim_resp *resp)
 {
-    json_t *body = ogs_parse_body(st, req, "PostOrderModel", resp);
+    json_t *body = ogs_parse_body(ow, req, "PostOrderModel", resp);
     char err[OG_ERR_SIZE];
     const char *number;
     ogs_order *o;
@@ -926,18 +1014,18 @@ static void ogs_put_order(ogs_state *st, const sim_req *req, sim_resp *resp)
         ogs_error(resp, 400, "orderNumber must not be empty");
         goto fail;
     }
-    o = ogs_order_find(st, number);
+    o = ogs_order_find(ow, number);
     if (o && !ogs_is_editable(st, o->status)) {
         ogs_error(resp, 400, "Order %s cannot be updated: status %d", number, o->status);
         goto fail;
     }
-    if (ogs_order_check_lines(st, body, err, sizeof(err)) != 0) {
+    if (ogs_order_check_lines(ow, body, err, sizeof(err)) != 0) {
         ogs_error(resp, 400, "%s", err);
         goto fail;
     }
     created = o == NULL;
     if (!o)
-        o = ogs_order_add(st);
+        o = ogs_order_add(st, ow);
     ogs_order_set_body(st, o, body); /* number still points into body, now the order's */
     sim_resp_json(resp, created ? 201 : 200,
                   json_pack("{s:I, s:s++}", "orderId", o->order_id, "message", "Order number ",
@@ -948,7 +1036,7 @@ fail:
 }
 
 /* GET /api/v1/orders with its filters; a bare array by orderId. */
-static void ogs_get_orders(ogs_state *st, const sim_req *req, sim_resp *resp)
+static void ogs_get_orders(ogs_state *st, ogs_owner *ow, const sim_req *req, sim_resp *resp)
 {
     const char *number = sim_query(req, "orderNumber");
     json_int_t from = 0, max = 0;
@@ -956,7 +1044,7 @@ static void ogs_get_orders(ogs_state *st, const sim_req *req, sim_resp *resp)
     int has_max, has_shipped, has_changed;
     json_t *out;
 
-    if (ogs_check_goods_owner_query(st, req, 1, resp) != 0 ||
+    if (ogs_check_goods_owner_query(ow, req, 1, resp) != 0 ||
         ogs_query_int(req, "orderIdFrom", &from, resp) < 0)
         return;
     has_max = ogs_query_int(req, "maxOrdersToGet", &max, resp);
@@ -974,8 +1062,8 @@ static void ogs_get_orders(ogs_state *st, const sim_req *req, sim_resp *resp)
     }
 
     out = json_array();
-    for (size_t i = 0; i < st->norders; i++) {
-        const ogs_order *o = &st->orders[i];
+    for (size_t i = 0; i < ow->norders; i++) {
+        const ogs_order *o = &ow->orders[i];
         const char *n = json_string_value(json_object_get(o->body, "orderNumber"));
         if (has_max && (json_int_t)json_array_size(out) >= max)
             break;
@@ -985,44 +1073,45 @@ static void ogs_get_orders(ogs_state *st, const sim_req *req, sim_resp *resp)
             continue;
         if (has_changed && o->status_changed_ms < changed_from)
             continue;
-        json_array_append_new(out, ogs_order_to_get(st, o));
+        json_array_append_new(out, ogs_order_to_get(ow, o));
     }
     if (!number)
-        ogs_add_raw(out, st->raw_orders, has_max, max);
+        ogs_add_raw(out, ow->raw_orders, has_max, max);
     sim_resp_json(resp, 200, out);
 }
 
 /* GET /api/v1/orders/{orderId}. */
-static void ogs_get_order(ogs_state *st, const sim_req *req, const char *id_text, sim_resp *resp)
+static void ogs_get_order(ogs_state *st, ogs_owner *ow, const sim_req *req, const char *id_text,
+                          sim_resp *resp)
 {
     char *end;
     long long id = strtoll(id_text, &end, 10);
     ogs_order *o;
 
-    if (ogs_check_goods_owner_query(st, req, 0, resp) != 0)
+    if (ogs_check_goods_owner_query(ow, req, 0, resp) != 0)
         return;
-    o = *end == '\0' ? ogs_order_find_id(st, (json_int_t)id) : NULL;
+    o = *end == '\0' ? ogs_order_find_id(ow, (json_int_t)id) : NULL;
     if (!o) {
         ogs_error(resp, 404, "Order %s not found", id_text);
         return;
     }
-    sim_resp_json(resp, 200, ogs_order_to_get(st, o));
+    sim_resp_json(resp, 200, ogs_order_to_get(ow, o));
 }
 
 /* DELETE /api/v1/orders?goodsOwnerId=&orderNumber=: cancel (status 1000)
  * while editable, else 400; unknown order 404. */
-static void ogs_cancel_order(ogs_state *st, const sim_req *req, sim_resp *resp)
+static void ogs_cancel_order(ogs_state *st, ogs_owner *ow, const sim_req *req, sim_resp *resp)
 {
     const char *number = sim_query(req, "orderNumber");
     ogs_order *o;
 
-    if (ogs_check_goods_owner_query(st, req, 1, resp) != 0)
+    if (ogs_check_goods_owner_query(ow, req, 1, resp) != 0)
         return;
     if (!number || number[0] == '\0') {
         ogs_error(resp, 400, "orderNumber is required");
         return;
     }
-    o = ogs_order_find(st, number);
+    o = ogs_order_find(ow, number);
     if (!o) {
         ogs_error(resp, 404, "Order %s not found", number);
         return;
@@ -1071,34 +1160,37 @@ static int ogs_is_digits(const char *s)
 static void ogs_handle(void *state, const sim_req *req, sim_resp *resp)
 {
     ogs_state *st = state;
+    ogs_owner *ow = st->cur; /* set by ogs_auth, which let the request in */
     const char *route = ogs_api_route(req->path);
     const char *m = req->method;
 
     resp->is_write = strcmp(m, "GET") != 0 && strcmp(m, "HEAD") != 0;
-    if (!route) {
+    if (!ow) {
+        ogs_error(resp, 401, "Authorization has been denied");
+    } else if (!route) {
         ogs_error(resp, 404, "No HTTP resource was found that matches the request URI '%s'.",
                   req->path);
     } else if (strcmp(route, "/articles") == 0) {
         if (strcmp(m, "PUT") == 0)
-            ogs_put_article(st, req, resp);
+            ogs_put_article(st, ow, req, resp);
         else if (strcmp(m, "GET") == 0)
-            ogs_get_articles(st, req, resp);
+            ogs_get_articles(st, ow, req, resp);
         else
             ogs_error(resp, 405, "The requested resource does not support http method '%s'.", m);
     } else if (strcmp(route, "/orders") == 0) {
         if (strcmp(m, "PUT") == 0)
-            ogs_put_order(st, req, resp);
+            ogs_put_order(st, ow, req, resp);
         else if (strcmp(m, "GET") == 0)
-            ogs_get_orders(st, req, resp);
+            ogs_get_orders(st, ow, req, resp);
         else if (strcmp(m, "DELETE") == 0)
-            ogs_cancel_order(st, req, resp);
+            ogs_cancel_order(st, ow, req, resp);
         else
             ogs_error(resp, 405, "The requested resource does not support http method '%s'.", m);
     } else if (strcmp(route, "/orders/statuses") == 0 && strcmp(m, "GET") == 0) {
         ogs_get_statuses(resp);
     } else if (strncmp(route, "/orders/", 8) == 0 && ogs_is_digits(route + 8) &&
                strcmp(m, "GET") == 0) {
-        ogs_get_order(st, req, route + 8, resp);
+        ogs_get_order(st, ow, req, route + 8, resp);
     } else {
         ogs_error(resp, 404, "No HTTP resource was found that matches the request URI '%s'.",
                   req->path);
@@ -1119,30 +1211,48 @@ static void ogs_route_name(void *state, const sim_req *req, char *buf, size_t si
         snprintf(buf, size, "%s %s", req->method, req->path);
 }
 
-/* sim_app.auth: HTTP Basic with --user/--password, else 401.  The user name
- * is the rate-limit key. */
+/* sim_app.auth: HTTP Basic with the user and password of one goods owner,
+ * else 401.  The user picks the goods owner the request is answered for
+ * (st->cur) and is the rate-limit key. */
 static int ogs_auth(void *state, const sim_req *req, char *key, size_t key_size, sim_resp *resp)
 {
-    const ogs_state *st = state;
+    ogs_state *st = state;
     const char *h = req->authorization;
     char decoded[512];
-    const char *colon;
+    char *colon;
+    ogs_owner *ow;
 
+    st->cur = NULL; /* a refused request has no goods owner */
     if (h && strncmp(h, "Basic ", 6) == 0) {
         for (h += 6; *h == ' '; h++)
             ;
         if (ogs_base64_decode(h, decoded, sizeof(decoded)) == 0) {
             colon = strchr(decoded, ':');
-            if (colon && (size_t)(colon - decoded) == strlen(st->user) &&
-                strncmp(decoded, st->user, strlen(st->user)) == 0 &&
-                strcmp(colon + 1, st->password) == 0) {
-                snprintf(key, key_size, "basic:%s", st->user);
-                return 0;
+            if (colon) {
+                *colon = '\0';
+                ow = ogs_owner_by_user(st, decoded);
+                if (ow && strcmp(colon + 1, ow->password) == 0) {
+                    st->cur = ow;
+                    snprintf(key, key_size, "basic:%s", ow->user);
+                    return 0;
+                }
             }
         }
     }
     ogs_error(resp, 401, "Authorization has been denied");
     return -1;
+}
+
+/* sim_app.tenant: the goods owner the current API request was answered for
+ * (the authenticated user's), for the write log and the stats. */
+static int ogs_tenant(void *state, json_int_t *id)
+{
+    const ogs_state *st = state;
+
+    if (!st->cur)
+        return 0;
+    *id = st->cur->id;
+    return 1;
 }
 
 /* ---- test endpoints (/_sim/) ---- */
@@ -1169,35 +1279,35 @@ static json_t *ogs_parse_test_body(const sim_req *req, sim_resp *resp)
 /* Sends Ongoing's order webhook ("order status is changed") for o when
  * webhooks are configured, with the fixed X-Auth-Token; the thin payload of
  * Ongoing's order webhooks.  Queued: the answer never waits. */
-static void ogs_webhook(ogs_state *st, const ogs_order *o)
+static void ogs_webhook(ogs_state *st, const ogs_owner *ow, const ogs_order *o)
 {
     char header[300];
-    if (st->webhook_url[0] == '\0')
+    if (ow->webhook_url[0] == '\0')
         return;
     json_t *number = json_object_get(o->body, "orderNumber");
     json_t *payload =
         json_pack("{s:I, s:I, s:s, s:I, s:O, s:I, s:{s:i}}", "webhookOrdersId", (json_int_t)1,
                   "webhookEventId", ++st->webhook_event_id, "system", "sim", "orderId", o->order_id,
-                  "orderNumber", number != NULL ? number : json_null(), "goodsOwnerId",
-                  st->goods_owner, "orderStatus", "number", o->status);
+                  "orderNumber", number != NULL ? number : json_null(), "goodsOwnerId", ow->id,
+                  "orderStatus", "number", o->status);
     char *body = payload != NULL ? json_dumps(payload, JSON_COMPACT) : NULL;
     json_decref(payload);
     if (body == NULL)
         return;
-    snprintf(header, sizeof(header), "X-Auth-Token: %s", st->webhook_token);
+    snprintf(header, sizeof(header), "X-Auth-Token: %s", ow->webhook_token);
     const char *headers[1] = {header};
-    sim_webhook_post(st->webhook_url, headers, 1, body);
+    sim_webhook_post(ow->webhook_url, headers, 1, body);
     free(body);
 }
 
 /* POST /_sim/webhooks {"url": "http://..", "token": ".."}: an order webhook
  * on every status change made here (/_sim/orders/{n}/status and /ship) from
  * then on; {"url": null} stops them.  GET: the sender's counts. */
-static void ogs_test_webhooks(ogs_state *st, const sim_req *req, sim_resp *resp)
+static void ogs_test_webhooks(ogs_owner *ow, const sim_req *req, sim_resp *resp)
 {
     if (strcmp(req->method, "GET") == 0) {
         json_t *o = sim_webhook_stats();
-        json_object_set_new(o, "url", json_string(st->webhook_url));
+        json_object_set_new(o, "url", json_string(ow->webhook_url));
         sim_resp_json(resp, 200, o);
         return;
     }
@@ -1206,25 +1316,26 @@ static void ogs_test_webhooks(ogs_state *st, const sim_req *req, sim_resp *resp)
         return;
     json_t *url = json_object_get(body, "url"), *token = json_object_get(body, "token");
     if (json_is_null(url)) {
-        st->webhook_url[0] = '\0';
+        ow->webhook_url[0] = '\0';
     } else if (!json_is_string(url) || strncmp(json_string_value(url), "http", 4) != 0 ||
-               json_string_length(url) >= sizeof(st->webhook_url) || !json_is_string(token) ||
+               json_string_length(url) >= sizeof(ow->webhook_url) || !json_is_string(token) ||
                json_string_length(token) == 0 ||
-               json_string_length(token) >= sizeof(st->webhook_token)) {
+               json_string_length(token) >= sizeof(ow->webhook_token)) {
         ogs_error(resp, 400,
                   "webhooks: {\"url\": \"http..\", \"token\": \"..\"} or {\"url\": null}");
         json_decref(body);
         return;
     } else {
-        snprintf(st->webhook_url, sizeof(st->webhook_url), "%s", json_string_value(url));
-        snprintf(st->webhook_token, sizeof(st->webhook_token), "%s", json_string_value(token));
+        snprintf(ow->webhook_url, sizeof(ow->webhook_url), "%s", json_string_value(url));
+        snprintf(ow->webhook_token, sizeof(ow->webhook_token), "%s", json_string_value(token));
     }
-    sim_resp_json(resp, 200, json_pack("{s:s}", "url", st->webhook_url));
+    sim_resp_json(resp, 200, json_pack("{s:s}", "url", ow->webhook_url));
     json_decref(body);
 }
 
 /* POST /_sim/orders/{orderNumber}/status {"status": 300}. */
-static void ogs_test_order_status(ogs_state *st, ogs_order *o, const json_t *body, sim_resp *resp)
+static void ogs_test_order_status(ogs_state *st, const ogs_owner *ow, ogs_order *o,
+                                  const json_t *body, sim_resp *resp)
 {
     json_t *status = json_object_get(body, "status");
 
@@ -1233,13 +1344,14 @@ static void ogs_test_order_status(ogs_state *st, ogs_order *o, const json_t *bod
         return;
     }
     ogs_order_set_status(st, o, (int)json_integer_value(status));
-    ogs_webhook(st, o);
+    ogs_webhook(st, ow, o);
     sim_resp_json(resp, 200, ogs_order_to_sim(o));
 }
 
 /* POST /_sim/orders/{orderNumber}/ship: status 450, shippedTime now, plus
  * the tracking, parcels and way bill of the body. */
-static void ogs_test_order_ship(ogs_state *st, ogs_order *o, const json_t *body, sim_resp *resp)
+static void ogs_test_order_ship(ogs_state *st, const ogs_owner *ow, ogs_order *o,
+                                const json_t *body, sim_resp *resp)
 {
     char err[OG_ERR_SIZE];
 
@@ -1249,7 +1361,7 @@ static void ogs_test_order_ship(ogs_state *st, ogs_order *o, const json_t *body,
     }
     ogs_order_set_status(st, o, OG_STATUS_SENT);
     o->shipped_ms = o->status_changed_ms;
-    ogs_webhook(st, o);
+    ogs_webhook(st, ow, o);
     sim_resp_json(resp, 200, ogs_order_to_sim(o));
 }
 
@@ -1297,40 +1409,48 @@ static void ogs_test_clock(ogs_state *st, const json_t *body, sim_resp *resp)
 }
 
 /* POST /_sim/credentials {"user": "u", "password": "p"} (either or both):
- * the Basic credentials accepted from now on, as when the warehouse changes
- * (or restores) the API user's password.  The password is not echoed. */
-static void ogs_test_credentials(ogs_state *st, const json_t *body, sim_resp *resp)
+ * the goods owner's Basic credentials accepted from now on, as when the
+ * warehouse changes (or restores) the API user's password.  A user name
+ * another goods owner has → 409.  The password is not echoed. */
+static void ogs_test_credentials(ogs_state *st, ogs_owner *ow, const json_t *body, sim_resp *resp)
 {
     json_t *user = json_object_get(body, "user"), *password = json_object_get(body, "password");
+    ogs_owner *holder;
+
     if ((!user && !password) || (user && !json_is_string(user)) ||
         (password && !json_is_string(password)) || (user && !*json_string_value(user))) {
         ogs_error(resp, 400, "need {\"user\": non-empty string, \"password\": string}");
         return;
     }
-    if (user) {
-        free(st->user_set);
-        st->user = st->user_set = strdup(json_string_value(user));
-    }
-    if (password) {
-        free(st->password_set);
-        st->password = st->password_set = strdup(json_string_value(password));
-    }
-    if (!st->user || !st->password) {
-        ogs_error(resp, 500, "out of memory");
+    holder = user ? ogs_owner_by_user(st, json_string_value(user)) : NULL;
+    if (holder && holder != ow) {
+        ogs_error(resp, 409, "user '%s' is the user of goods owner %" JSON_INTEGER_FORMAT,
+                  json_string_value(user), holder->id);
         return;
     }
-    sim_resp_json(resp, 200, json_pack("{s:s}", "user", st->user));
+    if (user) {
+        json_t *slot = json_incref(json_object_get(st->owner_by_user, ow->user));
+        json_object_del(st->owner_by_user, ow->user);
+        free(ow->user);
+        ow->user = ogs_xstrdup(json_string_value(user));
+        json_object_set_new(st->owner_by_user, ow->user, slot);
+    }
+    if (password) {
+        free(ow->password);
+        ow->password = ogs_xstrdup(json_string_value(password));
+    }
+    sim_resp_json(resp, 200, json_pack("{s:s}", "user", ow->user));
 }
 
 /* POST /_sim/raw-items {"list": "orders"|"articles", "items": [...]} adds raw
  * items to every later list answer of GET /orders or GET /articles (those
  * without an orderNumber / articleNumber filter); DELETE clears both. */
-static void ogs_test_raw_items(ogs_state *st, const sim_req *req, sim_resp *resp)
+static void ogs_test_raw_items(ogs_owner *ow, const sim_req *req, sim_resp *resp)
 {
     if (strcmp(req->method, "DELETE") == 0) {
-        json_decref(st->raw_orders);
-        json_decref(st->raw_articles);
-        st->raw_orders = st->raw_articles = NULL;
+        json_decref(ow->raw_orders);
+        json_decref(ow->raw_articles);
+        ow->raw_orders = ow->raw_articles = NULL;
         sim_resp_json(resp, 200, json_pack("{s:b}", "ok", 1));
         return;
     }
@@ -1340,8 +1460,8 @@ static void ogs_test_raw_items(ogs_state *st, const sim_req *req, sim_resp *resp
     const char *list = json_string_value(json_object_get(body, "list"));
     json_t *items = json_object_get(body, "items");
     json_t **raw = !list                           ? NULL
-                   : strcmp(list, "orders") == 0   ? &st->raw_orders
-                   : strcmp(list, "articles") == 0 ? &st->raw_articles
+                   : strcmp(list, "orders") == 0   ? &ow->raw_orders
+                   : strcmp(list, "articles") == 0 ? &ow->raw_articles
                                                    : NULL;
     if (!raw || !json_is_array(items)) {
         ogs_error(resp, 400, "need {\"list\": \"orders\" or \"articles\", \"items\": [...]}");
@@ -1375,7 +1495,8 @@ static const char *ogs_split_action(const char *rest, const char *const *actions
 }
 
 /* /_sim/orders[/{orderNumber}[/status|/ship]]; DELETE /_sim/orders/{orderNumber}. */
-static void ogs_test_orders(ogs_state *st, const sim_req *req, const char *rest, sim_resp *resp)
+static void ogs_test_orders(ogs_state *st, ogs_owner *ow, const sim_req *req, const char *rest,
+                            sim_resp *resp)
 {
     static const char *const actions[] = {"status", "ship", NULL};
     char number[256];
@@ -1385,8 +1506,8 @@ static void ogs_test_orders(ogs_state *st, const sim_req *req, const char *rest,
 
     if (*rest == '\0' && strcmp(req->method, "GET") == 0) {
         json_t *list = json_array();
-        for (size_t i = 0; i < st->norders; i++)
-            json_array_append_new(list, ogs_order_to_sim(&st->orders[i]));
+        for (size_t i = 0; i < ow->norders; i++)
+            json_array_append_new(list, ogs_order_to_sim(&ow->orders[i]));
         sim_resp_json(resp, 200, list);
         return;
     }
@@ -1395,7 +1516,7 @@ static void ogs_test_orders(ogs_state *st, const sim_req *req, const char *rest,
         return;
     }
     action = ogs_split_action(rest + 1, actions, number, sizeof(number));
-    o = ogs_order_find(st, number);
+    o = ogs_order_find(ow, number);
     if (!o) {
         ogs_error(resp, 404, "Order %s not found", number);
         return;
@@ -1406,7 +1527,7 @@ static void ogs_test_orders(ogs_state *st, const sim_req *req, const char *rest,
     }
     if (*action == '\0' && strcmp(req->method, "DELETE") == 0) {
         sim_resp_json(resp, 200, json_pack("{s:s}", "deleted", number));
-        ogs_order_remove(st, o);
+        ogs_order_remove(ow, o);
         return;
     }
     if (*action == '\0' || strcmp(req->method, "POST") != 0) {
@@ -1417,14 +1538,15 @@ static void ogs_test_orders(ogs_state *st, const sim_req *req, const char *rest,
     if (!body)
         return;
     if (strcmp(action, "status") == 0)
-        ogs_test_order_status(st, o, body, resp);
+        ogs_test_order_status(st, ow, o, body, resp);
     else
-        ogs_test_order_ship(st, o, body, resp);
+        ogs_test_order_ship(st, ow, o, body, resp);
     json_decref(body);
 }
 
 /* /_sim/articles[/{articleNumber}[/stock]]; DELETE /_sim/articles/{articleNumber}. */
-static void ogs_test_articles(ogs_state *st, const sim_req *req, const char *rest, sim_resp *resp)
+static void ogs_test_articles(ogs_state *st, ogs_owner *ow, const sim_req *req, const char *rest,
+                              sim_resp *resp)
 {
     static const char *const actions[] = {"stock", NULL};
     char number[256];
@@ -1434,8 +1556,8 @@ static void ogs_test_articles(ogs_state *st, const sim_req *req, const char *res
 
     if (*rest == '\0' && strcmp(req->method, "GET") == 0) {
         json_t *list = json_array();
-        for (size_t i = 0; i < st->narticles; i++)
-            json_array_append_new(list, ogs_article_to_sim(&st->articles[i]));
+        for (size_t i = 0; i < ow->narticles; i++)
+            json_array_append_new(list, ogs_article_to_sim(&ow->articles[i]));
         sim_resp_json(resp, 200, list);
         return;
     }
@@ -1444,7 +1566,7 @@ static void ogs_test_articles(ogs_state *st, const sim_req *req, const char *res
         return;
     }
     action = ogs_split_action(rest + 1, actions, number, sizeof(number));
-    a = ogs_article_find(st, number);
+    a = ogs_article_find(ow, number);
     if (!a) {
         ogs_error(resp, 404, "Article %s not found", number);
         return;
@@ -1455,7 +1577,7 @@ static void ogs_test_articles(ogs_state *st, const sim_req *req, const char *res
     }
     if (*action == '\0' && strcmp(req->method, "DELETE") == 0) {
         sim_resp_json(resp, 200, json_pack("{s:s}", "deleted", number));
-        ogs_article_remove(st, a);
+        ogs_article_remove(ow, a);
         return;
     }
     if (*action == '\0' || strcmp(req->method, "POST") != 0) {
@@ -1469,43 +1591,13 @@ static void ogs_test_articles(ogs_state *st, const sim_req *req, const char *res
     json_decref(body);
 }
 
-/* sim_app.handle_test: the Ongoing-specific /_sim/ endpoints. */
-static void ogs_handle_test(void *state, const sim_req *req, sim_resp *resp)
-{
-    ogs_state *st = state;
-    const char *path = req->path + strlen("/_sim");
-
-    if (strncmp(path, "/orders", 7) == 0 && (path[7] == '\0' || path[7] == '/')) {
-        ogs_test_orders(st, req, path + 7, resp);
-    } else if (strncmp(path, "/articles", 9) == 0 && (path[9] == '\0' || path[9] == '/')) {
-        ogs_test_articles(st, req, path + 9, resp);
-    } else if (strcmp(path, "/webhooks") == 0 &&
-               (strcmp(req->method, "POST") == 0 || strcmp(req->method, "GET") == 0)) {
-        ogs_test_webhooks(st, req, resp);
-    } else if (strcmp(path, "/clock") == 0 && strcmp(req->method, "POST") == 0) {
-        json_t *body = ogs_parse_test_body(req, resp);
-        if (body)
-            ogs_test_clock(st, body, resp);
-        json_decref(body);
-    } else if (strcmp(path, "/credentials") == 0 && strcmp(req->method, "POST") == 0) {
-        json_t *body = ogs_parse_test_body(req, resp);
-        if (body)
-            ogs_test_credentials(st, body, resp);
-        json_decref(body);
-    } else if (strcmp(path, "/raw-items") == 0 &&
-               (strcmp(req->method, "POST") == 0 || strcmp(req->method, "DELETE") == 0)) {
-        ogs_test_raw_items(st, req, resp);
-    } else {
-        ogs_error(resp, 404, "no such test endpoint");
-    }
-}
-
 /* ---- seed and main ---- */
 
 /* Loads one seed article (PUT body without goodsOwnerId, plus optional
  * inventoryInfo{numberOfItems, sellableNumberOfItems}).  Returns 0, or -1
  * with a message in err. */
-static int ogs_seed_article(ogs_state *st, const json_t *seed, char *err, size_t errsize)
+static int ogs_seed_article(ogs_state *st, ogs_owner *ow, const json_t *seed, char *err,
+                            size_t errsize)
 {
     json_t *body = json_deep_copy(seed);
     json_t *inventory = json_object_get(body, "inventoryInfo");
@@ -1525,14 +1617,14 @@ static int ogs_seed_article(ogs_state *st, const json_t *seed, char *err, size_t
         sellable = s ? json_number_value(s) : items;
         json_object_del(body, "inventoryInfo");
     }
-    json_object_set_new(body, "goodsOwnerId", json_integer(st->goods_owner));
+    json_object_set_new(body, "goodsOwnerId", json_integer(ow->id));
     if (ogs_fields_check("PostArticleModel", body, err, errsize) != 0) {
         json_decref(body);
         return -1;
     }
-    a = ogs_article_find(st, json_string_value(json_object_get(body, "articleNumber")));
+    a = ogs_article_find(ow, json_string_value(json_object_get(body, "articleNumber")));
     if (!a)
-        a = ogs_article_add(st);
+        a = ogs_article_add(st, ow);
     json_decref(a->body);
     a->body = body;
     a->data_changed_ms = ogs_now_ms(st);
@@ -1547,7 +1639,8 @@ static int ogs_seed_article(ogs_state *st, const json_t *seed, char *err, size_t
 /* Loads one seed order (PUT body without goodsOwnerId, plus optional status,
  * shippedTime, and the ship members tracking, parcels, wayBill).  Returns 0,
  * or -1 with a message in err. */
-static int ogs_seed_order(ogs_state *st, const json_t *seed, char *err, size_t errsize)
+static int ogs_seed_order(ogs_state *st, ogs_owner *ow, const json_t *seed, char *err,
+                          size_t errsize)
 {
     static const char *const extras[] = {"status",  "shippedTime", "tracking",
                                          "parcels", "wayBill",     NULL};
@@ -1571,15 +1664,15 @@ static int ogs_seed_order(ogs_state *st, const json_t *seed, char *err, size_t e
     }
     for (size_t i = 0; extras[i]; i++)
         json_object_del(body, extras[i]);
-    json_object_set_new(body, "goodsOwnerId", json_integer(st->goods_owner));
+    json_object_set_new(body, "goodsOwnerId", json_integer(ow->id));
     if (ogs_fields_check("PostOrderModel", body, err, errsize) != 0 ||
-        ogs_order_check_lines(st, body, err, errsize) != 0) {
+        ogs_order_check_lines(ow, body, err, errsize) != 0) {
         json_decref(body);
         return -1;
     }
-    o = ogs_order_find(st, json_string_value(json_object_get(body, "orderNumber")));
+    o = ogs_order_find(ow, json_string_value(json_object_get(body, "orderNumber")));
     if (!o)
-        o = ogs_order_add(st);
+        o = ogs_order_add(st, ow);
     ogs_order_set_body(st, o, body);
     if (status)
         o->status = (int)json_integer_value(status);
@@ -1588,32 +1681,235 @@ static int ogs_seed_order(ogs_state *st, const json_t *seed, char *err, size_t e
                                 errsize);
 }
 
-/* Loads --seed FILE; exits with status 2 and a message on any error. */
-static void ogs_load_seed(ogs_state *st, const char *path)
+/* Loads a seed document {"articles": [...], "orders": [...]} into goods
+ * owner ow.  Returns 0, or -1 with a message in err naming the entry; what
+ * came before the bad entry stays loaded. */
+static int ogs_seed_apply(ogs_state *st, ogs_owner *ow, const json_t *seed, char *err,
+                          size_t errsize)
 {
-    json_t *seed = sim_load_json(path);
     json_t *articles = json_object_get(seed, "articles");
     json_t *orders = json_object_get(seed, "orders");
-    char err[OG_ERR_SIZE];
+    char msg[OG_ERR_SIZE];
 
     if (!json_is_object(seed) || (articles && !json_is_array(articles)) ||
         (orders && !json_is_array(orders))) {
-        fprintf(stderr, "ongoing-sim: %s: want {\"articles\": [...], \"orders\": [...]}\n", path);
-        exit(2);
+        snprintf(err, errsize, "want {\"articles\": [...], \"orders\": [...]}");
+        return -1;
     }
     for (size_t i = 0; i < json_array_size(articles); i++) {
-        if (ogs_seed_article(st, json_array_get(articles, i), err, sizeof(err)) != 0) {
-            fprintf(stderr, "ongoing-sim: %s: articles[%zu]: %s\n", path, i, err);
-            exit(2);
+        if (ogs_seed_article(st, ow, json_array_get(articles, i), msg, sizeof(msg)) != 0) {
+            snprintf(err, errsize, "articles[%zu]: %s", i, msg);
+            return -1;
         }
     }
     for (size_t i = 0; i < json_array_size(orders); i++) {
-        if (ogs_seed_order(st, json_array_get(orders, i), err, sizeof(err)) != 0) {
-            fprintf(stderr, "ongoing-sim: %s: orders[%zu]: %s\n", path, i, err);
-            exit(2);
+        if (ogs_seed_order(st, ow, json_array_get(orders, i), msg, sizeof(msg)) != 0) {
+            snprintf(err, errsize, "orders[%zu]: %s", i, msg);
+            return -1;
         }
     }
+    return 0;
+}
+
+/* Loads --seed FILE into owner #0; exits with status 2 and a message on any
+ * error. */
+static void ogs_load_seed(ogs_state *st, const char *path)
+{
+    json_t *seed = sim_load_json(path);
+    char err[OG_ERR_SIZE + 64];
+
+    if (ogs_seed_apply(st, st->owners[0], seed, err, sizeof(err)) != 0) {
+        fprintf(stderr, "ongoing-sim: %s: %s\n", path, err);
+        exit(2);
+    }
     json_decref(seed);
+}
+
+/* ---- goods owners (/_sim/goods-owners) ---- */
+
+/* The goods owner as GET /_sim/goods-owners/{id} answers it.  New reference. */
+static json_t *ogs_owner_to_sim(const ogs_owner *ow)
+{
+    return json_pack("{s:I, s:s, s:I, s:I, s:s}", "id", ow->id, "user", ow->user, "articles",
+                     (json_int_t)ow->narticles, "orders", (json_int_t)ow->norders, "webhook_url",
+                     ow->webhook_url);
+}
+
+/* POST /_sim/goods-owners {"id": 7, "user": "u7", "password": "p7", "seed":
+ * {...}}: a new goods owner with its own API user, empty or loaded from the
+ * seed (the --seed format).  201; 409 when the id or the user is taken; 400
+ * naming the bad member.  A refused seed leaves no trace: the owner is
+ * dropped and the id counters it used are given back. */
+static void ogs_test_add_owner(ogs_state *st, const json_t *body, sim_resp *resp)
+{
+    static const char *const members[] = {"id", "user", "password", "seed", NULL};
+    json_t *id = json_object_get(body, "id"), *user = json_object_get(body, "user");
+    json_t *password = json_object_get(body, "password"), *seed = json_object_get(body, "seed");
+    json_int_t next_article = st->next_article_id, next_order = st->next_order_id;
+    json_int_t next_line = st->next_line_id, next_parcel = st->next_parcel_id;
+    char err[OG_ERR_SIZE + 64];
+    const char *key;
+    json_t *value;
+    ogs_owner *ow;
+
+    json_object_foreach((json_t *)body, key, value)
+    {
+        size_t i = 0;
+        while (members[i] && strcmp(members[i], key) != 0)
+            i++;
+        if (!members[i]) {
+            ogs_error(resp, 400, "unknown member '%s'", key);
+            return;
+        }
+    }
+    if (!json_is_integer(id) || json_integer_value(id) < 1) {
+        ogs_error(resp, 400, "id must be a positive integer (the goodsOwnerId)");
+        return;
+    }
+    if (!json_is_string(user) || json_string_length(user) == 0) {
+        ogs_error(resp, 400, "user must be a non-empty string");
+        return;
+    }
+    if (!json_is_string(password)) {
+        ogs_error(resp, 400, "password must be a string");
+        return;
+    }
+    if (seed && !json_is_object(seed)) {
+        ogs_error(resp, 400, "seed must be an object {\"articles\": [...], \"orders\": [...]}");
+        return;
+    }
+    if (ogs_owner_by_id(st, json_integer_value(id))) {
+        ogs_error(resp, 409, "goods owner %" JSON_INTEGER_FORMAT " exists", json_integer_value(id));
+        return;
+    }
+    if (ogs_owner_by_user(st, json_string_value(user))) {
+        ogs_error(resp, 409, "user '%s' exists", json_string_value(user));
+        return;
+    }
+    ow =
+        ogs_owner_new(json_integer_value(id), json_string_value(user), json_string_value(password));
+    if (seed && ogs_seed_apply(st, ow, seed, err, sizeof(err)) != 0) {
+        ogs_error(resp, 400, "seed.%s", err);
+        ogs_owner_free(ow);
+        st->next_article_id = next_article;
+        st->next_order_id = next_order;
+        st->next_line_id = next_line;
+        st->next_parcel_id = next_parcel;
+        return;
+    }
+    ogs_owner_register(st, ow);
+    sim_resp_json(resp, 201, ogs_owner_to_sim(ow));
+}
+
+/* The owner named by the id at the start of rest ("7" or "7/orders/..."),
+ * with *tail set to what follows the id (pointing into rest).  Borrowed;
+ * NULL after answering 404. */
+static ogs_owner *ogs_owner_from_path(const ogs_state *st, const char *rest, const char **tail,
+                                      sim_resp *resp)
+{
+    size_t len = strcspn(rest, "/");
+    char id_text[24];
+    ogs_owner *ow = NULL;
+
+    if (len > 0 && len < sizeof(id_text)) {
+        snprintf(id_text, sizeof(id_text), "%.*s", (int)len, rest);
+        if (ogs_is_digits(id_text))
+            ow = ogs_owner_by_id(st, (json_int_t)strtoll(id_text, NULL, 10));
+    }
+    if (!ow) {
+        ogs_error(resp, 404, "goods owner %.*s not found", (int)(len < 64 ? len : 64), rest);
+        return NULL;
+    }
+    *tail = rest + len;
+    return ow;
+}
+
+/* The /_sim/ endpoints that hold one goods owner's data, for ow; path is
+ * what follows "/_sim" (or "/_sim/goods-owners/{id}").  Returns 0 when it
+ * answered, -1 when path is not one of them. */
+static int ogs_test_owner_endpoint(ogs_state *st, ogs_owner *ow, const sim_req *req,
+                                   const char *path, sim_resp *resp)
+{
+    const char *m = req->method;
+
+    if (strncmp(path, "/orders", 7) == 0 && (path[7] == '\0' || path[7] == '/')) {
+        ogs_test_orders(st, ow, req, path + 7, resp);
+    } else if (strncmp(path, "/articles", 9) == 0 && (path[9] == '\0' || path[9] == '/')) {
+        ogs_test_articles(st, ow, req, path + 9, resp);
+    } else if (strcmp(path, "/webhooks") == 0 &&
+               (strcmp(m, "POST") == 0 || strcmp(m, "GET") == 0)) {
+        ogs_test_webhooks(ow, req, resp);
+    } else if (strcmp(path, "/credentials") == 0 && strcmp(m, "POST") == 0) {
+        json_t *body = ogs_parse_test_body(req, resp);
+        if (body)
+            ogs_test_credentials(st, ow, body, resp);
+        json_decref(body);
+    } else if (strcmp(path, "/raw-items") == 0 &&
+               (strcmp(m, "POST") == 0 || strcmp(m, "DELETE") == 0)) {
+        ogs_test_raw_items(ow, req, resp);
+    } else {
+        return -1;
+    }
+    return 0;
+}
+
+/* /_sim/goods-owners: GET lists the ids, POST adds one; /_sim/goods-owners/{id}
+ * answers the owner; /_sim/goods-owners/{id}/<endpoint> is <endpoint> for
+ * that owner.  rest is what follows "/_sim/goods-owners". */
+static void ogs_test_goods_owners(ogs_state *st, const sim_req *req, const char *rest,
+                                  sim_resp *resp)
+{
+    const char *tail;
+    ogs_owner *ow;
+
+    if ((*rest == '\0' || strcmp(rest, "/") == 0) && strcmp(req->method, "GET") == 0) {
+        json_t *ids = json_array();
+        for (size_t i = 0; i < st->nowners; i++)
+            json_array_append_new(ids, json_integer(st->owners[i]->id));
+        sim_resp_json(resp, 200, ids);
+        return;
+    }
+    if ((*rest == '\0' || strcmp(rest, "/") == 0) && strcmp(req->method, "POST") == 0) {
+        json_t *body = ogs_parse_test_body(req, resp);
+        if (body)
+            ogs_test_add_owner(st, body, resp);
+        json_decref(body);
+        return;
+    }
+    if (*rest != '/') {
+        ogs_error(resp, 404, "no such test endpoint");
+        return;
+    }
+    ow = ogs_owner_from_path(st, rest + 1, &tail, resp);
+    if (!ow)
+        return;
+    if (*tail == '\0' && strcmp(req->method, "GET") == 0)
+        sim_resp_json(resp, 200, ogs_owner_to_sim(ow));
+    else if (ogs_test_owner_endpoint(st, ow, req, tail, resp) != 0)
+        ogs_error(resp, 404, "no such test endpoint");
+}
+
+/* sim_app.handle_test: the Ongoing-specific /_sim/ endpoints.  Those holding
+ * a goods owner's data answer for owner #0 unprefixed (as before there were
+ * many) and for any owner under /_sim/goods-owners/{id}/: the prefix only
+ * picks the owner, the handlers are the same. */
+static void ogs_handle_test(void *state, const sim_req *req, sim_resp *resp)
+{
+    ogs_state *st = state;
+    const char *path = req->path + strlen("/_sim");
+
+    if (strncmp(path, "/goods-owners", 13) == 0 && (path[13] == '\0' || path[13] == '/')) {
+        ogs_test_goods_owners(st, req, path + 13, resp);
+    } else if (ogs_test_owner_endpoint(st, st->owners[0], req, path, resp) == 0) {
+        /* answered for owner #0 */
+    } else if (strcmp(path, "/clock") == 0 && strcmp(req->method, "POST") == 0) {
+        json_t *body = ogs_parse_test_body(req, resp);
+        if (body)
+            ogs_test_clock(st, body, resp);
+        json_decref(body);
+    } else {
+        ogs_error(resp, 404, "no such test endpoint");
+    }
 }
 
 /* Parses a whole decimal number in [min, max]; returns 0, or -1. */
@@ -1666,17 +1962,17 @@ static int ogs_parse_option(ogs_state *st, sim_app *app, const char *arg, const 
         return 0;
     }
     if (strcmp(arg, "--user") == 0) {
-        st->user = val;
+        st->user0 = val;
         return 0;
     }
     if (strcmp(arg, "--password") == 0) {
-        st->password = val;
+        st->password0 = val;
         return 0;
     }
     if (strcmp(arg, "--goods-owner") == 0) {
         if (ogs_parse_long(val, 0, 2147483647L, &n) != 0)
             return -1;
-        st->goods_owner = n;
+        st->goods_owner0 = n;
         return 0;
     }
     if (strcmp(arg, "--editable") == 0)
@@ -1696,9 +1992,9 @@ static void ogs_usage(void)
 
 int main(int argc, char **argv)
 {
-    ogs_state st = {.user = "test-user",
-                    .password = "test-password",
-                    .goods_owner = 1,
+    ogs_state st = {.user0 = "test-user",
+                    .password0 = "test-password",
+                    .goods_owner0 = 1,
                     .editable = {150, 200},
                     .neditable = 2,
                     .next_article_id = OG_FIRST_ARTICLE_ID,
@@ -1712,7 +2008,9 @@ int main(int argc, char **argv)
                    .auth = ogs_auth,
                    .handle = ogs_handle,
                    .handle_test = ogs_handle_test,
-                   .route_name = ogs_route_name};
+                   .route_name = ogs_route_name,
+                   .tenant_name = "goods_owner",
+                   .tenant = ogs_tenant};
     const char *seed = NULL;
     long port = 0;
     int rc;
@@ -1738,6 +2036,9 @@ int main(int argc, char **argv)
             return 2;
         }
     }
+    st.owner_by_id = json_object();
+    st.owner_by_user = json_object();
+    ogs_owner_register(&st, ogs_owner_new(st.goods_owner0, st.user0, st.password0));
     if (seed)
         ogs_load_seed(&st, seed);
     sim_set_clock(ogs_clock, &st);

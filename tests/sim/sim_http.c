@@ -116,8 +116,9 @@ static struct {
     json_int_t requests;
     json_int_t rate_limited;
     json_int_t faults_served;
-    json_t *by_route; /* object route name -> count */
-    json_t *by_agent; /* object User-Agent -> count */
+    json_t *by_route;  /* object route name -> count */
+    json_t *by_agent;  /* object User-Agent -> count */
+    json_t *by_tenant; /* object tenant id -> count (sim_app.tenant) */
     sim_chaos chaos;
 } g_sim = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
@@ -532,20 +533,39 @@ static void sim_count(const sim_req *req)
     json_decref(valid);
 }
 
+/* Counts one API request under its tenant, when the simulator has tenants
+ * and this request's is known.  Called once the request is answered. */
+static void sim_count_tenant(void)
+{
+    char key[32];
+    json_int_t id;
+
+    if (g_sim.app->tenant == NULL || !g_sim.app->tenant(g_sim.app->state, &id))
+        return;
+    snprintf(key, sizeof key, "%" JSON_INTEGER_FORMAT, id);
+    sim_count_in(g_sim.by_tenant, key);
+}
+
 /* Appends a request to the write log with the status it was answered. */
 static void sim_log_write(const sim_req *req, int status)
 {
     json_t *body = json_loadb(req->body, req->body_len, 0, NULL);
     struct timespec now;
+    json_t *entry;
+    json_int_t id;
 
     /* at_ms: when it arrived (wall clock, ms), for the latency benchmarks. */
     clock_gettime(CLOCK_REALTIME, &now);
-    json_array_append_new(g_sim.writes,
-                          json_pack("{s:I, s:s, s:s, s:s, s:o, s:i, s:I}", "seq",
-                                    (json_int_t)++g_sim.seq, "method", req->method, "path",
-                                    req->path, "query", sim_query_string(req), "body",
-                                    body != NULL ? body : json_null(), "status", status, "at_ms",
-                                    (json_int_t)now.tv_sec * 1000 + now.tv_nsec / 1000000));
+    entry = json_pack("{s:I, s:s, s:s, s:s, s:o, s:i, s:I}", "seq", (json_int_t)++g_sim.seq,
+                      "method", req->method, "path", req->path, "query", sim_query_string(req),
+                      "body", body != NULL ? body : json_null(), "status", status, "at_ms",
+                      (json_int_t)now.tv_sec * 1000 + now.tv_nsec / 1000000);
+    if (entry != NULL && g_sim.app->tenant_name != NULL)
+        json_object_set_new(entry, g_sim.app->tenant_name,
+                            g_sim.app->tenant != NULL && g_sim.app->tenant(g_sim.app->state, &id)
+                                ? json_integer(id)
+                                : json_null());
+    json_array_append_new(g_sim.writes, entry);
 }
 
 /* Zeroes the counters, the write log and the rate-limit windows. */
@@ -557,6 +577,7 @@ static void sim_reset_counters(void)
     g_sim.seq = 0;
     json_object_clear(g_sim.by_route);
     json_object_clear(g_sim.by_agent);
+    json_object_clear(g_sim.by_tenant);
     memset(g_sim.chaos.served, 0, sizeof g_sim.chaos.served);
     json_array_clear(g_sim.writes);
     sim_buckets_clear();
@@ -729,6 +750,8 @@ static void sim_answer_api(const sim_req *req, int too_large, sim_answer *answer
         if (resp.is_write)
             sim_log_write(req, resp.status != 0 ? resp.status : 200);
     }
+    if (!too_large)
+        sim_count_tenant();
     sim_answer_set(answer, &resp, body_mode);
     answer->rate_remaining = sim_rate_remaining;
 }
@@ -796,13 +819,20 @@ static void sim_answer_test(const sim_req *req, int too_large, sim_answer *answe
             json_array_append_new(list, sim_fault_json(fault));
         sim_resp_json(&resp, 200, list);
     } else if (strcmp(path, "/_sim/stats") == 0 && strcmp(method, "GET") == 0) {
-        sim_resp_json(&resp, 200,
-                      json_pack("{s:I, s:I, s:I, s:O, s:O, s:{s:I, s:I, s:I, s:I}}", "requests",
-                                g_sim.requests, "rate_limited", g_sim.rate_limited, "faults_served",
-                                g_sim.faults_served, "by_route", g_sim.by_route, "by_agent",
-                                g_sim.by_agent, "chaos", "error", g_sim.chaos.served[0],
-                                "rate_limited", g_sim.chaos.served[1], "timeout",
-                                g_sim.chaos.served[2], "malformed", g_sim.chaos.served[3]));
+        json_t *stats = json_pack(
+            "{s:I, s:I, s:I, s:O, s:O, s:{s:I, s:I, s:I, s:I}}", "requests", g_sim.requests,
+            "rate_limited", g_sim.rate_limited, "faults_served", g_sim.faults_served, "by_route",
+            g_sim.by_route, "by_agent", g_sim.by_agent, "chaos", "error", g_sim.chaos.served[0],
+            "rate_limited", g_sim.chaos.served[1], "timeout", g_sim.chaos.served[2], "malformed",
+            g_sim.chaos.served[3]);
+
+        if (stats != NULL && app->tenant_name != NULL) {
+            char name[64];
+
+            snprintf(name, sizeof name, "by_%s", app->tenant_name);
+            json_object_set(stats, name, g_sim.by_tenant);
+        }
+        sim_resp_json(&resp, 200, stats);
     } else if (strcmp(path, "/_sim/writes") == 0 && strcmp(method, "GET") == 0) {
         sim_answer_writes(req, &resp);
     } else if (strcmp(path, "/_sim/chaos") == 0 && strcmp(method, "POST") == 0) {
@@ -1016,7 +1046,9 @@ int sim_serve(sim_app *app, int port)
     g_sim.writes = json_array();
     g_sim.by_route = json_object();
     g_sim.by_agent = json_object();
-    if (g_sim.writes == NULL || g_sim.by_route == NULL || g_sim.by_agent == NULL) {
+    g_sim.by_tenant = json_object();
+    if (g_sim.writes == NULL || g_sim.by_route == NULL || g_sim.by_agent == NULL ||
+        g_sim.by_tenant == NULL) {
         fprintf(stderr, "%s: out of memory\n", app->name);
         return 1;
     }
@@ -1070,9 +1102,11 @@ out:
     json_decref(g_sim.writes);
     json_decref(g_sim.by_route);
     json_decref(g_sim.by_agent);
+    json_decref(g_sim.by_tenant);
     g_sim.writes = NULL;
     g_sim.by_route = NULL;
     g_sim.by_agent = NULL;
+    g_sim.by_tenant = NULL;
     pthread_mutex_unlock(&g_sim.lock);
     return status;
 }

@@ -49,6 +49,15 @@ typedef struct sim_app {
     void (*handle_test)(void *state, const sim_req *req, sim_resp *resp);
     /* Writes the route name for /_sim/stats by_route ("GET /shops/{shop}/orders/{id}"). */
     void (*route_name)(void *state, const sim_req *req, char *buf, size_t size);
+
+    /* Optional (both NULL: no tenants).  A simulator serving many tenants in
+     * one process (ongoing-sim's goods owners) names the tenant of the API
+     * request being answered: tenant(state, &id) returns 1 and sets id once
+     * the request's credentials told it, 0 when not known (auth refused).
+     * Every write-log entry gets the member `tenant_name` (the id, or null),
+     * and /_sim/stats counts API requests per tenant in "by_<tenant_name>". */
+    const char *tenant_name;
+    int (*tenant)(void *state, json_int_t *id);
 } sim_app;
 
 /* Serves until SIGTERM or SIGINT.  Handlers run one at a time (a global lock
