@@ -40,9 +40,10 @@ def _stop(env):
         sim.stop()
 
 
-def _spawn(env, args):
+def _spawn(env, args, extra=None):
     e = _process_env(env)
     e["LOG_LEVEL"] = "debug"
+    e.update(extra or {})
     saved = dict(env.env)
     env.env = {k: v for k, v in saved.items() if k != "MOSYNC_TENANT"}
     try:
@@ -124,8 +125,16 @@ def test_apply_all_tenants_follows_the_registry_without_restart():
     with env_for("apply-all-registry", make_seed(orders=1, products=5), partitions=1) as env:
         try:
             tenants = _add(env, ["a1", "a2"])
-            _spawn(env, ["poll", "mystore-orders", "--all-tenants"])
-            applier = _spawn(env, ["apply", "orders", "--all-tenants"])
+            # MOSYNC_ALL_TENANTS=on: the plain commands (compose's services) serve
+            # the registry as --all-tenants does; another value is refused.
+            e = dict(_process_env(env), MOSYNC_ALL_TENANTS="yes")
+            e.pop("MOSYNC_TENANT", None)
+            p = subprocess.run([MOSYNC, "apply", "orders"], env=e, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, timeout=60)
+            eq(p.returncode, 2, "exit status of MOSYNC_ALL_TENANTS=yes")
+            check(b"MOSYNC_ALL_TENANTS" in p.stderr, "the variable named: %r" % p.stderr[-300:])
+            _spawn(env, ["poll", "mystore-orders"], extra={"MOSYNC_ALL_TENANTS": "on"})
+            applier = _spawn(env, ["apply", "orders"], extra={"MOSYNC_ALL_TENANTS": "on"})
             _wait_landed(tenants, {"a1": 3, "a2": 4})
             # Added while both run: served within an interval, no restart.
             tenants.update(_add(env, ["a3"], first=2))
