@@ -525,6 +525,8 @@ static void sim_count(const sim_req *req)
     else
         snprintf(route, sizeof route, "%s %s", req->method, req->path);
     sim_count_in(g_sim.by_route, route);
+    if (g_sim.app->count != NULL)
+        g_sim.app->count(g_sim.app->state, req);
     /* Keys must be UTF-8 (json_string checks); any other agent counts as "?". */
     json_t *valid = agent != NULL ? json_string(agent) : NULL;
 
@@ -558,6 +560,8 @@ static void sim_reset_counters(void)
     json_object_clear(g_sim.by_route);
     json_object_clear(g_sim.by_agent);
     memset(g_sim.chaos.served, 0, sizeof g_sim.chaos.served);
+    if (g_sim.app->reset_counters != NULL)
+        g_sim.app->reset_counters(g_sim.app->state);
     json_array_clear(g_sim.writes);
     sim_buckets_clear();
 }
@@ -803,6 +807,8 @@ static void sim_answer_test(const sim_req *req, int too_large, sim_answer *answe
                                 g_sim.by_agent, "chaos", "error", g_sim.chaos.served[0],
                                 "rate_limited", g_sim.chaos.served[1], "timeout",
                                 g_sim.chaos.served[2], "malformed", g_sim.chaos.served[3]));
+        if (app->stats != NULL)
+            app->stats(app->state, resp.body);
     } else if (strcmp(path, "/_sim/writes") == 0 && strcmp(method, "GET") == 0) {
         sim_answer_writes(req, &resp);
     } else if (strcmp(path, "/_sim/chaos") == 0 && strcmp(method, "POST") == 0) {

@@ -49,6 +49,13 @@ typedef struct sim_app {
     void (*handle_test)(void *state, const sim_req *req, sim_resp *resp);
     /* Writes the route name for /_sim/stats by_route ("GET /shops/{shop}/orders/{id}"). */
     void (*route_name)(void *state, const sim_req *req, char *buf, size_t size);
+    /* Optional: called once for every API request counted (by the
+     * simulator's own counters, e.g. Mystore's requests per shop). */
+    void (*count)(void *state, const sim_req *req);
+    /* Optional: adds the simulator's own members to the /_sim/stats answer. */
+    void (*stats)(void *state, json_t *stats);
+    /* Optional: zeroes the counters of `count` (POST /_sim/reset-counters). */
+    void (*reset_counters)(void *state);
 } sim_app;
 
 /* Serves until SIGTERM or SIGINT.  Handlers run one at a time (a global lock
