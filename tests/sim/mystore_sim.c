@@ -526,7 +526,7 @@ static int ms_status_known(const ms_shop *shop, const char *status_id)
     return status_id != NULL && ms_find(shop->statuses, status_id) != NULL;
 }
 
-/* Takes the state from a seed document (stolen).  Returns -1 after writing
+/* Takes a shop's state from a seed document (stolen).  Returns -1 after writing
  * the reason into err. */
 static int ms_seed_load(ms_shop *shop, json_t *seed, char *err, size_t err_size)
 {
@@ -1211,7 +1211,7 @@ static void ms_get_variants(const sim_req *req, sim_resp *resp, json_t *product)
     json_object_set_new(resp->body, "meta", json_pack("{s:o}", "product_variants", meta));
 }
 
-/* A variant of any product, with relationship product; ctx is the state. */
+/* A variant of any product, with relationship product; ctx is the shop. */
 static json_t *ms_any_variant_resource(json_t *variant, const void *ctx)
 {
     json_t *product = NULL;
