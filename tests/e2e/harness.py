@@ -423,6 +423,10 @@ class MystoreSim(Sim):
         super().__init__("mystore-sim", ["--seed", path, "--shop", SHOP, "--token", TOKEN,
                                          "--rate-limit", str(rate_limit)] + (extra or []),
                          workdir, "mystore-sim")
+        # Shop #0 and its token as started (extra may name others; last wins).
+        args = ["--shop", SHOP, "--token", TOKEN] + (extra or [])
+        named = {a: args[i + 1] for i, a in enumerate(args[:-1]) if a in ("--shop", "--token")}
+        self._tokens = {named["--shop"]: named["--token"]}
 
     def api(self, path):
         """GET on the JSON:API as mosync sees it."""
@@ -453,6 +457,64 @@ class MystoreSim(Sim):
         totals = self.api_all("orders/%s/order-totals" % order_id)
         sid = (((order.get("relationships") or {}).get("order_status") or {}).get("data") or {}).get("id")
         return {"order": order, "status": statuses.get(sid), "lines": lines, "totals": totals}
+
+    def add_shop(self, name, token, seed=None):
+        """Adds a shop to this simulator (POST /_sim/shops): its own orders,
+        products, token, OAuth clients and webhook target; without seed it
+        starts from a copy of the startup seed.  Returns its view (shop())."""
+        body = {"shop": name, "token": token}
+        if seed is not None:
+            body["seed"] = seed
+        status, answer = self.call("POST", "/_sim/shops", body)
+        check(status == 201, "adding shop %s answered %s: %r" % (name, status, answer))
+        self._tokens[name] = token
+        return self.shop(name)
+
+    def shop(self, name):
+        """A view of one shop (shop #0 too, by its name): sim.shop("s7").put(
+        "/orders/10001", {...})."""
+        return ShopView(self, name, self._tokens.get(name))
+
+
+class ShopView:
+    """One shop of a MystoreSim that serves many: .get/.post/.put/.call put
+    /_sim/shops/<name> before a test path ("/orders/10001", or the same with
+    its /_sim prefix), .api reads the shop's JSON:API with its token."""
+
+    def __init__(self, sim, name, token):
+        self.sim = sim
+        self.name = name
+        self.token = token
+
+    def path(self, path):
+        if path.startswith("/_sim/"):
+            path = path[len("/_sim"):]
+        return "/_sim/shops/%s%s" % (self.name, path)
+
+    def call(self, method, path, body=None, headers=None):
+        return self.sim.call(method, self.path(path), body, headers)
+
+    def get(self, path):
+        return self.sim.get(self.path(path))
+
+    def post(self, path, body):
+        return self.sim.post(self.path(path), body)
+
+    def put(self, path, body):
+        return self.sim.put(self.path(path), body)
+
+    def api_call(self, path, token=None):
+        """(status, body) of GET /shops/<name>/<path> with token (the shop's
+        own when None)."""
+        return self.sim.call("GET", "/shops/%s/%s" % (self.name, path.lstrip("/")),
+                             headers={"Authorization": "Bearer " + (token or self.token),
+                                      "Accept": "application/vnd.api+json"})
+
+    def api(self, path):
+        """GET on this shop's JSON:API with its token; must answer 200."""
+        status, body = self.api_call(path)
+        check(status == 200, "GET %s of shop %s answered %s" % (path, self.name, status))
+        return body
 
 
 class OngoingSim(Sim):

@@ -6,7 +6,12 @@
  *
  * The state is kept in seed form: the seed's JSON arrays are the store, and
  * writes change them in place.  Resources are built from it per request.  All
- * handlers run under the framework's global lock. */
+ * handlers run under the framework's global lock.
+ *
+ * One process serves many shops (POST /_sim/shops), each with its own store,
+ * token, OAuth clients and webhook target (ms_shop); the handlers take the
+ * shop the path names, and /_sim/shops/{shop}/... is the unprefixed test
+ * endpoint answered for that shop. */
 #include "sim_http.h"
 #include "sim_webhook.h"
 
@@ -31,12 +36,31 @@
 #define MS_LINK_MAX     65536 /* longest link URL built */
 #define MS_PRINTF(f, a) __attribute__((format(printf, f, a)))
 
-/* The simulator's state. */
-typedef struct ms_state {
-    const char *shop;  /* shop name in /shops/{shop}/ */
-    const char *token; /* the accepted bearer token */
-    time_t clock;      /* fixed instant for stamps and the Date header; 0 = real time */
-    json_t *statuses;  /* seed arrays, in seed form (see README) */
+/* The authorization server's state of one shop: its registered clients,
+ * codes, refresh tokens (rotating: each is spent by its refresh) and access
+ * tokens (JWT shaped, unsigned, valid access_ttl_s).  A chain is what one
+ * authorization code started; it counts its refreshes.  A token a shop's
+ * client was issued is looked up in that shop's tables only, which is what
+ * makes it worthless on another shop. */
+typedef struct ms_oauth {
+    json_t *clients; /* client_id -> secret */
+    json_t *codes;   /* code -> {client, used} */
+    json_t *refresh; /* token -> {client, chain, id, used, revoked} */
+    json_t *access;  /* token -> {client, chain, exp_ms} */
+    json_t *chains;  /* chain -> {refreshes, access_exp_ms, access_iat_ms} */
+    json_t *log;     /* [{chain, grant, at_ms, prev_access_left_ms, token_id}] */
+    json_t *issued;  /* [{access_token, refresh_token}]: for the secrets test */
+    long access_ttl_s;
+    json_int_t seq, token_requests, refreshes, codes_exchanged, expired_403;
+    json_int_t invalid_grant, invalid_client, reused, revoked_used;
+} ms_oauth;
+
+/* One shop: everything a Mystore shop owns.  Shop #0 is the one of the
+ * command line (--shop, --token, --seed); POST /_sim/shops adds more. */
+typedef struct ms_shop {
+    char *name;       /* shop name in /shops/{shop}/; "*" answers any name */
+    char *token;      /* the accepted static bearer token */
+    json_t *statuses; /* seed arrays, in seed form (see README) */
     json_t *orders;
     json_t *products;
     json_t *options;
@@ -54,7 +78,32 @@ typedef struct ms_state {
     /* Webhooks (POST /_sim/webhooks): "" = none sent. */
     char webhook_url[1024];
     char webhook_secret[256];
+    ms_oauth oa;
+    size_t index;        /* in ms_state.shops */
+    json_int_t requests; /* API requests addressed to it (stats by_shop) */
+} ms_shop;
+
+/* The simulator's state: the table of shops and the indexes that find one
+ * by name, by static token and by OAuth client (tests run one to 50 shops,
+ * benchmarks a few thousand: a jansson object is a hash table).  Global
+ * things (the clock, rate limits, faults, the write log, stats) are not
+ * here: they belong to the process, not to a shop. */
+typedef struct ms_state {
+    ms_shop **shops; /* shops[0] is the default shop */
+    size_t count;
+    size_t cap;
+    json_t *by_name;   /* name -> index into shops */
+    json_t *by_token;  /* static token -> index */
+    json_t *by_client; /* OAuth client_id -> index */
+    json_t *seed;      /* the startup seed as read, copied for a new shop */
 } ms_state;
+
+/* The fixed instant for stamps and the Date header (POST /_sim/clock,
+ * --clock); 0 = real time.  One clock for every shop, as one server has. */
+static time_t ms_fixed_clock;
+
+/* The life of access tokens a new shop issues (--access-ttl). */
+static long ms_access_ttl = 3600;
 
 /* The scrambled order's salt (0 = the stable order of M2); the simulator
  * answers one request at a time, under the framework's lock. */
@@ -158,9 +207,9 @@ static int ms_is_timestamp(const char *s)
  * "YYYY-MM-DD HH:MM:SS".  TZ was set once at start-up.  The clock is an
  * instant, not a wall time, so a fixed time inside the autumn fold says which
  * of the two passes it is. */
-static void ms_now(const ms_state *st, char out[MS_TS_LEN])
+static void ms_now(char out[MS_TS_LEN])
 {
-    time_t now = st->clock != 0 ? st->clock : time(NULL);
+    time_t now = ms_fixed_clock != 0 ? ms_fixed_clock : time(NULL);
     struct tm local;
 
     if (localtime_r(&now, &local) == NULL ||
@@ -207,7 +256,8 @@ static time_t ms_utc_instant(const char *utc)
  * fixed (0 = real time, the server's own Date). */
 static time_t ms_clock(void *state)
 {
-    return ((const ms_state *)state)->clock;
+    (void)state;
+    return ms_fixed_clock;
 }
 
 /* ---- errors ---- */
@@ -224,6 +274,8 @@ static const char *ms_title(int status)
         return "Not Found";
     case 405:
         return "Method Not Allowed";
+    case 409:
+        return "Conflict";
     default:
         return "Internal Server Error";
     }
@@ -319,12 +371,12 @@ static json_t *ms_find(json_t *array, const char *id)
 }
 
 /* The variant with the given id, and its product in *product.  Borrowed. */
-static json_t *ms_find_variant(const ms_state *st, const char *id, json_t **product)
+static json_t *ms_find_variant(const ms_shop *shop, const char *id, json_t **product)
 {
     size_t i;
     json_t *item;
 
-    json_array_foreach(st->products, i, item)
+    json_array_foreach(shop->products, i, item)
     {
         json_t *variant = ms_find(json_object_get(item, "variants"), id);
 
@@ -337,12 +389,12 @@ static json_t *ms_find_variant(const ms_state *st, const char *id, json_t **prod
 }
 
 /* The order line (order-product) with the given id.  Borrowed. */
-static json_t *ms_find_line(const ms_state *st, const char *id)
+static json_t *ms_find_line(const ms_shop *shop, const char *id)
 {
     size_t i;
     json_t *order;
 
-    json_array_foreach(st->orders, i, order)
+    json_array_foreach(shop->orders, i, order)
     {
         json_t *line = ms_find(json_object_get(order, "lines"), id);
 
@@ -469,14 +521,14 @@ static int ms_product_normalize(json_t *product, char *err, size_t err_size)
 }
 
 /* Whether status_id names a seeded order status. */
-static int ms_status_known(const ms_state *st, const char *status_id)
+static int ms_status_known(const ms_shop *shop, const char *status_id)
 {
-    return status_id != NULL && ms_find(st->statuses, status_id) != NULL;
+    return status_id != NULL && ms_find(shop->statuses, status_id) != NULL;
 }
 
-/* Takes the state from a seed document (stolen).  Returns -1 after writing
+/* Takes a shop's state from a seed document (stolen).  Returns -1 after writing
  * the reason into err. */
-static int ms_seed_load(ms_state *st, json_t *seed, char *err, size_t err_size)
+static int ms_seed_load(ms_shop *shop, json_t *seed, char *err, size_t err_size)
 {
     json_t *item;
     size_t i;
@@ -494,25 +546,25 @@ static int ms_seed_load(ms_state *st, json_t *seed, char *err, size_t err_size)
             snprintf(err, err_size, "seed: 'orders' and 'products' must be arrays");
         goto out;
     }
-    st->statuses = json_incref(json_object_get(seed, "order_status"));
-    st->orders = json_incref(json_object_get(seed, "orders"));
-    st->products = json_incref(json_object_get(seed, "products"));
-    st->options = json_incref(json_object_get(seed, "product_options"));
-    st->option_values = json_incref(json_object_get(seed, "product_option_values"));
-    json_array_foreach(st->orders, i, item)
+    shop->statuses = json_incref(json_object_get(seed, "order_status"));
+    shop->orders = json_incref(json_object_get(seed, "orders"));
+    shop->products = json_incref(json_object_get(seed, "products"));
+    shop->options = json_incref(json_object_get(seed, "product_options"));
+    shop->option_values = json_incref(json_object_get(seed, "product_option_values"));
+    json_array_foreach(shop->orders, i, item)
     {
         const char *status_id;
 
         if (ms_order_normalize(item, err, err_size) != 0)
             goto out;
         status_id = json_string_value(json_object_get(item, "status_id"));
-        if (status_id != NULL && !ms_status_known(st, status_id)) {
+        if (status_id != NULL && !ms_status_known(shop, status_id)) {
             snprintf(err, err_size, "order %s: status_id %s is not in order_status", ms_id(item),
                      status_id);
             goto out;
         }
     }
-    json_array_foreach(st->products, i, item)
+    json_array_foreach(shop->products, i, item)
     {
         if (ms_product_normalize(item, err, err_size) != 0)
             goto out;
@@ -1077,14 +1129,14 @@ static void ms_answer_one(sim_resp *resp, int status, json_t *resource)
 /* ---- read routes ---- */
 
 /* Deletes the order with that id; 0 when there was one. */
-static int ms_delete_order(ms_state *st, const char *id)
+static int ms_delete_order(ms_shop *shop, const char *id)
 {
     size_t i;
     json_t *o;
-    json_array_foreach(st->orders, i, o)
+    json_array_foreach(shop->orders, i, o)
     {
         if (strcmp(ms_id(o), id) == 0) {
-            json_array_remove(st->orders, i);
+            json_array_remove(shop->orders, i);
             return 0;
         }
     }
@@ -1093,41 +1145,41 @@ static int ms_delete_order(ms_state *st, const char *id)
 
 /* After a page of GET orders or GET products: the hostile list's turns
  * (POST /_sim/lists). */
-static void ms_list_turn(ms_state *st, int orders)
+static void ms_list_turn(ms_shop *shop, int orders)
 {
-    if (st->reshuffle > 0) {
-        st->reshuffle--;
+    if (shop->reshuffle > 0) {
+        shop->reshuffle--;
         ms_salt = ms_salt * 1664525u + 1013904223u;
         if (!ms_salt)
             ms_salt = 1;
     }
-    if (orders && st->delete_after > 0 && --st->delete_after == 0) {
+    if (orders && shop->delete_after > 0 && --shop->delete_after == 0) {
         size_t i;
         json_t *id;
-        json_array_foreach(st->delete_orders, i, id)
+        json_array_foreach(shop->delete_orders, i, id)
         {
             if (json_is_string(id))
-                ms_delete_order(st, json_string_value(id));
+                ms_delete_order(shop, json_string_value(id));
         }
-        json_array_clear(st->delete_orders);
+        json_array_clear(shop->delete_orders);
     }
 }
 
 /* GET orders and GET products: lists with the updated_at filter. */
-static void ms_get_filtered(ms_state *st, const sim_req *req, sim_resp *resp, json_t *items,
+static void ms_get_filtered(ms_shop *shop, const sim_req *req, sim_resp *resp, json_t *items,
                             ms_build_fn build, const void *ctx)
 {
     ms_filter filter;
 
     if (ms_filter_parse(req, &filter, resp) != 0)
         return;
-    ms_hidden_ids = items == st->orders && st->hide_pages > 0 ? st->hide_orders : NULL;
+    ms_hidden_ids = items == shop->orders && shop->hide_pages > 0 ? shop->hide_orders : NULL;
     ms_answer_list(req, resp, items, &filter, build, ctx);
     ms_hidden_ids = NULL;
-    if (resp->status == 200 && items == st->orders && st->hide_pages > 0)
-        st->hide_pages--;
+    if (resp->status == 200 && items == shop->orders && shop->hide_pages > 0)
+        shop->hide_pages--;
     if (resp->status == 200)
-        ms_list_turn(st, items == st->orders);
+        ms_list_turn(shop, items == shop->orders);
 }
 
 /* GET products/{id}/product-variants: the variants, plus
@@ -1159,7 +1211,7 @@ static void ms_get_variants(const sim_req *req, sim_resp *resp, json_t *product)
     json_object_set_new(resp->body, "meta", json_pack("{s:o}", "product_variants", meta));
 }
 
-/* A variant of any product, with relationship product; ctx is the state. */
+/* A variant of any product, with relationship product; ctx is the shop. */
 static json_t *ms_any_variant_resource(json_t *variant, const void *ctx)
 {
     json_t *product = NULL;
@@ -1170,7 +1222,7 @@ static json_t *ms_any_variant_resource(json_t *variant, const void *ctx)
 
 /* GET product-variants: every product's variants in one list, with the
  * filters (a variant found by SKU names its product in relationships). */
-static void ms_get_all_variants(const ms_state *st, const sim_req *req, sim_resp *resp)
+static void ms_get_all_variants(const ms_shop *shop, const sim_req *req, sim_resp *resp)
 {
     json_t *all = json_array();
     json_t *product;
@@ -1178,11 +1230,11 @@ static void ms_get_all_variants(const ms_state *st, const sim_req *req, sim_resp
     size_t i;
 
     if (ms_filter_parse(req, &filter, resp) == 0) {
-        json_array_foreach(st->products, i, product)
+        json_array_foreach(shop->products, i, product)
         {
             json_array_extend(all, json_object_get(product, "variants"));
         }
-        ms_answer_list(req, resp, all, &filter, ms_any_variant_resource, st);
+        ms_answer_list(req, resp, all, &filter, ms_any_variant_resource, shop);
     }
     json_decref(all);
 }
@@ -1300,38 +1352,38 @@ static void ms_fail_errors(sim_resp *resp, json_t *errors)
  * Mystore signs (X-No-Mystore-Hmac-Sha256: base64 of the HMAC-SHA256 of the
  * raw body with the secret), with X-No-Mystore-Topic and X-No-Mystore-Host.
  * Queued: the answer never waits for the receiver. */
-static void ms_webhook(const ms_state *st, const char *topic, const char *id)
+static void ms_webhook(const ms_shop *shop, const char *topic, const char *id)
 {
     char body[256], h_topic[128], h_host[256], h_sig[128];
     uint8_t mac[32];
-    if (st->webhook_url[0] == '\0' || id == NULL)
+    if (shop->webhook_url[0] == '\0' || id == NULL)
         return;
     snprintf(body, sizeof body, "{\"data\":{\"type\":\"%.*s\",\"id\":\"%s\"}}",
              (int)strcspn(topic, "/"), topic, id);
-    sha256_hmac(st->webhook_secret, strlen(st->webhook_secret), body, strlen(body), mac);
+    sha256_hmac(shop->webhook_secret, strlen(shop->webhook_secret), body, strlen(body), mac);
     char *sig = b64_encode(mac, sizeof mac);
     if (sig == NULL)
         return;
     snprintf(h_topic, sizeof h_topic, "X-No-Mystore-Topic: %s", topic);
-    snprintf(h_host, sizeof h_host, "X-No-Mystore-Host: %s", st->shop);
+    snprintf(h_host, sizeof h_host, "X-No-Mystore-Host: %s", shop->name);
     snprintf(h_sig, sizeof h_sig, "X-No-Mystore-Hmac-Sha256: %s", sig);
     free(sig);
     const char *headers[3] = {h_topic, h_host, h_sig};
-    sim_webhook_post(st->webhook_url, headers, 3, body);
+    sim_webhook_post(shop->webhook_url, headers, 3, body);
 }
 
 /* Sets attributes.updated_at of a stored item to now. */
-static void ms_touch(const ms_state *st, json_t *item)
+static void ms_touch(json_t *item)
 {
     char now[MS_TS_LEN];
 
-    ms_now(st, now);
+    ms_now(now);
     json_object_set_new(ms_attrs(item), "updated_at", json_string(now));
 }
 
 /* PATCH orders/{id}: writes tracking_number (and nothing else), bumps
  * updated_at. */
-static void ms_patch_order(ms_state *st, const sim_req *req, sim_resp *resp, json_t *order)
+static void ms_patch_order(ms_shop *shop, const sim_req *req, sim_resp *resp, json_t *order)
 {
     static const char *const writable[] = {"tracking_number", NULL};
     json_t *errors = json_array();
@@ -1347,9 +1399,9 @@ static void ms_patch_order(ms_state *st, const sim_req *req, sim_resp *resp, jso
         return;
     }
     json_object_set(ms_attrs(order), "tracking_number", tracking);
-    ms_touch(st, order);
-    ms_webhook(st, "orders/update", ms_id(order));
-    ms_answer_one(resp, 200, ms_order_resource(order, st));
+    ms_touch(order);
+    ms_webhook(shop, "orders/update", ms_id(order));
+    ms_answer_one(resp, 200, ms_order_resource(order, shop));
     json_decref(errors);
     json_decref(doc);
 }
@@ -1385,7 +1437,7 @@ static const char *ms_doc_relation(json_t *relationships, const char *name, cons
 
 /* POST order-status-history: a history row that sets the order's status
  * (M9).  Answers 201 with the row. */
-static void ms_post_history(ms_state *st, const sim_req *req, sim_resp *resp)
+static void ms_post_history(ms_shop *shop, const sim_req *req, sim_resp *resp)
 {
     static const char *const writable[] = {"comments", "customer_notified", NULL};
     json_t *errors = json_array();
@@ -1433,26 +1485,26 @@ fail:
         return;
     }
     json_decref(errors);
-    order = ms_find(st->orders, order_id);
+    order = ms_find(shop->orders, order_id);
     if (order == NULL) {
         ms_fail(resp, 404, "no orders with id %s", order_id);
         json_decref(doc);
         return;
     }
-    if (!ms_status_known(st, status_id)) {
+    if (!ms_status_known(shop, status_id)) {
         ms_fail(resp, 404, "no order-status with id %s", status_id);
         json_decref(doc);
         return;
     }
-    ms_now(st, now);
-    snprintf(row_id, sizeof row_id, "%ld", ++st->history_seq);
+    ms_now(now);
+    snprintf(row_id, sizeof row_id, "%ld", ++shop->history_seq);
     row = json_pack("{s:s, s:s, s:O, s:o, s:s}", "id", row_id, "status_id", status_id, "comments",
                     comments != NULL ? comments : json_null(), "customer_notified",
                     notified != NULL ? json_incref(notified) : json_integer(0), "created_at", now);
     json_array_append_new(json_object_get(order, "history"), row);
     json_object_set_new(order, "status_id", json_string(status_id));
-    ms_touch(st, order);
-    ms_webhook(st, "orders/update", ms_id(order));
+    ms_touch(order);
+    ms_webhook(shop, "orders/update", ms_id(order));
     ms_answer_one(resp, 201,
                   json_pack("{s:s, s:s, s:{s:O, s:O, s:s}, s:{s:o, s:o}}", "type",
                             "order-status-history", "id", row_id, "attributes", "comments",
@@ -1478,7 +1530,7 @@ static json_t *ms_doc_quantity(json_t *doc, json_t *errors)
 
 /* PATCH product-variants/{id}: writes quantity; bumps the product's
  * updated_at (M3), and the variant's when it has one. */
-static void ms_patch_variant(ms_state *st, const sim_req *req, sim_resp *resp, json_t *variant,
+static void ms_patch_variant(ms_shop *shop, const sim_req *req, sim_resp *resp, json_t *variant,
                              json_t *product)
 {
     static const char *const writable[] = {"quantity", NULL};
@@ -1493,9 +1545,9 @@ static void ms_patch_variant(ms_state *st, const sim_req *req, sim_resp *resp, j
     }
     json_object_set(ms_attrs(variant), "quantity", quantity);
     if (json_object_get(ms_attrs(variant), "updated_at") != NULL)
-        ms_touch(st, variant);
-    ms_touch(st, product);
-    ms_webhook(st, "products/update", ms_id(product));
+        ms_touch(variant);
+    ms_touch(product);
+    ms_webhook(shop, "products/update", ms_id(product));
     ms_answer_one(resp, 200, ms_variant_resource(variant, ms_id(product)));
     json_decref(errors);
     json_decref(doc);
@@ -1503,7 +1555,7 @@ static void ms_patch_variant(ms_state *st, const sim_req *req, sim_resp *resp, j
 
 /* PATCH products/{id}: writes quantity of a product without variants (M10),
  * bumps updated_at. */
-static void ms_patch_product(ms_state *st, const sim_req *req, sim_resp *resp, json_t *product)
+static void ms_patch_product(ms_shop *shop, const sim_req *req, sim_resp *resp, json_t *product)
 {
     static const char *const writable[] = {"quantity", NULL};
     json_t *errors = json_array();
@@ -1520,8 +1572,8 @@ static void ms_patch_product(ms_state *st, const sim_req *req, sim_resp *resp, j
         return;
     }
     json_object_set(ms_attrs(product), "quantity", quantity);
-    ms_touch(st, product);
-    ms_webhook(st, "products/update", ms_id(product));
+    ms_touch(product);
+    ms_webhook(shop, "products/update", ms_id(product));
     ms_answer_one(resp, 200, ms_plain_resource(product, "products"));
     json_decref(errors);
     json_decref(doc);
@@ -1561,7 +1613,7 @@ static int ms_eq(const char *a, const char *b)
 
 /* Routes a request below /shops/{shop}/ (segs are the segments after it).
  * Unknown paths and ids answer 404; known paths with another method 405. */
-static void ms_route(ms_state *st, const sim_req *req, sim_resp *resp, char **segs, int count)
+static void ms_route(ms_shop *shop, const sim_req *req, sim_resp *resp, char **segs, int count)
 {
     int get = ms_eq(req->method, "GET");
     int patch = ms_eq(req->method, "PATCH");
@@ -1574,17 +1626,17 @@ static void ms_route(ms_state *st, const sim_req *req, sim_resp *resp, char **se
     /* Resolve the id first, so an unknown one answers 404 whatever the method. */
     if (id != NULL) {
         if (ms_eq(kind, "orders"))
-            item = ms_find(st->orders, id);
+            item = ms_find(shop->orders, id);
         else if (ms_eq(kind, "order-products"))
-            item = ms_find_line(st, id);
+            item = ms_find_line(shop, id);
         else if (ms_eq(kind, "products"))
-            item = ms_find(st->products, id);
+            item = ms_find(shop->products, id);
         else if (ms_eq(kind, "product-variants"))
-            item = ms_find_variant(st, id, &product);
+            item = ms_find_variant(shop, id, &product);
         else if (ms_eq(kind, "product-options"))
-            item = ms_find(st->options, id);
+            item = ms_find(shop->options, id);
         else if (ms_eq(kind, "product-option-values"))
-            item = ms_find(st->option_values, id);
+            item = ms_find(shop->option_values, id);
         else
             goto not_found;
         if (item == NULL) {
@@ -1595,12 +1647,12 @@ static void ms_route(ms_state *st, const sim_req *req, sim_resp *resp, char **se
 
     if (count == 1 && ms_eq(kind, "orders")) {
         if (get)
-            ms_get_filtered(st, req, resp, st->orders, ms_order_resource, st);
+            ms_get_filtered(shop, req, resp, shop->orders, ms_order_resource, shop);
     } else if (count == 2 && ms_eq(kind, "orders")) {
         if (get)
-            ms_answer_one(resp, 200, ms_order_resource(item, st));
+            ms_answer_one(resp, 200, ms_order_resource(item, shop));
         else if (patch)
-            ms_patch_order(st, req, resp, item);
+            ms_patch_order(shop, req, resp, item);
     } else if (count == 3 && ms_eq(kind, "orders") && ms_eq(segs[2], "order-products")) {
         if (get)
             ms_answer_list(req, resp, json_object_get(item, "lines"), NULL, ms_line_resource, NULL);
@@ -1619,29 +1671,29 @@ static void ms_route(ms_state *st, const sim_req *req, sim_resp *resp, char **se
                            "order-product-attributes");
     } else if (count == 1 && ms_eq(kind, "order-status")) {
         if (get)
-            ms_answer_list(req, resp, st->statuses, NULL, ms_flat_resource, "order-status");
+            ms_answer_list(req, resp, shop->statuses, NULL, ms_flat_resource, "order-status");
     } else if (count == 1 && ms_eq(kind, "order-status-history")) {
         if (post)
-            ms_post_history(st, req, resp);
+            ms_post_history(shop, req, resp);
     } else if (count == 1 && ms_eq(kind, "products")) {
         if (get)
-            ms_get_filtered(st, req, resp, st->products, ms_product_resource, NULL);
+            ms_get_filtered(shop, req, resp, shop->products, ms_product_resource, NULL);
     } else if (count == 2 && ms_eq(kind, "products")) {
         if (get)
             ms_answer_one(resp, 200, ms_product_resource(item, NULL));
         else if (patch)
-            ms_patch_product(st, req, resp, item);
+            ms_patch_product(shop, req, resp, item);
     } else if (count == 3 && ms_eq(kind, "products") && ms_eq(segs[2], "product-variants")) {
         if (get)
             ms_get_variants(req, resp, item);
     } else if (count == 1 && ms_eq(kind, "product-variants")) {
         if (get)
-            ms_get_all_variants(st, req, resp);
+            ms_get_all_variants(shop, req, resp);
     } else if (count == 2 && ms_eq(kind, "product-variants")) {
         if (get)
             ms_answer_one(resp, 200, ms_variant_resource(item, ms_id(product)));
         else if (patch)
-            ms_patch_variant(st, req, resp, item, product);
+            ms_patch_variant(shop, req, resp, item, product);
     } else if (count == 2 &&
                (ms_eq(kind, "product-options") || ms_eq(kind, "product-option-values"))) {
         if (get)
@@ -1661,23 +1713,6 @@ not_found:
 
 static json_t *ms_test_body(const sim_req *req, sim_resp *resp);
 
-/* The authorization server's state: registered clients, codes, refresh
- * tokens (rotating: each is spent by its refresh) and access tokens (JWT
- * shaped, unsigned, valid access_ttl_s).  A chain is what one authorization
- * code started; it counts its refreshes. */
-static struct {
-    json_t *clients; /* client_id -> secret */
-    json_t *codes;   /* code -> {client, used} */
-    json_t *refresh; /* token -> {client, chain, id, used, revoked} */
-    json_t *access;  /* token -> {client, chain, exp_ms} */
-    json_t *chains;  /* chain -> {refreshes, access_exp_ms, access_iat_ms} */
-    json_t *log;     /* [{chain, grant, at_ms, prev_access_left_ms, token_id}] */
-    json_t *issued;  /* [{access_token, refresh_token}]: for the secrets test */
-    long access_ttl_s;
-    json_int_t seq, token_requests, refreshes, codes_exchanged, expired_403;
-    json_int_t invalid_grant, invalid_client, reused, revoked_used;
-} ms_oa = {.access_ttl_s = 3600};
-
 static long long ms_oa_now_ms(void)
 {
     struct timespec ts;
@@ -1685,17 +1720,29 @@ static long long ms_oa_now_ms(void)
     return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static void ms_oa_init(void)
+/* Makes an empty authorization server for a new shop. */
+static void ms_oa_init(ms_oauth *oa)
 {
-    if (ms_oa.clients != NULL)
-        return;
-    ms_oa.clients = json_object();
-    ms_oa.codes = json_object();
-    ms_oa.refresh = json_object();
-    ms_oa.access = json_object();
-    ms_oa.chains = json_object();
-    ms_oa.log = json_array();
-    ms_oa.issued = json_array();
+    oa->clients = json_object();
+    oa->codes = json_object();
+    oa->refresh = json_object();
+    oa->access = json_object();
+    oa->chains = json_object();
+    oa->log = json_array();
+    oa->issued = json_array();
+    oa->access_ttl_s = ms_access_ttl;
+}
+
+/* Frees what ms_oa_init made. */
+static void ms_oa_free(ms_oauth *oa)
+{
+    json_decref(oa->clients);
+    json_decref(oa->codes);
+    json_decref(oa->refresh);
+    json_decref(oa->access);
+    json_decref(oa->chains);
+    json_decref(oa->log);
+    json_decref(oa->issued);
 }
 
 /* base64url without padding of len bytes. */
@@ -1738,19 +1785,20 @@ static void ms_oa_random(char out[17])
 
 /* Issues an access and a refresh token for client on chain; the answer
  * body (new reference). */
-static json_t *ms_oa_issue(const ms_state *st, const char *client, const char *chain)
+static json_t *ms_oa_issue(ms_shop *shop, const char *client, const char *chain)
 {
+    ms_oauth *oa = &shop->oa;
     long long now = ms_oa_now_ms();
-    long long exp_ms = now + ms_oa.access_ttl_s * 1000;
+    long long exp_ms = now + oa->access_ttl_s * 1000;
     char jti[48], rnd[17], refresh[64];
     ms_str jwt = {0};
-    json_int_t seq = ++ms_oa.seq;
+    json_int_t seq = ++oa->seq;
 
     snprintf(jti, sizeof jti, "at-%lld", (long long)seq);
     json_t *payload = json_pack("{s:s, s:s, s:I, s:I, s:I, s:s+, s:[s], s:[s]}", "aud", client,
                                 "jti", jti, "iat", (json_int_t)(now / 1000), "nbf",
                                 (json_int_t)(now / 1000), "exp", (json_int_t)(exp_ms / 1000), "sub",
-                                st->shop, "_1", "scopes", "*", "no_mystore_hosts", st->shop);
+                                shop->name, "_1", "scopes", "*", "no_mystore_hosts", shop->name);
     char *p = json_dumps(payload, JSON_COMPACT);
     static const char header[] = "{\"typ\":\"JWT\",\"alg\":\"RS256\"}";
     ms_oa_b64url((const unsigned char *)header, strlen(header), &jwt);
@@ -1768,33 +1816,33 @@ static json_t *ms_oa_issue(const ms_state *st, const char *client, const char *c
     snprintf(refresh, sizeof refresh, "rt-%lld-%s", (long long)seq, rnd);
     /* exp is whole seconds in the JWT: the token ends there. */
     exp_ms = exp_ms / 1000 * 1000;
-    json_object_set_new(ms_oa.access, jwt.text,
+    json_object_set_new(oa->access, jwt.text,
                         json_pack("{s:s, s:s, s:I}", "client", client, "chain", chain, "exp_ms",
                                   (json_int_t)exp_ms));
-    json_object_set_new(ms_oa.refresh, refresh,
+    json_object_set_new(oa->refresh, refresh,
                         json_pack("{s:s, s:s, s:I, s:b, s:b}", "client", client, "chain", chain,
                                   "id", (json_int_t)seq, "used", 0, "revoked", 0));
-    json_t *c = json_object_get(ms_oa.chains, chain);
+    json_t *c = json_object_get(oa->chains, chain);
     if (c == NULL) {
         c = json_pack("{s:I}", "refreshes", (json_int_t)0);
-        json_object_set_new(ms_oa.chains, chain, c);
+        json_object_set_new(oa->chains, chain, c);
     }
     json_object_set_new(c, "access_exp_ms", json_integer((json_int_t)exp_ms));
     json_object_set_new(c, "access_iat_ms", json_integer((json_int_t)now));
-    json_t *answer = json_pack("{s:s, s:I, s:s, s:s}", "token_type", "Bearer", "expires_in",
-                               (json_int_t)ms_oa.access_ttl_s, "access_token", jwt.text,
-                               "refresh_token", refresh);
+    json_t *answer =
+        json_pack("{s:s, s:I, s:s, s:s}", "token_type", "Bearer", "expires_in",
+                  (json_int_t)oa->access_ttl_s, "access_token", jwt.text, "refresh_token", refresh);
     json_array_append_new(
-        ms_oa.issued, json_pack("{s:s, s:s}", "access_token", jwt.text, "refresh_token", refresh));
+        oa->issued, json_pack("{s:s, s:s}", "access_token", jwt.text, "refresh_token", refresh));
     free(jwt.text);
     /* Access tokens long expired are forgotten (they answer "invalid"). */
     const char *k;
     void *tmp;
     json_t *v;
-    json_object_foreach_safe(ms_oa.access, tmp, k, v)
+    json_object_foreach_safe(oa->access, tmp, k, v)
     {
         if (json_integer_value(json_object_get(v, "exp_ms")) < now - 600000)
-            json_object_del(ms_oa.access, k);
+            json_object_del(oa->access, k);
     }
     return answer;
 }
@@ -1839,12 +1887,12 @@ static void ms_oa_form(const char *body, json_t *out)
 }
 
 /* POST /oauth/token: authorization_code and refresh_token grants (RFC
- * 6749), the body form-encoded or JSON, the client in it. */
+ * 6749), the body form-encoded or JSON, the client in it.  The client
+ * names its shop (client ids are unique across shops); a request without
+ * a known client is counted by shop #0, as when there was only one. */
 static void ms_oauth_token(ms_state *st, const sim_req *req, sim_resp *resp)
 {
     json_t *body = json_loadb(req->body, req->body_len, 0, NULL);
-    ms_oa_init();
-    ms_oa.token_requests++;
     if (!json_is_object(body)) {
         json_decref(body);
         body = json_object();
@@ -1852,54 +1900,58 @@ static void ms_oauth_token(ms_state *st, const sim_req *req, sim_resp *resp)
     }
     const char *grant = json_string_value(json_object_get(body, "grant_type"));
     const char *client = json_string_value(json_object_get(body, "client_id"));
+    json_t *index = client != NULL ? json_object_get(st->by_client, client) : NULL;
+    ms_shop *shop = st->shops[index != NULL ? json_integer_value(index) : 0];
+    ms_oauth *oa = &shop->oa;
+    oa->token_requests++;
     const char *secret = json_string_value(json_object_get(body, "client_secret"));
-    const char *known = client ? json_string_value(json_object_get(ms_oa.clients, client)) : NULL;
+    const char *known = client ? json_string_value(json_object_get(oa->clients, client)) : NULL;
     if (!ms_eq(req->method, "POST")) {
         ms_oa_fail(resp, 405, "invalid_request", "POST only");
     } else if (grant == NULL) {
         ms_oa_fail(resp, 400, "invalid_request", "grant_type is missing");
     } else if (known == NULL || secret == NULL || strcmp(known, secret) != 0) {
-        ms_oa.invalid_client++;
+        oa->invalid_client++;
         ms_oa_fail(resp, 401, "invalid_client", "Client authentication failed");
     } else if (ms_eq(grant, "authorization_code")) {
         const char *code = json_string_value(json_object_get(body, "code"));
-        json_t *c = code ? json_object_get(ms_oa.codes, code) : NULL;
+        json_t *c = code ? json_object_get(oa->codes, code) : NULL;
         if (c == NULL || json_is_true(json_object_get(c, "used")) ||
             strcmp(json_string_value(json_object_get(c, "client")), client) != 0) {
-            ms_oa.invalid_grant++;
+            oa->invalid_grant++;
             ms_oa_fail(resp, 400, "invalid_grant", "The authorization code is invalid.");
         } else {
             char chain[32];
             json_object_set_new(c, "used", json_true());
-            ms_oa.codes_exchanged++;
-            snprintf(chain, sizeof chain, "chain-%lld", (long long)ms_oa.seq + 1);
-            sim_resp_json(resp, 200, ms_oa_issue(st, client, chain));
+            oa->codes_exchanged++;
+            snprintf(chain, sizeof chain, "chain-%lld", (long long)oa->seq + 1);
+            sim_resp_json(resp, 200, ms_oa_issue(shop, client, chain));
         }
     } else if (ms_eq(grant, "refresh_token")) {
         const char *token = json_string_value(json_object_get(body, "refresh_token"));
-        json_t *r = token ? json_object_get(ms_oa.refresh, token) : NULL;
+        json_t *r = token ? json_object_get(oa->refresh, token) : NULL;
         if (r == NULL || strcmp(json_string_value(json_object_get(r, "client")), client) != 0) {
-            ms_oa.invalid_grant++;
+            oa->invalid_grant++;
             ms_oa_fail(resp, 400, "invalid_grant", "The refresh token is invalid.");
         } else if (json_is_true(json_object_get(r, "used"))) {
-            ms_oa.invalid_grant++;
-            ms_oa.reused++;
+            oa->invalid_grant++;
+            oa->reused++;
             ms_oa_fail(resp, 400, "invalid_grant", "The refresh token is invalid.");
         } else if (json_is_true(json_object_get(r, "revoked"))) {
-            ms_oa.invalid_grant++;
-            ms_oa.revoked_used++;
+            oa->invalid_grant++;
+            oa->revoked_used++;
             ms_oa_fail(resp, 400, "invalid_grant", "The refresh token has been revoked.");
         } else {
             const char *chain = json_string_value(json_object_get(r, "chain"));
-            json_t *c = json_object_get(ms_oa.chains, chain);
+            json_t *c = json_object_get(oa->chains, chain);
             long long now = ms_oa_now_ms();
             json_object_set_new(r, "used", json_true());
-            ms_oa.refreshes++;
+            oa->refreshes++;
             json_object_set_new(
                 c, "refreshes",
                 json_integer(json_integer_value(json_object_get(c, "refreshes")) + 1));
             json_array_append_new(
-                ms_oa.log,
+                oa->log,
                 json_pack("{s:s, s:s, s:I, s:I, s:I, s:I}", "chain", chain, "grant", grant, "at_ms",
                           (json_int_t)now, "prev_access_left_ms",
                           json_integer_value(json_object_get(c, "access_exp_ms")) - (json_int_t)now,
@@ -1907,7 +1959,7 @@ static void ms_oauth_token(ms_state *st, const sim_req *req, sim_resp *resp)
                           json_integer_value(json_object_get(c, "access_exp_ms")) -
                               json_integer_value(json_object_get(c, "access_iat_ms")),
                           "token_id", json_integer_value(json_object_get(r, "id"))));
-            sim_resp_json(resp, 200, ms_oa_issue(st, client, chain));
+            sim_resp_json(resp, 200, ms_oa_issue(shop, client, chain));
         }
     } else {
         ms_oa_fail(resp, 400, "unsupported_grant_type", "The grant type is not supported.");
@@ -1916,14 +1968,30 @@ static void ms_oauth_token(ms_state *st, const sim_req *req, sim_resp *resp)
     resp->content_type = "application/json";
 }
 
-/* The bearer token's verdict: 0 valid (key set), 1 expired, -1 unknown. */
-static int ms_oa_check(const char *token, char *key, size_t key_size)
+/* Registers (or re-keys) OAuth client id with secret on shop.  -1 when
+ * another shop has a client of that id: the token endpoint finds the shop
+ * by the client, so an id names one shop. */
+static int ms_client_add(ms_state *st, ms_shop *shop, const char *id, const char *secret)
 {
-    json_t *a = ms_oa.access ? json_object_get(ms_oa.access, token) : NULL;
+    json_t *index = json_object_get(st->by_client, id);
+
+    if (index != NULL && (size_t)json_integer_value(index) != shop->index)
+        return -1;
+    json_object_set_new(st->by_client, id, json_integer((json_int_t)shop->index));
+    json_object_set_new(shop->oa.clients, id, json_string(secret));
+    return 0;
+}
+
+/* The bearer token's verdict on shop: 0 valid (key set), 1 expired, -1
+ * unknown (to this shop: another shop's token is as good as none). */
+static int ms_oa_check(ms_shop *shop, const char *token, char *key, size_t key_size)
+{
+    ms_oauth *oa = &shop->oa;
+    json_t *a = json_object_get(oa->access, token);
     if (a == NULL)
         return -1;
     if (json_integer_value(json_object_get(a, "exp_ms")) <= ms_oa_now_ms()) {
-        ms_oa.expired_403++;
+        oa->expired_403++;
         return 1;
     }
     snprintf(key, key_size, "client:%s", json_string_value(json_object_get(a, "client")));
@@ -1932,23 +2000,23 @@ static int ms_oa_check(const char *token, char *key, size_t key_size)
 
 /* The OAuth test endpoints under /_sim/oauth/: clients, config, codes,
  * revoke, and GET for the counters.  0 when the path is not one. */
-static int ms_oauth_test(const sim_req *req, sim_resp *resp, char **segs, int count)
+static int ms_oauth_test(ms_state *st, ms_shop *shop, const sim_req *req, sim_resp *resp,
+                         char **segs, int count)
 {
-    ms_oa_init();
+    ms_oauth *oa = &shop->oa;
     if (count == 3 && ms_eq(segs[2], "issued") && ms_eq(req->method, "GET")) {
-        sim_resp_json(resp, 200, json_incref(ms_oa.issued));
+        sim_resp_json(resp, 200, json_incref(oa->issued));
         return 1;
     }
     if (count == 2 && ms_eq(req->method, "GET")) {
         sim_resp_json(resp, 200,
                       json_pack("{s:I, s:I, s:I, s:I, s:{s:I, s:I, s:I, s:I}, s:O, s:O, s:I}",
-                                "token_requests", ms_oa.token_requests, "refreshes",
-                                ms_oa.refreshes, "codes_exchanged", ms_oa.codes_exchanged,
-                                "expired_403", ms_oa.expired_403, "refused", "invalid_grant",
-                                ms_oa.invalid_grant, "invalid_client", ms_oa.invalid_client,
-                                "reused", ms_oa.reused, "revoked", ms_oa.revoked_used, "chains",
-                                ms_oa.chains, "log", ms_oa.log, "access_ttl_s",
-                                (json_int_t)ms_oa.access_ttl_s));
+                                "token_requests", oa->token_requests, "refreshes", oa->refreshes,
+                                "codes_exchanged", oa->codes_exchanged, "expired_403",
+                                oa->expired_403, "refused", "invalid_grant", oa->invalid_grant,
+                                "invalid_client", oa->invalid_client, "reused", oa->reused,
+                                "revoked", oa->revoked_used, "chains", oa->chains, "log", oa->log,
+                                "access_ttl_s", (json_int_t)oa->access_ttl_s));
         return 1;
     }
     if (count != 3 || !ms_eq(req->method, "POST"))
@@ -1961,27 +2029,27 @@ static int ms_oauth_test(const sim_req *req, sim_resp *resp, char **segs, int co
         const char *secret = json_string_value(json_object_get(body, "client_secret"));
         if (client == NULL || secret == NULL || !*client || !*secret)
             ms_fail(resp, 400, "client_id and client_secret must be non-empty strings");
-        else {
-            json_object_set_new(ms_oa.clients, client, json_string(secret));
+        else if (ms_client_add(st, shop, client, secret) != 0)
+            ms_fail(resp, 409, "client_id %s belongs to another shop", client);
+        else
             sim_resp_json(resp, 201, json_pack("{s:s}", "client_id", client));
-        }
     } else if (ms_eq(segs[2], "config")) {
         json_t *ttl = json_object_get(body, "access_ttl_s");
         if (!json_is_integer(ttl) || json_integer_value(ttl) < 1 ||
             json_integer_value(ttl) > 86400 * 365)
             ms_fail(resp, 400, "access_ttl_s must be a positive integer");
         else {
-            ms_oa.access_ttl_s = (long)json_integer_value(ttl);
+            oa->access_ttl_s = (long)json_integer_value(ttl);
             sim_resp_json(resp, 200, json_pack("{s:I}", "access_ttl_s", json_integer_value(ttl)));
         }
     } else if (ms_eq(segs[2], "codes")) {
         char code[40], rnd[17];
-        if (client == NULL || json_object_get(ms_oa.clients, client) == NULL)
+        if (client == NULL || json_object_get(oa->clients, client) == NULL)
             ms_fail(resp, 400, "client_id must name a registered client");
         else {
             ms_oa_random(rnd);
             snprintf(code, sizeof code, "code-%s", rnd);
-            json_object_set_new(ms_oa.codes, code,
+            json_object_set_new(oa->codes, code,
                                 json_pack("{s:s, s:b}", "client", client, "used", 0));
             sim_resp_json(resp, 201, json_pack("{s:s}", "code", code));
         }
@@ -1992,13 +2060,13 @@ static int ms_oauth_test(const sim_req *req, sim_resp *resp, char **segs, int co
         const char *k;
         json_t *v;
         long long now = ms_oa_now_ms();
-        json_object_foreach(ms_oa.access, k, v)
+        json_object_foreach(oa->access, k, v)
         {
             if ((client == NULL ||
                  ms_eq(json_string_value(json_object_get(v, "client")), client)) &&
                 json_integer_value(json_object_get(v, "exp_ms")) > now) {
                 json_t *c =
-                    json_object_get(ms_oa.chains, json_string_value(json_object_get(v, "chain")));
+                    json_object_get(oa->chains, json_string_value(json_object_get(v, "chain")));
                 json_object_set_new(v, "exp_ms", json_integer((json_int_t)now));
                 if (c != NULL &&
                     json_integer_value(json_object_get(c, "access_exp_ms")) > (json_int_t)now)
@@ -2011,7 +2079,7 @@ static int ms_oauth_test(const sim_req *req, sim_resp *resp, char **segs, int co
         json_int_t n = 0;
         const char *k;
         json_t *v;
-        json_object_foreach(ms_oa.refresh, k, v)
+        json_object_foreach(oa->refresh, k, v)
         {
             if (client == NULL || ms_eq(json_string_value(json_object_get(v, "client")), client)) {
                 if (!json_is_true(json_object_get(v, "used")) &&
@@ -2028,6 +2096,120 @@ static int ms_oauth_test(const sim_req *req, sim_resp *resp, char **segs, int co
     return 1;
 }
 
+/* ---- the shops ---- */
+
+/* The shop named name, NULL when none; with --shop '*' (shop #0's name)
+ * any name no shop has is shop #0. */
+static ms_shop *ms_shop_find(ms_state *st, const char *name)
+{
+    json_t *index = json_object_get(st->by_name, name);
+
+    if (index != NULL)
+        return st->shops[json_integer_value(index)];
+    return ms_eq(st->shops[0]->name, "*") ? st->shops[0] : NULL;
+}
+
+/* The shop an API path /shops/{shop}/... addresses, NULL when the path is
+ * not a shop's or names no shop. */
+static ms_shop *ms_path_shop(ms_state *st, const char *path)
+{
+    char name[256];
+    size_t len;
+
+    if (strncmp(path, "/shops/", 7) != 0)
+        return NULL;
+    path += 7;
+    len = strcspn(path, "/");
+    if (len == 0 || len >= sizeof name || path[len] != '/')
+        return NULL;
+    memcpy(name, path, len);
+    name[len] = '\0';
+    return ms_shop_find(st, name);
+}
+
+/* Frees a shop and everything it holds (NULL is fine). */
+static void ms_shop_free(ms_shop *shop)
+{
+    if (shop == NULL)
+        return;
+    free(shop->name);
+    free(shop->token);
+    json_decref(shop->statuses);
+    json_decref(shop->orders);
+    json_decref(shop->products);
+    json_decref(shop->options);
+    json_decref(shop->option_values);
+    json_decref(shop->delete_orders);
+    json_decref(shop->hide_orders);
+    ms_oa_free(&shop->oa);
+    free(shop);
+}
+
+/* Adds a shop named name (not yet in the table) that accepts token, its
+ * state taken from seed (stolen).  Returns it (owned by the table), or NULL
+ * after writing the reason into err. */
+static ms_shop *ms_shop_add(ms_state *st, const char *name, const char *token, json_t *seed,
+                            char *err, size_t err_size)
+{
+    ms_shop *shop = calloc(1, sizeof *shop);
+
+    err[0] = '\0';
+    if (st->count == st->cap) {
+        size_t cap = st->cap != 0 ? st->cap * 2 : 16;
+        ms_shop **grown = realloc(st->shops, cap * sizeof *grown);
+
+        if (grown == NULL) {
+            free(shop);
+            shop = NULL;
+        } else {
+            st->shops = grown;
+            st->cap = cap;
+        }
+    }
+    if (shop == NULL || (shop->name = strdup(name)) == NULL ||
+        (shop->token = strdup(token)) == NULL) {
+        snprintf(err, err_size, "out of memory");
+        json_decref(seed);
+        ms_shop_free(shop);
+        return NULL;
+    }
+    ms_oa_init(&shop->oa);
+    if (ms_seed_load(shop, seed, err, err_size) != 0) {
+        ms_shop_free(shop);
+        return NULL;
+    }
+    shop->index = st->count;
+    st->shops[st->count++] = shop;
+    json_object_set_new(st->by_name, name, json_integer((json_int_t)shop->index));
+    json_object_set_new(st->by_token, token, json_integer((json_int_t)shop->index));
+    return shop;
+}
+
+/* Whether name is usable as a new shop's name: 1 to 64 of [A-Za-z0-9._-]
+ * (a path segment, a JSON key and a header value as it is). */
+static int ms_shop_name_ok(const char *name)
+{
+    size_t len = name != NULL ? strlen(name) : 0;
+
+    return len >= 1 && len <= 64 &&
+           strspn(name, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-") == len;
+}
+
+/* Whether token is usable as a bearer token: 1 to 255 visible ASCII
+ * characters. */
+static int ms_token_ok(const char *token)
+{
+    size_t len = token != NULL ? strlen(token) : 0;
+
+    for (size_t i = 0; i < len; i++) {
+        if (token[i] <= ' ' || token[i] > '~')
+            return 0;
+    }
+    return len >= 1 && len <= 255;
+}
+
+/* ---- the API ---- */
+
 /* sim_app.handle: answers a request to the Mystore API. */
 static void ms_handle(void *state, const sim_req *req, sim_resp *resp)
 {
@@ -2035,6 +2217,7 @@ static void ms_handle(void *state, const sim_req *req, sim_resp *resp)
     char buf[MS_PATH_MAX];
     char *segs[MS_SEGS_MAX];
     int count = ms_split(req->path, buf, sizeof buf, segs, MS_SEGS_MAX);
+    ms_shop *shop;
 
     if (ms_eq(req->path, "/oauth/token")) {
         ms_oauth_token(st, req, resp);
@@ -2042,21 +2225,46 @@ static void ms_handle(void *state, const sim_req *req, sim_resp *resp)
     }
     /* Every non-read request reaching the API is a write, refused or not. */
     resp->is_write = !ms_eq(req->method, "GET") && !ms_eq(req->method, "HEAD");
-    /* --shop '*': any shop name answers (the same data), for benchmarks of
-     * many tenants. */
-    if (count < 3 || !ms_eq(segs[0], "shops") ||
-        (!ms_eq(segs[1], st->shop) && !ms_eq(st->shop, "*")))
+    shop = count >= 3 && ms_eq(segs[0], "shops") ? ms_shop_find(st, segs[1]) : NULL;
+    if (shop == NULL)
         ms_fail(resp, 404, "no route %s %s", req->method, req->path);
     else
-        ms_route(st, req, resp, segs + 2, count - 2);
+        ms_route(shop, req, resp, segs + 2, count - 2);
     resp->content_type = MS_CONTENT_TYPE;
 }
 
-/* sim_app.auth: requires "Authorization: Bearer <token>"; the token is the
- * rate-limit key.  Anything else answers 403 like Mystore does. */
+/* The verdict on a bearer token for shop: 0 valid (the rate-limit key
+ * written), 1 an access token of the shop that expired, -1 not the shop's. */
+static int ms_token_check(ms_shop *shop, const char *token, char *key, size_t key_size)
+{
+    if (strcmp(token, shop->token) == 0) {
+        snprintf(key, key_size, "%s", shop->token);
+        return 0;
+    }
+    return ms_oa_check(shop, token, key, key_size);
+}
+
+/* The verdict on a bearer token for a path that names no shop (answered
+ * 404 once authenticated): the best verdict any shop gives it. */
+static int ms_token_check_any(ms_state *st, const char *token, char *key, size_t key_size)
+{
+    int best = -1;
+
+    for (size_t i = 0; i < st->count && best != 0; i++) {
+        int verdict = ms_token_check(st->shops[i], token, key, key_size);
+
+        if (verdict > best || verdict == 0)
+            best = verdict;
+    }
+    return best;
+}
+
+/* sim_app.auth: requires "Authorization: Bearer <token>" of the shop the
+ * path names; the token is the rate-limit key.  Anything else, another
+ * shop's token included, answers 403 like Mystore does. */
 static int ms_auth(void *state, const sim_req *req, char *key, size_t key_size, sim_resp *resp)
 {
-    const ms_state *st = state;
+    ms_state *st = state;
     const char *auth = req->authorization;
 
     /* The token endpoint authenticates the client in the body. */
@@ -2065,13 +2273,13 @@ static int ms_auth(void *state, const sim_req *req, char *key, size_t key_size, 
         return 0;
     }
     if (auth != NULL && strncasecmp(auth, "Bearer ", 7) == 0) {
+        ms_shop *shop = ms_path_shop(st, req->path);
+        int verdict;
+
         for (auth += 7; *auth == ' '; auth++) {
         }
-        if (strcmp(auth, st->token) == 0) {
-            snprintf(key, key_size, "%s", st->token);
-            return 0;
-        }
-        int verdict = ms_oa_check(auth, key, key_size);
+        verdict = shop != NULL ? ms_token_check(shop, auth, key, key_size)
+                               : ms_token_check_any(st, auth, key, key_size);
         if (verdict == 0)
             return 0;
         if (verdict == 1) {
@@ -2087,6 +2295,39 @@ static int ms_auth(void *state, const sim_req *req, char *key, size_t key_size, 
                             "Forbidden", "detail", "Token has expired or is invalid"));
     resp->content_type = MS_CONTENT_TYPE;
     return -1;
+}
+
+/* sim_app.count: one more API request for the shop its path names (stats
+ * by_shop). */
+static void ms_count(void *state, const sim_req *req)
+{
+    ms_state *st = state;
+    ms_shop *shop = ms_path_shop(st, req->path);
+
+    if (shop != NULL)
+        shop->requests++;
+}
+
+/* sim_app.stats: "by_shop": {"<shop>": API requests} of the shops asked. */
+static void ms_stats(void *state, json_t *stats)
+{
+    ms_state *st = state;
+    json_t *by_shop = json_object();
+
+    for (size_t i = 0; i < st->count; i++) {
+        if (st->shops[i]->requests > 0)
+            json_object_set_new(by_shop, st->shops[i]->name, json_integer(st->shops[i]->requests));
+    }
+    json_object_set_new(stats, "by_shop", by_shop);
+}
+
+/* sim_app.reset_counters: zeroes by_shop. */
+static void ms_reset_counters(void *state)
+{
+    ms_state *st = state;
+
+    for (size_t i = 0; i < st->count; i++)
+        st->shops[i]->requests = 0;
 }
 
 /* Appends len bytes of text to buf (size bytes, *used of them taken),
@@ -2189,10 +2430,10 @@ static int ms_test_id(json_t *body, const char *id, sim_resp *resp)
 /* PUT /_sim/orders/{id}: creates or replaces an order given in seed form;
  * stamps updated_at unless the body gives one.  Without status_id the order
  * keeps its status (a new one gets the first seeded status). */
-static void ms_test_put_order(ms_state *st, const sim_req *req, sim_resp *resp, const char *id)
+static void ms_test_put_order(ms_shop *shop, const sim_req *req, sim_resp *resp, const char *id)
 {
     json_t *body = ms_test_body(req, resp);
-    json_t *old = ms_find(st->orders, id);
+    json_t *old = ms_find(shop->orders, id);
     const char *status_id;
     char err[256];
     int created;
@@ -2208,17 +2449,17 @@ static void ms_test_put_order(ms_state *st, const sim_req *req, sim_resp *resp, 
     status_id = json_string_value(json_object_get(body, "status_id"));
     if (status_id == NULL) {
         const char *keep = old != NULL ? json_string_value(json_object_get(old, "status_id"))
-                                       : ms_id(json_array_get(st->statuses, 0));
+                                       : ms_id(json_array_get(shop->statuses, 0));
 
         json_object_set_new(body, "status_id", keep != NULL ? json_string(keep) : json_null());
-    } else if (!ms_status_known(st, status_id)) {
+    } else if (!ms_status_known(shop, status_id)) {
         ms_fail(resp, 400, "status_id %s is not a seeded order status", status_id);
         goto out;
     }
     if (!json_is_string(json_object_get(ms_attrs(body), "updated_at")))
-        ms_touch(st, body);
-    created = ms_store(st->orders, id, json_incref(body));
-    ms_webhook(st, created ? "orders/create" : "orders/update", id);
+        ms_touch(body);
+    created = ms_store(shop->orders, id, json_incref(body));
+    ms_webhook(shop, created ? "orders/create" : "orders/update", id);
     sim_resp_json(resp, created ? 201 : 200, json_incref(body));
 out:
     json_decref(body);
@@ -2226,7 +2467,7 @@ out:
 
 /* POST /_sim/orders/{id}/status: {"status_id": "5"} sets the status and
  * stamps updated_at. */
-static void ms_test_set_status(ms_state *st, const sim_req *req, sim_resp *resp, json_t *order)
+static void ms_test_set_status(ms_shop *shop, const sim_req *req, sim_resp *resp, json_t *order)
 {
     json_t *body = ms_test_body(req, resp);
     json_t *value = json_object_get(body, "status_id");
@@ -2239,12 +2480,12 @@ static void ms_test_set_status(ms_state *st, const sim_req *req, sim_resp *resp,
         snprintf(number, sizeof number, "%" JSON_INTEGER_FORMAT, json_integer_value(value));
         status_id = number;
     }
-    if (!ms_status_known(st, status_id)) {
+    if (!ms_status_known(shop, status_id)) {
         ms_fail(resp, 400, "status_id must name a seeded order status");
     } else {
         json_object_set_new(order, "status_id", json_string(status_id));
-        ms_touch(st, order);
-        ms_webhook(st, "orders/update", ms_id(order));
+        ms_touch(order);
+        ms_webhook(shop, "orders/update", ms_id(order));
         sim_resp_json(resp, 200, json_incref(order));
     }
     json_decref(body);
@@ -2252,7 +2493,7 @@ static void ms_test_set_status(ms_state *st, const sim_req *req, sim_resp *resp,
 
 /* PUT /_sim/products/{id}: creates or replaces a product given in seed form;
  * stamps updated_at unless the body gives one. */
-static void ms_test_put_product(ms_state *st, const sim_req *req, sim_resp *resp, const char *id)
+static void ms_test_put_product(ms_shop *shop, const sim_req *req, sim_resp *resp, const char *id)
 {
     json_t *body = ms_test_body(req, resp);
     char err[256];
@@ -2267,9 +2508,9 @@ static void ms_test_put_product(ms_state *st, const sim_req *req, sim_resp *resp
         goto out;
     }
     if (!json_is_string(json_object_get(ms_attrs(body), "updated_at")))
-        ms_touch(st, body);
-    created = ms_store(st->products, id, json_incref(body));
-    ms_webhook(st, created ? "products/create" : "products/update", id);
+        ms_touch(body);
+    created = ms_store(shop->products, id, json_incref(body));
+    ms_webhook(shop, created ? "products/create" : "products/update", id);
     sim_resp_json(resp, created ? 201 : 200, json_incref(body));
 out:
     json_decref(body);
@@ -2278,7 +2519,7 @@ out:
 /* POST /_sim/clock: {"now": "YYYY-MM-DD HH:MM:SS"} (shop-local) or
  * {"now_utc": "YYYY-MM-DDTHH:MM:SSZ"} fixes the clock, {"now": null} returns
  * to real time.  Answers the time now in effect, in both forms. */
-static void ms_test_clock(ms_state *st, const sim_req *req, sim_resp *resp)
+static void ms_test_clock(const sim_req *req, sim_resp *resp)
 {
     json_t *body = ms_test_body(req, resp);
     json_t *value = json_object_get(body, "now");
@@ -2305,21 +2546,21 @@ static void ms_test_clock(ms_state *st, const sim_req *req, sim_resp *resp)
         ms_fail(resp, 400, "give one of \"now\" (shop-local or null) and \"now_utc\"");
         goto out;
     }
-    st->clock = t;
-    t = st->clock != 0 ? st->clock : time(NULL);
-    ms_now(st, now);
+    ms_fixed_clock = t;
+    t = ms_fixed_clock != 0 ? ms_fixed_clock : time(NULL);
+    ms_now(now);
     gmtime_r(&t, &tm);
     strftime(now_utc, sizeof now_utc, "%Y-%m-%dT%H:%M:%SZ", &tm);
     sim_resp_json(
         resp, 200,
-        json_pack("{s:s, s:s, s:b}", "now", now, "now_utc", now_utc, "fixed", st->clock != 0));
+        json_pack("{s:s, s:s, s:b}", "now", now, "now_utc", now_utc, "fixed", ms_fixed_clock != 0));
 out:
     json_decref(body);
 }
 
 /* POST /_sim/lists {"reshuffle": N, "seed": S, "delete_orders": [ids],
- * "delete_after_pages": K}: see ms_state. */
-static void ms_test_lists(ms_state *st, const sim_req *req, sim_resp *resp)
+ * "delete_after_pages": K}: see ms_shop. */
+static void ms_test_lists(ms_shop *shop, const sim_req *req, sim_resp *resp)
 {
     json_t *body = ms_test_body(req, resp);
     if (body == NULL)
@@ -2333,16 +2574,16 @@ static void ms_test_lists(ms_state *st, const sim_req *req, sim_resp *resp)
         return;
     }
     if (hide) {
-        json_decref(st->hide_orders);
-        st->hide_orders = json_object();
+        json_decref(shop->hide_orders);
+        shop->hide_orders = json_object();
         size_t k;
         json_t *h;
         json_array_foreach(hide, k, h)
         {
             if (json_is_string(h))
-                json_object_set_new(st->hide_orders, json_string_value(h), json_true());
+                json_object_set_new(shop->hide_orders, json_string_value(h), json_true());
         }
-        st->hide_pages = hpages ? (long)json_integer_value(hpages) : 1;
+        shop->hide_pages = hpages ? (long)json_integer_value(hpages) : 1;
     }
     json_t *del = json_object_get(body, "delete_orders"),
            *after = json_object_get(body, "delete_after_pages");
@@ -2356,17 +2597,17 @@ static void ms_test_lists(ms_state *st, const sim_req *req, sim_resp *resp)
         return;
     }
     if (n)
-        st->reshuffle = (long)json_integer_value(n);
+        shop->reshuffle = (long)json_integer_value(n);
     if (seed)
         ms_salt = (uint32_t)json_integer_value(seed);
     if (del) {
-        json_decref(st->delete_orders);
-        st->delete_orders = json_incref(del);
-        st->delete_after = after ? (long)json_integer_value(after) : 1;
+        json_decref(shop->delete_orders);
+        shop->delete_orders = json_incref(del);
+        shop->delete_after = after ? (long)json_integer_value(after) : 1;
     }
     sim_resp_json(resp, 200,
-                  json_pack("{s:I, s:I, s:I}", "reshuffle", (json_int_t)st->reshuffle,
-                            "delete_after_pages", (json_int_t)st->delete_after, "salt",
+                  json_pack("{s:I, s:I, s:I}", "reshuffle", (json_int_t)shop->reshuffle,
+                            "delete_after_pages", (json_int_t)shop->delete_after, "salt",
                             (json_int_t)ms_salt));
     json_decref(body);
 }
@@ -2374,11 +2615,11 @@ static void ms_test_lists(ms_state *st, const sim_req *req, sim_resp *resp)
 /* POST /_sim/webhooks {"url": "http://..", "secret": ".."} sends a signed
  * webhook on every order and product change from then on; {"url": null}
  * stops them.  GET /_sim/webhooks: the sender's counts and the URL. */
-static void ms_test_webhooks(ms_state *st, const sim_req *req, sim_resp *resp)
+static void ms_test_webhooks(ms_shop *shop, const sim_req *req, sim_resp *resp)
 {
     if (ms_eq(req->method, "GET")) {
         json_t *o = sim_webhook_stats();
-        json_object_set_new(o, "url", json_string(st->webhook_url));
+        json_object_set_new(o, "url", json_string(shop->webhook_url));
         sim_resp_json(resp, 200, o);
         return;
     }
@@ -2387,63 +2628,60 @@ static void ms_test_webhooks(ms_state *st, const sim_req *req, sim_resp *resp)
         return;
     json_t *url = json_object_get(body, "url"), *secret = json_object_get(body, "secret");
     if (json_is_null(url)) {
-        st->webhook_url[0] = '\0';
+        shop->webhook_url[0] = '\0';
     } else if (!json_is_string(url) || strncmp(json_string_value(url), "http", 4) != 0 ||
-               json_string_length(url) >= sizeof st->webhook_url || !json_is_string(secret) ||
+               json_string_length(url) >= sizeof shop->webhook_url || !json_is_string(secret) ||
                json_string_length(secret) == 0 ||
-               json_string_length(secret) >= sizeof st->webhook_secret) {
+               json_string_length(secret) >= sizeof shop->webhook_secret) {
         ms_fail(resp, 400,
                 "webhooks: {\"url\": \"http..\", \"secret\": \"..\"} or {\"url\": null}");
         json_decref(body);
         return;
     } else {
-        snprintf(st->webhook_url, sizeof st->webhook_url, "%s", json_string_value(url));
-        snprintf(st->webhook_secret, sizeof st->webhook_secret, "%s", json_string_value(secret));
+        snprintf(shop->webhook_url, sizeof shop->webhook_url, "%s", json_string_value(url));
+        snprintf(shop->webhook_secret, sizeof shop->webhook_secret, "%s",
+                 json_string_value(secret));
     }
-    sim_resp_json(resp, 200, json_pack("{s:s}", "url", st->webhook_url));
+    sim_resp_json(resp, 200, json_pack("{s:s}", "url", shop->webhook_url));
     json_decref(body);
 }
 
-/* sim_app.handle_test: the Mystore test endpoints under /_sim/. */
-static void ms_handle_test(void *state, const sim_req *req, sim_resp *resp)
+/* The test endpoints of one shop: segs are "_sim" and the segments after
+ * it, count of them (the /_sim/shops/{shop} prefix already stripped). */
+static void ms_test_shop(ms_state *st, ms_shop *shop, const sim_req *req, sim_resp *resp,
+                         char **segs, int count)
 {
-    ms_state *st = state;
-    char buf[MS_PATH_MAX];
-    char *segs[MS_SEGS_MAX];
-    int count = ms_split(req->path, buf, sizeof buf, segs, MS_SEGS_MAX);
     int get = ms_eq(req->method, "GET");
     int put = ms_eq(req->method, "PUT");
     int post = ms_eq(req->method, "POST");
     json_t *item;
 
-    if (count >= 2 && ms_eq(segs[1], "oauth") && ms_oauth_test(req, resp, segs, count)) {
+    if (count >= 2 && ms_eq(segs[1], "oauth") && ms_oauth_test(st, shop, req, resp, segs, count)) {
         return;
     } else if (count == 2 && ms_eq(segs[1], "webhooks") && (post || get)) {
-        ms_test_webhooks(st, req, resp);
-    } else if (count == 2 && ms_eq(segs[1], "clock") && post) {
-        ms_test_clock(st, req, resp);
+        ms_test_webhooks(shop, req, resp);
     } else if (count == 2 && ms_eq(segs[1], "lists") && post) {
-        ms_test_lists(st, req, resp);
+        ms_test_lists(shop, req, resp);
     } else if (count == 3 && ms_eq(segs[1], "orders") && ms_eq(req->method, "DELETE")) {
-        if (ms_delete_order(st, segs[2]) != 0)
+        if (ms_delete_order(shop, segs[2]) != 0)
             ms_fail(resp, 404, "no order %s", segs[2]);
         else
             sim_resp_json(resp, 200, json_pack("{s:s}", "deleted", segs[2]));
     } else if (count == 3 && ms_eq(segs[1], "orders") && put) {
-        ms_test_put_order(st, req, resp, segs[2]);
+        ms_test_put_order(shop, req, resp, segs[2]);
     } else if (count == 3 && ms_eq(segs[1], "products") && put) {
-        ms_test_put_product(st, req, resp, segs[2]);
+        ms_test_put_product(shop, req, resp, segs[2]);
     } else if ((count == 3 && ms_eq(segs[1], "orders") && get) ||
                (count == 4 && ms_eq(segs[1], "orders") && ms_eq(segs[3], "status") && post)) {
-        item = ms_find(st->orders, segs[2]);
+        item = ms_find(shop->orders, segs[2]);
         if (item == NULL)
             ms_fail(resp, 404, "no order %s", segs[2]);
         else if (count == 3)
             sim_resp_json(resp, 200, json_incref(item));
         else
-            ms_test_set_status(st, req, resp, item);
+            ms_test_set_status(shop, req, resp, item);
     } else if (count == 3 && ms_eq(segs[1], "products") && get) {
-        item = ms_find(st->products, segs[2]);
+        item = ms_find(shop->products, segs[2]);
         if (item == NULL)
             ms_fail(resp, 404, "no product %s", segs[2]);
         else
@@ -2452,6 +2690,92 @@ static void ms_handle_test(void *state, const sim_req *req, sim_resp *resp)
     if (resp->status != 0)
         return;
     ms_fail(resp, 404, "no test endpoint %s %s", req->method, req->path);
+}
+
+/* POST /_sim/shops {"shop", "token", "seed"}: a new shop, its state from
+ * "seed" or else from a fresh copy of the startup seed. */
+static void ms_test_add_shop(ms_state *st, const sim_req *req, sim_resp *resp)
+{
+    json_t *body = ms_test_body(req, resp);
+    const char *name = json_string_value(json_object_get(body, "shop"));
+    const char *token = json_string_value(json_object_get(body, "token"));
+    json_t *seed = json_object_get(body, "seed");
+    json_t *taken;
+    const char *key;
+    json_t *value;
+    char err[512];
+
+    if (body == NULL)
+        return;
+    json_object_foreach(body, key, value)
+    {
+        if (!ms_eq(key, "shop") && !ms_eq(key, "token") && !ms_eq(key, "seed")) {
+            ms_fail(resp, 400, "shops: unknown member \"%s\" (shop, token, seed)", key);
+            goto out;
+        }
+    }
+    if (!ms_shop_name_ok(name)) {
+        ms_fail(resp, 400, "shops: \"shop\" must be 1 to 64 of A-Z a-z 0-9 . _ -");
+    } else if (!ms_token_ok(token)) {
+        ms_fail(resp, 400, "shops: \"token\" must be 1 to 255 visible ASCII characters");
+    } else if (seed != NULL && !json_is_object(seed)) {
+        ms_fail(resp, 400, "shops: \"seed\" must be an object in the --seed format");
+    } else if (json_object_get(st->by_name, name) != NULL) {
+        ms_fail(resp, 409, "shops: shop %s exists", name);
+    } else if ((taken = json_object_get(st->by_token, token)) != NULL) {
+        ms_fail(resp, 409, "shops: the token is shop %s's",
+                st->shops[json_integer_value(taken)]->name);
+    } else if (ms_shop_add(st, name, token, json_deep_copy(seed != NULL ? seed : st->seed), err,
+                           sizeof err) == NULL) {
+        ms_fail(resp, 400, "shops: \"seed\": %s", err);
+    } else {
+        ms_shop *shop = st->shops[st->count - 1];
+
+        sim_resp_json(resp, 201,
+                      json_pack("{s:s, s:I, s:I}", "shop", shop->name, "orders",
+                                (json_int_t)json_array_size(shop->orders), "products",
+                                (json_int_t)json_array_size(shop->products)));
+    }
+out:
+    json_decref(body);
+}
+
+/* sim_app.handle_test: the Mystore test endpoints under /_sim/.  Those of
+ * shop data are also served as /_sim/shops/{shop}/...: the prefix is
+ * stripped and the rest answered for that shop; unprefixed they are shop
+ * #0's.  The clock is the process's, not a shop's. */
+static void ms_handle_test(void *state, const sim_req *req, sim_resp *resp)
+{
+    ms_state *st = state;
+    char buf[MS_PATH_MAX];
+    char *segs[MS_SEGS_MAX];
+    int count = ms_split(req->path, buf, sizeof buf, segs, MS_SEGS_MAX);
+    ms_shop *shop;
+
+    if (count == 2 && ms_eq(segs[1], "clock") && ms_eq(req->method, "POST")) {
+        ms_test_clock(req, resp);
+    } else if (count == 2 && ms_eq(segs[1], "shops") && ms_eq(req->method, "POST")) {
+        ms_test_add_shop(st, req, resp);
+    } else if (count == 2 && ms_eq(segs[1], "shops") && ms_eq(req->method, "GET")) {
+        json_t *names = json_array();
+
+        for (size_t i = 0; i < st->count; i++)
+            json_array_append_new(names, json_string(st->shops[i]->name));
+        sim_resp_json(resp, 200, json_pack("{s:o}", "shops", names));
+    } else if (count >= 4 && ms_eq(segs[1], "shops")) {
+        shop = ms_shop_find(st, segs[2]);
+        if (shop == NULL) {
+            ms_fail(resp, 404, "no shop %s", segs[2]);
+            return;
+        }
+        /* "/_sim/shops/s7/orders/1" is shop s7's "/_sim/orders/1". */
+        segs[2] = segs[0];
+        ms_test_shop(st, shop, req, resp, segs + 2, count - 2);
+    } else if (count >= 1) {
+        ms_test_shop(st, st->shops[0], req, resp, segs, count);
+    }
+    if (resp->status == 0)
+        ms_fail(resp, 404, "no test endpoint %s %s", req->method, req->path);
 }
 
 /* ---- main ---- */
@@ -2502,8 +2826,12 @@ static int ms_flag_int(const char *flag, const char *value, long min, long max)
 
 int main(int argc, char **argv)
 {
-    ms_state st = {.shop = "demo", .token = "test-token"};
+    ms_state st = {.by_name = json_object(), .by_token = json_object(), .by_client = json_object()};
     sim_app app = {.name = "mystore-sim", .state = &st, .rate_limit = 120};
+    const char *shop_name = "demo";
+    const char *token = "test-token";
+    json_t *clients = json_object(); /* --oauth-client, for shop #0 */
+    json_t *seed;
     const char *seed_path = NULL;
     const char *zone = "Europe/Oslo";
     const char *clock = NULL;
@@ -2522,9 +2850,9 @@ int main(int argc, char **argv)
         else if ((value = ms_flag(argc, argv, &i, "--rate-limit")) != NULL)
             app.rate_limit = ms_flag_int("--rate-limit", value, 0, 1000000);
         else if ((value = ms_flag(argc, argv, &i, "--shop")) != NULL)
-            st.shop = value;
+            shop_name = value;
         else if ((value = ms_flag(argc, argv, &i, "--token")) != NULL)
-            st.token = value;
+            token = value;
         else if ((value = ms_flag(argc, argv, &i, "--oauth-client")) != NULL) {
             const char *colon = strchr(value, ':');
             char id[256];
@@ -2534,10 +2862,9 @@ int main(int argc, char **argv)
                 ms_usage();
             }
             snprintf(id, sizeof id, "%.*s", (int)(colon - value), value);
-            ms_oa_init();
-            json_object_set_new(ms_oa.clients, id, json_string(colon + 1));
+            json_object_set_new(clients, id, json_string(colon + 1));
         } else if ((value = ms_flag(argc, argv, &i, "--access-ttl")) != NULL)
-            ms_oa.access_ttl_s = ms_flag_int("--access-ttl", value, 1, 86400 * 365);
+            ms_access_ttl = ms_flag_int("--access-ttl", value, 1, 86400 * 365);
         else if ((value = ms_flag(argc, argv, &i, "--timezone")) != NULL)
             zone = value;
         else if ((value = ms_flag(argc, argv, &i, "--clock")) != NULL)
@@ -2547,7 +2874,7 @@ int main(int argc, char **argv)
         else
             ms_usage();
     }
-    if (st.shop[0] == '\0' || strchr(st.shop, '/') != NULL || st.token[0] == '\0') {
+    if (shop_name[0] == '\0' || strchr(shop_name, '/') != NULL || token[0] == '\0') {
         fprintf(stderr, "mystore-sim: --shop and --token must be non-empty (no '/')\n");
         ms_usage();
     }
@@ -2566,31 +2893,44 @@ int main(int argc, char **argv)
     setenv("TZ", zone, 1);
     tzset();
 
-    if (clock != NULL && (st.clock = ms_local_instant(clock)) == 0) {
+    if (clock != NULL && (ms_fixed_clock = ms_local_instant(clock)) == 0) {
         fprintf(stderr, "mystore-sim: --clock %s is not a time in %s\n", clock, zone);
         ms_usage();
     }
 
-    if (ms_seed_load(&st, seed_path != NULL ? sim_load_json(seed_path) : json_object(), err,
-                     sizeof err) != 0) {
+    /* Shop #0; a shop added later without a seed of its own starts from a
+     * copy of this seed as read (the shop changes its own in place). */
+    seed = seed_path != NULL ? sim_load_json(seed_path) : json_object();
+    st.seed = json_deep_copy(seed);
+    if (ms_shop_add(&st, shop_name, token, seed, err, sizeof err) == NULL) {
         fprintf(stderr, "mystore-sim: %s: %s\n", seed_path != NULL ? seed_path : "(empty)", err);
         return 2;
     }
+    const char *id;
+    json_t *secret;
+    json_object_foreach(clients, id, secret)
+    {
+        ms_client_add(&st, st.shops[0], id, json_string_value(secret));
+    }
+    json_decref(clients);
 
     app.auth = ms_auth;
     app.handle = ms_handle;
     app.handle_test = ms_handle_test;
     app.route_name = ms_route_name;
+    app.count = ms_count;
+    app.stats = ms_stats;
+    app.reset_counters = ms_reset_counters;
     sim_set_content_type(MS_CONTENT_TYPE);
     sim_set_clock(ms_clock, &st);
     status = sim_serve(&app, port);
 
-    json_decref(st.statuses);
-    json_decref(st.orders);
-    json_decref(st.products);
-    json_decref(st.options);
-    json_decref(st.option_values);
-    json_decref(st.delete_orders);
-    json_decref(st.hide_orders);
+    for (size_t k = 0; k < st.count; k++)
+        ms_shop_free(st.shops[k]);
+    free(st.shops);
+    json_decref(st.by_name);
+    json_decref(st.by_token);
+    json_decref(st.by_client);
+    json_decref(st.seed);
     return status;
 }

@@ -526,6 +526,8 @@ static void sim_count(const sim_req *req)
     else
         snprintf(route, sizeof route, "%s %s", req->method, req->path);
     sim_count_in(g_sim.by_route, route);
+    if (g_sim.app->count != NULL)
+        g_sim.app->count(g_sim.app->state, req);
     /* Keys must be UTF-8 (json_string checks); any other agent counts as "?". */
     json_t *valid = agent != NULL ? json_string(agent) : NULL;
 
@@ -579,6 +581,8 @@ static void sim_reset_counters(void)
     json_object_clear(g_sim.by_agent);
     json_object_clear(g_sim.by_tenant);
     memset(g_sim.chaos.served, 0, sizeof g_sim.chaos.served);
+    if (g_sim.app->reset_counters != NULL)
+        g_sim.app->reset_counters(g_sim.app->state);
     json_array_clear(g_sim.writes);
     sim_buckets_clear();
 }
@@ -832,6 +836,8 @@ static void sim_answer_test(const sim_req *req, int too_large, sim_answer *answe
             snprintf(name, sizeof name, "by_%s", app->tenant_name);
             json_object_set(stats, name, g_sim.by_tenant);
         }
+        if (stats != NULL && app->stats != NULL)
+            app->stats(app->state, stats);
         sim_resp_json(&resp, 200, stats);
     } else if (strcmp(path, "/_sim/writes") == 0 && strcmp(method, "GET") == 0) {
         sim_answer_writes(req, &resp);

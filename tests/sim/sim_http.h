@@ -58,6 +58,13 @@ typedef struct sim_app {
      * and /_sim/stats counts API requests per tenant in "by_<tenant_name>". */
     const char *tenant_name;
     int (*tenant)(void *state, json_int_t *id);
+    /* Optional: called once for every API request counted (by the
+     * simulator's own counters, e.g. Mystore's requests per shop). */
+    void (*count)(void *state, const sim_req *req);
+    /* Optional: adds the simulator's own members to the /_sim/stats answer. */
+    void (*stats)(void *state, json_t *stats);
+    /* Optional: zeroes the counters of `count` (POST /_sim/reset-counters). */
+    void (*reset_counters)(void *state);
 } sim_app;
 
 /* Serves until SIGTERM or SIGINT.  Handlers run one at a time (a global lock
