@@ -28,6 +28,7 @@ typedef struct cr_slot {
     long long refused_ms; /* monotonic: this process's first refusal of the spell; 0 = none */
     long long logged_ms, written_ms, cleared_try_ms;
     int cleared; /* the record was deleted since the last refusal */
+    int fresh;   /* started afresh for another tenant (cr_switch): its gauge may still say 1 */
     char since[32];
 } cr_slot;
 
@@ -87,6 +88,22 @@ static rs_store *cr_store(const mo_config *cfg, cr_slot *s)
     return s->rs;
 }
 
+/* `poll --all-tenants` serves one tenant after another: when cfg's tenant is
+ * not the slot's, the slot starts afresh for it (its record, its spell), so
+ * one tenant's refusal is never written, shown or ended as another's.  Such
+ * a process thus logs a refusal at each cycle of the tenant, as it logs
+ * every failed cycle.  The slot's lock is held. */
+static void cr_switch(const mo_config *cfg, cr_slot *s)
+{
+    if (!s->rs || !strcmp(rs_tenant(s->rs), cfg->tenant))
+        return;
+    rs_set_tenant(s->rs, cfg->tenant);
+    s->refused_ms = s->logged_ms = s->written_ms = s->cleared_try_ms = 0;
+    s->cleared = 0;
+    s->fresh = 1;
+    s->since[0] = '\0';
+}
+
 void cr_refused(const mo_config *cfg, const char *component, const char *api, const char *error)
 {
     char text[CR_ERROR_MAX + 1], at[32], ttl[16], suffix[64], errstr[256];
@@ -97,6 +114,7 @@ void cr_refused(const mo_config *cfg, const char *component, const char *api, co
     /* Masked before it is cut, so no head of a secret is left behind. */
     lg_quote(error ? error : "", error ? strlen(error) : 0, CR_ERROR_MAX, text, sizeof(text));
     pthread_mutex_lock(&s->mu);
+    cr_switch(cfg, s);
     long long now = mo_now_ms();
     if (!s->refused_ms) {
         s->refused_ms = now;
@@ -135,6 +153,7 @@ void cr_accepted(const mo_config *cfg, const char *component, const char *api)
     cr_slot *s = &cr_slots[i];
     long long up = hc_api_last_up_ms(api);
     pthread_mutex_lock(&s->mu);
+    cr_switch(cfg, s);
     long long now = mo_now_ms();
     /* Only a 2xx after the last refusal proves the credential good; the
      * record (also one of another process) goes once per spell. */
@@ -149,12 +168,13 @@ void cr_accepted(const mo_config *cfg, const char *component, const char *api)
         pthread_mutex_unlock(&s->mu);
         return;
     }
-    if (s->refused_ms) {
+    if (s->refused_ms)
         lg_info(component, cfg->tenant, "%s accepts the credential again (refused since %s)",
                 cr_api_title(api), s->since);
+    if (s->refused_ms || s->fresh)
         mt_set("mosync_credential_refused", 0, "api", api, "tenant", cfg->tenant, NULL);
-    }
     s->refused_ms = 0;
+    s->fresh = 0;
     s->cleared = 1;
     pthread_mutex_unlock(&s->mu);
 }

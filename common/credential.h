@@ -13,7 +13,8 @@
  *     credential deletes it;
  *   - the gauge mosync_credential_refused{api}: 1 while refused, 0 after.
  * One hash per API and tenant, whatever the scale; the process state is per
- * API, for the one tenant a process serves (cfg->tenant).  Thread-safe; never fails
+ * API, for the tenant it last served (cfg->tenant: `poll --all-tenants`
+ * starts it afresh at each change of tenant).  Thread-safe; never fails
  * (Redis away costs the record, never the caller).  Call it outside a
  * message's deadline (stop.h), as lr_note. */
 #ifndef MO_CREDENTIAL_H

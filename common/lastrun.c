@@ -111,6 +111,13 @@ void lr_note(const mo_config *cfg, const char *component, mo_err err, const char
     if (!s)
         return; /* more components than slots: status shows none for it */
     pthread_mutex_lock(&s->mu);
+    if (s->rs && strcmp(rs_tenant(s->rs), cfg->tenant)) {
+        /* `poll --all-tenants`: the component serves one tenant after
+         * another; each one's record gets its own news, written at once. */
+        rs_set_tenant(s->rs, cfg->tenant);
+        s->ok_at[0] = s->error_at[0] = '\0';
+        s->last_kind = 0;
+    }
     int kind = err == MO_OK ? 1 : 2;
     if (kind == 1) {
         lr_now_iso(s->ok_at, sizeof(s->ok_at));

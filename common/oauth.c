@@ -36,6 +36,9 @@ struct oa_session {
     long long forced_gen;      /* the token a refusal saying "expired" made: not forced twice */
     char *secrets[OA_SECRETS]; /* registered with the log, oldest first (see OA_SECRETS) */
     pthread_mutex_t secrets_mu;
+    /* In the process's list (oa_for_config), under its mutex: */
+    struct oa_session *next;
+    int retired; /* replaced by a session of the tenant's new settings */
 };
 
 /* Registers token with the log, forgetting the oldest one registered here
@@ -192,36 +195,62 @@ void oa_free(oa_session *s)
     free(s);
 }
 
-static pthread_mutex_t oa_global_mu = PTHREAD_MUTEX_INITIALIZER;
-static oa_session *oa_global;
+/* The process's sessions, one per tenant: `mosync poll <stream>
+ * --all-tenants` serves many tenants from one process, each with its own
+ * client and chain.  A tenant whose client settings changed (`mosync tenant
+ * set T` with a new MYSTORE_REFRESH_TOKEN) gets a new session; the one it
+ * replaces is kept, not freed, since a client made before the change may
+ * still borrow it (one per change, for the process's life). */
+static pthread_mutex_t oa_sessions_mu = PTHREAD_MUTEX_INITIALIZER;
+static oa_session *oa_sessions; /* newest first; linked by next */
+
+/* Does session s use the settings set (the client, its chain's start, the
+ * key)? */
+static int oa_same_settings(const oa_session *s, const oa_settings *set)
+{
+    return !strcmp(s->tenant, set->tenant) && !strcmp(s->token_url, set->token_url) &&
+           !strcmp(s->client_id, set->client_id) && !strcmp(s->client_secret, set->client_secret) &&
+           !strcmp(s->refresh_token, set->refresh_token) &&
+           !strcmp(s->initial_token, set->initial_token ? set->initial_token : "") &&
+           !memcmp(&s->key, set->key, sizeof(s->key));
+}
 
 oa_session *oa_for_config(const mo_config *cfg)
 {
     char url[600], errstr[256];
     if (!cfg->mystore_oauth)
         return NULL;
-    pthread_mutex_lock(&oa_global_mu);
-    if (!oa_global) {
-        size_t n = strlen(cfg->mystore_auth_url);
-        snprintf(url, sizeof(url), "%.*s/oauth/token",
-                 (int)(n && cfg->mystore_auth_url[n - 1] == '/' ? n - 1 : n),
-                 cfg->mystore_auth_url);
-        oa_settings set = {.tenant = cfg->tenant,
-                           .api = "mystore",
-                           .token_url = url,
-                           .client_id = cfg->mystore_client_id,
-                           .client_secret = cfg->mystore_client_secret,
-                           .refresh_token = cfg->mystore_refresh_token,
-                           .initial_token = cfg->mystore_token,
-                           .key = &cfg->secret_key,
-                           .redis_url = cfg->redis_url,
-                           .http_timeout_ms = cfg->http_timeout_ms};
-        oa_global = oa_new(&set, errstr, sizeof(errstr));
-        if (!oa_global)
-            lg_error("oauth", cfg->tenant, "no OAuth session: %s", errstr);
+    size_t n = strlen(cfg->mystore_auth_url);
+    snprintf(url, sizeof(url), "%.*s/oauth/token",
+             (int)(n && cfg->mystore_auth_url[n - 1] == '/' ? n - 1 : n), cfg->mystore_auth_url);
+    oa_settings set = {.tenant = cfg->tenant,
+                       .api = "mystore",
+                       .token_url = url,
+                       .client_id = cfg->mystore_client_id,
+                       .client_secret = cfg->mystore_client_secret,
+                       .refresh_token = cfg->mystore_refresh_token,
+                       .initial_token = cfg->mystore_token,
+                       .key = &cfg->secret_key,
+                       .redis_url = cfg->redis_url,
+                       .http_timeout_ms = cfg->http_timeout_ms};
+    pthread_mutex_lock(&oa_sessions_mu);
+    oa_session *s = oa_sessions;
+    while (s && (s->retired || strcmp(s->tenant, cfg->tenant)))
+        s = s->next;
+    if (s && !oa_same_settings(s, &set)) {
+        s->retired = 1;
+        s = NULL;
     }
-    oa_session *s = oa_global;
-    pthread_mutex_unlock(&oa_global_mu);
+    if (!s) {
+        s = oa_new(&set, errstr, sizeof(errstr));
+        if (s) {
+            s->next = oa_sessions;
+            oa_sessions = s;
+        } else {
+            lg_error("oauth", cfg->tenant, "no OAuth session: %s", errstr);
+        }
+    }
+    pthread_mutex_unlock(&oa_sessions_mu);
     return s;
 }
 

@@ -66,9 +66,11 @@ typedef struct oa_session oa_session;
 oa_session *oa_new(const oa_settings *s, char *errstr, size_t errstr_size);
 void oa_free(oa_session *s);
 
-/* The process's session of the configured tenant (MOSYNC_TENANT), made on
- * first use and kept for the process's life; NULL when cfg has no OAuth
- * client (then MYSTORE_TOKEN is used as it is). */
+/* The process's session of cfg's tenant, made on first use and kept for the
+ * process's life: one per tenant (a process of `poll --all-tenants` serves
+ * many), made again when the tenant's client, refresh token, first access
+ * token or key changed.  NULL when cfg has no OAuth client (then
+ * MYSTORE_TOKEN is used as it is). */
 oa_session *oa_for_config(const mo_config *cfg);
 
 /* The access token to send now into buf (size >= 4096) and its generation:

@@ -43,10 +43,12 @@ KEY = base64.b64encode(bytes(range(32))).decode()
 TTL = 5
 
 
-def token_post(env, form):
-    """POST /oauth/token form-encoded, as an authorization's callback does."""
+def token_post(env, form, sim=None):
+    """POST /oauth/token form-encoded, as an authorization's callback does
+    (to sim, by default the env's Mystore simulator)."""
     data = urllib.parse.urlencode(form).encode()
-    req = urllib.request.Request(env.mystore.base + "/oauth/token", data=data, method="POST",
+    sim = sim or env.mystore
+    req = urllib.request.Request(sim.base + "/oauth/token", data=data, method="POST",
                                  headers={"Content-Type": "application/x-www-form-urlencoded"})
     try:
         with urllib.request.urlopen(req, timeout=30) as r:
@@ -55,12 +57,14 @@ def token_post(env, form):
         return e.code, json.loads(e.read())
 
 
-def authorize(env, client_secret=CLIENT_SECRET):
-    """An authorization: a code exchanged for the first tokens."""
-    code = env.mystore.post("/_sim/oauth/codes", {"client_id": CLIENT})["code"]
-    status, t = token_post(env, {"grant_type": "authorization_code", "client_id": CLIENT,
+def authorize(env, client_secret=CLIENT_SECRET, client=CLIENT, sim=None):
+    """An authorization of client on sim (by default the env's Mystore
+    simulator): a code exchanged for the first tokens."""
+    sim = sim or env.mystore
+    code = sim.post("/_sim/oauth/codes", {"client_id": client})["code"]
+    status, t = token_post(env, {"grant_type": "authorization_code", "client_id": client,
                                  "client_secret": client_secret, "code": code,
-                                 "redirect_uri": "https://example.invalid/cb"})
+                                 "redirect_uri": "https://example.invalid/cb"}, sim)
     eq(status, 200, "the code exchange")
     return t
 

@@ -299,3 +299,39 @@ UT_TEST(oauth_log_forgets_a_removed_secret)
              "still masked after removal: %s", buf);
     lg_remove_secret("never-registered-secret");
 }
+
+/* A configuration as `poll --all-tenants` loads one per tenant's cycle. */
+static void ut_oauth_cfg(mo_config *cfg, const char *tenant, const char *refresh_token)
+{
+    memset(cfg, 0, sizeof(*cfg));
+    cfg->mystore_oauth = 1;
+    snprintf(cfg->tenant, sizeof(cfg->tenant), "%s", tenant);
+    snprintf(cfg->redis_url, sizeof(cfg->redis_url), "redis://127.0.0.1:1/0");
+    snprintf(cfg->mystore_auth_url, sizeof(cfg->mystore_auth_url), "http://127.0.0.1:1/");
+    snprintf(cfg->mystore_client_id, sizeof(cfg->mystore_client_id), "client-of-%s", tenant);
+    snprintf(cfg->mystore_client_secret, sizeof(cfg->mystore_client_secret),
+             "client-secret-0123456789");
+    snprintf(cfg->mystore_refresh_token, sizeof(cfg->mystore_refresh_token), "%s", refresh_token);
+    memset(&cfg->secret_key, 7, sizeof(cfg->secret_key));
+    cfg->http_timeout_ms = 5000;
+}
+
+/* One process serving many tenants holds a session per tenant (one tenant's
+ * token is never sent to another's shop), the same one at each cycle, and a
+ * new one once the tenant's refresh token changed (`mosync tenant set`). */
+UT_TEST(oauth_for_config_one_session_per_tenant)
+{
+    mo_config a1, b1, a2, plain;
+    ut_oauth_cfg(&a1, "tenant-a", "rt-a-first-0123456789");
+    ut_oauth_cfg(&b1, "tenant-b", "rt-b-first-0123456789");
+    ut_oauth_cfg(&a2, "tenant-a", "rt-a-second-0123456789");
+    memset(&plain, 0, sizeof(plain));
+    oa_session *sa = oa_for_config(&a1), *sb = oa_for_config(&b1);
+    UT_CHECK(sa && sb && sa != sb, "tenants a and b share a session");
+    UT_CHECK(oa_for_config(&a1) == sa && oa_for_config(&b1) == sb,
+             "a tenant's next cycle got another session");
+    oa_session *sa2 = oa_for_config(&a2);
+    UT_CHECK(sa2 && sa2 != sa, "a new refresh token kept the old session");
+    UT_CHECK(oa_for_config(&a2) == sa2 && oa_for_config(&b1) == sb, "sessions after the change");
+    UT_CHECK(oa_for_config(&plain) == NULL, "a session without an OAuth client");
+}
