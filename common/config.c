@@ -763,6 +763,8 @@ mo_err cfg_load(mo_config *cfg, int need, char *errstr, size_t errstr_size)
         cfg->poll_interval_stream_s[i] = (int)n;
     }
     INT("POLL_WORKERS", 4, 1, 64, poll_workers);
+    if ((err = cfg_onoff("MOSYNC_ALL_TENANTS", "off", &cfg->all_tenants, errstr, errstr_size)))
+        goto fail;
     if ((err = cfg_onoff("METRICS_TENANT_LABEL", "on", &cfg->metrics_tenant_label, errstr,
                          errstr_size)))
         goto fail;
@@ -874,6 +876,7 @@ static const struct cfg_var {
     {"METRICS_PORT", CFG_SHOW_PORT, offsetof(mo_config, metrics_port), 0},
     {"METRICS_LISTEN", CFG_SHOW_STR, offsetof(mo_config, metrics_listen), 0},
     {"METRICS_TENANT_LABEL", CFG_SHOW_ONOFF, offsetof(mo_config, metrics_tenant_label), 0},
+    {"MOSYNC_ALL_TENANTS", CFG_SHOW_ONOFF, offsetof(mo_config, all_tenants), 0},
     {"LOG_LEVEL", CFG_SHOW_STR, offsetof(mo_config, log_level), 0},
 };
 

@@ -111,6 +111,7 @@ typedef struct mo_config {
     int poll_interval_s;
     int poll_workers;         /* POLL_WORKERS: cycles at once of `poll --all-tenants` */
     int metrics_tenant_label; /* METRICS_TENANT_LABEL=on: series carry their tenant */
+    int all_tenants;          /* MOSYNC_ALL_TENANTS=on (cfg_all_tenants) */
     /* POLL_INTERVAL_S_<STREAM> overrides, 0 = POLL_INTERVAL_S; in the order of cfg_streams. */
     int poll_interval_stream_s[4];
 } mo_config;
