@@ -87,8 +87,8 @@ int sim_serve(sim_app *app, int port);
 /* A JSON file read whole; exits with status 2 and a message on error.  New reference. */
 json_t *sim_load_json(const char *path);
 
-/* Added for the simulators' JSON:API links and answers; the declarations above
- * are unchanged. */
+/* Added for the simulators' JSON:API links and answers.  (sim_resp's text and
+ * location came with the authorize page; left zero, an answer is as before.) */
 
 /* The value of request header `name` (case-insensitive), NULL when absent.
  * Borrowed: valid until the handler returns. */
