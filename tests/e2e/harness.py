@@ -13,6 +13,7 @@ is a fresh Env with its own Redis, simulators and topics (see run.py).
 """
 
 import base64
+import html.parser
 import itertools
 import json
 import os
@@ -475,6 +476,54 @@ class MystoreSim(Sim):
         "/orders/10001", {...})."""
         return ShopView(self, name, self._tokens.get(name))
 
+    # ---- the OAuth authorization server's browser side (/oauth/authorize) ----
+
+    def http(self, method, path, form=None):
+        """(status, headers, text) of one request as a browser sends it:
+        form (a dict) form-encoded, a redirect answered, not followed."""
+        data = None if form is None else urllib.parse.urlencode(form).encode()
+        req = urllib.request.Request(self.base + path, data=data, method=method)
+        if data is not None:
+            req.add_header("Content-Type", "application/x-www-form-urlencoded")
+        try:
+            with _NO_REDIRECT.open(req, timeout=30) as r:
+                return r.status, r.headers, r.read().decode()
+        except urllib.error.HTTPError as e:
+            return e.code, e.headers, e.read().decode()
+
+    def authorize_page(self, client_id, redirect_uri, scopes=(), state=None,
+                       response_type="code"):
+        """(status, headers, html) of GET /oauth/authorize; a None argument
+        is left out of the query."""
+        query = {"client_id": client_id, "redirect_uri": redirect_uri,
+                 "response_type": response_type,
+                 "scope": None if scopes is None else " ".join(scopes), "state": state}
+        query = {k: v for k, v in query.items() if v is not None}
+        return self.http("GET", "/oauth/authorize?" + urllib.parse.urlencode(query))
+
+    def consent(self, client_id, redirect_uri, scopes, state=None, decision="allow"):
+        """Does what a merchant's browser does: GET the consent page, then
+        POST its form back with the button `decision` ("allow" or "deny").
+        Returns the Location of the 302 (not followed)."""
+        status, _, page = self.authorize_page(client_id, redirect_uri, scopes, state)
+        check(status == 200, "the authorize page answered %s: %s" % (status, page[:300]))
+        form = consent_form(page)
+        check(form["action"] == "/oauth/authorize" and form["method"] == "post",
+              "the consent form: %r" % form)
+        check(decision in form["buttons"], "no %r button: %r" % (decision, form["buttons"]))
+        fields = dict(form["fields"])
+        fields[form["buttons"][decision]] = decision
+        status, headers, text = self.http("POST", form["action"], fields)
+        check(status == 302 and headers.get("Location"),
+              "the consent's POST answered %s: %s" % (status, text[:300]))
+        return headers["Location"]
+
+    def token(self, form):
+        """(status, answer) of POST /oauth/token with form form-encoded, as
+        a client's callback sends it."""
+        status, _, text = self.http("POST", "/oauth/token", form)
+        return status, json.loads(text)
+
 
 class ShopView:
     """One shop of a MystoreSim that serves many: .get/.post/.put/.call put
@@ -515,6 +564,50 @@ class ShopView:
         status, body = self.api_call(path)
         check(status == 200, "GET %s of shop %s answered %s" % (path, self.name, status))
         return body
+
+    def grant(self, drop=(), add=()):
+        """Later consents on this shop grant the scopes asked minus drop
+        plus add (POST .../oauth/grant); no arguments: what is asked."""
+        return self.post("/oauth/grant", {"drop": list(drop), "add": list(add)})
+
+    def consent(self, client_id, redirect_uri, scopes, state=None, decision="allow"):
+        """MystoreSim.consent: the client names the shop."""
+        return self.sim.consent(client_id, redirect_uri, scopes, state, decision)
+
+
+class _NoRedirectHandler(urllib.request.HTTPRedirectHandler):
+    """Hands a 3xx back as it is (an HTTPError) instead of following it."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        return None
+
+
+_NO_REDIRECT = urllib.request.build_opener(_NoRedirectHandler)
+
+
+class _FormParser(html.parser.HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.form = None
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if tag == "form" and self.form is None:
+            self.form = {"action": a.get("action"), "method": (a.get("method") or "get").lower(),
+                         "fields": {}, "buttons": {}}
+        elif tag == "input" and self.form is not None and a.get("name"):
+            self.form["fields"][a["name"]] = a.get("value") or ""
+        elif tag == "button" and self.form is not None and a.get("name"):
+            self.form["buttons"][a.get("value")] = a["name"]
+
+
+def consent_form(page):
+    """The first form of an HTML page: {"action", "method", "fields": {name:
+    value} of its inputs, "buttons": {value: name}}."""
+    parser = _FormParser()
+    parser.feed(page)
+    check(parser.form is not None, "no form in the page: %s" % page[:300])
+    return parser.form
 
 
 class OngoingSim(Sim):

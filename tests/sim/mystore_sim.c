@@ -53,6 +53,15 @@ typedef struct ms_oauth {
     long access_ttl_s;
     json_int_t seq, token_requests, refreshes, codes_exchanged, expired_403;
     json_int_t invalid_grant, invalid_client, reused, revoked_used;
+    /* The authorize page (GET/POST /oauth/authorize).  What a consent
+     * grants is the scopes asked minus grant_drop plus grant_add (POST
+     * /_sim/oauth/grant: a merchant unticking a permission, a "hide" scope
+     * added).  consents lists the codes consent issued, the same objects
+     * as in codes, so "used" shows there too. */
+    json_t *grant_drop;
+    json_t *grant_add;
+    json_t *consents;
+    json_int_t consent_pages, consent_allowed, consent_denied, consent_refused;
 } ms_oauth;
 
 /* One shop: everything a Mystore shop owns.  Shop #0 is the one of the
@@ -1712,6 +1721,7 @@ not_found:
 /* ---- OAuth 2.0 (POST /oauth/token) ---- */
 
 static json_t *ms_test_body(const sim_req *req, sim_resp *resp);
+static int ms_token_ok(const char *token);
 
 static long long ms_oa_now_ms(void)
 {
@@ -1730,6 +1740,9 @@ static void ms_oa_init(ms_oauth *oa)
     oa->chains = json_object();
     oa->log = json_array();
     oa->issued = json_array();
+    oa->grant_drop = json_array();
+    oa->grant_add = json_array();
+    oa->consents = json_array();
     oa->access_ttl_s = ms_access_ttl;
 }
 
@@ -1743,6 +1756,9 @@ static void ms_oa_free(ms_oauth *oa)
     json_decref(oa->chains);
     json_decref(oa->log);
     json_decref(oa->issued);
+    json_decref(oa->grant_drop);
+    json_decref(oa->grant_add);
+    json_decref(oa->consents);
 }
 
 /* base64url without padding of len bytes. */
@@ -1783,9 +1799,26 @@ static void ms_oa_random(char out[17])
         snprintf(out + 2 * i, 3, "%02x", b[i]);
 }
 
-/* Issues an access and a refresh token for client on chain; the answer
- * body (new reference). */
-static json_t *ms_oa_issue(ms_shop *shop, const char *client, const char *chain)
+/* The scopes joined by spaces, as the token answer's "scope" (RFC 6749
+ * 5.1).  Written into str. */
+static void ms_oa_scope_join(json_t *scopes, ms_str *str)
+{
+    size_t i;
+    json_t *scope;
+
+    ms_str_adds(str, "");
+    json_array_foreach(scopes, i, scope)
+    {
+        if (i > 0)
+            ms_str_adds(str, " ");
+        ms_str_adds(str, json_string_value(scope));
+    }
+}
+
+/* Issues an access and a refresh token for client on chain, which holds
+ * scopes (borrowed; a new chain takes them, a refreshed one has its own);
+ * the answer body (new reference). */
+static json_t *ms_oa_issue(ms_shop *shop, const char *client, const char *chain, json_t *scopes)
 {
     ms_oauth *oa = &shop->oa;
     long long now = ms_oa_now_ms();
@@ -1795,10 +1828,10 @@ static json_t *ms_oa_issue(ms_shop *shop, const char *client, const char *chain)
     json_int_t seq = ++oa->seq;
 
     snprintf(jti, sizeof jti, "at-%lld", (long long)seq);
-    json_t *payload = json_pack("{s:s, s:s, s:I, s:I, s:I, s:s+, s:[s], s:[s]}", "aud", client,
-                                "jti", jti, "iat", (json_int_t)(now / 1000), "nbf",
+    json_t *payload = json_pack("{s:s, s:s, s:I, s:I, s:I, s:s+, s:O, s:[s]}", "aud", client, "jti",
+                                jti, "iat", (json_int_t)(now / 1000), "nbf",
                                 (json_int_t)(now / 1000), "exp", (json_int_t)(exp_ms / 1000), "sub",
-                                shop->name, "_1", "scopes", "*", "no_mystore_hosts", shop->name);
+                                shop->name, "_1", "scopes", scopes, "no_mystore_hosts", shop->name);
     char *p = json_dumps(payload, JSON_COMPACT);
     static const char header[] = "{\"typ\":\"JWT\",\"alg\":\"RS256\"}";
     ms_oa_b64url((const unsigned char *)header, strlen(header), &jwt);
@@ -1824,14 +1857,18 @@ static json_t *ms_oa_issue(ms_shop *shop, const char *client, const char *chain)
                                   "id", (json_int_t)seq, "used", 0, "revoked", 0));
     json_t *c = json_object_get(oa->chains, chain);
     if (c == NULL) {
-        c = json_pack("{s:I}", "refreshes", (json_int_t)0);
+        c = json_pack("{s:I, s:o}", "refreshes", (json_int_t)0, "scopes", json_deep_copy(scopes));
         json_object_set_new(oa->chains, chain, c);
     }
     json_object_set_new(c, "access_exp_ms", json_integer((json_int_t)exp_ms));
     json_object_set_new(c, "access_iat_ms", json_integer((json_int_t)now));
+    ms_str scope = {0};
+    ms_oa_scope_join(scopes, &scope);
     json_t *answer =
-        json_pack("{s:s, s:I, s:s, s:s}", "token_type", "Bearer", "expires_in",
-                  (json_int_t)oa->access_ttl_s, "access_token", jwt.text, "refresh_token", refresh);
+        json_pack("{s:s, s:I, s:s, s:s, s:s}", "token_type", "Bearer", "expires_in",
+                  (json_int_t)oa->access_ttl_s, "access_token", jwt.text, "refresh_token", refresh,
+                  "scope", scope.text != NULL ? scope.text : "");
+    free(scope.text);
     json_array_append_new(
         oa->issued, json_pack("{s:s, s:s}", "access_token", jwt.text, "refresh_token", refresh));
     free(jwt.text);
@@ -1916,16 +1953,30 @@ static void ms_oauth_token(ms_state *st, const sim_req *req, sim_resp *resp)
     } else if (ms_eq(grant, "authorization_code")) {
         const char *code = json_string_value(json_object_get(body, "code"));
         json_t *c = code ? json_object_get(oa->codes, code) : NULL;
+        const char *bound = json_string_value(json_object_get(c, "redirect_uri"));
+        const char *given = json_string_value(json_object_get(body, "redirect_uri"));
         if (c == NULL || json_is_true(json_object_get(c, "used")) ||
-            strcmp(json_string_value(json_object_get(c, "client")), client) != 0) {
+            strcmp(json_string_value(json_object_get(c, "client_id")), client) != 0) {
             oa->invalid_grant++;
             ms_oa_fail(resp, 400, "invalid_grant", "The authorization code is invalid.");
+        } else if (bound != NULL && (given == NULL || strcmp(bound, given) != 0)) {
+            /* RFC 6749 4.1.3: a code the authorize page issued for a
+             * redirect_uri is exchanged only with that same redirect_uri.
+             * The code stays unspent: the client may still send it right. */
+            oa->invalid_grant++;
+            ms_oa_fail(resp, 400, "invalid_grant",
+                       "The redirect_uri does not match the authorization request.");
         } else {
             char chain[32];
+            json_t *all = json_pack("[s]", "*");
+            json_t *scopes = json_object_get(c, "scopes");
             json_object_set_new(c, "used", json_true());
             oa->codes_exchanged++;
             snprintf(chain, sizeof chain, "chain-%lld", (long long)oa->seq + 1);
-            sim_resp_json(resp, 200, ms_oa_issue(shop, client, chain));
+            /* A code of POST /_sim/oauth/codes grants everything ("*"). */
+            sim_resp_json(resp, 200,
+                          ms_oa_issue(shop, client, chain, scopes != NULL ? scopes : all));
+            json_decref(all);
         }
     } else if (ms_eq(grant, "refresh_token")) {
         const char *token = json_string_value(json_object_get(body, "refresh_token"));
@@ -1959,7 +2010,8 @@ static void ms_oauth_token(ms_state *st, const sim_req *req, sim_resp *resp)
                           json_integer_value(json_object_get(c, "access_exp_ms")) -
                               json_integer_value(json_object_get(c, "access_iat_ms")),
                           "token_id", json_integer_value(json_object_get(r, "id"))));
-            sim_resp_json(resp, 200, ms_oa_issue(shop, client, chain));
+            sim_resp_json(resp, 200,
+                          ms_oa_issue(shop, client, chain, json_object_get(c, "scopes")));
         }
     } else {
         ms_oa_fail(resp, 400, "unsupported_grant_type", "The grant type is not supported.");
@@ -1998,6 +2050,465 @@ static int ms_oa_check(ms_shop *shop, const char *token, char *key, size_t key_s
     return 0;
 }
 
+/* ---- OAuth 2.0 authorize page (GET/POST /oauth/authorize) ----
+ *
+ * The browser side of the authorization server: a consent page naming the
+ * shop and the scopes asked, and the form it posts back, which redirects to
+ * the client's redirect_uri with a code or error=access_denied (RFC 6749
+ * 4.1).  There is no merchant sign-in: the simulator's merchant is always
+ * signed in.  What a consent grants is set per shop by POST
+ * /_sim/oauth/grant. */
+
+#define MS_AZ_HTML "text/html; charset=utf-8"
+
+/* Whether scopes (an array of strings) holds scope. */
+static int ms_in_scopes(json_t *scopes, const char *scope)
+{
+    size_t i;
+    json_t *one;
+
+    json_array_foreach(scopes, i, one)
+    {
+        if (ms_eq(json_string_value(one), scope))
+            return 1;
+    }
+    return 0;
+}
+
+/* One authorization request, from the page's query or the form's body. */
+typedef struct ms_az_req {
+    const char *client_id;
+    const char *redirect_uri;
+    const char *response_type;
+    const char *scope; /* space separated; NULL = none asked */
+    const char *state; /* NULL = none */
+} ms_az_req;
+
+/* Appends text HTML-escaped (for element content and quoted attributes). */
+static void ms_html_add(ms_str *str, const char *text)
+{
+    for (const char *p = text; *p != '\0'; p++) {
+        switch (*p) {
+        case '&':
+            ms_str_adds(str, "&amp;");
+            break;
+        case '<':
+            ms_str_adds(str, "&lt;");
+            break;
+        case '>':
+            ms_str_adds(str, "&gt;");
+            break;
+        case '"':
+            ms_str_adds(str, "&quot;");
+            break;
+        case '\'':
+            ms_str_adds(str, "&#39;");
+            break;
+        default:
+            ms_str_add(str, p, 1);
+        }
+    }
+}
+
+/* The start of a page up to the opening of <main>: one title, lang="en", a
+ * viewport for phones and colours of at least 4.5:1 contrast (the admin's
+ * browser test scans every page it passes with axe-core). */
+static void ms_az_page_start(ms_str *page, const char *title)
+{
+    ms_str_adds(page, "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+                      "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
+                      "<title>");
+    ms_html_add(page, title);
+    ms_str_adds(page, " · Mystore</title>\n<style>\n"
+                      "body{margin:0;font:16px/1.5 system-ui,sans-serif;color:#1f2328;"
+                      "background:#f3f4f6}\n"
+                      "main{max-width:34rem;margin:2rem auto;padding:1.5rem 2rem;background:#fff;"
+                      "border:1px solid #d0d7de;border-radius:8px}\n"
+                      "h1{font-size:1.4rem;margin-top:0}\nh2{font-size:1.1rem}\n"
+                      "code{font-size:.9em;background:#eef1f4;padding:0 .25em;border-radius:3px}\n"
+                      "ul{padding-left:1.2rem}\n.note{color:#4b5563}\n"
+                      ".actions{display:flex;gap:1rem;margin-top:1.5rem}\n"
+                      "button{font:inherit;padding:.6rem 1.6rem;border-radius:6px;cursor:pointer;"
+                      "border:1px solid #1f2328}\n"
+                      "button:focus-visible{outline:3px solid #b45309;outline-offset:2px}\n"
+                      ".allow{background:#1d4ed8;border-color:#1d4ed8;color:#fff}\n"
+                      ".deny{background:#fff;color:#1f2328}\n"
+                      ".error{color:#b91c1c}\n"
+                      "@media (max-width:30rem){main{margin:0;border:0;border-radius:0;"
+                      "padding:1rem}}\n"
+                      "</style>\n</head>\n<body>\n<main>\n");
+}
+
+/* Ends the page and answers it with status; a page that outgrew its cap
+ * (a request of 64 KiB) answers 400 without it. */
+static void ms_az_page_send(ms_str *page, int status, sim_resp *resp)
+{
+    ms_str_adds(page, "</main>\n</body>\n</html>\n");
+    if (page->failed) {
+        free(page->text);
+        sim_resp_text(resp, 400, strdup("request too large\n"), "text/plain; charset=utf-8");
+        return;
+    }
+    sim_resp_text(resp, status, page->text, MS_AZ_HTML);
+}
+
+/* Answers a 400 page saying what is wrong with the request.  No redirect:
+ * a request with a bad client or redirect_uri must not send the browser to
+ * a place the client did not register (RFC 6749 4.1.2.1). */
+MS_PRINTF(3, 4)
+static void ms_az_refuse(ms_oauth *oa, sim_resp *resp, const char *fmt, ...)
+{
+    ms_str page = {0};
+    char reason[1024];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(reason, sizeof reason, fmt, ap);
+    va_end(ap);
+    oa->consent_refused++;
+    ms_az_page_start(&page, "Authorization request refused");
+    ms_str_adds(&page, "<h1>This authorization request cannot be used</h1>\n<p class=\"error\">");
+    ms_html_add(&page, reason);
+    ms_str_adds(&page, "</p>\n<p>Go back to the application that sent you here and start the "
+                       "connection again. If it happens again, tell its provider.</p>\n");
+    ms_az_page_send(&page, 400, resp);
+}
+
+/* The scopes of a space-separated list, each once, in the order asked (new
+ * reference). */
+static json_t *ms_az_scopes(const char *scope)
+{
+    json_t *scopes = json_array();
+    const char *p = scope != NULL ? scope : "";
+
+    while (*p != '\0') {
+        size_t len = strcspn(p, " ");
+        char one[256];
+
+        if (len > 0 && len < sizeof one) {
+            memcpy(one, p, len);
+            one[len] = '\0';
+            if (!ms_in_scopes(scopes, one))
+                json_array_append_new(scopes, json_string(one));
+        }
+        p += len;
+        p += strspn(p, " ");
+    }
+    return scopes;
+}
+
+/* What a consent to asked grants on this shop: asked minus grant_drop,
+ * then grant_add (new reference). */
+static json_t *ms_az_granted(const ms_oauth *oa, json_t *asked)
+{
+    json_t *granted = json_array();
+    size_t i;
+    json_t *scope;
+
+    json_array_foreach(asked, i, scope)
+    {
+        if (!ms_in_scopes(oa->grant_drop, json_string_value(scope)))
+            json_array_append(granted, scope);
+    }
+    json_array_foreach(oa->grant_add, i, scope)
+    {
+        if (!ms_in_scopes(granted, json_string_value(scope)))
+            json_array_append(granted, scope);
+    }
+    return granted;
+}
+
+/* {"drop": [...], "add": [...]}: the shop's consent setting (new reference). */
+static json_t *ms_az_grant_json(const ms_oauth *oa)
+{
+    return json_pack("{s:O, s:O}", "drop", oa->grant_drop, "add", oa->grant_add);
+}
+
+/* Whether value is absent or an array of scopes (1 to 255 visible ASCII
+ * characters each, so one joins a space-separated list unchanged). */
+static int ms_az_scope_list_ok(json_t *value)
+{
+    size_t i;
+    json_t *scope;
+
+    if (value == NULL)
+        return 1;
+    if (!json_is_array(value))
+        return 0;
+    json_array_foreach(value, i, scope)
+    {
+        if (!json_is_string(scope) || !ms_token_ok(json_string_value(scope)))
+            return 0;
+    }
+    return 1;
+}
+
+/* POST /_sim/oauth/grant {"drop": [...], "add": [...]}: what later consents
+ * on this shop grant; a member left out is empty, so {} grants what is
+ * asked again.  Answers the setting. */
+static void ms_az_grant_set(ms_oauth *oa, const sim_req *req, sim_resp *resp)
+{
+    json_t *body = ms_test_body(req, resp);
+    json_t *drop, *add;
+    const char *key;
+    json_t *value;
+
+    if (body == NULL)
+        return;
+    json_object_foreach(body, key, value)
+    {
+        if (!ms_eq(key, "drop") && !ms_eq(key, "add")) {
+            ms_fail(resp, 400, "grant: unknown member \"%s\" (drop, add)", key);
+            goto out;
+        }
+    }
+    drop = json_object_get(body, "drop");
+    add = json_object_get(body, "add");
+    if (!ms_az_scope_list_ok(drop) || !ms_az_scope_list_ok(add)) {
+        ms_fail(resp, 400,
+                "grant: \"drop\" and \"add\" must be arrays of scopes "
+                "(1 to 255 visible ASCII characters, no space)");
+        goto out;
+    }
+    json_decref(oa->grant_drop);
+    json_decref(oa->grant_add);
+    oa->grant_drop = drop != NULL ? json_deep_copy(drop) : json_array();
+    oa->grant_add = add != NULL ? json_deep_copy(add) : json_array();
+    sim_resp_json(resp, 200, ms_az_grant_json(oa));
+out:
+    json_decref(body);
+}
+
+/* Appends what a scope lets the client do, in words, then the scope
+ * itself: "read:order-status" reads "See order status". */
+static void ms_az_describe(ms_str *page, const char *scope)
+{
+    static const struct {
+        const char *prefix;
+        const char *words;
+    } verbs[] = {{"read:", "See "}, {"write:", "Change "}, {"hide:", "Hide from it: "}};
+    const char *rest = NULL;
+
+    for (size_t i = 0; i < sizeof verbs / sizeof verbs[0] && rest == NULL; i++) {
+        size_t len = strlen(verbs[i].prefix);
+
+        if (strncmp(scope, verbs[i].prefix, len) == 0 && scope[len] != '\0') {
+            ms_str_adds(page, verbs[i].words);
+            rest = scope + len;
+        }
+    }
+    if (rest != NULL) {
+        for (const char *p = rest; *p != '\0'; p++) {
+            char c = *p == '-' || *p == '_' ? ' ' : *p;
+
+            ms_html_add(page, (char[2]){c, '\0'});
+        }
+    } else if (ms_eq(scope, "*")) {
+        ms_str_adds(page, "Everything in the shop");
+    } else {
+        ms_str_adds(page, "Permission");
+    }
+    ms_str_adds(page, " <code>");
+    ms_html_add(page, scope);
+    ms_str_adds(page, "</code>");
+}
+
+/* Whether uri can be a redirect target: an absolute http(s) URL without a
+ * fragment (RFC 6749 3.1.2) and without spaces or control characters, which
+ * would not survive a Location header. */
+static int ms_az_uri_ok(const char *uri)
+{
+    if (strncmp(uri, "http://", 7) != 0 && strncmp(uri, "https://", 8) != 0)
+        return 0;
+    if (strlen(uri) > 2048 || strchr(uri, '#') != NULL)
+        return 0;
+    for (const unsigned char *p = (const unsigned char *)uri; *p != '\0'; p++) {
+        if (*p <= ' ' || *p >= 0x7f)
+            return 0;
+    }
+    return 1;
+}
+
+/* Checks an authorization request.  Returns the client's shop, or NULL
+ * after answering the 400 page (counted by the client's shop, else by shop
+ * #0, as the token endpoint counts an unknown client). */
+static ms_shop *ms_az_check(ms_state *st, const ms_az_req *az, sim_resp *resp)
+{
+    json_t *index = az->client_id != NULL ? json_object_get(st->by_client, az->client_id) : NULL;
+    ms_shop *shop = st->shops[index != NULL ? json_integer_value(index) : 0];
+
+    if (az->client_id == NULL || az->client_id[0] == '\0')
+        ms_az_refuse(&shop->oa, resp, "The request has no client_id.");
+    else if (index == NULL)
+        ms_az_refuse(&shop->oa, resp, "The client_id \"%.200s\" is not a registered application.",
+                     az->client_id);
+    else if (az->redirect_uri == NULL || az->redirect_uri[0] == '\0')
+        ms_az_refuse(&shop->oa, resp, "The request has no redirect_uri.");
+    else if (!ms_az_uri_ok(az->redirect_uri))
+        ms_az_refuse(&shop->oa, resp,
+                     "The redirect_uri \"%.200s\" is not an absolute http or https address "
+                     "without a fragment.",
+                     az->redirect_uri);
+    else if (az->response_type == NULL || !ms_eq(az->response_type, "code"))
+        ms_az_refuse(&shop->oa, resp,
+                     "The response_type is \"%.40s\"; this server supports only \"code\".",
+                     az->response_type != NULL ? az->response_type : "");
+    else
+        return shop;
+    return NULL;
+}
+
+/* Appends a hidden form field carrying one member of the request. */
+static void ms_az_hidden(ms_str *page, const char *name, const char *value)
+{
+    ms_str_adds(page, "<input type=\"hidden\" name=\"");
+    ms_str_adds(page, name);
+    ms_str_adds(page, "\" value=\"");
+    ms_html_add(page, value);
+    ms_str_adds(page, "\">\n");
+}
+
+/* GET /oauth/authorize?client_id&redirect_uri&response_type=code&scope&state:
+ * the consent page of the client's shop. */
+static void ms_az_page(ms_state *st, const sim_req *req, sim_resp *resp)
+{
+    ms_az_req az = {sim_query(req, "client_id"), sim_query(req, "redirect_uri"),
+                    sim_query(req, "response_type"), sim_query(req, "scope"),
+                    sim_query(req, "state")};
+    ms_shop *shop = ms_az_check(st, &az, resp);
+    ms_str page = {0};
+    char title[512];
+    json_t *asked;
+    size_t i;
+    json_t *scope;
+
+    if (shop == NULL)
+        return;
+    shop->oa.consent_pages++;
+    snprintf(title, sizeof title, "Authorize %.200s for %.64s", az.client_id, shop->name);
+    ms_az_page_start(&page, title);
+    ms_str_adds(&page, "<h1>Allow <strong>");
+    ms_html_add(&page, az.client_id);
+    ms_str_adds(&page, "</strong> to use the shop <strong>");
+    ms_html_add(&page, shop->name);
+    ms_str_adds(&page, "</strong>?</h1>\n<p>The application <strong>");
+    ms_html_add(&page, az.client_id);
+    ms_str_adds(&page, "</strong> asks for access to your Mystore shop <strong>");
+    ms_html_add(&page, shop->name);
+    ms_str_adds(&page, "</strong>.</p>\n<h2>It asks to</h2>\n");
+    asked = ms_az_scopes(az.scope);
+    if (json_array_size(asked) == 0)
+        ms_str_adds(&page, "<p>Nothing: no permission is asked.</p>\n");
+    else
+        ms_str_adds(&page, "<ul class=\"scopes\">\n");
+    json_array_foreach(asked, i, scope)
+    {
+        ms_str_adds(&page, "<li>");
+        ms_az_describe(&page, json_string_value(scope));
+        ms_str_adds(&page, "</li>\n");
+    }
+    if (json_array_size(asked) > 0)
+        ms_str_adds(&page, "</ul>\n");
+    json_decref(asked);
+    ms_str_adds(&page, "<p class=\"note\">Either way you are sent back to <code>");
+    ms_html_add(&page, az.redirect_uri);
+    ms_str_adds(&page, "</code>.</p>\n<form method=\"post\" action=\"/oauth/authorize\">\n");
+    ms_az_hidden(&page, "client_id", az.client_id);
+    ms_az_hidden(&page, "redirect_uri", az.redirect_uri);
+    ms_az_hidden(&page, "response_type", az.response_type);
+    if (az.scope != NULL)
+        ms_az_hidden(&page, "scope", az.scope);
+    if (az.state != NULL)
+        ms_az_hidden(&page, "state", az.state);
+    ms_str_adds(&page, "<div class=\"actions\">\n"
+                       "<button type=\"submit\" name=\"decision\" value=\"allow\" "
+                       "class=\"allow\">Allow</button>\n"
+                       "<button type=\"submit\" name=\"decision\" value=\"deny\" "
+                       "class=\"deny\">Deny</button>\n</div>\n</form>\n");
+    ms_az_page_send(&page, 200, resp);
+}
+
+/* Answers 302 to redirect_uri with key=value and the state added to its
+ * query (RFC 6749 4.1.2); value and state are percent-encoded. */
+static void ms_az_redirect(sim_resp *resp, const char *redirect_uri, const char *key,
+                           const char *value, const char *state)
+{
+    ms_str url = {0};
+    size_t len = strlen(redirect_uri);
+
+    ms_str_adds(&url, redirect_uri);
+    if (strchr(redirect_uri, '?') == NULL)
+        ms_str_adds(&url, "?");
+    else if (redirect_uri[len - 1] != '?' && redirect_uri[len - 1] != '&')
+        ms_str_adds(&url, "&");
+    ms_str_adds(&url, key);
+    ms_str_adds(&url, "=");
+    ms_str_add_encoded(&url, value, 0);
+    if (state != NULL && state[0] != '\0') {
+        ms_str_adds(&url, "&state=");
+        ms_str_add_encoded(&url, state, 0);
+    }
+    sim_resp_redirect(resp, 302, url.text);
+    resp->content_type = MS_AZ_HTML;
+    free(url.text);
+}
+
+/* POST /oauth/authorize (the consent form, form-encoded): decision=allow
+ * redirects with a new single-use code bound to the client, the
+ * redirect_uri and the scopes granted; decision=deny with
+ * error=access_denied. */
+static void ms_az_decide(ms_state *st, const sim_req *req, sim_resp *resp)
+{
+    json_t *form = json_object();
+    const char *decision;
+
+    ms_oa_form(req->body, form);
+    ms_az_req az = {json_string_value(json_object_get(form, "client_id")),
+                    json_string_value(json_object_get(form, "redirect_uri")),
+                    json_string_value(json_object_get(form, "response_type")),
+                    json_string_value(json_object_get(form, "scope")),
+                    json_string_value(json_object_get(form, "state"))};
+    ms_shop *shop = ms_az_check(st, &az, resp);
+
+    decision = json_string_value(json_object_get(form, "decision"));
+    if (shop == NULL) {
+        /* answered */
+    } else if (decision != NULL && ms_eq(decision, "deny")) {
+        shop->oa.consent_denied++;
+        ms_az_redirect(resp, az.redirect_uri, "error", "access_denied", az.state);
+    } else if (decision != NULL && ms_eq(decision, "allow")) {
+        ms_oauth *oa = &shop->oa;
+        json_t *asked = ms_az_scopes(az.scope);
+        char code[40], rnd[17];
+
+        ms_oa_random(rnd);
+        snprintf(code, sizeof code, "code-%s", rnd);
+        json_t *record = json_pack("{s:s, s:s, s:s, s:o, s:s?, s:b, s:I}", "code", code,
+                                   "client_id", az.client_id, "redirect_uri", az.redirect_uri,
+                                   "scopes", ms_az_granted(oa, asked), "state", az.state, "used", 0,
+                                   "at_ms", (json_int_t)ms_oa_now_ms());
+        json_object_set(oa->codes, code, record);
+        json_array_append_new(oa->consents, record);
+        json_decref(asked);
+        oa->consent_allowed++;
+        ms_az_redirect(resp, az.redirect_uri, "code", code, az.state);
+    } else {
+        ms_az_refuse(&shop->oa, resp, "The form has no decision: it must be allow or deny.");
+    }
+    json_decref(form);
+}
+
+/* /oauth/authorize: the page (GET) and its form (POST). */
+static void ms_oauth_authorize(ms_state *st, const sim_req *req, sim_resp *resp)
+{
+    if (ms_eq(req->method, "GET"))
+        ms_az_page(st, req, resp);
+    else if (ms_eq(req->method, "POST"))
+        ms_az_decide(st, req, resp);
+    else
+        sim_resp_text(resp, 405, strdup("GET or POST only\n"), "text/plain; charset=utf-8");
+}
+
 /* The OAuth test endpoints under /_sim/oauth/: clients, config, codes,
  * revoke, and GET for the counters.  0 when the path is not one. */
 static int ms_oauth_test(ms_state *st, ms_shop *shop, const sim_req *req, sim_resp *resp,
@@ -2009,18 +2520,32 @@ static int ms_oauth_test(ms_state *st, ms_shop *shop, const sim_req *req, sim_re
         return 1;
     }
     if (count == 2 && ms_eq(req->method, "GET")) {
-        sim_resp_json(resp, 200,
-                      json_pack("{s:I, s:I, s:I, s:I, s:{s:I, s:I, s:I, s:I}, s:O, s:O, s:I}",
-                                "token_requests", oa->token_requests, "refreshes", oa->refreshes,
-                                "codes_exchanged", oa->codes_exchanged, "expired_403",
-                                oa->expired_403, "refused", "invalid_grant", oa->invalid_grant,
-                                "invalid_client", oa->invalid_client, "reused", oa->reused,
-                                "revoked", oa->revoked_used, "chains", oa->chains, "log", oa->log,
-                                "access_ttl_s", (json_int_t)oa->access_ttl_s));
+        json_t *o = json_pack(
+            "{s:I, s:I, s:I, s:I, s:{s:I, s:I, s:I, s:I}, s:O, s:O, s:I}", "token_requests",
+            oa->token_requests, "refreshes", oa->refreshes, "codes_exchanged", oa->codes_exchanged,
+            "expired_403", oa->expired_403, "refused", "invalid_grant", oa->invalid_grant,
+            "invalid_client", oa->invalid_client, "reused", oa->reused, "revoked", oa->revoked_used,
+            "chains", oa->chains, "log", oa->log, "access_ttl_s", (json_int_t)oa->access_ttl_s);
+        json_object_set_new(o, "consent",
+                            json_pack("{s:I, s:I, s:I, s:I, s:I, s:O}", "pages", oa->consent_pages,
+                                      "allowed", oa->consent_allowed, "denied", oa->consent_denied,
+                                      "refused", oa->consent_refused, "codes_issued",
+                                      (json_int_t)json_array_size(oa->consents), "codes",
+                                      oa->consents));
+        json_object_set_new(o, "grant", ms_az_grant_json(oa));
+        sim_resp_json(resp, 200, o);
+        return 1;
+    }
+    if (count == 3 && ms_eq(segs[2], "grant") && ms_eq(req->method, "GET")) {
+        sim_resp_json(resp, 200, ms_az_grant_json(oa));
         return 1;
     }
     if (count != 3 || !ms_eq(req->method, "POST"))
         return 0;
+    if (ms_eq(segs[2], "grant")) {
+        ms_az_grant_set(oa, req, resp);
+        return 1;
+    }
     json_t *body = ms_test_body(req, resp);
     if (body == NULL)
         return 1;
@@ -2050,7 +2575,7 @@ static int ms_oauth_test(ms_state *st, ms_shop *shop, const sim_req *req, sim_re
             ms_oa_random(rnd);
             snprintf(code, sizeof code, "code-%s", rnd);
             json_object_set_new(oa->codes, code,
-                                json_pack("{s:s, s:b}", "client", client, "used", 0));
+                                json_pack("{s:s, s:b}", "client_id", client, "used", 0));
             sim_resp_json(resp, 201, json_pack("{s:s}", "code", code));
         }
     } else if (ms_eq(segs[2], "expire")) {
@@ -2223,6 +2748,10 @@ static void ms_handle(void *state, const sim_req *req, sim_resp *resp)
         ms_oauth_token(st, req, resp);
         return;
     }
+    if (ms_eq(req->path, "/oauth/authorize")) {
+        ms_oauth_authorize(st, req, resp);
+        return;
+    }
     /* Every non-read request reaching the API is a write, refused or not. */
     resp->is_write = !ms_eq(req->method, "GET") && !ms_eq(req->method, "HEAD");
     shop = count >= 3 && ms_eq(segs[0], "shops") ? ms_shop_find(st, segs[1]) : NULL;
@@ -2270,6 +2799,12 @@ static int ms_auth(void *state, const sim_req *req, char *key, size_t key_size, 
     /* The token endpoint authenticates the client in the body. */
     if (ms_eq(req->path, "/oauth/token")) {
         snprintf(key, key_size, "oauth-token-endpoint");
+        return 0;
+    }
+    /* The authorize page is the browser's: the merchant's session would
+     * be its credential, and the simulator's merchant is always signed in. */
+    if (ms_eq(req->path, "/oauth/authorize")) {
+        snprintf(key, key_size, "oauth-authorize-page");
         return 0;
     }
     if (auth != NULL && strncasecmp(auth, "Bearer ", 7) == 0) {

@@ -101,7 +101,8 @@ typedef struct sim_answer {
     const char *content_type;
     int retry_after;
     int delay_ms;
-    time_t date; /* the Date header to send; 0 = the server's own (real time) */
+    time_t date;    /* the Date header to send; 0 = the server's own (real time) */
+    char *location; /* malloc'd Location header, NULL = none */
 } sim_answer;
 
 /* Everything shared between connections; guarded by `lock`. */
@@ -190,8 +191,24 @@ void sim_resp_json(sim_resp *resp, int status, json_t *body)
 {
     if (resp->body != NULL)
         json_decref(resp->body);
+    free(resp->text);
+    resp->text = NULL;
     resp->status = status;
     resp->body = body;
+}
+
+void sim_resp_text(sim_resp *resp, int status, char *text, const char *content_type)
+{
+    sim_resp_json(resp, status, NULL);
+    resp->text = text;
+    resp->content_type = content_type;
+}
+
+void sim_resp_redirect(sim_resp *resp, int status, const char *location)
+{
+    sim_resp_json(resp, status, NULL);
+    free(resp->location);
+    resp->location = sim_strdup(location);
 }
 
 const char *sim_query(const sim_req *req, const char *name)
@@ -605,11 +622,22 @@ static void sim_answer_set(sim_answer *answer, sim_resp *resp, int body_mode)
     answer->retry_after = resp->retry_after;
     answer->text = NULL;
     answer->len = 0;
+    answer->location = resp->location;
+    resp->location = NULL;
     if (resp->body != NULL) {
         answer->text = json_dumps(resp->body, SIM_DUMP_FLAGS | JSON_ENCODE_ANY);
         answer->len = answer->text != NULL ? strlen(answer->text) : 0;
         json_decref(resp->body);
         resp->body = NULL;
+    }
+    if (resp->text != NULL) {
+        if (answer->text == NULL) {
+            answer->text = resp->text;
+            answer->len = strlen(answer->text);
+        } else {
+            free(resp->text);
+        }
+        resp->text = NULL;
     }
     if (body_mode == SIM_FAULT_MALFORMED) {
         free(answer->text);
@@ -868,6 +896,10 @@ static MHD_Result_t sim_send(struct MHD_Connection *mhd, sim_answer *answer)
         answer->len, answer->text != NULL ? answer->text : "", MHD_RESPMEM_MUST_COPY);
     free(answer->text);
     answer->text = NULL;
+    if (response != NULL && answer->location != NULL)
+        MHD_add_response_header(response, MHD_HTTP_HEADER_LOCATION, answer->location);
+    free(answer->location);
+    answer->location = NULL;
     if (response == NULL)
         return MHD_NO;
     if (answer->rate_remaining >= 0) {

@@ -29,10 +29,22 @@ typedef struct sim_resp {
     const char *content_type; /* NULL = "application/json" */
     int retry_after;          /* > 0 adds a Retry-After header (seconds) */
     int is_write;             /* set to 1 to record the request in /_sim/writes */
+    /* A body that is not JSON (the OAuth authorize page's HTML): malloc'd,
+     * owned by the framework once set, sent when body is NULL. */
+    char *text;
+    /* A Location header (a redirect); malloc'd, owned by the framework. */
+    char *location;
 } sim_resp;
 
 /* Sets status and body; steals `body`. */
 void sim_resp_json(sim_resp *resp, int status, json_t *body);
+
+/* Sets status, a text body and its content type; steals `text` (malloc'd),
+ * borrows content_type (a literal). */
+void sim_resp_text(sim_resp *resp, int status, char *text, const char *content_type);
+
+/* Sets status (a 3xx) and the Location header to a copy of location. */
+void sim_resp_redirect(sim_resp *resp, int status, const char *location);
 
 typedef struct sim_app {
     const char *name; /* program name for logs */
@@ -75,8 +87,8 @@ int sim_serve(sim_app *app, int port);
 /* A JSON file read whole; exits with status 2 and a message on error.  New reference. */
 json_t *sim_load_json(const char *path);
 
-/* Added for the simulators' JSON:API links and answers; the declarations above
- * are unchanged. */
+/* Added for the simulators' JSON:API links and answers.  (sim_resp's text and
+ * location came with the authorize page; left zero, an answer is as before.) */
 
 /* The value of request header `name` (case-insensitive), NULL when absent.
  * Borrowed: valid until the handler returns. */
