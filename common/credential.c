@@ -32,6 +32,7 @@ typedef struct cr_slot {
     unsigned long long used; /* cr_clock at the last lookup (cr_mu's): the LRU order */
     pthread_mutex_t mu;
     rs_store *rs;
+    char url[sizeof(((mo_config *)0)->redis_url)]; /* the rs's */
     long long refused_ms; /* monotonic: this process's first refusal of the spell; 0 = none */
     long long logged_ms, written_ms, cleared_try_ms;
     int cleared; /* the record was deleted since the last refusal */
@@ -142,13 +143,20 @@ static const char *cr_suffix(const char *api, char *buf, size_t size)
     return buf;
 }
 
-/* The slot's store, opened on first use and bound to cfg->tenant (a slot
- * taken over keeps its previous tenant's store); NULL when the URL is bad. */
+/* The slot's store, opened on first use and bound to cfg->tenant; NULL when
+ * the URL is bad.  A slot taken over keeps its previous pair's store, as
+ * lastrun.c's: rebound, and reopened only for another Redis. */
 static rs_store *cr_store(const mo_config *cfg, cr_slot *s)
 {
     char errstr[256];
-    if (!s->rs && (s->rs = rs_open(cfg->redis_url, cfg->tenant, errstr, sizeof(errstr))))
+    if (s->rs && strcmp(s->url, cfg->redis_url)) {
+        rs_close(s->rs);
+        s->rs = NULL;
+    }
+    if (!s->rs && (s->rs = rs_open(cfg->redis_url, cfg->tenant, errstr, sizeof(errstr)))) {
         rs_set_retry_ms(s->rs, CR_REDIS_RETRY_MS);
+        snprintf(s->url, sizeof(s->url), "%s", cfg->redis_url);
+    }
     if (s->rs)
         rs_set_tenant(s->rs, cfg->tenant);
     return s->rs;

@@ -26,6 +26,7 @@ typedef struct lr_slot {
     unsigned long long used; /* lr_clock at the last lookup (lr_mu's): the LRU order */
     pthread_mutex_t mu;
     rs_store *rs;
+    char url[sizeof(((mo_config *)0)->redis_url)]; /* the rs's */
     long long written_ms, paused_until_ms;
     int last_kind;  /* 0 none written yet, 1 ok, 2 error */
     char ok_at[32]; /* "" until a success */
@@ -118,13 +119,21 @@ static int lr_write(const mo_config *cfg, lr_slot *s)
     char errstr[512], suffix[128], ttl[32];
     const char *args[9];
     int n = 0;
+    /* A slot taken over keeps its previous pair's store: rebound to this
+     * tenant, and reopened only for another Redis (a process has one
+     * REDIS_URL; the unit tests start a Redis per test). */
+    if (s->rs && strcmp(s->url, cfg->redis_url)) {
+        rs_close(s->rs);
+        s->rs = NULL;
+    }
     if (!s->rs) {
         s->rs = rs_open(cfg->redis_url, cfg->tenant, errstr, sizeof(errstr));
         if (!s->rs)
             return -1;
         rs_set_retry_ms(s->rs, LR_REDIS_RETRY_MS);
+        snprintf(s->url, sizeof(s->url), "%s", cfg->redis_url);
     }
-    rs_set_tenant(s->rs, cfg->tenant); /* a slot taken over keeps its previous tenant's store */
+    rs_set_tenant(s->rs, cfg->tenant);
     snprintf(ttl, sizeof(ttl), "%ld", (long)cfg->applied_ttl_days * 86400L);
     args[n++] = ttl;
     if (s->ok_at[0]) {
