@@ -202,14 +202,14 @@ void cr_refused(const mo_config *cfg, const char *component, const char *api, co
 void cr_accepted(const mo_config *cfg, const char *component, const char *api)
 {
     char suffix[64], errstr[256];
+    cr_slot *s = cr_slot_lock(api, cfg->tenant);
+    if (!s)
+        return; /* api NULL (a flow without one) or none of cr_apis */
     /* Process-wide, not per tenant: in a process of many tenants a 2xx of
      * another tenant's client can end this tenant's refusal spell early (its
      * record deleted, the gauge 0) when this tenant's work succeeds without a
      * request of its own; its next refusal records it again. */
     long long up = hc_api_last_up_ms(api);
-    cr_slot *s = cr_slot_lock(api, cfg->tenant);
-    if (!s)
-        return;
     long long now = mo_now_ms();
     /* Only a 2xx after the last refusal proves the credential good; the
      * record (also one of another process) goes once per spell. */

@@ -278,6 +278,12 @@ UT_TEST(mt_credential_tenants_refused_and_accepted_apart)
     json_decref(ra);
     json_decref(rb);
 
+    /* A flow without an API (the unit tests' apply flows) ends nothing and
+     * does not crash, also once an API is known to the process. */
+    cr_accepted(&b, "apply.none", NULL);
+    cr_refused(&b, "apply.none", NULL, "x");
+    UT_CHECK(!cr_since(NULL, buf, sizeof(buf)), "refused by no API");
+
     hc_free(hc);
     ut_http_stop(s);
     free(ok);
