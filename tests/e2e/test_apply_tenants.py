@@ -99,6 +99,15 @@ def test_apply_all_tenants_a_failing_and_a_paused_tenant_wait_alone():
             wait_until(lambda: any(w["status"] == 500 for w in og3.writes()), 30,
                        "t3's failing writes tried")
             eq(_numbers(og3), [], "orders in t3's failing warehouse")
+            # Each tenant's last run under its own key, with its own outcome
+            # (once all under the key of the first tenant the process served).
+            key = "mosync:{%s}:lastrun:apply.orders"
+            wait_until(lambda: env.redis.cmd("HGET", key % "t3", "error_class"), 30,
+                       "t3's failed apply recorded under t3")
+            for n in ("t1", "t2"):
+                check(env.redis.cmd("HGET", key % n, "ok_at"), "%s's success recorded" % n)
+                eq(env.redis.cmd("HGET", key % n, "error_class"), None,
+                   "an error in %s's record (its warehouse never failed)" % n)
             eq(tenants["t4"][1].writes(), [], "writes to the paused tenant's warehouse")
             for n in ("t1", "t2"):
                 eq(_owners(tenants[n][1]), {tenants[n][2]}, "goods owners written for %s" % n)
