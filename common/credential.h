@@ -33,8 +33,9 @@
 /* (API, tenant) pairs remembered at once (as LR_SLOTS): when more come, the
  * least recently used slot is taken over, its refusal state forgotten (the
  * record in Redis stays, and the pair's next refusal keeps its since, as one
- * of another process).  At 100x today slots turn over, each refusal still
- * logged and recorded. */
+ * of another process; its gauge stays 1 until the pair is refused and then
+ * accepted again, or the process ends).  At 100x today slots turn over, each
+ * refusal still logged and recorded. */
 #define CR_SLOTS 256
 
 /* The APIs, as hc_opts.api names them. */
