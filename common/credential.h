@@ -13,8 +13,9 @@
  *     credential deletes it;
  *   - the gauge mosync_credential_refused{api}: 1 while refused, 0 after.
  * One hash per API and tenant, whatever the scale; the process state is per
- * API, for the tenant it last served (cfg->tenant: `poll --all-tenants`
- * starts it afresh at each change of tenant).  Thread-safe; never fails
+ * API and tenant (cfg->tenant), so a process of many tenants (--all-tenants)
+ * keeps each tenant's refusal apart: the log line and write intervals above
+ * are per process, API and tenant.  Thread-safe; never fails
  * (Redis away costs the record, never the caller).  Call it outside a
  * message's deadline (stop.h), as lr_note. */
 #ifndef MO_CREDENTIAL_H
@@ -29,6 +30,13 @@
 #define CR_LOG_EVERY_MS   60000
 #define CR_WRITE_EVERY_MS 10000
 #define CR_TTL_S          600
+/* (API, tenant) pairs remembered at once (as LR_SLOTS): when more come, the
+ * least recently used slot is taken over, its refusal state forgotten (the
+ * record in Redis stays, and the pair's next refusal keeps its since, as one
+ * of another process; its gauge stays 1 until the pair is refused and then
+ * accepted again, or the process ends).  At 100x today slots turn over, each
+ * refusal still logged and recorded. */
+#define CR_SLOTS 256
 
 /* The APIs, as hc_opts.api names them. */
 #define CR_NAPIS 2
@@ -49,8 +57,8 @@ void cr_refused(const mo_config *cfg, const char *component, const char *api, co
 void cr_accepted(const mo_config *cfg, const char *component, const char *api);
 
 /* When this process's current refusal by api began (UTC, ISO 8601) into buf
- * (>= 32 bytes); NULL when api accepted its credential since, or never
- * refused it. */
+ * (>= 32 bytes): of the tenant refused longest, when it serves many; NULL
+ * when api accepted a credential of the process since, or never refused one. */
 const char *cr_since(const char *api, char *buf, size_t size);
 
 /* The record of api for `mosync status`: *out (new reference) is

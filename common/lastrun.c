@@ -1,8 +1,10 @@
-/* Last success and last error per component (see lastrun.h).
+/* Last success and last error per component and tenant (see lastrun.h).
  *
- * The state lives in a small table of slots, one per component, each with its
- * own Redis connection and lock: a component runs in one thread, but `mosync
- * run` runs several components, and they must not share a connection. */
+ * The state lives in a table of slots, one per (component, tenant), each with
+ * its own Redis connection and lock: `mosync run` runs several components in
+ * threads, and a poller or applier of many tenants (--all-tenants) notes each
+ * tenant's work from its worker threads; they must not share a connection,
+ * and each tenant's record must go under its own keys. */
 #include "lastrun.h"
 #include "log.h"
 #include "stop.h"
@@ -13,15 +15,18 @@
 #include <string.h>
 #include <time.h>
 
-/* Components of one process (four pollers and four appliers in `mosync run`). */
-#define LR_SLOTS 16
 /* One connection attempt (and a retry) when Redis is away, no more. */
 #define LR_REDIS_RETRY_MS 200
 
+/* The key (component, tenant) is written holding both lr_mu and the slot's
+ * mu, so either lock is enough to read it; everything else is the slot's mu's. */
 typedef struct lr_slot {
     char component[64];
+    char tenant[sizeof(((mo_config *)0)->tenant)];
+    unsigned long long used; /* lr_clock at the last lookup (lr_mu's): the LRU order */
     pthread_mutex_t mu;
     rs_store *rs;
+    char url[sizeof(((mo_config *)0)->redis_url)]; /* the rs's */
     long long written_ms, paused_until_ms;
     int last_kind;  /* 0 none written yet, 1 ok, 2 error */
     char ok_at[32]; /* "" until a success */
@@ -32,6 +37,7 @@ typedef struct lr_slot {
 
 static lr_slot lr_slots[LR_SLOTS];
 static int lr_nslots;
+static unsigned long long lr_clock;
 static pthread_mutex_t lr_mu = PTHREAD_MUTEX_INITIALIZER;
 
 /* HMSET (not the variadic HSET: Redis before 4.0 has none) and the expiry. */
@@ -45,20 +51,58 @@ const char *lr_suffix(const char *component, char *buf, size_t size)
     return buf;
 }
 
-static lr_slot *lr_slot_get(const char *component)
+/* The slot of (component, tenant), not locked: a new one while the table has
+ * room, else the least recently used one re-keyed (its remembered outcome
+ * forgotten; its store kept, bound to tenant when it next writes).  NULL when
+ * the names do not fit a slot.  The caller locks the slot's mu and checks the
+ * key again (lr_slot_lock): another thread may take the slot over between. */
+static lr_slot *lr_slot_get(const char *component, const char *tenant)
 {
     lr_slot *s = NULL;
+    if (strlen(component) >= sizeof(s->component) || strlen(tenant) >= sizeof(s->tenant))
+        return NULL;
     pthread_mutex_lock(&lr_mu);
     for (int i = 0; i < lr_nslots && !s; i++)
-        if (!strcmp(lr_slots[i].component, component))
+        if (!strcmp(lr_slots[i].component, component) && !strcmp(lr_slots[i].tenant, tenant))
             s = &lr_slots[i];
-    if (!s && lr_nslots < LR_SLOTS && strlen(component) < sizeof(s->component)) {
-        s = &lr_slots[lr_nslots++];
+    if (!s) {
+        if (lr_nslots < LR_SLOTS) {
+            s = &lr_slots[lr_nslots++];
+            pthread_mutex_init(&s->mu, NULL);
+        } else {
+            s = &lr_slots[0];
+            for (int i = 1; i < LR_SLOTS; i++)
+                if (lr_slots[i].used < s->used)
+                    s = &lr_slots[i];
+        }
+        /* Lock order lr_mu, then a slot's mu (never the reverse).  The least
+         * recently used slot is almost never busy; if it is, its holder is
+         * done within one short Redis attempt. */
+        pthread_mutex_lock(&s->mu);
         snprintf(s->component, sizeof(s->component), "%s", component);
-        pthread_mutex_init(&s->mu, NULL);
+        snprintf(s->tenant, sizeof(s->tenant), "%s", tenant);
+        s->written_ms = s->paused_until_ms = 0;
+        s->last_kind = 0;
+        s->ok_at[0] = s->error_at[0] = s->error_class[0] = s->error[0] = '\0';
+        pthread_mutex_unlock(&s->mu);
     }
+    s->used = ++lr_clock;
     pthread_mutex_unlock(&lr_mu);
     return s;
+}
+
+/* The slot of (component, tenant), locked; NULL as lr_slot_get. */
+static lr_slot *lr_slot_lock(const char *component, const char *tenant)
+{
+    for (;;) {
+        lr_slot *s = lr_slot_get(component, tenant);
+        if (!s)
+            return NULL;
+        pthread_mutex_lock(&s->mu);
+        if (!strcmp(s->component, component) && !strcmp(s->tenant, tenant))
+            return s;
+        pthread_mutex_unlock(&s->mu); /* taken over meanwhile: look again */
+    }
 }
 
 static void lr_now_iso(char *buf, size_t size)
@@ -75,12 +119,21 @@ static int lr_write(const mo_config *cfg, lr_slot *s)
     char errstr[512], suffix[128], ttl[32];
     const char *args[9];
     int n = 0;
+    /* A slot taken over keeps its previous pair's store: rebound to this
+     * tenant, and reopened only for another Redis (a process has one
+     * REDIS_URL; the unit tests start a Redis per test). */
+    if (s->rs && strcmp(s->url, cfg->redis_url)) {
+        rs_close(s->rs);
+        s->rs = NULL;
+    }
     if (!s->rs) {
         s->rs = rs_open(cfg->redis_url, cfg->tenant, errstr, sizeof(errstr));
         if (!s->rs)
             return -1;
         rs_set_retry_ms(s->rs, LR_REDIS_RETRY_MS);
+        snprintf(s->url, sizeof(s->url), "%s", cfg->redis_url);
     }
+    rs_set_tenant(s->rs, cfg->tenant);
     snprintf(ttl, sizeof(ttl), "%ld", (long)cfg->applied_ttl_days * 86400L);
     args[n++] = ttl;
     if (s->ok_at[0]) {
@@ -107,17 +160,9 @@ static int lr_write(const mo_config *cfg, lr_slot *s)
 
 void lr_note(const mo_config *cfg, const char *component, mo_err err, const char *error)
 {
-    lr_slot *s = lr_slot_get(component);
+    lr_slot *s = lr_slot_lock(component, cfg->tenant);
     if (!s)
-        return; /* more components than slots: status shows none for it */
-    pthread_mutex_lock(&s->mu);
-    if (s->rs && strcmp(rs_tenant(s->rs), cfg->tenant)) {
-        /* `poll --all-tenants`: the component serves one tenant after
-         * another; each one's record gets its own news, written at once. */
-        rs_set_tenant(s->rs, cfg->tenant);
-        s->ok_at[0] = s->error_at[0] = '\0';
-        s->last_kind = 0;
-    }
+        return; /* a name longer than a slot holds: status shows none for it */
     int kind = err == MO_OK ? 1 : 2;
     if (kind == 1) {
         lr_now_iso(s->ok_at, sizeof(s->ok_at));

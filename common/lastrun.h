@@ -23,13 +23,23 @@
 #define LR_MIN_INTERVAL_MS 1000
 /* After a failed write, the component's writes pause this long. */
 #define LR_PAUSE_MS 10000
+/* (component, tenant) pairs remembered at once: `mosync run` has eight
+ * components of one tenant; a process of many tenants has one or a few
+ * components of each.  When more pairs come, the least recently used slot is
+ * taken over (its remembered outcome lost, its connection kept): a pair that
+ * comes back starts afresh, as after a restart, and only the rate limit of
+ * its next write is lost.  At 100x today (thousands of tenants per process)
+ * slots turn over, each note still written. */
+#define LR_SLOTS 256
 
 /* Records the outcome of one unit of work of component ("apply.orders",
- * "poll.mystore-orders"): err MO_OK is a success; anything else an error of
- * that class with the text error (may be NULL; borrowed).  Thread-safe; each
- * component keeps its own Redis connection (opened on first use, kept for the
- * process's life).  Never fails; when Redis is away it costs one short
- * attempt (about 200 ms), then nothing for LR_PAUSE_MS.  Call it outside a
+ * "poll.mystore-orders") for the tenant cfg->tenant, under that tenant's key:
+ * err MO_OK is a success; anything else an error of that class with the text
+ * error (may be NULL; borrowed).  Thread-safe; each (component, tenant) pair
+ * keeps its own state and Redis connection (opened on first use; at most
+ * LR_SLOTS pairs at once, the least recently used one's slot reused, with its
+ * connection, when more come).  Never fails; when Redis is away it costs one
+ * short attempt (about 200 ms), then nothing for LR_PAUSE_MS.  Call it outside a
  * message's deadline (stop.h): a spent deadline would leave no time to write
  * the error of the message that spent it. */
 void lr_note(const mo_config *cfg, const char *component, mo_err err, const char *error);

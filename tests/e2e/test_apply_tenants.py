@@ -100,6 +100,15 @@ def test_apply_all_tenants_a_failing_and_a_paused_tenant_wait_alone():
             wait_until(lambda: any(w["status"] == 500 for w in og3.writes()), 30,
                        "t3's failing writes tried")
             eq(_numbers(og3), [], "orders in t3's failing warehouse")
+            # Each tenant's last run under its own key, with its own outcome
+            # (once all under the key of the first tenant the process served).
+            key = "mosync:{%s}:lastrun:apply.orders"
+            wait_until(lambda: env.redis.cmd("HGET", key % "t3", "error_class"), 30,
+                       "t3's failed apply recorded under t3")
+            for n in ("t1", "t2"):
+                check(env.redis.cmd("HGET", key % n, "ok_at"), "%s's success recorded" % n)
+                eq(env.redis.cmd("HGET", key % n, "error_class"), None,
+                   "an error in %s's record (its warehouse never failed)" % n)
             eq(tenants["t4"][1].writes(), [], "writes to the paused tenant's warehouse")
             for n in ("t1", "t2"):
                 eq(_owners(tenants[n][1]), {tenants[n][2]}, "goods owners written for %s" % n)
@@ -168,5 +177,47 @@ def test_apply_all_tenants_follows_the_registry_without_restart():
             check(state["lag"]["shared"] is True, "the lag is marked shared: %r" % state["lag"])
             check(state["lag"]["group"].endswith("mosync-apply-orders-all-tenants"),
                   "the group status reads: %r" % state["lag"]["group"])
+        finally:
+            _stop(env)
+
+
+def test_apply_all_tenants_a_refused_credential_is_its_tenants_alone():
+    """One tenant's warehouse refuses its credential (401): the refusal is
+    recorded under that tenant's key only; the other tenant's orders land,
+    also one written after the refusal, and its success does not end the
+    refusal.  Once the warehouse accepts it, the tenant's orders land and its
+    record goes.  (One process kept one refusal per API, under the first
+    tenant's key, and any tenant's success deleted it.)"""
+    with env_for("apply-all-refused", make_seed(orders=1, products=5), partitions=1) as env:
+        try:
+            tenants = _add(env, ["r1", "r2"])
+            og2 = tenants["r2"][1]
+            og2.post("/_sim/fault", {"method": "PUT", "path": "/wh/api/v1/orders",
+                                     "count": 1000000, "status": 401})
+            _spawn(env, ["poll", "mystore-orders", "--all-tenants"])
+            _spawn(env, ["apply", "orders", "--all-tenants"])
+            _wait_landed(tenants, {"r1": 3})
+            key = "mosync:{%s}:refused:ongoing"
+            wait_until(lambda: env.redis.cmd("HGET", key % "r2", "since"), 60,
+                       "r2's refusal recorded under r2")
+            eq(env.redis.cmd("EXISTS", key % "r1"), 0, "a refusal record under r1")
+
+            # r1 succeeds after r2's refusal: r2's record stays.
+            o = make_seed(orders=1, products=5, seed=998)["orders"][0]
+            o["id"] = "20001"
+            o.get("attributes", o).pop("updated_at", None)
+            o.get("attributes", o)["reference"] = "20001"
+            tenants["r1"][0].put("/_sim/orders/20001", o)
+            wait_until(lambda: "20001" in _numbers(tenants["r1"][1]), 60,
+                       "r1's new order in its warehouse")
+            check(env.redis.cmd("HGET", key % "r2", "since"),
+                  "r2's refusal record went with r1's success")
+            eq(_numbers(og2), [], "orders in r2's refusing warehouse")
+
+            # Accepted again: r2's orders land, its record goes.
+            og2.call("DELETE", "/_sim/fault")
+            _wait_landed(tenants, {"r2": 4})
+            wait_until(lambda: env.redis.cmd("EXISTS", key % "r2") == 0, 30,
+                       "r2's refusal record deleted once accepted")
         finally:
             _stop(env)

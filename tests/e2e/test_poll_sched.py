@@ -135,6 +135,15 @@ def test_sched_one_process_serves_every_tenant_and_follows_the_registry():
                                             "delay_ms": 20000})
             _grows(sims, ["t1", "t2", "t5", "t6"], 4, 60, "the healthy tenants' cycles go on")
             check(_lists(sims["t3"]) >= 1, "the failing tenant was asked")
+            # Each tenant's last run under its own key, with its own outcome
+            # (the record of a component was once written under the key of
+            # the first tenant the process served, whoever's cycle it was).
+            key = "mosync:{%s}:lastrun:poll.mystore-orders"
+            wait_until(lambda: env.redis.cmd("HGET", key % "t3", "error_class"), 60,
+                       "t3's failed cycle recorded under t3")
+            check(env.redis.cmd("HGET", key % "t1", "ok_at"), "t1's success recorded under t1")
+            eq(env.redis.cmd("HGET", key % "t1", "error_class"), None,
+               "an error in t1's record (t1's shop never failed)")
 
             # A new order of a healthy tenant lands while two workers are stuck.
             _new_order(sims["t5"], "20001", 999)

@@ -200,3 +200,142 @@ UT_TEST(issue12_11_refusal_recorded_once_a_minute_and_cleared_by_acceptance)
     rs_close(rs);
     ut_redis_stop(&redis);
 }
+
+/* ---- processes of many tenants (poll/apply --all-tenants) ---------------- */
+
+/* The record of mosync:{tenant}:refused:ongoing, NULL when none (new reference). */
+static json_t *ut_record(rs_store *rs, const char *tenant)
+{
+    char errstr[256];
+    json_t *rec = NULL;
+    rs_set_tenant(rs, tenant);
+    if (cr_read(rs, "ongoing", &rec, errstr, sizeof(errstr)) != MO_OK)
+        printf("    cr_read %s: %s\n", tenant, errstr);
+    return rec;
+}
+
+static void ut_cfg(mo_config *cfg, const char *url, const char *tenant)
+{
+    memset(cfg, 0, sizeof(*cfg));
+    cfg->applied_ttl_days = 1;
+    snprintf(cfg->redis_url, sizeof(cfg->redis_url), "%s", url);
+    snprintf(cfg->tenant, sizeof(cfg->tenant), "%s", tenant);
+}
+
+/* One process refused by Ongoing for two tenants: each is logged and
+ * recorded under its own key; then tenant b's work succeeds after a 2xx and
+ * only b's refusal ends: a's record stays.  (The slot was the API's alone,
+ * its store bound to the first tenant: b's refusal was neither logged nor
+ * recorded apart, and b's success deleted a's record.) */
+UT_TEST(mt_credential_tenants_refused_and_accepted_apart)
+{
+    ut_redis redis;
+    char url[128], errstr[512], buf[32];
+    mo_config a, b;
+    if (!UT_CHECK(ut_redis_start(&redis, NULL) == 0, "redis-server did not start"))
+        return;
+    snprintf(url, sizeof(url), "redis://127.0.0.1:%d/0", redis.port);
+    ut_cfg(&a, url, "mt-a");
+    ut_cfg(&b, url, "mt-b");
+    rs_store *rs = rs_open(url, "mt-a", errstr, sizeof(errstr));
+
+    ut_capture_start(2);
+    cr_refused(&a, "poll.ongoing-orders", "ongoing", "a: HTTP 401");
+    cr_refused(&b, "poll.ongoing-orders", "ongoing", "b: HTTP 403");
+    char *logged = ut_capture_end(2);
+    UT_CHECK(ut_count(logged, "Ongoing refused the credential since") == 2 &&
+                 strstr(logged, "\"tenant\":\"mt-a\"") && strstr(logged, "\"tenant\":\"mt-b\""),
+             "one error line per tenant:\n%s", logged);
+    free(logged);
+    json_t *ra = ut_record(rs, "mt-a"), *rb = ut_record(rs, "mt-b");
+    UT_CHECK(ra && strstr(ut_str(ra, "error"), "a: HTTP 401"), "a's record: %s",
+             ra ? ut_str(ra, "error") : "none");
+    UT_CHECK(rb && strstr(ut_str(rb, "error"), "b: HTTP 403"), "b's record: %s",
+             rb ? ut_str(rb, "error") : "none");
+    json_decref(ra);
+    json_decref(rb);
+    UT_CHECK(cr_since("ongoing", buf, sizeof(buf)), "the process is not refused by Ongoing");
+
+    /* b's credential accepted (a 2xx after both refusals, see the test
+     * above for the millisecond), b's work done: b's refusal ends, a's not. */
+    char *ok = ut_answer("200 OK", "{}");
+    ut_http *s = ut_http_start(ok);
+    hc_client *hc = hc_new(&(hc_opts){.api = "ongoing", .tenant = "mt-b"});
+    for (long long t0 = mo_now_ms(); mo_now_ms() <= t0;)
+        ;
+    UT_CHECK(ut_get(hc, ut_http_port(s), errstr, sizeof(errstr)) == MO_OK, "200: %s", errstr);
+    ut_capture_start(2);
+    cr_accepted(&b, "poll.ongoing-orders", "ongoing");
+    logged = ut_capture_end(2);
+    UT_CHECK(strstr(logged, "accepts the credential again") &&
+                 strstr(logged, "\"tenant\":\"mt-b\"") && !strstr(logged, "\"tenant\":\"mt-a\""),
+             "b's refusal ended, not a's:\n%s", logged);
+    free(logged);
+    ra = ut_record(rs, "mt-a");
+    rb = ut_record(rs, "mt-b");
+    UT_CHECK(ra && strstr(ut_str(ra, "error"), "a: HTTP 401"), "a's record went with b's success");
+    UT_CHECK(!rb, "b's record stays after b's success");
+    json_decref(ra);
+    json_decref(rb);
+
+    /* A flow without an API (the unit tests' apply flows) ends nothing and
+     * does not crash, also once an API is known to the process. */
+    cr_accepted(&b, "apply.none", NULL);
+    cr_refused(&b, "apply.none", NULL, "x");
+    UT_CHECK(!cr_since(NULL, buf, sizeof(buf)), "refused by no API");
+
+    hc_free(hc);
+    ut_http_stop(s);
+    free(ok);
+    rs_close(rs);
+    ut_redis_stop(&redis);
+}
+
+/* More (API, tenant) pairs than slots: every tenant's refusal is still
+ * logged and recorded under its own key, also one whose slot was taken over
+ * and that comes back. */
+UT_TEST(mt_credential_more_tenants_than_slots)
+{
+    enum { N = CR_SLOTS + 8 };
+    ut_redis redis;
+    char url[128], errstr[512], tenant[16], error[32], needle[64];
+    mo_config cfg;
+    int missing = 0, unlogged = 0;
+    if (!UT_CHECK(ut_redis_start(&redis, NULL) == 0, "redis-server did not start"))
+        return;
+    snprintf(url, sizeof(url), "redis://127.0.0.1:%d/0", redis.port);
+    rs_store *rs = rs_open(url, "mt-0", errstr, sizeof(errstr));
+    ut_capture_start(2);
+    for (int i = 0; i < N; i++) {
+        snprintf(tenant, sizeof(tenant), "mt-%d", i);
+        snprintf(error, sizeof(error), "%s: HTTP 401", tenant);
+        ut_cfg(&cfg, url, tenant);
+        cr_refused(&cfg, "apply.orders", "ongoing", error);
+    }
+    char *logged = ut_capture_end(2);
+    for (int i = 0; i < N; i++) {
+        snprintf(tenant, sizeof(tenant), "mt-%d", i);
+        snprintf(error, sizeof(error), "%s: HTTP 401", tenant);
+        snprintf(needle, sizeof(needle), "\"tenant\":\"%s\"", tenant);
+        json_t *rec = ut_record(rs, tenant);
+        missing += !rec || strcmp(ut_str(rec, "error"), error);
+        unlogged += ut_count(logged, needle) != 1;
+        json_decref(rec);
+    }
+    free(logged);
+    UT_CHECK(!missing, "%d of %d tenants have no record of their own", missing, N);
+    UT_CHECK(!unlogged, "%d of %d tenants not logged exactly once", unlogged, N);
+
+    /* mt-0's slot was the least recently used, taken over: it comes back
+     * with a new refusal, recorded again under its own key. */
+    ut_cfg(&cfg, url, "mt-0");
+    rs_set_tenant(rs, "mt-0");
+    UT_CHECK(rs_del(rs, "refused:ongoing", errstr, sizeof(errstr)) == MO_OK, "del: %s", errstr);
+    cr_refused(&cfg, "apply.orders", "ongoing", "mt-0 again");
+    json_t *rec = ut_record(rs, "mt-0");
+    UT_CHECK(rec && !strcmp(ut_str(rec, "error"), "mt-0 again"), "mt-0 back: %s",
+             rec ? ut_str(rec, "error") : "no record");
+    json_decref(rec);
+    rs_close(rs);
+    ut_redis_stop(&redis);
+}
