@@ -7,6 +7,7 @@
 #   make asan       the same tests under AddressSanitizer + UBSan (build-asan/)
 #   make valgrind   the end-to-end subset under valgrind
 #   make chaos      the chaos suite (kills, outages, API faults; real Kafka)
+#   make tenants    fifty shops from one deployment (one process per stream)
 #   make format-check
 
 SHELL    := /bin/bash
@@ -148,6 +149,11 @@ bench: all
 bench-webhooks: all
 	python3 tests/bench/webhook_latency.py
 
+# Fifty shops from one deployment (tests/e2e/test_many_tenants.py, issue 13):
+# its own suite, since it waits out a minute of a failing shop.
+tenants: all
+	python3 tests/e2e/run.py test_many_tenants
+
 # The end-to-end subset under valgrind (memcheck): any memory error or a
 # definite or indirect leak fails the test (exit 99).
 VALGRIND = valgrind -q --error-exitcode=99 --leak-check=full \
@@ -174,4 +180,4 @@ format-check:
 clean:
 	rm -rf build build-asan build-fuzz
 
-.PHONY: all deps test asan demo bench bench-webhooks fuzz valgrind chaos format format-check clean
+.PHONY: all deps test asan demo bench bench-webhooks fuzz valgrind chaos tenants format format-check clean

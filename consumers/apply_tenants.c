@@ -391,6 +391,7 @@ static void at_registry(at_loop *L)
     if (tn_gen(L->reg, &gen, errstr, sizeof(errstr)) || gen == L->gen)
         return;
     L->gen = gen;
+    int n = 0;
     for (int i = 0; i < AT_SLOTS; i++) {
         at_slot *s = &L->slots[i];
         if (!s->name[0])
@@ -398,7 +399,11 @@ static void at_registry(at_loop *L)
         at_unbuild(s);
         s->rev = -1;
         s->retry_at = 0; /* a resumed tenant's parked messages go at once */
+        n++;
     }
+    /* Said once per change: from here on every message is applied with it. */
+    lg_info(L->component, "*",
+            "registry generation %lld: the %d tenant(s) known here are read again", gen, n);
 }
 
 /* ---- one message -------------------------------------------------------- */

@@ -52,6 +52,12 @@ def _spawn(env, args, extra=None):
         env.env = saved
 
 
+def _registry_reads(p):
+    """How many registry changes process p logged."""
+    with open(p._mosync_log.name, "rb") as f:
+        return f.read().count(b"registry generation")
+
+
 def _numbers(og):
     return sorted(o["orderNumber"] for o in og.orders())
 
@@ -150,10 +156,16 @@ def test_apply_all_tenants_follows_the_registry_without_restart():
             _wait_landed(tenants, {"a3": 5})
             # A changed setting (another goods owner and warehouse) is used from
             # the next event on: the new warehouse gets a3's new order.
-            og_new = OngoingSim(os.path.join(env.workdir, "a3"), extra=["--goods-owner", "777"])
+            os.makedirs(os.path.join(env.workdir, "a3-new"))
+            og_new = OngoingSim(os.path.join(env.workdir, "a3-new"),
+                                extra=["--goods-owner", "777"])
             env.tenant_sims.append(og_new)
+            seen = _registry_reads(applier)
             _tenant(env, ["set", "a3"], stdin="ONGOING_API_URL=%s/wh\nONGOING_GOODS_OWNER_ID=777\n"
                     % og_new.base)
+            # The applier reads the registry once a second: the new order is
+            # made once it said it saw the change.
+            wait_until(lambda: _registry_reads(applier) > seen, 30, "the change seen")
             o = make_seed(orders=1, products=5, seed=999)["orders"][0]
             o["id"] = "20001"
             o.get("attributes", o).pop("updated_at", None)
