@@ -498,7 +498,8 @@ static int kq_seek_one(kq_consumer *kc, const char *topic, int32_t partition, in
  * (the synchronous commit would wait for a coordinator that may be gone).
  * Failures are logged: the next owner then re-applies a few messages, which
  * the applied records turn into no-ops. */
-static int kq_commit_bounded(kq_consumer *kc, long timeout_ms, const char *why)
+static int kq_commit_list_bounded(kq_consumer *kc, const rd_kafka_topic_partition_list_t *offsets,
+                                  long timeout_ms, const char *why)
 {
     int confirmed = 0;
     if (kc->close_deadline_ms) {
@@ -507,7 +508,7 @@ static int kq_commit_bounded(kq_consumer *kc, long timeout_ms, const char *why)
             timeout_ms = left > 0 ? (long)left : 0;
     }
     rd_kafka_queue_t *q = rd_kafka_queue_new(kc->rk);
-    rd_kafka_resp_err_t err = rd_kafka_commit_queue(kc->rk, NULL, q, NULL, NULL);
+    rd_kafka_resp_err_t err = rd_kafka_commit_queue(kc->rk, offsets, q, NULL, NULL);
     if (err) {
         if (err != RD_KAFKA_RESP_ERR__NO_OFFSET)
             lg_warn("kafka", kc->tenant, "commit (%s): %s", why, rd_kafka_err2str(err));
@@ -542,6 +543,12 @@ static int kq_commit_bounded(kq_consumer *kc, long timeout_ms, const char *why)
 out:
     rd_kafka_queue_destroy(q);
     return confirmed;
+}
+
+/* Commits what is stored, waiting at most timeout_ms. */
+static int kq_commit_bounded(kq_consumer *kc, long timeout_ms, const char *why)
+{
+    return kq_commit_list_bounded(kc, NULL, timeout_ms, why);
 }
 
 /* Drops (topic, partition) from the partitions read to their end. */
@@ -705,8 +712,31 @@ static void kq_rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         kq_revoke(kc, err, parts, cooperative);
 }
 
-kq_consumer *kq_consumer_new(const mo_config *cfg, const char *group_id, const char **topics,
-                             int ntopics, char *errstr, size_t errstr_size)
+/* A manual consumer's commits, as the coordinator answered them (served by
+ * the consumer's poll): logged at debug, each partition with its offset and
+ * the size of its metadata, so a test can tell a commit landed. */
+static void kq_commit_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                         rd_kafka_topic_partition_list_t *offsets, void *opaque)
+{
+    kq_consumer *kc = opaque;
+    (void)rk;
+    for (int i = 0; offsets && i < offsets->cnt; i++) {
+        const rd_kafka_topic_partition_t *tp = &offsets->elems[i];
+        rd_kafka_resp_err_t e = err ? err : tp->err;
+        if (e && e != RD_KAFKA_RESP_ERR__NO_OFFSET)
+            lg_warn("kafka", kc->tenant, "commit %s [%d] @%lld: %s", tp->topic, tp->partition,
+                    (long long)tp->offset, rd_kafka_err2str(e));
+        else if (!e)
+            lg_debug("kafka", kc->tenant, "partition state committed: %s [%d] @%lld %.*s",
+                     tp->topic, tp->partition, (long long)tp->offset,
+                     (int)(tp->metadata_size < 200 ? tp->metadata_size : 200),
+                     tp->metadata ? (const char *)tp->metadata : "");
+    }
+}
+
+static kq_consumer *kq_consumer_make(const mo_config *cfg, const char *group_id,
+                                     const char **topics, int ntopics, int manual, char *errstr,
+                                     size_t errstr_size)
 {
     char interval[16];
     snprintf(interval, sizeof(interval), "%d", KQ_MAX_POLL_INTERVAL_MS);
@@ -728,12 +758,12 @@ kq_consumer *kq_consumer_new(const mo_config *cfg, const char *group_id, const c
         {"fetch.wait.max.ms", "100"},
         {NULL, NULL}};
     /* Offsets are stored by the loop only after the effect. */
-    static const kq_prop forced[] = {{"enable.auto.offset.store", "false"},
-                                     {"enable.auto.commit", "true"},
-                                     /* --once ends when every partition was
-                                      * read to its end (kq_consumer_caught_up). */
-                                     {"enable.partition.eof", "true"},
-                                     {NULL, NULL}};
+    const kq_prop forced[] = {{"enable.auto.offset.store", "false"},
+                              {"enable.auto.commit", manual ? "false" : "true"},
+                              /* --once ends when every partition was
+                               * read to its end (kq_consumer_caught_up). */
+                              {"enable.partition.eof", "true"},
+                              {NULL, NULL}};
     kq_consumer *kc = calloc(1, sizeof(*kc));
     rd_kafka_conf_t *conf = NULL;
     if (!kc) {
@@ -748,6 +778,8 @@ kq_consumer *kq_consumer_new(const mo_config *cfg, const char *group_id, const c
         goto fail;
     kc->max_poll_interval_ms = kq_conf_int(conf, "max.poll.interval.ms", KQ_MAX_POLL_INTERVAL_MS);
     rd_kafka_conf_set_rebalance_cb(conf, kq_rebalance_cb);
+    if (manual)
+        rd_kafka_conf_set_offset_commit_cb(conf, kq_commit_cb);
     rd_kafka_conf_set_opaque(conf, kc);
     kc->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, errstr_size);
     if (!kc->rk)
@@ -771,6 +803,69 @@ fail:
         rd_kafka_destroy(kc->rk);
     free(kc);
     return NULL;
+}
+
+kq_consumer *kq_consumer_new(const mo_config *cfg, const char *group_id, const char **topics,
+                             int ntopics, char *errstr, size_t errstr_size)
+{
+    return kq_consumer_make(cfg, group_id, topics, ntopics, 0, errstr, errstr_size);
+}
+
+kq_consumer *kq_consumer_new_manual(const mo_config *cfg, const char *group_id, const char **topics,
+                                    int ntopics, char *errstr, size_t errstr_size)
+{
+    return kq_consumer_make(cfg, group_id, topics, ntopics, 1, errstr, errstr_size);
+}
+
+mo_err kq_consumer_commit(kq_consumer *kc, const char *topic, int32_t partition, int64_t offset,
+                          const char *metadata, int wait)
+{
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_t *tp = rd_kafka_topic_partition_list_add(l, topic, partition);
+    tp->offset = offset;
+    if (metadata && *metadata) {
+        tp->metadata = strdup(metadata); /* freed with the list */
+        tp->metadata_size = tp->metadata ? strlen(metadata) : 0;
+    }
+    mo_err ret = MO_OK;
+    if (wait) {
+        if (rd_kafka_assignment_lost(kc->rk) ||
+            !kq_commit_list_bounded(kc, l, KQ_REVOKE_COMMIT_MS, "partition state"))
+            ret = MO_ERR_TRANSIENT;
+    } else {
+        rd_kafka_resp_err_t err = rd_kafka_commit(kc->rk, l, 1);
+        if (err) {
+            lg_warn("kafka", kc->tenant, "commit %s [%d] @%lld: %s", topic, partition,
+                    (long long)offset, rd_kafka_err2str(err));
+            ret = MO_ERR_TRANSIENT;
+        }
+    }
+    rd_kafka_topic_partition_list_destroy(l);
+    return ret;
+}
+
+mo_err kq_consumer_committed(kq_consumer *kc, const char *topic, int32_t partition, int64_t *offset,
+                             char *metadata, size_t size, int timeout_ms)
+{
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(l, topic, partition);
+    rd_kafka_resp_err_t err = rd_kafka_committed(kc->rk, l, timeout_ms);
+    if (!err)
+        err = l->elems[0].err;
+    if (!err) {
+        size_t n = l->elems[0].metadata_size < size ? l->elems[0].metadata_size : size - 1;
+        if (l->elems[0].metadata && n)
+            memcpy(metadata, l->elems[0].metadata, n);
+        metadata[l->elems[0].metadata ? n : 0] = '\0';
+        *offset = l->elems[0].offset;
+    }
+    rd_kafka_topic_partition_list_destroy(l);
+    if (err) {
+        lg_warn("kafka", kc->tenant, "committed offset of %s [%d]: %s", topic, partition,
+                rd_kafka_err2str(err));
+        return MO_ERR_TRANSIENT;
+    }
+    return MO_OK;
 }
 
 /* Resumes partitions whose retry time has come (rewinding first those whose

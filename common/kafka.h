@@ -130,6 +130,24 @@ typedef struct kq_consumer kq_consumer;
 /* Joins consumer group group_id and subscribes to topics (full names). */
 kq_consumer *kq_consumer_new(const mo_config *cfg, const char *group_id, const char **topics,
                              int ntopics, char *errstr, size_t errstr_size);
+/* The same, committing only what the caller commits (kq_consumer_commit),
+ * with metadata: for a loop that settles messages out of order and must
+ * tell the next owner of a partition which ones above the committed offset
+ * are settled already (consumers/apply_tenants.c). */
+kq_consumer *kq_consumer_new_manual(const mo_config *cfg, const char *group_id, const char **topics,
+                                    int ntopics, char *errstr, size_t errstr_size);
+/* Commits offset (the next to consume) and metadata (may be NULL; the broker
+ * keeps up to offset.metadata.max.bytes, 4096 by default) of topic's
+ * partition: wait 0 sends it and returns, wait 1 waits for the coordinator
+ * (bounded; MO_ERR_TRANSIENT when it did not answer or the assignment is
+ * lost).  A manual consumer only. */
+mo_err kq_consumer_commit(kq_consumer *kc, const char *topic, int32_t partition, int64_t offset,
+                          const char *metadata, int wait);
+/* The group's committed offset of topic's partition (a negative one when
+ * none) and its metadata into metadata (size bytes, "" when none), asking
+ * the coordinator for at most timeout_ms. */
+mo_err kq_consumer_committed(kq_consumer *kc, const char *topic, int32_t partition, int64_t *offset,
+                             char *metadata, size_t size, int timeout_ms);
 /* Next message or NULL after timeout_ms; resumes partitions whose retry time
  * has come.  Consumer errors are logged and skipped (NULL).  Destroy the
  * message with rd_kafka_message_destroy().  On every assignment, eager or

@@ -12,13 +12,20 @@
  * resumed), and every later message of that tenant queues behind them, so
  * one entity's events still apply in order.
  *
- * Kafka stays the truth: a partition's stored offset never passes its oldest
- * parked message (the low-water mark).  A process that dies with messages
- * parked loses nothing: the next owner consumes again from that mark, and
- * what was applied after it is skipped by the applied records and the
- * version and fence checks (apply_stale), as after any crash.  When
- * AT_PARK_MAX messages are parked in all, a new message's partition waits
- * (paused and rewound, as in the one-tenant loop) until some are settled.
+ * Kafka stays the truth: a partition's committed offset never passes its
+ * oldest parked message (the low-water mark), and the commit's metadata
+ * says which messages above the mark are settled already:
+ * "n=<next>;p=<parked offsets>" (every message below n that p does not list
+ * was applied, skipped or dead-lettered).  A process that dies with messages
+ * parked loses nothing: the next owner of the partition consumes again from
+ * the mark, applies the listed ones and passes over the others without
+ * applying them again.  So an older event is never applied again after a
+ * newer one, even when Redis lost the applied records meanwhile (the stock
+ * flow's version guard lives there).  The process commits itself (a manual
+ * consumer): each partition's state once a second when it changed, and
+ * before a partition leaves.  When AT_PARK_MAX messages are parked in all, a
+ * new message's partition waits (paused and rewound, as in the one-tenant
+ * loop) until some are settled.
  *
  * The tenants' appliers (configuration, API clients, attempt records, dead
  * letter resolver) are built from the registry when a tenant's first event
@@ -58,6 +65,13 @@
 #define AT_DRAIN_BATCH 32
 #define AT_CLOSE_MS    5000
 #define AT_NAME_MAX    65
+/* A partition's changed state is committed this often. */
+#define AT_COMMIT_MS 1000
+/* The commit's metadata stays under the broker's offset.metadata.max.bytes
+ * (4096 by default); parked offsets that do not fit are consumed again. */
+#define AT_META_MAX 3900
+/* How long the previous owner's commit is asked for. */
+#define AT_COMMITTED_MS 5000
 
 typedef struct at_parked {
     rd_kafka_message_t *m;
@@ -91,10 +105,16 @@ typedef struct at_slot {
 
 /* One partition's offsets. */
 typedef struct at_part {
-    int64_t next;   /* after the highest offset settled; -1 none */
-    int64_t stored; /* the last stored; -1 none */
-    int64_t low;    /* the lowest parked offset, while parked > 0 */
+    int64_t next; /* after the highest offset settled; -1 none */
+    int64_t low;  /* the lowest parked offset, while parked > 0 */
     int parked;
+    int loaded; /* the previous owner's commit was read */
+    int dirty;  /* changed since the last commit */
+    /* From the previous owner's commit: below skip_through, every offset
+     * but those in skip[] was settled already. */
+    int64_t skip_through;
+    int64_t *skip;
+    int nskip;
 } at_part;
 
 /* A flow as `apply --all-tenants` knows it. */
@@ -126,7 +146,7 @@ typedef struct at_loop {
     at_part *parts;
     int nparts;
     int nparked;
-    long long gen, gen_at;
+    long long gen, gen_at, committed_at;
     char skipped_name[AT_NAME_MAX]; /* the last unknown tenant logged */
     unsigned long messages, dead, parked_max;
 } at_loop;
@@ -143,25 +163,19 @@ static at_part *at_part_get(at_loop *L, int32_t p)
         if (!grown)
             return NULL;
         for (int i = L->nparts; i < n; i++)
-            grown[i] = (at_part){.next = -1, .stored = -1, .low = -1};
+            grown[i] = (at_part){.next = -1, .low = -1, .skip_through = -1};
         L->parts = grown;
         L->nparts = n;
     }
     return &L->parts[p];
 }
 
-/* Stores partition p's low-water mark when it moved: its oldest parked
- * message, else past the highest settled one. */
+/* Partition p changed: its state is committed within AT_COMMIT_MS. */
 static void at_store(at_loop *L, int32_t p)
 {
     at_part *part = at_part_get(L, p);
-    if (!part)
-        return;
-    int64_t mark = part->parked ? part->low : part->next;
-    if (mark > part->stored && mark >= 0) {
-        kq_consumer_store_next(L->kc, L->topic, p, mark);
-        part->stored = mark;
-    }
+    if (part)
+        part->dirty = 1;
 }
 
 /* The lowest offset parked of partition p (a scan of every queue). */
@@ -173,6 +187,109 @@ static int64_t at_lowest_parked(const at_loop *L, int32_t p)
             if (q->m->partition == p && (low < 0 || q->m->offset < low))
                 low = q->m->offset;
     return low;
+}
+
+static int at_cmp_offset(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Commits partition p's state: the low-water mark, and as metadata what
+ * above it is settled ("n=<next>;p=<parked offsets>", see the top).  wait:
+ * for the coordinator's answer (before the partition leaves). */
+static void at_commit(at_loop *L, int32_t p, int wait)
+{
+    at_part *part = at_part_get(L, p);
+    char list[AT_META_MAX], meta[AT_META_MAX + 64];
+    int64_t *offs = NULL;
+    int n = 0, listed = 0;
+    size_t len = 0;
+    if (!part || !part->loaded || part->next < 0)
+        return;
+    int64_t mark = part->parked ? part->low : part->next, through = part->next;
+    meta[0] = list[0] = '\0';
+    if (part->parked && (offs = malloc((size_t)part->parked * sizeof(*offs)))) {
+        for (int i = 0; i < AT_SLOTS; i++)
+            for (const at_parked *q = L->slots[i].head; q && n < part->parked; q = q->next)
+                if (q->m->partition == p)
+                    offs[n++] = q->m->offset;
+        qsort(offs, (size_t)n, sizeof(*offs), at_cmp_offset);
+        for (; listed < n; listed++) {
+            int w = snprintf(list + len, sizeof(list) - len, "%s%lld", listed ? "," : "",
+                             (long long)offs[listed]);
+            if (w < 0 || (size_t)w >= sizeof(list) - len) {
+                list[len] = '\0';
+                break;
+            }
+            len += (size_t)w;
+        }
+        /* The parked offsets that do not fit are not listed: n stops at the
+         * first of them, so it and what follows are consumed again. */
+        if (listed < n)
+            through = offs[listed];
+        snprintf(meta, sizeof(meta), "n=%lld;p=%s", (long long)through, list);
+    }
+    free(offs);
+    if (!kq_consumer_commit(L->kc, L->topic, p, mark, meta, wait))
+        part->dirty = 0;
+}
+
+/* Commits every changed partition (all of them with wait, before they go). */
+static void at_commit_changed(at_loop *L, int wait)
+{
+    if (!wait && mo_now_ms() - L->committed_at < AT_COMMIT_MS)
+        return;
+    L->committed_at = mo_now_ms();
+    for (int32_t p = 0; p < L->nparts; p++)
+        if (L->parts[p].dirty)
+            at_commit(L, p, wait);
+}
+
+/* Reads what the previous owner of partition p committed: which messages
+ * above the mark it settled already.  Without an answer nothing is passed
+ * over (everything from the mark is applied again, as after a crash). */
+static void at_load(at_loop *L, int32_t p, at_part *part)
+{
+    char meta[AT_META_MAX + 200];
+    int64_t offset = -1;
+    part->loaded = 1;
+    if (kq_consumer_committed(L->kc, L->topic, p, &offset, meta, sizeof(meta), AT_COMMITTED_MS))
+        return;
+    long long through;
+    const char *list = strstr(meta, ";p=");
+    if (sscanf(meta, "n=%lld;", &through) != 1 || !list)
+        return;
+    int cap = 1;
+    for (const char *c = list; *c; c++)
+        cap += *c == ',';
+    part->skip = calloc((size_t)cap, sizeof(*part->skip));
+    if (!part->skip)
+        return;
+    for (const char *c = list + 3; *c && part->nskip < cap;) {
+        char *end;
+        long long v = strtoll(c, &end, 10);
+        if (end == c)
+            break;
+        part->skip[part->nskip++] = v;
+        c = *end == ',' ? end + 1 : end;
+    }
+    part->skip_through = through;
+    lg_info(L->component, "*",
+            "%s [%d]: the previous owner settled everything below %lld but %d parked message(s); "
+            "those it settled are passed over",
+            L->topic, p, through, part->nskip);
+}
+
+/* Did the previous owner settle m already (at_load)? */
+static int at_settled_before(const at_part *part, const rd_kafka_message_t *m)
+{
+    if (m->offset >= part->skip_through)
+        return 0;
+    for (int i = 0; i < part->nskip; i++)
+        if (part->skip[i] == m->offset)
+            return 0;
+    return 1;
 }
 
 /* Message m is settled (applied, skipped or dead-lettered). */
@@ -237,6 +354,7 @@ static rd_kafka_message_t *at_unpark(at_loop *L, at_slot *slot)
 static void at_on_revoke(void *opaque, const char *topic, int32_t partition)
 {
     at_loop *L = opaque;
+    at_commit(L, partition, 1); /* before its parked messages go */
     for (int i = 0; i < AT_SLOTS; i++) {
         at_slot *slot = &L->slots[i];
         at_parked **pp = &slot->head, *q;
@@ -256,8 +374,10 @@ static void at_on_revoke(void *opaque, const char *topic, int32_t partition)
         if (slot->al)
             al_forget_partition(slot->al, topic, partition);
     }
-    if (partition >= 0 && partition < L->nparts)
-        L->parts[partition] = (at_part){.next = -1, .stored = -1, .low = -1};
+    if (partition >= 0 && partition < L->nparts) {
+        free(L->parts[partition].skip);
+        L->parts[partition] = (at_part){.next = -1, .low = -1, .skip_through = -1};
+    }
 }
 
 /* ---- the tenants' appliers -------------------------------------------- */
@@ -483,6 +603,16 @@ static void at_drain(at_loop *L)
 static void at_message(at_loop *L, rd_kafka_message_t *m)
 {
     char name[AT_NAME_MAX];
+    at_part *part = at_part_get(L, m->partition);
+    if (part && !part->loaded)
+        at_load(L, m->partition, part);
+    if (part && at_settled_before(part, m)) {
+        lg_debug(L->component, "*", "%s [%d] @%lld: settled by the previous owner", L->topic,
+                 m->partition, (long long)m->offset);
+        at_settled(L, m);
+        rd_kafka_message_destroy(m);
+        return;
+    }
     if (!at_tenant_of(m, name, sizeof(name))) {
         /* Not an event of ours at all: the pollers write every key. */
         lg_warn(L->component, "*", "%s [%d] @%lld: its key names no tenant; skipped", L->topic,
@@ -540,7 +670,7 @@ int apply_all_tenants(const mo_config *cfg, const char *flow, const sb_key *key)
         goto out;
     }
     if (!(L->kp = kq_producer_new(cfg, L->group, errstr, sizeof(errstr))) ||
-        !(L->kc = kq_consumer_new(cfg, L->group, topics, 1, errstr, sizeof(errstr)))) {
+        !(L->kc = kq_consumer_new_manual(cfg, L->group, topics, 1, errstr, sizeof(errstr)))) {
         lg_error(L->component, "*", "cannot start Kafka: %s", errstr);
         goto out;
     }
@@ -555,18 +685,23 @@ int apply_all_tenants(const mo_config *cfg, const char *flow, const sb_key *key)
     while (!mo_stop_requested()) {
         at_registry(L);
         at_drain(L);
+        at_commit_changed(L, 0);
         mt_set("mosync_parked_messages", (double)L->nparked, "flow", flow, NULL);
         rd_kafka_message_t *m = kq_consumer_poll(L->kc, 100);
         if (m)
             at_message(L, m);
     }
 out:
+    /* The partitions' state is committed as they leave (at_on_revoke), their
+     * parked messages with it. */
+    kq_consumer_close(L->kc, AT_CLOSE_MS);
     for (int i = 0; i < AT_SLOTS; i++) {
         while (L->slots[i].head)
             rd_kafka_message_destroy(at_unpark(L, &L->slots[i]));
         at_unbuild(&L->slots[i]);
     }
-    kq_consumer_close(L->kc, AT_CLOSE_MS);
+    for (int p = 0; p < L->nparts; p++)
+        free(L->parts[p].skip);
     kq_producer_free(L->kp);
     rs_close(L->rs);
     rs_close(L->reg);

@@ -9,10 +9,12 @@ does, would hold up every tenant.  Nothing is timed: the tests wait for
 conditions with bounds and compare what the simulators hold."""
 import json
 import os
+import re
 import signal
 import subprocess
 
-from harness import MOSYNC, MystoreSim, OngoingSim, check, env_for, eq, wait_until
+from harness import (MOSYNC, MystoreSim, OngoingSim, check, env_for, eq, topic_messages,
+                     wait_until)
 from seedgen import make_seed
 from test_poll_sched import _wait_emitted
 from test_tenants import _process_env, _settings, _tenant
@@ -56,6 +58,14 @@ def _registry_reads(p):
     """How many registry changes process p logged."""
     with open(p._mosync_log.name, "rb") as f:
         return f.read().count(b"registry generation")
+
+
+def _committed_through(p):
+    """The highest n=<next> of the partition state p logged as committed."""
+    with open(p._mosync_log.name, "rb") as f:
+        found = re.findall(rb"partition state committed: \S+ \[0\] @(\d+) ?(?:n=(\d+))?",
+                           f.read())
+    return max([int(n or at) for at, n in found] or [-1])
 
 
 def _numbers(og):
@@ -231,5 +241,61 @@ def test_apply_all_tenants_a_refused_credential_is_its_tenants_alone():
             _wait_landed(tenants, {"r2": 4})
             wait_until(lambda: env.redis.cmd("EXISTS", key % "r2") == 0, 30,
                        "r2's refusal record deleted once accepted")
+        finally:
+            _stop(env)
+
+
+def test_apply_all_tenants_a_restart_behind_a_parked_message_never_applies_an_older_event():
+    """The committed offset stays at x's parked order, but its metadata says
+    what above it was settled: after a kill -9 and the loss of y's Redis keys
+    (its applied records), the next applier does not apply y's older order
+    event again over the newer one Ongoing already holds.  Without the
+    metadata it would re-apply every event from x's mark, and with the
+    applied records gone the older one would be written again."""
+    with env_for("apply-all-restart", make_seed(orders=1, products=5), partitions=1) as env:
+        try:
+            tenants = _add(env, ["x", "y"])
+            og_x, og_y = tenants["x"][1], tenants["y"][1]
+            ms_y = tenants["y"][0]
+            og_x.post("/_sim/fault", {"method": "PUT", "path": "/wh/api/v1/orders",
+                                      "count": 1000000, "status": 500})
+            poller = _spawn(env, ["poll", "mystore-orders", "--all-tenants"])
+            applier = _spawn(env, ["apply", "orders", "--all-tenants"])
+            _wait_landed(tenants, {"y": 4})
+            # y's order 10001 changes: the newer content lands over the older.
+            o = ms_y.get("/_sim/orders/10001")
+            o["attributes"]["shipping_address_name"] = "Newer Name"
+            o["attributes"].pop("updated_at", None)
+            ms_y.put("/_sim/orders/10001", o)
+            wait_until(lambda: og_y.order("10001")["consignee"]["name"] == "Newer Name", 60,
+                       "y's newer order content in Ongoing")
+            check(not _numbers(og_x), "x's orders landed although its warehouse fails")
+            # Killed only after a commit covered every event on the topic (the
+            # loop commits once a second): what no commit covers is applied
+            # again after any crash, as with any consumer.
+            events = len(topic_messages(env, "mystore.orders"))
+            wait_until(lambda: _committed_through(applier) >= events, 30,
+                       "a commit covering all %d events" % events)
+
+            # Killed with x's orders parked; y's applied records are lost.
+            for p in (poller, applier):
+                p.send_signal(signal.SIGKILL)
+                p.wait()
+            for k in env.redis.cmd("KEYS", "mosync:{y}:*"):
+                if k != "mosync:{y}:tenant":
+                    env.redis.cmd("DEL", k)
+            writes = len(og_y.writes())
+            again = _spawn(env, ["apply", "orders", "--all-tenants"])
+            wait_until(lambda: b"the previous owner settled" in open(
+                again._mosync_log.name, "rb").read(), 60, "the previous owner's commit read")
+            og_x.call("DELETE", "/_sim/fault")
+            _wait_landed(tenants, {"x": 3})
+            # What the last commit (once a second) did not cover is applied again,
+            # as after any crash, but nothing older than what Ongoing holds.
+            older = [w for w in og_y.writes()[writes:]
+                     if (w.get("body") or {}).get("orderNumber") == "10001"
+                     and w["body"]["consignee"]["name"] != "Newer Name"]
+            eq(older, [], "older content of y's order written after the restart")
+            eq(og_y.order("10001")["consignee"]["name"], "Newer Name", "y's order content")
         finally:
             _stop(env)
