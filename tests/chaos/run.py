@@ -761,17 +761,57 @@ class Checks:
         self.work = tenant.work
         self.seed = tenant.seed
         self.order_ids = [o["id"] for o in self.seed["orders"] if o["id"] not in tenant.bad_orders]
+        self.articles = None  # _expected_articles()
 
     def settled(self):
-        """Cheap progress test while waiting: every expected order in Ongoing, every
-        shipment levert, the last stock value of every article landed."""
+        """Progress test while waiting: every expected order in Ongoing, every
+        article as its golden mapping, every shipment levert, the last stock value of
+        every article landed."""
         stored = {o["orderNumber"] for o in self.t.og.orders()}
         if not set(self.order_ids) <= stored:
+            return False
+        if any(self._article_problems()):
             return False
         for n in self.work.shipped:
             if self.t.ms.get("/_sim/orders/%s" % n)["status_id"] != "3":
                 return False
         return not self._stock_problems()[0]
+
+    def _expected_articles(self):
+        """(expected, o4): the golden mapping of every product's final state (the
+        workload is over: computed once), articleNumber -> article, and the articles
+        only order lines create."""
+        if self.articles is None:
+            t, expected = self.t, {}
+            from test_flows import product_snapshot  # noqa: E402
+
+            class ShopEnv:  # what product_snapshot needs of an Env
+                mystore = t.ms
+            snaps = [product_snapshot(ShopEnv, p["id"]) for p in self.seed["products"]]
+            for snap, exp in zip(snaps, mapped("article", snaps, t.owner)):
+                for a in (exp or {}).get("articles", []):
+                    expected[a["articleNumber"]] = a
+            # The planted bad product is dead-lettered by the article flow, but
+            # orders that sell its variants still create those articles from their
+            # order lines (O4): they are expected too, with the order line's data.
+            bad = t.bad_product["id"]
+            o4 = {line["attributes"]["sku"] for o in self.seed["orders"]
+                  if o["id"] not in t.bad_orders
+                  for line in o["lines"] if line["product_id"] == bad}
+            self.articles = (expected, o4)
+        return self.articles
+
+    def _article_problems(self):
+        """(missing, extra, differing) article numbers in Ongoing."""
+        expected, o4 = self._expected_articles()
+        arts = {a["articleNumber"]: a for a in self.t.og.get("/_sim/articles")}
+        keys = ("articleSystemId", "inventoryInfo", "stock", "numberOfItems",
+                "sellableNumberOfItems")
+        missing = [n for n in expected if n not in arts] + [n for n in o4 if n not in arts]
+        extra = [n for n in arts if n not in expected and n not in o4]
+        differ = [n for n, a in expected.items() if n in arts and
+                  {k: v for k, v in arts[n].items() if k not in keys} != a]
+        return missing, extra, differ
 
     def _stock_problems(self):
         """(missing, regressions): articles whose last value did not land in Mystore, and
@@ -871,28 +911,8 @@ class Checks:
               % (len(wrong), wrong[:5]))
 
         # Articles: exactly the mapping of every product's final state.
-        arts = {a["articleNumber"]: a for a in t.og.get("/_sim/articles")}
-        expected = {}
-        from test_flows import product_snapshot  # noqa: E402
-
-        class ShopEnv:  # what product_snapshot needs of an Env
-            mystore = t.ms
-        snaps = [product_snapshot(ShopEnv, p["id"]) for p in self.seed["products"]]
-        for snap, exp in zip(snaps, mapped("article", snaps, t.owner)):
-            for a in (exp or {}).get("articles", []):
-                expected[a["articleNumber"]] = a
-        keys = ("articleSystemId", "inventoryInfo", "stock", "numberOfItems",
-                "sellableNumberOfItems")
-        # The planted bad product is dead-lettered by the article flow, but
-        # orders that sell its variants still create those articles from their
-        # order lines (O4): they are expected too, with the order line's data.
-        bad = t.bad_product["id"]
-        o4 = {line["attributes"]["sku"] for o in self.seed["orders"]
-              if o["id"] not in t.bad_orders for line in o["lines"] if line["product_id"] == bad}
-        miss_art = [n for n in expected if n not in arts] + [n for n in o4 if n not in arts]
-        extra_art = [n for n in arts if n not in expected and n not in o4]
-        diff_art = [n for n, a in expected.items() if n in arts and
-                    {k: v for k, v in arts[n].items() if k not in keys} != a]
+        expected, o4 = self._expected_articles()
+        miss_art, extra_art, diff_art = self._article_problems()
         lost += len(miss_art)
         check(not miss_art and not extra_art,
               "Ongoing holds exactly the %d expected articles, %d of them from order lines "
