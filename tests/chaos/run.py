@@ -50,7 +50,9 @@ for each tenant:
     only its order numbers and SKUs, and every write its Mystore simulator received was
     for its shop and its own orders and products;
 and that the disruptions happened as planned (the lease taken over, c1's refused password
-seen, c2 paused and resumed, the registry intact after the cache was emptied, LOADING).
+seen, c2 paused and resumed, the registry intact after the cache was emptied, LOADING),
+and that Redis, read every half second, never held a refused-credential record
+(mosync:{T}:refused:<api>, what `mosync status` shows) of a tenant other than c1.
 It prints one line
   lost=0 duplicated_effects=0 crossed=0 dead_letters=N kills=N redis_restarts=N
   broker_restarts=N faults=N pauses=N
@@ -533,6 +535,7 @@ def run(args, rng, workdir, env, redis, settle_s, t0):
         for sim in t.sims():
             sim.post("/_sim/chaos", dict(FAULTS, seed=args.seed * 10 + t.i, timeout_ms=2500))
     fleet = Fleet(env.env, workdir)
+    refused = RefusedWatch(redis)
     threads = []
     for t in tenants:
         t.work = Workload(t, random.Random(rng.random()))
@@ -634,6 +637,8 @@ def run(args, rng, workdir, env, redis, settle_s, t0):
         harness.check_infra()
         time.sleep(5)
     fleet.stop()
+    refused.done.set()
+    disrupted["refused_records"] = refused.seen
     total = {"lost": 0, "duplicated": 0, "crossed": 0, "dead_letters": 0, "passed": 0,
              "failed": 0}
     for c in checks:
@@ -652,6 +657,29 @@ def run(args, rng, workdir, env, redis, settle_s, t0):
         log("logs kept in %s" % workdir)
         return 1
     return 0
+
+
+class RefusedWatch:
+    """Which tenants Redis held a refused-credential record for (mosync:{T}:refused:<api>,
+    what `mosync status` shows), read every half second all run long: only the tenant
+    whose password was set wrong may ever have one.  Redis away: that read is skipped."""
+
+    def __init__(self, redis):
+        self.redis = redis
+        self.seen = {}  # tenant -> the first record seen of it
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self):
+        while not self.done.wait(0.5):
+            try:
+                for key in self.redis.cmd("KEYS", "mosync:{*}:refused:*") or []:
+                    tenant = key.split("{", 1)[1].split("}", 1)[0]
+                    if tenant not in self.seen:
+                        self.seen[tenant] = (key, self.redis.cmd("HGETALL", key))
+            except Exception:  # Redis restarting, loading: the next read
+                pass
 
 
 def refused_count(workdir, tenant):
@@ -737,6 +765,10 @@ def disruption_checks(disrupted, paused):
     check(disrupted.get("refused", 0) > 0,
           "%s's wrong ONGOING_PASSWORD was refused (%s log lines), then set right"
           % (WRONG_PASSWORD_TENANT, disrupted.get("refused")))
+    others = {t: r for t, r in disrupted.get("refused_records", {}).items()
+              if t != WRONG_PASSWORD_TENANT}
+    check(not others, "no refused-credential record under a tenant whose credential was "
+          "never refused (%s)" % others)
     check(disrupted.get("pause_at_ms") and disrupted.get("resumed_at_ms"),
           "%s was paused and resumed" % paused.name)
     check(disrupted.get("registry_kept"), "emptying the cache kept the registry")
