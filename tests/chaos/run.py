@@ -879,9 +879,10 @@ class Checks:
             q = ((w["body"] or {}).get("data") or {}).get("attributes", {}).get("quantity")
             if q is None:
                 continue
-            if w["path"] in last and q < last[w["path"]]:
-                regressions.append((w["path"], last[w["path"]], q))
-            last[w["path"]] = q
+            if w["path"] in last and q < last[w["path"]][0]:
+                # When each landed (ms since the epoch), to lay beside the run's log.
+                regressions.append((w["path"], last[w["path"]], (q, w.get("at_ms"))))
+            last[w["path"]] = (q, w.get("at_ms"))
         return missing, regressions
 
     def _crossed(self):
