@@ -1,37 +1,62 @@
 #!/usr/bin/env python3
-"""The chaos suite (`make chaos`): every flow under crashes, outages and bad input.
+"""The chaos suite (`make chaos`): every flow of three tenants under crashes, outages and
+bad input.
 
     tests/chaos/run.py [--kafka real|mock] [--seed N]
 
-5,000 orders, 2,000 article changes, 500 shipments and stock sync flow through two
-replicas of every poller and every consumer (16 processes) while:
+Three registry tenants (c1, c2, c3; `mosync tenant add`), each with a Mystore simulator
+and an Ongoing simulator of its own (its own shop name and token, its own Ongoing user,
+password and goods owner, its own seed data: order ids from 10001, 110001 and 210001,
+product ids, and so SKUs, from 801, 10801 and 20801, so that whatever lands in the wrong
+tenant's system is seen). 5,000 orders, 2,000 article changes, 500 shipments and stock
+sync, split about a third per tenant, flow through two replicas of every
+`mosync poll <stream> --all-tenants` and every `mosync apply <flow> --all-tenants`
+(16 processes, each serving all three tenants) while:
   - processes are killed with SIGKILL at random moments and restarted (at least 20 kills);
-  - Redis is restarted twice and emptied once (FLUSHALL);
+  - Redis is restarted twice, and its cache emptied once: every key deleted except the
+    tenant registry (mosync:{T}:tenant, mosync:{*}:tenants, mosync:{*}:tenants:gen) and
+    the OAuth token stores, in one Lua script. That is "the cache is lost, the registry
+    kept": the registry is not a cache (the README runs Redis with AOF for it), and a real
+    FLUSHALL would leave no tenant to serve until an operator restored it, which would
+    test the operator, not mosync;
   - the Kafka broker is restarted once: by default a real Apache Kafka 3.9.1 broker
     (tests/kafka/stop, then start on the same data directory and port); with --kafka
     mock the embedded one is taken down and up (SIGUSR1 / SIGUSR2 to `mosync dev-broker`);
-  - the poller holding the mystore-orders lease is stopped (SIGSTOP) for three times
-    LEASE_TTL_S, so the standby takes over, then continued (SIGCONT);
-  - the appliers run with a wrong ONGOING_PASSWORD for 60 s, then are restarted with the
-    right one;
+  - a poller caught holding a tenant's mystore-orders lease (a lease is held only while
+    a cycle runs) is stopped (SIGSTOP) for three times LEASE_TTL_S, then continued
+    (SIGCONT); the other replica must take that tenant's lease meanwhile;
+  - tenant c1's ONGOING_PASSWORD is set wrong in the registry (`mosync tenant set c1`)
+    for BAD_PASSWORD_S (60 s), then set right again: no restart, the processes follow
+    the registry;
+  - tenant c2 is paused (`mosync tenant pause c2`) for GAP_S, then resumed;
   - Redis is restarted with its data on disk loaded slowly (redis-server's key-load-delay),
     so it answers LOADING for about 10 s; the suite checks that it saw LOADING;
-  - both simulators answer 5% of requests with 500, 2% with 429 and Retry-After,
+  - all six simulators answer 5% of requests with 500, 2% with 429 and Retry-After,
     1% too late (the effect applied, the answer after the client gave up) and 0.5%
     with a malformed body (the effect applied).
 If the broker, Redis or a simulator the suite started dies on its own (librdkafka's mock
 cluster can die on an assertion when consumers rejoin it), the suite stops at once and
 says which, how, and the tail of its log, instead of waiting without it.
-Then the faults stop and the suite waits (bounded) for the system to settle, and checks:
-  - the Ongoing simulator holds exactly the expected orders and articles, each equal to
-    what the golden mapping makes of Mystore's final data;
-  - every shipped order is "levert" in Mystore with its tracking number, and has exactly
-    one status-history row (no customer notice twice);
+Then the faults stop and the suite waits (bounded) for the system to settle, and checks,
+for each tenant:
+  - its Ongoing simulator holds exactly its expected orders and articles, each equal to
+    what the golden mapping (with its goods owner) makes of its Mystore's final data;
+  - every shipped order of it is "levert" in its Mystore with its tracking number, and has
+    exactly one status-history row (no customer notice twice);
   - no older stock value was ever written over a newer one, and the last value landed;
-  - exactly the planted bad entities are in mosync.dlq.
+  - exactly its planted bad entities (one order, one product) are in mosync.dlq, with
+    mosync.tenant = it;
+  - no cross-over: every write its Ongoing simulator received carries its goods owner and
+    only its order numbers and SKUs, and every write its Mystore simulator received was
+    for its shop and its own orders and products;
+and that the disruptions happened as planned (the lease taken over, c1's refused password
+seen, c2 paused and resumed, the registry intact after the cache was emptied, LOADING),
+and that Redis, read every half second, never held a refused-credential record
+(mosync:{T}:refused:<api>, what `mosync status` shows) of a tenant other than c1.
 It prints one line
-  lost=0 duplicated_effects=0 dead_letters=N kills=N redis_restarts=N broker_restarts=N faults=N
-and "N passed, N failed" (each check one), and exits 1 when anything was lost or doubled.
+  lost=0 duplicated_effects=0 crossed=0 dead_letters=N kills=N redis_restarts=N
+  broker_restarts=N faults=N pauses=N
+and "N passed, N failed" (each check one), and exits 1 when anything failed.
 Loopback only; bounded in time (MOSYNC_CHAOS_SETTLE_S, default 600, for the settling).
 
 Knobs to shrink it (a quick check of the mechanics, not the suite): MOSYNC_CHAOS_ORDERS
@@ -40,6 +65,7 @@ MOSYNC_CHAOS_MIN_KILLS (20), MOSYNC_CHAOS_GAP_S (40, seconds between two disrupt
 MOSYNC_CHAOS_BAD_PASSWORD_S (60).
 """
 import argparse
+import base64
 import json
 import os
 import random
@@ -55,7 +81,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "e2e"))
 import harness  # noqa: E402
-from harness import MOSYNC, TENANT, TestFailure, dlq_messages  # noqa: E402
+from harness import MOSYNC, TestFailure, dlq_messages  # noqa: E402
 from seedgen import make_seed  # noqa: E402
 
 ORDERS = int(os.environ.get("MOSYNC_CHAOS_ORDERS", "5000"))
@@ -68,19 +94,40 @@ MIN_KILLS = int(os.environ.get("MOSYNC_CHAOS_MIN_KILLS", "20"))
 GAP_S = float(os.environ.get("MOSYNC_CHAOS_GAP_S", "40"))
 BAD_PASSWORD_S = float(os.environ.get("MOSYNC_CHAOS_BAD_PASSWORD_S", "60"))
 LEASE_TTL_S = 5
-# Three orders that cannot be mapped, spread over the list (ids 10001...): with
-# 5,000 orders these are 10777, 12345 and 14999.
-BAD_ORDERS = tuple(str(10001 + min(ORDERS - 1, n * ORDERS // 5000))
-                   for n in (776, 2344, 4998)) if ORDERS >= 3 else ()
+TENANTS = ("c1", "c2", "c3")
+WRONG_PASSWORD_TENANT = "c1"
+PAUSED_TENANT = "c2"
+SECRET_KEY = base64.b64encode(bytes(range(100, 132))).decode()
+# Where in its order list each tenant's one unmappable order sits (of 5,000: with
+# 5,000 orders in all these are c1's 10259, c2's 110782 and c3's 211666).
+BAD_ORDER_AT = (776, 2344, 4998)
 FAULTS = {"error": 0.05, "rate_limited": 0.02, "timeout": 0.01, "malformed": 0.005}
 ROLES = [("poll", "mystore-orders"), ("poll", "mystore-products"),
          ("poll", "ongoing-shipments"), ("poll", "ongoing-stock"),
          ("apply", "orders"), ("apply", "articles"), ("apply", "deliveries"),
          ("apply", "stock")]
+# Every key of Redis except the registry and the OAuth token stores (README, "Redis
+# keys": those two are not caches).  Deleted in one script, as FLUSHALL is one command.
+FLUSH_CACHE_LUA = """
+local n = 0
+for _, k in ipairs(redis.call('KEYS', '*')) do
+  if not (string.match(k, '^mosync:{[^}]*}:tenant$') or k == 'mosync:{*}:tenants' or
+          k == 'mosync:{*}:tenants:gen' or string.match(k, '^mosync:{[^}]*}:oauth:')) then
+    redis.call('DEL', k)
+    n = n + 1
+  end
+end
+return n
+"""
 
 
 def log(msg):
     print("# %s %s" % (time.strftime("%H:%M:%S"), msg), flush=True)
+
+
+def share(total, i):
+    """Tenant i's part of total: a third, the remainder to the first ones."""
+    return total // len(TENANTS) + (1 if i < total % len(TENANTS) else 0)
 
 
 class Broker:
@@ -150,8 +197,100 @@ class Broker:
                 self.proc.kill()
 
 
+class Shop(harness.MystoreSim):
+    """A tenant's Mystore simulator: its own shop name and token (MystoreSim's api()
+    and snapshot() use the harness's one shop, so api() is this shop's here)."""
+
+    def __init__(self, workdir, seed, shop, token):
+        super().__init__(workdir, seed, rate_limit=0, extra=["--shop", shop, "--token", token])
+        self.shop = shop
+        self.token = token
+
+    def api(self, path):
+        status, body = self.call("GET", "/shops/%s/%s" % (self.shop, path),
+                                 headers={"Authorization": "Bearer " + self.token,
+                                          "Accept": "application/vnd.api+json"})
+        harness.check(status == 200, "GET %s of shop %s answered %s" % (path, self.shop, status))
+        return body
+
+
+class Tenant:
+    """One registry tenant: its seed, its two simulators, its settings, what it planted."""
+
+    def __init__(self, i, name, workdir, seed_no):
+        self.i, self.name = i, name
+        self.orders_n = share(ORDERS, i)
+        self.changes_n = share(ARTICLE_CHANGES, i)
+        self.shipments_n = share(SHIPMENTS, i)
+        self.stock_n = share(STOCK_ARTICLES, i)
+        self.owner = 101 + i
+        self.shop = "shop-" + name
+        self.token = "ms-token-%s-%d" % (name, 7919 * (i + 1))
+        self.user = "og-user-" + name
+        self.password = "og-password-%s-%d" % (name, 104729 * (i + 1))
+        self.seed = make_seed(orders=self.orders_n, products=share(PRODUCTS, i),
+                              seed=seed_no * 10 + i, first_order_id=10001 + 100000 * i,
+                              first_product_id=801 + 10000 * i,
+                              first_variant_id=116301 + 100000 * i)
+        self.planted = self._plant_bad()
+        self.order_ids = {o["id"] for o in self.seed["orders"]}
+        self.product_ids = {p["id"] for p in self.seed["products"]}
+        self.variant_ids = {v["id"] for p in self.seed["products"] for v in p["variants"]}
+        self.skus = {p["attributes"]["sku"] for p in self.seed["products"]} | {
+            v["attributes"]["sku"] for p in self.seed["products"] for v in p["variants"]}
+        d = os.path.join(workdir, name)
+        os.makedirs(d)
+        self.ms = Shop(d, self.seed, self.shop, self.token)
+        self.og = harness.OngoingSim(d, extra=["--user", self.user, "--password", self.password,
+                                               "--goods-owner", str(self.owner)])
+        self.work = None
+
+    def _plant_bad(self):
+        """One order that cannot be mapped and one product whose weight is not a
+        number: the only entities of this tenant that may end in mosync.dlq."""
+        self.bad_orders = ()
+        if self.orders_n:
+            bad = self.seed["orders"][min(self.orders_n - 1,
+                                          BAD_ORDER_AT[self.i] * self.orders_n // 5000)]
+            bad["lines"][0]["attributes"]["quantity"] = "abc"
+            self.bad_orders = (bad["id"],)
+        self.bad_product = self.seed["products"][7]
+        self.bad_product["attributes"]["weight"] = "tung"
+        return {self.name + ":" + oid for oid in self.bad_orders} | {
+            self.name + ":" + self.bad_product["id"]}
+
+    def settings(self, **over):
+        """Its registry settings, KEY=VALUE lines for `mosync tenant add|set`."""
+        s = {"MYSTORE_API_URL": self.ms.base, "MYSTORE_SHOP": self.shop,
+             "MYSTORE_TOKEN": self.token, "MYSTORE_RATE_LIMIT_PER_MIN": "1000000",
+             "MYSTORE_INITIAL_LOOKBACK_H": "87600", "ONGOING_API_URL": self.og.base + "/wh",
+             "ONGOING_USER": self.user, "ONGOING_PASSWORD": self.password,
+             "ONGOING_GOODS_OWNER_ID": str(self.owner), "STOCK_SYNC": "on",
+             "POLL_INTERVAL_S": "1"}
+        s.update(over)
+        return "".join("%s=%s\n" % kv for kv in s.items())
+
+    def sims(self):
+        return (self.ms, self.og)
+
+
+def tenant_cmd(env, args, stdin=None):
+    """`mosync tenant <args>` as an operator runs it (MOSYNC_TENANT unset), tried
+    again for a while if Redis is away just then."""
+    for attempt in range(15):
+        rc, out, err = harness.run_checked(
+            [MOSYNC, "tenant"] + args, env, 60, "mosync tenant " + " ".join(args),
+            stdin=stdin.encode() if stdin is not None else None)
+        if rc == 0:
+            return out.decode()
+        log("mosync tenant %s failed (%d): %s" % (" ".join(args), rc, err.decode()[-300:]))
+        time.sleep(2)
+    raise TestFailure("mosync tenant %s kept failing" % " ".join(args))
+
+
 class Fleet:
-    """Two replicas of every role, each restarted whenever it dies."""
+    """Two replicas of every role, each serving every tenant (--all-tenants), each
+    restarted whenever it dies."""
 
     started = []   # every process any fleet started, for the cleanup
     halted = False  # set by the cleanup: no more restarts
@@ -160,14 +299,15 @@ class Fleet:
         self.env = env
         self.workdir = workdir
         self.lock = threading.Lock()
-        self.slots = {}   # name -> [command words, process, extra environment]
+        self.slots = {}   # name -> [command words, process]
         self.paused = {}  # name -> the process stopped with SIGSTOP
         self.stopping = False
         self.kills = 0
         self.restarts = 0
         for role in ROLES:
             for replica in (1, 2):
-                self.slots["%s-%s-%d" % (role[0], role[1], replica)] = [list(role), None, {}]
+                self.slots["%s-%s-%d" % (role[0], role[1], replica)] = [
+                    list(role) + ["--all-tenants"], None]
         for name in self.slots:
             self._start(name)
         self.watcher = threading.Thread(target=self._watch, daemon=True)
@@ -175,37 +315,14 @@ class Fleet:
 
     def _start(self, name):
         with open(os.path.join(self.workdir, name + ".log"), "ab") as logf:
-            self.slots[name][1] = subprocess.Popen([MOSYNC] + self.slots[name][0],
-                                                   env=dict(self.env, **self.slots[name][2]),
+            self.slots[name][1] = subprocess.Popen([MOSYNC] + self.slots[name][0], env=self.env,
                                                    stdout=subprocess.DEVNULL, stderr=logf)
         Fleet.started.append(self.slots[name][1])
-
-    def restart_with(self, prefix, extra_env):
-        """Restarts every process whose slot name starts with prefix ("apply-") with
-        extra_env over the suite's environment (SIGTERM, as an operator's restart);
-        returns the names.  Kills and the watcher's restarts keep that environment."""
-        with self.lock:
-            names = [n for n in sorted(self.slots) if n.startswith(prefix)]
-            procs = [self.slots[n][1] for n in names]
-            for n in names:
-                self.slots[n][2] = dict(extra_env)
-            for p in procs:
-                if p.poll() is None:
-                    p.send_signal(signal.SIGTERM)
-            for p in procs:
-                try:
-                    p.wait(30)
-                except subprocess.TimeoutExpired:
-                    p.kill()
-                    p.wait()
-            for n in names:
-                self._start(n)
-        return names
 
     def pid_of(self, pid):
         """The slot name of a running process, or None."""
         with self.lock:
-            for name, (_, p, _) in self.slots.items():
+            for name, (_, p) in self.slots.items():
                 if p.pid == pid and p.poll() is None:
                     return name
         return None
@@ -230,7 +347,7 @@ class Fleet:
             with self.lock:
                 if self.stopping or Fleet.halted:
                     return
-                for name, (_, p, _) in self.slots.items():
+                for name, (_, p) in self.slots.items():
                     if p.poll() is not None:
                         self.restarts += 1
                         self._start(name)
@@ -252,7 +369,7 @@ class Fleet:
             self.resume(name)
         with self.lock:
             self.stopping = True
-            procs = [p for _, p, _ in self.slots.values()]
+            procs = [p for _, p in self.slots.values()]
         for p in procs:
             if p.poll() is None:
                 p.send_signal(signal.SIGTERM)
@@ -264,42 +381,32 @@ class Fleet:
                 p.wait()
 
 
-def plant_bad(seed):
-    """Three orders that cannot be mapped and one product whose weight is not a number:
-    the only entities that may end in mosync.dlq."""
-    for o in seed["orders"]:
-        if o["id"] in BAD_ORDERS:
-            o["lines"][0]["attributes"]["quantity"] = "abc"
-    bad_product = seed["products"][7]
-    bad_product["attributes"]["weight"] = "tung"
-    return {TENANT + ":" + oid for oid in BAD_ORDERS} | {TENANT + ":" + bad_product["id"]}
-
-
 class Workload:
-    """What the shop and the warehouse do meanwhile: product edits, shipments, stock."""
+    """What one tenant's shop and warehouse do meanwhile: product edits, shipments,
+    stock."""
 
-    def __init__(self, env, seed, rng):
-        self.env = env
+    def __init__(self, tenant, rng):
+        self.t = tenant
         self.rng = rng
-        self.products = [p["id"] for p in seed["products"]]
-        self.bad_product = seed["products"][7]["id"]
+        self.products = [p["id"] for p in tenant.seed["products"]]
         self.changes = 0
         self.shipped = {}       # order number -> tracking number
         self.stock = {}         # article number -> list of sellable values set, in order
         self.done = threading.Event()
 
     def run(self):
-        ms, og = self.env.mystore, self.env.ongoing
+        t = self.t
+        ms, og = t.ms, t.og
         rounds = {}
         next_change = 0
         while not self.done.is_set():
             # Article changes: product edits, a few per tick.
             for _ in range(8):
-                if self.changes >= ARTICLE_CHANGES:
+                if self.changes >= t.changes_n:
                     break
                 pid = self.products[next_change % len(self.products)]
                 next_change += 1
-                if pid == self.bad_product:
+                if pid == t.bad_product["id"]:
                     continue
                 p = ms.get("/_sim/products/%s" % pid)
                 p["attributes"]["price"] = "%d.00" % (100 + self.changes % 900)
@@ -307,7 +414,7 @@ class Workload:
                 ms.put("/_sim/products/%s" % pid, p)
                 self.changes += 1
             # Shipments: orders that reached the warehouse, shipped with a tracking number.
-            if len(self.shipped) < SHIPMENTS:
+            if len(self.shipped) < t.shipments_n:
                 for o in og.orders():
                     n = o["orderNumber"]
                     if n in self.shipped or o.get("status") != 200:
@@ -316,11 +423,11 @@ class Workload:
                     og.post("/_sim/orders/%s/ship" % n,
                             {"tracking": [{"waybill": waybill, "trackingUrl": "https://t/" + n}]})
                     self.shipped[n] = waybill
-                    if len(self.shipped) >= SHIPMENTS or len(self.shipped) % 25 == 0:
+                    if len(self.shipped) >= t.shipments_n or len(self.shipped) % 25 == 0:
                         break
             # Stock: rising sellable values on articles the warehouse knows.
             arts = [a["articleNumber"] for a in og.get("/_sim/articles")]
-            for no in arts[:STOCK_ARTICLES]:
+            for no in arts[:t.stock_n]:
                 r = rounds.get(no, 0)
                 if r >= STOCK_ROUNDS or self.rng.random() > 0.1:
                     continue
@@ -329,18 +436,19 @@ class Workload:
                 og.post("/_sim/articles/%s/stock" % no,
                         {"numberOfItems": int(value) + 2, "sellableNumberOfItems": value})
                 self.stock.setdefault(no, []).append(value)
-            if (self.changes >= ARTICLE_CHANGES and len(self.shipped) >= SHIPMENTS and
-                    len(rounds) >= STOCK_ARTICLES and
-                    all(r >= STOCK_ROUNDS for r in rounds.values())):
+            if (self.changes >= t.changes_n and len(self.shipped) >= t.shipments_n and
+                    len(rounds) >= t.stock_n and all(r >= STOCK_ROUNDS for r in rounds.values())):
                 return
             time.sleep(0.5)
 
 
-def mapped(kind, docs):
-    """The golden mapping of many snapshots (`mosync map <kind>`, one process each)."""
+def mapped(kind, docs, owner):
+    """The golden mapping of many snapshots (`mosync map <kind>`, one process each) for
+    goods owner `owner`."""
     out = []
+    env = dict(os.environ, ONGOING_GOODS_OWNER_ID=str(owner))
     for d in docs:
-        p = subprocess.run([MOSYNC, "map", kind], input=json.dumps(d).encode(),
+        p = subprocess.run([MOSYNC, "map", kind], input=json.dumps(d).encode(), env=env,
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=30)
         out.append(json.loads(p.stdout) if p.returncode == 0 else None)
     return out
@@ -358,50 +466,43 @@ def main():
     settle_s = int(os.environ.get("MOSYNC_CHAOS_SETTLE_S", "600"))
     t0 = time.time()
 
-    seed = make_seed(orders=ORDERS, products=PRODUCTS, seed=args.seed)
-    planted = plant_bad(seed)
     workdir = tempfile.mkdtemp(prefix="mosync-chaos-")
     log("work directory %s (kafka: %s, seed %d)" % (workdir, args.kafka, args.seed))
     prefix = "chaos."
     redis = harness.Redis(workdir)
     broker = Broker(args.kafka, workdir, prefix)
-    mystore = harness.MystoreSim(workdir, seed, rate_limit=0)
-    ongoing = harness.OngoingSim(workdir)
+    tenants = []
 
-    class E:  # what harness.dlq_messages and the workload need of an Env
+    class E:  # what harness.dlq_messages needs of an Env
         pass
     env = E()
-    env.mystore, env.ongoing, env.redis, env.broker = mystore, ongoing, redis, broker
+    env.redis, env.broker, env.tenants = redis, broker, tenants
+    # The processes' own environment: no tenant's settings and no MOSYNC_TENANT (the
+    # registry holds the tenants), the key their secrets are sealed with.
     env.env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "KAFKA_BROKERS": broker.bootstrap,
         "KAFKA_TOPIC_PREFIX": prefix,
         "KAFKA_TOPIC_PARTITIONS": "6",
         "REDIS_URL": "redis://127.0.0.1:%d/0" % redis.port,
-        "MOSYNC_TENANT": TENANT,
-        "MYSTORE_API_URL": mystore.base,
-        "MYSTORE_SHOP": harness.SHOP,
-        "MYSTORE_TOKEN": harness.TOKEN,
-        "MYSTORE_RATE_LIMIT_PER_MIN": "1000000",
-        "MYSTORE_INITIAL_LOOKBACK_H": "87600",
-        "ONGOING_API_URL": ongoing.base + "/wh",
-        "ONGOING_USER": harness.OG_USER,
-        "ONGOING_PASSWORD": harness.OG_PASSWORD,
-        "ONGOING_GOODS_OWNER_ID": "1",
-        "STOCK_SYNC": "on",
-        "POLL_INTERVAL_S": "1",
+        "MOSYNC_SECRET_KEY": SECRET_KEY,
         "HTTP_TIMEOUT_MS": "1500",
         "LEASE_TTL_S": str(LEASE_TTL_S),
         "MAX_ATTEMPTS": "10",
         "LOG_LEVEL": "info",
     }
     env.prefix = prefix
-    if args.kafka == "real":
-        subprocess.run([MOSYNC, "topics"], env=env.env, check=True)
-
     rc = 1
     try:
-        rc = run(args, rng, seed, planted, workdir, env, redis, settle_s, t0)
+        for i, name in enumerate(TENANTS):
+            tenants.append(Tenant(i, name, workdir, args.seed))
+            tenant_cmd(env.env, ["add", name], stdin=tenants[-1].settings())
+        log("tenants %s: %s orders, %s products" % (
+            ", ".join(TENANTS), "/".join(str(t.orders_n) for t in tenants),
+            "/".join(str(len(t.seed["products"])) for t in tenants)))
+        if args.kafka == "real":
+            subprocess.run([MOSYNC, "topics"], env=env.env, check=True)
+        rc = run(args, rng, workdir, env, redis, settle_s, t0)
         return rc
     except harness.InfraDied as e:
         # The suite's own infrastructure is gone: nothing after this would mean anything.
@@ -417,33 +518,40 @@ def main():
             if p.poll() is None:
                 p.kill()
                 p.wait()
-        for sim in (mystore, ongoing):
-            sim.stop()
+        for t in tenants:
+            for sim in t.sims():
+                sim.stop()
         broker.stop()
         redis.close()
         if rc == 0:  # a failed run keeps its logs (and says where)
             shutil.rmtree(workdir, ignore_errors=True)
 
 
-def run(args, rng, seed, planted, workdir, env, redis, settle_s, t0):
+def run(args, rng, workdir, env, redis, settle_s, t0):
     """The chaos run proper (see the module comment); returns the exit status."""
-    mystore, ongoing, broker = env.mystore, env.ongoing, env.broker
-    for sim in (mystore, ongoing):
-        sim.post("/_sim/chaos", dict(FAULTS, seed=args.seed, timeout_ms=2500))
+    broker, tenants = env.broker, env.tenants
+    by_name = {t.name: t for t in tenants}
+    for t in tenants:
+        for sim in t.sims():
+            sim.post("/_sim/chaos", dict(FAULTS, seed=args.seed * 10 + t.i, timeout_ms=2500))
     fleet = Fleet(env.env, workdir)
-    work = Workload(env, seed, rng)
-    wt = threading.Thread(target=work.run, daemon=True)
-    wt.start()
+    refused = RefusedWatch(redis)
+    threads = []
+    for t in tenants:
+        t.work = Workload(t, random.Random(rng.random()))
+        threads.append(threading.Thread(target=t.work.run, daemon=True))
+        threads[-1].start()
 
     # The disruptions, spread over the run; kills in between until the workload is done.
     # Each entry is (seconds after the start, what); a disruption with an end plans it.
-    redis_restarts = broker_restarts = 0
+    # The pause comes early, while the tenant still has events on their way.
+    redis_restarts = broker_restarts = pauses = 0
     plan = [(n * GAP_S + GAP_S * 0.75, what) for n, what in enumerate(
-        ("redis-restart", "broker", "flushall", "redis-restart", "sigstop-poller",
-         "wrong-password", "redis-loading"))]
-    disrupted = {}  # what was seen of the new disruptions, for the checks
+        ("redis-restart", "pause-tenant", "broker", "flush-cache", "redis-restart",
+         "sigstop-poller", "wrong-password", "redis-loading"))]
+    disrupted = {}  # what was seen of the disruptions, for the checks
     start = time.time()
-    while plan or wt.is_alive() or fleet.kills < MIN_KILLS:
+    while plan or any(th.is_alive() for th in threads) or fleet.kills < MIN_KILLS:
         harness.check_infra()
         now = time.time() - start
         if plan and now >= plan[0][0]:
@@ -454,9 +562,12 @@ def run(args, rng, seed, planted, workdir, env, redis, settle_s, t0):
                 time.sleep(3)
                 redis.start()
                 redis_restarts += 1
-            elif what == "flushall":
-                log("emptying Redis (FLUSHALL)")
-                redis.cmd("FLUSHALL")
+            elif what == "flush-cache":
+                n = redis.cmd("EVAL", FLUSH_CACHE_LUA, "0")
+                names = sorted(redis.cmd("SMEMBERS", "mosync:{*}:tenants") or [])
+                disrupted["registry_kept"] = names == sorted(TENANTS) and all(
+                    redis.cmd("EXISTS", "mosync:{%s}:tenant" % n) for n in TENANTS)
+                log("emptied Redis's cache: %d keys deleted, the registry kept (%s)" % (n, names))
             elif what == "broker":
                 log("restarting the Kafka broker")
                 broker.restart()
@@ -466,20 +577,40 @@ def run(args, rng, seed, planted, workdir, env, redis, settle_s, t0):
                 if nxt:
                     plan.append((now + nxt[1], nxt[0]))
             elif what == "sigcont-poller":
-                name = disrupted["paused"]
-                holder = redis.cmd("GET", "mosync:{%s}:lease:mystore-orders" % TENANT)
-                disrupted["taken_over"] = holder is not None and disrupted["holder"] != holder
-                log("SIGCONT %s; the lease meanwhile: %r" % (name, holder))
+                name, tn = disrupted["paused"], disrupted["lease_tenant"]
+                # The lease's fence counter is raised by each new holder only (lease.c):
+                # past the stopped holder's fence, another process took the lease.
+                key = "mosync:{%s}:lease:mystore-orders" % tn
+                fence = int(redis.cmd("GET", key + ":fence") or 0)
+                disrupted["taken_over"] = fence > int(disrupted["holder"].split()[0])
+                log("SIGCONT %s; %s's lease fence is now %d, the lease %r"
+                    % (name, tn, fence, redis.cmd("GET", key)))
                 fleet.resume(name)
             elif what == "wrong-password":
-                names = fleet.restart_with("apply-", {"ONGOING_PASSWORD": "wrong-chaos-password"})
-                log("restarted %d appliers with a wrong ONGOING_PASSWORD for %.0f s"
-                    % (len(names), BAD_PASSWORD_S))
+                t = by_name[WRONG_PASSWORD_TENANT]
+                tenant_cmd(env.env, ["set", t.name],
+                           stdin="ONGOING_PASSWORD=wrong-chaos-password\n")
+                disrupted["refused_before"] = refused_count(workdir, t.name)
+                log("set %s's ONGOING_PASSWORD wrong in the registry for %.0f s"
+                    % (t.name, BAD_PASSWORD_S))
                 plan.append((now + BAD_PASSWORD_S, "password-fixed"))
             elif what == "password-fixed":
-                names = fleet.restart_with("apply-", {})
-                log("restarted %d appliers with the right ONGOING_PASSWORD" % len(names))
-                disrupted["password"] = True
+                t = by_name[WRONG_PASSWORD_TENANT]
+                tenant_cmd(env.env, ["set", t.name], stdin="ONGOING_PASSWORD=%s\n" % t.password)
+                disrupted["refused"] = (refused_count(workdir, t.name) -
+                                        disrupted.get("refused_before", 0))
+                log("set %s's ONGOING_PASSWORD right again; %d refusals logged meanwhile"
+                    % (t.name, disrupted["refused"]))
+            elif what == "pause-tenant":
+                tenant_cmd(env.env, ["pause", PAUSED_TENANT])
+                disrupted["pause_at_ms"] = int(time.time() * 1000)
+                pauses += 1
+                log("paused %s for %.0f s" % (PAUSED_TENANT, GAP_S))
+                plan.append((now + GAP_S, "resume-tenant"))
+            elif what == "resume-tenant":
+                tenant_cmd(env.env, ["resume", PAUSED_TENANT])
+                disrupted["resumed_at_ms"] = int(time.time() * 1000)
+                log("resumed %s" % PAUSED_TENANT)
             elif what == "redis-loading":
                 restart_redis_loading(redis, disrupted)
                 redis_restarts += 1
@@ -491,52 +622,102 @@ def run(args, rng, seed, planted, workdir, env, redis, settle_s, t0):
         if now > 1800:
             log("the workload did not finish within 30 minutes")
             break
-    work.done.set()
     faults = 0
-    for sim in (mystore, ongoing):
-        faults += sum(sim.stats()["chaos"].values())
-        sim.call("DELETE", "/_sim/chaos")
+    for t in tenants:
+        t.work.done.set()
+        for sim in t.sims():
+            faults += sum(sim.stats()["chaos"].values())
+            sim.call("DELETE", "/_sim/chaos")
     log("chaos over after %.0f s: %d kills, %d faults; settling" % (time.time() - start,
                                                                     fleet.kills, faults))
 
-    checks = Checks(env, seed, work, planted)
+    checks = [Checks(env, t) for t in tenants]
     deadline = time.time() + settle_s
-    while time.time() < deadline and not checks.settled():
+    while time.time() < deadline and not all(c.settled() for c in checks):
         harness.check_infra()
         time.sleep(5)
     fleet.stop()
-    result = checks.run(disrupted)
-    print("lost=%d duplicated_effects=%d dead_letters=%d kills=%d redis_restarts=%d "
-          "broker_restarts=%d faults=%d" % (result["lost"], result["duplicated"],
-                                            result["dead_letters"], fleet.kills,
-                                            redis_restarts, broker_restarts, faults), flush=True)
+    refused.done.set()
+    disrupted["refused_records"] = refused.seen
+    total = {"lost": 0, "duplicated": 0, "crossed": 0, "dead_letters": 0, "passed": 0,
+             "failed": 0}
+    for c in checks:
+        for k, v in c.run().items():
+            total[k] += v
+    d = disruption_checks(disrupted, by_name[PAUSED_TENANT])
+    total["passed"] += d["passed"]
+    total["failed"] += d["failed"]
+    print("lost=%d duplicated_effects=%d crossed=%d dead_letters=%d kills=%d redis_restarts=%d "
+          "broker_restarts=%d faults=%d pauses=%d"
+          % (total["lost"], total["duplicated"], total["crossed"], total["dead_letters"],
+             fleet.kills, redis_restarts, broker_restarts, faults, pauses), flush=True)
     log("took %.0f s" % (time.time() - t0))
-    print("%d passed, %d failed" % (result["passed"], result["failed"]), flush=True)
-    if result["failed"]:
+    print("%d passed, %d failed" % (total["passed"], total["failed"]), flush=True)
+    if total["failed"]:
         log("logs kept in %s" % workdir)
         return 1
     return 0
 
 
+class RefusedWatch:
+    """Which tenants Redis held a refused-credential record for (mosync:{T}:refused:<api>,
+    what `mosync status` shows), read every half second all run long: only the tenant
+    whose password was set wrong may ever have one.  Redis away: that read is skipped."""
+
+    def __init__(self, redis):
+        self.redis = redis
+        self.seen = {}  # tenant -> the first record seen of it
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self):
+        while not self.done.wait(0.5):
+            try:
+                for key in self.redis.cmd("KEYS", "mosync:{*}:refused:*") or []:
+                    tenant = key.split("{", 1)[1].split("}", 1)[0]
+                    if tenant not in self.seen:
+                        self.seen[tenant] = (key, self.redis.cmd("HGETALL", key))
+            except Exception:  # Redis restarting, loading: the next read
+                pass
+
+
+def refused_count(workdir, tenant):
+    """How many log lines of the fleet say that tenant's Ongoing credential was refused."""
+    n = 0
+    for f in os.listdir(workdir):
+        if f.endswith(".log") and (f.startswith("poll-ongoing") or f.startswith("apply-")):
+            with open(os.path.join(workdir, f), errors="replace") as fh:
+                n += sum(1 for line in fh if '"tenant":"%s"' % tenant in line and
+                         "Ongoing refused the credential" in line)
+    return n
+
+
 def pause_lease_holder(fleet, redis, disrupted):
-    """SIGSTOPs the poller that holds the mystore-orders lease (its value names the
-    holder as host:pid), for three lease TTLs.  Returns what to plan next and in how
-    many seconds: its SIGCONT, or, when no poller of ours holds the lease just now
-    (Redis emptied, a holder just killed), this disruption again 2 s later; None
-    after 30 tries (the check on the disruption then fails)."""
-    key = "mosync:{%s}:lease:mystore-orders" % TENANT
-    holder = redis.cmd("GET", key)
-    pids = [int(w) for w in re.findall(r"[0-9]+", holder or "")]
-    name = next((fleet.pid_of(p) for p in pids if fleet.pid_of(p)), None)
-    if name is None or not name.startswith("poll-mystore-orders"):
-        disrupted["sigstop_tries"] = disrupted.get("sigstop_tries", 0) + 1
-        log("no poller of ours holds %s (%r); trying again" % (key, holder))
-        return ("sigstop-poller", 2) if disrupted["sigstop_tries"] < 30 else None
-    fleet.pause(name)
-    disrupted.update(paused=name, holder=holder)
-    log("SIGSTOP %s, the holder of %s (%r), for %d s (LEASE_TTL_S=%d)"
-        % (name, key, holder, 3 * LEASE_TTL_S, LEASE_TTL_S))
-    return ("sigcont-poller", 3 * LEASE_TTL_S)
+    """SIGSTOPs a poller caught holding a tenant's mystore-orders lease (its value names
+    the holder as host:pid; `poll --all-tenants` holds it only while that tenant's cycle
+    runs, so the keys are read every few ms for up to 3 s), for three lease TTLs.
+    Returns what to plan next and in how many seconds: its SIGCONT, or, when no poller
+    of ours was caught holding one, this disruption again 2 s later; None after 30
+    tries (the check on the disruption then fails)."""
+    keys = ["mosync:{%s}:lease:mystore-orders" % n for n in TENANTS]
+    end = time.time() + 3
+    while time.time() < end:
+        for key, tn in zip(keys, TENANTS):
+            holder = redis.cmd("GET", key)
+            pids = [int(w) for w in re.findall(r"[0-9]+", holder or "")]
+            name = next((fleet.pid_of(p) for p in pids if fleet.pid_of(p)), None)
+            if name is None or not name.startswith("poll-mystore-orders"):
+                continue
+            fleet.pause(name)
+            disrupted.update(paused=name, holder=holder, lease_tenant=tn)
+            log("SIGSTOP %s, the holder of %s (%r), for %d s (LEASE_TTL_S=%d)"
+                % (name, key, holder, 3 * LEASE_TTL_S, LEASE_TTL_S))
+            return ("sigcont-poller", 3 * LEASE_TTL_S)
+        time.sleep(0.005)
+    disrupted["sigstop_tries"] = disrupted.get("sigstop_tries", 0) + 1
+    log("no poller of ours caught holding a mystore-orders lease; trying again")
+    return ("sigstop-poller", 2) if disrupted["sigstop_tries"] < 30 else None
 
 
 def restart_redis_loading(redis, disrupted):
@@ -562,31 +743,112 @@ def restart_redis_loading(redis, disrupted):
         "LOADING" if redis.loading_seen else "no LOADING (!)", time.time() - t0))
 
 
-class Checks:
-    """The end state against what Mystore and the workload say it must be."""
+def report(out):
+    """Prints check lines; returns (passed, failed)."""
+    for line in out:
+        print(line, flush=True)
+    failed = sum(1 for line in out if line.startswith("FAIL"))
+    return len(out) - failed, failed
 
-    def __init__(self, env, seed, work, planted):
+
+def disruption_checks(disrupted, paused):
+    """The disruptions happened as planned (else the run proves less than it says)."""
+    out = []
+
+    def check(ok, what):
+        out.append("%s %s" % ("ok  " if ok else "FAIL", what))
+
+    check(disrupted.get("paused") and disrupted.get("taken_over"),
+          "a holder of a mystore-orders lease was SIGSTOPped past its TTL and the other "
+          "replica took that tenant's lease meanwhile (%s)"
+          % {k: disrupted.get(k) for k in ("paused", "lease_tenant", "holder", "taken_over")})
+    check(disrupted.get("refused", 0) > 0,
+          "%s's wrong ONGOING_PASSWORD was refused (%s log lines), then set right"
+          % (WRONG_PASSWORD_TENANT, disrupted.get("refused")))
+    others = {t: r for t, r in disrupted.get("refused_records", {}).items()
+              if t != WRONG_PASSWORD_TENANT}
+    check(not others, "no refused-credential record under a tenant whose credential was "
+          "never refused (%s)" % others)
+    check(disrupted.get("pause_at_ms") and disrupted.get("resumed_at_ms"),
+          "%s was paused and resumed" % paused.name)
+    check(disrupted.get("registry_kept"), "emptying the cache kept the registry")
+    check(disrupted.get("loading"), "Redis answered LOADING after its restart with data on disk")
+    # What the paused tenant's systems got while it was paused, for the log: the
+    # events in hand when it was paused may still land, so it is no check.
+    if disrupted.get("resumed_at_ms"):
+        lo, hi = disrupted["pause_at_ms"] + 5000, disrupted["resumed_at_ms"]
+        during = [w for sim in paused.sims() for w in sim.writes()
+                  if lo <= w.get("at_ms", 0) < hi]
+        log("%s got %d writes from 5 s after its pause to its resume" % (paused.name, len(during)))
+    passed, failed = report(out)
+    return {"passed": passed, "failed": failed}
+
+
+class Checks:
+    """One tenant's end state against what its Mystore and workload say it must be."""
+
+    def __init__(self, env, tenant):
         self.env = env
-        self.seed = seed
-        self.work = work
-        self.planted = planted
-        self.order_ids = [o["id"] for o in seed["orders"] if o["id"] not in BAD_ORDERS]
+        self.t = tenant
+        self.work = tenant.work
+        self.seed = tenant.seed
+        self.order_ids = [o["id"] for o in self.seed["orders"] if o["id"] not in tenant.bad_orders]
+        self.articles = None  # _expected_articles()
 
     def settled(self):
-        """Cheap progress test while waiting: every expected order in Ongoing, every
-        shipment levert, the last stock value of every article landed."""
-        stored = {o["orderNumber"] for o in self.env.ongoing.orders()}
+        """Progress test while waiting: every expected order in Ongoing, every
+        article as its golden mapping, every shipment levert, the last stock value of
+        every article landed."""
+        stored = {o["orderNumber"] for o in self.t.og.orders()}
         if not set(self.order_ids) <= stored:
             return False
+        if any(self._article_problems()):
+            return False
         for n in self.work.shipped:
-            if self.env.mystore.get("/_sim/orders/%s" % n)["status_id"] != "3":
+            if self.t.ms.get("/_sim/orders/%s" % n)["status_id"] != "3":
                 return False
         return not self._stock_problems()[0]
+
+    def _expected_articles(self):
+        """(expected, o4): the golden mapping of every product's final state (the
+        workload is over: computed once), articleNumber -> article, and the articles
+        only order lines create."""
+        if self.articles is None:
+            t, expected = self.t, {}
+            from test_flows import product_snapshot  # noqa: E402
+
+            class ShopEnv:  # what product_snapshot needs of an Env
+                mystore = t.ms
+            snaps = [product_snapshot(ShopEnv, p["id"]) for p in self.seed["products"]]
+            for snap, exp in zip(snaps, mapped("article", snaps, t.owner)):
+                for a in (exp or {}).get("articles", []):
+                    expected[a["articleNumber"]] = a
+            # The planted bad product is dead-lettered by the article flow, but
+            # orders that sell its variants still create those articles from their
+            # order lines (O4): they are expected too, with the order line's data.
+            bad = t.bad_product["id"]
+            o4 = {line["attributes"]["sku"] for o in self.seed["orders"]
+                  if o["id"] not in t.bad_orders
+                  for line in o["lines"] if line["product_id"] == bad}
+            self.articles = (expected, o4)
+        return self.articles
+
+    def _article_problems(self):
+        """(missing, extra, differing) article numbers in Ongoing."""
+        expected, o4 = self._expected_articles()
+        arts = {a["articleNumber"]: a for a in self.t.og.get("/_sim/articles")}
+        keys = ("articleSystemId", "inventoryInfo", "stock", "numberOfItems",
+                "sellableNumberOfItems")
+        missing = [n for n in expected if n not in arts] + [n for n in o4 if n not in arts]
+        extra = [n for n in arts if n not in expected and n not in o4]
+        differ = [n for n, a in expected.items() if n in arts and
+                  {k: v for k, v in arts[n].items() if k not in keys} != a]
+        return missing, extra, differ
 
     def _stock_problems(self):
         """(missing, regressions): articles whose last value did not land in Mystore, and
         targets that were ever written a lower value after a higher one."""
-        ms = self.env.mystore
+        ms = self.t.ms
         want = {}
         for no, values in self.work.stock.items():
             want[no] = max(0, int(values[-1] // 1))
@@ -617,33 +879,59 @@ class Checks:
             q = ((w["body"] or {}).get("data") or {}).get("attributes", {}).get("quantity")
             if q is None:
                 continue
-            if w["path"] in last and q < last[w["path"]]:
-                regressions.append((w["path"], last[w["path"]], q))
-            last[w["path"]] = q
+            if w["path"] in last and q < last[w["path"]][0]:
+                # When each landed (ms since the epoch), to lay beside the run's log.
+                regressions.append((w["path"], last[w["path"]], (q, w.get("at_ms"))))
+            last[w["path"]] = (q, w.get("at_ms"))
         return missing, regressions
 
-    def run(self, disrupted):
-        env, passed, failed = self.env, 0, 0
+    def _crossed(self):
+        """Writes this tenant's simulators received that were not for it: an Ongoing write
+        with another goods owner, order number or SKU; a Mystore write to another shop,
+        or for an order or product that is not this shop's.  A list of (sim, seq, why)."""
+        t, bad = self.t, []
+        og_writes, ms_writes = t.og.writes(), t.ms.writes()
+        self.writes_checked = (len(og_writes), len(ms_writes))
+        for w in og_writes:
+            found = {"goodsOwnerId": set(), "orderNumber": set(), "articleNumber": set()}
+            walk(w.get("body"), found)
+            why = ([("goods owner %s" % g) for g in found["goodsOwnerId"] if g != t.owner] +
+                   [("order %s" % n) for n in found["orderNumber"] if n not in t.order_ids] +
+                   [("article %s" % n) for n in found["articleNumber"] if n not in t.skus])
+            if not found["goodsOwnerId"] and w["path"].startswith("/wh/api/v1/"):
+                why.append("no goods owner")
+            if why:
+                bad.append(("ongoing", w["seq"], w["method"], w["path"], why[:3]))
+        own = {"orders": t.order_ids, "products": t.product_ids,
+               "product-variants": t.variant_ids, "variants": t.variant_ids}
+        for w in ms_writes:
+            parts = w["path"].strip("/").split("/")
+            why = []
+            if parts[:2] != ["shops", t.shop]:
+                why.append("shop %s" % parts[1:2])
+            for kind, ident in zip(parts[2:], parts[3:]):
+                if kind in own and ident not in own[kind]:
+                    why.append("%s %s" % (kind, ident))
+            if why:
+                bad.append(("mystore", w["seq"], w["method"], w["path"], why[:3]))
+        return bad
+
+    def run(self):
+        t, out = self.t, []
         lost = duplicated = 0
-        out = []
+        name = t.name
 
         def check(ok, what):
-            nonlocal passed, failed
-            if ok:
-                passed += 1
-                out.append("ok   %s" % what)
-            else:
-                failed += 1
-                out.append("FAIL %s" % what)
+            out.append("%s %s: %s" % ("ok  " if ok else "FAIL", name, what))
 
         # Orders: exactly the expected ones, each as the golden mapping says.
-        stored = {o["orderNumber"]: o for o in env.ongoing.orders()}
+        stored = {o["orderNumber"]: o for o in t.og.orders()}
         missing = [i for i in self.order_ids if i not in stored]
         extra = [n for n in stored if n not in self.order_ids]
         lost += len(missing)
-        snaps = [env.mystore.snapshot(i) for i in self.order_ids if i in stored]
+        snaps = [t.ms.snapshot(i) for i in self.order_ids if i in stored]
         wrong = []
-        for snap, exp in zip(snaps, mapped("order", snaps)):
+        for snap, exp in zip(snaps, mapped("order", snaps, t.owner)):
             oid = snap["order"]["id"]
             if exp is None or exp["action"] != "upsert":
                 continue  # levert meanwhile: Ongoing keeps what it had
@@ -656,26 +944,8 @@ class Checks:
               % (len(wrong), wrong[:5]))
 
         # Articles: exactly the mapping of every product's final state.
-        arts = {a["articleNumber"]: a for a in env.ongoing.get("/_sim/articles")}
-        expected = {}
-        products = [p for p in self.seed["products"]]
-        from test_flows import product_snapshot  # noqa: E402
-        snaps = [product_snapshot(env, p["id"]) for p in products]
-        for snap, exp in zip(snaps, mapped("article", snaps)):
-            for a in (exp or {}).get("articles", []):
-                expected[a["articleNumber"]] = a
-        keys = ("articleSystemId", "inventoryInfo", "stock", "numberOfItems",
-                "sellableNumberOfItems")
-        # The planted bad product is dead-lettered by the article flow, but
-        # orders that sell its variants still create those articles from their
-        # order lines (O4): they are expected too, with the order line's data.
-        bad = self.work.bad_product
-        o4 = {line["attributes"]["sku"] for o in self.seed["orders"] if o["id"] not in BAD_ORDERS
-              for line in o["lines"] if line["product_id"] == bad}
-        miss_art = [n for n in expected if n not in arts] + [n for n in o4 if n not in arts]
-        extra_art = [n for n in arts if n not in expected and n not in o4]
-        diff_art = [n for n, a in expected.items() if n in arts and
-                    {k: v for k, v in arts[n].items() if k not in keys} != a]
+        expected, o4 = self._expected_articles()
+        miss_art, extra_art, diff_art = self._article_problems()
         lost += len(miss_art)
         check(not miss_art and not extra_art,
               "Ongoing holds exactly the %d expected articles, %d of them from order lines "
@@ -687,7 +957,7 @@ class Checks:
         # Deliveries: levert once, with the tracking number; one history row each.
         not_sent, twice, bad_tracking = [], [], []
         for n, waybill in self.work.shipped.items():
-            o = env.mystore.get("/_sim/orders/%s" % n)
+            o = t.ms.get("/_sim/orders/%s" % n)
             if o["status_id"] != "3":
                 not_sent.append(n)
             if o["attributes"].get("tracking_number") != waybill:
@@ -709,22 +979,38 @@ class Checks:
         check(not miss_stock, "the last stock value of every article landed (%s)" % miss_stock[:5])
         check(not regressions, "no older stock value overwrote a newer one (%s)" % regressions[:3])
 
-        # The disruptions happened as planned (else the run proves less than it says).
-        check(disrupted.get("paused") and disrupted.get("taken_over"),
-              "the lease holder was SIGSTOPped past its TTL and the standby took over (%s)"
-              % {k: disrupted.get(k) for k in ("paused", "holder", "taken_over")})
-        check(disrupted.get("password"), "the appliers ran with a wrong ONGOING_PASSWORD, "
-              "then the right one")
-        check(disrupted.get("loading"), "Redis answered LOADING after its restart with data on disk")
+        # Dead letters: exactly the planted bad entities, each under this tenant.
+        env_t = type("TenantEnv", (), {})()
+        env_t.env = dict(self.env.env, MOSYNC_TENANT=name)
+        letters = dlq_messages(env_t)
+        keys = {m["key"] for m in letters}
+        others = sorted({(m.get("headers") or {}).get("mosync.tenant") for m in letters} - {name},
+                        key=str)
+        check(keys == t.planted and not others,
+              "dead letters are exactly the planted %s, with mosync.tenant %s (got %s, other "
+              "tenants %s)" % (sorted(t.planted), name, sorted(keys), others))
 
-        # Dead letters: exactly the planted bad entities.
-        keys = {m["key"] for m in dlq_messages(env)}
-        check(keys == self.planted, "dead letters are exactly the planted %s (got %s)"
-              % (sorted(self.planted), sorted(keys)))
-        for line in out:
-            print(line, flush=True)
-        return {"lost": lost, "duplicated": duplicated, "dead_letters": len(keys),
-                "passed": passed, "failed": failed}
+        # No cross-over.
+        crossed = self._crossed()
+        check(not crossed, "its simulators were written only with its goods owner, orders, "
+              "articles and shop (of %d Ongoing and %d Mystore writes, %d not: %s)"
+              % (self.writes_checked + (len(crossed), crossed[:3])))
+        passed, failed = report(out)
+        return {"lost": lost, "duplicated": duplicated, "crossed": len(crossed),
+                "dead_letters": len(keys), "passed": passed, "failed": failed}
+
+
+def walk(doc, found):
+    """Collects into found (key -> set) every value of those keys anywhere in doc."""
+    if isinstance(doc, dict):
+        for k, v in doc.items():
+            if k in found and isinstance(v, (str, int)):
+                found[k].add(v)
+            else:
+                walk(v, found)
+    elif isinstance(doc, list):
+        for v in doc:
+            walk(v, found)
 
 
 if __name__ == "__main__":

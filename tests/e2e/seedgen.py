@@ -230,16 +230,17 @@ def _product_variants(rng, kind):
             for cid, cname, code in colours for sid, sname in sizes]
 
 
-def _make_products(rng, count, base, tz, options, values):
+def _make_products(rng, count, base, tz, options, values, first_product_id=FIRST_PRODUCT_ID,
+                   first_variant_id=FIRST_VARIANT_ID):
     n_variant = round(count * 0.6)
     kinds = [True] * n_variant + [False] * (count - n_variant)
     rng.shuffle(kinds)
     used_names = set()
     products = []
     catalogue = []  # (product, variants with their option rows) for the orders
-    variant_id = FIRST_VARIANT_ID
+    variant_id = first_variant_id
     for i, with_variants in enumerate(kinds):
-        pid = str(FIRST_PRODUCT_ID + i)
+        pid = str(first_product_id + i)
         name, en, code, kind, prices, (wmin, wmax) = rng.choice(
             VARIANT_TEMPLATES if with_variants else PLAIN_TEMPLATES)
         full_name = _unique_name(rng, name, used_names)
@@ -356,7 +357,9 @@ def _order_times(rng, count, base):
     return times
 
 
-def make_seed(orders=200, products=40, seed=1, base_time=None, bad_quantity_order=None):
+def make_seed(orders=200, products=40, seed=1, base_time=None, bad_quantity_order=None,
+              first_order_id=FIRST_ORDER_ID, first_product_id=FIRST_PRODUCT_ID,
+              first_variant_id=FIRST_VARIANT_ID):
     """A Mystore simulator seed as a dict (tests/sim/README.md, "Seed format").
 
     orders: number of orders ("10001", "10002", ...), all status "1"
@@ -366,6 +369,9 @@ def make_seed(orders=200, products=40, seed=1, base_time=None, bad_quantity_orde
         Europe/Oslo minus one hour; a "YYYY-MM-DD HH:MM:SS" string or a naive
         datetime is shop-local, an aware datetime is converted
     bad_quantity_order: an order id whose first line gets quantity "abc"
+    first_order_id, first_product_id, first_variant_id: where the ids start, so
+        several shops' seeds (tests/chaos/run.py's tenants) share no order id,
+        product id or SKU (a SKU holds its product id)
     """
     if orders < 0 or products < 1:
         raise ValueError("need orders >= 0 and products >= 1")
@@ -373,12 +379,13 @@ def make_seed(orders=200, products=40, seed=1, base_time=None, bad_quantity_orde
     tz = _shop_tz()
     base = _base_time(base_time, tz)
     options, values = {}, {}
-    product_list, catalogue = _make_products(rng, products, base, tz, options, values)
+    product_list, catalogue = _make_products(rng, products, base, tz, options, values,
+                                             first_product_id, first_variant_id)
 
     line_id, option_row_id, total_id = FIRST_LINE_ID, FIRST_OPTION_ROW_ID, FIRST_TOTAL_ID
     order_list = []
     for n, (created, updated) in enumerate(_order_times(rng, orders, base)):
-        oid = str(FIRST_ORDER_ID + n)
+        oid = str(first_order_id + n)
         sweden = rng.random() < 0.05
         first, last = _person(rng, sweden)
         address, zipcode, city, country = _address(rng, sweden)
