@@ -26,6 +26,7 @@
 #include <arpa/inet.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,12 +52,21 @@ typedef enum MHD_Result adm_mhd_result;
 #define ADM_LETTERS_SHOWN  200
 #define ADM_REDIS_RETRY_MS 1000
 #define ADM_COOKIE         "mosync_admin"
+/* Wrong passwords the whole process takes per minute; past them every login
+ * is answered 429 until the minute is over, so guessing costs a minute per
+ * ten tries (and, on loopback, only the host's own users can lock the
+ * operator out for that minute). */
+#define ADM_LOGIN_FAILS_PER_MIN 10
 
 typedef struct adm_server {
     mo_config *cfg;
     sb_key key;
     adm_auth auth;
     int loopback; /* ADMIN_LISTEN is a loopback address */
+    /* Wrong passwords in the current minute, under lock. */
+    pthread_mutex_t lock;
+    time_t fails_since;
+    int fails;
 } adm_server;
 
 /* One request while its body arrives (*con_cls). */
@@ -134,12 +144,37 @@ static void adm_login_page(adm_call *c, const char *tenant)
     adm_end(c);
 }
 
+/* Counts one wrong password (fail) or asks whether another try is allowed
+ * (!fail): 1 when it is, 0 while the minute's tries are spent. */
+static int adm_login_budget(adm_server *srv, int fail)
+{
+    time_t now = time(NULL);
+    pthread_mutex_lock(&srv->lock);
+    if (now - srv->fails_since >= 60) {
+        srv->fails_since = now;
+        srv->fails = 0;
+    }
+    srv->fails += fail;
+    int ok = srv->fails < ADM_LOGIN_FAILS_PER_MIN;
+    pthread_mutex_unlock(&srv->lock);
+    return ok;
+}
+
 static void adm_login(adm_call *c, const char *tenant)
 {
     char password[512], id[ADM_ID_HEX], cookie[ADM_COOKIE_SIZE], errstr[256];
     (void)tenant;
+    if (!adm_login_budget(c->srv, 0)) {
+        lg_warn(COMPONENT, "-", "login from %s not tried: %d wrong passwords this minute", c->peer,
+                ADM_LOGIN_FAILS_PER_MIN);
+        adm_begin(c, 429, "Log in", NULL, 0);
+        adm_html_login(&c->page, "Too many wrong passwords: wait a minute, then try again.");
+        adm_end(c);
+        return;
+    }
     int got = adm_form_get(c->body, "password", password, sizeof(password));
     if (got != 1 || !adm_password_ok(&c->srv->auth, password, strlen(password))) {
+        adm_login_budget(c->srv, 1);
         /* Said without the password, whatever was typed. */
         lg_warn(COMPONENT, "-", "login refused from %s: %s", c->peer,
                 got == 1 ? "wrong password" : "no password given");
@@ -461,18 +496,21 @@ static int adm_session(adm_call *c)
     return 1;
 }
 
-/* A POST's Origin (when the browser sent one) must be this server: a form
- * posted from another site is refused before its token is even looked at. */
+/* A POST's Origin (when the browser sent one) must be this server, as its
+ * Host or a proxy's X-Forwarded-Host names it: a form posted from another
+ * site is refused before its token is even looked at (and the login form,
+ * which has no token, is covered too). */
 static int adm_origin_ok(adm_call *c)
 {
     const char *origin = MHD_lookup_connection_value(c->conn, MHD_HEADER_KIND, "Origin");
     const char *host = MHD_lookup_connection_value(c->conn, MHD_HEADER_KIND, "Host");
+    const char *fwd = MHD_lookup_connection_value(c->conn, MHD_HEADER_KIND, "X-Forwarded-Host");
     if (!origin)
         return 1;
     const char *rest = !strncmp(origin, "http://", 7)    ? origin + 7
                        : !strncmp(origin, "https://", 8) ? origin + 8
                                                          : NULL;
-    return rest && host && !strcmp(rest, host);
+    return rest && ((host && !strcmp(rest, host)) || (fwd && !strcmp(rest, fwd)));
 }
 
 static void adm_dispatch(adm_call *c, const adm_req *req)
@@ -707,6 +745,7 @@ int admin_main(int argc, char **argv)
     }
     memset(&srv, 0, sizeof(srv));
     srv.cfg = &cfg;
+    pthread_mutex_init(&srv.lock, NULL);
     if ((rc = tenant_secret_key(&cfg, &srv.key))) {
         cfg_free(&cfg);
         return rc;
@@ -731,6 +770,7 @@ int admin_main(int argc, char **argv)
 out:
     adm_auth_wipe(&srv.auth);
     memset(&srv.key, 0, sizeof(srv.key));
+    pthread_mutex_destroy(&srv.lock);
     cfg_free(&cfg);
     return rc;
 }

@@ -274,6 +274,14 @@ def test_admin_login_csrf_pause_resume_redrive_and_no_secret_anywhere():
         eq(status, 403, "a pause with the old cookie")
         eq(_state(env, "shop1"), "active", "state after a pause with the old cookie")
 
+        # Guessing: ten wrong passwords in a minute, then even the right one waits.
+        for _ in range(9):  # the test's first wrong password was one
+            status, headers, _ = admin.call("POST", "/login", {"password": "guess-" + password})
+            eq((status, headers["Set-Cookie"]), (401, None), "a wrong password")
+        status, headers, body = admin.call("POST", "/login", {"password": password})
+        eq((status, headers["Set-Cookie"]), (429, None), "the right password after ten wrong")
+        check("wait a minute" in body, "the page says what to do: %s" % body[-600:])
+
         # No secret in any page served or in the admin's log.
         served = "\n".join(admin.pages)
         log = admin.log_text()
