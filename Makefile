@@ -120,9 +120,10 @@ demo: deps
 #   replay   `mosync replay`'s options (--from-time, --to-time, ...)
 #   tz       TZif zone files and POSIX TZ rules
 #   webhooks `mosync webhooks`' route, topic, signature and token checks
+#   admin    `mosync admin`'s session cookie, form fields and CSRF token
 # each run FUZZ_SECONDS; a finding stops with the crashing input saved.
 FUZZ_SECONDS ?= 30
-FUZZ_TARGETS := events answers config text dlq redis doctor replay tz webhooks
+FUZZ_TARGETS := events answers config text dlq redis doctor replay tz webhooks admin
 FUZZ_FLAGS   := -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
 fuzz:
 	$(MAKE) BUILD=build-fuzz CC=clang \

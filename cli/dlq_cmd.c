@@ -248,37 +248,33 @@ static int dc_pipeline_topic(const mo_config *cfg, const char *topic)
 
 /* Re-drives one open letter: its original bytes (from the source topic when
  * the letter holds them cut) back on its original topic with its key; then
- * records it "redriven".  0, or -1 after saying why. */
-static int dc_redrive_one(kq_producer *kp, const mo_config *cfg, const dlq_letter *l)
+ * records it "redriven".  MO_OK, or an error with errstr saying why
+ * ("cannot re-drive <id>: ..."). */
+static mo_err dc_redrive_one(kq_producer *kp, const mo_config *cfg, const dlq_letter *l,
+                             char *errstr, size_t errstr_size)
 {
-    char errstr[512];
+    char why[512];
     void *whole = NULL;
     const void *value = l->value;
     size_t len = l->len;
     const char *id = l->id;
-    if (l->src_partition < 0 || l->src_offset < 0 || !strncmp(l->component, "poll.", 5)) {
-        fprintf(stderr,
-                "mosync: cannot re-drive %s: it came from the API (%s, read by %s), not from a "
-                "topic; fix the cause and let the poller read it again, then purge it\n",
-                id, l->source, l->component);
-        return -1;
-    }
-    if (!dc_pipeline_topic(cfg, l->source)) {
-        fprintf(stderr,
-                "mosync: cannot re-drive %s: its source '%s' is not a topic of this "
-                "pipeline (KAFKA_TOPIC_PREFIX changed?)\n",
-                id, l->source);
-        return -1;
-    }
+    if (l->src_partition < 0 || l->src_offset < 0 || !strncmp(l->component, "poll.", 5))
+        return mo_seterr(MO_ERR_PERMANENT, errstr, errstr_size,
+                         "cannot re-drive %s: it came from the API (%s, read by %s), not from a "
+                         "topic; fix the cause and let the poller read it again, then purge it",
+                         id, l->source, l->component);
+    if (!dc_pipeline_topic(cfg, l->source))
+        return mo_seterr(MO_ERR_PERMANENT, errstr, errstr_size,
+                         "cannot re-drive %s: its source '%s' is not a topic of this "
+                         "pipeline (KAFKA_TOPIC_PREFIX changed?)",
+                         id, l->source);
     if (l->truncated) {
-        if (dlq_fetch_original(cfg, l->source, l->src_partition, l->src_offset, &whole, &len,
-                               errstr, sizeof(errstr))) {
-            fprintf(stderr,
-                    "mosync: cannot re-drive %s: the letter holds its value cut, and the whole "
-                    "value could not be read: %s\n",
-                    id, errstr);
-            return -1;
-        }
+        if (dlq_fetch_original(cfg, l->source, l->src_partition, l->src_offset, &whole, &len, why,
+                               sizeof(why)))
+            return mo_seterr(MO_ERR_PERMANENT, errstr, errstr_size,
+                             "cannot re-drive %s: the letter holds its value cut, and the whole "
+                             "value could not be read: %s",
+                             id, why);
         value = whole;
     }
     kq_batch batch;
@@ -287,29 +283,23 @@ static int dc_redrive_one(kq_producer *kp, const mo_config *cfg, const dlq_lette
     rd_kafka_headers_t *h = rd_kafka_headers_new(1);
     if (h)
         rd_kafka_header_add(h, "mosync.redrive.of", -1, id, -1);
-    mo_err err = kq_produce(kp, &batch, l->source, l->has_key ? l->key : NULL, value, len, h,
-                            errstr, sizeof(errstr));
+    mo_err err = kq_produce(kp, &batch, l->source, l->has_key ? l->key : NULL, value, len, h, why,
+                            sizeof(why));
     if (err)
         kq_batch_end(&batch);
     else
-        err = kq_batch_wait(kp, &batch, 0, errstr, sizeof(errstr));
+        err = kq_batch_wait(kp, &batch, 0, why, sizeof(why));
     free(whole);
-    if (err) {
-        fprintf(stderr, "mosync: cannot re-drive %s: %s\n", id, errstr);
-        return -1;
-    }
-    if (dlq_state_record(kp, cfg, &id, 1, DLQ_REDRIVEN, "operator", NULL, errstr, sizeof(errstr))) {
+    if (err)
+        return mo_seterr(err, errstr, errstr_size, "cannot re-drive %s: %s", id, why);
+    if ((err = dlq_state_record(kp, cfg, &id, 1, DLQ_REDRIVEN, "operator", NULL, why, sizeof(why))))
         /* Applying it twice is harmless (the applied records skip it); an
          * open letter is what the operator must know about. */
-        fprintf(stderr,
-                "mosync: %s was re-driven but its state could not be recorded (%s): it still "
-                "shows as open\n",
-                id, errstr);
-        return -1;
-    }
-    printf("redriven %s (%s, key %s) to %s\n", id, *l->flow ? l->flow : l->component,
-           l->has_key ? l->key : "-", l->source);
-    return 0;
+        return mo_seterr(err, errstr, errstr_size,
+                         "%s was re-driven but its state could not be recorded (%s): it still "
+                         "shows as open",
+                         id, why);
+    return MO_OK;
 }
 
 /* Keeps the appliers' index in step with what the command did to l: a
@@ -399,9 +389,12 @@ static int dc_act(const mo_config *cfg, const dc_opts *o, int redrive)
         if (!dlq_filter_match(&f, l) || !dc_named(o, l))
             continue;
         if (redrive) {
-            if (dc_redrive_one(kp, cfg, l)) {
+            if (dc_redrive_one(kp, cfg, l, errstr, sizeof(errstr))) {
+                fprintf(stderr, "mosync: %s\n", errstr);
                 failed++;
             } else {
+                printf("redriven %s (%s, key %s) to %s\n", l->id, *l->flow ? l->flow : l->component,
+                       l->has_key ? l->key : "-", l->source);
                 done++;
                 dc_index(&rs, &broken, cfg, l, 1);
             }
@@ -428,6 +421,41 @@ static int dc_act(const mo_config *cfg, const dc_opts *o, int redrive)
     kq_producer_free(kp);
     dlq_letters_free(&ls);
     return failed ? 1 : 0;
+}
+
+mo_err dlq_cmd_redrive_id(const mo_config *cfg, const char *id, char *errstr, size_t errstr_size)
+{
+    int32_t p;
+    int64_t off;
+    dlq_letters ls;
+    mo_err err;
+    if (dlq_id_parse(id, &p, &off))
+        return mo_seterr(MO_ERR_INVALID, errstr, errstr_size,
+                         "'%s' is not a dead letter's id (<partition>:<offset>)", id);
+    if ((err = dlq_letters_read(cfg, &ls, 1, errstr, errstr_size))) {
+        dlq_letters_free(&ls);
+        return err;
+    }
+    const dlq_letter *l = dlq_letters_find(&ls, p, off);
+    if (!l || (*l->tenant && strcmp(l->tenant, cfg->tenant))) {
+        err = mo_seterr(MO_ERR_INVALID, errstr, errstr_size, "no dead letter %s of tenant %s", id,
+                        cfg->tenant);
+    } else if (l->state != DLQ_OPEN) {
+        err = mo_seterr(MO_ERR_INVALID, errstr, errstr_size, "%s is %s, not open: left as it is",
+                        id, dlq_state_name(l->state));
+    } else {
+        kq_producer *kp = kq_producer_new(cfg, "mosync-dlq", errstr, errstr_size);
+        err = kp ? dc_redrive_one(kp, cfg, l, errstr, errstr_size) : MO_ERR_TRANSIENT;
+        if (!err) {
+            rs_store *rs = NULL;
+            int broken = 0;
+            dc_index(&rs, &broken, cfg, l, 1);
+            rs_close(rs);
+        }
+        kq_producer_free(kp);
+    }
+    dlq_letters_free(&ls);
+    return err;
 }
 
 /* The most letters one `dlq dev-fill` writes. */

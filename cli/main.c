@@ -1,5 +1,6 @@
 /* mosync: one binary, one command per role.  Start reading here; the README's
  * "Source layout" says where each command lives. */
+#include "admin.h"
 #include "apply.h"
 #include "config.h"
 #include "dlq.h"
@@ -83,6 +84,8 @@ static void usage(FILE *f)
         "                                        lines on stdin or in F)\n"
         "  tenant list|show|pause|resume|remove|import-env\n"
         "                                        manage the registry (see README)\n"
+        "  admin                                 the operator's web app on ADMIN_LISTEN: the\n"
+        "                                        tenants, their status, re-drive, pause\n"
         "  <command> ... --tenant T              any command, for registry tenant T\n"
         "  version\n"
         "\n"
@@ -289,6 +292,8 @@ int main(int argc, char **argv)
     }
     if (!strcmp(cmd, "tenant"))
         return tenant_main(argc - 2, argv + 2);
+    if (!strcmp(cmd, "admin")) /* serves every registry tenant: no --tenant */
+        return admin_main(argc - 2, argv + 2);
     /* --tenant T: every command below serves registry tenant T. */
     int long_running = !strcmp(cmd, "poll") || !strcmp(cmd, "apply") || !strcmp(cmd, "run");
     if ((rc = tenant_use_from_args(&argc, argv, long_running)))

@@ -605,6 +605,36 @@ static void st_print(json_t *o)
                (long long)json_integer_value(json_object_get(ms, "limit_per_min")));
 }
 
+/* Opens c's Redis connection and pings it: a Redis that does not answer
+ * leaves c->rs NULL with the reason in c->redis_why (status shows the rest).
+ * -1 (errstr) only when the store cannot be made at all (a bad REDIS_URL). */
+static int st_open_redis(st_ctx *c, char *errstr, size_t errstr_size)
+{
+    c->rs = rs_open(c->cfg->redis_url, c->cfg->tenant, errstr, errstr_size);
+    if (!c->rs)
+        return -1;
+    rs_set_retry_ms(c->rs, ST_REDIS_RETRY_MS);
+    if (rs_ping(c->rs, errstr, errstr_size)) {
+        snprintf(c->redis_why, sizeof(c->redis_why), "redis unreachable: %s", errstr);
+        rs_close(c->rs);
+        c->rs = NULL;
+    }
+    return 0;
+}
+
+json_t *status_report(mo_config *cfg, int *rc)
+{
+    char errstr[512];
+    st_ctx c = {.cfg = cfg, .now = time(NULL)};
+    int refused = 0;
+    if (st_open_redis(&c, errstr, sizeof(errstr)))
+        snprintf(c.redis_why, sizeof(c.redis_why), "%s", errstr);
+    json_t *o = st_collect(&c, &refused);
+    *rc = c.rs && !c.kafka_down && !refused ? 0 : 1;
+    rs_close(c.rs);
+    return o;
+}
+
 int status_main(int argc, char **argv)
 {
     mo_config cfg;
@@ -624,17 +654,10 @@ int status_main(int argc, char **argv)
     }
     st_ctx c = {.cfg = &cfg, .now = time(NULL)};
     kq_log_quiet(); /* Kafka down is said once, by status itself */
-    c.rs = rs_open(cfg.redis_url, cfg.tenant, errstr, sizeof(errstr));
-    if (!c.rs) {
+    if (st_open_redis(&c, errstr, sizeof(errstr))) {
         fprintf(stderr, "mosync: configuration error: %s\n", errstr);
         cfg_free(&cfg);
         return 2;
-    }
-    rs_set_retry_ms(c.rs, ST_REDIS_RETRY_MS);
-    if (rs_ping(c.rs, errstr, sizeof(errstr))) {
-        snprintf(c.redis_why, sizeof(c.redis_why), "redis unreachable: %s", errstr);
-        rs_close(c.rs);
-        c.rs = NULL;
     }
     int refused = 0;
     json_t *o = st_collect(&c, &refused);

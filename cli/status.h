@@ -17,6 +17,14 @@
  * is null with the reason), 2 on bad usage or configuration. */
 int status_main(int argc, char **argv);
 
+/* The report `mosync status --json` prints, for cfg's tenant (cfg borrowed;
+ * `mosync admin` shows it as a page): new reference, NULL when out of
+ * memory.  Opens and closes its own Redis connection, so it may run in any
+ * thread.  *rc: the exit status status would end with (0 healthy, 1 not).
+ * Error texts in it were masked when written; mask the rendered text again
+ * (lg_mask_secrets) before it leaves the process. */
+json_t *status_report(mo_config *cfg, int *rc);
+
 /* Counts the tenant's OPEN dead letters by component and error class (the
  * letters of mosync.dlq with their states from mosync.dlq.state, read to
  * their current ends without a consumer group: dlq_open_by_class).  *out

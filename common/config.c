@@ -354,6 +354,37 @@ static mo_err cfg_check_listen(const char *addr, char *errstr, size_t errstr_siz
                      addr);
 }
 
+/* ADMIN_LISTEN: "host:port", host an IPv4 literal or a bracketed IPv6 one
+ * ("[::1]:8080"), port 1-65535; parsed into addr (no brackets) and *port.
+ * A host name is refused: what the server binds must be what the operator
+ * reads, and the loopback check (cli/admin.c) needs an address. */
+static mo_err cfg_admin_listen(const char *text, char *addr, size_t addr_size, int *port,
+                               char *errstr, size_t errstr_size)
+{
+    unsigned char buf[sizeof(struct in6_addr)];
+    const char *colon = strrchr(text, ':'), *host = text;
+    size_t hlen = colon ? (size_t)(colon - text) : 0;
+    char *end;
+    if (colon && text[0] == '[' && hlen >= 2 && text[hlen - 1] == ']') {
+        host = text + 1;
+        hlen -= 2;
+    }
+    long p = colon ? strtol(colon + 1, &end, 10) : 0;
+    if (colon && hlen && hlen < addr_size && colon[1] && !*end && p >= 1 && p <= 65535) {
+        memcpy(addr, host, hlen);
+        addr[hlen] = '\0';
+        int v4 = inet_pton(AF_INET, addr, buf) == 1;
+        if ((v4 && host == text) || (!v4 && host != text && inet_pton(AF_INET6, addr, buf) == 1)) {
+            *port = (int)p;
+            return MO_OK;
+        }
+    }
+    return mo_seterr(MO_ERR_CONFIG, errstr, errstr_size,
+                     "ADMIN_LISTEN must be address:port with an IPv4 or a bracketed IPv6 address "
+                     "(127.0.0.1:8080, [::1]:8080, 0.0.0.0:8080), not '%s'",
+                     text);
+}
+
 /* MYSTORE_ORDER_STATUSES: a comma-separated list of Mystore order statuses,
  * each a name (any language, whole, ignoring case) or an id (digits), as the
  * order mapping matches them (mp_status_matches).  Spaces around an item are
@@ -768,6 +799,18 @@ mo_err cfg_load(mo_config *cfg, int need, char *errstr, size_t errstr_size)
     if ((err = cfg_onoff("METRICS_TENANT_LABEL", "on", &cfg->metrics_tenant_label, errstr,
                          errstr_size)))
         goto fail;
+
+    /* `mosync admin`: loopback unless told, like METRICS_LISTEN. */
+    STR("ADMIN_LISTEN", "127.0.0.1:8080", 0, admin_listen);
+    if ((err = cfg_admin_listen(cfg->admin_listen, cfg->admin_addr, sizeof(cfg->admin_addr),
+                                &cfg->admin_port, errstr, errstr_size)))
+        goto fail;
+    SECRET("ADMIN_PASSWORD", NULL, need & CFG_NEED_ADMIN, admin_password, admin_password_file);
+    if ((err = cfg_secret("ADMIN_PASSWORD", cfg->admin_password, errstr, errstr_size)))
+        goto fail;
+    if ((err = cfg_onoff("ADMIN_SECURE_COOKIE", "off", &cfg->admin_secure_cookie, errstr,
+                         errstr_size)))
+        goto fail;
 #undef STR
 #undef SECRET
 #undef INT
@@ -877,6 +920,10 @@ static const struct cfg_var {
     {"METRICS_LISTEN", CFG_SHOW_STR, offsetof(mo_config, metrics_listen), 0},
     {"METRICS_TENANT_LABEL", CFG_SHOW_ONOFF, offsetof(mo_config, metrics_tenant_label), 0},
     {"MOSYNC_ALL_TENANTS", CFG_SHOW_ONOFF, offsetof(mo_config, all_tenants), 0},
+    {"ADMIN_LISTEN", CFG_SHOW_STR, offsetof(mo_config, admin_listen), 0},
+    {"ADMIN_PASSWORD", CFG_SHOW_SECRET, offsetof(mo_config, admin_password), 0},
+    {"ADMIN_PASSWORD_FILE", CFG_SHOW_FILE, offsetof(mo_config, admin_password_file), 0},
+    {"ADMIN_SECURE_COOKIE", CFG_SHOW_ONOFF, offsetof(mo_config, admin_secure_cookie), 0},
     {"LOG_LEVEL", CFG_SHOW_STR, offsetof(mo_config, log_level), 0},
 };
 

@@ -25,6 +25,7 @@ enum {
     CFG_NEED_REDIS = 1 << 1,
     CFG_NEED_MYSTORE = 1 << 2, /* URL, shop, token (or the OAuth client and refresh token) */
     CFG_NEED_ONGOING = 1 << 3, /* URL, user, password, goods owner */
+    CFG_NEED_ADMIN = 1 << 4,   /* ADMIN_PASSWORD (`mosync admin`) */
 };
 
 typedef struct mo_config {
@@ -114,6 +115,17 @@ typedef struct mo_config {
     int all_tenants;          /* MOSYNC_ALL_TENANTS=on (cfg_all_tenants) */
     /* POLL_INTERVAL_S_<STREAM> overrides, 0 = POLL_INTERVAL_S; in the order of cfg_streams. */
     int poll_interval_stream_s[4];
+
+    /* `mosync admin` (cli/admin.c): ADMIN_LISTEN as given ("127.0.0.1:8080")
+     * and parsed into an address literal and a port; the admin password
+     * (secret) and its _FILE; ADMIN_SECURE_COOKIE=on adds Secure to the
+     * session cookie (behind a TLS proxy). */
+    char admin_listen[96];
+    char admin_addr[64]; /* "127.0.0.1", "::1" (no brackets) */
+    int admin_port;
+    char admin_password[256];
+    char admin_password_file[256];
+    int admin_secure_cookie;
 } mo_config;
 
 /* The four streams a poller reads, by name ("mystore-orders", ...). */

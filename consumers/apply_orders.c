@@ -23,6 +23,7 @@
  * the Ongoing order is read first. */
 #include "apply.h"
 #include "event.h"
+#include "hourly.h"
 #include "http.h"
 #include "kafka.h"
 #include "log.h"
@@ -37,6 +38,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define COMPONENT "apply.orders"
 
@@ -152,6 +154,16 @@ static mo_err ao_wait(ao_ctx *c, const char *id, const char *version, const char
     return err;
 }
 
+/* Counts the order in its tenant's hour for the admin page's chart
+ * (hourly.h).  Best effort: the order is in Ongoing whatever Redis says, so a
+ * failure is only logged. */
+static void ao_count_hour(ao_ctx *c)
+{
+    char errstr[256];
+    if (hs_count(c->rs, "orders", time(NULL), errstr, sizeof(errstr)))
+        lg_warn(COMPONENT, c->cfg->tenant, "the orders of this hour were not counted: %s", errstr);
+}
+
 static mo_err ao_upsert(ao_ctx *c, const char *id, const char *version, const char *hash,
                         const json_t *rec, const json_t *mapped, char *errstr, size_t errstr_size)
 {
@@ -189,6 +201,7 @@ static mo_err ao_upsert(ao_ctx *c, const char *id, const char *version, const ch
     else
         c->created++;
     apply_outcome(c->ev, "applied");
+    ao_count_hour(c);
     return ao_record(c, id, version, hash, update ? "updated" : "created", -1, errstr, errstr_size);
 }
 

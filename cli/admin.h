@@ -1,0 +1,146 @@
+/* `mosync admin`: the operator's web application (issue 14), a small
+ * libmicrohttpd server of plain server-rendered pages over the tenant
+ * registry: the tenants, and per tenant the figures of `mosync status`, a
+ * chart of orders applied per hour, its open dead letters with a re-drive
+ * button, and pause / resume.  Protected by ADMIN_PASSWORD, signed session
+ * cookies and a CSRF token on every form.
+ *
+ *   admin.c       the server, the routes, the actions
+ *   admin_auth.c  password, session cookie, CSRF token, peer and form checks
+ *   admin_html.c  the pages
+ *
+ * Still to come (issue 14): Connect (Ongoing credentials, Mystore OAuth),
+ * the OAuth callback, Fine-tune, Try first and Activate; their routes have
+ * their places in admin.c's table. */
+#ifndef MO_ADMIN_H
+#define MO_ADMIN_H
+
+#include "config.h"
+#include "err.h"
+#include "secretbox.h"
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <time.h>
+
+/* The command: argv holds what follows "admin" (no options).  Exit 0 after
+ * SIGTERM, 2 for bad usage or configuration (ADMIN_LISTEN, ADMIN_PASSWORD,
+ * MOSYNC_SECRET_KEY, ... named), 1 when it cannot run. */
+int admin_main(int argc, char **argv);
+
+/* ---- admin_auth.c ------------------------------------------------------ */
+
+/* A session lives this long; then the operator logs in again. */
+#define ADM_SESSION_S (12 * 3600)
+/* "v1.<expiry>.<32 hex id>.<64 hex mac>" and its NUL. */
+#define ADM_COOKIE_SIZE 128
+#define ADM_ID_HEX      33
+#define ADM_TOKEN_HEX   65
+
+/* The keys of one process.  Both are derived from MOSYNC_SECRET_KEY with a
+ * fixed label, and the session key from the password too: every replica
+ * (and a restarted process) accepts the same sessions, and a new password
+ * or a new MOSYNC_SECRET_KEY ends every session at once. */
+typedef struct adm_auth {
+    uint8_t session_key[32];
+    uint8_t password_mac[32]; /* HMAC of the password: compared in constant time */
+    uint8_t password_key[32];
+} adm_auth;
+
+void adm_auth_init(adm_auth *a, const sb_key *key, const char *password);
+void adm_auth_wipe(adm_auth *a);
+
+/* 1 when given (len bytes) is the password: HMACs compared in constant
+ * time, whatever the lengths. */
+int adm_password_ok(const adm_auth *a, const char *given, size_t len);
+
+/* A new session valid until now + ADM_SESSION_S: the cookie's value into
+ * cookie (ADM_COOKIE_SIZE), its id into id (ADM_ID_HEX).  MO_ERR_TRANSIENT
+ * when the kernel gave no random bytes. */
+mo_err adm_session_new(const adm_auth *a, time_t now, char *cookie, char *id, char *errstr,
+                       size_t errstr_size);
+
+/* 1 when value is a session cookie this key signed and not expired at now;
+ * its id into id (ADM_ID_HEX) and expiry into *expires (may be NULL). */
+int adm_session_check(const adm_auth *a, const char *value, time_t now, char *id, time_t *expires);
+
+/* The CSRF token of session id (ADM_TOKEN_HEX): an HMAC of the id, so a form
+ * is good only with the session it was rendered for. */
+void adm_csrf_token(const adm_auth *a, const char *id, char *token);
+/* 1 when token (may be NULL) is session id's token (constant time). */
+int adm_csrf_ok(const adm_auth *a, const char *id, const char *token);
+
+/* 1 when addr (an address literal, no brackets) is a loopback address
+ * (127.0.0.0/8, ::1, ::ffff:127.x.y.z). */
+int adm_addr_loopback(const char *addr);
+/* 1 when a request from peer may be served: any peer when the server listens
+ * on an address that is not loopback (listen_loopback 0); only a loopback
+ * peer when it listens on loopback (a request from outside ADMIN_LISTEN's
+ * scope: through a port forward or a proxy on the host). */
+int adm_peer_allowed(int listen_loopback, const struct sockaddr *peer);
+
+/* Cookie `name` of a Cookie header (may be NULL) into out: 1 found, 0 not
+ * (or longer than size - 1). */
+int adm_cookie_get(const char *header, const char *name, char *out, size_t size);
+
+/* Field `name` of an application/x-www-form-urlencoded body (may be NULL),
+ * decoded ('+' and %XX), into out: 1 found, 0 absent, -1 malformed, longer
+ * than size - 1, or holding a NUL. */
+int adm_form_get(const char *body, const char *name, char *out, size_t size);
+
+/* ---- admin_html.c ------------------------------------------------------ */
+
+/* A page being written: text with a hard cap (ADM_PAGE_MAX); past it the
+ * page is cut and marks itself too large (the server then answers 500). */
+#define ADM_PAGE_MAX (2 * 1024 * 1024)
+typedef struct adm_page {
+    char *s;
+    size_t len, cap;
+    int failed; /* out of memory or over the cap */
+} adm_page;
+
+void adm_page_printf(adm_page *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Appends text HTML-escaped (& < > " '). */
+void adm_page_esc(adm_page *p, const char *text);
+void adm_page_free(adm_page *p);
+
+/* What every page's frame needs. */
+typedef struct adm_view {
+    const char *title;  /* <title> and <h1> */
+    const char *csrf;   /* the session's token; NULL: not logged in */
+    const char *notice; /* a line shown above the content (done, or why not), or NULL */
+    int notice_error;
+} adm_view;
+
+void adm_html_begin(adm_page *p, const adm_view *v);
+void adm_html_end(adm_page *p, const adm_view *v);
+
+/* The login form; error (or NULL) next to the password field. */
+void adm_html_login(adm_page *p, const char *error);
+/* The tenants: records as tn_get_sealed returns them (names in the same
+ * order; secrets never opened, never shown). */
+void adm_html_tenants(adm_page *p, const json_t *names, const json_t *records);
+
+/* The tenant page's parts. */
+typedef struct adm_tenant_view {
+    const char *name;
+    const json_t *record;   /* the registry record (secrets never shown) */
+    const json_t *status;   /* status_report's object, or NULL */
+    const char *status_why; /* why there is none */
+    const long long *hours; /* orders applied per hour, oldest first, or NULL */
+    int nhours;
+    time_t now;
+    const char *hours_why;
+    const json_t *letters; /* open letters [{id, flow, key, error_class, error, last_failure}] */
+    const char *letters_why;
+    int letters_more; /* letters not listed (over the page's limit) */
+    const char *csrf;
+} adm_tenant_view;
+
+void adm_html_tenant(adm_page *p, const adm_tenant_view *t);
+/* The chart alone (inline SVG): counts of n hours, the last ending at now. */
+void adm_html_chart(adm_page *p, const long long *counts, int n, time_t now);
+
+#endif
