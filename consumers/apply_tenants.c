@@ -171,7 +171,7 @@ static at_part *at_part_get(at_loop *L, int32_t p)
 }
 
 /* Partition p changed: its state is committed within AT_COMMIT_MS. */
-static void at_store(at_loop *L, int32_t p)
+static void at_changed(at_loop *L, int32_t p)
 {
     at_part *part = at_part_get(L, p);
     if (part)
@@ -301,7 +301,7 @@ static void at_settled(at_loop *L, const rd_kafka_message_t *m)
     if (m->offset + 1 > part->next)
         part->next = m->offset + 1;
     mo_crash_point("apply-before-offset");
-    at_store(L, m->partition);
+    at_changed(L, m->partition);
 }
 
 /* ---- a tenant's parked messages --------------------------------------- */
