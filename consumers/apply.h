@@ -96,6 +96,8 @@ typedef struct apply_flow {
      * (common/credential.h). */
     const char *api;
     void (*free_ctx)(void *ctx); /* frees ctx (apply_<flow>_flow); NULL: not owned */
+    void (*summary)(void *ctx);  /* prints the one-line JSON summary of `mosync apply <flow>` */
+    apply_counts *counts;        /* in ctx: what the loop counts (apply_run) */
 } apply_flow;
 
 /* Runs the consumer loop of flow until a stop is requested (or, with
@@ -239,6 +241,12 @@ mo_err apply_orders_flow(const mo_config *cfg, rs_store *rs, apply_flow *flow);
 mo_err apply_articles_flow(const mo_config *cfg, rs_store *rs, apply_flow *flow);
 mo_err apply_deliveries_flow(const mo_config *cfg, rs_store *rs, apply_flow *flow);
 mo_err apply_stock_flow(const mo_config *cfg, rs_store *rs, apply_flow *flow);
+
+/* `mosync apply <flow>` for cfg's tenant: the flow made by make on a store
+ * of its own, its dry-run wrapper, apply_run, the summary line.  Returns the
+ * exit status (2 when Redis cannot be opened). */
+int apply_one(const mo_config *cfg, const apply_opts *opts,
+              mo_err (*make)(const mo_config *cfg, rs_store *rs, apply_flow *flow));
 
 /* `mosync apply <flow> --all-tenants` (consumers/apply_tenants.c): flow
  * ("orders", ...) for every registry tenant, opening their secrets with key.

@@ -234,6 +234,17 @@ void apply_article_conf(const mo_config *cfg, mp_article_conf *conf)
                               .weight_kg = cfg->mystore_weight_kg};
 }
 
+/* The summary line of `mosync apply articles`. */
+static void aa_summary(void *vctx)
+{
+    const aa_ctx *c = vctx;
+    printf("{\"command\":\"apply articles\",\"messages\":%lu,\"products\":%lu,\"written\":%lu,"
+           "\"duplicates\":%lu,\"stale\":%lu,\"dead_lettered\":%lu,\"busy_ms\":%lld,\"ongoing_"
+           "requests\":%lu}\n",
+           c->messages, c->products, c->written, c->duplicates, c->stale, c->counts.dead_lettered,
+           apply_busy_ms(&c->counts), og_requests(c->og));
+}
+
 static void aa_free(void *vctx)
 {
     aa_ctx *c = vctx;
@@ -262,34 +273,13 @@ mo_err apply_articles_flow(const mo_config *cfg, rs_store *rs, apply_flow *flow)
                          .ctx = c,
                          .api_up_since = aa_api_up,
                          .api = "ongoing",
-                         .free_ctx = aa_free};
+                         .free_ctx = aa_free,
+                         .summary = aa_summary,
+                         .counts = &c->counts};
     return MO_OK;
 }
 
 int apply_articles(const mo_config *cfg, const apply_opts *opts)
 {
-    char errstr[512];
-    apply_flow flow;
-    rs_store *rs = rs_open(cfg->redis_url, cfg->tenant, errstr, sizeof(errstr));
-    if (!rs) {
-        lg_error(COMPONENT, cfg->tenant, "%s", errstr);
-        return 2;
-    }
-    if (apply_articles_flow(cfg, rs, &flow)) {
-        rs_close(rs);
-        return 1;
-    }
-    aa_ctx *c = flow.ctx;
-    apply_dry dry;
-    apply_dry_wrap(&flow, &dry, cfg, rs);
-    int rc = apply_run(cfg, &flow, opts, &c->counts);
-    printf("{\"command\":\"apply articles\",\"messages\":%lu,\"products\":%lu,\"written\":%lu,"
-           "\"duplicates\":%lu,\"stale\":%lu,\"dead_lettered\":%lu,\"busy_ms\":%lld,\"ongoing_"
-           "requests\":%lu}\n",
-           c->messages, c->products, c->written, c->duplicates, c->stale, c->counts.dead_lettered,
-           apply_busy_ms(&c->counts), og_requests(c->og));
-    fflush(stdout);
-    aa_free(c);
-    rs_close(rs);
-    return rc;
+    return apply_one(cfg, opts, apply_articles_flow);
 }

@@ -333,6 +333,19 @@ static int ad_api_up(void *vctx, long long since_ms)
     return ms_up_since(c->ms, since_ms);
 }
 
+/* The summary line of `mosync apply deliveries`. */
+static void ad_summary(void *vctx)
+{
+    const ad_ctx *c = vctx;
+    printf("{\"command\":\"apply deliveries\",\"messages\":%lu,\"delivered\":%lu,"
+           "\"not_shipped\":%lu,\"not_in_mystore\":%lu,\"reference_mismatch\":%lu,"
+           "\"already_sent\":%lu,\"cancelled_in_mystore\":%lu,\"duplicates\":%lu,"
+           "\"dead_lettered\":%lu,\"busy_ms\":%lld,\"mystore_requests\":%lu}\n",
+           c->messages, c->delivered, c->not_shipped, c->not_in_mystore, c->reference_mismatch,
+           c->already_sent, c->cancelled_in_mystore, c->duplicates, c->counts.dead_lettered,
+           apply_busy_ms(&c->counts), ms_requests(c->ms));
+}
+
 static void ad_free(void *vctx)
 {
     ad_ctx *c = vctx;
@@ -361,36 +374,13 @@ mo_err apply_deliveries_flow(const mo_config *cfg, rs_store *rs, apply_flow *flo
                          .ctx = c,
                          .api_up_since = ad_api_up,
                          .api = "mystore",
-                         .free_ctx = ad_free};
+                         .free_ctx = ad_free,
+                         .summary = ad_summary,
+                         .counts = &c->counts};
     return MO_OK;
 }
 
 int apply_deliveries(const mo_config *cfg, const apply_opts *opts)
 {
-    char errstr[512];
-    apply_flow flow;
-    rs_store *rs = rs_open(cfg->redis_url, cfg->tenant, errstr, sizeof(errstr));
-    if (!rs) {
-        lg_error(COMPONENT, cfg->tenant, "%s", errstr);
-        return 2;
-    }
-    if (apply_deliveries_flow(cfg, rs, &flow)) {
-        rs_close(rs);
-        return 1;
-    }
-    ad_ctx *c = flow.ctx;
-    apply_dry dry;
-    apply_dry_wrap(&flow, &dry, cfg, rs);
-    int rc = apply_run(cfg, &flow, opts, &c->counts);
-    printf("{\"command\":\"apply deliveries\",\"messages\":%lu,\"delivered\":%lu,"
-           "\"not_shipped\":%lu,\"not_in_mystore\":%lu,\"reference_mismatch\":%lu,"
-           "\"already_sent\":%lu,\"cancelled_in_mystore\":%lu,\"duplicates\":%lu,"
-           "\"dead_lettered\":%lu,\"busy_ms\":%lld,\"mystore_requests\":%lu}\n",
-           c->messages, c->delivered, c->not_shipped, c->not_in_mystore, c->reference_mismatch,
-           c->already_sent, c->cancelled_in_mystore, c->duplicates, c->counts.dead_lettered,
-           apply_busy_ms(&c->counts), ms_requests(c->ms));
-    fflush(stdout);
-    ad_free(c);
-    rs_close(rs);
-    return rc;
+    return apply_one(cfg, opts, apply_deliveries_flow);
 }

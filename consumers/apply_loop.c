@@ -724,6 +724,31 @@ out:
     return rc;
 }
 
+int apply_one(const mo_config *cfg, const apply_opts *opts,
+              mo_err (*make)(const mo_config *cfg, rs_store *rs, apply_flow *flow))
+{
+    char errstr[512];
+    apply_flow flow;
+    rs_store *rs = rs_open(cfg->redis_url, cfg->tenant, errstr, sizeof(errstr));
+    if (!rs) {
+        lg_error("apply", cfg->tenant, "%s", errstr);
+        return 2;
+    }
+    if (make(cfg, rs, &flow)) {
+        rs_close(rs);
+        return 1;
+    }
+    void *ctx = flow.ctx; /* the dry-run wrapper takes flow.ctx's place */
+    apply_dry dry;
+    apply_dry_wrap(&flow, &dry, cfg, rs);
+    int rc = apply_run(cfg, &flow, opts, flow.counts);
+    flow.summary(ctx);
+    fflush(stdout);
+    flow.free_ctx(ctx);
+    rs_close(rs);
+    return rc;
+}
+
 long long apply_busy_ms(const apply_counts *counts)
 {
     return counts->first_ms ? counts->last_ms - counts->first_ms : 0;

@@ -479,6 +479,21 @@ void apply_order_conf(const mo_config *cfg, mp_order_conf *conf)
                             .shipping_methods = cfg->shipping_methods};
 }
 
+/* The summary line of `mosync apply orders`. */
+static void ao_summary(void *vctx)
+{
+    const ao_ctx *c = vctx;
+    printf("{\"command\":\"apply orders\",\"messages\":%lu,\"created\":%lu,\"updated\":%lu,"
+           "\"refused\":%lu,\"cancelled\":%lu,\"cancel_refused\":%lu,\"not_in_ongoing\":%lu,"
+           "\"skipped_sent\":%lu,\"waiting\":%lu,\"duplicates\":%lu,\"stale\":%lu,"
+           "\"articles_created\":%lu,\"dead_lettered\":%lu,\"busy_ms\":%lld,"
+           "\"ongoing_requests\":%lu}\n",
+           c->messages, c->created, c->updated, c->refused, c->cancelled, c->cancel_refused,
+           c->not_in_ongoing, c->skipped_sent, c->waiting, c->duplicates, c->stale,
+           c->articles_created, c->counts.dead_lettered, apply_busy_ms(&c->counts),
+           og_requests(c->og));
+}
+
 static void ao_free(void *vctx)
 {
     ao_ctx *c = vctx;
@@ -507,38 +522,13 @@ mo_err apply_orders_flow(const mo_config *cfg, rs_store *rs, apply_flow *flow)
                          .ctx = c,
                          .api_up_since = ao_api_up,
                          .api = "ongoing",
-                         .free_ctx = ao_free};
+                         .free_ctx = ao_free,
+                         .summary = ao_summary,
+                         .counts = &c->counts};
     return MO_OK;
 }
 
 int apply_orders(const mo_config *cfg, const apply_opts *opts)
 {
-    char errstr[512];
-    apply_flow flow;
-    rs_store *rs = rs_open(cfg->redis_url, cfg->tenant, errstr, sizeof(errstr));
-    if (!rs) {
-        lg_error(COMPONENT, cfg->tenant, "%s", errstr);
-        return 2;
-    }
-    if (apply_orders_flow(cfg, rs, &flow)) {
-        rs_close(rs);
-        return 1;
-    }
-    ao_ctx *c = flow.ctx;
-    apply_dry dry;
-    apply_dry_wrap(&flow, &dry, cfg, rs);
-    int rc = apply_run(cfg, &flow, opts, &c->counts);
-    printf("{\"command\":\"apply orders\",\"messages\":%lu,\"created\":%lu,\"updated\":%lu,"
-           "\"refused\":%lu,\"cancelled\":%lu,\"cancel_refused\":%lu,\"not_in_ongoing\":%lu,"
-           "\"skipped_sent\":%lu,\"waiting\":%lu,\"duplicates\":%lu,\"stale\":%lu,"
-           "\"articles_created\":%lu,\"dead_lettered\":%lu,\"busy_ms\":%lld,"
-           "\"ongoing_requests\":%lu}\n",
-           c->messages, c->created, c->updated, c->refused, c->cancelled, c->cancel_refused,
-           c->not_in_ongoing, c->skipped_sent, c->waiting, c->duplicates, c->stale,
-           c->articles_created, c->counts.dead_lettered, apply_busy_ms(&c->counts),
-           og_requests(c->og));
-    fflush(stdout);
-    ao_free(c);
-    rs_close(rs);
-    return rc;
+    return apply_one(cfg, opts, apply_orders_flow);
 }

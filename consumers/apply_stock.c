@@ -368,6 +368,17 @@ static int as_api_up(void *vctx, long long since_ms)
     return ms_up_since(c->ms, since_ms);
 }
 
+/* The summary line of `mosync apply stock`. */
+static void as_summary(void *vctx)
+{
+    const as_ctx *c = vctx;
+    printf("{\"command\":\"apply stock\",\"messages\":%lu,\"written\":%lu,\"unchanged\":%lu,"
+           "\"stale\":%lu,\"unknown\":%lu,\"lookups\":%lu,\"found_by_sku\":%lu,"
+           "\"dead_lettered\":%lu,\"busy_ms\":%lld,\"mystore_requests\":%lu}\n",
+           c->messages, c->written, c->unchanged, c->stale, c->unknown, c->lookups, c->found,
+           c->counts.dead_lettered, apply_busy_ms(&c->counts), ms_requests(c->ms));
+}
+
 static void as_free(void *vctx)
 {
     as_ctx *c = vctx;
@@ -395,39 +406,18 @@ mo_err apply_stock_flow(const mo_config *cfg, rs_store *rs, apply_flow *flow)
                          .ctx = c,
                          .api_up_since = as_api_up,
                          .api = "mystore",
-                         .free_ctx = as_free};
+                         .free_ctx = as_free,
+                         .summary = as_summary,
+                         .counts = &c->counts};
     return MO_OK;
 }
 
 int apply_stock(const mo_config *cfg, const apply_opts *opts)
 {
-    char errstr[512];
-    apply_flow flow;
     if (!cfg->stock_sync) {
         lg_info(COMPONENT, cfg->tenant,
                 "stock sync is off (STOCK_SYNC is not 'on'); not writing stock to Mystore");
         return 0;
     }
-    rs_store *rs = rs_open(cfg->redis_url, cfg->tenant, errstr, sizeof(errstr));
-    if (!rs) {
-        lg_error(COMPONENT, cfg->tenant, "%s", errstr);
-        return 2;
-    }
-    if (apply_stock_flow(cfg, rs, &flow)) {
-        rs_close(rs);
-        return 1;
-    }
-    as_ctx *c = flow.ctx;
-    apply_dry dry;
-    apply_dry_wrap(&flow, &dry, cfg, rs);
-    int rc = apply_run(cfg, &flow, opts, &c->counts);
-    printf("{\"command\":\"apply stock\",\"messages\":%lu,\"written\":%lu,\"unchanged\":%lu,"
-           "\"stale\":%lu,\"unknown\":%lu,\"lookups\":%lu,\"found_by_sku\":%lu,"
-           "\"dead_lettered\":%lu,\"busy_ms\":%lld,\"mystore_requests\":%lu}\n",
-           c->messages, c->written, c->unchanged, c->stale, c->unknown, c->lookups, c->found,
-           c->counts.dead_lettered, apply_busy_ms(&c->counts), ms_requests(c->ms));
-    fflush(stdout);
-    as_free(c);
-    rs_close(rs);
-    return rc;
+    return apply_one(cfg, opts, apply_stock_flow);
 }
