@@ -2,16 +2,17 @@
  * libmicrohttpd server of plain server-rendered pages over the tenant
  * registry: the tenants, and per tenant the figures of `mosync status`, a
  * chart of orders applied per hour, its open dead letters with a re-drive
- * button, and pause / resume.  Protected by ADMIN_PASSWORD, signed session
- * cookies and a CSRF token on every form.
+ * button, and pause / resume; and Connect, which adds a shop.  Protected by ADMIN_PASSWORD, signed
+ * session cookies and a CSRF token on every form.
  *
  *   admin.c       the server, the routes, the actions
  *   admin_auth.c  password, session cookie, CSRF token, peer and form checks
  *   admin_html.c  the pages
  *
- * Still to come (issue 14): Connect (Ongoing credentials, Mystore OAuth),
- * the OAuth callback, Fine-tune, Try first and Activate; their routes have
- * their places in admin.c's table. */
+ * Connect (Ongoing credentials checked, then Mystore's OAuth consent) and
+ * the OAuth callback are in admin.c.  Still to come (issue 14): Fine-tune,
+ * Try first and Activate; their routes have their places in admin.c's
+ * table. */
 #ifndef MO_ADMIN_H
 #define MO_ADMIN_H
 
