@@ -639,6 +639,18 @@ static int adm_check_api(adm_call *c, const json_t *settings, const char *tenant
         return 1;
     if (err == MO_ERR_NOMEM)
         snprintf(why, why_size, "out of memory");
+    /* Another refusal: a 404 is an address the API does not know, any other
+     * 4xx (Ongoing answers 400 for a goods owner not the user's) the rest
+     * of what the operator typed. */
+    if (err && status >= 400 && status < 500) {
+        *field = mystore         ? ADM_CF_MYSTORE_URL
+                 : status == 404 ? ADM_CF_ONGOING_URL
+                                 : ADM_CF_GOODS_OWNER;
+        snprintf(why, why_size, "%s answered HTTP %ld: check %s.",
+                 mystore ? "Mystore" : "The warehouse", status,
+                 *field == ADM_CF_GOODS_OWNER ? "the goods owner id (is it this user's?)"
+                                              : "the address");
+    }
     return err ? -1 : 0;
 }
 

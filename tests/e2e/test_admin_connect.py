@@ -186,6 +186,13 @@ def test_connect_refusals_store_nothing():
               "errors next to the fields: %s" % body[-1500:])
         _nothing_stored(env, "w2", "bad fields")
 
+        # A goods owner that is not the user's: the warehouse's 400 next to the field.
+        status, _, body = _post_connect(admin, cookie, _form(env, "w3", goods_owner="77"))
+        eq(status, 400, "a goods owner not the user's")
+        check('id="goods_owner_error"' in body and "HTTP 400" in body,
+              "the goods owner's error: %s" % body[-1500:])
+        _nothing_stored(env, "w3", "a goods owner not the user's")
+
         # Consent denied at Mystore.
         q = _authorize(admin, cookie, _form(env, "d1"))
         status, _, body = admin.call("GET", _consent(env, q, "deny"))
@@ -234,6 +241,7 @@ def test_connect_refusals_store_nothing():
 
         text = "\n".join(admin.pages)
         log = admin.log_text()
+        check(code not in log and q2["state"] not in log, "a code or a state in the admin's log")
         for sec in (OG_PASSWORD, wrong, CLIENT_SECRET, password):
             eq(leaks(text, sec), [], "a secret in a page")
             eq(leaks(log, sec), [], "a secret in the admin's log")
