@@ -15,8 +15,11 @@
 #include "dlq_cmd.h"
 #include "dlq_state.h"
 #include "hourly.h"
+#include "http.h"
 #include "kafka.h"
 #include "log.h"
+#include "mystore.h"
+#include "ongoing.h"
 #include "status.h"
 #include "stop.h"
 #include "store.h"
@@ -30,6 +33,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <time.h>
 
 /* libmicrohttpd 0.9.71 turned the callbacks' int results into enum MHD_Result. */
@@ -89,7 +93,7 @@ typedef struct adm_call {
     /* The answer. */
     unsigned status;
     adm_page page;
-    char location[256];
+    char location[4096]; /* the authorize redirect is the longest */
     char cookie[ADM_COOKIE_SIZE + 128];
 } adm_call;
 
@@ -243,6 +247,7 @@ static void adm_tenants(adm_call *c, const char *tenant)
         adm_fail(c, MHD_HTTP_SERVICE_UNAVAILABLE, "Tenants", errstr);
     } else {
         adm_begin(c, MHD_HTTP_OK, "Tenants", NULL, 0);
+        adm_page_printf(&c->page, "<p><a href=\"/connect\">Connect a shop</a></p>\n");
         adm_html_tenants(&c->page, names, records);
         adm_end(c);
     }
@@ -311,6 +316,8 @@ static const char *adm_done_text(const char *done)
         const char *code, *text;
     } texts[] = {{"paused", "Paused: its pollers and appliers stop serving it."},
                  {"resumed", "Resumed: its pollers and appliers serve it again."},
+                 {"connected", "Connected: the tenant is in the registry, in state "
+                               "\"connecting\" (Fine-tune and Activate come next)."},
                  {"redriven", "Re-driven: the letter is back on its topic; its applier applies "
                               "it and marks it resolved."}};
     for (size_t i = 0; done && i < sizeof(texts) / sizeof(texts[0]); i++)
@@ -425,6 +432,591 @@ static void adm_redrive(adm_call *c, const char *name)
     adm_redirect(c, "/tenants/%s?done=%s#dead-letters", name, "redriven");
 }
 
+/* ---- Connect (issue 14 step 1) ------------------------------------------- */
+
+/* The Mystore scopes mosync needs, in one place: what the pollers read and
+ * the appliers write (orders and their parts, statuses, products, variants
+ * and options).  The authorize redirect asks for them and the callback
+ * refuses a consent that lacks one. */
+static const char *const adm_scopes[] = {"read:orders",
+                                         "write:orders",
+                                         "read:order-products",
+                                         "read:order-product-attributes",
+                                         "read:order-totals",
+                                         "read:order-status",
+                                         "write:order-status-history",
+                                         "read:products",
+                                         "write:products",
+                                         "read:product-variants",
+                                         "write:product-variants",
+                                         "read:product-options",
+                                         "read:product-option-values"};
+#define ADM_NSCOPES (sizeof(adm_scopes) / sizeof(adm_scopes[0]))
+/* A pending connection waits this long for the merchant's consent. */
+#define ADM_CONNECT_TTL_S 600
+#define ADM_STATE_HEX     33
+#define ADM_FIELD_MAX     4096
+/* The pending connections hold the WMS password: sealed for this context. */
+static const char adm_connect_context[] = "mosync:{*}:admin:connect";
+
+typedef struct adm_connect_form {
+    char v[ADM_CF_N][ADM_FIELD_MAX];
+    char why[ADM_CF_N][256];
+    const char *err[ADM_CF_N];
+    int bad;
+} adm_connect_form;
+
+static void adm_form_error(adm_connect_form *f, int field, const char *why)
+{
+    snprintf(f->why[field], sizeof(f->why[field]), "%s", why);
+    f->err[field] = f->why[field];
+    f->bad = 1;
+}
+
+static const char *adm_connect_key(const char *state, char *buf, size_t size)
+{
+    char suffix[64];
+    snprintf(suffix, sizeof(suffix), "admin:connect:%s", state);
+    return rs_key_tenant("*", suffix, buf, size); /* beside the registry index */
+}
+
+/* The callback's address as the merchant's browser reaches this app. */
+static void adm_redirect_uri(const mo_config *cfg, char *buf, size_t size)
+{
+    const char *base = cfg->admin_public_url;
+    size_t n = strlen(base);
+    if (n && base[n - 1] == '/')
+        n--;
+    if (n)
+        snprintf(buf, size, "%.*s/oauth/callback", (int)n, base);
+    else
+        snprintf(buf, size, "http://%s/oauth/callback", cfg->admin_listen);
+}
+
+/* A URL's base without its trailing '/' (the authorize and token endpoints
+ * are appended). */
+static int adm_base_len(const char *url)
+{
+    size_t n = strlen(url);
+    while (n && url[n - 1] == '/')
+        n--;
+    return (int)n;
+}
+
+static void adm_connect_show(adm_call *c, unsigned status, adm_connect_form *f, const char *notice)
+{
+    const char *values[ADM_CF_N];
+    for (int i = 0; i < ADM_CF_N; i++)
+        values[i] = adm_connect_secret(i) ? NULL : f->v[i]; /* a secret is typed again */
+    adm_begin(c, status, "Connect a shop", notice, notice != NULL);
+    adm_html_connect(&c->page, values, f->err, c->csrf);
+    adm_end(c);
+}
+
+static void adm_connect_page(adm_call *c, const char *unused)
+{
+    adm_connect_form *f = calloc(1, sizeof(*f));
+    (void)unused;
+    if (!f) {
+        adm_fail(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "Connect a shop", "out of memory");
+        return;
+    }
+    snprintf(f->v[ADM_CF_MYSTORE_URL], ADM_FIELD_MAX, "%s", c->srv->cfg->mystore_url);
+    adm_connect_show(c, MHD_HTTP_OK, f, NULL);
+    free(f);
+}
+
+/* A page ending a connection that did not go through, with the way back. */
+static void adm_connect_fail(adm_call *c, unsigned status, const char *why)
+{
+    adm_page_free(&c->page);
+    adm_begin(c, status, "Connect a shop", why, 1);
+    adm_page_printf(&c->page, "<p><a href=\"/connect\">Start again</a></p>\n");
+    adm_end(c);
+}
+
+/* Reads and checks the form's fields (errors next to each). */
+static void adm_connect_read(adm_call *c, adm_connect_form *f)
+{
+    char why[256];
+    for (int i = 0; i < ADM_CF_N; i++)
+        if (adm_form_get(c->body, adm_connect_field(i), f->v[i], ADM_FIELD_MAX) < 0) {
+            f->v[i][0] = '\0';
+            adm_form_error(f, i, "This is too long or not text.");
+        }
+    if (!*f->v[ADM_CF_MYSTORE_URL])
+        snprintf(f->v[ADM_CF_MYSTORE_URL], ADM_FIELD_MAX, "%s", c->srv->cfg->mystore_url);
+    for (int i = 0; i < ADM_CF_N; i++)
+        if (i != ADM_CF_MYSTORE_TOKEN && !*f->v[i] && !f->err[i])
+            adm_form_error(f, i, "Fill this in.");
+    if (*f->v[ADM_CF_TENANT] && tn_check_name(f->v[ADM_CF_TENANT], why, sizeof(why)))
+        adm_form_error(f, ADM_CF_TENANT,
+                       "Use 1 to 64 letters, digits, '-', '_' or '.' (no spaces).");
+    const char *owner = f->v[ADM_CF_GOODS_OWNER];
+    if (*owner &&
+        (strspn(owner, "0123456789") != strlen(owner) || strlen(owner) > 12 || atoll(owner) < 1))
+        adm_form_error(f, ADM_CF_GOODS_OWNER, "The goods owner id is a number, like 1 or 245.");
+    const int urls[] = {ADM_CF_ONGOING_URL, ADM_CF_MYSTORE_URL};
+    for (size_t i = 0; i < 2; i++) {
+        const char *u = f->v[urls[i]];
+        if (*u && strncmp(u, "https://", 8) && strncmp(u, "http://", 7))
+            adm_form_error(f, urls[i], "An address starting with https://");
+    }
+    if (!*f->v[ADM_CF_MYSTORE_TOKEN] && !*c->srv->cfg->admin_client_id)
+        adm_form_error(f, ADM_CF_MYSTORE_TOKEN,
+                       "This admin app has no Mystore OAuth client (ADMIN_MYSTORE_CLIENT_ID): "
+                       "paste a personal access token.");
+}
+
+/* The field a configuration error names (the variable), or -1. */
+static int adm_field_of(const char *why)
+{
+    static const struct {
+        const char *var;
+        int field;
+    } vars[] = {{"ONGOING_API_URL", ADM_CF_ONGOING_URL},
+                {"ONGOING_USER", ADM_CF_ONGOING_USER},
+                {"ONGOING_PASSWORD", ADM_CF_ONGOING_PASSWORD},
+                {"ONGOING_GOODS_OWNER_ID", ADM_CF_GOODS_OWNER},
+                {"MYSTORE_SHOP", ADM_CF_SHOP},
+                {"MYSTORE_API_URL", ADM_CF_MYSTORE_URL},
+                {"MYSTORE_TOKEN", ADM_CF_MYSTORE_TOKEN}};
+    for (size_t i = 0; i < sizeof(vars) / sizeof(vars[0]); i++)
+        if (strstr(why, vars[i].var))
+            return vars[i].field;
+    return -1;
+}
+
+/* The tenant's settings from the form (secrets in clear: tn_put seals them).
+ * STOCK_SYNC starts off, as in the integration mosync replaces; Fine-tune
+ * (to come) turns it on. */
+static json_t *adm_connect_settings(const mo_config *cfg, const adm_connect_form *f)
+{
+    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "ONGOING_API_URL",
+                     f->v[ADM_CF_ONGOING_URL], "ONGOING_USER", f->v[ADM_CF_ONGOING_USER],
+                     "ONGOING_PASSWORD", f->v[ADM_CF_ONGOING_PASSWORD], "ONGOING_GOODS_OWNER_ID",
+                     f->v[ADM_CF_GOODS_OWNER], "MYSTORE_SHOP", f->v[ADM_CF_SHOP], "MYSTORE_API_URL",
+                     f->v[ADM_CF_MYSTORE_URL], "MYSTORE_AUTH_URL", cfg->mystore_auth_url,
+                     "STOCK_SYNC", "off");
+}
+
+/* One read with the settings' credentials: Ongoing (mystore 0) or Mystore
+ * (1).  0 when it answered; 1 when it refused them (401, 403); -1 when it
+ * could not say (why: what went wrong, or which setting is wrong). */
+static int adm_check_api(adm_call *c, const json_t *settings, const char *tenant, int mystore,
+                         int *field, char *why, size_t why_size)
+{
+    mo_config tcfg;
+    json_t *doc = NULL;
+    long status = 0;
+    char path[128];
+    json_t *s = json_deep_copy(settings);
+    json_object_set_new(s, "MOSYNC_TENANT", json_string(tenant));
+    *field = -1;
+    mo_err err =
+        cfg_load_tenant(&tcfg, mystore ? CFG_NEED_MYSTORE : CFG_NEED_ONGOING, s, why, why_size);
+    json_decref(s);
+    if (err) {
+        *field = adm_field_of(why);
+        return -1;
+    }
+    if (mystore) {
+        ms_client *ms = ms_new(&tcfg, c->rs, 1);
+        err = ms ? ms_get(ms, "orders?page%5Bsize%5D=1&page%5Bnumber%5D=1", &doc, &status, why,
+                          why_size)
+                 : MO_ERR_NOMEM;
+        ms_free(ms);
+    } else {
+        og_client *og = og_new(&tcfg, c->rs, 1);
+        snprintf(path, sizeof(path), "articles?goodsOwnerId=%ld&maxArticlesToGet=1",
+                 tcfg.ongoing_goods_owner);
+        err = og ? og_get(og, path, &doc, &status, why, why_size) : MO_ERR_NOMEM;
+        og_free(og);
+    }
+    json_decref(doc);
+    cfg_free(&tcfg);
+    if (status == 401 || status == 403)
+        return 1;
+    if (err == MO_ERR_NOMEM)
+        snprintf(why, why_size, "out of memory");
+    /* Another refusal: a 404 is an address the API does not know, any other
+     * 4xx (Ongoing answers 400 for a goods owner not the user's) the rest
+     * of what the operator typed. */
+    if (err && status >= 400 && status < 500) {
+        *field = mystore         ? ADM_CF_MYSTORE_URL
+                 : status == 404 ? ADM_CF_ONGOING_URL
+                                 : ADM_CF_GOODS_OWNER;
+        snprintf(why, why_size, "%s answered HTTP %ld: check %s.",
+                 mystore ? "Mystore" : "The warehouse", status,
+                 *field == ADM_CF_GOODS_OWNER ? "the goods owner id (is it this user's?)"
+                                              : "the address");
+    }
+    return err ? -1 : 0;
+}
+
+/* Creates the tenant (state "connecting": Fine-tune and Activate, still to
+ * come, move it on) and sends the browser to its page. */
+static void adm_connect_create(adm_call *c, const char *name, const json_t *settings)
+{
+    char errstr[512];
+    int exists = 0;
+    if (tn_exists(c->rs, name, &exists, errstr, sizeof(errstr))) {
+        adm_connect_fail(c, MHD_HTTP_SERVICE_UNAVAILABLE, errstr);
+        return;
+    }
+    if (exists) {
+        adm_connect_fail(c, MHD_HTTP_CONFLICT,
+                         "A tenant of this name exists already; nothing was changed. Start "
+                         "again with another name.");
+        return;
+    }
+    if (tn_put(c->rs, &c->srv->key, name, settings, TN_CONNECTING, 1, errstr, sizeof(errstr))) {
+        lg_warn(COMPONENT, name, "connect %s: the registry refused the tenant: %s", name, errstr);
+        adm_connect_fail(c, MHD_HTTP_SERVICE_UNAVAILABLE, errstr);
+        return;
+    }
+    lg_info(COMPONENT, name, "tenant %s connected from the admin app (%s): state connecting", name,
+            c->peer);
+    /* Fine-tune (issue 14 step 2) comes next; until it exists the tenant's
+     * page is where a connection ends. */
+    adm_redirect(c, "/tenants/%s?done=%s", name, "connected");
+}
+
+/* A new random state (32 hex digits); -1 when the kernel gave none. */
+static int adm_new_state(char *state)
+{
+    unsigned char raw[16];
+    if (getrandom(raw, sizeof(raw), 0) != (ssize_t)sizeof(raw))
+        return -1;
+    for (size_t i = 0; i < sizeof(raw); i++)
+        snprintf(state + 2 * i, 3, "%02x", raw[i]);
+    return 0;
+}
+
+/* Keeps the pending connection under a new state (sealed: it holds the WMS
+ * password) and sends the browser to Mystore's authorize page. */
+static void adm_connect_authorize(adm_call *c, const char *name, const json_t *settings)
+{
+    const mo_config *cfg = c->srv->cfg;
+    char state[ADM_STATE_HEX], key[RS_KEY_SIZE], errstr[512], ttl[16];
+    char redirect_uri[512], scope[1024] = "", e_client[768], e_redirect[1536], e_scope[2048];
+    char *text = NULL, *sealed = NULL;
+    json_t *reply = NULL;
+    json_t *pending = json_pack("{s:s, s:O}", "name", name, "settings", settings);
+    if (pending)
+        text = json_dumps(pending, JSON_COMPACT);
+    json_decref(pending);
+    if (!text || adm_new_state(state) ||
+        sb_seal(&c->srv->key, adm_connect_context, text, strlen(text), &sealed, errstr,
+                sizeof(errstr))) {
+        adm_connect_fail(c, MHD_HTTP_INTERNAL_SERVER_ERROR,
+                         "mosync could not start the connection (out of memory or no random "
+                         "bytes); nothing was stored.");
+        goto out;
+    }
+    snprintf(ttl, sizeof(ttl), "%d", ADM_CONNECT_TTL_S);
+    const char *argv[6] = {"SET", adm_connect_key(state, key, sizeof(key)), sealed, "EX", ttl,
+                           "NX"};
+    if (rs_call(c->rs, 6, argv, &reply, errstr, sizeof(errstr))) {
+        adm_connect_fail(c, MHD_HTTP_SERVICE_UNAVAILABLE, errstr);
+        goto out;
+    }
+    for (size_t i = 0; i < ADM_NSCOPES; i++)
+        snprintf(scope + strlen(scope), sizeof(scope) - strlen(scope), "%s%s", i ? " " : "",
+                 adm_scopes[i]);
+    adm_redirect_uri(cfg, redirect_uri, sizeof(redirect_uri));
+    if (hc_escape(cfg->admin_client_id, e_client, sizeof(e_client)) ||
+        hc_escape(redirect_uri, e_redirect, sizeof(e_redirect)) ||
+        hc_escape(scope, e_scope, sizeof(e_scope))) {
+        adm_connect_fail(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "The authorize address is too long.");
+        goto out;
+    }
+    int n = snprintf(c->location, sizeof(c->location),
+                     "%.*s/oauth/authorize?client_id=%s&redirect_uri=%s&response_type=code"
+                     "&scope=%s&state=%s",
+                     adm_base_len(cfg->mystore_auth_url), cfg->mystore_auth_url, e_client,
+                     e_redirect, e_scope, state);
+    if (n < 0 || (size_t)n >= sizeof(c->location)) {
+        *c->location = '\0';
+        adm_connect_fail(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "The authorize address is too long.");
+        goto out;
+    }
+    c->status = MHD_HTTP_FOUND;
+    lg_info(COMPONENT, name,
+            "connect %s: the warehouse accepted its user; sent to Mystore to grant access (%s)",
+            name, c->peer);
+out:
+    json_decref(reply);
+    if (text) {
+        memset(text, 0, strlen(text));
+        free(text);
+    }
+    free(sealed);
+}
+
+/* POST /connect: the form, checked field by field, then the warehouse's
+ * credentials with one read; then either the pasted token (checked with one
+ * Mystore read: the tenant is created at once) or Mystore's consent. */
+static void adm_connect(adm_call *c, const char *unused)
+{
+    char why[512];
+    int field, exists = 0;
+    json_t *settings = NULL;
+    adm_connect_form *f = calloc(1, sizeof(*f));
+    (void)unused;
+    if (!f) {
+        adm_fail(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "Connect a shop", "out of memory");
+        return;
+    }
+    adm_connect_read(c, f);
+    const char *name = f->v[ADM_CF_TENANT];
+    rs_store *rs = adm_redis(c, why, sizeof(why));
+    if (!rs) {
+        adm_connect_show(c, MHD_HTTP_SERVICE_UNAVAILABLE, f, why);
+        goto out;
+    }
+    if (!f->err[ADM_CF_TENANT] && tn_exists(rs, name, &exists, why, sizeof(why))) {
+        adm_connect_show(c, MHD_HTTP_SERVICE_UNAVAILABLE, f, why);
+        goto out;
+    }
+    if (exists)
+        adm_form_error(f, ADM_CF_TENANT, "A tenant of this name exists already.");
+    if (f->bad) {
+        adm_connect_show(c, MHD_HTTP_BAD_REQUEST, f, "Some fields need another look.");
+        goto out;
+    }
+    if (!(settings = adm_connect_settings(c->srv->cfg, f))) {
+        adm_connect_show(c, MHD_HTTP_INTERNAL_SERVER_ERROR, f, "out of memory");
+        goto out;
+    }
+    int got = adm_check_api(c, settings, name, 0, &field, why, sizeof(why));
+    if (got == 1) {
+        lg_info(COMPONENT, name, "connect %s: the warehouse refused its user or password (%s)",
+                name, c->peer);
+        adm_form_error(f, ADM_CF_ONGOING_PASSWORD,
+                       "The warehouse refused this user or password. Check both and try again.");
+        adm_connect_show(c, MHD_HTTP_BAD_REQUEST, f, "The warehouse refused the sign-in.");
+        goto out;
+    }
+    if (got < 0) {
+        if (field >= 0)
+            adm_form_error(f, field, why);
+        adm_connect_show(c, field >= 0 ? MHD_HTTP_BAD_REQUEST : MHD_HTTP_BAD_GATEWAY, f,
+                         field >= 0 ? "Some fields need another look."
+                                    : "The warehouse did not answer; try again in a moment.");
+        goto out;
+    }
+    if (!*f->v[ADM_CF_MYSTORE_TOKEN]) {
+        adm_connect_authorize(c, name, settings);
+        goto out;
+    }
+    json_object_set_new(settings, "MYSTORE_TOKEN", json_string(f->v[ADM_CF_MYSTORE_TOKEN]));
+    got = adm_check_api(c, settings, name, 1, &field, why, sizeof(why));
+    if (got != 0) {
+        if (got == 1 || field >= 0)
+            adm_form_error(f, got == 1 ? ADM_CF_MYSTORE_TOKEN : field,
+                           got == 1 ? "Mystore refused this token." : why);
+        adm_connect_show(c, got == 1 || field >= 0 ? MHD_HTTP_BAD_REQUEST : MHD_HTTP_BAD_GATEWAY, f,
+                         got == 1 || field >= 0 ? "Some fields need another look."
+                                                : "Mystore did not answer; try again in a moment.");
+        goto out;
+    }
+    adm_connect_create(c, name, settings);
+out:
+    json_decref(settings); /* jansson does not wipe: the form's copy at least is */
+    memset(f, 0, sizeof(*f));
+    free(f);
+}
+
+/* The scopes a consent granted (space-separated) against those mosync
+ * needs: the missing ones and any "hide:" scope (which blanks costs or
+ * stock) into problem, "" when the grant is enough. */
+static void adm_scope_problems(const char *granted, char *problem, size_t size)
+{
+    char missing[1024] = "", hidden[1024] = "";
+    for (size_t i = 0; i < ADM_NSCOPES; i++) {
+        size_t n = strlen(adm_scopes[i]);
+        const char *p = granted;
+        int found = 0;
+        while (!found && (p = strstr(p, adm_scopes[i]))) {
+            found = (p == granted || p[-1] == ' ') && (p[n] == ' ' || !p[n]);
+            p += n;
+        }
+        if (!found)
+            snprintf(missing + strlen(missing), sizeof(missing) - strlen(missing), "%s%s",
+                     *missing ? ", " : "", adm_scopes[i]);
+    }
+    for (const char *p = granted; *p;) {
+        size_t n = strcspn(p, " ");
+        if (n > 5 && !strncmp(p, "hide:", 5))
+            snprintf(hidden + strlen(hidden), sizeof(hidden) - strlen(hidden), "%s%.*s",
+                     *hidden ? ", " : "", (int)n, p);
+        p += n;
+        p += strspn(p, " ");
+    }
+    *problem = '\0';
+    if (*missing || *hidden)
+        snprintf(problem, size,
+                 "Mystore did not grant every permission mosync needs%s%s%s%s. Nothing was "
+                 "stored: start again and allow them all%s.",
+                 *missing ? "; missing: " : "", missing, *hidden ? "; hiding data: " : "", hidden,
+                 *hidden ? " (without the hide permissions, which blank costs or stock)" : "");
+}
+
+/* Exchanges code at {MYSTORE_AUTH_URL}/oauth/token, once (a code is single
+ * use: never sent again).  *answer (new reference) holds access_token,
+ * refresh_token and scope; else why says what Mystore answered. */
+static int adm_exchange(adm_call *c, const char *code, json_t **answer, char *why, size_t why_size)
+{
+    const mo_config *cfg = c->srv->cfg;
+    char url[1024], redirect_uri[512], errstr[512];
+    hc_opts o = {.connect_timeout_ms = 5000, .total_timeout_ms = 30000, .max_body = 64 * 1024};
+    hc_resp resp = {0};
+    int ok = -1;
+    *answer = NULL;
+    adm_redirect_uri(cfg, redirect_uri, sizeof(redirect_uri));
+    snprintf(url, sizeof(url), "%.*s/oauth/token", adm_base_len(cfg->mystore_auth_url),
+             cfg->mystore_auth_url);
+    json_t *body = json_pack("{s:s, s:s, s:s, s:s, s:s}", "grant_type", "authorization_code",
+                             "code", code, "redirect_uri", redirect_uri, "client_id",
+                             cfg->admin_client_id, "client_secret", cfg->admin_client_secret);
+    char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+    json_decref(body);
+    hc_client *hc = hc_new(&o);
+    if (!text || !hc) {
+        snprintf(why, why_size, "out of memory");
+        goto out;
+    }
+    if (hc_request(hc, "POST", url, "application/json", text, &resp, errstr, sizeof(errstr))) {
+        snprintf(why, why_size, "Mystore's token endpoint did not answer (%s)", errstr);
+        goto out;
+    }
+    json_t *doc = resp.len ? json_loadb(resp.body, resp.len, 0, NULL) : NULL;
+    const char *access = json_string_value(json_object_get(doc, "access_token"));
+    const char *refresh = json_string_value(json_object_get(doc, "refresh_token"));
+    const char *error = json_string_value(json_object_get(doc, "error"));
+    if (resp.status >= 200 && resp.status < 300 && access && refresh && *access && *refresh) {
+        lg_add_secret(access);
+        lg_add_secret(refresh);
+        *answer = doc;
+        ok = 0;
+        goto out;
+    }
+    /* The error code only (RFC 6749 5.2: invalid_grant, ...): a fixed
+     * vocabulary, never a token. */
+    snprintf(
+        why, why_size, "Mystore refused the authorization code (HTTP %ld%s%s)", resp.status,
+        error && strlen(error) < 40 && strspn(error, "abcdefghijklmnopqrstuvwxyz_") == strlen(error)
+            ? " "
+            : "",
+        error && strlen(error) < 40 && strspn(error, "abcdefghijklmnopqrstuvwxyz_") == strlen(error)
+            ? error
+            : "");
+    json_decref(doc);
+out:
+    hc_resp_free(&resp);
+    hc_free(hc);
+    if (text) {
+        memset(text, 0, strlen(text));
+        free(text);
+    }
+    return ok;
+}
+
+/* The pending connection of state (taken: single use), or NULL when there
+ * is none (forged, used, expired) or it does not open. */
+static json_t *adm_take_pending(adm_call *c, const char *state, char *errstr, size_t errstr_size)
+{
+    char key[RS_KEY_SIZE], *plain = NULL;
+    size_t len;
+    json_t *reply = NULL, *pending = NULL;
+    if (!state || strlen(state) != ADM_STATE_HEX - 1 ||
+        strspn(state, "0123456789abcdef") != ADM_STATE_HEX - 1)
+        return NULL;
+    const char *argv[2] = {"GETDEL", adm_connect_key(state, key, sizeof(key))};
+    if (rs_call(c->rs, 2, argv, &reply, errstr, errstr_size) || !json_is_string(reply)) {
+        json_decref(reply);
+        return NULL;
+    }
+    if (!sb_open(&c->srv->key, adm_connect_context, json_string_value(reply), &plain, &len, errstr,
+                 errstr_size))
+        pending = json_loadb(plain, len, 0, NULL);
+    sb_free(plain);
+    json_decref(reply);
+    return pending;
+}
+
+/* GET /oauth/callback: where Mystore's authorize page sends the browser
+ * back.  Served without the session cookie: it is SameSite=Strict, so a
+ * browser coming back from Mystore (another site) does not send it.  The
+ * state stands in for it: 128 random bits, made for a logged-in operator
+ * after the warehouse accepted the user, single use (GETDEL) and dead after
+ * ADM_CONNECT_TTL_S.  Whatever goes wrong, nothing is stored. */
+static void adm_callback(adm_call *c, const char *unused)
+{
+    char errstr[512], why[1024];
+    json_t *pending = NULL, *answer = NULL, *settings;
+    const char *state = MHD_lookup_connection_value(c->conn, MHD_GET_ARGUMENT_KIND, "state");
+    const char *code = MHD_lookup_connection_value(c->conn, MHD_GET_ARGUMENT_KIND, "code");
+    const char *error = MHD_lookup_connection_value(c->conn, MHD_GET_ARGUMENT_KIND, "error");
+    (void)unused;
+    *errstr = '\0';
+    if (!adm_redis(c, errstr, sizeof(errstr))) {
+        adm_connect_fail(c, MHD_HTTP_SERVICE_UNAVAILABLE, errstr);
+        return;
+    }
+    if (!(pending = adm_take_pending(c, state, errstr, sizeof(errstr)))) {
+        lg_warn(COMPONENT, "-",
+                "OAuth callback from %s refused: no such state (forged, used or "
+                "expired)%s%s",
+                c->peer, *errstr ? ": " : "", errstr);
+        adm_connect_fail(c, MHD_HTTP_BAD_REQUEST,
+                         "This link is no longer valid; start again. Nothing was stored.");
+        return;
+    }
+    const char *name = json_string_value(json_object_get(pending, "name"));
+    settings = json_object_get(pending, "settings");
+    if (!name || !json_is_object(settings)) {
+        adm_connect_fail(c, MHD_HTTP_BAD_REQUEST, "This link is no longer valid; start again.");
+        goto out;
+    }
+    if (error) {
+        lg_info(COMPONENT, name, "connect %s: Mystore access was not granted (%s)", name,
+                !strcmp(error, "access_denied") ? "access_denied" : "another error");
+        adm_connect_fail(c, MHD_HTTP_FORBIDDEN,
+                         "Mystore access was not granted; start again. Nothing was stored.");
+        goto out;
+    }
+    if (!code || !*code) {
+        adm_connect_fail(c, MHD_HTTP_BAD_REQUEST,
+                         "Mystore sent no authorization code; start again.");
+        goto out;
+    }
+    if (adm_exchange(c, code, &answer, why, sizeof(why))) {
+        lg_warn(COMPONENT, name, "connect %s: %s", name, why);
+        snprintf(why + strlen(why), sizeof(why) - strlen(why),
+                 ". Nothing was stored: start again.");
+        adm_connect_fail(c, MHD_HTTP_BAD_GATEWAY, why);
+        goto out;
+    }
+    const char *scope = json_string_value(json_object_get(answer, "scope"));
+    adm_scope_problems(scope ? scope : "", why, sizeof(why));
+    if (*why) {
+        lg_warn(COMPONENT, name, "connect %s: %s", name, why);
+        adm_connect_fail(c, MHD_HTTP_FORBIDDEN, why);
+        goto out;
+    }
+    json_object_set_new(settings, "MYSTORE_CLIENT_ID", json_string(c->srv->cfg->admin_client_id));
+    json_object_set_new(settings, "MYSTORE_CLIENT_SECRET",
+                        json_string(c->srv->cfg->admin_client_secret));
+    json_object_set(settings, "MYSTORE_REFRESH_TOKEN", json_object_get(answer, "refresh_token"));
+    json_object_set(settings, "MYSTORE_TOKEN", json_object_get(answer, "access_token"));
+    adm_connect_create(c, name, settings);
+out:
+    json_decref(answer);
+    json_decref(pending);
+}
+
 /* ---- routing ----------------------------------------------------------- */
 
 typedef void (*adm_handler)(adm_call *c, const char *tenant);
@@ -435,14 +1027,20 @@ static const struct adm_route {
     int session; /* needs a logged-in session (and, for a POST, its CSRF token) */
     adm_handler fn;
 } adm_routes[] = {
-    {"GET", "/login", 0, adm_login_page},         {"POST", "/login", 0, adm_login},
-    {"POST", "/logout", 1, adm_logout},           {"GET", "/", 1, adm_tenants},
-    {"GET", "/tenants/*", 1, adm_tenant},         {"POST", "/tenants/*/pause", 1, adm_pause},
-    {"POST", "/tenants/*/resume", 1, adm_resume}, {"POST", "/tenants/*/redrive", 1, adm_redrive},
-    /* Issue 14, to come here: GET and POST /connect (the warehouse, then the
-     * redirect to Mystore's authorize page), GET /oauth/callback, GET and
-     * POST /tenants/<name>/settings (Fine-tune, Try first), POST
-     * /tenants/<name>/activate. */
+    {"GET", "/login", 0, adm_login_page},
+    {"POST", "/login", 0, adm_login},
+    {"POST", "/logout", 1, adm_logout},
+    {"GET", "/", 1, adm_tenants},
+    {"GET", "/tenants/*", 1, adm_tenant},
+    {"POST", "/tenants/*/pause", 1, adm_pause},
+    {"POST", "/tenants/*/resume", 1, adm_resume},
+    {"POST", "/tenants/*/redrive", 1, adm_redrive},
+    {"GET", "/connect", 1, adm_connect_page},
+    {"POST", "/connect", 1, adm_connect},
+    /* No session: see adm_callback. */
+    {"GET", "/oauth/callback", 0, adm_callback},
+    /* Issue 14, to come here: GET and POST /tenants/<name>/settings
+     * (Fine-tune, Try first), POST /tenants/<name>/activate. */
 };
 
 /* 1 when path matches pattern; the tenant name '*' stood for into name. */

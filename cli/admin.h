@@ -2,16 +2,17 @@
  * libmicrohttpd server of plain server-rendered pages over the tenant
  * registry: the tenants, and per tenant the figures of `mosync status`, a
  * chart of orders applied per hour, its open dead letters with a re-drive
- * button, and pause / resume.  Protected by ADMIN_PASSWORD, signed session
- * cookies and a CSRF token on every form.
+ * button, and pause / resume; and Connect, which adds a shop.  Protected by ADMIN_PASSWORD, signed
+ * session cookies and a CSRF token on every form.
  *
  *   admin.c       the server, the routes, the actions
  *   admin_auth.c  password, session cookie, CSRF token, peer and form checks
  *   admin_html.c  the pages
  *
- * Still to come (issue 14): Connect (Ongoing credentials, Mystore OAuth),
- * the OAuth callback, Fine-tune, Try first and Activate; their routes have
- * their places in admin.c's table. */
+ * Connect (Ongoing credentials checked, then Mystore's OAuth consent) and
+ * the OAuth callback are in admin.c.  Still to come (issue 14): Fine-tune,
+ * Try first and Activate; their routes have their places in admin.c's
+ * table. */
 #ifndef MO_ADMIN_H
 #define MO_ADMIN_H
 
@@ -140,6 +141,28 @@ typedef struct adm_tenant_view {
 } adm_tenant_view;
 
 void adm_html_tenant(adm_page *p, const adm_tenant_view *t);
+
+/* The Connect form's fields, in the order shown (ADM_CF_*). */
+enum {
+    ADM_CF_TENANT,
+    ADM_CF_ONGOING_URL,
+    ADM_CF_ONGOING_USER,
+    ADM_CF_ONGOING_PASSWORD,
+    ADM_CF_GOODS_OWNER,
+    ADM_CF_SHOP,
+    ADM_CF_MYSTORE_URL,
+    ADM_CF_MYSTORE_TOKEN,
+    ADM_CF_N
+};
+/* A field's form name ("tenant", "ongoing_password", ...). */
+const char *adm_connect_field(int i);
+/* 1 for the fields whose value is a secret: never written back into a page. */
+int adm_connect_secret(int i);
+
+/* The Connect form: values[i] what was typed (secrets are not shown again),
+ * errors[i] (or NULL) next to field i. */
+void adm_html_connect(adm_page *p, const char *const *values, const char *const *errors,
+                      const char *csrf);
 /* The chart alone (inline SVG): counts of n hours, the last ending at now. */
 void adm_html_chart(adm_page *p, const long long *counts, int n, time_t now);
 

@@ -487,3 +487,75 @@ void adm_html_tenant(adm_page *p, const adm_tenant_view *t)
     }
     adm_letters(p, t);
 }
+
+/* ---- Connect ------------------------------------------------------------- */
+
+static const struct {
+    const char *name, *label, *type, *hint;
+    int secret;
+} adm_cf[ADM_CF_N] = {
+    {"tenant", "Tenant name", "text",
+     "Letters, digits, '-', '_' or '.': how mosync names the shop.", 0},
+    {"ongoing_url", "Warehouse system", "url",
+     "Your Ongoing address, like https://demo.ongoingsystems.se/demo/", 0},
+    {"ongoing_user", "WMS user", "text", NULL, 0},
+    {"ongoing_password", "WMS password", "password", NULL, 1},
+    {"goods_owner", "Goods owner id", "text", "A number: the goods owner in Ongoing.", 0},
+    {"shop", "Mystore shop name", "text", NULL, 0},
+    {"mystore_url", "Mystore API URL", "url", NULL, 0},
+    {"mystore_token", "Personal access token (optional)", "password",
+     "Leave empty to sign in at Mystore and grant access (recommended).", 1},
+};
+
+const char *adm_connect_field(int i)
+{
+    return adm_cf[i].name;
+}
+
+int adm_connect_secret(int i)
+{
+    return adm_cf[i].secret;
+}
+
+void adm_html_connect(adm_page *p, const char *const *values, const char *const *errors,
+                      const char *csrf)
+{
+    adm_page_printf(p,
+                    "<p>Step 1 of 3: the warehouse, then Mystore. mosync checks the "
+                    "warehouse user first, then sends you to Mystore to grant access.</p>\n"
+                    "<form class=\"box\" method=\"post\" action=\"/connect\">\n"
+                    "<input type=\"hidden\" name=\"csrf\" value=\"%s\">\n",
+                    csrf);
+    for (int i = 0; i < ADM_CF_N; i++) {
+        const char *name = adm_cf[i].name;
+        adm_page_printf(p,
+                        "<p><label for=\"%s\">%s</label>\n<input id=\"%s\" name=\"%s\" type=\"%s\"",
+                        name, adm_cf[i].label, name, name, adm_cf[i].type);
+        if (i != ADM_CF_MYSTORE_TOKEN)
+            adm_page_printf(p, " required");
+        if (adm_cf[i].secret)
+            adm_page_printf(p, " autocomplete=\"%s\"",
+                            i == ADM_CF_ONGOING_PASSWORD ? "current-password" : "off");
+        else if (values[i] && *values[i]) {
+            adm_page_printf(p, " value=\"");
+            adm_page_esc(p, values[i]);
+            adm_page_printf(p, "\"");
+        }
+        if (errors[i] || adm_cf[i].hint) {
+            adm_page_printf(p, " aria-describedby=\"%s_%s\"", name, errors[i] ? "error" : "hint");
+            if (errors[i])
+                adm_page_printf(p, " aria-invalid=\"true\"");
+        }
+        adm_page_printf(p, ">\n");
+        if (errors[i]) {
+            adm_page_printf(p, "<span id=\"%s_error\" class=\"error\">", name);
+            adm_page_esc(p, errors[i]);
+            adm_page_printf(p, "</span>\n");
+        } else if (adm_cf[i].hint) {
+            adm_page_printf(p, "<span id=\"%s_hint\" class=\"muted\">%s</span>\n", name,
+                            adm_cf[i].hint);
+        }
+        adm_page_printf(p, "</p>\n");
+    }
+    adm_page_printf(p, "<p><button type=\"submit\">Check and continue</button></p>\n</form>\n");
+}

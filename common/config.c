@@ -811,6 +811,15 @@ mo_err cfg_load(mo_config *cfg, int need, char *errstr, size_t errstr_size)
     if ((err = cfg_onoff("ADMIN_SECURE_COOKIE", "off", &cfg->admin_secure_cookie, errstr,
                          errstr_size)))
         goto fail;
+    STR("ADMIN_MYSTORE_CLIENT_ID", "", 0, admin_client_id);
+    SECRET("ADMIN_MYSTORE_CLIENT_SECRET", NULL, 0, admin_client_secret, admin_client_secret_file);
+    if ((err = cfg_secret("ADMIN_MYSTORE_CLIENT_SECRET", cfg->admin_client_secret, errstr,
+                          errstr_size)))
+        goto fail;
+    STR("ADMIN_PUBLIC_URL", "", 0, admin_public_url);
+    if (*cfg->admin_public_url &&
+        (err = cfg_url("ADMIN_PUBLIC_URL", cfg->admin_public_url, 1, errstr, errstr_size)))
+        goto fail;
 #undef STR
 #undef SECRET
 #undef INT
@@ -924,6 +933,11 @@ static const struct cfg_var {
     {"ADMIN_PASSWORD", CFG_SHOW_SECRET, offsetof(mo_config, admin_password), 0},
     {"ADMIN_PASSWORD_FILE", CFG_SHOW_FILE, offsetof(mo_config, admin_password_file), 0},
     {"ADMIN_SECURE_COOKIE", CFG_SHOW_ONOFF, offsetof(mo_config, admin_secure_cookie), 0},
+    {"ADMIN_MYSTORE_CLIENT_ID", CFG_SHOW_STR, offsetof(mo_config, admin_client_id), 0},
+    {"ADMIN_MYSTORE_CLIENT_SECRET", CFG_SHOW_SECRET, offsetof(mo_config, admin_client_secret), 0},
+    {"ADMIN_MYSTORE_CLIENT_SECRET_FILE", CFG_SHOW_FILE,
+     offsetof(mo_config, admin_client_secret_file), 0},
+    {"ADMIN_PUBLIC_URL", CFG_SHOW_STR, offsetof(mo_config, admin_public_url), 0},
     {"LOG_LEVEL", CFG_SHOW_STR, offsetof(mo_config, log_level), 0},
 };
 

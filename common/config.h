@@ -126,6 +126,14 @@ typedef struct mo_config {
     char admin_password[256];
     char admin_password_file[256];
     int admin_secure_cookie;
+    /* Connect (issue 14): the OAuth client the admin app sends merchants to
+     * Mystore's authorize page with, and the admin app's own address as the
+     * merchant's browser reaches it (the callback's redirect_uri is
+     * ADMIN_PUBLIC_URL + "/oauth/callback"; default http://ADMIN_LISTEN). */
+    char admin_client_id[256];
+    char admin_client_secret[512];
+    char admin_client_secret_file[256];
+    char admin_public_url[256];
 } mo_config;
 
 /* The four streams a poller reads, by name ("mystore-orders", ...). */
