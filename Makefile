@@ -8,6 +8,8 @@
 #   make valgrind   the end-to-end subset under valgrind
 #   make chaos      the chaos suite (kills, outages, API faults; real Kafka)
 #   make tenants    fifty shops from one deployment (one process per stream)
+#   make browser    `mosync admin` in headless Chromium (installs Chromium and
+#                   the npm packages of tests/browser first)
 #   make format-check
 
 SHELL    := /bin/bash
@@ -155,6 +157,25 @@ bench-webhooks: all
 tenants: all
 	python3 tests/e2e/run.py test_many_tenants
 
+# The browser test of `mosync admin` (tests/browser/run.js, issue 14): Debian's
+# Chromium driven by playwright-core (no browser download), an axe-core scan of
+# every page, screenshots in $(BUILD)/browser-artefacts/.  Chromium is installed
+# here, not by `make deps`: no other suite needs it.  `npm ci` runs again only
+# when package-lock.json changed since the last one.
+browser-deps: deps
+	@dpkg -s chromium >/dev/null 2>&1 || { \
+	  echo "installing: chromium"; \
+	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+	  $$SUDO apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; }
+	@command -v npm >/dev/null || { echo "make browser needs Node.js 20 or later with npm"; exit 1; }
+	@cd tests/browser && if ! cmp -s package-lock.json node_modules/.mosync-lock; then \
+	  npm ci --no-audit --no-fund && cp package-lock.json node_modules/.mosync-lock; fi
+
+browser: browser-deps
+	$(MAKE) all
+	BUILD=$(BUILD) node tests/browser/run.js
+
 # The end-to-end subset under valgrind (memcheck): any memory error or a
 # definite or indirect leak fails the test (exit 99).
 VALGRIND = valgrind -q --error-exitcode=99 --leak-check=full \
@@ -181,4 +202,5 @@ format-check:
 clean:
 	rm -rf build build-asan build-fuzz
 
-.PHONY: all deps test asan demo bench bench-webhooks fuzz valgrind chaos tenants format format-check clean
+.PHONY: all deps test asan demo bench bench-webhooks fuzz valgrind chaos tenants browser \
+        browser-deps format format-check clean

@@ -1211,7 +1211,11 @@ static adm_mhd_result adm_send(adm_call *c)
                             "frame-ancestors 'none'; base-uri 'none'");
     MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
     MHD_add_response_header(r, "X-Frame-Options", "DENY");
-    MHD_add_response_header(r, "Referrer-Policy", "no-referrer");
+    /* same-origin, not no-referrer: under no-referrer a browser sends
+     * "Origin: null" with every form it posts (the Fetch standard), and the
+     * Origin check above refused every login and every button.  No URL of
+     * ours leaves for another site either way. */
+    MHD_add_response_header(r, "Referrer-Policy", "same-origin");
     if (*c->location)
         MHD_add_response_header(r, "Location", c->location);
     if (*c->cookie)
