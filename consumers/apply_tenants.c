@@ -22,8 +22,9 @@
  * applying them again.  So an older event is never applied again after a
  * newer one, even when Redis lost the applied records meanwhile (the stock
  * flow's version guard lives there).  The process commits itself (a manual
- * consumer): each partition's state once a second when it changed, and
- * before a partition leaves.  When AT_PARK_MAX messages are parked in all, a
+ * consumer): each partition's state once a second for ten seconds after it
+ * changed (so a commit refused during a rebalance is sent again), and before
+ * a partition leaves.  When AT_PARK_MAX messages are parked in all, a
  * new message's partition waits (paused and rewound, as in the one-tenant
  * loop) until some are settled.
  *
@@ -65,8 +66,13 @@
 #define AT_DRAIN_BATCH 32
 #define AT_CLOSE_MS    5000
 #define AT_NAME_MAX    65
-/* A partition's changed state is committed this often. */
-#define AT_COMMIT_MS 1000
+/* A partition's changed state is committed this often, and again for this
+ * long after its last change. */
+#define AT_COMMIT_MS   1000
+#define AT_RECOMMIT_MS 10000
+/* Asking the previous owner's commit: this many times before applying
+ * everything from the committed offset again. */
+#define AT_COMMITTED_TRIES 3
 /* The commit's metadata stays under the broker's offset.metadata.max.bytes
  * (4096 by default); parked offsets that do not fit are consumed again. */
 #define AT_META_MAX 3900
@@ -109,7 +115,11 @@ typedef struct at_part {
     int64_t low;  /* the lowest parked offset, while parked > 0 */
     int parked;
     int loaded; /* the previous owner's commit was read */
-    int dirty;  /* changed since the last commit */
+    /* Monotonic: until then its state is committed once every AT_COMMIT_MS
+     * (AT_RECOMMIT_MS after its last change): a commit the coordinator
+     * refused (a rebalance in progress) is sent again, with no answer to
+     * wait for. */
+    long long commit_until;
     /* From the previous owner's commit: below skip_through, every offset
      * but those in skip[] was settled already. */
     int64_t skip_through;
@@ -175,7 +185,7 @@ static void at_changed(at_loop *L, int32_t p)
 {
     at_part *part = at_part_get(L, p);
     if (part)
-        part->dirty = 1;
+        part->commit_until = mo_now_ms() + AT_RECOMMIT_MS;
 }
 
 /* The lowest offset parked of partition p (a scan of every queue). */
@@ -231,8 +241,7 @@ static void at_commit(at_loop *L, int32_t p, int wait)
         snprintf(meta, sizeof(meta), "n=%lld;p=%s", (long long)through, list);
     }
     free(offs);
-    if (!kq_consumer_commit(L->kc, L->topic, p, mark, meta, wait))
-        part->dirty = 0;
+    (void)kq_consumer_commit(L->kc, L->topic, p, mark, meta, wait);
 }
 
 /* Commits every changed partition (all of them with wait, before they go). */
@@ -242,7 +251,7 @@ static void at_commit_changed(at_loop *L, int wait)
         return;
     L->committed_at = mo_now_ms();
     for (int32_t p = 0; p < L->nparts; p++)
-        if (L->parts[p].dirty)
+        if (wait || L->parts[p].commit_until > L->committed_at)
             at_commit(L, p, wait);
 }
 
@@ -254,8 +263,18 @@ static void at_load(at_loop *L, int32_t p, at_part *part)
     char meta[AT_META_MAX + 200];
     int64_t offset = -1;
     part->loaded = 1;
-    if (kq_consumer_committed(L->kc, L->topic, p, &offset, meta, sizeof(meta), AT_COMMITTED_MS))
-        return;
+    for (int tries = 1;; tries++) {
+        if (!kq_consumer_committed(L->kc, L->topic, p, &offset, meta, sizeof(meta),
+                                   AT_COMMITTED_MS))
+            break;
+        if (tries == AT_COMMITTED_TRIES || mo_stop_requested()) {
+            lg_warn(L->component, "*",
+                    "%s [%d]: the previous owner's commit could not be read; applying everything "
+                    "from the committed offset again",
+                    L->topic, p);
+            return;
+        }
+    }
     long long through;
     const char *list = strstr(meta, ";p=");
     if (sscanf(meta, "n=%lld;", &through) != 1 || !list)
