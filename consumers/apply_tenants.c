@@ -218,13 +218,30 @@ static void at_commit(at_loop *L, int32_t p, int wait)
     if (!part || !part->loaded || part->next < 0)
         return;
     int64_t mark = part->parked ? part->low : part->next, through = part->next;
+    /* What the previous owner settled beyond what this one has read stays
+     * said: n is the further of the two, and its parked offsets not read yet
+     * stay listed. */
+    int unread = 0;
+    if (part->skip_through > through) {
+        through = part->skip_through;
+        for (int i = 0; i < part->nskip; i++)
+            unread += part->skip[i] >= part->next;
+    }
     meta[0] = list[0] = '\0';
-    if (part->parked && (offs = malloc((size_t)part->parked * sizeof(*offs)))) {
+    if (part->parked + unread && (offs = malloc((size_t)(part->parked + unread) * sizeof(*offs)))) {
         for (int i = 0; i < AT_SLOTS; i++)
             for (const at_parked *q = L->slots[i].head; q && n < part->parked; q = q->next)
                 if (q->m->partition == p)
                     offs[n++] = q->m->offset;
+        for (int i = 0; unread && i < part->nskip; i++)
+            if (part->skip[i] >= part->next)
+                offs[n++] = part->skip[i];
         qsort(offs, (size_t)n, sizeof(*offs), at_cmp_offset);
+        int kept = 0; /* a parked offset the previous owner listed too: once */
+        for (int i = 0; i < n; i++)
+            if (!kept || offs[i] != offs[kept - 1])
+                offs[kept++] = offs[i];
+        n = kept;
         for (; listed < n; listed++) {
             int w = snprintf(list + len, sizeof(list) - len, "%s%lld", listed ? "," : "",
                              (long long)offs[listed]);
@@ -238,8 +255,9 @@ static void at_commit(at_loop *L, int32_t p, int wait)
          * first of them, so it and what follows are consumed again. */
         if (listed < n)
             through = offs[listed];
-        snprintf(meta, sizeof(meta), "n=%lld;p=%s", (long long)through, list);
     }
+    if (n || through > part->next)
+        snprintf(meta, sizeof(meta), "n=%lld;p=%s", (long long)through, list);
     free(offs);
     (void)kq_consumer_commit(L->kc, L->topic, p, mark, meta, wait);
 }
