@@ -604,7 +604,7 @@ static void adm_connect_read(adm_call *c, adm_connect_form *f)
     const int urls[] = {ADM_CF_ONGOING_URL, ADM_CF_MYSTORE_URL};
     for (size_t i = 0; i < 2; i++) {
         const char *u = f->v[urls[i]];
-        if (*u && strncmp(u, "https://", 8) && strncmp(u, "http://", 7))
+        if (*u && !f->err[urls[i]] && strncmp(u, "https://", 8) && strncmp(u, "http://", 7))
             adm_form_error(f, urls[i], "An address starting with https://");
     }
     if (!*f->v[ADM_CF_MYSTORE_TOKEN] && !*c->srv->cfg->admin_client_id)
