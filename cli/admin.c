@@ -785,8 +785,7 @@ static void adm_connect_authorize(adm_call *c, const char *name, const json_t *s
     /* Asked for, not required: without them Activate registers no webhooks
      * and the tenant polls only. */
     if (*cfg->admin_webhook_url)
-        snprintf(scope + strlen(scope), sizeof(scope) - strlen(scope), " %s",
-                 ADM_WEBHOOK_SCOPES);
+        snprintf(scope + strlen(scope), sizeof(scope) - strlen(scope), " %s", ADM_WEBHOOK_SCOPES);
     adm_redirect_uri(cfg, redirect_uri, sizeof(redirect_uri));
     if (hc_escape(cfg->admin_client_id, e_client, sizeof(e_client)) ||
         hc_escape(redirect_uri, e_redirect, sizeof(e_redirect)) ||
