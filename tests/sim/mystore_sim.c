@@ -90,6 +90,7 @@ typedef struct ms_shop {
      * related resources left out of "included" while the relationships
      * still name them (an incomplete compound document). */
     int include_off;
+    int include_refuse; /* answer include= with 400, as a strict JSON:API server without it */
     json_t *include_drop;
     /* Webhooks (POST /_sim/webhooks): "" = none sent. */
     char webhook_url[1024];
@@ -1235,6 +1236,10 @@ static void ms_include(ms_shop *shop, const sim_req *req, sim_resp *resp, int or
 
     if (arg == NULL || shop->include_off || resp->status != 200 || resp->body == NULL)
         return;
+    if (shop->include_refuse) {
+        ms_fail(resp, 400, "include is not supported");
+        return;
+    }
     snprintf(paths, sizeof paths, "%s", arg);
     for (char *p = strtok_r(paths, ",", &save); p != NULL; p = strtok_r(NULL, ",", &save)) {
         if (orders && ms_eq(p, "order-products"))
@@ -3640,8 +3645,10 @@ out:
     json_decref(body);
 }
 
-/* POST /_sim/include {"enabled": false, "drop": [{"type", "id"}]}: turns
- * include= support off (the shop ignores it) or on, and names the related
+/* POST /_sim/include {"enabled": false, "refuse": true, "drop": [{"type",
+ * "id"}]}: turns include= support off (the shop ignores it) or on, makes it
+ * answer include= with 400 (refuse; the effect of the request not applied:
+ * GET only), and names the related
  * resources left out of "included" (an empty drop list: none).  Answers the
  * setting. */
 static void ms_test_include(ms_shop *shop, const sim_req *req, sim_resp *resp)
@@ -3650,13 +3657,17 @@ static void ms_test_include(ms_shop *shop, const sim_req *req, sim_resp *resp)
     if (body == NULL)
         return;
     json_t *enabled = json_object_get(body, "enabled"), *drop = json_object_get(body, "drop");
-    if ((enabled && !json_is_boolean(enabled)) || (drop && !json_is_array(drop))) {
-        ms_fail(resp, 400, "include: enabled is a boolean, drop an array of {type, id}");
+    json_t *refuse = json_object_get(body, "refuse");
+    if ((enabled && !json_is_boolean(enabled)) || (refuse && !json_is_boolean(refuse)) ||
+        (drop && !json_is_array(drop))) {
+        ms_fail(resp, 400, "include: enabled and refuse are booleans, drop an array of {type, id}");
         json_decref(body);
         return;
     }
     if (enabled)
         shop->include_off = !json_is_true(enabled);
+    if (refuse)
+        shop->include_refuse = json_is_true(refuse);
     if (drop) {
         json_decref(shop->include_drop);
         shop->include_drop = json_object();
@@ -3674,7 +3685,8 @@ static void ms_test_include(ms_shop *shop, const sim_req *req, sim_resp *resp)
         }
     }
     sim_resp_json(resp, 200,
-                  json_pack("{s:b, s:I}", "enabled", !shop->include_off, "dropped",
+                  json_pack("{s:b, s:b, s:I}", "enabled", !shop->include_off, "refuse",
+                            shop->include_refuse, "dropped",
                             (json_int_t)json_object_size(shop->include_drop)));
     json_decref(body);
 }
