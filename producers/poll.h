@@ -269,6 +269,9 @@ mo_err pm_orders_stream(pm_stream *st, const mo_config *cfg);
  * PM_INCLUDE_TTL_S: losing it costs one probe (the next list page asks with
  * include= and learns from the answer).  `mosync doctor` writes it too. */
 #define PM_INCLUDE_TTL_S (24 * 3600)
+/* What the order poller asks include= for (the related resources of an
+ * order snapshot; `mosync doctor` asks the same). */
+#define PM_ORDERS_INCLUDE "order-products,order-products.order-product-attributes,order-totals"
 mo_err pm_include_save(rs_store *rs, const char *stream, int supported, char *errstr,
                        size_t errstr_size);
 /* The resource of identifier {"type", "id"} in included ("type/id" →

@@ -22,7 +22,6 @@ typedef struct po_state {
     unsigned long included, fallbacks; /* snapshots from include=; those that fell back */
 } po_state;
 
-#define PO_INCLUDE "order-products,order-products.order-product-attributes,order-totals"
 static const char *const po_include_rels[] = {"order-products", "order-totals", NULL};
 
 /* MYSTORE_ORDER_STATUSES names a status the shop does not have: its orders
@@ -226,7 +225,7 @@ mo_err pm_orders_stream(pm_stream *st, const mo_config *cfg)
                       .event_type = "mystore.order",
                       .topic_base = KQ_TOPIC_ORDERS,
                       .all_without_cursor = 0,
-                      .include = PO_INCLUDE,
+                      .include = PM_ORDERS_INCLUDE,
                       .include_rels = po_include_rels,
                       .state = s,
                       .begin_cycle = po_begin_cycle,

@@ -654,8 +654,12 @@ static int ms_scramble_cmp(const void *a, const void *b)
  *                        (updated_at: M14; sku: M16, M17)
  *   --page-max N         pages of up to N items instead of 50 (M13)
  *   --hide a,b           these attributes are left out of products and
- *                        variants, as a token with "hide" scopes sees them */
+ *                        variants, as a token with "hide" scopes sees them
+ *   --include off|refuse include= is ignored (off) or answered 400 (refuse)
+ *                        by every shop, as an API without it (M11; default
+ *                        on: compound documents, see ms_include) */
 static struct {
+    int include; /* 0 on, 1 off, 2 refuse */
     int weight_kg;
     char ignore_filter[64];
     long page_max;
@@ -715,7 +719,8 @@ static int ms_broken_flag(int argc, char **argv, int *i)
     long n;
 
     if (strcmp(arg, "--weight-unit") != 0 && strcmp(arg, "--ignore-filter") != 0 &&
-        strcmp(arg, "--page-max") != 0 && strcmp(arg, "--hide") != 0)
+        strcmp(arg, "--page-max") != 0 && strcmp(arg, "--hide") != 0 &&
+        strcmp(arg, "--include") != 0)
         return 0;
     if (value == NULL) {
         fprintf(stderr, "mystore-sim: %s needs a value\n", arg);
@@ -731,6 +736,9 @@ static int ms_broken_flag(int argc, char **argv, int *i)
         ms_broken.page_max = n;
     else if (strcmp(arg, "--hide") == 0 && strlen(value) < sizeof ms_broken.hide)
         snprintf(ms_broken.hide, sizeof ms_broken.hide, "%s", value);
+    else if (strcmp(arg, "--include") == 0 &&
+             (!strcmp(value, "on") || !strcmp(value, "off") || !strcmp(value, "refuse")))
+        ms_broken.include = !strcmp(value, "off") ? 1 : !strcmp(value, "refuse") ? 2 : 0;
     else {
         fprintf(stderr, "mystore-sim: bad value '%s' for %s\n", value, arg);
         exit(2);
@@ -1234,9 +1242,10 @@ static void ms_include(ms_shop *shop, const sim_req *req, sim_resp *resp, int or
     int lines = 0, options = 0, totals = 0, variants = 0;
     char *save = NULL;
 
-    if (arg == NULL || shop->include_off || resp->status != 200 || resp->body == NULL)
+    if (arg == NULL || shop->include_off || ms_broken.include == 1 || resp->status != 200 ||
+        resp->body == NULL)
         return;
-    if (shop->include_refuse) {
+    if (shop->include_refuse || ms_broken.include == 2) {
         ms_fail(resp, 400, "include is not supported");
         return;
     }
@@ -3739,6 +3748,7 @@ static void ms_usage(void)
                     " [--clock \"YYYY-MM-DD HH:MM:SS\"]\n"
                     "                   [--weight-unit g|kg] [--ignore-filter KEY]"
                     " [--page-max N] [--hide attr,...]\n"
+                    "                   [--include on|off|refuse]\n"
                     "                   [--oauth-client ID:SECRET] [--access-ttl SECONDS]\n");
     exit(2);
 }
