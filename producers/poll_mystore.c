@@ -244,11 +244,19 @@ static mo_err pm_list_page(void *state, int which, long long from, long long now
              s->st.include ? s->st.include : "");
     err = ms_list_page_incl(s->ms, s->st.list_path, ask ? asked : query, (int)pos->next, items,
                             NULL, ask ? &included : NULL, more, &last, errstr, errstr_size);
-    if (err && ask && ms_last_status(s->ms) == 400) {
-        /* JSON:API: a server that does not serve an include path answers 400. */
+    if (err && ask && (err == MO_ERR_TOO_LARGE || ms_last_status(s->ms) == 400)) {
+        /* JSON:API: a server that does not serve an include path answers
+         * 400.  A compound page over the answer cap (MS_ANSWER_ITEM per
+         * order) is this page's matter: it is read plainly, its orders by
+         * their URLs, include= kept for the next pages. */
+        int refused = err != MO_ERR_TOO_LARGE;
+        if (!refused)
+            lg_warn(s->component, s->cfg->tenant,
+                    "%s; reading page %lld without include=, its %s by their URLs", errstr,
+                    pos->next, s->st.noun);
         err = ms_list_page_incl(s->ms, s->st.list_path, query, (int)pos->next, items, NULL, NULL,
                                 more, &last, errstr, errstr_size);
-        if (!err)
+        if (!err && refused)
             pm_include_learn(s, PM_INC_NO, "HTTP 400 to a list asked with it");
         ask = 0;
     }

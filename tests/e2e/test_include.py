@@ -6,6 +6,8 @@ whose included set is incomplete, read them by their URLs as before.  Every
 test is real HTTP to the Mystore simulator, whose request counts are what is
 measured, and compares the events on the topic, not the poller's word."""
 
+import json
+
 from harness import TENANT, check, env_for, eq, topic_messages
 from seedgen import make_seed
 
@@ -201,3 +203,32 @@ def test_include_incomplete_set_falls_back_for_that_order_only():
         logs = env.all_logs()
         check("order %s: a line's options are not all included" % a["id"] in logs, "logged (a)")
         check("order %s: its totals are not all included" % b["id"] in logs, "logged (b)")
+
+
+def test_include_page_over_the_answer_cap_is_read_without_it():
+    """A compound page larger than the answer cap of a page of 50 (three
+    orders of 300 long lines each, about 2.1 MB with their lines): that page
+    is read again without include=, its orders by their URLs, and every
+    order is emitted whole; the stream does not fail."""
+    s = seed(3)
+    for n, o in enumerate(s["orders"]):
+        first = o["lines"][0]
+        o["lines"] = []
+        for i in range(300):
+            line = json.loads(json.dumps(first))
+            line["id"] = str(700000 + n * 1000 + i)
+            line["attributes"]["name"] = "Vare %d %s" % (i, "x" * 2200)
+            for j, opt in enumerate(line.get("options") or []):
+                opt["id"] = str(900000 + n * 10000 + i * 5 + j)
+            o["lines"].append(line)
+    with env_for("include-too-large", s) as env:
+        summary, n = poll(env)
+        eq((summary["failed_cycles"], summary["emitted"]), (0, 3), "cycle ok, orders emitted")
+        eq(summary["include_snapshots"], 0, "snapshots from include=")
+        eq(routes(env).get(PER_ORDER_ROUTES[0], 0), 3 * 6, "lines pages read by their URLs")
+        evs = events(env)
+        for o in s["orders"]:
+            eq([ln["line"]["id"] for ln in evs[o["id"]]["lines"]],
+               [ln["id"] for ln in env.mystore.api_all("orders/%s/order-products" % o["id"])],
+               "order %s: its 300 lines" % o["id"])
+        check("without include=" in env.all_logs(), "the page read without include= is logged")
