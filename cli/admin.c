@@ -11,7 +11,7 @@
  * session cookie (a GET is sent to /login, a POST refused with 403), and
  * every POST the session's CSRF token (403).  Nothing is changed before all
  * of these passed. */
-#include "admin.h"
+#include "admin_int.h"
 #include "dlq_cmd.h"
 #include "dlq_state.h"
 #include "hourly.h"
@@ -62,43 +62,8 @@ typedef enum MHD_Result adm_mhd_result;
  * operator out for that minute). */
 #define ADM_LOGIN_FAILS_PER_MIN 10
 
-typedef struct adm_server {
-    mo_config *cfg;
-    sb_key key;
-    adm_auth auth;
-    int loopback; /* ADMIN_LISTEN is a loopback address */
-    /* Wrong passwords in the current minute, under lock. */
-    pthread_mutex_t lock;
-    time_t fails_since;
-    int fails;
-} adm_server;
-
-/* One request while its body arrives (*con_cls). */
-typedef struct adm_req {
-    char *body;
-    size_t len, cap;
-    int too_large;
-} adm_req;
-
-/* One request being answered. */
-typedef struct adm_call {
-    adm_server *srv;
-    struct MHD_Connection *conn;
-    const char *method, *path, *body;
-    char peer[64];
-    char sid[ADM_ID_HEX];     /* the session's id, "" before login */
-    char csrf[ADM_TOKEN_HEX]; /* its CSRF token */
-    time_t expires;
-    rs_store *rs; /* opened on first use */
-    /* The answer. */
-    unsigned status;
-    adm_page page;
-    char location[4096]; /* the authorize redirect is the longest */
-    char cookie[ADM_COOKIE_SIZE + 128];
-} adm_call;
-
 /* The call's Redis connection (NULL after logging why, with errstr). */
-static rs_store *adm_redis(adm_call *c, char *errstr, size_t errstr_size)
+rs_store *adm_redis(adm_call *c, char *errstr, size_t errstr_size)
 {
     if (!c->rs) {
         c->rs = rs_open(c->srv->cfg->redis_url, c->srv->cfg->tenant, errstr, errstr_size);
@@ -108,8 +73,7 @@ static rs_store *adm_redis(adm_call *c, char *errstr, size_t errstr_size)
     return c->rs;
 }
 
-static void adm_begin(adm_call *c, unsigned status, const char *title, const char *notice,
-                      int error)
+void adm_begin(adm_call *c, unsigned status, const char *title, const char *notice, int error)
 {
     c->status = status;
     adm_view v = {
@@ -117,14 +81,14 @@ static void adm_begin(adm_call *c, unsigned status, const char *title, const cha
     adm_html_begin(&c->page, &v);
 }
 
-static void adm_end(adm_call *c)
+void adm_end(adm_call *c)
 {
     adm_view v = {.csrf = *c->sid ? c->csrf : NULL};
     adm_html_end(&c->page, &v);
 }
 
 /* A page that says what went wrong and nothing else. */
-static void adm_fail(adm_call *c, unsigned status, const char *title, const char *why)
+void adm_fail(adm_call *c, unsigned status, const char *title, const char *why)
 {
     adm_page_free(&c->page);
     adm_begin(c, status, title, why, 1);
@@ -132,7 +96,7 @@ static void adm_fail(adm_call *c, unsigned status, const char *title, const char
     adm_end(c);
 }
 
-static void adm_redirect(adm_call *c, const char *fmt, const char *name, const char *done)
+void adm_redirect(adm_call *c, const char *fmt, const char *name, const char *done)
 {
     c->status = MHD_HTTP_SEE_OTHER;
     snprintf(c->location, sizeof(c->location), fmt, name ? name : "", done ? done : "");
@@ -258,8 +222,8 @@ static void adm_tenants(adm_call *c, const char *tenant)
 /* Loads tenant name's record and its configuration (the process's settings
  * from the environment, the tenant's from the registry).  0; or -1 after
  * answering why (404 for no such tenant).  *record: new reference. */
-static int adm_tenant_load(adm_call *c, const char *name, json_t **record, mo_config *tcfg,
-                           int *cfg_ok, char *why, size_t why_size)
+int adm_tenant_load(adm_call *c, const char *name, json_t **record, mo_config *tcfg, int *cfg_ok,
+                    char *why, size_t why_size)
 {
     char errstr[512];
     rs_store *rs = adm_redis(c, errstr, sizeof(errstr));
@@ -318,6 +282,13 @@ static const char *adm_done_text(const char *done)
                  {"resumed", "Resumed: its pollers and appliers serve it again."},
                  {"connected", "Connected: the tenant is in the registry, in state "
                                "\"connecting\" (Fine-tune and Activate come next)."},
+                 {"activated", "Activated: its pollers and appliers serve it for real."},
+                 {"activated-webhooks",
+                  "Activated: its pollers and appliers serve it for real, and Mystore sends "
+                  "its webhooks, so a new order starts a poll at once."},
+                 {"activated-polling",
+                  "Activated: its pollers and appliers serve it for real. Mystore did not take "
+                  "the webhooks (see the log), so mosync polls at the set interval."},
                  {"redriven", "Re-driven: the letter is back on its topic; its applier applies "
                               "it and marks it resolved."}};
     for (size_t i = 0; done && i < sizeof(texts) / sizeof(texts[0]); i++)
@@ -326,12 +297,53 @@ static const char *adm_done_text(const char *done)
     return NULL;
 }
 
+/* How many of the last orders the tenant page shows, each with one read of
+ * its state in the warehouse. */
+#define ADM_RECENT_SHOWN 10
+
+/* The tenant's last orders (hourly.h), each with its state in the warehouse
+ * now ("450 Sent", "not found", or why it is unknown).  NULL with why. */
+static json_t *adm_recent_orders(adm_call *c, const mo_config *tcfg, char *why, size_t why_size)
+{
+    json_t *list = NULL;
+    size_t i;
+    json_t *o;
+    rs_set_tenant(c->rs, tcfg->tenant);
+    if (hs_recent(c->rs, "orders", ADM_RECENT_SHOWN, &list, why, why_size)) {
+        rs_set_tenant(c->rs, c->srv->cfg->tenant);
+        return NULL;
+    }
+    og_client *og = json_array_size(list) ? og_new(tcfg, c->rs, 1) : NULL;
+    json_array_foreach(list, i, o)
+    {
+        char text[160], errstr[256];
+        json_t *order = NULL;
+        const char *id = json_string_value(json_object_get(o, "id"));
+        if (!og)
+            snprintf(text, sizeof(text), "unknown (no warehouse client)");
+        else if (og_order_get(og, id, &order, errstr, sizeof(errstr)))
+            snprintf(text, sizeof(text), "unknown: the warehouse did not answer");
+        else if (!order)
+            snprintf(text, sizeof(text), "not found");
+        else {
+            const char *st = json_string_value(json_object_get(
+                json_object_get(json_object_get(order, "orderInfo"), "orderStatus"), "text"));
+            snprintf(text, sizeof(text), "%d %s", og_order_status(order), st ? st : "");
+        }
+        json_decref(order);
+        json_object_set_new(o, "warehouse", json_string(text));
+    }
+    og_free(og);
+    rs_set_tenant(c->rs, c->srv->cfg->tenant);
+    return list;
+}
+
 static void adm_tenant(adm_call *c, const char *name)
 {
-    char why[512], hours_why[512] = "", letters_why[512] = "";
+    char why[512], hours_why[512] = "", letters_why[512] = "", recent_why[512] = "";
     mo_config tcfg;
-    json_t *record, *status = NULL, *letters = NULL;
-    long long hours[24];
+    json_t *record, *status = NULL, *letters = NULL, *recent = NULL;
+    long long hours[24], lag[24];
     int cfg_ok, rc, more = 0, have_hours = 0;
     if (adm_tenant_load(c, name, &record, &tcfg, &cfg_ok, why, sizeof(why)))
         return;
@@ -339,7 +351,7 @@ static void adm_tenant(adm_call *c, const char *name)
     if (cfg_ok && !(status = status_report(&tcfg, &rc)))
         snprintf(why, sizeof(why), "out of memory");
     rs_set_tenant(c->rs, name);
-    have_hours = !hs_read(c->rs, "orders", now, 24, hours, hours_why, sizeof(hours_why));
+    have_hours = !hs_read(c->rs, "orders", now, 24, hours, lag, hours_why, sizeof(hours_why));
     rs_set_tenant(c->rs, c->srv->cfg->tenant);
     if (!cfg_ok)
         snprintf(letters_why, sizeof(letters_why), "the tenant's settings do not load");
@@ -347,17 +359,25 @@ static void adm_tenant(adm_call *c, const char *name)
         snprintf(letters_why, sizeof(letters_why), "Kafka is unreachable");
     else
         letters = adm_open_letters(&tcfg, &more, letters_why, sizeof(letters_why));
+    if (!cfg_ok)
+        snprintf(recent_why, sizeof(recent_why), "the tenant's settings do not load");
+    else
+        recent = adm_recent_orders(c, &tcfg, recent_why, sizeof(recent_why));
     adm_tenant_view t = {.name = name,
                          .record = record,
                          .status = status,
                          .status_why = why,
                          .hours = have_hours ? hours : NULL,
+                         .lag = have_hours ? lag : NULL,
                          .nhours = 24,
                          .now = now,
                          .hours_why = hours_why,
                          .letters = letters,
                          .letters_why = letters ? NULL : letters_why,
                          .letters_more = more,
+                         .recent = recent,
+                         .recent_why = recent_why,
+                         .dry = cfg_ok && tcfg.dry_run,
                          .csrf = c->csrf};
     const char *done = MHD_lookup_connection_value(c->conn, MHD_GET_ARGUMENT_KIND, "done");
     char title[96];
@@ -365,6 +385,7 @@ static void adm_tenant(adm_call *c, const char *name)
     adm_begin(c, MHD_HTTP_OK, title, adm_done_text(done), 0);
     adm_html_tenant(&c->page, &t);
     adm_end(c);
+    json_decref(recent);
     json_decref(letters);
     json_decref(status);
     json_decref(record);
@@ -372,7 +393,7 @@ static void adm_tenant(adm_call *c, const char *name)
         cfg_free(&tcfg);
 }
 
-static void adm_set_state(adm_call *c, const char *name, const char *state, const char *done)
+void adm_set_state(adm_call *c, const char *name, const char *state, const char *done)
 {
     char errstr[512];
     int exists = 0;
@@ -452,6 +473,9 @@ static const char *const adm_scopes[] = {"read:orders",
                                          "read:product-options",
                                          "read:product-option-values"};
 #define ADM_NSCOPES (sizeof(adm_scopes) / sizeof(adm_scopes[0]))
+/* The scopes of Activate's webhook registration (M20), asked for when
+ * ADMIN_WEBHOOK_URL is set. */
+#define ADM_WEBHOOK_SCOPES "read:webhooks write:webhooks"
 /* A pending connection waits this long for the merchant's consent. */
 #define ADM_CONNECT_TTL_S 600
 #define ADM_STATE_HEX     33
@@ -535,6 +559,26 @@ static void adm_connect_fail(adm_call *c, unsigned status, const char *why)
     adm_end(c);
 }
 
+/* O8: the warehouse system as typed, a URL or an Ongoing customer id (digits),
+ * the latter turned into ADMIN_ONGOING_CUSTOMER_URL with {id} replaced. */
+static void adm_ongoing_system(const mo_config *cfg, adm_connect_form *f)
+{
+    char *v = f->v[ADM_CF_ONGOING_URL], url[ADM_FIELD_MAX];
+    size_t n = strlen(v);
+    if (!n || strspn(v, "0123456789") != n)
+        return;
+    const char *tpl = cfg->admin_customer_url, *at = strstr(tpl, "{id}");
+    if (!at || n > 12) {
+        adm_form_error(f, ADM_CF_ONGOING_URL,
+                       at ? "A customer id has at most 12 digits."
+                          : "This installation cannot look up a customer id: type the address "
+                            "of your WMS, like https://demo.ongoingsystems.se/demo/");
+        return;
+    }
+    snprintf(url, sizeof(url), "%.*s%s%s", (int)(at - tpl), tpl, v, at + 4);
+    snprintf(v, ADM_FIELD_MAX, "%s", url);
+}
+
 /* Reads and checks the form's fields (errors next to each). */
 static void adm_connect_read(adm_call *c, adm_connect_form *f)
 {
@@ -556,6 +600,7 @@ static void adm_connect_read(adm_call *c, adm_connect_form *f)
     if (*owner &&
         (strspn(owner, "0123456789") != strlen(owner) || strlen(owner) > 12 || atoll(owner) < 1))
         adm_form_error(f, ADM_CF_GOODS_OWNER, "The goods owner id is a number, like 1 or 245.");
+    adm_ongoing_system(c->srv->cfg, f);
     const int urls[] = {ADM_CF_ONGOING_URL, ADM_CF_MYSTORE_URL};
     for (size_t i = 0; i < 2; i++) {
         const char *u = f->v[urls[i]];
@@ -654,8 +699,11 @@ static int adm_check_api(adm_call *c, const json_t *settings, const char *tenant
     return err ? -1 : 0;
 }
 
-/* Creates the tenant (state "connecting": Fine-tune and Activate, still to
- * come, move it on) and sends the browser to its page. */
+/* Creates the tenant (state "connecting": Fine-tune, Try first and Activate
+ * move it on).  With a session (a pasted token) the browser goes on to
+ * Fine-tune; from the OAuth callback, which has none (see adm_callback), a
+ * page says so with a link: the click is a same-site request, which carries
+ * the session cookie again. */
 static void adm_connect_create(adm_call *c, const char *name, const json_t *settings)
 {
     char errstr[512];
@@ -677,9 +725,19 @@ static void adm_connect_create(adm_call *c, const char *name, const json_t *sett
     }
     lg_info(COMPONENT, name, "tenant %s connected from the admin app (%s): state connecting", name,
             c->peer);
-    /* Fine-tune (issue 14 step 2) comes next; until it exists the tenant's
-     * page is where a connection ends. */
-    adm_redirect(c, "/tenants/%s?done=%s", name, "connected");
+    if (*c->sid) {
+        adm_redirect(c, "/tenants/%s/tune?done=%s", name, "connected");
+        return;
+    }
+    adm_begin(c, MHD_HTTP_OK, "Shop connected", NULL, 0);
+    adm_page_printf(&c->page, "<p class=\"box notice\" role=\"status\">Mystore granted access "
+                              "and the tenant ");
+    adm_page_esc(&c->page, name);
+    adm_page_printf(&c->page,
+                    " is in the registry, in state \"connecting\": nothing runs yet.</p>\n"
+                    "<p>Step 2 of 3: <a href=\"/tenants/%s/tune\">Fine-tune %s</a></p>\n",
+                    name, name);
+    adm_end(c);
 }
 
 /* A new random state (32 hex digits); -1 when the kernel gave none. */
@@ -724,6 +782,11 @@ static void adm_connect_authorize(adm_call *c, const char *name, const json_t *s
     for (size_t i = 0; i < ADM_NSCOPES; i++)
         snprintf(scope + strlen(scope), sizeof(scope) - strlen(scope), "%s%s", i ? " " : "",
                  adm_scopes[i]);
+    /* Asked for, not required: without them Activate registers no webhooks
+     * and the tenant polls only. */
+    if (*cfg->admin_webhook_url)
+        snprintf(scope + strlen(scope), sizeof(scope) - strlen(scope), " %s",
+                 ADM_WEBHOOK_SCOPES);
     adm_redirect_uri(cfg, redirect_uri, sizeof(redirect_uri));
     if (hc_escape(cfg->admin_client_id, e_client, sizeof(e_client)) ||
         hc_escape(redirect_uri, e_redirect, sizeof(e_redirect)) ||
@@ -1019,14 +1082,7 @@ out:
 
 /* ---- routing ----------------------------------------------------------- */
 
-typedef void (*adm_handler)(adm_call *c, const char *tenant);
-
-/* '*' in a pattern is one tenant name (tn_check_name's alphabet). */
-static const struct adm_route {
-    const char *method, *pattern;
-    int session; /* needs a logged-in session (and, for a POST, its CSRF token) */
-    adm_handler fn;
-} adm_routes[] = {
+static const adm_route adm_routes[] = {
     {"GET", "/login", 0, adm_login_page},
     {"POST", "/login", 0, adm_login},
     {"POST", "/logout", 1, adm_logout},
@@ -1039,8 +1095,7 @@ static const struct adm_route {
     {"POST", "/connect", 1, adm_connect},
     /* No session: see adm_callback. */
     {"GET", "/oauth/callback", 0, adm_callback},
-    /* Issue 14, to come here: GET and POST /tenants/<name>/settings
-     * (Fine-tune, Try first), POST /tenants/<name>/activate. */
+    /* Fine-tune, Try first and Activate: adm_tune_routes (admin_tune.c). */
 };
 
 /* 1 when path matches pattern; the tenant name '*' stood for into name. */
@@ -1128,17 +1183,24 @@ static void adm_dispatch(adm_call *c, const adm_req *req)
     }
     int post = !strcmp(c->method, "POST");
     const char *method = !strcmp(c->method, "HEAD") ? "GET" : c->method;
-    const struct adm_route *rt = NULL;
+    const adm_route *rt = NULL;
     int path_known = 0;
-    for (size_t i = 0; i < sizeof(adm_routes) / sizeof(adm_routes[0]); i++) {
-        if (!adm_match(adm_routes[i].pattern, c->path, name, sizeof(name)))
-            continue;
-        path_known = 1;
-        if (!strcmp(adm_routes[i].method, method)) {
-            rt = &adm_routes[i];
-            break;
+    const struct {
+        const adm_route *v;
+        size_t n;
+    } tables[] = {{adm_routes, sizeof(adm_routes) / sizeof(adm_routes[0])},
+                  {adm_tune_routes, adm_tune_nroutes}};
+    for (size_t t = 0; t < 2 && !rt; t++)
+        for (size_t i = 0; i < tables[t].n; i++) {
+            const adm_route *r = &tables[t].v[i];
+            if (!adm_match(r->pattern, c->path, name, sizeof(name)))
+                continue;
+            path_known = 1;
+            if (!strcmp(r->method, method)) {
+                rt = r;
+                break;
+            }
         }
-    }
     if (!rt) {
         adm_fail(c, path_known ? MHD_HTTP_METHOD_NOT_ALLOWED : MHD_HTTP_NOT_FOUND,
                  path_known ? "Method not allowed" : "Not found",

@@ -131,12 +131,16 @@ typedef struct adm_tenant_view {
     const json_t *status;   /* status_report's object, or NULL */
     const char *status_why; /* why there is none */
     const long long *hours; /* orders applied per hour, oldest first, or NULL */
+    const long long *lag;   /* their mean lag per hour in ms (-1: none), or NULL */
     int nhours;
     time_t now;
     const char *hours_why;
     const json_t *letters; /* open letters [{id, flow, key, error_class, error, last_failure}] */
     const char *letters_why;
-    int letters_more; /* letters not listed (over the page's limit) */
+    int letters_more;     /* letters not listed (over the page's limit) */
+    const json_t *recent; /* the last orders [{id, outcome, at, warehouse}], or NULL */
+    const char *recent_why;
+    int dry; /* running dry: its own DRY_RUN=on (Try first) */
     const char *csrf;
 } adm_tenant_view;
 
@@ -163,7 +167,18 @@ int adm_connect_secret(int i);
  * errors[i] (or NULL) next to field i. */
 void adm_html_connect(adm_page *p, const char *const *values, const char *const *errors,
                       const char *csrf);
-/* The chart alone (inline SVG): counts of n hours, the last ending at now. */
-void adm_html_chart(adm_page *p, const long long *counts, int n, time_t now);
+/* A chart of one value per hour (inline SVG, no script). */
+typedef struct adm_chart {
+    const char *id;     /* unique on the page: "orders-chart" */
+    const char *what;   /* "Orders applied per hour" */
+    const long long *v; /* n values, oldest first; -1: none that hour */
+    int n;              /* hours, the last ending at now */
+    time_t now;
+    int ms; /* the values are milliseconds, shown as seconds */
+} adm_chart;
+void adm_html_chart(adm_page *p, const adm_chart *ch);
+/* Opens a box whose table scrolls sideways on a phone, a keyboard-focusable
+ * region named by the element labelledby; closed with "</div>". */
+void adm_html_scroll_open(adm_page *p, const char *labelledby);
 
 #endif

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 void adm_page_printf(adm_page *p, const char *fmt, ...)
 {
@@ -83,8 +84,15 @@ static const char adm_css[] =
     "background:#0b57d0;color:#fff;cursor:pointer}"
     "button.quiet{background:#fff;color:#0b57d0}"
     "label{display:block;font-weight:600;margin-bottom:.25rem}"
-    "input[type=password]{font:inherit;padding:.4rem;width:100%;max-width:20rem;"
-    "box-sizing:border-box;border:1px solid #8a9099;border-radius:4px}"
+    "input[type=password],input[type=text],input[type=url],input[type=number],select{"
+    "font:inherit;padding:.4rem;width:100%;max-width:20rem;box-sizing:border-box;"
+    "border:1px solid #8a9099;border-radius:4px;background:#fff}"
+    "input[type=checkbox]{width:1.1rem;height:1.1rem;margin-right:.4rem;vertical-align:-2px}"
+    "label.check{font-weight:400;margin:.2rem 0}"
+    "fieldset{border:1px solid #d5d9de;border-radius:6px;margin:0 0 1rem;padding:.5rem 1rem}"
+    "legend{font-weight:600;padding:0 .25rem}"
+    "select:focus{outline:3px solid #f9a825;outline-offset:2px}"
+    ".actions{display:flex;flex-wrap:wrap;gap:.5rem}"
     ".error{color:#b00020;font-weight:600}"
     ".notice{border-left:4px solid #1e8e3e}.alert{border-left:4px solid #b00020}"
     ".state{font-weight:600}.muted{color:#555}"
@@ -94,7 +102,7 @@ static const char adm_css[] =
 /* A table that scrolls sideways on a phone must take the keyboard's focus to
  * be scrolled by it (axe's scrollable-region-focusable, which the browser
  * test found at 390 px): a focusable region, named by its heading. */
-static void adm_scroll_open(adm_page *p, const char *labelledby)
+void adm_html_scroll_open(adm_page *p, const char *labelledby)
 {
     adm_page_printf(p,
                     "<div class=\"box scroll\" tabindex=\"0\" role=\"region\" "
@@ -166,7 +174,7 @@ void adm_html_tenants(adm_page *p, const json_t *names, const json_t *records)
                            "<code>mosync tenant add &lt;name&gt;</code>.</p>\n");
         return;
     }
-    adm_scroll_open(p, "tenants-caption");
+    adm_html_scroll_open(p, "tenants-caption");
     adm_page_printf(p,
                     "<table>\n<caption id=\"tenants-caption\" class=\"muted\">%zu "
                     "tenant%s in the registry</caption>\n"
@@ -297,7 +305,7 @@ static void adm_streams(adm_page *p, const json_t *st)
     const char *name;
     const json_t *v;
     adm_page_printf(p, "<h2 id=\"pollers\">Pollers</h2>\n");
-    adm_scroll_open(p, "pollers");
+    adm_html_scroll_open(p, "pollers");
     adm_page_printf(p,
                     "<table>\n<thead><tr><th scope=\"col\">Stream</th><th scope=\"col\">Cursor</th>"
                     "<th scope=\"col\">Last run ok</th><th scope=\"col\">Last error</th></tr>"
@@ -328,7 +336,7 @@ static void adm_flows(adm_page *p, const json_t *st)
     const char *name;
     const json_t *v;
     adm_page_printf(p, "<h2 id=\"flows\">Flows</h2>\n");
-    adm_scroll_open(p, "flows");
+    adm_html_scroll_open(p, "flows");
     adm_page_printf(p, "<table>\n<thead><tr><th scope=\"col\">Flow</th><th scope=\"col\">Lag "
                        "(events not applied)</th><th scope=\"col\">Last run ok</th>"
                        "<th scope=\"col\">Last error</th></tr></thead>\n<tbody>\n");
@@ -358,48 +366,71 @@ static void adm_flows(adm_page *p, const json_t *st)
     adm_page_printf(p, "</p>\n");
 }
 
-void adm_html_chart(adm_page *p, const long long *counts, int n, time_t now)
+/* A value as the chart shows it: a count, or milliseconds as seconds. */
+static void adm_chart_value(char *buf, size_t size, const adm_chart *ch, long long v)
+{
+    if (ch->ms)
+        snprintf(buf, size, "%.1f s", (double)v / 1000.0);
+    else
+        snprintf(buf, size, "%lld", v);
+}
+
+void adm_html_chart(adm_page *p, const adm_chart *ch)
 {
     /* A bar per hour in a 480 x 160 box that scales with the page. */
-    const int w = 480, h = 160, left = 36, bottom = 22, top = 8;
+    const int w = 480, h = 160, left = 44, bottom = 22, top = 8;
     long long max = 0, total = 0;
-    for (int i = 0; i < n; i++) {
-        total += counts[i];
-        if (counts[i] > max)
-            max = counts[i];
+    int hours = 0;
+    char top_label[32], max_label[32], v_label[32], summary[96];
+    for (int i = 0; i < ch->n; i++) {
+        if (ch->v[i] < 0)
+            continue;
+        hours++;
+        total += ch->v[i];
+        if (ch->v[i] > max)
+            max = ch->v[i];
     }
     long long scale = max < 4 ? 4 : max;
-    double bw = (double)(w - left - 4) / n;
+    double bw = (double)(w - left - 4) / ch->n;
+    adm_chart_value(top_label, sizeof(top_label), ch, scale);
+    adm_chart_value(max_label, sizeof(max_label), ch, max);
+    if (ch->ms)
+        snprintf(summary, sizeof(summary), "at most %s in an hour with orders (%d of them)",
+                 max_label, hours);
+    else
+        snprintf(summary, sizeof(summary), "%lld in all, at most %s in one hour", total, max_label);
     adm_page_printf(p,
-                    "<figure class=\"box\"><svg role=\"img\" aria-labelledby=\"chart-title\" "
+                    "<figure class=\"box\"><svg role=\"img\" aria-labelledby=\"%s-title\" "
                     "viewBox=\"0 0 %d %d\" width=\"%d\" height=\"%d\">"
-                    "<title id=\"chart-title\">Orders applied per hour over the last %d hours: "
-                    "%lld in all, at most %lld in one hour</title>\n"
+                    "<title id=\"%s-title\">%s over the last %d hours: %s</title>\n"
                     "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"#8a9099\"/>\n"
-                    "<text x=\"%d\" y=\"%d\" font-size=\"11\" text-anchor=\"end\">%lld</text>\n"
+                    "<text x=\"%d\" y=\"%d\" font-size=\"11\" text-anchor=\"end\">%s</text>\n"
                     "<text x=\"%d\" y=\"%d\" font-size=\"11\" text-anchor=\"end\">0</text>\n",
-                    w, h, w, h, n, total, max, left, h - bottom, w, h - bottom, left - 4, top + 10,
-                    scale, left - 4, h - bottom);
-    for (int i = 0; i < n; i++) {
-        double bh = (double)(h - bottom - top) * (double)counts[i] / (double)scale;
-        time_t t = now - (time_t)(n - 1 - i) * 3600;
+                    ch->id, w, h, w, h, ch->id, ch->what, ch->n, summary, left, h - bottom, w,
+                    h - bottom, left - 4, top + 10, top_label, left - 4, h - bottom);
+    for (int i = 0; i < ch->n; i++) {
+        long long v = ch->v[i] < 0 ? 0 : ch->v[i];
+        double bh = (double)(h - bottom - top) * (double)v / (double)scale;
+        time_t t = ch->now - (time_t)(ch->n - 1 - i) * 3600;
         struct tm tm;
         gmtime_r(&t, &tm);
+        if (ch->v[i] < 0)
+            snprintf(v_label, sizeof(v_label), "none");
+        else
+            adm_chart_value(v_label, sizeof(v_label), ch, v);
         adm_page_printf(p,
                         "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" "
-                        "fill=\"#0b57d0\"><title>%02d:00 UTC: %lld</title></rect>\n",
-                        left + 2 + i * bw, h - bottom - bh, bw > 3 ? bw - 2 : bw, bh, tm.tm_hour,
-                        counts[i]);
-        if (i % 6 == (n - 1) % 6)
+                        "fill=\"%s\"><title>%02d:00 UTC: %s</title></rect>\n",
+                        left + 2 + i * bw, h - bottom - bh, bw > 3 ? bw - 2 : bw, bh,
+                        ch->ms ? "#6a1b9a" : "#0b57d0", tm.tm_hour, v_label);
+        if (i % 6 == (ch->n - 1) % 6)
             adm_page_printf(p,
                             "<text x=\"%.1f\" y=\"%d\" font-size=\"11\" "
                             "text-anchor=\"middle\">%02d:00</text>\n",
                             left + 2 + i * bw + bw / 2, h - 6, tm.tm_hour);
     }
-    adm_page_printf(p,
-                    "</svg><figcaption>Orders applied per hour (UTC), last %d hours: %lld in "
-                    "all.</figcaption></figure>\n",
-                    n, total);
+    adm_page_printf(p, "</svg><figcaption>%s (UTC), last %d hours: %s.</figcaption></figure>\n",
+                    ch->what, ch->n, summary);
 }
 
 static void adm_letters(adm_page *p, const adm_tenant_view *t)
@@ -417,7 +448,7 @@ static void adm_letters(adm_page *p, const adm_tenant_view *t)
         adm_page_printf(p, "<p class=\"box\">None.</p>\n");
         return;
     }
-    adm_scroll_open(p, "dead-letters");
+    adm_html_scroll_open(p, "dead-letters");
     adm_page_printf(p, "<table>\n<thead><tr><th scope=\"col\">Letter"
                        "</th><th scope=\"col\">Flow</th><th scope=\"col\">Key</th>"
                        "<th scope=\"col\">Last failure</th><th scope=\"col\">Error</th>"
@@ -460,6 +491,41 @@ static void adm_letters(adm_page *p, const adm_tenant_view *t)
     adm_page_printf(p, "</div>\n");
 }
 
+/* The last orders mosync put into the warehouse and their state there now. */
+static void adm_recent(adm_page *p, const adm_tenant_view *t)
+{
+    size_t i;
+    const json_t *o;
+    adm_page_printf(p, "<h2 id=\"last-orders\">Last orders</h2>\n");
+    if (!t->recent) {
+        adm_page_printf(p, "<p class=\"box muted\">Unknown: ");
+        adm_page_esc(p, t->recent_why ? t->recent_why : "?");
+        adm_page_printf(p, "</p>\n");
+        return;
+    }
+    if (!json_array_size(t->recent)) {
+        adm_page_printf(p, "<p class=\"box\">None in the last two days.</p>\n");
+        return;
+    }
+    adm_html_scroll_open(p, "last-orders");
+    adm_page_printf(p, "<table>\n<thead><tr><th scope=\"col\">Order</th>"
+                       "<th scope=\"col\">Synced (UTC)</th><th scope=\"col\">What mosync did</th>"
+                       "<th scope=\"col\">In the warehouse</th></tr></thead>\n<tbody>\n");
+    json_array_foreach(t->recent, i, o)
+    {
+        adm_page_printf(p, "<tr><td>");
+        adm_page_esc(p, adm_str(o, "id", "?"));
+        adm_page_printf(p, "</td><td>");
+        adm_page_esc(p, adm_str(o, "at", "?"));
+        adm_page_printf(p, "</td><td>");
+        adm_page_esc(p, adm_str(o, "outcome", "?"));
+        adm_page_printf(p, "</td><td>");
+        adm_page_esc(p, adm_str(o, "warehouse", "?"));
+        adm_page_printf(p, "</td></tr>\n");
+    }
+    adm_page_printf(p, "</tbody></table></div>\n");
+}
+
 void adm_html_tenant(adm_page *p, const adm_tenant_view *t)
 {
     const char *state = adm_str(t->record, "state", "?");
@@ -479,7 +545,19 @@ void adm_html_tenant(adm_page *p, const adm_tenant_view *t)
                     paused ? "resume" : "pause", t->csrf, paused ? "Resume" : "Pause",
                     paused ? "its pollers and appliers start serving it again"
                            : "its pollers and appliers stop serving it until resumed");
-    /* Issue 14: Fine-tune (/tenants/<name>/settings) and Activate go here. */
+    adm_page_printf(p,
+                    "<p class=\"box actions\"><a href=\"/tenants/%s/tune\">Fine-tune</a> "
+                    "<a href=\"/tenants/%s/dry\">What a dry run found</a></p>\n",
+                    t->name, t->name);
+    if (!strcmp(state, "connecting") || t->dry) {
+        adm_page_printf(p,
+                        "<form class=\"box\" method=\"post\" action=\"/tenants/%s/activate\">"
+                        "<input type=\"hidden\" name=\"csrf\" value=\"%s\"><p>%s</p>"
+                        "<button type=\"submit\">Activate</button></form>\n",
+                        t->name, t->csrf,
+                        t->dry ? "Running dry (Try first): nothing is written."
+                               : "Connected, not running yet.");
+    }
     if (!t->status) {
         adm_page_printf(p, "<p class=\"box alert\" role=\"alert\">Status unknown: ");
         adm_page_esc(p, t->status_why ? t->status_why : "?");
@@ -489,10 +567,25 @@ void adm_html_tenant(adm_page *p, const adm_tenant_view *t)
         adm_page_esc(p, adm_str(t->status, "at", "?"));
         adm_page_printf(p, "</p>\n");
     }
-    adm_page_printf(p, "<h2 id=\"orders-per-hour\">Orders per hour</h2>\n");
-    if (t->hours)
-        adm_html_chart(p, t->hours, t->nhours, t->now);
-    else {
+    adm_recent(p, t);
+    adm_page_printf(p, "<h2 id=\"orders-per-hour\">Orders per hour and their lag</h2>\n");
+    if (t->hours) {
+        adm_chart orders = {.id = "orders-chart",
+                            .what = "Orders applied per hour",
+                            .v = t->hours,
+                            .n = t->nhours,
+                            .now = t->now};
+        adm_html_chart(p, &orders);
+        adm_chart lag = {.id = "lag-chart",
+                         .what = "Lag per hour, from the change seen in the shop to the "
+                                 "warehouse (mean)",
+                         .v = t->lag,
+                         .n = t->nhours,
+                         .now = t->now,
+                         .ms = 1};
+        if (t->lag)
+            adm_html_chart(p, &lag);
+    } else {
         adm_page_printf(p, "<p class=\"box muted\">Unknown: ");
         adm_page_esc(p, t->hours_why ? t->hours_why : "?");
         adm_page_printf(p, "</p>\n");
@@ -512,8 +605,10 @@ static const struct {
 } adm_cf[ADM_CF_N] = {
     {"tenant", "Tenant name", "text",
      "Letters, digits, '-', '_' or '.': how mosync names the shop.", 0},
-    {"ongoing_url", "Warehouse system", "url",
-     "Your Ongoing address, like https://demo.ongoingsystems.se/demo/", 0},
+    {"ongoing_url", "Warehouse system", "text",
+     "Your Ongoing address, like https://demo.ongoingsystems.se/demo/, or your Ongoing "
+     "customer id (Support info in the WMS shows it).",
+     0},
     {"ongoing_user", "WMS user", "text", NULL, 0},
     {"ongoing_password", "WMS password", "password", NULL, 1},
     {"goods_owner", "Goods owner id", "text", "A number: the goods owner in Ongoing.", 0},

@@ -820,6 +820,21 @@ mo_err cfg_load(mo_config *cfg, int need, char *errstr, size_t errstr_size)
     if (*cfg->admin_public_url &&
         (err = cfg_url("ADMIN_PUBLIC_URL", cfg->admin_public_url, 1, errstr, errstr_size)))
         goto fail;
+    STR("ADMIN_WEBHOOK_URL", "", 0, admin_webhook_url);
+    if (*cfg->admin_webhook_url &&
+        (err = cfg_url("ADMIN_WEBHOOK_URL", cfg->admin_webhook_url, 1, errstr, errstr_size)))
+        goto fail;
+    STR("ADMIN_ONGOING_CUSTOMER_URL", "", 0, admin_customer_url);
+    if (*cfg->admin_customer_url &&
+        ((err = cfg_url("ADMIN_ONGOING_CUSTOMER_URL", cfg->admin_customer_url, 1, errstr,
+                        errstr_size)) ||
+         !strstr(cfg->admin_customer_url, "{id}"))) {
+        if (!err)
+            err =
+                mo_seterr(MO_ERR_CONFIG, errstr, errstr_size,
+                          "ADMIN_ONGOING_CUSTOMER_URL must hold {id}, where the customer id goes");
+        goto fail;
+    }
 #undef STR
 #undef SECRET
 #undef INT
@@ -917,7 +932,7 @@ static const struct cfg_var {
     {"RETRY_AFTER_MAX_S", CFG_SHOW_INT, offsetof(mo_config, retry_after_max_s), 0},
     {"MAX_ATTEMPTS", CFG_SHOW_INT, offsetof(mo_config, max_attempts), 0},
     {"APPLIED_TTL_DAYS", CFG_SHOW_INT, offsetof(mo_config, applied_ttl_days), 0},
-    {"DRY_RUN", CFG_SHOW_ONOFF, offsetof(mo_config, dry_run), 0},
+    {"DRY_RUN", CFG_SHOW_ONOFF, offsetof(mo_config, dry_run), CFG_TENANT},
     {"DRY_RUN_TTL_DAYS", CFG_SHOW_INT, offsetof(mo_config, dry_run_ttl_days), 0},
     {"LEASE_TTL_S", CFG_SHOW_INT, offsetof(mo_config, lease_ttl_s), 0},
     {"POLL_SEEN_MAX", CFG_SHOW_INT, offsetof(mo_config, poll_seen_max), 0},
@@ -938,6 +953,8 @@ static const struct cfg_var {
     {"ADMIN_MYSTORE_CLIENT_SECRET_FILE", CFG_SHOW_FILE,
      offsetof(mo_config, admin_client_secret_file), 0},
     {"ADMIN_PUBLIC_URL", CFG_SHOW_STR, offsetof(mo_config, admin_public_url), 0},
+    {"ADMIN_WEBHOOK_URL", CFG_SHOW_STR, offsetof(mo_config, admin_webhook_url), 0},
+    {"ADMIN_ONGOING_CUSTOMER_URL", CFG_SHOW_STR, offsetof(mo_config, admin_customer_url), 0},
     {"LOG_LEVEL", CFG_SHOW_STR, offsetof(mo_config, log_level), 0},
 };
 

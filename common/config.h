@@ -134,6 +134,12 @@ typedef struct mo_config {
     char admin_client_secret[512];
     char admin_client_secret_file[256];
     char admin_public_url[256];
+    /* Where Mystore reaches `mosync webhooks` (Activate registers
+     * <it>/webhooks/mystore/<tenant>); "" = no registration. */
+    char admin_webhook_url[256];
+    /* An Ongoing customer id's system URL, {id} standing for the id (O8);
+     * "" = Connect takes a system URL only. */
+    char admin_customer_url[256];
 } mo_config;
 
 /* The four streams a poller reads, by name ("mystore-orders", ...). */

@@ -154,13 +154,19 @@ static mo_err ao_wait(ao_ctx *c, const char *id, const char *version, const char
     return err;
 }
 
-/* Counts the order in its tenant's hour for the admin page's chart
- * (hourly.h).  Best effort: the order is in Ongoing whatever Redis says, so a
- * failure is only logged. */
-static void ao_count_hour(ao_ctx *c)
+/* Counts order id in its tenant's hour, with its lag from the poller's
+ * observation, and puts it at the head of the last orders, for the admin
+ * page (hourly.h).  Best effort: the order is in Ongoing whatever Redis
+ * says, so a failure is only logged. */
+static void ao_count_hour(ao_ctx *c, const char *id, const char *outcome)
 {
     char errstr[256];
-    if (hs_count(c->rs, "orders", time(NULL), errstr, sizeof(errstr)))
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    long long now_ms = (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    const char *observed = json_string_value(json_object_get(c->ev, "observed_at"));
+    if (hs_count(c->rs, "orders", ts.tv_sec, hs_lag_ms(observed, now_ms), errstr, sizeof(errstr)) ||
+        hs_recent_push(c->rs, "orders", id, outcome, ts.tv_sec, errstr, sizeof(errstr)))
         lg_warn(COMPONENT, c->cfg->tenant, "the orders of this hour were not counted: %s", errstr);
 }
 
@@ -201,7 +207,7 @@ static mo_err ao_upsert(ao_ctx *c, const char *id, const char *version, const ch
     else
         c->created++;
     apply_outcome(c->ev, "applied");
-    ao_count_hour(c);
+    ao_count_hour(c, id, update ? "updated" : "created");
     return ao_record(c, id, version, hash, update ? "updated" : "created", -1, errstr, errstr_size);
 }
 

@@ -87,6 +87,11 @@ typedef struct ms_shop {
     /* Webhooks (POST /_sim/webhooks): "" = none sent. */
     char webhook_url[1024];
     char webhook_secret[256];
+    /* The webhooks registered through the API (POST webhooks, M20), stored
+     * flat as {"id", "topic", "address", "secret"}; each gets the changes of
+     * its topic, signed with its own secret, besides the target above. */
+    json_t *webhooks;
+    long webhook_seq; /* last webhook id handed out */
     ms_oauth oa;
     size_t index;        /* in ms_state.shops */
     json_int_t requests; /* API requests addressed to it (stats by_shop) */
@@ -285,6 +290,8 @@ static const char *ms_title(int status)
         return "Method Not Allowed";
     case 409:
         return "Conflict";
+    case 422:
+        return "Unprocessable Entity";
     default:
         return "Internal Server Error";
     }
@@ -1315,12 +1322,17 @@ static json_t *ms_doc_load(const sim_req *req, const char *type, const char *id,
     }
     json_object_foreach(attributes, key, value)
     {
+        char names[160] = "";
+        size_t used = 0;
+
         if (ms_in_list(key, writable))
             continue;
+        for (size_t i = 0; writable[i] != NULL && used < sizeof names; i++)
+            used += (size_t)snprintf(names + used, sizeof names - used, "%s%s", i > 0 ? ", " : "",
+                                     writable[i]);
         snprintf(pointer, sizeof pointer, "/data/attributes/%s", key);
-        ms_errors_add(errors, pointer, "attribute '%s' cannot be written (writable: %s%s%s)", key,
-                      writable[0], writable[1] != NULL ? ", " : "",
-                      writable[1] != NULL ? writable[1] : "");
+        ms_errors_add(errors, pointer, "attribute '%s' cannot be written (writable: %s)", key,
+                      names);
     }
     return doc;
 }
@@ -1356,20 +1368,16 @@ static void ms_fail_errors(sim_resp *resp, json_t *errors)
     sim_resp_json(resp, 400, json_pack("{s:o}", "errors", errors));
 }
 
-/* Sends Mystore's webhook of topic ("orders/update") for the entity id when
- * webhooks are configured: the body {"data": {"type", "id"}}, signed as
- * Mystore signs (X-No-Mystore-Hmac-Sha256: base64 of the HMAC-SHA256 of the
- * raw body with the secret), with X-No-Mystore-Topic and X-No-Mystore-Host.
- * Queued: the answer never waits for the receiver. */
-static void ms_webhook(const ms_shop *shop, const char *topic, const char *id)
+/* Queues one webhook POST of body to url, signed as Mystore signs
+ * (X-No-Mystore-Hmac-Sha256: base64 of the HMAC-SHA256 of the raw body with
+ * the secret), with X-No-Mystore-Topic and X-No-Mystore-Host. */
+static void ms_webhook_send(const ms_shop *shop, const char *url, const char *secret,
+                            const char *topic, const char *body)
 {
-    char body[256], h_topic[128], h_host[256], h_sig[128];
+    char h_topic[128], h_host[256], h_sig[128];
     uint8_t mac[32];
-    if (shop->webhook_url[0] == '\0' || id == NULL)
-        return;
-    snprintf(body, sizeof body, "{\"data\":{\"type\":\"%.*s\",\"id\":\"%s\"}}",
-             (int)strcspn(topic, "/"), topic, id);
-    sha256_hmac(shop->webhook_secret, strlen(shop->webhook_secret), body, strlen(body), mac);
+
+    sha256_hmac(secret, strlen(secret), body, strlen(body), mac);
     char *sig = b64_encode(mac, sizeof mac);
     if (sig == NULL)
         return;
@@ -1378,7 +1386,32 @@ static void ms_webhook(const ms_shop *shop, const char *topic, const char *id)
     snprintf(h_sig, sizeof h_sig, "X-No-Mystore-Hmac-Sha256: %s", sig);
     free(sig);
     const char *headers[3] = {h_topic, h_host, h_sig};
-    sim_webhook_post(shop->webhook_url, headers, 3, body);
+    sim_webhook_post(url, headers, 3, body);
+}
+
+/* Sends Mystore's webhook of topic ("orders/update") for the entity id, the
+ * body {"data": {"type", "id"}}: to the test target of POST /_sim/webhooks
+ * when one is set, and to every webhook registered through the API (M20)
+ * whose topic it is, each signed with its own secret.  Queued: the answer
+ * never waits for a receiver. */
+static void ms_webhook(const ms_shop *shop, const char *topic, const char *id)
+{
+    char body[256];
+    size_t i;
+    json_t *hook;
+
+    if (id == NULL)
+        return;
+    snprintf(body, sizeof body, "{\"data\":{\"type\":\"%.*s\",\"id\":\"%s\"}}",
+             (int)strcspn(topic, "/"), topic, id);
+    if (shop->webhook_url[0] != '\0')
+        ms_webhook_send(shop, shop->webhook_url, shop->webhook_secret, topic, body);
+    json_array_foreach(shop->webhooks, i, hook)
+    {
+        if (strcmp(json_string_value(json_object_get(hook, "topic")), topic) == 0)
+            ms_webhook_send(shop, json_string_value(json_object_get(hook, "address")),
+                            json_string_value(json_object_get(hook, "secret")), topic, body);
+    }
 }
 
 /* Sets attributes.updated_at of a stored item to now. */
@@ -1620,6 +1653,179 @@ static int ms_eq(const char *a, const char *b)
     return strcmp(a, b) == 0;
 }
 
+/* ---- the webhooks resource (M20) ----
+ *
+ * POST webhooks registers one (topic, address, a write-only secret), GET
+ * webhooks lists the shop's, GET or DELETE webhooks/{id} one.  An OAuth
+ * access token needs read:webhooks to read and write:webhooks to write; the
+ * shop's static token (a personal access token) may do both. */
+
+static int ms_in_scopes(json_t *scopes, const char *scope);
+static int ms_az_uri_ok(const char *uri);
+
+/* The topics a webhook may be registered for (mystore-research.md §5). */
+static const char *const ms_webhook_topics[] = {"orders/create",   "orders/update",
+                                                "products/create", "products/update",
+                                                "products/delete", NULL};
+
+/* A registered webhook as answered: its topic and address, never its
+ * secret. */
+static json_t *ms_webhook_resource(json_t *hook, const void *ctx)
+{
+    (void)ctx;
+    return json_pack("{s:s, s:s, s:{s:O, s:O}}", "type", "webhooks", "id", ms_id(hook),
+                     "attributes", "topic", json_object_get(hook, "topic"), "address",
+                     json_object_get(hook, "address"));
+}
+
+/* Whether the request's bearer token may use scope on shop: the static
+ * token may do everything, an access token what its chain was granted (a
+ * code of /_sim/oauth/codes grants "*").  ms_auth has let the token in. */
+static int ms_token_may(ms_shop *shop, const sim_req *req, const char *scope)
+{
+    const char *auth = req->authorization;
+    const char *chain;
+    json_t *scopes;
+
+    if (auth == NULL || strncasecmp(auth, "Bearer ", 7) != 0)
+        return 0;
+    for (auth += 7; *auth == ' '; auth++) {
+    }
+    if (ms_eq(auth, shop->token))
+        return 1;
+    chain = json_string_value(json_object_get(json_object_get(shop->oa.access, auth), "chain"));
+    if (chain == NULL)
+        return 0;
+    scopes = json_object_get(json_object_get(shop->oa.chains, chain), "scopes");
+    return ms_in_scopes(scopes, scope) || ms_in_scopes(scopes, "*");
+}
+
+/* Whether address can receive webhooks: an absolute http(s) URL with a
+ * host, as a redirect target must be, that fits the sender. */
+static int ms_webhook_address_ok(const char *address)
+{
+    const char *host;
+
+    if (address == NULL || !ms_az_uri_ok(address) || strlen(address) >= 1024)
+        return 0;
+    host = strstr(address, "://") + 3;
+    return *host != '\0' && *host != '/' && *host != '?';
+}
+
+/* Appends a 422 error about data.attributes.name. */
+MS_PRINTF(3, 4)
+static void ms_errors_add_422(json_t *errors, const char *name, const char *fmt, ...)
+{
+    char detail[512], pointer[96];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(detail, sizeof detail, fmt, ap);
+    va_end(ap);
+    snprintf(pointer, sizeof pointer, "/data/attributes/%s", name);
+    json_array_append_new(errors, ms_error_new(422, "pointer", pointer, detail));
+}
+
+/* POST webhooks {"data": {"type": "webhooks", "attributes": {"topic",
+ * "address", "secret"}}}: 201 with the webhook (without the secret); 400
+ * for a body that is not such a document, 422 for a topic not known, an
+ * address missing or not an http(s) URL, a secret missing or not 1 to 255
+ * characters, or a topic and address already registered. */
+static void ms_post_webhook(ms_shop *shop, const sim_req *req, sim_resp *resp)
+{
+    static const char *const writable[] = {"topic", "address", "secret", NULL};
+    json_t *errors = json_array();
+    json_t *doc = ms_doc_load(req, "webhooks", NULL, writable, 0, errors);
+    json_t *attrs = ms_doc_attrs(doc);
+    const char *topic = json_string_value(json_object_get(attrs, "topic"));
+    const char *address = json_string_value(json_object_get(attrs, "address"));
+    json_t *secret = json_object_get(attrs, "secret");
+    size_t i;
+    json_t *hook;
+    char id[32];
+
+    if (json_array_size(errors) > 0) {
+        ms_fail_errors(resp, errors);
+        json_decref(doc);
+        return;
+    }
+    if (topic == NULL || !ms_in_list(topic, ms_webhook_topics))
+        ms_errors_add_422(errors, "topic",
+                          "topic must be one of orders/create, orders/update, products/create, "
+                          "products/update, products/delete");
+    if (!ms_webhook_address_ok(address))
+        ms_errors_add_422(errors, "address", "address must be an absolute http(s) URL");
+    if (!json_is_string(secret) || json_string_length(secret) == 0 ||
+        json_string_length(secret) > 255)
+        ms_errors_add_422(errors, "secret", "secret must be a string of 1 to 255 characters");
+    json_array_foreach(shop->webhooks, i, hook)
+    {
+        if (json_array_size(errors) == 0 &&
+            ms_eq(json_string_value(json_object_get(hook, "topic")), topic) &&
+            ms_eq(json_string_value(json_object_get(hook, "address")), address))
+            ms_errors_add_422(errors, "address", "address is already registered for %s", topic);
+    }
+    if (json_array_size(errors) > 0) {
+        sim_resp_json(resp, 422, json_pack("{s:o}", "errors", errors));
+        json_decref(doc);
+        return;
+    }
+    json_decref(errors);
+    snprintf(id, sizeof id, "%ld", ++shop->webhook_seq);
+    hook = json_pack("{s:s, s:s, s:s, s:O}", "id", id, "topic", topic, "address", address, "secret",
+                     secret);
+    json_array_append_new(shop->webhooks, hook);
+    ms_answer_one(resp, 201, ms_webhook_resource(hook, NULL));
+    json_decref(doc);
+}
+
+/* /shops/{shop}/webhooks[/{id}]: segs and count as ms_route has them.  A
+ * method the path does not take answers 405, a token without the scope 403,
+ * an unknown id 404. */
+static void ms_route_webhooks(ms_shop *shop, const sim_req *req, sim_resp *resp, char **segs,
+                              int count)
+{
+    int get = ms_eq(req->method, "GET");
+    int write =
+        (count == 1 && ms_eq(req->method, "POST")) || (count == 2 && ms_eq(req->method, "DELETE"));
+    const char *scope = write ? "write:webhooks" : "read:webhooks";
+    size_t i;
+    json_t *hook = NULL;
+
+    if (count > 2) {
+        ms_fail(resp, 404, "no route %s %s", req->method, req->path);
+        return;
+    }
+    if (!get && !write) {
+        ms_fail(resp, 405, "%s is not allowed on %s", req->method, req->path);
+        return;
+    }
+    if (!ms_token_may(shop, req, scope)) {
+        ms_fail(resp, 403, "the token lacks the scope %s", scope);
+        return;
+    }
+    if (count == 1) {
+        if (get)
+            ms_answer_list(req, resp, shop->webhooks, NULL, ms_webhook_resource, NULL);
+        else
+            ms_post_webhook(shop, req, resp);
+        return;
+    }
+    json_array_foreach(shop->webhooks, i, hook)
+    {
+        if (ms_eq(ms_id(hook), segs[1]))
+            break;
+    }
+    if (i == json_array_size(shop->webhooks)) {
+        ms_fail(resp, 404, "no webhooks with id %s", segs[1]);
+    } else if (get) {
+        ms_answer_one(resp, 200, ms_webhook_resource(hook, NULL));
+    } else {
+        json_array_remove(shop->webhooks, i);
+        sim_resp_json(resp, 204, NULL);
+    }
+}
+
 /* Routes a request below /shops/{shop}/ (segs are the segments after it).
  * Unknown paths and ids answer 404; known paths with another method 405. */
 static void ms_route(ms_shop *shop, const sim_req *req, sim_resp *resp, char **segs, int count)
@@ -1632,6 +1838,10 @@ static void ms_route(ms_shop *shop, const sim_req *req, sim_resp *resp, char **s
     json_t *item = NULL;
     json_t *product = NULL;
 
+    if (ms_eq(kind, "webhooks")) {
+        ms_route_webhooks(shop, req, resp, segs, count);
+        return;
+    }
     /* Resolve the id first, so an unknown one answers 404 whatever the method. */
     if (id != NULL) {
         if (ms_eq(kind, "orders"))
@@ -2666,6 +2876,7 @@ static void ms_shop_free(ms_shop *shop)
     json_decref(shop->option_values);
     json_decref(shop->delete_orders);
     json_decref(shop->hide_orders);
+    json_decref(shop->webhooks);
     ms_oa_free(&shop->oa);
     free(shop);
 }
@@ -2699,6 +2910,7 @@ static ms_shop *ms_shop_add(ms_state *st, const char *name, const char *token, j
         return NULL;
     }
     ms_oa_init(&shop->oa);
+    shop->webhooks = json_array();
     if (ms_seed_load(shop, seed, err, err_size) != 0) {
         ms_shop_free(shop);
         return NULL;
@@ -3149,12 +3361,22 @@ static void ms_test_lists(ms_shop *shop, const sim_req *req, sim_resp *resp)
 
 /* POST /_sim/webhooks {"url": "http://..", "secret": ".."} sends a signed
  * webhook on every order and product change from then on; {"url": null}
- * stops them.  GET /_sim/webhooks: the sender's counts and the URL. */
+ * stops them.  GET /_sim/webhooks: the sender's counts, the URL and the
+ * webhooks registered through the API (without their secrets). */
 static void ms_test_webhooks(ms_shop *shop, const sim_req *req, sim_resp *resp)
 {
     if (ms_eq(req->method, "GET")) {
         json_t *o = sim_webhook_stats();
+        json_t *registered = json_array();
+        size_t i;
+        json_t *hook;
+
+        json_array_foreach(shop->webhooks, i, hook) json_array_append_new(
+            registered,
+            json_pack("{s:O, s:O, s:O}", "id", json_object_get(hook, "id"), "topic",
+                      json_object_get(hook, "topic"), "address", json_object_get(hook, "address")));
         json_object_set_new(o, "url", json_string(shop->webhook_url));
+        json_object_set_new(o, "registered", registered);
         sim_resp_json(resp, 200, o);
         return;
     }

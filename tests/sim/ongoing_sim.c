@@ -83,6 +83,10 @@ typedef struct ogs_owner {
     /* Webhooks (POST /_sim/webhooks): "" = none sent. */
     char webhook_url[1024];
     char webhook_token[256];
+    /* Its ways of delivery, GET /orders/wayOfDeliveryTypes: [{"id", "code",
+     * "name"}] with ids 1..n; the fixed list of ogs_ways_default until PUT
+     * /_sim/ways-of-delivery replaces it.  Owned. */
+    json_t *ways;
 } ogs_owner;
 
 /* The warehouse system.  What a real WMS keeps system-wide stays here: the id
@@ -113,6 +117,16 @@ static const struct {
 } ogs_statuses[] = {
     {150, "Error"}, {200, "Open"},      {300, "Released"}, {320, "Allocated"},  {400, "Picked"},
     {450, "Sent"},  {500, "Collected"}, {800, "Returned"}, {1000, "Cancelled"},
+};
+
+/* The ways of delivery every goods owner starts with (ids 1..n). */
+static const struct {
+    const char *code;
+    const char *name;
+} ogs_ways_default[] = {
+    {"PNSP", "PostNord service point"},
+    {"BRINGHOME", "Bring home delivery"},
+    {"PICKUP", "Pick-up at the warehouse"},
 };
 
 /* ---- small helpers ---- */
@@ -476,6 +490,11 @@ static ogs_owner *ogs_owner_new(json_int_t id, const char *user, const char *pas
     ow->id = id;
     ow->user = ogs_xstrdup(user);
     ow->password = ogs_xstrdup(password);
+    ow->ways = json_array();
+    for (size_t i = 0; i < sizeof(ogs_ways_default) / sizeof(ogs_ways_default[0]); i++)
+        json_array_append_new(ow->ways, json_pack("{s:I, s:s, s:s}", "id", (json_int_t)(i + 1),
+                                                  "code", ogs_ways_default[i].code, "name",
+                                                  ogs_ways_default[i].name));
     return ow;
 }
 
@@ -497,6 +516,7 @@ static void ogs_owner_free(ogs_owner *ow)
     free(ow->orders);
     json_decref(ow->raw_orders);
     json_decref(ow->raw_articles);
+    json_decref(ow->ways);
     free(ow->user);
     free(ow->password);
     free(ow);
@@ -1137,6 +1157,15 @@ static void ogs_get_statuses(sim_resp *resp)
     sim_resp_json(resp, 200, json_pack("{s:o}", "orderStatuses", list));
 }
 
+/* GET /api/v1/orders/wayOfDeliveryTypes?goodsOwnerId=: the owner's ways of
+ * delivery (GetWayOfDeliveryTypesModel); goodsOwnerId as GET /orders takes it. */
+static void ogs_get_ways(const ogs_owner *ow, const sim_req *req, sim_resp *resp)
+{
+    if (ogs_check_goods_owner_query(ow, req, 1, resp) != 0)
+        return;
+    sim_resp_json(resp, 200, json_pack("{s:O}", "wayOfDeliveryTypes", ow->ways));
+}
+
 /* The route after "/api/v1" ("/orders", "/orders/5001"), NULL when the path
  * is not under /api/v1/ (any prefix may come before it). */
 static const char *ogs_api_route(const char *path)
@@ -1188,6 +1217,11 @@ static void ogs_handle(void *state, const sim_req *req, sim_resp *resp)
             ogs_error(resp, 405, "The requested resource does not support http method '%s'.", m);
     } else if (strcmp(route, "/orders/statuses") == 0 && strcmp(m, "GET") == 0) {
         ogs_get_statuses(resp);
+    } else if (strcmp(route, "/orders/wayOfDeliveryTypes") == 0) {
+        if (strcmp(m, "GET") == 0)
+            ogs_get_ways(ow, req, resp);
+        else
+            ogs_error(resp, 405, "The requested resource does not support http method '%s'.", m);
     } else if (strncmp(route, "/orders/", 8) == 0 && ogs_is_digits(route + 8) &&
                strcmp(m, "GET") == 0) {
         ogs_get_order(st, ow, req, route + 8, resp);
@@ -1472,6 +1506,61 @@ static void ogs_test_raw_items(ogs_owner *ow, const sim_req *req, sim_resp *resp
         sim_resp_json(resp, 200, json_pack("{s:I}", "items", (json_int_t)json_array_size(*raw)));
     }
     json_decref(body);
+}
+
+/* GET /_sim/ways-of-delivery: the owner's ways of delivery as the API answers
+ * them.  PUT with [{"code": "..", "name": ".."}, ...] replaces the list (ids
+ * 1..n in the order given); 400 for anything else (a code empty or twice, a
+ * name not a string, another member), and then the list is as it was. */
+static void ogs_test_ways(ogs_owner *ow, const sim_req *req, sim_resp *resp)
+{
+    json_error_t jerr;
+    json_t *list, *ways, *item;
+    size_t i;
+
+    if (strcmp(req->method, "GET") == 0) {
+        sim_resp_json(resp, 200, json_pack("{s:O}", "wayOfDeliveryTypes", ow->ways));
+        return;
+    }
+    list = json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES, &jerr);
+    if (!json_is_array(list)) {
+        ogs_error(resp, 400,
+                  "ways-of-delivery: the body must be a JSON array of {\"code\", \"name\"}%s%s",
+                  list ? "" : ": ", list ? "" : jerr.text);
+        json_decref(list);
+        return;
+    }
+    ways = json_array();
+    json_array_foreach(list, i, item)
+    {
+        const char *code = json_string_value(json_object_get(item, "code"));
+        json_t *name = json_object_get(item, "name");
+        int dup = 0;
+        size_t j;
+        json_t *other;
+
+        json_array_foreach(ways, j, other)
+        {
+            if (code && strcmp(json_string_value(json_object_get(other, "code")), code) == 0)
+                dup = 1;
+        }
+        if (!json_is_object(item) || json_object_size(item) != 2 || !code || code[0] == '\0' ||
+            !json_is_string(name) || dup) {
+            ogs_error(resp, 400,
+                      "ways-of-delivery[%zu]: need {\"code\": a non-empty string not given "
+                      "before, \"name\": a string} and nothing else",
+                      i);
+            json_decref(ways);
+            json_decref(list);
+            return;
+        }
+        json_array_append_new(ways, json_pack("{s:I, s:s, s:O}", "id", (json_int_t)(i + 1), "code",
+                                              code, "name", name));
+    }
+    json_decref(ow->ways);
+    ow->ways = ways;
+    json_decref(list);
+    sim_resp_json(resp, 200, json_pack("{s:O}", "wayOfDeliveryTypes", ow->ways));
 }
 
 /* Splits "{key}/{action}" (rest of a /_sim/orders/ or /_sim/articles/ path)
@@ -1847,6 +1936,9 @@ static int ogs_test_owner_endpoint(ogs_state *st, ogs_owner *ow, const sim_req *
     } else if (strcmp(path, "/raw-items") == 0 &&
                (strcmp(m, "POST") == 0 || strcmp(m, "DELETE") == 0)) {
         ogs_test_raw_items(ow, req, resp);
+    } else if (strcmp(path, "/ways-of-delivery") == 0 &&
+               (strcmp(m, "PUT") == 0 || strcmp(m, "GET") == 0)) {
+        ogs_test_ways(ow, req, resp);
     } else {
         return -1;
     }

@@ -125,7 +125,8 @@ UT_TEST(admin_html_escapes_and_draws)
     long long counts[24] = {0};
     counts[23] = 5;
     counts[0] = 2;
-    adm_html_chart(&p, counts, 24, 1764333297);
+    adm_chart ch = {.id = "c", .what = "Orders", .v = counts, .n = 24, .now = 1764333297};
+    adm_html_chart(&p, &ch);
     UT_CHECK(p.s && strstr(p.s, "<svg") && strstr(p.s, "7 in all") && strstr(p.s, "role=\"img\"") &&
                  !p.failed,
              "the chart: %.300s", p.s ? p.s : "NULL");
@@ -133,5 +134,17 @@ UT_TEST(admin_html_escapes_and_draws)
     for (const char *s = p.s; s && (s = strstr(s, "<rect")); s++)
         bars++;
     UT_CHECK(bars == 24, "%d bars", bars);
+    adm_page_free(&p);
+    /* Lag in ms, shown as seconds; an hour without orders is "none", not 0 s. */
+    long long lag[24];
+    for (int i = 0; i < 24; i++)
+        lag[i] = -1;
+    lag[22] = 1500;
+    lag[23] = 2250;
+    adm_chart lc = {.id = "l", .what = "Lag", .v = lag, .n = 24, .now = 1764333297, .ms = 1};
+    adm_html_chart(&p, &lc);
+    UT_CHECK(p.s && strstr(p.s, "at most 2.2 s in an hour with orders (2 of them)") &&
+                 strstr(p.s, ": none</title>") && strstr(p.s, ": 1.5 s</title>"),
+             "the lag chart: %.600s", p.s ? p.s : "NULL");
     adm_page_free(&p);
 }
