@@ -380,7 +380,7 @@ static void adm_tune_page(adm_call *c, unsigned status, const char *name, const 
                        "shop's products, orders to the warehouse and deliveries back to the "
                        "shop (\"levert\" with the tracking number) always run.</p>\n");
     adm_page_printf(p,
-                    "<label class=\"check\" for=\"stock_sync\"><input type=\"checkbox\" "
+                    "<label for=\"stock_sync\" class=\"check\"><input type=\"checkbox\" "
                     "id=\"stock_sync\" name=\"stock_sync\" value=\"on\"%s>Stock from the "
                     "warehouse to the shop</label>\n",
                     tcfg->stock_sync ? " checked" : "");
@@ -412,7 +412,7 @@ static void adm_tune_page(adm_call *c, unsigned status, const char *name, const 
         {
             const char *sid = json_string_value(json_object_get(v, "id"));
             adm_page_printf(p,
-                            "<label class=\"check\" for=\"release_%s\"><input type=\"checkbox\" "
+                            "<label for=\"release_%s\" class=\"check\"><input type=\"checkbox\" "
                             "id=\"release_%s\" name=\"release_%s\" value=\"on\"%s>",
                             sid, sid, sid, adm_released(tcfg, t, sid) ? " checked" : "");
             adm_page_esc(p, json_string_value(json_object_get(v, "name")));
@@ -453,7 +453,7 @@ static void adm_tune_page(adm_call *c, unsigned status, const char *name, const 
         adm_page_printf(p, "<input type=\"hidden\" name=\"method_%s\" value=\"", row);
         adm_page_esc(p, m);
         adm_page_printf(p,
-                        "\"></td><td><label class=\"check\" for=\"wod_%s\">Way of delivery "
+                        "\"></td><td><label for=\"wod_%s\" class=\"check\">Way of delivery "
                         "for ",
                         row);
         adm_page_esc(p, m);
@@ -461,9 +461,9 @@ static void adm_tune_page(adm_call *c, unsigned status, const char *name, const 
         adm_way_select(p, t, row, adm_mapped_code(tcfg, m));
         adm_page_printf(p, "</td></tr>\n");
     }
-    adm_page_printf(p, "<tr><td><label class=\"check\" for=\"method_new\">Another shipping "
+    adm_page_printf(p, "<tr><td><label for=\"method_new\" class=\"check\">Another shipping "
                        "method</label><input id=\"method_new\" name=\"method_new\" "
-                       "type=\"text\"></td><td><label class=\"check\" for=\"wod_new\">Its way "
+                       "type=\"text\"></td><td><label for=\"wod_new\" class=\"check\">Its way "
                        "of delivery</label>");
     adm_way_select(p, t, "new", "");
     adm_page_printf(p, "</td></tr>\n</tbody></table>\n");
@@ -484,7 +484,7 @@ static void adm_tune_page(adm_call *c, unsigned status, const char *name, const 
         {
             int n = (int)json_integer_value(json_object_get(v, "number"));
             adm_page_printf(p,
-                            "<label class=\"check\" for=\"editable_%d\"><input "
+                            "<label for=\"editable_%d\" class=\"check\"><input "
                             "type=\"checkbox\" id=\"editable_%d\" name=\"editable_%d\" "
                             "value=\"on\"%s>%d ",
                             n, n, n, cfg_ongoing_editable(tcfg, n) ? " checked" : "", n);
@@ -807,17 +807,50 @@ static json_t *adm_dry_records(adm_call *c, const char *name, const char *flow, 
     return out;
 }
 
-/* One difference as a line: "field: warehouse → mosync". */
-static void adm_difference(adm_page *p, const json_t *d)
+/* A value of a difference, compact and cut to a line. */
+static void adm_diff_value(adm_page *p, const json_t *v)
 {
-    char *text;
-    if (json_is_string(d)) {
-        adm_page_esc(p, json_string_value(d));
+    char *text = v && !json_is_null(v) ? json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+    if (!text) {
+        adm_page_printf(p, "<em>nothing</em>");
         return;
     }
-    text = json_dumps(d, JSON_COMPACT | JSON_ENCODE_ANY);
-    adm_page_esc(p, text ? text : "?");
+    if (strlen(text) > 80)
+        memcpy(text + 77, "...", 4);
+    adm_page_printf(p, "<code>");
+    adm_page_esc(p, text);
+    adm_page_printf(p, "</code>");
     free(text);
+}
+
+/* The differences: what the warehouse has and what mosync would send, by
+ * field; for an entity the warehouse does not have, how many fields. */
+static void adm_differences(adm_page *p, const json_t *rec)
+{
+    size_t i, n = 0;
+    const json_t *d, *diffs = json_object_get(rec, "differences");
+    const char *outcome = json_string_value(json_object_get(rec, "outcome"));
+    if (!json_array_size(diffs)) {
+        adm_page_printf(p, "none");
+        return;
+    }
+    if (outcome && !strcmp(outcome, "create")) {
+        adm_page_printf(p, "not in the warehouse: %zu fields to send", json_array_size(diffs));
+        return;
+    }
+    json_array_foreach(diffs, i, d)
+    {
+        if (n++ == 20) {
+            adm_page_printf(p, "<br>and %zu more", json_array_size(diffs) - 20);
+            break;
+        }
+        adm_page_printf(p, "%s<code>", i ? "<br>" : "");
+        adm_page_esc(p, json_string_value(json_object_get(d, "field")));
+        adm_page_printf(p, "</code>: the warehouse has ");
+        adm_diff_value(p, json_object_get(d, "target_has"));
+        adm_page_printf(p, ", mosync would send ");
+        adm_diff_value(p, json_object_get(d, "would_send"));
+    }
 }
 
 static void adm_dry_table(adm_page *p, const char *id, const char *heading, const char *what,
@@ -867,13 +900,7 @@ static void adm_dry_table(adm_page *p, const char *id, const char *heading, cons
         if (!json_array_size(json_object_get(r, "requests")))
             adm_page_printf(p, "none");
         adm_page_printf(p, "</td><td>");
-        json_array_foreach(json_object_get(r, "differences"), j, x)
-        {
-            adm_page_printf(p, "%s", j ? "<br>" : "");
-            adm_difference(p, x);
-        }
-        if (!json_array_size(json_object_get(r, "differences")))
-            adm_page_printf(p, "none");
+        adm_differences(p, r);
         adm_page_printf(p, "</td><td>");
         adm_page_esc(p, json_string_value(json_object_get(r, "at")));
         adm_page_printf(p, "</td></tr>\n");

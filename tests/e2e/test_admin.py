@@ -119,7 +119,9 @@ def _check_page(body, title):
     check('name="viewport"' in body, "%s: no viewport" % title)
     check("<script" not in body, "%s: a script" % title)
     # Every visible field has a label naming it.
-    for field in re.findall(r'<input (?![^>]*type="hidden")[^>]*id="([^"]+)"', body):
+    # (the id attribute itself: aria-invalid="..." also ends in id=")
+    for field in re.findall(r'<(?:input|select)\s(?![^>]*type="hidden")(?:[^>]*\s)?id="([^"]+)"',
+                            body):
         check('<label for="%s"' % field in body, "%s: field %s without a label" % (title, field))
 
 

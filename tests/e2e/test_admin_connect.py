@@ -109,8 +109,12 @@ def test_connect_through_consent_creates_the_tenant_with_its_tokens():
         callback = _consent(env, q)
         # The browser comes back from another site: no session cookie (SameSite=Strict).
         status, headers, body = admin.call("GET", callback)
-        eq((status, headers["Location"]), (303, "/tenants/shop-a?done=connected"),
-           "the callback's answer (%s)" % body[-600:])
+        eq(status, 200, "the callback's answer (%s)" % body[-600:])
+        # A page, not a redirect: the link's click is same-site, so the
+        # session cookie comes back with it.
+        check('href="/tenants/shop-a/tune"' in body and "Shop connected" in body,
+              "the callback's page leads to Fine-tune: %s" % body[-800:])
+        _check_page(body, "the callback's page")
         eq(_exchanged(env) - before, 1, "codes exchanged at the token endpoint")
         eq(_pending(env), [], "pending connections after the callback")
 
@@ -126,9 +130,9 @@ def test_connect_through_consent_creates_the_tenant_with_its_tokens():
         for k in ("ONGOING_PASSWORD", "MYSTORE_CLIENT_SECRET", "MYSTORE_REFRESH_TOKEN",
                   "MYSTORE_TOKEN"):
             check(s.get(k) not in (None, ""), "secret %s not stored" % k)
-        status, _, body = admin.call("GET", "/tenants/shop-a?done=connected", cookie=cookie)
-        eq(status, 200, "the new tenant's page")
-        check("Connected" in body, "no word of the connection on the tenant's page")
+        status, _, body = admin.call("GET", "/tenants/shop-a/tune?done=connected", cookie=cookie)
+        eq(status, 200, "the new tenant's Fine-tune page")
+        check("Connected" in body, "no word of the connection on the Fine-tune page")
 
         # The stored tokens work: resumed (Activate is to come), a poll of the
         # tenant reads the shop's orders with them.
@@ -145,7 +149,7 @@ def test_connect_through_consent_creates_the_tenant_with_its_tokens():
         check("shop-b" not in _tenants(env), "a tenant with a refused token")
         status, headers, body = _post_connect(admin, cookie, _form(env, "shop-b",
                                                                   mystore_token=TOKEN))
-        eq((status, headers["Location"]), (303, "/tenants/shop-b?done=connected"),
+        eq((status, headers["Location"]), (303, "/tenants/shop-b/tune?done=connected"),
            "a good pasted token (%s)" % body[-600:])
         eq(json.loads(_tenant(env, ["show", "shop-b", "--json"])[0])["state"], "connecting",
            "state of the token tenant")
