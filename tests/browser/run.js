@@ -11,8 +11,12 @@
 // Ongoing simulator (the chosen way of delivery with them) and under "Last
 // orders", Pause of the new tenant; a second shop connected with a pasted
 // token, tried first (the orders it would send on the page, no write in the
-// Ongoing simulator), then activated; the refusals (a wrong WMS password, a
-// consent denied), each storing nothing; and logout.  Every page of the admin
+// Ongoing simulator), then activated (its orders arrive, and a new one after
+// them); the refusals (a wrong WMS password, a consent denied), each storing
+// nothing; and logout.  Connect, Fine-tune and Try first also at a phone's
+// width (no sideways scrolling).  A grant missing scopes is left to
+// tests/e2e/test_admin_connect.py: the simulator's consent page offers only
+// Allow and Deny.  Every page of the admin
 // gets an axe-core scan (a serious or critical violation fails its step) and a
 // look for the stack's passwords and tokens in its HTML.  Each step leaves a
 // PNG in build/browser-artefacts/.  Ends with the time it took and "N passed,
@@ -206,6 +210,18 @@ async function fieldError(page, label, re) {
   check(right || below, `${label}: the error is not next to the field (field at ` +
                         `${JSON.stringify(f)}, error at ${JSON.stringify(e)})`);
   return t;
+}
+
+// At a phone's 390 px the page does not scroll sideways (wide tables scroll
+// inside their box); the viewport is set back afterwards.
+async function phoneFits(page, what) {
+  await page.setViewportSize({ width: 390, height: 844 });
+  try {
+    const width = await page.evaluate(() => document.documentElement.scrollWidth);
+    check(width <= 390, `${what} is ${width} px wide at a phone's 390`);
+  } finally {
+    await page.setViewportSize({ width: 1280, height: 900 });
+  }
 }
 
 // Fills the Connect form by its labels.
@@ -428,11 +444,15 @@ function steps(stack, page) {
       check(l && (l.state === 'redriven' || l.state === 'resolved'),
             `the letter in the registry: ${JSON.stringify(l)}`);
       check((await button.count()) === 0, 'the letter is still offered for a re-drive');
+      // And the applier puts the order into the warehouse, which refused it before.
+      await stackUntil(stack, 'writes 1', (x) => x.orders.includes(stack.info.letter_order),
+                       30 * 1000, `the re-driven order ${stack.info.letter_order} in the warehouse`);
       await axeScan(page, 'the tenant page after a re-drive');
       await screenshot(page, 'tenant-redriven');
     }],
     ['Connect by OAuth: the form, the Mystore simulator\'s consent, the callback', async () => {
       await openConnect(page, admin);
+      await phoneFits(page, 'the Connect page');
       await axeScan(page, 'the Connect page');
       await fillConnect(page, stack, oa);
       await screenshot(page, 'connect');
@@ -459,6 +479,7 @@ function steps(stack, page) {
     ['Fine-tune: the page of the new tenant, a way of delivery picked', async () => {
       await clickAndWait(page, page.getByRole('link', { name: `Fine-tune ${oa.tenant}` }));
       // Helthjem is the method of one order of the shop (stack.py, ORDER_METHODS).
+      await phoneFits(page, 'the Fine-tune page');
       way = await fineTune(page, oa.tenant, 'Helthjem');
       await axeScan(page, 'the Fine-tune page');
       await screenshot(page, 'fine-tune');
@@ -533,10 +554,11 @@ function steps(stack, page) {
       const w = await stack.ask(`writes ${dry.goods_owner}`);
       check(w.writes === 0, `${w.writes} write(s) for goods owner ${dry.goods_owner} in a dry ` +
                             `run: ${JSON.stringify(w)}`);
+      await phoneFits(page, 'the Try first page');
       await axeScan(page, 'the Try first page');
       await screenshot(page, 'try-first');
     }],
-    ['Activate after the dry run: the orders arrive', async () => {
+    ['Activate after the dry run: the orders arrive, and a new one after them', async () => {
       await clickAndWait(page, page.getByRole('button', { name: 'Activate' }));
       const u = new URL(page.url());
       check(u.pathname === `/tenants/${dry.tenant}` && u.search === '?done=activated',
@@ -549,6 +571,11 @@ function steps(stack, page) {
       await stackUntil(stack, `writes ${dry.goods_owner}`,
                        (x) => ids.every((id) => x.orders.includes(id)), 30 * 1000,
                        `the orders of ${dry.shop} in goods owner ${dry.goods_owner}`);
+      // A new order in the shop now goes the same way.
+      const fresh = await stack.ask(`order ${dry.shop}`);
+      ids.push(fresh.id);
+      await stackUntil(stack, `writes ${dry.goods_owner}`, (x) => x.orders.includes(fresh.id),
+                       30 * 1000, `the new order ${fresh.id} in goods owner ${dry.goods_owner}`);
       await reloadUntil(page, () => lastOrdersList(page, ids), 30 * 1000,
                         `"Last orders" to list ${ids.join(', ')}`);
       await axeScan(page, `${dry.tenant}'s page, activated`);

@@ -26,7 +26,8 @@ poll interval is the one the Fine-tune page stored).
 
 Once everything is up it prints one JSON line on stdout:
     {"admin": "http://127.0.0.1:N", "password": "...", "tenant": "shop1",
-     "letter": "<dead letter id>", "workdir": "...", "ongoing": "<base>/wh",
+     "letter": "<dead letter id>", "letter_order": "<its order id>",
+     "workdir": "...", "ongoing": "<base>/wh",
      "mystore": "<base>", "oa": {...}, "dry": {...}}
 ("oa" and "dry": tenant, shop, goods_owner, user, password, orders {id:
 method}; "dry" also token), then answers one request per stdin line, each
@@ -226,7 +227,7 @@ def main():
         print("stack.py: up in %.1f s (%s)" % (time.monotonic() - t0, env.workdir),
               file=sys.stderr, flush=True)
         print(json.dumps({"admin": admin.base, "password": password, "tenant": TENANT,
-                          "letter": letter, "workdir": env.workdir,
+                          "letter": letter, "letter_order": first_order, "workdir": env.workdir,
                           "ongoing": env.ongoing.base + "/wh", "mystore": env.mystore.base,
                           "oa": oa, "dry": dry}), flush=True)
         try:
