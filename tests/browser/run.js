@@ -16,11 +16,10 @@
 // nothing; and logout.  Connect, Fine-tune and Try first also at a phone's
 // width (no sideways scrolling).  A grant missing scopes is left to
 // tests/e2e/test_admin_connect.py: the simulator's consent page offers only
-// Allow and Deny.  Every page of the admin
-// gets an axe-core scan (a serious or critical violation fails its step) and a
-// look for the stack's passwords and tokens in its HTML.  Each step leaves a
-// PNG in build/browser-artefacts/.  Ends with the time it took and "N passed,
-// N failed".
+// Allow and Deny.  Every page of the admin gets an axe-core scan (a serious or
+// critical violation fails its step) and a look for the stack's passwords and
+// tokens in its HTML.  Each step leaves a PNG in build/browser-artefacts/.
+// Ends with the time it took and "N passed, N failed".
 //
 //   node tests/browser/run.js            (make browser installs what it needs)
 //   CHROMIUM=/path/to/chromium BUILD=build-asan node tests/browser/run.js
