@@ -604,7 +604,7 @@ static void adm_connect_read(adm_call *c, adm_connect_form *f)
     const int urls[] = {ADM_CF_ONGOING_URL, ADM_CF_MYSTORE_URL};
     for (size_t i = 0; i < 2; i++) {
         const char *u = f->v[urls[i]];
-        if (*u && strncmp(u, "https://", 8) && strncmp(u, "http://", 7))
+        if (*u && !f->err[urls[i]] && strncmp(u, "https://", 8) && strncmp(u, "http://", 7))
             adm_form_error(f, urls[i], "An address starting with https://");
     }
     if (!*f->v[ADM_CF_MYSTORE_TOKEN] && !*c->srv->cfg->admin_client_id)
@@ -785,8 +785,7 @@ static void adm_connect_authorize(adm_call *c, const char *name, const json_t *s
     /* Asked for, not required: without them Activate registers no webhooks
      * and the tenant polls only. */
     if (*cfg->admin_webhook_url)
-        snprintf(scope + strlen(scope), sizeof(scope) - strlen(scope), " %s",
-                 ADM_WEBHOOK_SCOPES);
+        snprintf(scope + strlen(scope), sizeof(scope) - strlen(scope), " %s", ADM_WEBHOOK_SCOPES);
     adm_redirect_uri(cfg, redirect_uri, sizeof(redirect_uri));
     if (hc_escape(cfg->admin_client_id, e_client, sizeof(e_client)) ||
         hc_escape(redirect_uri, e_redirect, sizeof(e_redirect)) ||

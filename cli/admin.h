@@ -1,18 +1,18 @@
-/* `mosync admin`: the operator's web application (issue 14), a small
- * libmicrohttpd server of plain server-rendered pages over the tenant
- * registry: the tenants, and per tenant the figures of `mosync status`, a
- * chart of orders applied per hour, its open dead letters with a re-drive
- * button, and pause / resume; and Connect, which adds a shop.  Protected by ADMIN_PASSWORD, signed
- * session cookies and a CSRF token on every form.
+/* `mosync admin`: the web application of issue 14, a small libmicrohttpd
+ * server of plain server-rendered pages over the tenant registry.  A
+ * merchant sets a shop up (Connect with the warehouse's credentials checked
+ * and Mystore's OAuth consent, Fine-tune, Try first, Activate); the operator
+ * sees each tenant's status (the figures of `mosync status`, the last orders,
+ * charts of orders and lag per hour, open dead letters with a re-drive
+ * button, pause / resume).  Protected by ADMIN_PASSWORD, signed session
+ * cookies and a CSRF token on every form.
  *
- *   admin.c       the server, the routes, the actions
+ *   admin.c       the server, the routes, login, the tenant pages, Connect
+ *                 and the OAuth callback
+ *   admin_tune.c  Fine-tune, Try first (the dry-run page) and Activate
  *   admin_auth.c  password, session cookie, CSRF token, peer and form checks
- *   admin_html.c  the pages
- *
- * Connect (Ongoing credentials checked, then Mystore's OAuth consent) and
- * the OAuth callback are in admin.c.  Still to come (issue 14): Fine-tune,
- * Try first and Activate; their routes have their places in admin.c's
- * table. */
+ *   admin_html.c  the pages' frame, the tenant page, the Connect form, charts
+ *   admin_int.h   what admin.c and admin_tune.c share */
 #ifndef MO_ADMIN_H
 #define MO_ADMIN_H
 

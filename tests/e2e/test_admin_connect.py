@@ -8,6 +8,7 @@ and stores nothing: no tenant, no pending connection left in Redis.  No
 secret in any page or in the admin's log."""
 import json
 import random
+import re
 import string
 import urllib.parse
 
@@ -234,7 +235,7 @@ def test_connect_refusals_store_nothing():
         q1 = _authorize(admin, cookie, _form(env, "c1"))
         code = dict(urllib.parse.parse_qsl(urllib.parse.urlparse(_consent(env, q1)).query))["code"]
         status, _, _ = admin.call("GET", "/oauth/callback?code=%s&state=%s" % (code, q1["state"]))
-        eq(status, 303, "the first use of the code")
+        eq(status, 200, "the first use of the code (the \"Shop connected\" page)")
         _tenant(env, ["remove", "c1", "--yes"])
         q2 = _authorize(admin, cookie, _form(env, "c1"))
         status, _, body = admin.call("GET", "/oauth/callback?code=%s&state=%s" % (code, q2["state"]))
@@ -249,3 +250,32 @@ def test_connect_refusals_store_nothing():
         for sec in (OG_PASSWORD, wrong, CLIENT_SECRET, password):
             eq(leaks(text, sec), [], "a secret in a page")
             eq(leaks(log, sec), [], "a secret in the admin's log")
+
+
+def test_connect_with_an_ongoing_customer_id():
+    """O8: a customer id (digits) in "Warehouse system" becomes
+    ADMIN_ONGOING_CUSTOMER_URL with {id} replaced, checked with the WMS user
+    like a typed URL; without that setting the field says to type the URL,
+    and nothing is stored."""
+    with env_for("admin-customer-id", make_seed(orders=2, products=2, seed=144)) as env:
+        admin, _, cookie = _start(env)
+        status, _, body = _post_connect(admin, cookie, _form(env, "cid0", ongoing_url="4711",
+                                                             mystore_token=TOKEN))
+        eq(status, 400, "a customer id without ADMIN_ONGOING_CUSTOMER_URL")
+        check(re.search(r'id="ongoing_url_error" class="error">This installation cannot look up '
+                        r'a customer id', body), "the error next to the field: %s" % body[-900:])
+        _nothing_stored(env, "cid0", "a customer id without the setting")
+
+        env.env["ADMIN_ONGOING_CUSTOMER_URL"] = env.ongoing.base + "/customers/{id}"
+        admin2, password2, cookie2 = _start(env)
+        status, headers, body = _post_connect(admin2, cookie2, _form(
+            env, "cid1", ongoing_url="4711", mystore_token=TOKEN))
+        eq((status, headers.get("Location")), (303, "/tenants/cid1/tune?done=connected"),
+           "a customer id with the setting (%s)" % body[-600:])
+        rec = json.loads(_tenant(env, ["show", "cid1", "--json"])[0])
+        eq(rec["settings"]["ONGOING_API_URL"], env.ongoing.base + "/customers/4711",
+           "the system URL made of the customer id")
+        status, _, body = _post_connect(admin2, cookie2, _form(
+            env, "cid2", ongoing_url="4711", ongoing_password="wrong-pw-x1", mystore_token=TOKEN))
+        eq(status, 400, "a customer id with a wrong WMS password")
+        _nothing_stored(env, "cid2", "a wrong password behind a customer id")

@@ -10,11 +10,12 @@ the way of delivery chosen on the page, and registers the Mystore webhooks.
 Refusals change nothing.  Nothing is timed: the test waits for conditions."""
 import json
 import re
+import urllib.parse
 
 from harness import OG_PASSWORD, TOKEN, check, env_for, eq, wait_until
 from seedgen import make_seed
 from test_admin import _check_page, _csrf
-from test_admin_connect import _form, _post_connect, _start, _tenants
+from test_admin_connect import SCOPES_NEEDED, _form, _post_connect, _start, _tenants
 from test_apply_tenants import _spawn
 from test_secrets import leaks
 from test_tenants import _tenant
@@ -203,3 +204,35 @@ def test_fine_tune_try_first_then_activate_sends_each_order_once():
             eq(leaks(text, sec), [], "a secret in a page")
             eq(leaks(log, sec), [], "a secret in the admin's log")
         check(NAME in _tenants(env), "the tenant is gone")
+
+
+def test_activate_without_the_webhook_scopes_polls_only():
+    """The webhook scopes are asked for but not required: a merchant who
+    grants only what the sync needs is connected, and Activate, refused by
+    Mystore's webhooks resource, says the tenant polls only."""
+    with env_for("admin-tune-nohooks", make_seed(orders=2, products=2, seed=151)) as env:
+        env.env["ADMIN_WEBHOOK_URL"] = "https://hooks.example.test/"
+        admin, _, cookie = _start(env)
+        status, headers, body = _post_connect(admin, cookie, _form(env, "nh1"))
+        eq(status, 302, "a good Connect form (%s)" % body[-600:])
+        q = dict(urllib.parse.parse_qsl(urllib.parse.urlparse(headers["Location"]).query))
+        eq(q["scope"].split(), SCOPES_NEEDED + ["read:webhooks", "write:webhooks"],
+           "the scopes asked with ADMIN_WEBHOOK_URL set")
+        loc = env.mystore.consent(q["client_id"], q["redirect_uri"], SCOPES_NEEDED, q["state"])
+        u = urllib.parse.urlparse(loc)
+        status, _, body = admin.call("GET", u.path + "?" + u.query)
+        eq(status, 200, "the callback without the webhook scopes (%s)" % body[-600:])
+        eq(_record(env, "nh1")["state"], "connecting", "connected without the webhook scopes")
+        status, _, body = admin.call("GET", "/tenants/nh1", cookie=cookie)
+        status, headers, _ = admin.call("POST", "/tenants/nh1/activate", {"csrf": _csrf(body)},
+                                        cookie=cookie)
+        eq((status, headers["Location"]), (303, "/tenants/nh1?done=activated-polling"),
+           "Activate with webhooks refused")
+        eq(_record(env, "nh1")["state"], "active", "the state after Activate")
+        eq(env.mystore.get("/_sim/webhooks")["registered"], [], "webhooks registered")
+        status, _, body = admin.call("GET", "/tenants/nh1?done=activated-polling", cookie=cookie)
+        check("Mystore did not take the webhooks" in body, "no word of the polling")
+        # A scope refused on the webhooks is not the token refused.
+        check("reconnect" not in body.lower(), "a refused webhook scope reads as a lost token")
+        check(re.search(r"webhook orders/create not registered \(HTTP 403\)", admin.log_text()),
+              "the log does not say why")
