@@ -31,6 +31,10 @@ typedef struct pm_state {
     pm_stream st;
     ms_client *ms;
     char route[64]; /* "GET orders" */
+    /* Work first (store.h): a cycle's list requests are idle in the shared
+     * budget after a cycle that fetched nothing; fetching a changed entity,
+     * and every request of the cycle after one that did, are work. */
+    int fetched_now, fetched_last;
 } pm_state;
 
 static long long pm_server_now(void *state)
@@ -64,6 +68,9 @@ static long pm_lookback_s(void *state)
 static mo_err pm_begin_cycle(void *state, char *errstr, size_t errstr_size)
 {
     pm_state *s = state;
+    s->fetched_last = s->fetched_now;
+    s->fetched_now = 0;
+    ms_set_idle(s->ms, !s->fetched_last);
     return s->st.begin_cycle ? s->st.begin_cycle(s->st.state, s->ms, errstr, errstr_size) : MO_OK;
 }
 
@@ -125,10 +132,18 @@ static mo_err pm_describe(void *state, const json_t *item, long long obs, pe_ite
                                            : MO_OK;
 }
 
+/* A changed entity: from here on the cycle's requests are work. */
+static void pm_work(pm_state *s)
+{
+    s->fetched_now = 1;
+    ms_set_idle(s->ms, 0);
+}
+
 static mo_err pm_snapshot(void *state, const char *id, json_t *item, json_t **snapshot,
                           char *errstr, size_t errstr_size)
 {
     pm_state *s = state;
+    pm_work(s);
     return s->st.snapshot(s->st.state, s->ms, id, item, snapshot, errstr, errstr_size);
 }
 
@@ -143,6 +158,7 @@ static mo_err pm_fetch_one(void *state, const char *id, json_t **item, char *err
     *item = NULL;
     if (!pm_id_ok(id))
         return mo_seterr(MO_ERR_INVALID, errstr, errstr_size, "'%.80s' is not a Mystore id", id);
+    pm_work(s);
     snprintf(path, sizeof(path), "%s/%s", s->st.list_path, id);
     mo_err err = ms_get(s->ms, path, &doc, &status, errstr, errstr_size);
     if (err == MO_ERR_PERMANENT && (status == 404 || status == 410)) {
