@@ -22,6 +22,8 @@
  * group close did not finish. */
 #define KQ_CLOSE_AWAY_MS   1000
 #define KQ_DESTROY_AWAY_MS 500
+/* kq_batch_wait checks its batch at least this often. */
+#define KQ_WAIT_SLICE_MS 10
 
 struct kq_producer {
     rd_kafka_t *rk;
@@ -408,10 +410,15 @@ mo_err kq_batch_wait(kq_producer *kp, kq_batch *batch, int timeout_ms, char *err
             stopped = 1;
             break;
         }
-        /* flush also sends what linger.ms holds back and serves the reports. */
-        if (rd_kafka_flush(kp->rk, left < 100 ? (int)left : 100) == RD_KAFKA_RESP_ERR_NO_ERROR &&
-            !kq_acct_done(a))
-            rd_kafka_poll(kp->rk, 10);
+        /* flush also sends what linger.ms holds back and serves the reports
+         * (of any batch: a report finds its batch by its message's opaque).
+         * It returns only when the whole producer is drained, and a shared
+         * producer holds other threads' messages too (mosync run: every
+         * flow's), so it runs in short slices and this batch is checked
+         * after each: another flow's backlog costs a waiter a slice at most. */
+        int slice = left < KQ_WAIT_SLICE_MS ? (int)left : KQ_WAIT_SLICE_MS;
+        if (rd_kafka_flush(kp->rk, slice) == RD_KAFKA_RESP_ERR_NO_ERROR && !kq_acct_done(a))
+            rd_kafka_poll(kp->rk, slice);
     }
     pthread_mutex_lock(&kq_acct_mu);
     batch->produced = a->produced;
