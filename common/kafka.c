@@ -349,17 +349,27 @@ mo_err kq_produce_tagged(kq_producer *kp, kq_batch *batch, const char *topic, co
     msg->acct = a;
     msg->tag = tag;
     for (int tries = 0;; tries++) {
+        /* The message's reference and count before librdkafka has it: with a
+         * shared producer another thread's flush may serve its report before
+         * producev returns, and that report must neither free the record
+         * under us nor count a message not yet produced. */
+        pthread_mutex_lock(&kq_acct_mu);
+        a->refs++;
+        a->produced++;
+        pthread_mutex_unlock(&kq_acct_mu);
         rd_kafka_resp_err_t err = rd_kafka_producev(
             kp->rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(key, key ? strlen(key) : 0),
             RD_KAFKA_V_VALUE((void *)value, len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
             RD_KAFKA_V_HEADERS(headers), RD_KAFKA_V_OPAQUE(msg), RD_KAFKA_V_END);
-        if (!err) {
-            pthread_mutex_lock(&kq_acct_mu);
-            a->refs++;
-            batch->produced = ++a->produced;
-            pthread_mutex_unlock(&kq_acct_mu);
-            return MO_OK;
+        pthread_mutex_lock(&kq_acct_mu);
+        if (err) { /* not librdkafka's: no report will come (the waiter's reference stays) */
+            a->refs--;
+            a->produced--;
         }
+        batch->produced = a->produced;
+        pthread_mutex_unlock(&kq_acct_mu);
+        if (!err)
+            return MO_OK;
         if (err == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE) {
             free(msg);
             if (headers)
