@@ -8,6 +8,10 @@
 #   make valgrind   the end-to-end subset under valgrind
 #   make chaos      the chaos suite (kills, outages, API faults; real Kafka)
 #   make tenants    fifty shops from one deployment (one process per stream)
+#   make bench      one table of performance figures beside their limits
+#                   (tests/bench/table.py; --quick: `make bench-quick`);
+#                   writes bench/results.json.  Not part of `make test`
+#   make bench-orders  the order and article flows' throughput (orders.py)
 #   make browser    `mosync admin` in headless Chromium (installs Chromium and
 #                   the npm packages of tests/browser first)
 #   make format-check
@@ -43,7 +47,10 @@ SIM_OBJ  := $(SIM_SRC:%.c=$(BUILD)/%.o)
 UNIT_SRC := $(wildcard tests/unit/*.c)
 UNIT_OBJ := $(UNIT_SRC:%.c=$(BUILD)/%.o)
 
-BINS := $(BUILD)/mosync $(BUILD)/mystore-sim $(BUILD)/ongoing-sim $(BUILD)/unit-tests
+# The benchmark programs of `make bench` (tests/bench/*.c) are built with
+# everything else, so a change that breaks them breaks the build.
+BENCH_BINS := $(BUILD)/map-bench $(BUILD)/limits-bench
+BINS := $(BUILD)/mosync $(BUILD)/mystore-sim $(BUILD)/ongoing-sim $(BUILD)/unit-tests $(BENCH_BINS)
 
 all: $(BINS)
 
@@ -76,6 +83,16 @@ $(BUILD)/ongoing-sim: $(BUILD)/tests/sim/ongoing_sim.o $(SIM_OBJ) $(SIM_COMMON)
 	$(Q)$(CC) $(CFLAGS) $^ -o $@ $(SIM_LIBS) -lpthread -lm
 
 $(BUILD)/unit-tests: $(UNIT_OBJ) $(BUILD)/libmosync.a
+	$(if $(Q),@echo "  LINK    $@")
+	$(Q)$(CC) $(CFLAGS) $^ -o $@ $(PKG_LIBS) -lpthread -lm
+
+# The pure mappings timed against jansson alone (links the mapping objects).
+$(BUILD)/map-bench: $(BUILD)/tests/bench/map_bench.o $(BUILD)/libmosync.a
+	$(if $(Q),@echo "  LINK    $@")
+	$(Q)$(CC) $(CFLAGS) $^ -o $@ $(PKG_LIBS) -lpthread -lm
+
+# librdkafka, libcurl and hiredis alone: the pipeline's limits.
+$(BUILD)/limits-bench: $(BUILD)/tests/bench/limits_bench.o
 	$(if $(Q),@echo "  LINK    $@")
 	$(Q)$(CC) $(CFLAGS) $^ -o $@ $(PKG_LIBS) -lpthread -lm
 
@@ -144,13 +161,32 @@ fuzz:
 	  test $${PIPESTATUS[0]} = 0 || { echo "### fuzz-$$t found a problem (build-fuzz/)"; exit 1; }; \
 	done
 
+# One table of figures beside their limits, measured in the same run, each
+# goal marked met or not (tests/bench/table.py, issue 15); also written to
+# bench/results.json.  Not part of `make test`.
 bench: all
+	python3 tests/bench/table.py
+
+# The same in about a minute with small sizes (a smoke run; CI may run it).
+# Writes $(BUILD)/bench-quick.json, so bench/results.json keeps a full run.
+bench-quick: all
+	python3 tests/bench/table.py --quick --json $(BUILD)/bench-quick.json
+
+# Throughput of the order and article flows (tests/bench/orders.py).
+bench-orders: all
 	python3 tests/bench/orders.py
 
 # From an order created in the shop to its PUT /orders in the warehouse, with
 # webhooks (tests/bench/webhook_latency.py; --kafka real for a real broker).
 bench-webhooks: all
 	python3 tests/bench/webhook_latency.py
+
+# The longest end-to-end tests (tests/e2e/run.py's LONG_SUITE: a first scan
+# of 2,000 orders changing under it, a replay after a mapping change, every
+# flow after FLUSHALL, 1,100 articles): `make test` leaves them out to stay
+# under ten minutes on two cores; CI runs them here.
+test-long: all
+	python3 tests/e2e/run.py --long-only
 
 # Fifty shops from one deployment (tests/e2e/test_many_tenants.py, issue 13):
 # its own suite, since it waits out a minute of a failing shop.
@@ -202,5 +238,5 @@ format-check:
 clean:
 	rm -rf build build-asan build-fuzz
 
-.PHONY: all deps test asan demo bench bench-webhooks fuzz valgrind chaos tenants browser \
+.PHONY: test-long all deps test asan demo bench bench-quick bench-orders bench-webhooks fuzz valgrind chaos tenants browser \
         browser-deps format format-check clean

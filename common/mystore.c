@@ -13,6 +13,7 @@ struct ms_client {
     rs_store *rs;
     char base[1024];
     int per_min;
+    rs_budget_class budget_class; /* ms_set_idle */
     hc_retry retry;
     unsigned long requests;
     long last_status; /* HTTP status of the last answer, 0 when none came */
@@ -95,7 +96,13 @@ static mo_err ms_take_budget(void *ctx, char *errstr, size_t errstr_size)
             return err;
     }
     ms->requests++;
-    return rs_budget_wait(ms->rs, "mystore", ms->per_min, errstr, errstr_size);
+    return rs_budget_wait_as(ms->rs, "mystore", ms->per_min, ms->budget_class, errstr,
+                             errstr_size);
+}
+
+void ms_set_idle(ms_client *ms, int idle)
+{
+    ms->budget_class = idle ? RS_BUDGET_IDLE : RS_BUDGET_WORK;
 }
 
 /* The N of a page[size]=N argument in query (raw or percent-encoded), or 0. */

@@ -96,6 +96,11 @@ mo_err ms_list_all_meta(ms_client *ms, const char *path, const char *meta_key, j
 mo_err ms_write(ms_client *ms, const char *method, const char *path, const json_t *body,
                 json_t **doc, long *status, char *errstr, size_t errstr_size);
 
+/* The class of this client's next requests in the shared budget (work
+ * first, store.h): idle 1 for a poller's list after a cycle that found
+ * nothing, else work (the default). */
+void ms_set_idle(ms_client *ms, int idle);
+
 /* Is Mystore up?  1 when this client got a non-transient answer after
  * since_ms (monotonic), else after one probe request (GET order-status) that
  * answered; 0 when Mystore does not answer. */

@@ -437,37 +437,60 @@ mo_err rs_del(rs_store *rs, const char *suffix, char *errstr, size_t errstr_size
  * before the API sees it.  Server time (TIME) is used so processes on
  * different clocks agree.  Returns 0 when a request was taken, else the ms to
  * wait until the oldest one leaves the window. */
+/* The sliding window (a sorted set of the requests' times), and for work
+ * first (rs_budget_class) the time of the last work request taken:
+ * ARGV = limit, class (0 work, 1 idle), RS_BUDGET_YIELD_MS. */
 static const char rs_budget_lua[] =
     "local t = redis.call('TIME')\n"
     "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
     "local limit = tonumber(ARGV[1])\n"
+    "local idle = ARGV[2] == '1'\n"
+    "local yield = tonumber(ARGV[3])\n"
     "redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - 61000)\n"
-    "if redis.call('ZCARD', KEYS[1]) < limit then\n"
+    "local used = redis.call('ZCARD', KEYS[1])\n"
+    "local room = limit\n"
+    "if idle then\n"
+    "  room = limit - math.floor(limit / 10)\n"
+    "  local last = tonumber(redis.call('GET', KEYS[1] .. ':work') or '0')\n"
+    "  if used * 2 >= limit and now - last < yield then\n"
+    "    return yield - (now - last)\n"
+    "  end\n"
+    "end\n"
+    "if used < room then\n"
     "  local seq = redis.call('INCR', KEYS[1] .. ':seq')\n"
     "  redis.call('ZADD', KEYS[1], now, now .. '-' .. seq)\n"
     "  redis.call('PEXPIRE', KEYS[1], 62000)\n"
     "  redis.call('PEXPIRE', KEYS[1] .. ':seq', 62000)\n"
+    "  if not idle then redis.call('SET', KEYS[1] .. ':work', now, 'PX', 62000) end\n"
     "  return 0\n"
     "end\n"
-    "local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')\n"
+    "local oldest = redis.call('ZRANGE', KEYS[1], used - room, used - room, 'WITHSCORES')\n"
     "local wait = tonumber(oldest[2]) + 61000 - now\n"
     "if wait < 1 then wait = 1 end\n"
     "return wait\n";
 
-mo_err rs_budget_take(rs_store *rs, const char *api, int per_min, long *wait_ms, char *errstr,
-                      size_t errstr_size)
+mo_err rs_budget_take_as(rs_store *rs, const char *api, int per_min, rs_budget_class cls,
+                         long *wait_ms, char *errstr, size_t errstr_size)
 {
-    char key[RS_KEY_SIZE], suffix[128], limit[32];
+    char key[RS_KEY_SIZE], suffix[128], limit[32], yield[32];
     snprintf(suffix, sizeof(suffix), "ratelimit:%s", api);
     snprintf(limit, sizeof(limit), "%d", per_min);
-    const char *argv[5] = {"EVAL", rs_budget_lua, "1", rs_key(rs, suffix, key, sizeof(key)), limit};
+    snprintf(yield, sizeof(yield), "%d", RS_BUDGET_YIELD_MS);
+    const char *argv[7] = {"EVAL", rs_budget_lua, "1", rs_key(rs, suffix, key, sizeof(key)),
+                           limit, cls == RS_BUDGET_IDLE ? "1" : "0", yield};
     redisReply *r;
-    mo_err err = rs_cmd(rs, &r, 5, argv, NULL, errstr, errstr_size);
+    mo_err err = rs_cmd(rs, &r, 7, argv, NULL, errstr, errstr_size);
     if (err)
         return err;
     *wait_ms = r->type == REDIS_REPLY_INTEGER ? (long)r->integer : 1000;
     freeReplyObject(r);
     return MO_OK;
+}
+
+mo_err rs_budget_take(rs_store *rs, const char *api, int per_min, long *wait_ms, char *errstr,
+                      size_t errstr_size)
+{
+    return rs_budget_take_as(rs, api, per_min, RS_BUDGET_WORK, wait_ms, errstr, errstr_size);
 }
 
 /* Counts one request that found the budget spent, and the time it slept
@@ -479,13 +502,18 @@ static void rs_budget_count(const rs_store *rs, const char *api, long long slept
            rs->tenant, NULL);
 }
 
-mo_err rs_budget_wait(rs_store *rs, const char *api, int per_min, char *errstr, size_t errstr_size)
+mo_err rs_budget_wait_as(rs_store *rs, const char *api, int per_min, rs_budget_class cls,
+                         char *errstr, size_t errstr_size)
 {
     long long waited_since = 0; /* set once the budget was found spent */
     mo_err err;
     for (;;) {
         long wait_ms;
-        err = rs_budget_take(rs, api, per_min, &wait_ms, errstr, errstr_size);
+        /* Idle waits for work at most RS_BUDGET_IDLE_MAX_MS: then it is work. */
+        if (cls == RS_BUDGET_IDLE && waited_since &&
+            mo_now_ms() - waited_since >= RS_BUDGET_IDLE_MAX_MS)
+            cls = RS_BUDGET_WORK;
+        err = rs_budget_take_as(rs, api, per_min, cls, &wait_ms, errstr, errstr_size);
         if (err || !wait_ms)
             break;
         if (!waited_since)
@@ -506,6 +534,11 @@ mo_err rs_budget_wait(rs_store *rs, const char *api, int per_min, char *errstr, 
     if (waited_since)
         rs_budget_count(rs, api, mo_now_ms() - waited_since);
     return err;
+}
+
+mo_err rs_budget_wait(rs_store *rs, const char *api, int per_min, char *errstr, size_t errstr_size)
+{
+    return rs_budget_wait_as(rs, api, per_min, RS_BUDGET_WORK, errstr, errstr_size);
 }
 
 mo_err rs_ping(rs_store *rs, char *errstr, size_t errstr_size)

@@ -71,16 +71,32 @@ mo_err rs_set_json(rs_store *rs, const char *suffix, const json_t *value, long t
 /* Deletes mosync:{T}:<suffix>. */
 mo_err rs_del(rs_store *rs, const char *suffix, char *errstr, size_t errstr_size);
 
+/* Work first: a request is work (fetching or writing a changed entity,
+ * and the list requests of a poller whose last cycle found changes) or idle
+ * (the list requests of a poller whose last cycle found nothing).  Idle
+ * leaves a tenth of the window to work, and while the window is half spent
+ * it yields to work taken in the last RS_BUDGET_YIELD_MS; an idle request
+ * that waited RS_BUDGET_IDLE_MAX_MS in all is taken as work, so a long
+ * backlog delays another stream's poll, never stops it. */
+typedef enum { RS_BUDGET_WORK, RS_BUDGET_IDLE } rs_budget_class;
+#define RS_BUDGET_YIELD_MS    2000
+#define RS_BUDGET_IDLE_MAX_MS 15000
+
 /* Takes one request from the shared budget `api` (sliding 60-second window of
  * at most per_min requests, atomic in Lua so several processes share it).
  * Returns MO_OK with *wait_ms = 0 when taken, or MO_OK with *wait_ms > 0 when
- * the budget is spent: wait that long and ask again. */
+ * the budget is spent: wait that long and ask again.  rs_budget_take is
+ * rs_budget_take_as with RS_BUDGET_WORK. */
 mo_err rs_budget_take(rs_store *rs, const char *api, int per_min, long *wait_ms, char *errstr,
                       size_t errstr_size);
+mo_err rs_budget_take_as(rs_store *rs, const char *api, int per_min, rs_budget_class cls,
+                         long *wait_ms, char *errstr, size_t errstr_size);
 /* Blocks until a request could be taken.  MO_ERR_TRANSIENT when a stop is
  * requested, or when the next free slot lies past the thread's deadline (the
  * wait is left with mo_retry_hint_set()). */
 mo_err rs_budget_wait(rs_store *rs, const char *api, int per_min, char *errstr, size_t errstr_size);
+mo_err rs_budget_wait_as(rs_store *rs, const char *api, int per_min, rs_budget_class cls,
+                         char *errstr, size_t errstr_size);
 
 /* Whose fault is a Redis error reply (the text after '-')?  MO_ERR_TRANSIENT
  * for an outage of the service or our own configuration, which every caller

@@ -49,6 +49,10 @@ typedef struct pm_state {
     int include;           /* PM_INC_*: what the shop does with st.include, this cycle */
     json_t *page_included; /* "type/id" → resource of the current compound page */
     json_t *page_linked;   /* item id → {rel: linkage} taken out of the page's items */
+    /* Work first (store.h): a cycle's list requests are idle in the shared
+     * budget after a cycle that fetched nothing; fetching a changed entity,
+     * and every request of the cycle after one that did, are work. */
+    int fetched_now, fetched_last;
 } pm_state;
 
 enum { PM_INC_UNKNOWN, PM_INC_NO, PM_INC_YES };
@@ -216,6 +220,9 @@ static mo_err pm_begin_cycle(void *state, char *errstr, size_t errstr_size)
     pm_page_forget(s);
     if (s->st.include)
         s->include = pm_include_load(s);
+    s->fetched_last = s->fetched_now;
+    s->fetched_now = 0;
+    ms_set_idle(s->ms, !s->fetched_last);
     return s->st.begin_cycle ? s->st.begin_cycle(s->st.state, s->ms, errstr, errstr_size) : MO_OK;
 }
 
@@ -302,11 +309,19 @@ static mo_err pm_describe(void *state, const json_t *item, long long obs, pe_ite
                                            : MO_OK;
 }
 
+/* A changed entity: from here on the cycle's requests are work. */
+static void pm_work(pm_state *s)
+{
+    s->fetched_now = 1;
+    ms_set_idle(s->ms, 0);
+}
+
 static mo_err pm_snapshot(void *state, const char *id, json_t *item, json_t **snapshot,
                           char *errstr, size_t errstr_size)
 {
     pm_state *s = state;
     const json_t *linked = s->page_linked ? json_object_get(s->page_linked, id) : NULL;
+    pm_work(s);
     return s->st.snapshot(s->st.state, s->ms, id, item, linked, linked ? s->page_included : NULL,
                           snapshot, errstr, errstr_size);
 }
@@ -323,6 +338,7 @@ static mo_err pm_fetch_one(void *state, const char *id, json_t **item, char *err
     pm_page_forget(s); /* its snapshot reads the related URLs */
     if (!pm_id_ok(id))
         return mo_seterr(MO_ERR_INVALID, errstr, errstr_size, "'%.80s' is not a Mystore id", id);
+    pm_work(s);
     snprintf(path, sizeof(path), "%s/%s", s->st.list_path, id);
     mo_err err = ms_get(s->ms, path, &doc, &status, errstr, errstr_size);
     if (err == MO_ERR_PERMANENT && (status == 404 || status == 410)) {

@@ -251,3 +251,50 @@ UT_TEST(issue6_18_long_redis_keys_are_not_cut)
     rs_close(rs);
     ut_redis_stop(&r);
 }
+
+/* Work first (issue 15): idle requests leave a tenth of the window to work,
+ * and yield to recent work while the window is half spent; work takes the
+ * whole window. */
+UT_TEST(budget_work_first_idle_yields_to_work)
+{
+    ut_redis r;
+    char url[128], errstr[256] = "";
+    long wait = -1;
+    if (!UT_CHECK(ut_redis_start(&r, NULL) == 0, "redis-server did not start"))
+        return;
+    snprintf(url, sizeof(url), "redis://127.0.0.1:%d", r.port);
+    rs_store *rs = open_quick(url, errstr, sizeof(errstr));
+    if (!UT_CHECK(rs != NULL, "%s", errstr)) {
+        ut_redis_stop(&r);
+        return;
+    }
+    /* A window of 20: idle alone takes 18 (two are the reserve), then waits. */
+    int idle_taken = 0;
+    for (int i = 0; i < 20; i++) {
+        UT_CHECK(rs_budget_take_as(rs, "ut-a", 20, RS_BUDGET_IDLE, &wait, errstr,
+                                   sizeof(errstr)) == MO_OK,
+                 "%s", errstr);
+        idle_taken += wait == 0;
+    }
+    UT_CHECK(idle_taken == 18, "idle took %d of 20", idle_taken);
+    UT_CHECK(wait > 50000, "idle waits for the oldest to leave the window: %ld ms", wait);
+    /* Work takes the reserve, then the window is spent for it too. */
+    for (int i = 0; i < 2; i++) {
+        rs_budget_take_as(rs, "ut-a", 20, RS_BUDGET_WORK, &wait, errstr, sizeof(errstr));
+        UT_CHECK(wait == 0, "work %d waited %ld ms", i, wait);
+    }
+    rs_budget_take_as(rs, "ut-a", 20, RS_BUDGET_WORK, &wait, errstr, sizeof(errstr));
+    UT_CHECK(wait > 0, "work past the limit was taken");
+
+    /* Another budget: after work, idle yields while half the window is used... */
+    for (int i = 0; i < 10; i++)
+        rs_budget_take_as(rs, "ut-b", 20, RS_BUDGET_WORK, &wait, errstr, sizeof(errstr));
+    rs_budget_take_as(rs, "ut-b", 20, RS_BUDGET_IDLE, &wait, errstr, sizeof(errstr));
+    UT_CHECK(wait > 0 && wait <= RS_BUDGET_YIELD_MS, "idle after work, half spent: %ld ms", wait);
+    /* ...and not while less is used. */
+    rs_budget_take_as(rs, "ut-c", 20, RS_BUDGET_WORK, &wait, errstr, sizeof(errstr));
+    rs_budget_take_as(rs, "ut-c", 20, RS_BUDGET_IDLE, &wait, errstr, sizeof(errstr));
+    UT_CHECK(wait == 0, "idle after work with room to spare waited %ld ms", wait);
+    rs_close(rs);
+    ut_redis_stop(&r);
+}
