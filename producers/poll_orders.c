@@ -18,14 +18,17 @@
  * status, which happens seldom; reading it every cycle cost an idle order
  * cycle a second request (issue 15).  A status added is seen at once: an
  * order naming an id the list does not hold makes the poller read it again
- * (po_snapshot_named).  A status renamed is seen within this time, or at the
- * next start: each process reads the list at its first cycle of a tenant. */
+ * (po_snapshot_named).  A status renamed is seen within this time, at the
+ * next start (each process reads the list at its first cycle of a shop), or
+ * at once when MYSTORE_STATUS_SENT, _CANCELLED or MYSTORE_ORDER_STATUSES
+ * change with it (they are part of the cache key). */
 #define PO_STATUS_TTL_MS (10 * 60 * 1000)
 #define PO_CACHE_MAX     100000 /* shops; the cache is emptied when full */
 
 /* The order-status list of each shop this process polls, shared by every
  * cycle (`--all-tenants` opens a source per cycle, from any worker thread):
- * "<tenant> <API URL> <shop>" -> {"list": [order-status resources], "at": ms}. */
+ * "<tenant> <API URL> <shop> <settings>" -> {"list": [order-status
+ * resources], "at": ms}. */
 static pthread_mutex_t po_cache_mu = PTHREAD_MUTEX_INITIALIZER;
 static json_t *po_cache;
 
@@ -63,9 +66,19 @@ static void po_check_listed(po_state *s, const json_t *list)
                 unmatched, json_array_size(list));
 }
 
+/* The cache key: the shop, and the settings that name statuses (a merchant
+ * who renamed a status changes them too: the list is read again at once). */
 static void po_cache_key(const po_state *s, char *buf, size_t size)
 {
-    snprintf(buf, size, "%s %s %s", s->cfg->tenant, s->cfg->mystore_url, s->cfg->mystore_shop);
+    char fp[PE_HASH_HEX + 1] = "";
+    json_t *names =
+        json_pack("{s:s, s:s, s:O?}", "sent", s->cfg->mystore_status_sent, "cancelled",
+                  s->cfg->mystore_status_cancelled, "listed", s->cfg->mystore_order_statuses);
+    if (!names || pe_fingerprint(names, fp))
+        snprintf(fp, sizeof(fp), "-");
+    json_decref(names);
+    snprintf(buf, size, "%s %s %s %s", s->cfg->tenant, s->cfg->mystore_url, s->cfg->mystore_shop,
+             fp);
 }
 
 /* The shop's list from the cache when it is younger than PO_STATUS_TTL_MS
