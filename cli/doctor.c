@@ -51,6 +51,8 @@
 #define DR_VARIANTS    6          /* products whose variants are read */
 #define DR_OG_ARTICLES 500        /* Ongoing articles read for the weight and price comparisons */
 #define DR_OG_ORDERS   50         /* Ongoing orders read for O4 and O5 */
+#define DR_O5_PAGE     200        /* status-changed orders per page read for O5 */
+#define DR_O5_PAGES    5          /* at most: the shipped orders' ids are covered sooner */
 #define DR_HEADER_MAX  (1u << 20) /* body bytes the header probe reads before it stops */
 
 typedef enum { DR_CONFIRMED, DR_CONTRADICTED, DR_UNKNOWN } dr_status;
@@ -1997,23 +1999,88 @@ static void dr_o5(dr_ctx *d)
         dr_unread(d, "O5", "%s", why);
         return;
     }
+    json_int_t min_id = 0, max_id = 0;
     json_array_foreach(items, i, o)
     {
         const json_t *info = json_object_get(o, "orderInfo");
         long st = (long)json_integer_value(
             json_object_get(json_object_get(info, "orderStatus"), "number"));
+        json_int_t id = json_integer_value(json_object_get(info, "orderId"));
         shipped++;
         odd += json_is_null(json_object_get(info, "shippedTime")) || st < MP_ONGOING_STATUS_SENT ||
                st >= MP_ONGOING_STATUS_CANCELLED;
+        if (id > 0 && (!min_id || id < min_id))
+            min_id = id;
+        if (id > max_id)
+            max_id = id;
     }
+    /* The shipments poller lists only orderStatusChangedTimeFrom: every
+     * order shipped since `from` must be listed by it from the same time
+     * (shipping sets the status), else the poller would miss it.  Paged by
+     * id from the lowest shipped one; covered: the ids the pages read span. */
+    json_t *changed = json_object();
+    json_int_t next = min_id, covered = 0;
+    for (int page = 0; changed && min_id && page < DR_O5_PAGES; page++) {
+        json_t *more = NULL, *c;
+        char q[256];
+        size_t j;
+        snprintf(q, sizeof(q),
+                 "orderStatusChangedTimeFrom=%s&orderIdFrom=%" JSON_INTEGER_FORMAT
+                 "&maxOrdersToGet=%d",
+                 from, next, DR_O5_PAGE);
+        if (dr_og_list(d, "orders", q, &more, &status, why, sizeof(why))) {
+            json_decref(items);
+            json_decref(changed);
+            dr_unread(d, "O5", "%s", why);
+            return;
+        }
+        json_int_t from_id = next;
+        json_array_foreach(more, j, c)
+        {
+            json_int_t id =
+                json_integer_value(json_object_get(json_object_get(c, "orderInfo"), "orderId"));
+            char key[32];
+            snprintf(key, sizeof(key), "%" JSON_INTEGER_FORMAT, id);
+            json_object_set_new(changed, key, json_true());
+            if (id >= next)
+                next = id + 1;
+        }
+        int last = json_array_size(more) < DR_O5_PAGE || next == from_id;
+        json_decref(more);
+        covered = last ? max_id : next - 1;
+        if (last || next > max_id)
+            break;
+    }
+    json_array_foreach(items, i, o)
+    {
+        const json_t *info = json_object_get(o, "orderInfo");
+        json_int_t id = json_integer_value(json_object_get(info, "orderId"));
+        char key[32];
+        snprintf(key, sizeof(key), "%" JSON_INTEGER_FORMAT, id);
+        if (changed && id > 0 && id <= covered && !json_object_get(changed, key)) {
+            const char *number = json_string_value(json_object_get(info, "orderNumber"));
+            const char *when = json_string_value(json_object_get(info, "shippedTime"));
+            dr_set(d, "O5", DR_CONTRADICTED,
+                   "order %s shipped at %s is not listed by orderStatusChangedTimeFrom=%s: its "
+                   "status did not change when it shipped, and the shipments poller, which "
+                   "reads only that list (producers/poll_ongoing.c), would not see it",
+                   number ? number : "?", when ? when : "?", from);
+            json_decref(items);
+            json_decref(changed);
+            return;
+        }
+    }
+    json_decref(changed);
     json_decref(items);
     dr_set(
         d, "O5", DR_CONFIRMED,
         "no status below 450 reads as sent (%zu statuses); %zu orders shipped in the last %d h%s",
         json_array_size(d->og_statuses), shipped, hours,
         !shipped ? ""
-        : odd    ? ", some outside 450-999 or without shippedTime (shippedTime counts)"
-                 : ", each with shippedTime and a status from 450 to 999");
+        : odd    ? ", some outside 450-999 or without shippedTime (shippedTime counts), each "
+                   "listed by orderStatusChangedTimeFrom"
+                 : ", each with shippedTime and a status from 450 to 999, listed by "
+                   "orderStatusChangedTimeFrom");
 }
 
 /* O6: stockInfoChangedFrom 23 hours back answers, 25 hours back is refused. */

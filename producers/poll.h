@@ -86,7 +86,7 @@ typedef struct pe_source {
     /* 1 when paging is by id (keyset): an item cannot be skipped by others
      * moving, so a pass needs no confirmation; 0 for page numbers (M2). */
     int stable_paging;
-    int nlists; /* lists per scan (shipments: shipped, status changed) */
+    int nlists; /* lists per scan (1 for every source today) */
     void *state;
 
     /* The source's clock (UTC seconds) from its last answer; 0 before any. */

@@ -1,9 +1,16 @@
 /* The Ongoing sources of the poll engine (see poll.h and poll.c).
  *
- * ongoing-shipments → ongoing.shipments: Ongoing orders shipped or whose
- * status changed in the window (two lists: shippedTimeFrom and
- * orderStatusChangedTimeFrom), one event per order keyed
- * {tenant}:{orderNumber}; the consumer decides what counts as shipped (O5).
+ * ongoing-shipments → ongoing.shipments: Ongoing orders whose status changed
+ * in the window (one list: orderStatusChangedTimeFrom), one event per order
+ * keyed {tenant}:{orderNumber}; the consumer decides what counts as shipped
+ * (O5).  Shipping an order sets its status (450 Sent, with shippedTime), so
+ * an order shipped in the window is an order whose status changed in it, and
+ * so is one that counts as shipped by its status alone (O5: 450 to 999
+ * without shippedTime), which a shippedTimeFrom list would miss.  A second
+ * list by shippedTimeFrom, as read before, therefore added no order and cost
+ * every idle cycle a second request (issue 15).  What this rests on (every
+ * order shipped in the last day is also listed by orderStatusChangedTimeFrom)
+ * is what `mosync doctor` checks as O5.
  * Without a cursor it starts ONGOING_INITIAL_LOOKBACK_H hours back (O6).
  *
  * ongoing-stock → ongoing.stock: articles whose stock changed
@@ -108,12 +115,12 @@ static mo_err pg_list_page(void *state, int which, long long from, long long now
 {
     pg_state *s = state;
     char t[40], enc[64], filter[128] = "";
+    (void)which;
     if (!s->stock) {
         /* Ongoing wants the time URL-encoded: ':' as %3A. */
         og_time(from, t, sizeof(t));
         hc_escape(t, enc, sizeof(enc));
-        snprintf(filter, sizeof(filter), "%s=%s",
-                 which == 0 ? "shippedTimeFrom" : "orderStatusChangedTimeFrom", enc);
+        snprintf(filter, sizeof(filter), "orderStatusChangedTimeFrom=%s", enc);
         return pg_page(s, "orders", filter, "orderIdFrom", "maxOrdersToGet", pos, items, more,
                        errstr, errstr_size);
     }
@@ -249,7 +256,7 @@ mo_err pg_source_open(const mo_config *cfg, const char *stream, rs_store *rs, pe
                        .api = "ongoing",
                        .overlap_s = PG_OVERLAP_S,
                        .stable_paging = 1,
-                       .nlists = stock ? 1 : 2,
+                       .nlists = 1,
                        .state = s,
                        .server_now = pg_server_now,
                        .probe_clock = pg_probe_clock,

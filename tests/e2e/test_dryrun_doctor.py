@@ -479,6 +479,12 @@ def test_doctor_names_each_broken_assumption():
     def unknown_country(shop_seed, og_seed):
         shop_seed["orders"][3]["attributes"]["shipping_address_country"] = "Utopia"
 
+    def shipped_without_status_change(shop_seed, og_seed):
+        # Shipped an hour ago, its status last set 30 hours ago: the one list
+        # the shipments poller reads (orderStatusChangedTimeFrom) misses it.
+        og_seed["orders"][0]["statusChangedTime"] = time.strftime(
+            "%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - 30 * 3600))
+
     cases = [
         ("updated-at-filter-ignored", dict(ms_extra=["--ignore-filter", "updated_at"]), {},
          ["M14"]),
@@ -491,6 +497,8 @@ def test_doctor_names_each_broken_assumption():
         ("variant-after-product", dict(mutate=variant_after_product), {}, ["M3"]),
         ("history-not-status", dict(mutate=history_not_status), {}, ["M9"]),
         ("unknown-country", dict(mutate=unknown_country), {}, ["M5"]),
+        ("shipped-without-status-change", dict(mutate=shipped_without_status_change), {},
+         ["O5"]),
         ("sent-status-name", {}, {"MYSTORE_STATUS_SENT": "Sendt"}, ["M8"]),
         ("editable-status", {}, {"ONGOING_EDITABLE_STATUSES": "150,200,250"}, ["O1"]),
         ("wrong-token", dict(token=jwt(SCOPES)), {"MYSTORE_TOKEN": jwt(["read:orders"])}, ["A1"]),

@@ -3367,6 +3367,28 @@ out:
     json_decref(body);
 }
 
+/* PUT /_sim/order-status/{id}: {"name": {"no": "..", "en": ".."}} adds an
+ * order status to the shop, or replaces (renames) the one with that id, as a
+ * merchant does in the shop's settings.  Orders in it keep their status id. */
+static void ms_test_put_status(ms_shop *shop, const sim_req *req, sim_resp *resp, const char *id)
+{
+    json_t *body = ms_test_body(req, resp);
+    int created;
+
+    if (body == NULL)
+        return;
+    if (ms_test_id(body, id, resp) != 0)
+        goto out;
+    if (!json_is_object(json_object_get(body, "name"))) {
+        ms_fail(resp, 400, "\"name\" must be an object of names by language");
+        goto out;
+    }
+    created = ms_store(shop->statuses, id, json_incref(body));
+    sim_resp_json(resp, created ? 201 : 200, json_incref(body));
+out:
+    json_decref(body);
+}
+
 /* POST /_sim/orders/{id}/status: {"status_id": "5"} sets the status and
  * stamps updated_at. */
 static void ms_test_set_status(ms_shop *shop, const sim_req *req, sim_resp *resp, json_t *order)
@@ -3585,6 +3607,8 @@ static void ms_test_shop(ms_state *st, ms_shop *shop, const sim_req *req, sim_re
         ms_test_put_order(shop, req, resp, segs[2]);
     } else if (count == 3 && ms_eq(segs[1], "products") && put) {
         ms_test_put_product(shop, req, resp, segs[2]);
+    } else if (count == 3 && ms_eq(segs[1], "order-status") && put) {
+        ms_test_put_status(shop, req, resp, segs[2]);
     } else if ((count == 3 && ms_eq(segs[1], "orders") && get) ||
                (count == 4 && ms_eq(segs[1], "orders") && ms_eq(segs[3], "status") && post)) {
         item = ms_find(shop->orders, segs[2]);

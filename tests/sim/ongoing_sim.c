@@ -1726,17 +1726,19 @@ static int ogs_seed_article(ogs_state *st, ogs_owner *ow, const json_t *seed, ch
 }
 
 /* Loads one seed order (PUT body without goodsOwnerId, plus optional status,
- * shippedTime, and the ship members tracking, parcels, wayBill).  Returns 0,
+ * shippedTime, statusChangedTime (default: when it was loaded), and the ship
+ * members tracking, parcels, wayBill).  Returns 0,
  * or -1 with a message in err. */
 static int ogs_seed_order(ogs_state *st, ogs_owner *ow, const json_t *seed, char *err,
                           size_t errsize)
 {
-    static const char *const extras[] = {"status",  "shippedTime", "tracking",
-                                         "parcels", "wayBill",     NULL};
+    static const char *const extras[] = {"status",  "shippedTime",       "tracking", "parcels",
+                                         "wayBill", "statusChangedTime", NULL};
     json_t *body = json_deep_copy(seed);
     json_t *status = json_object_get(seed, "status");
     json_t *shipped = json_object_get(seed, "shippedTime");
-    int64_t shipped_ms = -1;
+    json_t *changed = json_object_get(seed, "statusChangedTime");
+    int64_t shipped_ms = -1, changed_ms = -1;
     ogs_order *o;
 
     if (!json_is_object(body)) {
@@ -1748,6 +1750,12 @@ static int ogs_seed_order(ogs_state *st, ogs_owner *ow, const json_t *seed, char
         (shipped && !json_is_null(shipped) &&
          (!json_is_string(shipped) || ogs_time_parse(json_string_value(shipped), &shipped_ms)))) {
         snprintf(err, errsize, "status must be an integer, shippedTime a time");
+        json_decref(body);
+        return -1;
+    }
+    if (changed &&
+        (!json_is_string(changed) || ogs_time_parse(json_string_value(changed), &changed_ms))) {
+        snprintf(err, errsize, "statusChangedTime must be a time");
         json_decref(body);
         return -1;
     }
@@ -1765,6 +1773,8 @@ static int ogs_seed_order(ogs_state *st, ogs_owner *ow, const json_t *seed, char
     ogs_order_set_body(st, o, body);
     if (status)
         o->status = (int)json_integer_value(status);
+    if (changed_ms >= 0)
+        o->status_changed_ms = changed_ms;
     o->shipped_ms = shipped_ms;
     return ogs_order_apply_ship(st, o, seed, shipped_ms >= 0 ? shipped_ms : ogs_now_ms(st), err,
                                 errsize);
