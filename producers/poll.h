@@ -241,6 +241,10 @@ typedef struct pm_stream {
     const char *event_type; /* "mystore.order" */
     const char *topic_base; /* KQ_TOPIC_ORDERS */
     int all_without_cursor; /* M14: 1 = start from the beginning, 0 = lookback hours */
+    /* Work first (store.h): 1 when the stream's list is where new work is
+     * found (orders), so it is never idle in the shared budget; else its
+     * list after a cycle that fetched nothing is idle and yields. */
+    int list_is_work;
     /* M11: the include= that answers the related resources a snapshot needs
      * with the list page (NULL: the stream does not use include=), and the
      * item relationships it adds (NULL-terminated).  Used only once the shop

@@ -50,8 +50,9 @@ typedef struct pm_state {
     json_t *page_included; /* "type/id" → resource of the current compound page */
     json_t *page_linked;   /* item id → {rel: linkage} taken out of the page's items */
     /* Work first (store.h): a cycle's list requests are idle in the shared
-     * budget after a cycle that fetched nothing; fetching a changed entity,
-     * and every request of the cycle after one that did, are work. */
+     * budget after a cycle that fetched nothing (but never the orders list,
+     * pm_stream.list_is_work: a new order is found there); fetching a changed
+     * entity, and every request of the cycle after one that did, are work. */
     int fetched_now, fetched_last;
 } pm_state;
 
@@ -222,7 +223,7 @@ static mo_err pm_begin_cycle(void *state, char *errstr, size_t errstr_size)
         s->include = pm_include_load(s);
     s->fetched_last = s->fetched_now;
     s->fetched_now = 0;
-    ms_set_idle(s->ms, !s->fetched_last);
+    ms_set_idle(s->ms, !s->fetched_last && !s->st.list_is_work);
     return s->st.begin_cycle ? s->st.begin_cycle(s->st.state, s->ms, errstr, errstr_size) : MO_OK;
 }
 

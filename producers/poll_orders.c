@@ -347,6 +347,7 @@ mo_err pm_orders_stream(pm_stream *st, const mo_config *cfg)
                       .event_type = "mystore.order",
                       .topic_base = KQ_TOPIC_ORDERS,
                       .all_without_cursor = 0,
+                      .list_is_work = 1, /* a customer's order is the work that comes first */
                       .include = PM_ORDERS_INCLUDE,
                       .include_rels = po_include_rels,
                       .state = s,
