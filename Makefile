@@ -181,6 +181,13 @@ bench-orders: all
 bench-webhooks: all
 	python3 tests/bench/webhook_latency.py
 
+# The longest end-to-end tests (tests/e2e/run.py's LONG_SUITE: a first scan
+# of 2,000 orders changing under it, a replay after a mapping change, every
+# flow after FLUSHALL, 1,100 articles): `make test` leaves them out to stay
+# under ten minutes on two cores; CI runs them here.
+test-long: all
+	python3 tests/e2e/run.py --long-only
+
 # Fifty shops from one deployment (tests/e2e/test_many_tenants.py, issue 13):
 # its own suite, since it waits out a minute of a failing shop.
 tenants: all
@@ -231,5 +238,5 @@ format-check:
 clean:
 	rm -rf build build-asan build-fuzz
 
-.PHONY: all deps test asan demo bench bench-quick bench-orders bench-webhooks fuzz valgrind chaos tenants browser \
+.PHONY: test-long all deps test asan demo bench bench-quick bench-orders bench-webhooks fuzz valgrind chaos tenants browser \
         browser-deps format format-check clean

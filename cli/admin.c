@@ -752,15 +752,19 @@ static int adm_new_state(char *state)
 }
 
 /* Keeps the pending connection under a new state (sealed: it holds the WMS
- * password) and sends the browser to Mystore's authorize page. */
-static void adm_connect_authorize(adm_call *c, const char *name, const json_t *settings)
+ * password) and sends the browser to Mystore's authorize page.  reconnect:
+ * the tenant exists and only its Mystore tokens are renewed (settings is
+ * empty). */
+static void adm_connect_authorize(adm_call *c, const char *name, const json_t *settings,
+                                  int reconnect)
 {
     const mo_config *cfg = c->srv->cfg;
     char state[ADM_STATE_HEX], key[RS_KEY_SIZE], errstr[512], ttl[16];
     char redirect_uri[512], scope[1024] = "", e_client[768], e_redirect[1536], e_scope[2048];
     char *text = NULL, *sealed = NULL;
     json_t *reply = NULL;
-    json_t *pending = json_pack("{s:s, s:O}", "name", name, "settings", settings);
+    json_t *pending =
+        json_pack("{s:s, s:O, s:b}", "name", name, "settings", settings, "reconnect", reconnect);
     if (pending)
         text = json_dumps(pending, JSON_COMPACT);
     json_decref(pending);
@@ -804,9 +808,8 @@ static void adm_connect_authorize(adm_call *c, const char *name, const json_t *s
         goto out;
     }
     c->status = MHD_HTTP_FOUND;
-    lg_info(COMPONENT, name,
-            "connect %s: the warehouse accepted its user; sent to Mystore to grant access (%s)",
-            name, c->peer);
+    lg_info(COMPONENT, name, "%s %s: sent to Mystore to grant access (%s)",
+            reconnect ? "reconnect" : "connect (the warehouse accepted its user)", name, c->peer);
 out:
     json_decref(reply);
     if (text) {
@@ -869,7 +872,7 @@ static void adm_connect(adm_call *c, const char *unused)
         goto out;
     }
     if (!*f->v[ADM_CF_MYSTORE_TOKEN]) {
-        adm_connect_authorize(c, name, settings);
+        adm_connect_authorize(c, name, settings, 0);
         goto out;
     }
     json_object_set_new(settings, "MYSTORE_TOKEN", json_string(f->v[ADM_CF_MYSTORE_TOKEN]));
@@ -1008,6 +1011,74 @@ static json_t *adm_take_pending(adm_call *c, const char *state, char *errstr, si
     return pending;
 }
 
+/* The OAuth settings of a granted consent (answer: the token endpoint's). */
+static void adm_oauth_settings(adm_call *c, json_t *settings, const json_t *answer)
+{
+    json_object_set_new(settings, "MYSTORE_CLIENT_ID", json_string(c->srv->cfg->admin_client_id));
+    json_object_set_new(settings, "MYSTORE_CLIENT_SECRET",
+                        json_string(c->srv->cfg->admin_client_secret));
+    json_object_set(settings, "MYSTORE_REFRESH_TOKEN", json_object_get(answer, "refresh_token"));
+    json_object_set(settings, "MYSTORE_TOKEN", json_object_get(answer, "access_token"));
+}
+
+/* A reconnect's consent: the tenant's Mystore tokens renewed (a new
+ * MYSTORE_REFRESH_TOKEN starts a new chain, oauth.c), the rest as it was; a
+ * tenant in state needs-reconnect becomes active. */
+static void adm_reconnected(adm_call *c, const char *name, const json_t *answer)
+{
+    char errstr[512];
+    json_t *record = NULL;
+    if (tn_get(c->rs, &c->srv->key, name, &record, errstr, sizeof(errstr)) || !record) {
+        adm_connect_fail(c, record ? MHD_HTTP_SERVICE_UNAVAILABLE : MHD_HTTP_NOT_FOUND,
+                         record ? errstr : "The tenant is no longer in the registry.");
+        json_decref(record);
+        return;
+    }
+    json_t *settings = json_object_get(record, "settings");
+    const char *state = json_string_value(json_object_get(record, "state"));
+    adm_oauth_settings(c, settings, answer);
+    if (!state || !strcmp(state, TN_NEEDS_RECONNECT))
+        state = TN_ACTIVE;
+    if (tn_put(c->rs, &c->srv->key, name, settings, state, 0, errstr, sizeof(errstr))) {
+        adm_connect_fail(c, MHD_HTTP_SERVICE_UNAVAILABLE, errstr);
+        json_decref(record);
+        return;
+    }
+    lg_info(COMPONENT, name, "tenant %s reconnected to Mystore from the admin app (%s)", name,
+            c->peer);
+    adm_begin(c, MHD_HTTP_OK, "Shop reconnected", NULL, 0);
+    adm_page_printf(&c->page,
+                    "<p class=\"box notice\" role=\"status\">Mystore granted access "
+                    "again: the tenant's pollers and appliers use the new tokens at "
+                    "their next request.</p>\n<p><a href=\"/tenants/%s\">Back to "
+                    "%s</a></p>\n",
+                    name, name);
+    adm_end(c);
+    json_decref(record);
+}
+
+/* POST /tenants/<name>/reconnect: Mystore's consent again for an existing
+ * tenant whose refresh token was refused (the "needs reconnect" banner). */
+static void adm_reconnect(adm_call *c, const char *name)
+{
+    char errstr[512];
+    int exists = 0;
+    json_t *none = json_object();
+    if (!*c->srv->cfg->admin_client_id) {
+        adm_fail(c, MHD_HTTP_CONFLICT, name,
+                 "This admin app has no Mystore OAuth client (ADMIN_MYSTORE_CLIENT_ID): set "
+                 "the tenant's new token with mosync tenant set.");
+    } else if (!adm_redis(c, errstr, sizeof(errstr)) ||
+               tn_exists(c->rs, name, &exists, errstr, sizeof(errstr))) {
+        adm_fail(c, MHD_HTTP_SERVICE_UNAVAILABLE, name, errstr);
+    } else if (!exists) {
+        adm_fail(c, MHD_HTTP_NOT_FOUND, name, "There is no such tenant in the registry.");
+    } else {
+        adm_connect_authorize(c, name, none, 1);
+    }
+    json_decref(none);
+}
+
 /* GET /oauth/callback: where Mystore's authorize page sends the browser
  * back.  Served without the session cookie: it is SameSite=Strict, so a
  * browser coming back from Mystore (another site) does not send it.  The
@@ -1068,11 +1139,11 @@ static void adm_callback(adm_call *c, const char *unused)
         adm_connect_fail(c, MHD_HTTP_FORBIDDEN, why);
         goto out;
     }
-    json_object_set_new(settings, "MYSTORE_CLIENT_ID", json_string(c->srv->cfg->admin_client_id));
-    json_object_set_new(settings, "MYSTORE_CLIENT_SECRET",
-                        json_string(c->srv->cfg->admin_client_secret));
-    json_object_set(settings, "MYSTORE_REFRESH_TOKEN", json_object_get(answer, "refresh_token"));
-    json_object_set(settings, "MYSTORE_TOKEN", json_object_get(answer, "access_token"));
+    if (json_is_true(json_object_get(pending, "reconnect"))) {
+        adm_reconnected(c, name, answer);
+        goto out;
+    }
+    adm_oauth_settings(c, settings, answer);
     adm_connect_create(c, name, settings);
 out:
     json_decref(answer);
@@ -1090,6 +1161,7 @@ static const adm_route adm_routes[] = {
     {"POST", "/tenants/*/pause", 1, adm_pause},
     {"POST", "/tenants/*/resume", 1, adm_resume},
     {"POST", "/tenants/*/redrive", 1, adm_redrive},
+    {"POST", "/tenants/*/reconnect", 1, adm_reconnect},
     {"GET", "/connect", 1, adm_connect_page},
     {"POST", "/connect", 1, adm_connect},
     /* No session: see adm_callback. */

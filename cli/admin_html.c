@@ -259,8 +259,9 @@ static void adm_last(adm_page *p, const json_t *parent)
     }
 }
 
-static void adm_banners(adm_page *p, const json_t *st)
+static void adm_banners(adm_page *p, const adm_tenant_view *t)
 {
+    const json_t *st = t->status;
     const json_t *oauth = json_object_get(st, "oauth");
     if (json_is_string(json_object_get(oauth, "needs_reconnect_since"))) {
         adm_page_printf(p, "<div class=\"box alert\" role=\"alert\"><p><strong>Needs "
@@ -268,10 +269,14 @@ static void adm_banners(adm_page *p, const json_t *st)
         adm_page_esc(p, adm_str(oauth, "needs_reconnect_since", "?"));
         adm_page_printf(p, " (");
         adm_page_esc(p, adm_str(oauth, "reason", "no reason given"));
-        adm_page_printf(p, "). The Mystore side waits until the shop is authorized again: "
-                           "set the new refresh token with <code>mosync tenant set</code>.</p>"
-                           "</div>\n");
-        /* Issue 14: the reconnect link (/connect?tenant=...) goes here. */
+        adm_page_printf(p,
+                        "). The Mystore side waits until the shop grants access again.</p>"
+                        "<form method=\"post\" action=\"/tenants/%s/reconnect\">"
+                        "<input type=\"hidden\" name=\"csrf\" value=\"%s\">"
+                        "<button type=\"submit\">Reconnect to Mystore</button> <span "
+                        "class=\"muted\">(or set a new refresh token with <code>mosync tenant "
+                        "set</code>)</span></form></div>\n",
+                        t->name, t->csrf);
     }
     const char *api;
     const json_t *cred;
@@ -531,7 +536,7 @@ void adm_html_tenant(adm_page *p, const adm_tenant_view *t)
     const char *state = adm_str(t->record, "state", "?");
     int paused = !strcmp(state, "paused");
     if (t->status)
-        adm_banners(p, t->status);
+        adm_banners(p, t);
     adm_page_printf(p, "<div class=\"box\"><p>State: <span class=\"state\">");
     adm_page_esc(p, state);
     adm_page_printf(p, "</span> since ");

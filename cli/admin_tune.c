@@ -56,9 +56,17 @@ static const char *const adm_webhook_topics[] = {
     "orders/create", "orders/update", "products/create", "products/update", "products/delete"};
 #define ADM_NTOPICS (sizeof(adm_webhook_topics) / sizeof(adm_webhook_topics[0]))
 
-/* The pollers' streams, whose state Activate resets after a dry run. */
+/* The pollers' streams (config.c's order), whose state Activate resets
+ * after a dry run, their own interval's variable and what the form calls
+ * them. */
 static const char *const adm_streams[] = {"mystore-orders", "mystore-products", "ongoing-shipments",
                                           "ongoing-stock"};
+static const char *const adm_stream_vars[] = {
+    "POLL_INTERVAL_S_MYSTORE_ORDERS", "POLL_INTERVAL_S_MYSTORE_PRODUCTS",
+    "POLL_INTERVAL_S_ONGOING_SHIPMENTS", "POLL_INTERVAL_S_ONGOING_STOCK"};
+static const char *const adm_stream_labels[] = {"Orders from the shop", "Products from the shop",
+                                                "Shipments from the warehouse",
+                                                "Stock from the warehouse"};
 
 /* ---- what the form offers: read from both APIs --------------------------- */
 
@@ -82,6 +90,7 @@ typedef struct adm_tune {
     const char *err[TF_N];
     char notice[512];
     int bad;
+    int stream_bad[4]; /* which stream's own interval the TF_POLL error is about */
 } adm_tune;
 
 static void adm_tune_free(adm_tune *t)
@@ -397,7 +406,22 @@ static void adm_tune_page(adm_call *c, unsigned status, const char *name, const 
         adm_page_printf(p, "<span id=\"poll_interval_hint\" class=\"muted\">How often mosync "
                            "looks for changes in both systems; webhooks, where the shop sends "
                            "them, start a poll at once.</span>\n");
-    adm_page_printf(p, "</p></fieldset>\n");
+    adm_page_printf(p, "</p>\n<p class=\"muted\">Each stream may poll at its own interval; "
+                       "empty: the one above.</p>\n");
+    for (int k = 0; k < 4; k++) {
+        char value[16] = "";
+        if (tcfg->poll_interval_stream_s[k])
+            snprintf(value, sizeof(value), "%d", tcfg->poll_interval_stream_s[k]);
+        adm_page_printf(p,
+                        "<p><label for=\"poll_%d\">%s (seconds)</label>\n<input id=\"poll_%d\" "
+                        "name=\"poll_%d\" type=\"number\" min=\"1\" max=\"86400\" "
+                        "value=\"%s\"%s></p>\n",
+                        k, adm_stream_labels[k], k, k, value,
+                        t->stream_bad[k]
+                            ? " aria-describedby=\"poll_interval_error\" aria-invalid=\"true\""
+                            : "");
+    }
+    adm_page_printf(p, "</fieldset>\n");
 
     adm_page_printf(p,
                     "<fieldset%s><legend>Order statuses that send an order to the "
@@ -549,6 +573,19 @@ static int adm_field(adm_call *c, const char *name, char *out, size_t size)
     return got;
 }
 
+/* Field name holds a whole number of seconds, 1 to 86400 (or nothing, when
+ * empty_ok), into v. */
+static int adm_seconds_ok(adm_call *c, const char *name, char *v, size_t size, int empty_ok)
+{
+    int got = adm_field(c, name, v, size);
+    if (got < 0)
+        return 0;
+    if (!*v)
+        return empty_ok;
+    return strspn(v, "0123456789") == strlen(v) && strlen(v) <= 5 && atol(v) >= 1 &&
+           atol(v) <= 86400;
+}
+
 /* The settings the form asks for, over settings (changed in place); t's
  * lists say what may be chosen, and it takes the errors. */
 static void adm_tune_read(adm_call *c, adm_tune *t, json_t *settings)
@@ -559,11 +596,23 @@ static void adm_tune_read(adm_call *c, adm_tune *t, json_t *settings)
 
     json_object_set_new(settings, "STOCK_SYNC",
                         json_string(adm_field(c, "stock_sync", v, sizeof(v)) == 1 ? "on" : "off"));
-    if (adm_field(c, "poll_interval", v, sizeof(v)) != 1 || strspn(v, "0123456789") != strlen(v) ||
-        atol(v) < 1 || atol(v) > 86400)
+    if (!adm_seconds_ok(c, "poll_interval", v, sizeof(v), 0))
         adm_tune_error(t, TF_POLL, "Seconds: a whole number from 1 to 86400.");
     else
         json_object_set_new(settings, "POLL_INTERVAL_S", json_string(v));
+    for (int k = 0; k < 4; k++) {
+        snprintf(field, sizeof(field), "poll_%d", k);
+        if (!adm_seconds_ok(c, field, v, sizeof(v), 1)) {
+            t->stream_bad[k] = 1;
+            adm_tune_error(t, TF_POLL,
+                           "Seconds: a whole number from 1 to 86400 (empty: the interval "
+                           "above).");
+        } else if (*v) {
+            json_object_set_new(settings, adm_stream_vars[k], json_string(v));
+        } else {
+            json_object_del(settings, adm_stream_vars[k]);
+        }
+    }
 
     if (t->statuses) {
         json_array_foreach(t->statuses, i, st)

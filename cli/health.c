@@ -29,6 +29,7 @@ struct health_server {
     mt_server *srv;
     rs_store *rs;
     kq_producer *kp; /* made at the first check: no scraper, no connection */
+    int kp_shared;   /* kp is the process's (health_start_producer): not ours to free */
     ms_client *ms;   /* NULL when Mystore is not configured */
     og_client *og;   /* NULL when Ongoing is not configured */
     int redis_only;  /* `mosync webhooks`: ready when Redis answers */
@@ -186,19 +187,37 @@ void health_stop(health_server *hs)
     mt_server_stop(hs->srv); /* first: no check runs on what is freed below */
     ms_free(hs->ms);
     og_free(hs->og);
-    kq_producer_free(hs->kp);
+    if (!hs->kp_shared)
+        kq_producer_free(hs->kp);
     rs_close(hs->rs);
     free(hs);
 }
 
+static mo_err health_start_all(const mo_config *cfg, const char *command, const mt_route *routes,
+                               size_t n, kq_producer *kp, health_server **out, char *errstr,
+                               size_t errstr_size);
+
 mo_err health_start(const mo_config *cfg, const char *command, health_server **out, char *errstr,
                     size_t errstr_size)
 {
-    return health_start_routes(cfg, command, NULL, 0, out, errstr, errstr_size);
+    return health_start_all(cfg, command, NULL, 0, NULL, out, errstr, errstr_size);
+}
+
+mo_err health_start_producer(const mo_config *cfg, const char *command, kq_producer *kp,
+                             health_server **out, char *errstr, size_t errstr_size)
+{
+    return health_start_all(cfg, command, NULL, 0, kp, out, errstr, errstr_size);
 }
 
 mo_err health_start_routes(const mo_config *cfg, const char *command, const mt_route *routes,
                            size_t n, health_server **out, char *errstr, size_t errstr_size)
+{
+    return health_start_all(cfg, command, routes, n, NULL, out, errstr, errstr_size);
+}
+
+static mo_err health_start_all(const mo_config *cfg, const char *command, const mt_route *routes,
+                               size_t n, kq_producer *kp, health_server **out, char *errstr,
+                               size_t errstr_size)
 {
     const mo_config *c = cfg;
     *out = NULL;
@@ -208,6 +227,8 @@ mo_err health_start_routes(const mo_config *cfg, const char *command, const mt_r
     if (!hs)
         return mo_seterr(MO_ERR_NOMEM, errstr, errstr_size, "out of memory");
     hs->cfg = cfg;
+    hs->kp = kp;
+    hs->kp_shared = kp != NULL;
     hs->rs = rs_open(cfg->redis_url, cfg->tenant, errstr, errstr_size);
     if (!hs->rs) {
         free(hs);

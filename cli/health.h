@@ -24,6 +24,7 @@
 
 #include "config.h"
 #include "err.h"
+#include "kafka.h"
 #include "metrics.h"
 
 #include <jansson.h>
@@ -53,6 +54,11 @@ void health_check_set(json_t *checks, const char *name, int ok, const char *why)
  * MO_ERR_CONFIG naming METRICS_PORT when the port cannot be bound. */
 mo_err health_start(const mo_config *cfg, const char *command, health_server **out, char *errstr,
                     size_t errstr_size);
+/* health_start whose /readyz asks Kafka through kp (borrowed, must outlive
+ * the server: health_stop first) instead of a producer of its own: `mosync
+ * run`'s one producer, which its flows produce with. */
+mo_err health_start_producer(const mo_config *cfg, const char *command, kq_producer *kp,
+                             health_server **out, char *errstr, size_t errstr_size);
 /* health_start for `mosync webhooks`: the routes (metrics.h; n of them)
  * served beside the three endpoints, and /readyz checking Redis only (the
  * one thing a webhook needs). */

@@ -387,9 +387,24 @@ int main(int argc, char **argv)
         if (parse_opts(argc - 2, argv + 2, NULL, NULL, NULL, NULL))
             return 2;
         load_config(&cfg, CFG_NEED_KAFKA | CFG_NEED_REDIS | CFG_NEED_MYSTORE | CFG_NEED_ONGOING);
-        health_server *hs = start_health(&cfg, cmd, "");
-        rc = run_all(&cfg);
-        health_stop(hs);
+        /* One producer for every flow, and for /readyz's question to Kafka. */
+        char errstr[512];
+        kq_producer *kp = run_producer_new(&cfg, errstr, sizeof(errstr));
+        if (!kp) {
+            fprintf(stderr, "mosync: configuration error: %s\n", errstr);
+            cfg_free(&cfg);
+            return 2;
+        }
+        health_server *hs = NULL;
+        if (health_start_producer(&cfg, "run", kp, &hs, errstr, sizeof(errstr))) {
+            fprintf(stderr, "mosync: configuration error: %s\n", errstr);
+            kq_producer_free(kp);
+            cfg_free(&cfg);
+            return 2;
+        }
+        rc = run_all(&cfg, kp);
+        health_stop(hs); /* first: its checks use kp */
+        kq_producer_free(kp);
         cfg_free(&cfg);
         return rc;
     }

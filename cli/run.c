@@ -15,6 +15,7 @@ typedef struct run_role {
     int (*apply)(const mo_config *cfg, const apply_opts *opts);
     int needs_stock; /* runs only with STOCK_SYNC=on */
     const mo_config *cfg;
+    kq_producer *kp; /* the process's, shared by every role */
     pthread_t thread;
     int started;
     int rc;
@@ -26,9 +27,10 @@ static void *run_thread(void *arg)
 {
     run_role *r = arg;
     if (r->poll)
-        r->rc = r->poll(r->cfg, &(poll_opts){.once = 0});
+        r->rc = r->poll(r->cfg, &(poll_opts){.once = 0, .kp = r->kp});
     else
-        r->rc = r->apply(r->cfg, &(apply_opts){.once = 0, .idle_ms = 0, .group = NULL});
+        r->rc =
+            r->apply(r->cfg, &(apply_opts){.once = 0, .idle_ms = 0, .group = NULL, .kp = r->kp});
     if (!mo_stop_requested()) {
         lg_error("run", r->cfg->tenant, "%s stopped by itself (exit %d); stopping the others",
                  r->name, r->rc);
@@ -38,7 +40,12 @@ static void *run_thread(void *arg)
     return NULL;
 }
 
-int run_all(const mo_config *cfg)
+kq_producer *run_producer_new(const mo_config *cfg, char *errstr, size_t errstr_size)
+{
+    return kq_producer_new(cfg, "mosync-run", errstr, errstr_size);
+}
+
+int run_all(const mo_config *cfg, kq_producer *kp)
 {
     run_role roles[] = {
         {.name = "poll mystore-products", .poll = poll_mystore_products},
@@ -54,6 +61,7 @@ int run_all(const mo_config *cfg)
 
     for (int i = 0; i < n; i++) {
         roles[i].cfg = cfg;
+        roles[i].kp = kp;
         if (roles[i].needs_stock && !cfg->stock_sync)
             continue;
         if (pthread_create(&roles[i].thread, NULL, run_thread, &roles[i])) {

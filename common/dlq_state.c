@@ -1072,6 +1072,7 @@ struct dlq_resolver {
     char component[64];
     rs_store *rs;            /* the message path's */
     kq_producer *kp;         /* the message path's, made when first needed */
+    kq_producer *shared_kp;  /* the loop's (borrowed), used by both paths; or NULL */
     dlq_open_entry *entries; /* DLQ_OPEN_MAX, the message path's */
     pthread_mutex_t mu;      /* guards what follows */
     pthread_t thread;        /* the background thread, while joinable */
@@ -1113,8 +1114,9 @@ static void ds_applied_of(const rd_kafka_message_t *m, char *version, size_t vsi
 }
 
 /* Resolves, among key's entries (value: its index value, len bytes), those
- * a resolves: records them "resolved" on mosync.dlq.state with producer *kp
- * (made when first needed) and takes them out of the index.  Errors are
+ * a resolves: records them "resolved" on mosync.dlq.state with the shared
+ * producer, else with *kp (made when first needed), and takes them out of
+ * the index.  Errors are
  * logged: the letters then stay open. */
 static void ds_resolve(const dlq_resolver *r, rs_store *rs, kq_producer **kp,
                        dlq_open_entry *entries, const char *topic, const char *key,
@@ -1128,7 +1130,7 @@ static void ds_resolve(const dlq_resolver *r, rs_store *rs, kq_producer **kp,
             ids[k++] = entries[i].id;
     if (!k)
         return;
-    if (!*kp) {
+    if (!r->shared_kp && !*kp) {
         *kp = kq_producer_new(r->cfg, r->component, errstr, sizeof(errstr));
         if (!*kp) {
             lg_warn(r->component, r->cfg->tenant, "dead letters of %s not resolved: %s", key,
@@ -1136,9 +1138,10 @@ static void ds_resolve(const dlq_resolver *r, rs_store *rs, kq_producer **kp,
             return;
         }
     }
+    kq_producer *use = r->shared_kp ? r->shared_kp : *kp;
     snprintf(note, sizeof(note), "applied %s [%d] @%lld", topic, (int)a->partition,
              (long long)a->offset);
-    if (dlq_state_record(*kp, r->cfg, ids, k, DLQ_RESOLVED, r->component, note, errstr,
+    if (dlq_state_record(use, r->cfg, ids, k, DLQ_RESOLVED, r->component, note, errstr,
                          sizeof(errstr))) {
         lg_warn(r->component, r->cfg->tenant, "dead letters of %s not resolved: %s", key, errstr);
         return;
@@ -1395,7 +1398,8 @@ static void *ds_background(void *opaque)
     return NULL;
 }
 
-dlq_resolver *dlq_resolver_new(const mo_config *cfg, const char *flow, const char *component)
+dlq_resolver *dlq_resolver_new(const mo_config *cfg, const char *flow, const char *component,
+                               kq_producer *kp)
 {
     char errstr[256];
     dlq_resolver *r = calloc(1, sizeof(*r));
@@ -1408,6 +1412,7 @@ dlq_resolver *dlq_resolver_new(const mo_config *cfg, const char *flow, const cha
         return NULL;
     }
     r->cfg = cfg;
+    r->shared_kp = kp;
     snprintf(r->flow, sizeof(r->flow), "%s", flow);
     snprintf(r->component, sizeof(r->component), "%s", component);
     r->rs = rs_open(cfg->redis_url, cfg->tenant, errstr, sizeof(errstr));

@@ -258,9 +258,12 @@ typedef struct dlq_resolver dlq_resolver;
 #define DLQ_REBUILD_LOCK_MS 300000
 
 /* The resolver of one applier loop (flow "orders", component
- * "apply.orders"); cfg borrowed.  Opens its own Redis connection and
- * producer lazily.  NULL when out of memory. */
-dlq_resolver *dlq_resolver_new(const mo_config *cfg, const char *flow, const char *component);
+ * "apply.orders"); cfg borrowed.  Opens its own Redis connection, and its
+ * own producer lazily unless given kp (borrowed: the loop's, outliving r;
+ * its message path and its rebuild thread produce with it at once).  NULL
+ * when out of memory. */
+dlq_resolver *dlq_resolver_new(const mo_config *cfg, const char *flow, const char *component,
+                               kq_producer *kp);
 /* Waits for a rebuild this resolver runs (bounded by its topic reads) and
  * for the successes waiting for it, then frees r. */
 void dlq_resolver_free(dlq_resolver *r);

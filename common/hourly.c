@@ -16,28 +16,6 @@ static void hs_suffix(const char *flow, time_t t, char *buf, size_t size)
     snprintf(buf, size, "stats:%s:%s", flow, hour);
 }
 
-mo_err hs_count(rs_store *rs, const char *flow, time_t at, long long lag_ms, char *errstr,
-                size_t errstr_size)
-{
-    char suffix[96], ttl[16], lag[24];
-    json_t *reply = NULL;
-    hs_suffix(flow, at, suffix, sizeof(suffix));
-    snprintf(ttl, sizeof(ttl), "%d", HS_KEEP_S);
-    snprintf(lag, sizeof(lag), "%lld", lag_ms);
-    const char *keys[1] = {suffix}, *args[2] = {ttl, lag};
-    mo_err err = rs_eval(rs,
-                         "redis.call('HINCRBY', KEYS[1], 'applied', 1)\n"
-                         "local lag = tonumber(ARGV[2])\n"
-                         "if lag and lag >= 0 then\n"
-                         "  redis.call('HINCRBY', KEYS[1], 'lag_ms', lag)\n"
-                         "  redis.call('HINCRBY', KEYS[1], 'lag_n', 1)\n"
-                         "end\n"
-                         "return redis.call('EXPIRE', KEYS[1], ARGV[1])\n",
-                         1, keys, 2, args, &reply, errstr, errstr_size);
-    json_decref(reply);
-    return err;
-}
-
 mo_err hs_read(rs_store *rs, const char *flow, time_t now, int hours, long long *counts,
                long long *lag_ms, char *errstr, size_t errstr_size)
 {
@@ -80,10 +58,10 @@ mo_err hs_read(rs_store *rs, const char *flow, time_t now, int hours, long long 
     return MO_OK;
 }
 
-mo_err hs_recent_push(rs_store *rs, const char *flow, const char *id, const char *outcome,
-                      time_t at, char *errstr, size_t errstr_size)
+mo_err hs_applied(rs_store *rs, const char *flow, const char *id, const char *outcome, time_t at,
+                  long long lag_ms, char *errstr, size_t errstr_size)
 {
-    char suffix[96], ttl[16], keep[16], when[32];
+    char hour[96], recent[96], ttl[16], keep[16], lag[24], when[32];
     struct tm tm;
     json_t *reply = NULL;
     gmtime_r(&at, &tm);
@@ -93,15 +71,25 @@ mo_err hs_recent_push(rs_store *rs, const char *flow, const char *id, const char
     json_decref(entry);
     if (!text)
         return mo_seterr(MO_ERR_NOMEM, errstr, errstr_size, "out of memory");
-    snprintf(suffix, sizeof(suffix), "recent:%s", flow);
+    hs_suffix(flow, at, hour, sizeof(hour));
+    snprintf(recent, sizeof(recent), "recent:%s", flow);
     snprintf(ttl, sizeof(ttl), "%d", HS_KEEP_S);
     snprintf(keep, sizeof(keep), "%d", HS_RECENT - 1);
-    const char *keys[1] = {suffix}, *args[3] = {text, keep, ttl};
+    snprintf(lag, sizeof(lag), "%lld", lag_ms);
+    /* One round trip for both: the applier pays it per applied event. */
+    const char *keys[2] = {hour, recent}, *args[4] = {ttl, lag, text, keep};
     mo_err err = rs_eval(rs,
-                         "redis.call('LPUSH', KEYS[1], ARGV[1])\n"
-                         "redis.call('LTRIM', KEYS[1], 0, tonumber(ARGV[2]))\n"
-                         "return redis.call('EXPIRE', KEYS[1], ARGV[3])\n",
-                         1, keys, 3, args, &reply, errstr, errstr_size);
+                         "redis.call('HINCRBY', KEYS[1], 'applied', 1)\n"
+                         "local lag = tonumber(ARGV[2])\n"
+                         "if lag and lag >= 0 then\n"
+                         "  redis.call('HINCRBY', KEYS[1], 'lag_ms', lag)\n"
+                         "  redis.call('HINCRBY', KEYS[1], 'lag_n', 1)\n"
+                         "end\n"
+                         "redis.call('EXPIRE', KEYS[1], ARGV[1])\n"
+                         "redis.call('LPUSH', KEYS[2], ARGV[3])\n"
+                         "redis.call('LTRIM', KEYS[2], 0, tonumber(ARGV[4]))\n"
+                         "return redis.call('EXPIRE', KEYS[2], ARGV[1])\n",
+                         2, keys, 4, args, &reply, errstr, errstr_size);
     json_decref(reply);
     free(text);
     return err;

@@ -27,16 +27,12 @@
 /* The entities hs_recent keeps per tenant and flow. */
 #define HS_RECENT 20
 
-/* Adds one applied event of flow ("orders") at time at to rs's tenant's
- * hour, with its lag in ms (-1: unknown, not counted in the lag); one EVAL:
- * HINCRBY and EXPIRE. */
-mo_err hs_count(rs_store *rs, const char *flow, time_t at, long long lag_ms, char *errstr,
-                size_t errstr_size);
-
-/* Puts entity id of flow, applied at time at with outcome ("created"), at
- * the head of the tenant's recent list, keeping HS_RECENT. */
-mo_err hs_recent_push(rs_store *rs, const char *flow, const char *id, const char *outcome,
-                      time_t at, char *errstr, size_t errstr_size);
+/* One applied entity id of flow ("orders") at time at, with its outcome
+ * ("created") and its lag in ms (-1: unknown, not counted in the lag): the
+ * tenant's hour counted and the entity put at the head of its recent list
+ * (HS_RECENT kept), in one EVAL. */
+mo_err hs_applied(rs_store *rs, const char *flow, const char *id, const char *outcome, time_t at,
+                  long long lag_ms, char *errstr, size_t errstr_size);
 
 /* *list (new reference): the recent list of flow, newest first, at most n
  * entries (entries that are not JSON objects are left out). */

@@ -22,6 +22,8 @@
  * group close did not finish. */
 #define KQ_CLOSE_AWAY_MS   1000
 #define KQ_DESTROY_AWAY_MS 500
+/* kq_batch_wait checks its batch at least this often. */
+#define KQ_WAIT_SLICE_MS 10
 
 struct kq_producer {
     rd_kafka_t *rk;
@@ -347,17 +349,27 @@ mo_err kq_produce_tagged(kq_producer *kp, kq_batch *batch, const char *topic, co
     msg->acct = a;
     msg->tag = tag;
     for (int tries = 0;; tries++) {
+        /* The message's reference and count before librdkafka has it: with a
+         * shared producer another thread's flush may serve its report before
+         * producev returns, and that report must neither free the record
+         * under us nor count a message not yet produced. */
+        pthread_mutex_lock(&kq_acct_mu);
+        a->refs++;
+        a->produced++;
+        pthread_mutex_unlock(&kq_acct_mu);
         rd_kafka_resp_err_t err = rd_kafka_producev(
             kp->rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(key, key ? strlen(key) : 0),
             RD_KAFKA_V_VALUE((void *)value, len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
             RD_KAFKA_V_HEADERS(headers), RD_KAFKA_V_OPAQUE(msg), RD_KAFKA_V_END);
-        if (!err) {
-            pthread_mutex_lock(&kq_acct_mu);
-            a->refs++;
-            batch->produced = ++a->produced;
-            pthread_mutex_unlock(&kq_acct_mu);
-            return MO_OK;
+        pthread_mutex_lock(&kq_acct_mu);
+        if (err) { /* not librdkafka's: no report will come (the waiter's reference stays) */
+            a->refs--;
+            a->produced--;
         }
+        batch->produced = a->produced;
+        pthread_mutex_unlock(&kq_acct_mu);
+        if (!err)
+            return MO_OK;
         if (err == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE) {
             free(msg);
             if (headers)
@@ -408,10 +420,15 @@ mo_err kq_batch_wait(kq_producer *kp, kq_batch *batch, int timeout_ms, char *err
             stopped = 1;
             break;
         }
-        /* flush also sends what linger.ms holds back and serves the reports. */
-        if (rd_kafka_flush(kp->rk, left < 100 ? (int)left : 100) == RD_KAFKA_RESP_ERR_NO_ERROR &&
-            !kq_acct_done(a))
-            rd_kafka_poll(kp->rk, 10);
+        /* flush also sends what linger.ms holds back and serves the reports
+         * (of any batch: a report finds its batch by its message's opaque).
+         * It returns only when the whole producer is drained, and a shared
+         * producer holds other threads' messages too (mosync run: every
+         * flow's), so it runs in short slices and this batch is checked
+         * after each: another flow's backlog costs a waiter a slice at most. */
+        int slice = left < KQ_WAIT_SLICE_MS ? (int)left : KQ_WAIT_SLICE_MS;
+        if (rd_kafka_flush(kp->rk, slice) == RD_KAFKA_RESP_ERR_NO_ERROR && !kq_acct_done(a))
+            rd_kafka_poll(kp->rk, slice);
     }
     pthread_mutex_lock(&kq_acct_mu);
     batch->produced = a->produced;

@@ -72,8 +72,12 @@ typedef struct kq_batch {
  * compression.codec lz4 unless KAFKA_PROP_* says otherwise (idempotence
  * cannot be turned off).
  * NULL with errstr on a bad property.  Free with kq_producer_free.  Several
- * threads may produce and wait with one producer at once (each its own
- * batches: `mosync poll --all-tenants` workers share the process's one). */
+ * threads may produce and wait with one producer at once, each its own
+ * batches (`mosync run`: every poller and applier; `mosync poll
+ * --all-tenants`: every worker): a delivery report counts into the batch of
+ * its own message whichever thread serves it, and a wait ends on its own
+ * batch's reports, not on the producer's queue (test_kafka.c:
+ * shared_producer_two_threads). */
 kq_producer *kq_producer_new(const mo_config *cfg, const char *client_id, char *errstr,
                              size_t errstr_size);
 /* Waits for what is still queued (at most KQ_FREE_FLUSH_MS), purges the rest

@@ -8,6 +8,7 @@
 
 #include "config.h"
 #include "err.h"
+#include "kafka.h"
 #include "map_article.h"
 #include "map_order.h"
 #include "mystore.h"
@@ -41,6 +42,10 @@ typedef struct apply_opts {
     long idle_ms;       /* default 2000 */
     const char *group;  /* consumer group override (replay with a new group); NULL = default */
     apply_range *range; /* bounded run; NULL = unbounded */
+    /* The process's producer for dead letters and their states, shared with
+     * its other flows (`mosync run`; borrowed, outlives the loop); NULL: a
+     * producer of its own. */
+    kq_producer *kp;
 } apply_opts;
 
 /* Applies one message.  Returns:

@@ -562,7 +562,7 @@ static int al_range_after(al_state *st, apply_range *r, unsigned char *done, con
 }
 
 al_state *al_new(const mo_config *cfg, const apply_flow *flow, const char *group, rs_store *rs,
-                 char *errstr, size_t errstr_size)
+                 kq_producer *kp, char *errstr, size_t errstr_size)
 {
     al_state *st = calloc(1, sizeof(*st));
     if (!st) {
@@ -584,7 +584,7 @@ al_state *al_new(const mo_config *cfg, const apply_flow *flow, const char *group
         st->own_rs = 1;
         rs_set_retry_ms(st->rs, AL_REDIS_RETRY_MS);
     }
-    st->resolver = dlq_resolver_new(cfg, flow->name, flow->component);
+    st->resolver = dlq_resolver_new(cfg, flow->name, flow->component, kp);
     return st;
 }
 
@@ -622,14 +622,14 @@ int apply_run(const mo_config *cfg, const apply_flow *flow, const apply_opts *op
     for (int p = 0; range && p < range->npartitions; p++)
         done[p] = range->stop[p] < 0;
     cfg_group(cfg, opts->group ? opts->group : flow->group_base, group, sizeof(group));
-    st = al_new(cfg, flow, group, NULL, errstr, sizeof(errstr));
-    if (!st) {
-        lg_error(component, cfg->tenant, "%s", errstr);
-        goto out;
-    }
-    kp = kq_producer_new(cfg, group, errstr, sizeof(errstr));
+    kp = opts->kp ? opts->kp : kq_producer_new(cfg, group, errstr, sizeof(errstr));
     if (!kp) {
         lg_error(component, cfg->tenant, "cannot start the dead-letter producer: %s", errstr);
+        goto out;
+    }
+    st = al_new(cfg, flow, group, NULL, kp, errstr, sizeof(errstr));
+    if (!st) {
+        lg_error(component, cfg->tenant, "%s", errstr);
         goto out;
     }
     kc = kq_consumer_new(cfg, group, topics, 1, errstr, sizeof(errstr));
@@ -719,8 +719,9 @@ out:
         range->incomplete += !done[p];
     free(done);
     kq_consumer_close(kc, AL_CLOSE_MS);
-    kq_producer_free(kp);
-    al_free(st);
+    al_free(st); /* its resolver may produce with kp until it is freed */
+    if (kp != opts->kp)
+        kq_producer_free(kp);
     return rc;
 }
 

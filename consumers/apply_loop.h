@@ -20,10 +20,12 @@ typedef enum al_verdict {
 
 /* State for flow's messages of cfg's tenant in consumer group `group`.  rs:
  * the Redis store to keep attempt records in (borrowed; bound to cfg's
- * tenant while a message is handled), or NULL to open one.  NULL with
- * errstr when Redis or memory fails. */
+ * tenant while a message is handled), or NULL to open one.  kp: the
+ * producer the dead-letter resolver records states with (borrowed, must
+ * outlive the state: the loop's own), or NULL for one made when needed.
+ * NULL with errstr when Redis or memory fails. */
 al_state *al_new(const mo_config *cfg, const apply_flow *flow, const char *group, rs_store *rs,
-                 char *errstr, size_t errstr_size);
+                 kq_producer *kp, char *errstr, size_t errstr_size);
 void al_free(al_state *st);
 
 /* Applies m with flow, within budget_ms, and settles it by class (apply.h,

@@ -73,44 +73,88 @@ static mo_err ao_record(ao_ctx *c, const char *id, const char *version, const ch
  * A forced message (a resync, replay --force) asks Ongoing whatever the mark
  * says: it is sent because the target may have lost what Redis remembers
  * (mosync reconcile --fix after the warehouse deleted the article). */
-static mo_err ao_ensure_articles(ao_ctx *c, const json_t *articles, char *errstr,
-                                 size_t errstr_size)
+/* Which of the order's articles carry a known:article mark: one MGET for
+ * all of them (one round trip per order, not per line: found by profiling
+ * the applier, issue 15).  *known (new reference): an array of booleans in
+ * the order of articles; a mark that does not parse counts as absent. */
+static mo_err ao_known_marks(ao_ctx *c, const json_t *articles, json_t **known, char *errstr,
+                             size_t errstr_size)
 {
-    size_t i;
-    json_t *a;
+    size_t n = json_array_size(articles), i;
+    json_t *a, *reply = NULL;
+    *known = json_array();
+    if (!n || !*known)
+        return *known ? MO_OK : mo_seterr(MO_ERR_NOMEM, errstr, errstr_size, "out of memory");
+    const char **argv = calloc(n + 1, sizeof(*argv));
+    char(*keys)[RS_KEY_SIZE] = calloc(n, sizeof(*keys));
+    mo_err err = MO_OK;
+    if (!argv || !keys) {
+        err = mo_seterr(MO_ERR_NOMEM, errstr, errstr_size, "out of memory");
+        goto out;
+    }
+    argv[0] = "MGET";
     json_array_foreach(articles, i, a)
     {
         const char *no = json_string_value(json_object_get(a, "articleNumber"));
         char suffix[512];
-        json_t *known;
+        if (!no) {
+            err = mo_seterr(MO_ERR_INVALID, errstr, errstr_size, "article without a number");
+            goto out;
+        }
+        snprintf(suffix, sizeof(suffix), "known:article:%s", no);
+        argv[i + 1] = rs_key(c->rs, suffix, keys[i], sizeof(keys[i]));
+    }
+    if ((err = rs_call(c->rs, (int)n + 1, argv, &reply, errstr, errstr_size)))
+        goto out;
+    for (i = 0; i < n; i++) {
+        const char *v = json_string_value(json_array_get(reply, i));
+        json_t *mark = v ? json_loads(v, 0, NULL) : NULL;
+        json_array_append_new(*known, json_boolean(mark != NULL));
+        json_decref(mark);
+    }
+out:
+    json_decref(reply);
+    free(argv);
+    free(keys);
+    if (err) {
+        json_decref(*known);
+        *known = NULL;
+    }
+    return err;
+}
+
+static mo_err ao_ensure_articles(ao_ctx *c, const json_t *articles, char *errstr,
+                                 size_t errstr_size)
+{
+    size_t i;
+    json_t *a, *known;
+    mo_err err = ao_known_marks(c, articles, &known, errstr, errstr_size);
+    if (err)
+        return err;
+    json_array_foreach(articles, i, a)
+    {
+        const char *no = json_string_value(json_object_get(a, "articleNumber"));
+        char suffix[512];
         int exists;
         long status;
-        mo_err err;
-        if (!no)
-            return mo_seterr(MO_ERR_INVALID, errstr, errstr_size, "article without a number");
-        snprintf(suffix, sizeof(suffix), "known:article:%s", no);
-        if ((err = rs_get_json(c->rs, suffix, &known, errstr, errstr_size)) &&
-            err != MO_ERR_INVALID)
-            return err;
-        if (known && !apply_forced()) {
-            json_decref(known);
+        if (json_is_true(json_array_get(known, i)) && !apply_forced())
             continue;
-        }
-        json_decref(known);
+        snprintf(suffix, sizeof(suffix), "known:article:%s", no);
         if ((err = og_article_exists(c->og, no, &exists, errstr, errstr_size)))
-            return err;
+            break;
         if (!exists) {
             if ((err = og_article_put(c->og, a, &status, errstr, errstr_size)))
-                return err;
+                break;
             c->articles_created++;
         }
         json_t *mark = json_pack("{s:s}", "by", exists ? "found" : "order-line");
         err = rs_set_json(c->rs, suffix, mark, cfg_applied_ttl_s(c->cfg), errstr, errstr_size);
         json_decref(mark);
         if (err)
-            return err;
+            break;
     }
-    return MO_OK;
+    json_decref(known);
+    return err;
 }
 
 /* Did mosync put the order into Ongoing and leave it open there, as far as
@@ -165,8 +209,8 @@ static void ao_count_hour(ao_ctx *c, const char *id, const char *outcome)
     clock_gettime(CLOCK_REALTIME, &ts);
     long long now_ms = (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
     const char *observed = json_string_value(json_object_get(c->ev, "observed_at"));
-    if (hs_count(c->rs, "orders", ts.tv_sec, hs_lag_ms(observed, now_ms), errstr, sizeof(errstr)) ||
-        hs_recent_push(c->rs, "orders", id, outcome, ts.tv_sec, errstr, sizeof(errstr)))
+    if (hs_applied(c->rs, "orders", id, outcome, ts.tv_sec, hs_lag_ms(observed, now_ms), errstr,
+                   sizeof(errstr)))
         lg_warn(COMPONENT, c->cfg->tenant, "the orders of this hour were not counted: %s", errstr);
 }
 

@@ -488,7 +488,7 @@ static int at_build(at_loop *L, at_slot *slot)
     slot->ctx = slot->flow.ctx;
     rs_set_tenant(L->rs, slot->name);
     apply_dry_wrap(&slot->flow, &slot->dry, &slot->cfg, L->rs);
-    slot->al = al_new(&slot->cfg, &slot->flow, L->group, L->rs, errstr, sizeof(errstr));
+    slot->al = al_new(&slot->cfg, &slot->flow, L->group, L->rs, L->kp, errstr, sizeof(errstr));
     if (!slot->al) {
         slot->flow.free_ctx(slot->ctx);
         cfg_free(&slot->cfg);

@@ -988,7 +988,7 @@ int pe_main(const mo_config *cfg, const char *stream, const poll_opts *opts)
         return 2;
     }
     if (pe_source_open(cfg, stream, rs, &src, errstr, sizeof(errstr)) ||
-        pe_ctx_open(&c, cfg, &src, rs, NULL, errstr, sizeof(errstr))) {
+        pe_ctx_open(&c, cfg, &src, rs, opts->kp, errstr, sizeof(errstr))) {
         lg_error(component, cfg->tenant, "cannot start: %s", errstr);
         goto out;
     }
@@ -1019,7 +1019,8 @@ int pe_main(const mo_config *cfg, const char *stream, const poll_opts *opts)
     }
     fflush(stdout);
 out:
-    kq_producer_free(c.kp);
+    if (!opts->kp) /* the shared one is its owner's */
+        kq_producer_free(c.kp);
     pe_source_close(&src);
     rs_close(rs);
     return rc;

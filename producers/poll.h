@@ -22,6 +22,9 @@
 
 typedef struct poll_opts {
     int once; /* one cycle, then return (tests, cron) */
+    /* The process's producer, shared with its other flows (`mosync run`;
+     * borrowed, outlives the poller); NULL: a producer of its own. */
+    kq_producer *kp;
 } poll_opts;
 
 /* `mosync poll mystore-orders`, `mosync poll mystore-products`,
@@ -150,7 +153,8 @@ mo_err pg_source_open(const mo_config *cfg, const char *stream, rs_store *rs, pe
                       char *errstr, size_t errstr_size);
 
 /* Runs the poller of a stream until stopped (or one cycle with opts->once)
- * and prints its JSON summary.  Returns the exit status. */
+ * and prints its JSON summary, producing with opts->kp or a producer of its
+ * own.  Returns the exit status. */
 int pe_main(const mo_config *cfg, const char *stream, const poll_opts *opts);
 
 /* Emits the current snapshot of one entity of src (resync), which must have

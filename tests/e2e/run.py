@@ -39,7 +39,21 @@ LONG_FIRST = (
 )
 
 
-def discover(filters):
+# The longest correctness tests (a minute and a half or more each): a suite
+# of their own, `make test-long`, which CI runs beside `make test` so that
+# `make test` stays under ten minutes on two cores.  A filter naming one runs
+# it; --with-long adds them all to a run, --long-only runs only them.
+LONG_SUITE = (
+    "test_issue12_pollers.test_issue12_hostile_first_scan_of_2000_orders",
+    "test_ops_replay.test_replay_after_mapping_change",
+    "test_cache.test_issue7_05_every_flow_after_flushall_makes_no_second_effect",
+    "test_flows.test_300_products_1000_variants_become_1100_articles",
+)
+
+
+def discover(filters, long_mode="skip"):
+    """long_mode: "skip" (LONG_SUITE only when a filter names one), "with",
+    or "only"."""
     tests = []
     for fn in sorted(os.listdir(HERE)):
         if fn.startswith("test_") and fn.endswith(".py"):
@@ -51,6 +65,11 @@ def discover(filters):
             for name in dir(mod):
                 if name.startswith("test_") and callable(getattr(mod, name)):
                     full = "%s.%s" % (fn[:-3], name)
+                    is_long = full in LONG_SUITE
+                    if long_mode == "only" and not is_long:
+                        continue
+                    if long_mode == "skip" and is_long and not any(f in full for f in filters):
+                        continue
                     if not filters or any(f in full for f in filters):
                         tests.append((full, getattr(mod, name), getattr(mod, name).__code__.co_firstlineno))
     return [(n, f) for n, f, _ in sorted(tests, key=lambda t: (t[0].split(".")[0], t[2]))]
@@ -92,13 +111,16 @@ def main():
         # Every test fails at once, naming it, if the shared broker dies.
         harness.watch(harness.RealBroker(broker_dir), shared=True)
         print("# real Kafka broker at %s" % os.environ["MOSYNC_TEST_BOOTSTRAP"], flush=True)
+    long_mode = "skip"
+    while args[:1] in (["--with-long"], ["--long-only"]):
+        long_mode, args = ("with" if args[0] == "--with-long" else "only"), args[1:]
     jobs = int(os.environ.get("MOSYNC_TEST_JOBS", "6"))
     if args[:1] == ["-j"]:
         jobs, args = int(args[1]), args[2:]
     passed = failed = skipped = 0
     try:
         with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-            tests = discover(args)
+            tests = discover(args, long_mode)
             tests.sort(key=lambda t: not t[0].startswith(LONG_FIRST))  # stable: long ones first
             futures = [pool.submit(run_one, name, fn, kind) for name, fn in tests]
             for fut in concurrent.futures.as_completed(futures):

@@ -279,3 +279,56 @@ def test_connect_with_an_ongoing_customer_id():
             env, "cid2", ongoing_url="4711", ongoing_password="wrong-pw-x1", mystore_token=TOKEN))
         eq(status, 400, "a customer id with a wrong WMS password")
         _nothing_stored(env, "cid2", "a wrong password behind a customer id")
+
+
+def test_reconnect_from_the_banner_renews_the_tokens():
+    """A tenant whose refresh token Mystore refused needs reconnect: its page
+    says so with a Reconnect button, which goes through Mystore's consent
+    again and renews only its tokens; the tenant then reads the shop again."""
+    with env_for("admin-reconnect", make_seed(orders=2, products=2, seed=145)) as env:
+        admin, password, cookie = _start(env)
+        admin.env_auth = env.mystore.base
+        q = _authorize(admin, cookie, _form(env, "re1"))
+        status, _, _ = admin.call("GET", _consent(env, q))
+        eq(status, 200, "the callback")
+        _tenant(env, ["resume", "re1"])
+        pe = _process_env(env)
+        poll = ["poll", "mystore-orders", "--once", "--tenant", "re1"]
+        env.run(poll, extra_env=pe)
+        # Mystore refuses the chain: revoked, and the access token expired.
+        check(env.mystore.post("/_sim/oauth/revoke", {"client_id": CLIENT_ID})["revoked"] >= 1,
+              "a refresh token revoked")
+        env.mystore.post("/_sim/oauth/expire", {"client_id": CLIENT_ID})
+        env.run(poll, extra_env=pe, expect_rc=None)
+        before = json.loads(_tenant(env, ["show", "re1", "--json"])[0])
+
+        status, _, body = admin.call("GET", "/tenants/re1", cookie=cookie)
+        eq(status, 200, "the tenant page")
+        _check_page(body, "the tenant page needing reconnect")
+        check("Needs reconnect" in body and 'action="/tenants/re1/reconnect"' in body,
+              "no reconnect banner with its button: %s" % body[:3000])
+        # Without its CSRF token: refused, no pending connection.
+        status, _, _ = admin.call("POST", "/tenants/re1/reconnect", {}, cookie=cookie)
+        eq(status, 403, "a reconnect without its CSRF token")
+        eq(_pending(env), [], "pending connections after a refused reconnect")
+
+        status, headers, _ = admin.call("POST", "/tenants/re1/reconnect", {"csrf": _csrf(body)},
+                                        cookie=cookie)
+        eq(status, 302, "the reconnect's redirect to Mystore")
+        q = dict(urllib.parse.parse_qsl(urllib.parse.urlparse(headers["Location"]).query))
+        eq(q["scope"].split(), SCOPES_NEEDED, "the scopes asked again")
+        status, _, body = admin.call("GET", _consent(env, q))
+        eq(status, 200, "the reconnect's callback (%s)" % body[-600:])
+        check("Shop reconnected" in body and 'href="/tenants/re1"' in body, "the page")
+        after = json.loads(_tenant(env, ["show", "re1", "--json"])[0])
+        eq({k: v for k, v in after["settings"].items() if not k.startswith("MYSTORE_")},
+           {k: v for k, v in before["settings"].items() if not k.startswith("MYSTORE_")},
+           "the warehouse settings after a reconnect")
+        eq(after["state"], "active", "the state after a reconnect")
+        eq(_pending(env), [], "pending connections after the reconnect")
+        env.run(poll, extra_env=pe)  # exit 0: the shop read with the new tokens
+        status, _, body = admin.call("GET", "/tenants/re1", cookie=cookie)
+        check("Needs reconnect" not in body, "the banner after the reconnect")
+        for sec in [OG_PASSWORD, CLIENT_SECRET, password]:
+            eq(leaks("\n".join(admin.pages), sec), [], "a secret in a page")
+            eq(leaks(admin.log_text(), sec), [], "a secret in the admin's log")

@@ -107,6 +107,10 @@ def test_fine_tune_try_first_then_activate_sends_each_order_once():
                         r'aria-invalid="true"', bad) and 'id="poll_interval_error"' in bad,
               "the error is not tied to its field: %s" % re.findall(r'<input[^>]*poll[^>]*>', bad))
         _check_page(bad, "the Fine-tune page with an error")
+        status, _, bad = admin.call("POST", "/tenants/%s/tune" % NAME,
+                                    dict(form, poll_interval="1", poll_2="2x"), cookie=cookie)
+        eq(status, 400, "a stream's interval that is not a number")
+        check(re.search(r'id="poll_2"[^>]*aria-invalid="true"', bad), "poll_2 not marked")
         no_csrf = dict(form, poll_interval="1")
         del no_csrf["csrf"]
         status, _, _ = admin.call("POST", "/tenants/%s/tune" % NAME, no_csrf, cookie=cookie)
@@ -120,13 +124,16 @@ def test_fine_tune_try_first_then_activate_sends_each_order_once():
         # Try first: one method sent as the warehouse's PICKUP, a 1 s interval.
         chosen = methods[0]
         form = _tune_form(body)
-        form.update({"poll_interval": "1", "next": "try",
+        form.update({"poll_interval": "1", "poll_1": "5", "next": "try",
                      "wod_%s" % _method_row(body, chosen): "PICKUP"})
         status, headers, _ = admin.call("POST", "/tenants/%s/tune" % NAME, form, cookie=cookie)
         eq((status, headers["Location"]), (303, "/tenants/%s/dry" % NAME), "Save and try first")
         rec = _record(env)
         eq((rec["state"], rec["settings"].get("DRY_RUN"), rec["settings"].get("POLL_INTERVAL_S")),
            ("active", "on", "1"), "the tenant running dry")
+        eq((rec["settings"].get("POLL_INTERVAL_S_MYSTORE_PRODUCTS"),
+            rec["settings"].get("POLL_INTERVAL_S_MYSTORE_ORDERS")), ("5", None),
+           "a stream's own interval, and none where the field was empty")
         eq(json.loads(rec["settings"]["SHIPPING_METHOD_MAP"]),
            {chosen: {"code": "PICKUP", "name": "Pick-up at the warehouse"}}, "the method map")
 

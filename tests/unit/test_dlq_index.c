@@ -467,7 +467,7 @@ UT_TEST(issue12_14_resolver_decides_from_the_index_and_rebuilds_in_the_backgroun
     /* The index of this mosync is not there yet (the older one's marker
      * does not vouch for it): rebuilt, then a re-driven copy of letter 1
      * resolves it alone. */
-    r = dlq_resolver_new(&cfg, "orders", "apply.orders");
+    r = dlq_resolver_new(&cfg, "orders", "apply.orders", NULL);
     UT_CHECK(ut_event(kp, "1", "2026-11-28T09:00:00Z", ids[0], &off) == 0 &&
                  ut_fetch(&cfg, "ut.mystore.orders", 0, off, &f) == 0,
              "the re-driven copy");

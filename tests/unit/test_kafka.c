@@ -21,6 +21,7 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -811,5 +812,194 @@ UT_TEST(kafka_issue12_03_failed_report_names_its_message)
              batch.ntagged ? rd_kafka_err2str(batch.tag_err[0]) : "");
     kq_producer_free(kp);
 out:
+    tk_mock_stop(&m);
+}
+
+/* ---- issue 15: one producer shared by every flow of `mosync run` --------- */
+
+/* Threads producing through one kq_producer at once, as `mosync run`'s
+ * pollers and appliers do: each batch must get exactly its own messages'
+ * reports, whichever thread's flush or poll serves them, and a wait must end
+ * on its own batch, not on the producer's whole queue. */
+#define TK_SHARED_BATCHES 60   /* per good thread: single messages and triples alternate */
+#define TK_SHARED_BAD     8    /* messages of the bad batch */
+#define TK_SHARED_RTT_MS  4000 /* when the bad batch's refusal comes */
+
+typedef struct tk_shared_one {
+    char key[32];
+    int32_t partition;
+    int64_t offset;
+} tk_shared_one;
+
+typedef struct tk_shared_thread {
+    kq_producer *kp;
+    const char *topic;
+    char name;    /* 'a', 'b': in the keys */
+    kq_batch bad; /* the bad thread's batch, produced before it starts */
+    /* out */
+    mo_err err;
+    char errstr[512];
+    int produced, delivered, failed, tagged_wrong;
+    int nones;
+    tk_shared_one ones[TK_SHARED_BATCHES];
+    long long done_ms;
+} tk_shared_thread;
+
+/* A good thread: batches of one message (its place must be its own) and of
+ * three tagged ones (no failure may be named in them). */
+static void *tk_shared_good(void *arg)
+{
+    tk_shared_thread *t = arg;
+    for (int i = 0; i < TK_SHARED_BATCHES && !t->err; i++) {
+        int n = i % 2 ? 3 : 1;
+        kq_batch batch;
+        kq_batch_begin(&batch);
+        char key[32];
+        for (int j = 0; j < n && !t->err; j++) {
+            snprintf(key, sizeof(key), "%c:%d:%d", t->name, i, j);
+            t->err = kq_produce_tagged(t->kp, &batch, t->topic, key, key, strlen(key), NULL,
+                                       i * 10 + j, t->errstr, sizeof(t->errstr));
+        }
+        if (t->err) {
+            kq_batch_end(&batch);
+            break;
+        }
+        t->err = kq_batch_wait(t->kp, &batch, 0, t->errstr, sizeof(t->errstr));
+        t->produced += batch.produced;
+        t->delivered += batch.delivered;
+        t->failed += batch.failed;
+        t->tagged_wrong += batch.ntagged;
+        if (n == 1) {
+            tk_shared_one *o = &t->ones[t->nones++];
+            snprintf(o->key, sizeof(o->key), "%s", key);
+            o->partition = batch.last_partition;
+            o->offset = batch.last_offset;
+        }
+    }
+    t->done_ms = mo_now_ms();
+    return NULL;
+}
+
+/* The bad thread: waits for its batch, which broker 2 refuses late. */
+static void *tk_shared_bad(void *arg)
+{
+    tk_shared_thread *t = arg;
+    t->err = kq_batch_wait(t->kp, &t->bad, 0, t->errstr, sizeof(t->errstr));
+    t->produced = t->bad.produced;
+    t->delivered = t->bad.delivered;
+    t->failed = t->bad.failed;
+    for (int i = 0; i < t->bad.ntagged; i++)
+        t->tagged_wrong += t->bad.tag[i] < 1000 || t->bad.tag[i] >= 1000 + TK_SHARED_BAD;
+    t->done_ms = mo_now_ms();
+    return NULL;
+}
+
+UT_TEST(kafka_issue15_shared_producer_routes_each_report_to_its_batch)
+{
+    char errstr[512], good[256], bad[256];
+    static tk_shared_thread tb, ta, tbb; /* large: off the stack */
+    tk_mock m;
+    tk_msgs msgs = {0};
+    UT_CHECK(!tk_mock_start(&m, 2), "mock cluster");
+    mo_config cfg;
+    tk_cfg(&cfg, &m);
+    cfg_topic(&cfg, KQ_TOPIC_ORDERS, good, sizeof(good));
+    cfg_topic(&cfg, KQ_TOPIC_DLQ, bad, sizeof(bad));
+    /* The good topic's partitions on broker 1; the bad one's on broker 2,
+     * which answers its produce requests after TK_SHARED_RTT_MS with a
+     * refusal: its messages are in flight in the shared producer while the
+     * good threads produce and wait, then fail. */
+    rd_kafka_mock_topic_create(m.mc, good, 2, 1);
+    rd_kafka_mock_partition_set_leader(m.mc, good, 0, 1);
+    rd_kafka_mock_partition_set_leader(m.mc, good, 1, 1);
+    rd_kafka_mock_topic_create(m.mc, bad, 1, 1);
+    rd_kafka_mock_partition_set_leader(m.mc, bad, 0, 2);
+    for (int i = 0; i < TK_SHARED_BAD; i++)
+        rd_kafka_mock_broker_push_request_error_rtts(
+            m.mc, 2, 0 /* Produce */, 1, RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE, TK_SHARED_RTT_MS);
+    kq_producer *kp = kq_producer_new(&cfg, "t15", errstr, sizeof(errstr));
+    UT_CHECK(kp != NULL, "producer: %s", errstr);
+    if (!kp)
+        goto out;
+
+    /* Warm-up: the producer's id and the good topic's leaders known before
+     * the bad requests are in flight (a metadata request queued behind the
+     * refusal on broker 2's connection would hold the good threads). */
+    kq_batch warm;
+    kq_batch_begin(&warm);
+    UT_CHECK(kq_produce(kp, &warm, good, "warm", "w", 1, NULL, errstr, sizeof(errstr)) == MO_OK &&
+                 kq_batch_wait(kp, &warm, 0, errstr, sizeof(errstr)) == MO_OK,
+             "warm-up: %s", errstr);
+    memset(&tb, 0, sizeof(tb));
+    memset(&ta, 0, sizeof(ta));
+    memset(&tbb, 0, sizeof(tbb));
+    tb.kp = ta.kp = tbb.kp = kp;
+    tb.topic = bad;
+    ta.topic = tbb.topic = good;
+    ta.name = 'a';
+    tbb.name = 'b';
+    kq_batch_begin(&tb.bad);
+    for (int i = 0; i < TK_SHARED_BAD; i++) {
+        char key[32];
+        snprintf(key, sizeof(key), "bad:%d", i);
+        UT_CHECK(kq_produce_tagged(kp, &tb.bad, bad, key, key, strlen(key), NULL, 1000 + i, errstr,
+                                   sizeof(errstr)) == MO_OK,
+                 "bad produce: %s", errstr);
+    }
+    long long start = mo_now_ms();
+    pthread_t th[3];
+    int started = 0;
+    started += !pthread_create(&th[0], NULL, tk_shared_bad, &tb);
+    started += !pthread_create(&th[1], NULL, tk_shared_good, &ta);
+    started += !pthread_create(&th[2], NULL, tk_shared_good, &tbb);
+    UT_CHECK(started == 3, "threads started: %d of 3", started);
+    for (int i = 0; i < started; i++)
+        pthread_join(th[i], NULL);
+
+    /* The bad batch: every one of its messages failed, named by its own tags,
+     * none counted delivered (a poller would keep its cursor). */
+    UT_CHECK(tb.err == MO_ERR_TRANSIENT, "bad batch: %d (%s)", tb.err, tb.errstr);
+    UT_CHECK(tb.produced == TK_SHARED_BAD && tb.failed == TK_SHARED_BAD && tb.delivered == 0,
+             "bad batch: produced %d, failed %d, delivered %d", tb.produced, tb.failed,
+             tb.delivered);
+    UT_CHECK(tb.bad.ntagged == TK_SHARED_BAD && tb.tagged_wrong == 0,
+             "bad batch names %d failed tags, %d not its own", tb.bad.ntagged, tb.tagged_wrong);
+    /* The good batches: all delivered, nothing failed in them, and they did
+     * not wait for the bad messages in the same producer. */
+    const tk_shared_thread *goods[2] = {&ta, &tbb};
+    for (int g = 0; g < 2; g++) {
+        const tk_shared_thread *t = goods[g];
+        int want = TK_SHARED_BATCHES / 2 * 4;
+        UT_CHECK(t->err == MO_OK, "thread %c: %s", t->name, t->errstr);
+        UT_CHECK(t->produced == want && t->delivered == want && t->failed == 0 &&
+                     t->tagged_wrong == 0,
+                 "thread %c: produced %d, delivered %d, failed %d, failed tags %d (want %d)",
+                 t->name, t->produced, t->delivered, t->failed, t->tagged_wrong, want);
+        UT_CHECK(t->done_ms < tb.done_ms,
+                 "thread %c finished %lld ms after the start, the bad batch %lld ms: its waits "
+                 "waited for another thread's messages",
+                 t->name, t->done_ms - start, tb.done_ms - start);
+    }
+    /* Each single-message batch's place is its own message's. */
+    UT_CHECK(!tk_read_all(&m, good, &msgs), "read the good topic");
+    UT_CHECK(msgs.n == 1 + 2 * (TK_SHARED_BATCHES / 2 * 4), "%d messages in the good topic",
+             msgs.n);
+    for (int g = 0; g < 2; g++) {
+        const tk_shared_thread *t = goods[g];
+        for (int i = 0; i < t->nones; i++) {
+            const tk_shared_one *o = &t->ones[i];
+            int found = 0;
+            for (int k = 0; k < msgs.n; k++)
+                if (msgs.m[k]->partition == o->partition && msgs.m[k]->offset == o->offset)
+                    found = tk_key_is(msgs.m[k], o->key) ? 1 : -1;
+            UT_CHECK(found == 1, "batch of %s reported [%d] @%lld: %s", o->key, (int)o->partition,
+                     (long long)o->offset, found ? "another message is there" : "nothing there");
+            UT_CHECK(tk_count_key(&msgs, o->key) == 1, "%s %d times in the topic", o->key,
+                     tk_count_key(&msgs, o->key));
+        }
+    }
+    kq_producer_free(kp);
+out:
+    tk_msgs_free(&msgs);
     tk_mock_stop(&m);
 }
