@@ -28,6 +28,7 @@
 #include "mapping.h"
 #include "mystore.h"
 #include "ongoing.h"
+#include "poll.h"
 #include "stop.h"
 #include "store.h"
 #include "tz.h"
@@ -76,6 +77,8 @@ static const struct {
     {"M9", "An order-status-history row sets the order's status; orders have tracking_number"},
     {"M10", "Stock lives on variants, or on products without variants"},
     {"M11", "Related resources answer by their URLs (include= is not needed)"},
+    {"M11i", "include= answers an order's lines, options and totals as their URLs do "
+             "(used when it does)"},
     {"M12", "MYSTORE_RATE_LIMIT_PER_MIN fits the server's rate limit"},
     {"M13", "A page holds at most 50 items"},
     {"M14", "The updated_at filter (gte) returns exactly the orders changed since"},
@@ -128,8 +131,11 @@ typedef struct dr_ctx {
     const char *lines_order; /* its id (borrowed from orders) */
     json_t *options;         /* order-product-attributes of its lines (concatenated) */
     json_t *totals;          /* order-totals of that order */
-    json_t *included;        /* the "included" of orders/{id}?include=order-products, or NULL */
+    json_t *included;        /* the "included" of orders/{id}?include=..., or NULL */
+    json_t *include_data;    /* that answer's "data" (the order), or NULL */
     int include_answered;    /* that request answered */
+    long include_status;     /* its HTTP status (0: no answer) */
+    char include_why[512];   /* why it did not answer */
     char related_why[512];   /* a related URL answered 404: it is not there */
 
     int og_up;
@@ -221,6 +227,12 @@ static const char *dr_sattr(const json_t *resource, const char *name)
 static const char *dr_id(const json_t *resource)
 {
     return json_string_value(json_object_get(resource, "id"));
+}
+
+/* Whether two resources have the same (present) id. */
+static int dr_same_id(const json_t *a, const json_t *b)
+{
+    return dr_id(a) && dr_id(b) && !strcmp(dr_id(a), dr_id(b));
 }
 
 /* A value for an evidence line ('abc', 12, null, (absent)). */
@@ -435,12 +447,16 @@ static void dr_read_mystore(dr_ctx *d)
     dr_ms_list(d, path, &d->totals, NULL, why, sizeof(why), &status);
     if (!d->totals)
         dr_related_failed(d, path, why, status, d->totals_why, sizeof(d->totals_why));
-    snprintf(path, sizeof(path), "orders/%s?include=order-products", d->lines_order);
-    if (!dr_ms_get(d, path, &doc, &status, why, sizeof(why))) {
+    snprintf(path, sizeof(path), "orders/%s?include=%s", d->lines_order, PM_ORDERS_INCLUDE);
+    if (!dr_ms_get(d, path, &doc, &d->include_status, why, sizeof(why))) {
         d->include_answered = 1;
         json_t *inc = json_object_get(doc, "included");
         d->included = json_is_array(inc) ? json_incref(inc) : NULL;
+        json_t *data = json_object_get(doc, "data");
+        d->include_data = json_is_object(data) ? json_incref(data) : NULL;
         json_decref(doc);
+    } else {
+        snprintf(d->include_why, sizeof(d->include_why), "%s", why);
     }
 }
 
@@ -1239,28 +1255,132 @@ static void dr_m10(dr_ctx *d)
                with, nv, without);
 }
 
+/* What the include= answer of the order with lines holds against what its
+ * related URLs answered (the lines, the chosen line's options, the totals):
+ * DR_INC_SAME, _DIFFERS (other data), _INCOMPLETE (a related resource named
+ * but not included, or no linkage), _IGNORED (no "included": a shop without
+ * include=), _REFUSED (HTTP 400), _UNREAD (no answer).  *what says it in a
+ * few words. */
+enum {
+    DR_INC_SAME,
+    DR_INC_DIFFERS,
+    DR_INC_INCOMPLETE,
+    DR_INC_IGNORED,
+    DR_INC_REFUSED,
+    DR_INC_UNREAD
+};
+
+static int dr_include(dr_ctx *d, char *what, size_t what_size)
+{
+    if (!d->include_answered) {
+        snprintf(what, what_size, "include= did not answer (%s)", d->include_why);
+        return d->include_status == 400 ? DR_INC_REFUSED : DR_INC_UNREAD;
+    }
+    json_t *order = json_deep_copy(d->include_data), *index = json_object();
+    json_t *links = pm_take_linkage(order, "order-products");
+    json_t *tlinks = pm_take_linkage(order, "order-totals");
+    int r = DR_INC_SAME;
+    size_t i, nlines = 0;
+    json_t *x;
+    if (!d->included && !links && !tlinks) {
+        snprintf(what, what_size, "include= is ignored (no \"included\")");
+        r = DR_INC_IGNORED;
+        goto out;
+    }
+    json_array_foreach(d->included, i, x)
+    {
+        const char *type = json_string_value(json_object_get(x, "type"));
+        char key[256];
+        if (type && dr_id(x)) {
+            snprintf(key, sizeof(key), "%s/%s", type, dr_id(x));
+            json_object_set(index, key, x);
+        }
+    }
+    if (!json_is_array(links) || !json_is_array(tlinks)) {
+        r = DR_INC_INCOMPLETE;
+        snprintf(what, what_size, "include= answers no linkage of the order's %s",
+                 json_is_array(links) ? "totals" : "lines");
+        goto out;
+    }
+    /* The lines, with the options of the one line whose options were read. */
+    const json_t *chosen = dr_variant_line(d->lines);
+    if (!chosen)
+        chosen = json_array_get(d->lines, 0);
+    json_array_foreach(links, i, x)
+    {
+        json_t *line = pm_included_get(index, x);
+        if (!line) {
+            r = DR_INC_INCOMPLETE;
+            break;
+        }
+        line = json_deep_copy(line);
+        json_t *olinks = pm_take_linkage(line, "order-product-attributes");
+        json_t *want = NULL;
+        json_t *l;
+        size_t j;
+        json_array_foreach(d->lines, j, l)
+        {
+            if (dr_same_id(l, line))
+                want = l;
+        }
+        if (!want || !json_equal(want, line))
+            r = r == DR_INC_SAME ? DR_INC_DIFFERS : r;
+        if (chosen && dr_same_id(chosen, line) && d->options) {
+            json_t *opts = json_array(), *o;
+            json_array_foreach(olinks, j, o)
+            {
+                json_t *res = pm_included_get(index, o);
+                if (!res)
+                    r = DR_INC_INCOMPLETE;
+                else
+                    json_array_append(opts, res);
+            }
+            if (!json_is_array(olinks))
+                r = DR_INC_INCOMPLETE;
+            else if (r == DR_INC_SAME && !json_equal(opts, d->options))
+                r = DR_INC_DIFFERS;
+            json_decref(opts);
+        }
+        json_decref(olinks);
+        json_decref(line);
+        nlines++;
+    }
+    if (r == DR_INC_SAME && nlines != json_array_size(d->lines))
+        r = DR_INC_DIFFERS;
+    json_t *totals = json_array();
+    json_array_foreach(tlinks, i, x)
+    {
+        json_t *res = pm_included_get(index, x);
+        if (!res)
+            r = DR_INC_INCOMPLETE;
+        else
+            json_array_append(totals, res);
+    }
+    if (r == DR_INC_SAME && d->totals && !json_equal(totals, d->totals))
+        r = DR_INC_DIFFERS;
+    json_decref(totals);
+    if (r == DR_INC_SAME)
+        snprintf(what, what_size,
+                 "include=%s works and answers the same lines, options and totals as their URLs",
+                 PM_ORDERS_INCLUDE);
+    else if (r == DR_INC_INCOMPLETE)
+        snprintf(what, what_size,
+                 "include= names related resources it does not include (an incomplete set)");
+    else
+        snprintf(what, what_size, "include= works but answers other data than the related URLs");
+out:
+    json_decref(links);
+    json_decref(tlinks);
+    json_decref(order);
+    json_decref(index);
+    return r;
+}
+
 /* M11: the related URLs answered; what include= does, as evidence. */
 static void dr_m11(dr_ctx *d)
 {
     char inc[256];
-    if (!d->include_answered)
-        snprintf(inc, sizeof(inc), "include=order-products did not answer");
-    else if (!d->included)
-        snprintf(inc, sizeof(inc), "include=order-products is ignored (no \"included\")");
-    else {
-        size_t i, same = 0;
-        json_t *x;
-        json_array_foreach(d->included, i, x)
-        {
-            size_t j;
-            json_t *l;
-            json_array_foreach(d->lines, j, l) same += json_equal(x, l);
-        }
-        snprintf(inc, sizeof(inc), "include=order-products works and %s",
-                 same == json_array_size(d->lines) && same == json_array_size(d->included)
-                     ? "answers the same lines"
-                     : "answers other data than order-products");
-    }
+    dr_include(d, inc, sizeof(inc));
     if (*d->related_why)
         dr_set(d, "M11", DR_CONTRADICTED, "%s; %s", d->related_why, inc);
     else if (dr_needs(d, "M11", d->orders_why, d->products_why, d->variants_why, d->lines_why,
@@ -1273,6 +1393,41 @@ static void dr_m11(dr_ctx *d)
                "order-products, order-product-attributes, order-totals and product-variants "
                "answered by their URLs; %s",
                inc);
+}
+
+/* M11i: whether the order poller can take an order's related resources from
+ * include= (docs/api-model.md M11).  Supported with the same data:
+ * confirmed.  Not supported (ignored, or HTTP 400) or an incomplete set:
+ * unknown, saying the poller reads the related URLs then (M11's fallback,
+ * nothing wrong).  Other data than the URLs: contradicted.  The finding is
+ * cached for the pollers (pm_include_save): yes only when confirmed. */
+static void dr_m11i(dr_ctx *d)
+{
+    char inc[512], errstr[256];
+    if (dr_needs(d, "M11i", d->orders_why, d->lines_why, d->totals_why, (const char *)NULL))
+        return;
+    if (!d->lines) {
+        dr_set(d, "M11i", DR_UNKNOWN, "no order with lines read: include= not tried");
+        return;
+    }
+    int r = dr_include(d, inc, sizeof(inc));
+    if (r == DR_INC_UNREAD) {
+        dr_unread(d, "M11i", "%s", d->include_why);
+        return;
+    }
+    if (r == DR_INC_SAME)
+        dr_set(d, "M11i", DR_CONFIRMED,
+               "supported: %s; the order poller takes them from its list pages", inc);
+    else if (r == DR_INC_DIFFERS)
+        dr_set(d, "M11i", DR_CONTRADICTED,
+               "%s (order %s); the order poller reads the related URLs instead", inc,
+               d->lines_order);
+    else
+        dr_set(d, "M11i", DR_UNKNOWN,
+               "not supported: %s%s; the order poller reads each order's related URLs (M11)",
+               r == DR_INC_REFUSED ? "include= refused, " : "", inc);
+    if (d->rs && pm_include_save(d->rs, "mystore-orders", r == DR_INC_SAME, errstr, sizeof(errstr)))
+        lg_warn(COMPONENT, d->cfg->tenant, "cannot cache whether include= works: %s", errstr);
 }
 
 /* The header probe's state: the headers it keeps and a body cap. */
@@ -2027,6 +2182,7 @@ int doctor_main(int argc, char **argv)
         dr_m9(&d);
         dr_m10(&d);
         dr_m11(&d);
+        dr_m11i(&d);
         dr_m12(&d);
         dr_m13(&d);
         dr_m14(&d);
@@ -2053,6 +2209,7 @@ out:
     json_decref(d.options);
     json_decref(d.totals);
     json_decref(d.included);
+    json_decref(d.include_data);
     json_decref(d.og_statuses);
     json_decref(d.og_articles);
     json_decref(d.og_orders);

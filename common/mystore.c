@@ -233,6 +233,14 @@ mo_err ms_list_page_last(ms_client *ms, const char *path, const char *query, int
                          json_t **items, json_t **meta, int *has_next, long *last, char *errstr,
                          size_t errstr_size)
 {
+    return ms_list_page_incl(ms, path, query, page, items, meta, NULL, has_next, last, errstr,
+                             errstr_size);
+}
+
+mo_err ms_list_page_incl(ms_client *ms, const char *path, const char *query, int page,
+                         json_t **items, json_t **meta, json_t **included, int *has_next,
+                         long *last, char *errstr, size_t errstr_size)
+{
     char rel[2048], shown[1024];
     json_t *doc = NULL;
     long status = 0;
@@ -242,6 +250,8 @@ mo_err ms_list_page_last(ms_client *ms, const char *path, const char *query, int
     *has_next = 0;
     if (meta)
         *meta = NULL;
+    if (included)
+        *included = NULL;
     if (last)
         *last = 0;
     snprintf(rel, sizeof(rel), "%s?%s%spage%%5Bnumber%%5D=%d&page%%5Bsize%%5D=%d", path,
@@ -271,6 +281,8 @@ mo_err ms_list_page_last(ms_client *ms, const char *path, const char *query, int
         if (ms_list_doc(doc, items, meta, has_next) == MO_OK) {
             if (last)
                 *last = ms_links_last(doc);
+            if (included && json_is_array(json_object_get(doc, "included")))
+                *included = json_incref(json_object_get(doc, "included"));
             json_decref(doc);
             return MO_OK;
         }

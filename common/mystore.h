@@ -67,6 +67,12 @@ mo_err ms_list_page_meta(ms_client *ms, const char *path, const char *query, int
 mo_err ms_list_page_last(ms_client *ms, const char *path, const char *query, int page,
                          json_t **items, json_t **meta, int *has_next, long *last, char *errstr,
                          size_t errstr_size);
+/* The same, also returning the page's top-level "included" (JSON:API
+ * compound documents, M11): *included a new reference to that array, NULL
+ * when the answer has none (or not an array). */
+mo_err ms_list_page_incl(ms_client *ms, const char *path, const char *query, int page,
+                         json_t **items, json_t **meta, json_t **included, int *has_next,
+                         long *last, char *errstr, size_t errstr_size);
 /* The page number links.last of a list answer names (page[number]=N, the
  * brackets encoded or not), 0 when none (pure). */
 long ms_links_last(const json_t *doc);

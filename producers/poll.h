@@ -241,11 +241,25 @@ typedef struct pm_stream {
     const char *event_type; /* "mystore.order" */
     const char *topic_base; /* KQ_TOPIC_ORDERS */
     int all_without_cursor; /* M14: 1 = start from the beginning, 0 = lookback hours */
-    void *state;            /* the stream's own, passed to the callbacks */
+    /* M11: the include= that answers the related resources a snapshot needs
+     * with the list page (NULL: the stream does not use include=), and the
+     * item relationships it adds (NULL-terminated).  Used only once the shop
+     * is known to answer it (PM_INCLUDE_KEY); else, and for any entity whose
+     * compound answer is incomplete, the related URLs. */
+    const char *include;
+    const char *const *include_rels;
+    void *state; /* the stream's own, passed to the callbacks */
     mo_err (*begin_cycle)(void *state, ms_client *ms, char *errstr, size_t errstr_size);
-    /* MO_ERR_INVALID: Mystore's answer makes no sense for this entity. */
-    mo_err (*snapshot)(void *state, ms_client *ms, const char *id, json_t *item, json_t **snapshot,
+    /* MO_ERR_INVALID: Mystore's answer makes no sense for this entity.
+     * linked: when the item came from a compound answer, the linkage of
+     * each of include_rels the list answered, taken out of the item
+     * ({"order-products": [{"type", "id"}, ...]}), and included its related
+     * resources by "type/id"; both NULL otherwise.  Borrowed. */
+    mo_err (*snapshot)(void *state, ms_client *ms, const char *id, json_t *item,
+                       const json_t *linked, const json_t *included, json_t **snapshot,
                        char *errstr, size_t errstr_size);
+    /* Adds the stream's own figures to the summary (may be NULL). */
+    void (*summary)(void *state, json_t *sum);
     void (*free_state)(void *state);
 } pm_stream;
 
@@ -253,6 +267,24 @@ typedef struct pm_stream {
  * (borrowed, outlives the stream) gives the orders' MYSTORE_ORDER_STATUSES,
  * checked against the shop's statuses each cycle. */
 mo_err pm_orders_stream(pm_stream *st, const mo_config *cfg);
+
+/* Whether the shop answers a stream's include= is cached per tenant in
+ * Redis at include:<stream> ({"v": 1, "supported": true|false, "at": ms}) for
+ * PM_INCLUDE_TTL_S: losing it costs one probe (the next list page asks with
+ * include= and learns from the answer).  `mosync doctor` writes it too. */
+#define PM_INCLUDE_TTL_S (24 * 3600)
+/* What the order poller asks include= for (the related resources of an
+ * order snapshot; `mosync doctor` asks the same). */
+#define PM_ORDERS_INCLUDE "order-products,order-products.order-product-attributes,order-totals"
+mo_err pm_include_save(rs_store *rs, const char *stream, int supported, char *errstr,
+                       size_t errstr_size);
+/* The resource of identifier {"type", "id"} in included ("type/id" →
+ * resource; borrowed), NULL when it is not there. */
+json_t *pm_included_get(const json_t *included, const json_t *identifier);
+/* Takes relationships.<rel>.data out of resource (the member, then the
+ * relationship if nothing else is left) and returns it (new reference; NULL
+ * when the resource had none). */
+json_t *pm_take_linkage(json_t *resource, const char *rel);
 mo_err pm_products_stream(pm_stream *st);
 
 #endif

@@ -8,7 +8,20 @@
  * observed (tz_local_to_utc_observed: in the autumn fold, the latest of its
  * two instants not after the observation).  No order is guaranteed (M2), so
  * paging is not stable and the engine confirms the scans; links.last telling
- * a different page count while paged says the list moved. */
+ * a different page count while paged says the list moved.
+ *
+ * include= (M11): a stream that names one asks its list pages with it while
+ * the shop is not known to refuse it.  The first non-empty answer decides
+ * (cached per tenant in Redis, PM_INCLUDE_KEY): a compound document (an
+ * "included" array, or the items naming their related resources) says yes;
+ * an answer without either (the argument ignored) or a 400 (refused; the page
+ * is asked again without it) says no, and the related URLs serve every
+ * snapshot until the cache expires.  An empty page decides nothing.  From a
+ * compound page, the relationships include= added are taken out of each
+ * item (so the item, its fingerprint and its snapshot are what a plain list
+ * answers) and handed with the included resources to the stream's snapshot,
+ * which falls back to the related URLs for an entity whose related set is
+ * incomplete. */
 #include "dlq.h"
 #include "http.h"
 #include "kafka.h"
@@ -30,12 +43,148 @@ typedef struct pm_state {
     const mo_config *cfg;
     pm_stream st;
     ms_client *ms;
-    char route[64]; /* "GET orders" */
+    char route[64];        /* "GET orders" */
+    char component[64];    /* "poll.mystore-orders" (logs) */
+    rs_store *rs;          /* borrowed: the include= cache */
+    int include;           /* PM_INC_*: what the shop does with st.include, this cycle */
+    json_t *page_included; /* "type/id" → resource of the current compound page */
+    json_t *page_linked;   /* item id → {rel: linkage} taken out of the page's items */
     /* Work first (store.h): a cycle's list requests are idle in the shared
      * budget after a cycle that fetched nothing; fetching a changed entity,
      * and every request of the cycle after one that did, are work. */
     int fetched_now, fetched_last;
 } pm_state;
+
+enum { PM_INC_UNKNOWN, PM_INC_NO, PM_INC_YES };
+static const char *const pm_inc_names[] = {"unknown", "no", "yes"};
+
+mo_err pm_include_save(rs_store *rs, const char *stream, int supported, char *errstr,
+                       size_t errstr_size)
+{
+    char suffix[96];
+    snprintf(suffix, sizeof(suffix), "include:%s", stream);
+    json_t *v =
+        json_pack("{s:i, s:b, s:I}", "v", 1, "supported", supported, "at", (json_int_t)mo_now_ms());
+    if (!v)
+        return mo_seterr(MO_ERR_NOMEM, errstr, errstr_size, "out of memory");
+    mo_err err = rs_set_json(rs, suffix, v, PM_INCLUDE_TTL_S, errstr, errstr_size);
+    json_decref(v);
+    return err;
+}
+
+/* The cached answer of include:<stream>: PM_INC_UNKNOWN when none (or Redis
+ * did not answer: the cache is only a cache). */
+static int pm_include_load(pm_state *s)
+{
+    char suffix[96], errstr[256];
+    json_t *v = NULL;
+    snprintf(suffix, sizeof(suffix), "include:%s", s->st.name);
+    if (rs_get_json(s->rs, suffix, &v, errstr, sizeof(errstr)))
+        return PM_INC_UNKNOWN;
+    json_t *sup = json_object_get(v, "supported");
+    int mode = json_is_boolean(sup) ? (json_is_true(sup) ? PM_INC_YES : PM_INC_NO) : PM_INC_UNKNOWN;
+    json_decref(v);
+    return mode;
+}
+
+/* What an answer taught of include=: logged and cached when it changed. */
+static void pm_include_learn(pm_state *s, int mode, const char *why)
+{
+    char errstr[256];
+    if (s->include == mode)
+        return;
+    s->include = mode;
+    if (mode == PM_INC_YES)
+        lg_info(s->component, s->cfg->tenant,
+                "Mystore answers include=%s: related resources come with the list (%s)",
+                s->st.include, why);
+    else
+        lg_info(s->component, s->cfg->tenant,
+                "Mystore does not answer include=%s (%s): related resources are read by their "
+                "URLs",
+                s->st.include, why);
+    if (pm_include_save(s->rs, s->st.name, mode == PM_INC_YES, errstr, sizeof(errstr)))
+        lg_warn(s->component, s->cfg->tenant, "cannot cache whether include= works: %s", errstr);
+}
+
+json_t *pm_included_get(const json_t *included, const json_t *identifier)
+{
+    const char *type = json_string_value(json_object_get(identifier, "type"));
+    const char *id = json_string_value(json_object_get(identifier, "id"));
+    char key[256];
+    if (!type || !id || (size_t)snprintf(key, sizeof(key), "%s/%s", type, id) >= sizeof(key))
+        return NULL;
+    return json_object_get(included, key);
+}
+
+json_t *pm_take_linkage(json_t *resource, const char *rel)
+{
+    json_t *rels = json_object_get(resource, "relationships");
+    json_t *r = json_object_get(rels, rel);
+    json_t *data = json_object_get(r, "data");
+    if (!data)
+        return NULL;
+    json_incref(data);
+    json_object_del(r, "data");
+    if (!json_object_size(r))
+        json_object_del(rels, rel);
+    if (!json_object_size(rels))
+        json_object_del(resource, "relationships");
+    return data;
+}
+
+static void pm_page_forget(pm_state *s)
+{
+    json_decref(s->page_included);
+    json_decref(s->page_linked);
+    s->page_included = s->page_linked = NULL;
+}
+
+/* Learns from a list page asked with include= and keeps its compound parts
+ * for the snapshots of its items (see the top of the file). */
+static void pm_include_page(pm_state *s, json_t *items, json_t *included)
+{
+    size_t i;
+    json_t *item;
+    int compound = included != NULL;
+    if (!json_array_size(items))
+        return; /* an empty page decides nothing */
+    json_array_foreach(items, i, item)
+    {
+        json_t *rels = json_object_get(item, "relationships");
+        for (const char *const *rel = s->st.include_rels; *rel && !compound; rel++)
+            compound = json_object_get(json_object_get(rels, *rel), "data") != NULL;
+    }
+    if (!compound) {
+        pm_include_learn(s, PM_INC_NO, "a list answer without \"included\"");
+        return;
+    }
+    pm_include_learn(s, PM_INC_YES, "a list answer with \"included\"");
+    s->page_included = json_object();
+    s->page_linked = json_object();
+    json_array_foreach(included, i, item)
+    {
+        const char *type = json_string_value(json_object_get(item, "type"));
+        const char *id = json_string_value(json_object_get(item, "id"));
+        char key[256];
+        if (type && id && (size_t)snprintf(key, sizeof(key), "%s/%s", type, id) < sizeof(key))
+            json_object_set(s->page_included, key, item);
+    }
+    json_array_foreach(items, i, item)
+    {
+        const char *id = json_string_value(json_object_get(item, "id"));
+        json_t *linked = json_object();
+        for (const char *const *rel = s->st.include_rels; *rel; rel++) {
+            json_t *data = pm_take_linkage(item, *rel);
+            if (data)
+                json_object_set_new(linked, *rel, data);
+        }
+        if (id)
+            json_object_set_new(s->page_linked, id, linked);
+        else
+            json_decref(linked);
+    }
+}
 
 static long long pm_server_now(void *state)
 {
@@ -68,6 +217,9 @@ static long pm_lookback_s(void *state)
 static mo_err pm_begin_cycle(void *state, char *errstr, size_t errstr_size)
 {
     pm_state *s = state;
+    pm_page_forget(s);
+    if (s->st.include)
+        s->include = pm_include_load(s);
     s->fetched_last = s->fetched_now;
     s->fetched_now = 0;
     ms_set_idle(s->ms, !s->fetched_last);
@@ -91,10 +243,35 @@ static mo_err pm_list_page(void *state, int which, long long from, long long now
     }
     if (!pos->next)
         pos->next = 1;
-    err = ms_list_page_last(s->ms, s->st.list_path, query, (int)pos->next, items, NULL, more, &last,
-                            errstr, errstr_size);
+    pm_page_forget(s);
+    int ask = s->st.include && s->include != PM_INC_NO;
+    char asked[1024];
+    json_t *included = NULL;
+    snprintf(asked, sizeof(asked), "%s%sinclude=%s", query, *query ? "&" : "",
+             s->st.include ? s->st.include : "");
+    err = ms_list_page_incl(s->ms, s->st.list_path, ask ? asked : query, (int)pos->next, items,
+                            NULL, ask ? &included : NULL, more, &last, errstr, errstr_size);
+    if (err && ask && (err == MO_ERR_TOO_LARGE || ms_last_status(s->ms) == 400)) {
+        /* JSON:API: a server that does not serve an include path answers
+         * 400.  A compound page over the answer cap (MS_ANSWER_ITEM per
+         * order) is this page's matter: it is read plainly, its orders by
+         * their URLs, include= kept for the next pages. */
+        int refused = err != MO_ERR_TOO_LARGE;
+        if (!refused)
+            lg_warn(s->component, s->cfg->tenant,
+                    "%s; reading page %lld without include=, its %s by their URLs", errstr,
+                    pos->next, s->st.noun);
+        err = ms_list_page_incl(s->ms, s->st.list_path, query, (int)pos->next, items, NULL, NULL,
+                                more, &last, errstr, errstr_size);
+        if (!err && refused)
+            pm_include_learn(s, PM_INC_NO, "HTTP 400 to a list asked with it");
+        ask = 0;
+    }
     if (err)
         return err;
+    if (ask)
+        pm_include_page(s, *items, included);
+    json_decref(included);
     /* The page count changing while the list is paged: items moved. */
     if (pos->last && last && last != pos->last)
         pos->moved = 1;
@@ -143,8 +320,10 @@ static mo_err pm_snapshot(void *state, const char *id, json_t *item, json_t **sn
                           char *errstr, size_t errstr_size)
 {
     pm_state *s = state;
+    const json_t *linked = s->page_linked ? json_object_get(s->page_linked, id) : NULL;
     pm_work(s);
-    return s->st.snapshot(s->st.state, s->ms, id, item, snapshot, errstr, errstr_size);
+    return s->st.snapshot(s->st.state, s->ms, id, item, linked, linked ? s->page_included : NULL,
+                          snapshot, errstr, errstr_size);
 }
 
 /* GET <list path>/<id>: the resource as the list shows it, NULL on 404. */
@@ -156,6 +335,7 @@ static mo_err pm_fetch_one(void *state, const char *id, json_t **item, char *err
     json_t *doc = NULL;
     long status = 0;
     *item = NULL;
+    pm_page_forget(s); /* its snapshot reads the related URLs */
     if (!pm_id_ok(id))
         return mo_seterr(MO_ERR_INVALID, errstr, errstr_size, "'%.80s' is not a Mystore id", id);
     pm_work(s);
@@ -188,6 +368,15 @@ static unsigned long pm_requests(void *state)
     return ms_requests(((pm_state *)state)->ms);
 }
 
+static void pm_summary(void *state, json_t *sum)
+{
+    pm_state *s = state;
+    if (s->st.include)
+        json_object_set_new(sum, "include", json_string(pm_inc_names[s->include]));
+    if (s->st.summary)
+        s->st.summary(s->st.state, sum);
+}
+
 static void pm_close(void *state)
 {
     pm_state *s = state;
@@ -195,6 +384,7 @@ static void pm_close(void *state)
         return;
     if (s->st.free_state)
         s->st.free_state(s->st.state);
+    pm_page_forget(s);
     ms_free(s->ms);
     free(s);
 }
@@ -207,6 +397,7 @@ mo_err pm_source_open(const mo_config *cfg, const char *stream, rs_store *rs, pe
     if (!s)
         return mo_seterr(MO_ERR_NOMEM, errstr, errstr_size, "out of memory");
     s->cfg = cfg;
+    s->rs = rs;
     if (!strcmp(stream, "mystore-orders"))
         err = pm_orders_stream(&s->st, cfg);
     else if (!strcmp(stream, "mystore-products"))
@@ -223,6 +414,7 @@ mo_err pm_source_open(const mo_config *cfg, const char *stream, rs_store *rs, pe
         return err;
     }
     snprintf(s->route, sizeof(s->route), "GET %s", s->st.list_path);
+    snprintf(s->component, sizeof(s->component), "poll.%s", s->st.name);
     *src = (pe_source){.stream = s->st.name,
                        .flow = s->st.flow,
                        .noun = s->st.noun,
@@ -246,6 +438,7 @@ mo_err pm_source_open(const mo_config *cfg, const char *stream, rs_store *rs, pe
                        .last_status = pm_last_status,
                        .up_since = pm_up_since,
                        .requests = pm_requests,
+                       .summary = pm_summary,
                        .close = pm_close};
     return MO_OK;
 }

@@ -96,8 +96,11 @@ static mo_err pp_options(pp_state *s, ms_client *ms, const char *attrs, json_t *
 }
 
 static mo_err pp_snapshot(void *state, ms_client *ms, const char *id, json_t *product,
-                          json_t **snapshot, char *errstr, size_t errstr_size)
+                          const json_t *linked, const json_t *included, json_t **snapshot,
+                          char *errstr, size_t errstr_size)
 {
+    (void)linked; /* the products stream does not ask include= */
+    (void)included;
     pp_state *s = state;
     char path[256];
     json_t *variants = NULL, *meta = NULL;

@@ -4,7 +4,11 @@ of 300 products with 1,000 variants) in the Mystore simulator, runs each
 poller and consumer with --once and prints what it measured.  A benchmark, not
 a test: it asserts nothing.
 
-    python3 tests/bench/orders.py [--orders N] [--kafka mock|real]
+    python3 tests/bench/orders.py [--orders N] [--kafka mock|real] [--include on|off]
+
+--include off makes the Mystore simulator ignore include= (as a shop without
+it would), so the poller reads each order's lines, options and totals by
+their URLs (M11's fallback); on (the default) it answers compound documents.
 
 --kafka real starts an Apache Kafka broker (tests/kafka/start) for the run.
 Consumer rates use the consumer's own busy time (first to last message), so
@@ -35,6 +39,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--orders", type=int, default=1000)
     ap.add_argument("--kafka", default=os.environ.get("MOSYNC_TEST_KAFKA", "mock"))
+    ap.add_argument("--include", choices=("on", "off"), default="on")
     a = ap.parse_args()
     os.environ["MOSYNC_TEST_KAFKA"] = a.kafka
     broker = None
@@ -50,15 +55,18 @@ def main():
     env = Env("bench", seed)
     try:
         env.env["LOG_LEVEL"] = "warn"
+        env.mystore.post("/_sim/include", {"enabled": a.include == "on"})
         n = a.orders
-        print("kafka: %s; %d orders (%d lines, %.2f per order); 300 products, 1000 variants" % (
-            env.kafka.kind, n, lines, lines / n))
+        print("kafka: %s; %d orders (%d lines, %.2f per order); 300 products, 1000 variants; "
+              "include= %s" % (env.kafka.kind, n, lines, lines / n, a.include))
 
         tp, poll = timed(env, ["poll", "mystore-orders", "--once"])
         ta, apply = timed(env, ["apply", "orders", "--once", "--idle-ms", "1000"])
         busy = max(apply["busy_ms"], 1) / 1000.0
-        print("poll mystore-orders: %.2f s, %.0f orders/s, %.2f Mystore requests per order" % (
-            tp, n / tp, poll["mystore_requests"] / n))
+        print("poll mystore-orders: %.2f s, %.0f orders/s, %.2f Mystore requests per order "
+              "(include=: %s, %d snapshots from it, %d fell back)" % (
+                  tp, n / tp, poll["mystore_requests"] / n, poll.get("include"),
+                  poll.get("include_snapshots", 0), poll.get("include_fallbacks", 0)))
         print("apply orders:        %.2f s busy, %.0f orders/s, %.2f Ongoing requests per order "
               "(%d articles created from order lines first)" % (
                   busy, n / busy, apply["ongoing_requests"] / n, apply["articles_created"]))

@@ -447,6 +447,12 @@ class MystoreSim(Sim):
                 return items
             page += 1
 
+    def related_urls_only(self):
+        """Makes the shop ignore include= (M11's fallback): the order poller
+        then reads each order's lines, options and totals by their URLs, where
+        a test's faults on those URLs land."""
+        self.post("/_sim/include", {"enabled": False})
+
     def snapshot(self, order_id):
         """The order snapshot as the poller builds it, read over HTTP (M6, M7, M11)."""
         order = self.api("orders/%s" % order_id)["data"]

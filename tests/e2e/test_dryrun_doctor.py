@@ -291,7 +291,7 @@ def test_dry_run_of_articles_deliveries_and_stock_compares_and_sends_nothing():
 
 # ---- mosync doctor --------------------------------------------------------------
 
-ALL_CHECKS = ["A1", "A2", "A3"] + ["M%d" % n for n in range(1, 18)] + \
+ALL_CHECKS = ["A1", "A2", "A3"] + ["M%d" % n for n in range(1, 18)] + ["M11i"] + \
     ["O%d" % n for n in range(1, 7)]
 
 
@@ -507,6 +507,47 @@ def test_doctor_names_each_broken_assumption():
     check(not failures, "\n".join(failures))
 
 
+def test_doctor_says_whether_include_is_supported():
+    """M11i: a shop that answers include= with the same lines, options and
+    totals as their URLs is "confirmed"; one that ignores it or refuses it
+    (HTTP 400) is "unknown", saying it is not supported and that the poller
+    reads the related URLs, with exit 0 (nothing is wrong); one whose
+    compound answer leaves a related resource out says so.  Each answer is
+    cached for the pollers in Redis (include:mystore-orders), yes only when
+    confirmed."""
+    cases = [("include-on", [], "confirmed", "supported: include=", True),
+             ("include-off", ["--include", "off"], "unknown", "not supported: include= is "
+              "ignored", False),
+             ("include-refused", ["--include", "refuse"], "unknown", "include= refused", False)]
+    failures = []
+    for name, extra, status, words, cached in cases:
+        with doctor_shop("doctor-" + name, ms_extra=extra) as s:
+            rc, checks, _ = s.doctor()
+            c = checks["M11i"]
+            if (rc, c["status"]) != (0, status) or words not in c["evidence"]:
+                failures.append("%s: exit %s, M11i %s: %s" % (name, rc, c["status"],
+                                                              c["evidence"]))
+            if status != "confirmed" and "reads each order's related URLs" not in c["evidence"]:
+                failures.append("%s: the fallback is not named: %s" % (name, c["evidence"]))
+            got = (s.redis.get_json("include:mystore-orders") or {}).get("supported")
+            if got is not cached:
+                failures.append("%s: cached %r, want %r" % (name, got, cached))
+            if checks["M11"]["status"] != "confirmed":
+                failures.append("%s: M11 %s" % (name, checks["M11"]))
+    with doctor_shop("doctor-include-incomplete") as s:
+        # Every order's totals rows named in the compound answer but left out.
+        totals = [t["id"] for o in doctor_seed()[0]["orders"] for t in o["totals"]]
+        s.mystore.post("/_sim/include", {"drop": [{"type": "order-totals", "id": t}
+                                                  for t in totals]})
+        rc, checks, _ = s.doctor()
+        c = checks["M11i"]
+        if (rc, c["status"]) != (0, "unknown") or "incomplete" not in c["evidence"]:
+            failures.append("incomplete: exit %s, M11i %s: %s" % (rc, c["status"], c["evidence"]))
+        if (s.redis.get_json("include:mystore-orders") or {}).get("supported") is not False:
+            failures.append("incomplete: not cached as no")
+    check(not failures, "\n".join(failures))
+
+
 def test_doctor_names_timestamps_in_another_zone():
     """M1: a shop whose clock runs in another zone (Tokyo) than
     MYSTORE_TIMEZONE (Oslo) stamps a change hours ahead of the server's clock
@@ -521,7 +562,7 @@ def test_doctor_names_timestamps_in_another_zone():
 # Which checks need which Mystore list: a check whose list could not be read
 # cannot be confirmed (nor contradicted) by what it did not read.
 NEEDS_PRODUCTS = ["A3", "M1", "M3", "M4", "M10", "M11", "M16", "M17", "O2", "O3"]
-NEEDS_ORDERS = ["M1", "M2", "M5", "M6", "M7", "M9", "M11", "M13", "M14"]
+NEEDS_ORDERS = ["M1", "M2", "M5", "M6", "M7", "M9", "M11", "M11i", "M13", "M14"]
 
 
 def test_issue12_18_doctor_says_unknown_when_it_could_not_read():

@@ -359,6 +359,9 @@ def test_mosync_run_stays_within_the_mystore_rate_limit():
     limit = 90
     seed = make_seed(orders=25, products=25, seed=33)
     with env_for("ratelimit", seed, mystore_rate=limit) as env:
+        # A backlog beyond one minute's budget: each order's related URLs (M11's
+        # fallback) cost several requests.
+        env.mystore.related_urls_only()
         env.env["MYSTORE_RATE_LIMIT_PER_MIN"] = str(limit)
         run = env.spawn(["run"], extra_env={"STOCK_SYNC": "on"})
         wait_until(lambda: len(env.ongoing.orders()) == 25, 420, "25 orders in Ongoing", 1)

@@ -144,6 +144,8 @@ def test_issue12_02_failing_order_a_shifted_scan_did_not_list_is_not_dropped():
     older than the next window."""
     seed = make_seed(orders=6, products=10, seed=134, base_time="2026-11-27 06:00:00")
     with env_for("i12-02-failing", seed) as env:
+        # Faults on the related URLs: the fallback path (M11).
+        env.mystore.related_urls_only()
         clock(env, "2026-11-27 10:00:00")
         env.mystore.post("/_sim/fault", {"method": "GET", "count": 6, "status": 500,
                                          "path": "%s/10004/order-totals" % ORDERS})
@@ -284,6 +286,8 @@ def test_issue12_06_rate_limited_sub_resource_counts_against_no_order():
     MAX_ATTEMPTS cycles, and once the 429s stop the order is emitted."""
     seed = make_seed(orders=6, products=10, seed=128)
     with env_for("i12-06", seed) as env:
+        # Faults on the related URLs: the fallback path (M11).
+        env.mystore.related_urls_only()
         env.env["MAX_ATTEMPTS"] = "2"
         env.mystore.post("/_sim/fault", {"method": "GET", "count": 1000, "status": 429,
                                          "retry_after": 0,
@@ -381,6 +385,8 @@ def test_issue12_07_zombie_sigstopped_mid_snapshot_does_not_overwrite():
     newer content, and the old snapshot was never emitted."""
     seed = make_seed(orders=3, products=10, seed=130, base_time="2026-11-27 09:00:00")
     with env_for("i12-07-zombie", seed) as env:
+        # Faults on the related URLs: the fallback path (M11).
+        env.mystore.related_urls_only()
         env.env["LEASE_TTL_S"] = "3"
         clock(env, "2026-11-27 10:00:00")
 
@@ -456,18 +462,38 @@ def test_issue12_hostile_first_scan_of_2000_orders():
     between pages, deletes orders, answers 404 to a page past the first and
     429 to sub-resources, and one order's lines span 3 pages: no cycle counts
     its scan complete before every existing order was emitted, and every
-    order lands in Ongoing whole, exactly once."""
+    order lands in Ongoing whole, exactly once.  The shop ignores include=,
+    so the related URLs are read (M11's fallback)."""
+    hostile_first_scan(include=False)
+
+
+def test_issue12_hostile_first_scan_of_2000_orders_with_include():
+    """The same scan where the shop answers include= (issue 15 item 3): the
+    lines, options and totals come with the reordered list pages (the order
+    of 120 lines in one compound answer), a page answers 429 until its
+    retries are spent: the same guarantees, and no related URL is read."""
+    hostile_first_scan(include=True)
+
+
+def hostile_first_scan(include):
     seed = make_seed(orders=2000, products=40, seed=133)
     many_lines(seed["orders"][17], 120)
     big = seed["orders"][17]["id"]
     gone = [o["id"] for o in seed["orders"][500:510]]
     limited = [o["id"] for o in seed["orders"][100:103]]
     with env_for("i12-hostile", seed) as env:
+        if not include:
+            env.mystore.related_urls_only()
         env.mystore.post("/_sim/lists", {"reshuffle": 25, "seed": 11, "delete_orders": gone,
                                          "delete_after_pages": 5})
         env.mystore.post("/_sim/fault", {"method": "GET", "path": ORDERS, "count": 1,
                                          "status": 404, "match": "page%5Bnumber%5D=7&"})
-        for oid in limited:
+        if include:
+            # More 429s than the client's attempts: the cycle ends there.
+            env.mystore.post("/_sim/fault", {"method": "GET", "count": 8, "status": 429,
+                                             "retry_after": 0, "path": ORDERS,
+                                             "match": "page%5Bnumber%5D=3&"})
+        for oid in limited if not include else ():
             env.mystore.post("/_sim/fault", {"method": "GET", "count": 8, "status": 429,
                                              "retry_after": 0,
                                              "path": "%s/%s/order-products" % (ORDERS, oid)})
@@ -477,6 +503,11 @@ def test_issue12_hostile_first_scan_of_2000_orders():
             eq(sorted(missing)[:10], [], "existing orders not emitted when the scan completed")
         cycles = poll_until_complete(env, on_complete=complete)
         check(cycles >= 2, "a 429 ended at least one cycle (%d cycles)" % cycles)
+        related = sorted(r for r in env.mystore.stats()["by_route"] if "{id}/order-" in r)
+        if include:
+            eq(related, [], "related URLs read although the shop answers include=")
+        else:
+            check(related, "the related URLs were read")
         _, s, _ = env.apply_orders(timeout=300)
         eq(s["dead_lettered"], 0, "dead letters")
         existing = existing_ids(env)

@@ -129,6 +129,8 @@ def test_poller_metrics_equal_the_mystore_simulator():
     the topic's messages, one budget wait is counted, one cycle, the lease."""
     seed = make_seed(orders=30, products=10, seed=5)
     with env_for("metrics_poller", seed) as env:
+        # Faults on the related URLs: the fallback path (M11).
+        env.mystore.related_urls_only()
         # Two 503s on one order's totals: retried by the client, both counted as 5xx.
         env.mystore.post("/_sim/fault", {"method": "GET", "path": "/shops/demo/orders/10004/order-totals",
                                          "count": 2, "status": 503})

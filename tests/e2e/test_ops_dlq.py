@@ -226,6 +226,8 @@ def test_dlq_poller_letter_is_not_redriven_but_resolved():
     ids = sorted(o["id"] for o in seed["orders"])
     polled, applied = ids[0], ids[1]
     with env_for("dlq-poller", seed) as env:
+        # Faults on the related URLs: the fallback path (M11).
+        env.mystore.related_urls_only()
         env.mystore.post("/_sim/fault", {"method": "GET", "count": 100000, "status": 404,
                                          "path": "/shops/%s/orders/%s/order-products" % (
                                              SHOP, polled)})

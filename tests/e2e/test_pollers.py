@@ -209,6 +209,8 @@ def test_issue6_05_entity_error_is_dead_lettered_and_the_stream_moves_on():
     seed = make_seed(orders=20, products=10, seed=65, base_time="2026-11-27 09:00:00")
     ids = sorted(o["id"] for o in seed["orders"])
     with env_for("entity-error", seed) as env:
+        # Faults on the related URLs: the fallback path (M11).
+        env.mystore.related_urls_only()
         env.env["MAX_ATTEMPTS"] = "2"
         clock(env, local="2026-11-27 10:00:00")
         env.mystore.post("/_sim/fault", {"method": "GET", "count": 100000, "status": 500,
@@ -242,6 +244,8 @@ def test_pollers_forbidden_sub_resource_ends_the_cycle_and_counts_against_no_ord
     ends, nothing is dead-lettered however often it happens."""
     seed = make_seed(orders=10, products=10, seed=66, base_time="2026-11-27 09:00:00")
     with env_for("forbidden-sub", seed) as env:
+        # Faults on the related URLs: the fallback path (M11).
+        env.mystore.related_urls_only()
         env.env["MAX_ATTEMPTS"] = "1"
         clock(env, local="2026-11-27 10:00:00")
         env.mystore.post("/_sim/fault", {"method": "GET", "count": 100000, "status": 403,

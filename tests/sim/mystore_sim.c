@@ -84,6 +84,14 @@ typedef struct ms_shop {
     long delete_after;
     json_t *hide_orders; /* left out of the next hide_pages pages of GET orders */
     long hide_pages;
+    /* include= (JSON:API compound documents, M11; POST /_sim/include):
+     * include_off makes the shop ignore include= as an API without it would
+     * (answers without "included"); include_drop ("type/id" -> true) names
+     * related resources left out of "included" while the relationships
+     * still name them (an incomplete compound document). */
+    int include_off;
+    int include_refuse; /* answer include= with 400, as a strict JSON:API server without it */
+    json_t *include_drop;
     /* Webhooks (POST /_sim/webhooks): "" = none sent. */
     char webhook_url[1024];
     char webhook_secret[256];
@@ -656,8 +664,12 @@ static int ms_scramble_cmp(const void *a, const void *b)
  *                        (updated_at: M14; sku: M16, M17)
  *   --page-max N         pages of up to N items instead of 50 (M13)
  *   --hide a,b           these attributes are left out of products and
- *                        variants, as a token with "hide" scopes sees them */
+ *                        variants, as a token with "hide" scopes sees them
+ *   --include off|refuse include= is ignored (off) or answered 400 (refuse)
+ *                        by every shop, as an API without it (M11; default
+ *                        on: compound documents, see ms_include) */
 static struct {
+    int include; /* 0 on, 1 off, 2 refuse */
     int weight_kg;
     char ignore_filter[64];
     long page_max;
@@ -717,7 +729,8 @@ static int ms_broken_flag(int argc, char **argv, int *i)
     long n;
 
     if (strcmp(arg, "--weight-unit") != 0 && strcmp(arg, "--ignore-filter") != 0 &&
-        strcmp(arg, "--page-max") != 0 && strcmp(arg, "--hide") != 0)
+        strcmp(arg, "--page-max") != 0 && strcmp(arg, "--hide") != 0 &&
+        strcmp(arg, "--include") != 0)
         return 0;
     if (value == NULL) {
         fprintf(stderr, "mystore-sim: %s needs a value\n", arg);
@@ -733,6 +746,9 @@ static int ms_broken_flag(int argc, char **argv, int *i)
         ms_broken.page_max = n;
     else if (strcmp(arg, "--hide") == 0 && strlen(value) < sizeof ms_broken.hide)
         snprintf(ms_broken.hide, sizeof ms_broken.hide, "%s", value);
+    else if (strcmp(arg, "--include") == 0 &&
+             (!strcmp(value, "on") || !strcmp(value, "off") || !strcmp(value, "refuse")))
+        ms_broken.include = !strcmp(value, "off") ? 1 : !strcmp(value, "refuse") ? 2 : 0;
     else {
         fprintf(stderr, "mystore-sim: bad value '%s' for %s\n", value, arg);
         exit(2);
@@ -1159,6 +1175,137 @@ static void ms_answer_list(const sim_req *req, sim_resp *resp, json_t *items,
 static void ms_answer_one(sim_resp *resp, int status, json_t *resource)
 {
     sim_resp_json(resp, status, json_pack("{s:o}", "data", resource));
+}
+
+/* ---- include= (JSON:API compound documents; M11) ----
+ *
+ * GET orders and orders/{id} take include=order-products,
+ * order-products.order-product-attributes,order-totals; GET products and
+ * products/{id} take include=product-variants.  The answer is the usual one
+ * plus a top-level "included" array of the related resources (built as their
+ * own lists build them), and each primary resource's (and each included
+ * line's) relationships.<name>.data naming them, in the order their own
+ * lists answer them.  Paging is the primary list's: page[size] counts the
+ * primary resources only.  An include path the shop does not serve answers
+ * 400 (as JSON:API asks); with include_off the argument is ignored. */
+
+static int ms_eq(const char *a, const char *b);
+
+/* The items sorted as ms_answer_list sorts them (a new array of borrowed
+ * pointers, NULL-terminated, the count in *n); NULL when out of memory. */
+static json_t **ms_sorted_new(json_t *items, size_t *n)
+{
+    size_t total = json_array_size(items);
+    json_t **kept = calloc(total + 1, sizeof *kept);
+    size_t i;
+    json_t *item;
+
+    *n = 0;
+    if (kept == NULL)
+        return NULL;
+    json_array_foreach(items, i, item) kept[(*n)++] = item;
+    qsort(kept, *n, sizeof *kept, ms_scramble_cmp);
+    return kept;
+}
+
+/* Adds resource (stolen) to included unless the drop hook names it, and
+ * its identifier to linkage. */
+static void ms_include_add(const ms_shop *shop, json_t *included, json_t *linkage, json_t *resource)
+{
+    char key[256];
+    const char *type = json_string_value(json_object_get(resource, "type"));
+
+    json_array_append_new(linkage, json_pack("{s:s, s:s}", "type", type, "id", ms_id(resource)));
+    snprintf(key, sizeof key, "%s/%s", type, ms_id(resource));
+    if (json_object_get(shop->include_drop, key))
+        json_decref(resource);
+    else
+        json_array_append_new(included, resource);
+}
+
+/* Builds each of items (sorted as its list) with build/ctx into included,
+ * and sets relationships.<rel> of resource to {"data": [their identifiers]}.
+ * line_options: each item is an order line whose options are included too. */
+static void ms_include_many(const ms_shop *shop, json_t *included, json_t *resource,
+                            const char *rel, json_t *items, ms_build_fn build, const void *ctx,
+                            int line_options)
+{
+    size_t n;
+    json_t **sorted = ms_sorted_new(items, &n);
+    json_t *linkage = json_array();
+    json_t *rels = json_object_get(resource, "relationships");
+
+    for (size_t i = 0; sorted != NULL && i < n; i++) {
+        json_t *related = build(sorted[i], ctx);
+        if (line_options)
+            ms_include_many(shop, included, related, "order-product-attributes",
+                            json_object_get(sorted[i], "options"), ms_plain_resource,
+                            "order-product-attributes", 0);
+        ms_include_add(shop, included, linkage, related);
+    }
+    free(sorted);
+    if (!json_is_object(rels)) {
+        rels = json_object();
+        json_object_set_new(resource, "relationships", rels);
+    }
+    json_object_set_new(rels, rel, json_pack("{s:o}", "data", linkage));
+}
+
+/* Turns the answer in resp (GET orders, orders/{id}, products,
+ * products/{id}) into a compound document when the request asks include=
+ * and the shop serves it.  orders: 1 for orders, 0 for products. */
+static void ms_include(ms_shop *shop, const sim_req *req, sim_resp *resp, int orders)
+{
+    const char *arg = sim_query(req, "include");
+    char paths[512];
+    int lines = 0, options = 0, totals = 0, variants = 0;
+    char *save = NULL;
+
+    if (arg == NULL || shop->include_off || ms_broken.include == 1 || resp->status != 200 ||
+        resp->body == NULL)
+        return;
+    if (shop->include_refuse || ms_broken.include == 2) {
+        ms_fail(resp, 400, "include is not supported");
+        return;
+    }
+    snprintf(paths, sizeof paths, "%s", arg);
+    for (char *p = strtok_r(paths, ",", &save); p != NULL; p = strtok_r(NULL, ",", &save)) {
+        if (orders && ms_eq(p, "order-products"))
+            lines = 1;
+        else if (orders && ms_eq(p, "order-products.order-product-attributes"))
+            lines = options = 1;
+        else if (orders && ms_eq(p, "order-totals"))
+            totals = 1;
+        else if (!orders && ms_eq(p, "product-variants"))
+            variants = 1;
+        else {
+            ms_fail(resp, 400, "include: the relationship path '%s' is not served here", p);
+            return;
+        }
+    }
+    json_t *data = json_object_get(resp->body, "data");
+    json_t *included = json_array();
+    json_t *one = json_is_object(data) ? data : NULL;
+    size_t count = one ? 1 : json_array_size(data);
+    for (size_t i = 0; i < count; i++) {
+        json_t *resource = one ? one : json_array_get(data, i);
+        if (orders) {
+            json_t *order = ms_find(shop->orders, ms_id(resource));
+            if (lines)
+                ms_include_many(shop, included, resource, "order-products",
+                                json_object_get(order, "lines"), ms_line_resource, NULL, options);
+            if (totals)
+                ms_include_many(shop, included, resource, "order-totals",
+                                json_object_get(order, "totals"), ms_plain_resource, "order-totals",
+                                0);
+        } else if (variants) {
+            json_t *product = ms_find(shop->products, ms_id(resource));
+            ms_include_many(shop, included, resource, "product-variants",
+                            json_object_get(product, "variants"), ms_variant_resource,
+                            ms_id(product), 0);
+        }
+    }
+    json_object_set_new(resp->body, "included", included);
 }
 
 /* ---- read routes ---- */
@@ -1886,12 +2033,15 @@ static void ms_route(ms_shop *shop, const sim_req *req, sim_resp *resp, char **s
     }
 
     if (count == 1 && ms_eq(kind, "orders")) {
-        if (get)
+        if (get) {
             ms_get_filtered(shop, req, resp, shop->orders, ms_order_resource, shop);
+            ms_include(shop, req, resp, 1);
+        }
     } else if (count == 2 && ms_eq(kind, "orders")) {
-        if (get)
+        if (get) {
             ms_answer_one(resp, 200, ms_order_resource(item, shop));
-        else if (patch)
+            ms_include(shop, req, resp, 1);
+        } else if (patch)
             ms_patch_order(shop, req, resp, item);
     } else if (count == 3 && ms_eq(kind, "orders") && ms_eq(segs[2], "order-products")) {
         if (get)
@@ -1916,12 +2066,15 @@ static void ms_route(ms_shop *shop, const sim_req *req, sim_resp *resp, char **s
         if (post)
             ms_post_history(shop, req, resp);
     } else if (count == 1 && ms_eq(kind, "products")) {
-        if (get)
+        if (get) {
             ms_get_filtered(shop, req, resp, shop->products, ms_product_resource, NULL);
+            ms_include(shop, req, resp, 0);
+        }
     } else if (count == 2 && ms_eq(kind, "products")) {
-        if (get)
+        if (get) {
             ms_answer_one(resp, 200, ms_product_resource(item, NULL));
-        else if (patch)
+            ms_include(shop, req, resp, 0);
+        } else if (patch)
             ms_patch_product(shop, req, resp, item);
     } else if (count == 3 && ms_eq(kind, "products") && ms_eq(segs[2], "product-variants")) {
         if (get)
@@ -1952,6 +2105,7 @@ not_found:
 /* ---- OAuth 2.0 (POST /oauth/token) ---- */
 
 static json_t *ms_test_body(const sim_req *req, sim_resp *resp);
+static void ms_test_include(ms_shop *shop, const sim_req *req, sim_resp *resp);
 static int ms_token_ok(const char *token);
 
 static long long ms_oa_now_ms(void)
@@ -2897,6 +3051,7 @@ static void ms_shop_free(ms_shop *shop)
     json_decref(shop->option_values);
     json_decref(shop->delete_orders);
     json_decref(shop->hide_orders);
+    json_decref(shop->include_drop);
     json_decref(shop->webhooks);
     ms_oa_free(&shop->oa);
     free(shop);
@@ -3440,6 +3595,8 @@ static void ms_test_shop(ms_state *st, ms_shop *shop, const sim_req *req, sim_re
         ms_test_webhooks(shop, req, resp);
     } else if (count == 2 && ms_eq(segs[1], "lists") && post) {
         ms_test_lists(shop, req, resp);
+    } else if (count == 2 && ms_eq(segs[1], "include") && post) {
+        ms_test_include(shop, req, resp);
     } else if (count == 3 && ms_eq(segs[1], "orders") && ms_eq(req->method, "DELETE")) {
         if (ms_delete_order(shop, segs[2]) != 0)
             ms_fail(resp, 404, "no order %s", segs[2]);
@@ -3518,6 +3675,52 @@ out:
     json_decref(body);
 }
 
+/* POST /_sim/include {"enabled": false, "refuse": true, "drop": [{"type",
+ * "id"}]}: turns include= support off (the shop ignores it) or on, makes it
+ * answer include= with 400 (refuse; the effect of the request not applied:
+ * GET only), and names the related
+ * resources left out of "included" (an empty drop list: none).  Answers the
+ * setting. */
+static void ms_test_include(ms_shop *shop, const sim_req *req, sim_resp *resp)
+{
+    json_t *body = ms_test_body(req, resp);
+    if (body == NULL)
+        return;
+    json_t *enabled = json_object_get(body, "enabled"), *drop = json_object_get(body, "drop");
+    json_t *refuse = json_object_get(body, "refuse");
+    if ((enabled && !json_is_boolean(enabled)) || (refuse && !json_is_boolean(refuse)) ||
+        (drop && !json_is_array(drop))) {
+        ms_fail(resp, 400, "include: enabled and refuse are booleans, drop an array of {type, id}");
+        json_decref(body);
+        return;
+    }
+    if (enabled)
+        shop->include_off = !json_is_true(enabled);
+    if (refuse)
+        shop->include_refuse = json_is_true(refuse);
+    if (drop) {
+        json_decref(shop->include_drop);
+        shop->include_drop = json_object();
+        size_t i;
+        json_t *d;
+        json_array_foreach(drop, i, d)
+        {
+            char key[256];
+            const char *type = json_string_value(json_object_get(d, "type"));
+            const char *id = json_string_value(json_object_get(d, "id"));
+            if (type && id) {
+                snprintf(key, sizeof key, "%s/%s", type, id);
+                json_object_set_new(shop->include_drop, key, json_true());
+            }
+        }
+    }
+    sim_resp_json(resp, 200,
+                  json_pack("{s:b, s:b, s:I}", "enabled", !shop->include_off, "refuse",
+                            shop->include_refuse, "dropped",
+                            (json_int_t)json_object_size(shop->include_drop)));
+    json_decref(body);
+}
+
 /* sim_app.handle_test: the Mystore test endpoints under /_sim/.  Those of
  * shop data are also served as /_sim/shops/{shop}/...: the prefix is
  * stripped and the rest answered for that shop; unprefixed they are shop
@@ -3566,6 +3769,7 @@ static void ms_usage(void)
                     " [--clock \"YYYY-MM-DD HH:MM:SS\"]\n"
                     "                   [--weight-unit g|kg] [--ignore-filter KEY]"
                     " [--page-max N] [--hide attr,...]\n"
+                    "                   [--include on|off|refuse]\n"
                     "                   [--oauth-client ID:SECRET] [--access-ttl SECONDS]\n");
     exit(2);
 }

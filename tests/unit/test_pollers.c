@@ -2,6 +2,7 @@
  * shop-local times in the autumn DST fold.  Tests named issue<N>_<item>_...
  * are regression tests of the issues' items. */
 #include "event.h"
+#include "poll.h"
 #include "tz.h"
 #include "unit.h"
 
@@ -98,4 +99,44 @@ UT_TEST(issue12_07_equal_version_lower_fence_is_stale)
              "a fence that is not an integer is refused");
     free(bytes);
     json_decref(ev);
+}
+
+/* include= (M11): the linkage include= adds is taken out of a resource so it
+ * is what a plain list answers (an empty relationship, then an empty
+ * "relationships", removed; other relationships kept), and identifiers are
+ * found in the included index or not at all. */
+UT_TEST(include_linkage_taken_out_and_resolved)
+{
+    json_t *order = json_loads("{\"type\": \"orders\", \"id\": \"1\", \"relationships\": "
+                               "{\"order_status\": {\"data\": {\"type\": \"order-status\", "
+                               "\"id\": \"3\"}}, \"order-products\": {\"data\": [{\"type\": "
+                               "\"order-products\", \"id\": \"7\"}]}}}",
+                               0, NULL);
+    json_t *plain = json_loads("{\"type\": \"orders\", \"id\": \"1\", \"relationships\": "
+                               "{\"order_status\": {\"data\": {\"type\": \"order-status\", "
+                               "\"id\": \"3\"}}}}",
+                               0, NULL);
+    json_t *link = pm_take_linkage(order, "order-products");
+    UT_CHECK(json_is_array(link) && json_array_size(link) == 1, "the linkage taken");
+    UT_CHECK(json_equal(order, plain), "the order as a plain list answers it");
+    UT_CHECK(pm_take_linkage(order, "order-totals") == NULL, "no linkage: NULL");
+    json_t *lonely = json_loads("{\"id\": \"7\", \"relationships\": {\"order-product-attributes\": "
+                                "{\"data\": []}}}",
+                                0, NULL);
+    json_t *empty = pm_take_linkage(lonely, "order-product-attributes");
+    UT_CHECK(json_is_array(empty) && !json_object_get(lonely, "relationships"),
+             "an emptied relationships object is removed");
+    json_t *index =
+        json_pack("{s:{s:s, s:s}}", "order-products/7", "type", "order-products", "id", "7");
+    UT_CHECK(pm_included_get(index, json_array_get(link, 0)) != NULL, "included: found");
+    json_t *missing = json_pack("{s:s, s:s}", "type", "order-products", "id", "8");
+    UT_CHECK(pm_included_get(index, missing) == NULL, "not included: NULL");
+    UT_CHECK(pm_included_get(index, NULL) == NULL, "no identifier: NULL");
+    json_decref(order);
+    json_decref(plain);
+    json_decref(link);
+    json_decref(lonely);
+    json_decref(empty);
+    json_decref(index);
+    json_decref(missing);
 }
