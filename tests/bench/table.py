@@ -985,9 +985,11 @@ def section_budget(table, shop, sizes, raw):
                      "by_route": stats["by_route"], "poll": summaries[0],
                      "apply": summaries[1]}
     how_scale = ("MYSTORE_RATE_LIMIT_PER_MIN=%d and the Mystore simulator's --rate-limit %d "
-                 "(the real 120/min x %.1f, from %s: the backlog's %d requests in about %.2f "
-                 "minutes, at most %d/min)" % (limit, limit, factor, basis, est, k + 0.35,
-                                                MAX_BUDGET_PER_MIN))
+                 "(the real 120/min x %.2f, from %s: the backlog's %d requests in about %.2f "
+                 "minutes, at most %d/min%s)" % (
+                     limit, limit, factor, basis, est, k + 0.35, MAX_BUDGET_PER_MIN,
+                     "; below the real budget because the backlog needs so few requests that "
+                     "120/min would not bind for a whole period" if factor < 1 else ""))
     if k_used >= 1 and t1:
         tk = sampler.time_of(base_answered + k_used * limit + 1)
         span = tk - t1
