@@ -260,6 +260,13 @@ json_t *dlq_message_json(const rd_kafka_message_t *m)
         json_decref(o);
         o = NULL;
     }
+    /* When the producer made it (ms since the epoch): the latency benchmark
+     * times the poll-to-topic stage with it.  Absent when the broker has none. */
+    int64_t ts = o ? rd_kafka_message_timestamp(m, NULL) : -1;
+    if (ts >= 0 && json_object_set_new(o, "timestamp_ms", json_integer((json_int_t)ts))) {
+        json_decref(o);
+        o = NULL;
+    }
     free(b64);
     json_decref(headers);
     json_decref(headers64);

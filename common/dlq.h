@@ -66,7 +66,9 @@ mo_err dlq_send_item(kq_producer *kp, const mo_config *cfg, const char *componen
 /* `mosync dlq show`: prints every dead letter of the tenant's dead-letter
  * topic, oldest first, one JSON object per line:
  *   {"partition": 0, "offset": 12, "key": "t1:10001", "headers": {...},
- *    "value_base64": "..."}
+ *    "value_base64": "...", "timestamp_ms": 1764928800123}
+ * (timestamp_ms: the message's Kafka timestamp, when it was produced; absent
+ * when the broker gives none).
  * A key that is not valid UTF-8 is printed as "key_base64" instead of "key";
  * headers whose value is not valid UTF-8 go to "headers_base64" (value in
  * base64, the name with bad bytes escaped as \xNN): nothing is skipped.

@@ -239,6 +239,16 @@ static void ms_now(char out[MS_TS_LEN])
         snprintf(out, MS_TS_LEN, "1970-01-01 00:00:00");
 }
 
+/* The host's wall clock in ms (never the fixed clock): for times the
+ * benchmarks compare with the other simulator's and their own. */
+static long long ms_now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 /* The instant of a shop-local "YYYY-MM-DD HH:MM:SS" (shape checked by the
  * caller); in the autumn fold mktime picks one of the two passes, which is why
  * /_sim/clock also takes "now_utc".  0 when it does not convert. */
@@ -1118,6 +1128,12 @@ static json_t *ms_variant_resource(json_t *variant, const void *ctx)
 /* Ids a list answer leaves out (POST /_sim/lists hide_orders), or NULL. */
 static json_t *ms_hidden_ids;
 
+/* Set while GET orders answers: each order on the page that has no
+ * "listed_at_ms" since it was stored gets the time (wall clock, ms), so the
+ * latency benchmark can tell a poll's wait from the rest (GET /_sim/orders/{id}
+ * shows it; storing the order again clears it). */
+static int ms_mark_listed;
+
 /* Answers a list: the items of `items` that pass the filter (NULL = all), in
  * scrambled order, one page of them built by `build`, with links. */
 static void ms_answer_list(const sim_req *req, sim_resp *resp, json_t *items,
@@ -1144,8 +1160,11 @@ static void ms_answer_list(const sim_req *req, sim_resp *resp, json_t *items,
     qsort(kept, count, sizeof *kept, ms_scramble_cmp);
     if (ms_page_parse(req, count, &page, resp) == 0) {
         data = json_array();
-        for (i = page.from; i < page.to; i++)
+        for (i = page.from; i < page.to; i++) {
             json_array_append_new(data, build(kept[i], ctx));
+            if (ms_mark_listed && json_object_get(kept[i], "listed_at_ms") == NULL)
+                json_object_set_new(kept[i], "listed_at_ms", json_integer(ms_now_ms()));
+        }
         sim_resp_json(resp, 200,
                       json_pack("{s:o, s:o}", "data", data, "links", ms_links_new(req, &page)));
     }
@@ -1337,8 +1356,10 @@ static void ms_get_filtered(ms_shop *shop, const sim_req *req, sim_resp *resp, j
     if (ms_filter_parse(req, &filter, resp) != 0)
         return;
     ms_hidden_ids = items == shop->orders && shop->hide_pages > 0 ? shop->hide_orders : NULL;
+    ms_mark_listed = items == shop->orders;
     ms_answer_list(req, resp, items, &filter, build, ctx);
     ms_hidden_ids = NULL;
+    ms_mark_listed = 0;
     if (resp->status == 200 && items == shop->orders && shop->hide_pages > 0)
         shop->hide_pages--;
     if (resp->status == 200)
