@@ -634,6 +634,29 @@ int kq_consumer_caught_up(kq_consumer *kc)
     return !behind;
 }
 
+void kq_consumer_log_behind(kq_consumer *kc, const char *component)
+{
+    rd_kafka_topic_partition_list_t *parts = NULL;
+    if (kc->assigned <= 0 || rd_kafka_assignment(kc->rk, &parts) || !parts)
+        return;
+    rd_kafka_position(kc->rk, parts);
+    for (int i = 0; i < parts->cnt; i++) {
+        const rd_kafka_topic_partition_t *p = &parts->elems[i];
+        int at_end = 0;
+        for (int k = 0; k < kc->nat_end && !at_end; k++)
+            at_end =
+                kc->at_end[k].partition == p->partition && !strcmp(kc->at_end[k].topic, p->topic);
+        int64_t lo = RD_KAFKA_OFFSET_INVALID, hi = RD_KAFKA_OFFSET_INVALID;
+        rd_kafka_get_watermark_offsets(kc->rk, p->topic, p->partition, &lo, &hi);
+        lg_warn(component, kc->tenant,
+                "--once not ending: %s [%d] position %lld, high watermark %lld (cached), end "
+                "%sreported, %d waiting to retry",
+                p->topic, (int)p->partition, (long long)p->offset, (long long)hi,
+                at_end ? "" : "not ", kq_consumer_waiting(kc));
+    }
+    rd_kafka_topic_partition_list_destroy(parts);
+}
+
 /* Logs a rebalance step with this instance's total afterwards, and what tells
  * the instances of one group apart (pid, client name): the partition counts
  * of all instances then add up to the topic's partitions once settled.  Not

@@ -647,6 +647,8 @@ int apply_run(const mo_config *cfg, const apply_flow *flow, const apply_opts *op
     long long last_activity = mo_now_ms(), started = mo_now_ms();
     unsigned long generation = kq_consumer_generation(kc);
     long idle_ms = opts->idle_ms > 0 ? opts->idle_ms : 2000;
+    long long behind_since = 0;
+    int behind_logged = 0;
     long long lag_at = 0;
     int all_done = range && !memchr(done, 0, (size_t)range->npartitions);
     while (!all_done && !mo_stop_requested()) {
@@ -671,6 +673,15 @@ int apply_run(const mo_config *cfg, const apply_flow *flow, const apply_opts *op
                 if (kq_consumer_caught_up(kc))
                     break;
                 last_activity = mo_now_ms() - idle_ms / 2;
+                /* Idle and not at the end for a minute: say where, once (a
+                 * --once run was seen looping so in CI; this names the
+                 * partition for whoever looks next). */
+                if (!behind_since)
+                    behind_since = now;
+                else if (now - behind_since > 60000 && !behind_logged) {
+                    kq_consumer_log_behind(kc, component);
+                    behind_logged = 1;
+                }
             }
             if (opts->once && !kq_consumer_assigned(kc) && now - started > 120000) {
                 lg_error(component, cfg->tenant, "no partitions assigned within 120 s");
@@ -680,6 +691,7 @@ int apply_run(const mo_config *cfg, const apply_flow *flow, const apply_opts *op
             continue;
         }
         last_activity = mo_now_ms();
+        behind_since = 0;
         if (range && (al_range_past(range, done, m) || al_range_unwanted(range, done, kc, m))) {
             all_done = !memchr(done, 0, (size_t)range->npartitions);
             rd_kafka_message_destroy(m);
