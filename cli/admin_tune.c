@@ -56,14 +56,8 @@ static const char *const adm_webhook_topics[] = {
     "orders/create", "orders/update", "products/create", "products/update", "products/delete"};
 #define ADM_NTOPICS (sizeof(adm_webhook_topics) / sizeof(adm_webhook_topics[0]))
 
-/* The pollers' streams (config.c's order), whose state Activate resets
- * after a dry run, their own interval's variable and what the form calls
- * them. */
-static const char *const adm_streams[] = {"mystore-orders", "mystore-products", "ongoing-shipments",
-                                          "ongoing-stock"};
-static const char *const adm_stream_vars[] = {
-    "POLL_INTERVAL_S_MYSTORE_ORDERS", "POLL_INTERVAL_S_MYSTORE_PRODUCTS",
-    "POLL_INTERVAL_S_ONGOING_SHIPMENTS", "POLL_INTERVAL_S_ONGOING_STOCK"};
+/* What the form calls the pollers' streams, in the order of cfg_streams
+ * (whose state Activate resets after a dry run) and cfg_stream_vars. */
 static const char *const adm_stream_labels[] = {"Orders from the shop", "Products from the shop",
                                                 "Shipments from the warehouse",
                                                 "Stock from the warehouse"};
@@ -608,9 +602,9 @@ static void adm_tune_read(adm_call *c, adm_tune *t, json_t *settings)
                            "Seconds: a whole number from 1 to 86400 (empty: the interval "
                            "above).");
         } else if (*v) {
-            json_object_set_new(settings, adm_stream_vars[k], json_string(v));
+            json_object_set_new(settings, cfg_stream_vars[k], json_string(v));
         } else {
-            json_object_del(settings, adm_stream_vars[k]);
+            json_object_del(settings, cfg_stream_vars[k]);
         }
     }
 
@@ -1012,7 +1006,7 @@ static mo_err adm_reset_pollers(adm_call *c, const char *name, char *errstr, siz
     for (size_t s = 0; s < 4; s++) {
         const char *parts[3] = {"cursor", "seen", "lease"};
         for (int k = 0; k < 3; k++) {
-            snprintf(suffix, sizeof(suffix), "%s:%s", parts[k], adm_streams[s]);
+            snprintf(suffix, sizeof(suffix), "%s:%s", parts[k], cfg_streams[s]);
             argv[n] = rs_key_tenant(name, suffix, keys[n - 1], sizeof(keys[0]));
             n++;
         }

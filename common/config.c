@@ -611,7 +611,7 @@ static mo_err cfg_oauth(mo_config *cfg, char *errstr, size_t errstr_size)
 }
 
 /* The per-poller interval overrides, in the order of cfg_streams. */
-static const char *const cfg_stream_vars[4] = {
+const char *const cfg_stream_vars[4] = {
     "POLL_INTERVAL_S_MYSTORE_ORDERS", "POLL_INTERVAL_S_MYSTORE_PRODUCTS",
     "POLL_INTERVAL_S_ONGOING_SHIPMENTS", "POLL_INTERVAL_S_ONGOING_STOCK"};
 

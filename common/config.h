@@ -144,6 +144,9 @@ typedef struct mo_config {
 
 /* The four streams a poller reads, by name ("mystore-orders", ...). */
 extern const char *const cfg_streams[4];
+/* Each stream's own interval variable (POLL_INTERVAL_S_MYSTORE_ORDERS, ...), in
+ * the order of cfg_streams. */
+extern const char *const cfg_stream_vars[4];
 
 /* APPLIED_TTL_DAYS in seconds: the expiry of every applied record and cache key. */
 long cfg_applied_ttl_s(const mo_config *cfg);
