@@ -438,15 +438,21 @@ void adm_html_chart(adm_page *p, const adm_chart *ch)
                     ch->what, ch->n, summary);
 }
 
+/* A part of the page that could not be read, with why (may be NULL). */
+static void adm_unknown_box(adm_page *p, const char *why)
+{
+    adm_page_printf(p, "<p class=\"box muted\">Unknown: ");
+    adm_page_esc(p, why ? why : "?");
+    adm_page_printf(p, "</p>\n");
+}
+
 static void adm_letters(adm_page *p, const adm_tenant_view *t)
 {
     size_t i;
     const json_t *l;
     adm_page_printf(p, "<h2 id=\"dead-letters\">Open dead letters</h2>\n");
     if (t->letters_why) {
-        adm_page_printf(p, "<p class=\"box muted\">Unknown: ");
-        adm_page_esc(p, t->letters_why);
-        adm_page_printf(p, "</p>\n");
+        adm_unknown_box(p, t->letters_why);
         return;
     }
     if (!json_array_size(t->letters)) {
@@ -503,9 +509,7 @@ static void adm_recent(adm_page *p, const adm_tenant_view *t)
     const json_t *o;
     adm_page_printf(p, "<h2 id=\"last-orders\">Last orders</h2>\n");
     if (!t->recent) {
-        adm_page_printf(p, "<p class=\"box muted\">Unknown: ");
-        adm_page_esc(p, t->recent_why ? t->recent_why : "?");
-        adm_page_printf(p, "</p>\n");
+        adm_unknown_box(p, t->recent_why);
         return;
     }
     if (!json_array_size(t->recent)) {
@@ -591,9 +595,7 @@ void adm_html_tenant(adm_page *p, const adm_tenant_view *t)
         if (t->lag)
             adm_html_chart(p, &lag);
     } else {
-        adm_page_printf(p, "<p class=\"box muted\">Unknown: ");
-        adm_page_esc(p, t->hours_why ? t->hours_why : "?");
-        adm_page_printf(p, "</p>\n");
+        adm_unknown_box(p, t->hours_why);
     }
     if (t->status) {
         adm_flows(p, t->status);
