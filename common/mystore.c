@@ -96,8 +96,7 @@ static mo_err ms_take_budget(void *ctx, char *errstr, size_t errstr_size)
             return err;
     }
     ms->requests++;
-    return rs_budget_wait_as(ms->rs, "mystore", ms->per_min, ms->budget_class, errstr,
-                             errstr_size);
+    return rs_budget_wait_as(ms->rs, "mystore", ms->per_min, ms->budget_class, errstr, errstr_size);
 }
 
 void ms_set_idle(ms_client *ms, int idle)

@@ -476,8 +476,10 @@ mo_err rs_budget_take_as(rs_store *rs, const char *api, int per_min, rs_budget_c
     snprintf(suffix, sizeof(suffix), "ratelimit:%s", api);
     snprintf(limit, sizeof(limit), "%d", per_min);
     snprintf(yield, sizeof(yield), "%d", RS_BUDGET_YIELD_MS);
-    const char *argv[7] = {"EVAL", rs_budget_lua, "1", rs_key(rs, suffix, key, sizeof(key)),
-                           limit, cls == RS_BUDGET_IDLE ? "1" : "0", yield};
+    const char *argv[7] = {"EVAL", rs_budget_lua,
+                           "1",    rs_key(rs, suffix, key, sizeof(key)),
+                           limit,  cls == RS_BUDGET_IDLE ? "1" : "0",
+                           yield};
     redisReply *r;
     mo_err err = rs_cmd(rs, &r, 7, argv, NULL, errstr, errstr_size);
     if (err)

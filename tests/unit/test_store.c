@@ -271,8 +271,8 @@ UT_TEST(budget_work_first_idle_yields_to_work)
     /* A window of 20: idle alone takes 18 (two are the reserve), then waits. */
     int idle_taken = 0;
     for (int i = 0; i < 20; i++) {
-        UT_CHECK(rs_budget_take_as(rs, "ut-a", 20, RS_BUDGET_IDLE, &wait, errstr,
-                                   sizeof(errstr)) == MO_OK,
+        UT_CHECK(rs_budget_take_as(rs, "ut-a", 20, RS_BUDGET_IDLE, &wait, errstr, sizeof(errstr)) ==
+                     MO_OK,
                  "%s", errstr);
         idle_taken += wait == 0;
     }
