@@ -511,14 +511,23 @@ static int kq_seek_one(kq_consumer *kc, const char *topic, int32_t partition, in
     return rc;
 }
 
+/* What a bounded commit learnt of the group coordinator. */
+enum {
+    KQ_COMMIT_UNANSWERED = 0, /* no answer within the bound: it may be away */
+    KQ_COMMIT_ANSWERED,       /* the coordinator answered (even a refusal) */
+    KQ_COMMIT_NOTHING,        /* nothing to commit: librdkafka answered that itself,
+                               * so it says nothing of the coordinator */
+};
+
 /* Commits the stored offsets and waits for the answer, at most timeout_ms
  * (the synchronous commit would wait for a coordinator that may be gone).
  * Failures are logged: the next owner then re-applies a few messages, which
- * the applied records turn into no-ops. */
+ * the applied records turn into no-ops.  Returns a KQ_COMMIT_* value;
+ * nonzero means no commit is left to wait for. */
 static int kq_commit_list_bounded(kq_consumer *kc, const rd_kafka_topic_partition_list_t *offsets,
                                   long timeout_ms, const char *why)
 {
-    int confirmed = 0;
+    int confirmed = KQ_COMMIT_UNANSWERED;
     if (kc->close_deadline_ms) {
         long long left = kc->close_deadline_ms - mo_now_ms();
         if (left < timeout_ms)
@@ -530,7 +539,7 @@ static int kq_commit_list_bounded(kq_consumer *kc, const rd_kafka_topic_partitio
         if (err != RD_KAFKA_RESP_ERR__NO_OFFSET)
             lg_warn("kafka", kc->tenant, "commit (%s): %s", why, rd_kafka_err2str(err));
         else
-            confirmed = 1;
+            confirmed = KQ_COMMIT_NOTHING;
         goto out;
     }
     long long deadline = mo_now_ms() + timeout_ms;
@@ -546,8 +555,10 @@ static int kq_commit_list_bounded(kq_consumer *kc, const rd_kafka_topic_partitio
         lg_warn("kafka", kc->tenant, "commit (%s) not confirmed within %ld ms", why, timeout_ms);
         goto out;
     }
-    confirmed = 1; /* the coordinator answered, even if it refused */
     err = rd_kafka_event_error(ev);
+    /* The coordinator answered, even if it refused; "no offset" as the
+     * answer to the whole commit comes from librdkafka before it asks. */
+    confirmed = err == RD_KAFKA_RESP_ERR__NO_OFFSET ? KQ_COMMIT_NOTHING : KQ_COMMIT_ANSWERED;
     if (err && err != RD_KAFKA_RESP_ERR__NO_OFFSET)
         lg_warn("kafka", kc->tenant, "commit (%s): %s", why, rd_kafka_err2str(err));
     const rd_kafka_topic_partition_list_t *l = rd_kafka_event_topic_partition_list(ev);
@@ -560,6 +571,26 @@ static int kq_commit_list_bounded(kq_consumer *kc, const rd_kafka_topic_partitio
 out:
     rd_kafka_queue_destroy(q);
     return confirmed;
+}
+
+/* Does the group coordinator answer within timeout_ms?  Asks it for the
+ * committed offset of one subscribed partition (an OffsetFetch, which
+ * librdkafka refuses at once while it has no coordinator). */
+static int kq_coordinator_answers(kq_consumer *kc, int timeout_ms)
+{
+    rd_kafka_topic_partition_list_t *subs = NULL;
+    if (rd_kafka_subscription(kc->rk, &subs) || !subs)
+        return 0;
+    rd_kafka_topic_partition_list_t *ask = rd_kafka_topic_partition_list_new(1);
+    if (subs->cnt > 0)
+        rd_kafka_topic_partition_list_add(ask, subs->elems[0].topic, 0);
+    rd_kafka_resp_err_t err =
+        ask->cnt ? rd_kafka_committed(kc->rk, ask, timeout_ms) : RD_KAFKA_RESP_ERR__STATE;
+    if (!err)
+        err = ask->elems[0].err;
+    rd_kafka_topic_partition_list_destroy(ask);
+    rd_kafka_topic_partition_list_destroy(subs);
+    return !err;
 }
 
 /* Commits what is stored, waiting at most timeout_ms. */
@@ -1195,7 +1226,13 @@ void kq_consumer_close(kq_consumer *kc, int deadline_ms)
      * started: the handle is left as it is for the process exit, which
      * follows, and the group notices the departure by the session timeout
      * (nothing was stored past the committed offsets that it would lose). */
-    if (!kq_commit_bounded(kc, KQ_CLOSE_COMMIT_MS, "close")) {
+    int answer = kq_commit_bounded(kc, KQ_CLOSE_COMMIT_MS, "close");
+    /* Nothing left to commit (the automatic commit had it all) is no sign of
+     * the coordinator: ask it (a shutdown after the broker went away, with
+     * every offset committed before, spun for seconds here). */
+    if (answer == KQ_COMMIT_NOTHING && !kq_coordinator_answers(kc, KQ_CLOSE_COMMIT_MS))
+        answer = KQ_COMMIT_UNANSWERED;
+    if (answer == KQ_COMMIT_UNANSWERED) {
         lg_warn("kafka", kc->tenant,
                 "the group coordinator is away: the consumer leaves without the group close "
                 "(its partitions are handed on after the session timeout)");

@@ -791,6 +791,16 @@ class Env:
                 " ".join(args), rc, expect_rc, stderr[-3000:]))
         return rc, summary, stderr
 
+    def status(self):
+        """`mosync status --json`, parsed (exit 0 or 1: 1 says a flow is unhealthy)."""
+        logpath = self._log("status")
+        with open(logpath, "wb") as err:
+            rc, out, _ = run_checked(WRAPPER + [MOSYNC, "status", "--json"], self.env, 120,
+                                     "mosync status", stderr=err)
+        if rc not in (0, 1):
+            raise TestFailure("mosync status exited %s" % rc)
+        return json.loads(out.decode())
+
     def spawn(self, args, extra_env=None):
         """Starts mosync in the background; returns the Popen (stdout piped)."""
         env = dict(self.env, **(extra_env or {}))
