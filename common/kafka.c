@@ -668,8 +668,10 @@ int kq_consumer_caught_up(kq_consumer *kc)
 void kq_consumer_log_behind(kq_consumer *kc, const char *component)
 {
     rd_kafka_topic_partition_list_t *parts = NULL;
-    if (kc->assigned <= 0 || rd_kafka_assignment(kc->rk, &parts) || !parts)
+    if (kc->assigned <= 0 || rd_kafka_assignment(kc->rk, &parts) || !parts) {
+        lg_warn(component, kc->tenant, "--once not ending: %d partitions assigned", kc->assigned);
         return;
+    }
     rd_kafka_position(kc->rk, parts);
     for (int i = 0; i < parts->cnt; i++) {
         const rd_kafka_topic_partition_t *p = &parts->elems[i];
@@ -686,6 +688,13 @@ void kq_consumer_log_behind(kq_consumer *kc, const char *component)
                 at_end ? "" : "not ", kq_consumer_waiting(kc));
     }
     rd_kafka_topic_partition_list_destroy(parts);
+    long long now = mo_now_ms();
+    for (int i = 0; i < kc->nwaiting; i++)
+        lg_warn(component, kc->tenant,
+                "--once not ending: %s [%d] waits to retry offset %lld, resuming in %lld ms%s",
+                kc->waiting[i].topic, (int)kc->waiting[i].partition,
+                (long long)kc->waiting[i].offset, kc->waiting[i].resume_at_ms - now,
+                kc->waiting[i].need_seek ? " after a rewind that failed" : "");
 }
 
 /* Logs a rebalance step with this instance's total afterwards, and what tells

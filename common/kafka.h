@@ -200,7 +200,8 @@ int kq_consumer_lag(kq_consumer *kc, int timeout_ms, kq_lag_fn fn, void *opaque)
  * From the thread that polls kc. */
 int kq_consumer_caught_up(kq_consumer *kc);
 /* Logs, at warn, each assigned partition's position, cached high watermark
- * and whether its end was reported: why kq_consumer_caught_up says no. */
+ * and whether its end was reported, and each partition waiting to retry:
+ * why a --once run has not ended. */
 void kq_consumer_log_behind(kq_consumer *kc, const char *component);
 /* Commits stored offsets, leaves the group and frees kc, within deadline_ms;
  * past it the consumer is destroyed without the group close (offsets

@@ -673,15 +673,15 @@ int apply_run(const mo_config *cfg, const apply_flow *flow, const apply_opts *op
                 if (kq_consumer_caught_up(kc))
                     break;
                 last_activity = mo_now_ms() - idle_ms / 2;
-                /* Idle and not at the end for a minute: say where, once (a
-                 * --once run was seen looping so in CI; this names the
-                 * partition for whoever looks next). */
-                if (!behind_since)
-                    behind_since = now;
-                else if (now - behind_since > 60000 && !behind_logged) {
-                    kq_consumer_log_behind(kc, component);
-                    behind_logged = 1;
-                }
+            }
+            /* No message for a minute and not ended: say why, once (a
+             * --once run was seen looping so in CI; this names the
+             * partition, at its end or waiting, for whoever looks next). */
+            if (opts->once && !behind_since)
+                behind_since = now;
+            else if (opts->once && now - behind_since > 60000 && !behind_logged) {
+                kq_consumer_log_behind(kc, component);
+                behind_logged = 1;
             }
             if (opts->once && !kq_consumer_assigned(kc) && now - started > 120000) {
                 lg_error(component, cfg->tenant, "no partitions assigned within 120 s");
