@@ -469,15 +469,6 @@ static void kq_drop_waiting(kq_consumer *kc, kq_waiting *w)
     *w = kc->waiting[--kc->nwaiting];
 }
 
-static void kq_forget_waiting(kq_consumer *kc, const rd_kafka_topic_partition_list_t *parts)
-{
-    for (int i = 0; i < parts->cnt; i++) {
-        kq_waiting *w = kq_find_waiting(kc, parts->elems[i].topic, parts->elems[i].partition);
-        if (w)
-            kq_drop_waiting(kc, w);
-    }
-}
-
 /* Resumes the partitions of l, logging any that fails. */
 static void kq_resume_list(kq_consumer *kc, rd_kafka_topic_partition_list_t *l)
 {
@@ -488,6 +479,28 @@ static void kq_resume_list(kq_consumer *kc, rd_kafka_topic_partition_list_t *l)
         if (l->elems[i].err)
             lg_error("kafka", kc->tenant, "resume %s [%d]: %s", l->elems[i].topic,
                      l->elems[i].partition, rd_kafka_err2str(l->elems[i].err));
+}
+
+/* Drops the retry entries of the partitions of parts (they leave), and
+ * resumes those partitions: librdkafka 2.0.2 keeps the application's pause
+ * flag across unassign and assign, so a partition paused for a retry would
+ * come back paused for good.  Only these are resumed, and before they
+ * leave: a resume right after an assignment can outdate the fetch start
+ * librdkafka is about to queue for the partition, which is then never
+ * fetched (kq_assign). */
+static void kq_forget_waiting(kq_consumer *kc, const rd_kafka_topic_partition_list_t *parts)
+{
+    rd_kafka_topic_partition_list_t *paused = rd_kafka_topic_partition_list_new(parts->cnt);
+    for (int i = 0; i < parts->cnt; i++) {
+        kq_waiting *w = kq_find_waiting(kc, parts->elems[i].topic, parts->elems[i].partition);
+        if (!w)
+            continue;
+        rd_kafka_topic_partition_list_add(paused, w->topic, w->partition);
+        kq_drop_waiting(kc, w);
+    }
+    if (paused->cnt)
+        kq_resume_list(kc, paused);
+    rd_kafka_topic_partition_list_destroy(paused);
 }
 
 /* Rewinds one partition to offset; 0 on success, -1 (logged) on failure. */
@@ -709,15 +722,18 @@ static void kq_log_count(kq_consumer *kc, const char *what, int n)
             kc->assigned, (int)getpid(), rd_kafka_name(kc->rk));
 }
 
-/* Assignment: take the partitions and resume every one of them.  librdkafka
- * 2.0.2 keeps the application's pause flag on a partition across unassign
- * and assign, while its retry entry went with the revoke: without the resume
- * a partition paused for a retry before a rebalance stays paused for good.
- * It starts again at its committed offset, which never passed the message
- * that was waiting. */
+/* Assignment: take the partitions, with no resume.  A partition paused for
+ * a retry was resumed when it was revoked (kq_forget_waiting); it starts
+ * again at its committed offset, which never passed the message that was
+ * waiting.  Resuming here is what must not happen: librdkafka starts each
+ * fetcher from its main thread, and a resume from this thread can take a
+ * newer version barrier than that fetch start while being queued before it;
+ * the fetch start is then dropped as outdated and the partition is never
+ * fetched (librdkafka issue 5591: a --once applier idled for good in CI
+ * with one partition's position and high watermark unknown). */
 static void kq_assign(kq_consumer *kc, rd_kafka_topic_partition_list_t *parts, int cooperative)
 {
-    kq_forget_waiting(kc, parts);
+    kq_forget_waiting(kc, parts); /* none, unless the revoke was skipped */
     if (!cooperative)
         kc->nat_end = 0;
     kq_end_forget(kc, parts);
@@ -739,8 +755,6 @@ static void kq_assign(kq_consumer *kc, rd_kafka_topic_partition_list_t *parts, i
         }
         kc->assigned = parts->cnt;
     }
-    if (parts->cnt)
-        kq_resume_list(kc, parts);
     kq_log_count(kc, "assigned", parts->cnt);
 }
 
