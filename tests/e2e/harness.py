@@ -791,15 +791,25 @@ class Env:
                 " ".join(args), rc, expect_rc, stderr[-3000:]))
         return rc, summary, stderr
 
-    def status(self):
-        """`mosync status --json`, parsed (exit 0 or 1: 1 says a flow is unhealthy)."""
-        logpath = self._log("status")
-        with open(logpath, "wb") as err:
-            rc, out, _ = run_checked(WRAPPER + [MOSYNC, "status", "--json"], self.env, 120,
-                                     "mosync status", stderr=err)
-        if rc not in (0, 1):
-            raise TestFailure("mosync status exited %s" % rc)
-        return json.loads(out.decode())
+    def status(self, extra_env=None, human=False, expect_rc=None):
+        """`mosync status --json` (or the human table): (exit status, parsed
+        JSON or text, raw stdout).  expect_rc: the exit status it must have
+        (None: any; 1 says a flow is unhealthy).  Its stderr and stdout are
+        kept with the logs of a failed test."""
+        log = self._log("status")
+        args = [MOSYNC, "status"] + ([] if human else ["--json"])
+        with open(log, "wb") as err:
+            p = subprocess.run(args, env=dict(self.env, **(extra_env or {})),
+                               stdout=subprocess.PIPE, stderr=err, timeout=120)
+        out = p.stdout.decode()
+        with open(log[:-4] + ".out", "w") as f:
+            f.write(out)
+        if expect_rc is not None and p.returncode != expect_rc:
+            with open(log, "rb") as f:
+                tail = f.read().decode(errors="replace")[-3000:]
+            raise TestFailure("mosync status exited %s (expected %s); stderr:\n%s\nstdout:\n%s"
+                              % (p.returncode, expect_rc, tail, out[-3000:]))
+        return p.returncode, (out if human else json.loads(out)), out
 
     def spawn(self, args, extra_env=None):
         """Starts mosync in the background; returns the Popen (stdout piped)."""

@@ -108,7 +108,9 @@ def shutdown_while_gone(name, take_away, commands=LONG_RUNNING):
 def committed_everywhere(env):
     """Has every flow's group committed all it consumed (`mosync status`:
     no message after the committed offsets)?"""
-    flows = env.status()["flows"]
+    rc, st, _ = env.status()
+    check(rc in (0, 1), "mosync status exited %s" % rc)
+    flows = st["flows"]
     return all(f["lag"] is not None and f["lag"]["total"] == 0 for f in flows.values())
 
 

@@ -28,12 +28,11 @@ import base64
 import json
 import os
 import signal
-import subprocess
 import time
 import urllib.parse
 import urllib.request
 
-from harness import (MOSYNC, SHOP, TENANT, check, dlq_messages, env_for, eq, free_port,
+from harness import (SHOP, TENANT, check, dlq_messages, env_for, eq, free_port,
                      topic_messages, wait_until)
 from seedgen import make_seed
 
@@ -86,15 +85,6 @@ def setup(env, ttl=TTL, client_secret=CLIENT_SECRET, key=KEY):
 def oauth(env):
     return env.mystore.get("/_sim/oauth")
 
-
-def status(env, extra_env=None, human=False):
-    p = subprocess.run([MOSYNC, "status"] + ([] if human else ["--json"]),
-                       env=dict(env.env, **(extra_env or {})), stdout=subprocess.PIPE,
-                       stderr=subprocess.PIPE, timeout=120)
-    out = p.stdout.decode()
-    with open(os.path.join(env.workdir, "status-%d.out" % len(env.logs)), "w") as f:
-        f.write(out + p.stderr.decode())
-    return p.returncode, (out if human else json.loads(out))
 
 
 def metric(port, name):
@@ -192,7 +182,7 @@ def test_oauth_two_pollers_share_one_refresh_per_generation():
         elapsed = time.time() - start
         check(o["refreshes"] <= elapsed / (TTL - 2) + 2,
               "%d refreshes in %.0f s of %d-s tokens" % (o["refreshes"], elapsed, TTL))
-        rc, st = status(env)
+        rc, st = env.status()[:2]
         eq(rc, 0, "status exit")
         check(st["oauth"]["generation"] >= 6 and st["oauth"]["needs_reconnect_since"] is None,
               "status: %r" % st["oauth"])
@@ -219,13 +209,13 @@ def test_oauth_revoked_refresh_token_needs_reconnect_then_a_new_one_fixes_it():
                    "the revoked refresh token tried")
 
         def needs_reconnect():
-            rc, text = status(env, human=True)
+            rc, text = env.status(human=True)[:2]
             return rc != 0 and "Mystore: needs reconnect since" in text and \
                 "refresh token refused" in text
         wait_until(needs_reconnect, 30, "status to say needs reconnect")
         wait_until(lambda: metric(port, "mosync_tenant_needs_reconnect") == 1, 30,
                    "mosync_tenant_needs_reconnect 1")
-        rc, st = status(env)
+        rc, st = env.status()[:2]
         check(rc != 0 and st["oauth"]["needs_reconnect_since"]
               and "invalid_grant" in st["oauth"]["reason"], "status --json: %r" % st["oauth"])
         # No storm: the poller keeps cycling (every second), the token
@@ -251,7 +241,7 @@ def test_oauth_revoked_refresh_token_needs_reconnect_then_a_new_one_fixes_it():
                    "the new order polled after the reconnect")
         wait_until(lambda: metric(port, "mosync_tenant_needs_reconnect") == 0, 30,
                    "mosync_tenant_needs_reconnect 0")
-        rc, st = status(env)
+        rc, st = env.status()[:2]
         eq((rc, st["oauth"]["needs_reconnect_since"]), (0, None), "status after the reconnect")
         stop(orders)
         eq(dlq_messages(env), [], "dead letters")
@@ -264,7 +254,7 @@ def test_oauth_ongoing_side_goes_on_while_mystore_needs_reconnect():
         env.mystore.post("/_sim/oauth/revoke", {"client_id": CLIENT})
         rc, _, err = env.run(["poll", "mystore-orders", "--once"], expect_rc=None)
         check(rc != 0, "a Mystore poll with a revoked refresh token exits non-zero")
-        rc, text = status(env, human=True)
+        rc, text = env.status(human=True)[:2]
         check(rc != 0 and "Mystore: needs reconnect since" in text, "status:\n%s" % text)
         # Ongoing's poller needs no Mystore token.
         rc, s, _ = env.run(["poll", "ongoing-shipments", "--once"])
@@ -297,6 +287,6 @@ def test_oauth_flushall_restarts_the_chain_from_the_configured_refresh_token():
         rc, _, _ = env.poll_orders(expect_rc=None)
         check(rc != 0, "a poll after FLUSHALL with the configured refresh token spent")
         eq(oauth(env)["refused"]["reused"], 1, "the spent configured refresh token tried once")
-        rc, text = status(env, human=True)
+        rc, text = env.status(human=True)[:2]
         check(rc != 0 and "Mystore: needs reconnect since" in text, "status:\n%s" % text)
         eq(dlq_messages(env), [], "dead letters")

@@ -9,33 +9,18 @@ Real processes, real Redis and Kafka, the simulators over HTTP."""
 import collections
 import copy
 import json
-import os
 import re
 import signal
 import subprocess
 
-from harness import (MOSYNC, OG_PASSWORD, TOKEN, TestFailure, check, dlq_messages, env_for, eq,
+from harness import (MOSYNC, OG_PASSWORD, TOKEN, check, dlq_messages, env_for, eq,
                      only_on_mock, topic_messages, wait_until)
 from seedgen import make_seed
 
 
 def status(env, expect_rc=0, extra_env=None, human=False):
-    """`mosync status --json` (or the human table): (rc, parsed JSON or text, raw stdout)."""
-    e = dict(env.env, **(extra_env or {}))
-    log = os.path.join(env.workdir, "%02d-status.log" % len(env.logs))
-    env.logs.append(log)
-    args = [MOSYNC, "status"] + ([] if human else ["--json"])
-    with open(log, "wb") as err:
-        p = subprocess.run(args, env=e, stdout=subprocess.PIPE, stderr=err, timeout=120)
-    out = p.stdout.decode()
-    with open(log[:-4] + ".out", "w") as f:  # kept with the logs of a failed test
-        f.write(out)
-    if expect_rc is not None and p.returncode != expect_rc:
-        with open(log, "rb") as f:
-            tail = f.read().decode(errors="replace")[-3000:]
-        raise TestFailure("mosync status exited %s (expected %s); stderr:\n%s\nstdout:\n%s" % (
-            p.returncode, expect_rc, tail, out[-3000:]))
-    return p.returncode, (out if human else json.loads(out)), out
+    """`mosync status` through the harness, exit 0 expected unless told."""
+    return env.status(extra_env=extra_env, human=human, expect_rc=expect_rc)
 
 
 def per_partition(messages):

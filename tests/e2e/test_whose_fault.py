@@ -36,16 +36,6 @@ def stop(p):
     eq(p.wait(30), 0, "exit status on SIGTERM")
 
 
-def status(env, extra_env=None, human=False):
-    """`mosync status` (--json unless human): (exit status, parsed JSON or text)."""
-    args = [MOSYNC, "status"] + ([] if human else ["--json"])
-    p = subprocess.run(args, env=dict(env.env, **(extra_env or {})), stdout=subprocess.PIPE,
-                       stderr=subprocess.PIPE, timeout=120)
-    out = p.stdout.decode()
-    with open(os.path.join(env.workdir, "status-%d.out" % len(env.logs)), "w") as f:
-        f.write(out + p.stderr.decode())  # kept with the logs of a failed test
-    return p.returncode, (out if human else json.loads(out))
-
 
 def run_out(env, args, extra_env=None):
     """Runs mosync to its end; (exit status, stdout).  Exit 0 expected."""
@@ -60,7 +50,7 @@ def run_out(env, args, extra_env=None):
 def lag_total(env, flow):
     """The flow's lag as `mosync status` reads it from Kafka: the messages
     after the group's committed offsets."""
-    _, st = status(env)
+    _, st = env.status()[:2]
     lag = st["flows"][flow]["lag"]
     check(lag is not None, "lag of %s unknown: %s" % (flow, st["flows"][flow].get("lag_why")))
     return lag["total"]
@@ -256,14 +246,14 @@ def test_issue12_11_refused_ongoing_password_pauses_then_applies_all():
         ongoing = json.loads(body)["checks"]["ongoing"]
         check(ongoing.startswith("down") and "401" in ongoing, "ongoing check: %r" % ongoing)
 
-        rc, st = status(env)
+        rc, st = env.status()[:2]
         check(rc != 0, "status exit while Ongoing refuses the credential: %d" % rc)
         eq(st["flows"]["orders"]["lag"]["total"], 20, "lag (no offset moved)")
         refusal = st["credentials"]["ongoing"]
         check(refusal and refusal["refused_since"] and refusal["by"] == "apply.orders"
               and "401" in refusal["error"], "status credentials: %r" % st["credentials"])
         eq(st["credentials"]["mystore"], None, "Mystore is not refused")
-        rc, text = status(env, human=True)
+        rc, text = env.status(human=True)[:2]
         check(rc != 0 and len(credential_line(text, "Ongoing")) == 1,
               "status says Ongoing refused the credential:\n%s" % text)
         check_refusal_logged_once_a_minute(applier, env.ongoing.stats()["requests"])
@@ -278,7 +268,7 @@ def test_issue12_11_refused_ongoing_password_pauses_then_applies_all():
         eq(sorted(o["orderNumber"] for o in env.ongoing.orders()), ids, "orders in Ongoing")
         eq(order_puts(env), collections.Counter({i: 1 for i in ids}), "PUT /orders per order")
         eq(dead_letter_keys(env), [], "dead letters")
-        rc, st = status(env)
+        rc, st = env.status()[:2]
         eq((rc, st["credentials"], st["flows"]["orders"]["lag"]["total"]),
            (0, {"mystore": None, "ongoing": None}, 0), "status once the password is accepted")
         check(wrong not in env.all_logs() + json.dumps(st) + text, "the password is shown")
@@ -308,7 +298,7 @@ def test_issue12_11_refused_mystore_token_pauses_deliveries_and_polls():
                    60, "Mystore to refuse four requests")
         eq(applier.poll(), None, "the applier runs")
         eq(dead_letter_keys(env), [], "dead letters")
-        rc, text = status(env, human=True)
+        rc, text = env.status(human=True)[:2]
         check(rc != 0 and len(credential_line(text, "Mystore")) == 1
               and "apply.deliveries" in credential_line(text, "Mystore")[0]
               and "403" in credential_line(text, "Mystore")[0],
@@ -323,7 +313,7 @@ def test_issue12_11_refused_mystore_token_pauses_deliveries_and_polls():
         for oid in ids:
             eq(env.mystore.get("/_sim/orders/%s" % oid)["status_id"], "3", "order %s levert" % oid)
         eq(dead_letter_keys(env), [], "dead letters")
-        rc, st = status(env)
+        rc, st = env.status()[:2]
         eq((rc, st["credentials"]["mystore"], st["flows"]["deliveries"]["lag"]["total"]),
            (0, None, 0), "status once the token is accepted")
         check(wrong not in env.all_logs() + text, "the token is shown")
